@@ -1,0 +1,37 @@
+//! Compiles the contracts under `proto/` with protox (pure Rust: no `protoc` on any machine) and
+//! generates prost messages and tonic stubs. Client and server modules are gated behind the
+//! crate's `client` and `server` features; the descriptor set is kept for reflection and
+//! HTTP/JSON transcoding.
+
+use std::{env, path::PathBuf};
+
+const PROTOS: &[&str] = &[
+    "qaward/common/v1/common.proto",
+    "qaward/applications/v1/applications.proto",
+    "qaward/reviewers/v1/reviewers.proto",
+    "qaward/scoring/v1/scoring.proto",
+    "qaward/notifications/v1/notifications.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    println!("cargo:rerun-if-changed={}", root.display());
+
+    let fds = protox::compile(PROTOS, [&root])?;
+    std::fs::write(
+        out.join("qaward_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .client_mod_attribute(".", r#"#[cfg(feature = "client")]"#)
+        .server_mod_attribute(".", r#"#[cfg(feature = "server")]"#)
+        // Methods a later issue builds answer UNIMPLEMENTED until a service overrides them.
+        .generate_default_stubs(true)
+        .include_file("qaward.rs")
+        .compile_fds(fds)?;
+    Ok(())
+}
