@@ -1,0 +1,27 @@
+//! What every qaward service needs, and nothing domain-specific.
+//!
+//! | module      | what it gives a service                                                  |
+//! |-------------|---------------------------------------------------------------------------|
+//! | [`config`]  | typed configuration: defaults, then a TOML file, then `QAWARD_*` variables |
+//! | [`telemetry`] | `tracing` logs, OpenTelemetry export, W3C trace context on every hop    |
+//! | [`db`]      | one pool for SQLite or PostgreSQL, per-service migrations                 |
+//! | [`server`]  | health, reflection, tower layers, graceful shutdown                       |
+//! | [`auth`]    | verified bearer tokens and the [`auth::Caller`] they name                  |
+//! | [`error`]   | one error type, mapped once to gRPC codes and HTTP statuses               |
+//! | [`audit`]   | the append-only, hash-chained audit trail                          |
+//! | [`outbox`]  | the transactional outbox and its at-least-once relay                       |
+//! | [`clock`]   | injected time and injected, seedable randomness                           |
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod outbox;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, ErrorCode, Result};

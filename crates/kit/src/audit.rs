@@ -1,0 +1,223 @@
+//! The audit trail (R-50): every state change, who made it, when, what and why, appended in
+//! the same transaction as the change itself.
+//!
+//! Each row carries the SHA-256 of its own content and of the row before it, so the rows form
+//! a chain; the single-row `audit_head` holds the last sequence number and hash. The database
+//! refuses UPDATE and DELETE on `audit_log`; someone who gets around that (dropping the
+//! trigger, editing the file) is caught by [`verify`], which names the first row that was
+//! modified, removed or moved.
+
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::{
+    Result,
+    auth::Caller,
+    clock::unix_micros,
+    db::{Conn, Database},
+};
+
+/// The hash before the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, as the service describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// Subject of the caller, or `system:<service>` for the service's own work.
+    pub actor: String,
+    pub role: String,
+    /// A verb in dotted form: `draw.execute`, `sheet.submit`.
+    pub action: String,
+    /// The resource name the change touched.
+    pub resource: String,
+    /// Why, in the caller's words or the rule's id.
+    pub reason: String,
+    /// The change itself, as JSON.
+    pub detail: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// A record of a change made by `caller`.
+    pub fn by(caller: &Caller, action: &str, resource: impl Into<String>) -> Self {
+        AuditRecord {
+            actor: caller.subject.clone(),
+            role: caller.role.as_str().to_string(),
+            action: action.to_string(),
+            resource: resource.into(),
+            reason: String::new(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// One stored row of the trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at_micros: i64,
+    pub record: AuditRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of one row: SHA-256 over the length-prefixed fields, so that no two different
+/// rows encode alike.
+pub fn row_hash(prev_hash: &str, seq: i64, at_micros: i64, r: &AuditRecord, detail: &str) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field(prev_hash.as_bytes());
+    field(&seq.to_be_bytes());
+    field(&at_micros.to_be_bytes());
+    field(r.actor.as_bytes());
+    field(r.role.as_bytes());
+    field(r.action.as_bytes());
+    field(r.resource.as_bytes());
+    field(r.reason.as_bytes());
+    field(detail.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Appends `record` inside the caller's transaction. Appenders are serialised on the
+/// `audit_head` row, so the chain never forks.
+pub async fn append(
+    conn: &mut Conn,
+    at: time::OffsetDateTime,
+    record: &AuditRecord,
+) -> Result<AuditEntry> {
+    // The UPDATE comes first: it takes the write lock (a row lock on PostgreSQL, the database
+    // lock on SQLite) before anything is read.
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut *conn)
+        .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let prev_hash: String = head.try_get("hash")?;
+    let at_micros = unix_micros(at);
+    let detail = record.detail.to_string();
+    let hash = row_hash(&prev_hash, seq, at_micros, record, &detail);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at_micros, actor, role, action, resource, reason, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(seq)
+    .bind(at_micros)
+    .bind(&record.actor)
+    .bind(&record.role)
+    .bind(&record.action)
+    .bind(&record.resource)
+    .bind(&record.reason)
+    .bind(&detail)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(AuditEntry {
+        seq,
+        at_micros,
+        record: record.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every row is intact and in order; the chain ends at the recorded head.
+    Intact { rows: i64, head: String },
+    /// The first row where the chain breaks, and how.
+    Broken { seq: i64, problem: Problem },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The row's content no longer matches its hash.
+    Modified,
+    /// The row with this sequence number is gone.
+    Missing,
+    /// The row does not follow the row before it (moved, or copied from elsewhere).
+    OutOfOrder,
+    /// Rows after this one were removed: the head says the chain is longer.
+    Truncated,
+}
+
+/// Reads the whole trail and checks every link.
+pub async fn verify(db: &Database) -> Result<Verdict> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await?;
+    let head_seq: i64 = head.try_get("seq")?;
+    let head_hash: String = head.try_get("hash")?;
+
+    let mut rows = sqlx::query(
+        "SELECT seq, at_micros, actor, role, action, resource, reason, detail, prev_hash, hash
+         FROM audit_log ORDER BY seq",
+    )
+    .fetch(db.pool());
+    let mut expected_seq = 1i64;
+    let mut prev = GENESIS.to_string();
+    while let Some(row) = rows.try_next().await? {
+        let seq: i64 = row.try_get("seq")?;
+        if seq != expected_seq {
+            return Ok(Verdict::Broken {
+                seq: expected_seq,
+                problem: Problem::Missing,
+            });
+        }
+        let record = AuditRecord {
+            actor: row.try_get("actor")?,
+            role: row.try_get("role")?,
+            action: row.try_get("action")?,
+            resource: row.try_get("resource")?,
+            reason: row.try_get("reason")?,
+            detail: serde_json::Value::Null,
+        };
+        let detail: String = row.try_get("detail")?;
+        let at_micros: i64 = row.try_get("at_micros")?;
+        let prev_hash: String = row.try_get("prev_hash")?;
+        let hash: String = row.try_get("hash")?;
+        if row_hash(&prev_hash, seq, at_micros, &record, &detail) != hash {
+            return Ok(Verdict::Broken {
+                seq,
+                problem: Problem::Modified,
+            });
+        }
+        if prev_hash != prev {
+            return Ok(Verdict::Broken {
+                seq,
+                problem: Problem::OutOfOrder,
+            });
+        }
+        prev = hash;
+        expected_seq += 1;
+    }
+    let last = expected_seq - 1;
+    if last != head_seq || prev != head_hash {
+        return Ok(Verdict::Broken {
+            seq: last,
+            problem: Problem::Truncated,
+        });
+    }
+    Ok(Verdict::Intact {
+        rows: last,
+        head: prev,
+    })
+}

@@ -1,0 +1,465 @@
+//! Who is calling. Every request outside health and reflection carries a bearer JWT signed
+//! with an asymmetric key (EdDSA, ES256 or RS256; never HMAC, never `none`); the token names
+//! the caller's subject, role (the roles of DOMAIN.md), organisation and programme. The
+//! gateway relays the token unchanged, so every service knows the original caller.
+//!
+//! On one machine `qaward serve` makes an Ed25519 key in `<data_dir>/keys/` on first start
+//! and `qaward token` signs with it: there is no unauthenticated mode to forget to switch off.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    jwk::{AlgorithmParameters, JwkSet},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tonic::{Request, Status, service::Interceptor};
+
+use crate::{Error, config};
+
+/// The roles of DOMAIN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Enterprise,
+    RecommendingUnit,
+    Office,
+    Reviewer,
+    Advisor,
+    CommitteeMember,
+    Department,
+    Government,
+    Public,
+    Supervisor,
+}
+
+impl Role {
+    pub const ALL: [Role; 10] = [
+        Role::Enterprise,
+        Role::RecommendingUnit,
+        Role::Office,
+        Role::Reviewer,
+        Role::Advisor,
+        Role::CommitteeMember,
+        Role::Department,
+        Role::Government,
+        Role::Public,
+        Role::Supervisor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Enterprise => "enterprise",
+            Role::RecommendingUnit => "recommending_unit",
+            Role::Office => "office",
+            Role::Reviewer => "reviewer",
+            Role::Advisor => "advisor",
+            Role::CommitteeMember => "committee_member",
+            Role::Department => "department",
+            Role::Government => "government",
+            Role::Public => "public",
+            Role::Supervisor => "supervisor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The claims of a qaward token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: u64,
+    pub iat: u64,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programme: Option<String>,
+}
+
+/// The verified caller of a request, available to handlers as a request extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+    pub role: Role,
+    pub org: Option<String>,
+    pub programme: Option<String>,
+    /// The bearer token as received, relayed unchanged on calls to other services.
+    pub token: String,
+}
+
+impl Caller {
+    /// The caller of a request that passed the [`Authenticator`].
+    pub fn of<T>(request: &Request<T>) -> Result<&Caller, Status> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .ok_or_else(|| Status::unauthenticated("no verified caller"))
+    }
+
+    /// Refuses with PERMISSION_DENIED unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(Error::permission_denied(format!(
+                "role {} may not do this",
+                self.role.as_str()
+            )))
+        }
+    }
+}
+
+/// Why a key could not be made, read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot use key file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid JWKS: {0}")]
+    Jwks(String),
+    #[error("cannot fetch JWKS from {url}: {message}")]
+    Fetch { url: String, message: String },
+}
+
+/// The local Ed25519 signing key of a one-machine installation.
+pub struct LocalKey {
+    kid: String,
+    encoding: EncodingKey,
+    public: [u8; 32],
+}
+
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+impl LocalKey {
+    pub const SIGNING_KEY_FILE: &'static str = "keys/signing-key.pk8";
+    pub const JWKS_FILE: &'static str = "keys/jwks.json";
+
+    /// Reads the key in `data_dir`, or makes one (and its public JWKS) on first start.
+    pub fn load_or_create(data_dir: &Path) -> Result<LocalKey, KeyError> {
+        let path = data_dir.join(Self::SIGNING_KEY_FILE);
+        let file_err = |message: String| KeyError::File {
+            path: path.clone(),
+            message,
+        };
+        let key = if path.exists() {
+            let der = std::fs::read(&path).map_err(|e| file_err(e.to_string()))?;
+            let seed: [u8; 32] = der
+                .strip_prefix(&ED25519_PKCS8_PREFIX[..])
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| file_err("not an Ed25519 PKCS#8 key".to_string()))?;
+            LocalKey::from_seed(seed)
+        } else {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| file_err(e.to_string()))?;
+            let key = LocalKey::from_seed(seed);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| file_err(e.to_string()))?;
+            }
+            write_private(&path, &[&ED25519_PKCS8_PREFIX[..], &seed[..]].concat())
+                .map_err(|e| file_err(e.to_string()))?;
+            key
+        };
+        let jwks_path = data_dir.join(Self::JWKS_FILE);
+        std::fs::write(&jwks_path, key.jwks_json()).map_err(|e| KeyError::File {
+            path: jwks_path,
+            message: e.to_string(),
+        })?;
+        Ok(key)
+    }
+
+    /// A key from a 32-byte seed (tests use fixed seeds).
+    pub fn from_seed(seed: [u8; 32]) -> LocalKey {
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes();
+        let kid = hex::encode(&Sha256::digest(public)[..8]);
+        let der = [&ED25519_PKCS8_PREFIX[..], &seed[..]].concat();
+        LocalKey {
+            kid,
+            encoding: EncodingKey::from_ed_der(&der),
+            public,
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWKS document.
+    pub fn jwks_json(&self) -> String {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "alg": "EdDSA",
+                "use": "sig",
+                "kid": self.kid,
+                "x": URL_SAFE_NO_PAD.encode(self.public),
+            }]
+        })
+        .to_string()
+    }
+
+    /// Signs a token for `claims`.
+    pub fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| KeyError::Jwks(e.to_string()))
+    }
+
+    /// A token for `subject` in `role`, valid for the configured lifetime from `now`.
+    pub fn issue(
+        &self,
+        auth: &config::Auth,
+        now: time::OffsetDateTime,
+        subject: &str,
+        role: Role,
+        org: Option<String>,
+        programme: Option<String>,
+    ) -> Result<String, KeyError> {
+        let iat = now.unix_timestamp().max(0) as u64;
+        self.sign(&Claims {
+            iss: auth.issuer.clone(),
+            aud: auth.audience.clone(),
+            sub: subject.to_string(),
+            iat,
+            exp: iat + auth.token_ttl_secs,
+            role,
+            org,
+            programme,
+        })
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+struct VerifyingKey {
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies bearer tokens against a set of public keys.
+pub struct Verifier {
+    keys: RwLock<HashMap<String, Arc<VerifyingKey>>>,
+    issuer: String,
+    audience: String,
+    leeway: u64,
+}
+
+impl Verifier {
+    /// A verifier with the keys of a JWKS document.
+    pub fn from_jwks(jwks: &str, auth: &config::Auth) -> Result<Verifier, KeyError> {
+        let v = Verifier {
+            keys: RwLock::new(HashMap::new()),
+            issuer: auth.issuer.clone(),
+            audience: auth.audience.clone(),
+            leeway: auth.leeway_secs,
+        };
+        v.replace_keys(jwks)?;
+        Ok(v)
+    }
+
+    /// The verifier the configuration asks for: a JWKS file, a JWKS URL, or else the local
+    /// key in the data directory (made if missing).
+    pub async fn from_config(config: &config::Config) -> Result<Arc<Verifier>, KeyError> {
+        let auth = &config.auth;
+        let jwks = if let Some(url) = &auth.jwks_url {
+            fetch_jwks(url).await?
+        } else {
+            let path = match &auth.jwks_file {
+                Some(p) => p.clone(),
+                None => {
+                    LocalKey::load_or_create(&config.data_dir)?;
+                    config.data_dir.join(LocalKey::JWKS_FILE)
+                }
+            };
+            std::fs::read_to_string(&path).map_err(|e| KeyError::File {
+                path,
+                message: e.to_string(),
+            })?
+        };
+        let verifier = Arc::new(Verifier::from_jwks(&jwks, auth)?);
+        if let Some(url) = auth.jwks_url.clone() {
+            let every = std::time::Duration::from_secs(auth.jwks_refresh_secs.max(10));
+            let weak = Arc::downgrade(&verifier);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(v) = weak.upgrade() else { return };
+                    match fetch_jwks(&url).await.and_then(|j| v.replace_keys(&j)) {
+                        Ok(()) => tracing::debug!(%url, "JWKS refreshed"),
+                        Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the old keys"),
+                    }
+                }
+            });
+        }
+        Ok(verifier)
+    }
+
+    /// Replaces the key set, refusing symmetric and malformed keys.
+    pub fn replace_keys(&self, jwks: &str) -> Result<(), KeyError> {
+        let set: JwkSet =
+            serde_json::from_str(jwks).map_err(|e| KeyError::Jwks(e.to_string()))?;
+        let mut keys = HashMap::new();
+        for (i, jwk) in set.keys.iter().enumerate() {
+            let alg = match &jwk.algorithm {
+                AlgorithmParameters::OctetKeyPair(p) => {
+                    // jsonwebtoken slices the key to 32 bytes; check the length first.
+                    let x = URL_SAFE_NO_PAD
+                        .decode(&p.x)
+                        .map_err(|e| KeyError::Jwks(format!("key {i}: {e}")))?;
+                    if x.len() != 32 {
+                        return Err(KeyError::Jwks(format!("key {i}: Ed25519 key is not 32 bytes")));
+                    }
+                    Algorithm::EdDSA
+                }
+                AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                _ => {
+                    return Err(KeyError::Jwks(format!(
+                        "key {i}: only asymmetric keys (OKP, EC, RSA) are accepted"
+                    )));
+                }
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Jwks(format!("key {i}: {e}")))?;
+            let kid = jwk.common.key_id.clone().unwrap_or_default();
+            keys.insert(kid, Arc::new(VerifyingKey { alg, key }));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Jwks("no keys".to_string()));
+        }
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// Verifies a token and returns its caller, or UNAUTHENTICATED with a stable reason.
+    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let refuse = |reason: &str, message: &str| Error::unauthenticated(reason, message);
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| refuse("MALFORMED_TOKEN", "the bearer token is not a signed JWT"))?;
+        let key = {
+            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+            match &header.kid {
+                Some(kid) => keys.get(kid).cloned(),
+                None if keys.len() == 1 => keys.values().next().cloned(),
+                None => None,
+            }
+        }
+        .ok_or_else(|| refuse("UNKNOWN_KEY", "the token is signed with an unknown key"))?;
+        if header.alg != key.alg {
+            return Err(refuse("WRONG_ALGORITHM", "the token's algorithm does not match its key"));
+        }
+        let mut validation = Validation::new(key.alg);
+        validation.leeway = self.leeway;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => refuse("TOKEN_EXPIRED", "the token has expired"),
+                K::InvalidAudience => refuse("WRONG_AUDIENCE", "the token is for another audience"),
+                K::InvalidIssuer => refuse("WRONG_ISSUER", "the token is from another issuer"),
+                K::InvalidSignature => refuse("BAD_SIGNATURE", "the token's signature does not verify"),
+                K::ImmatureSignature => refuse("TOKEN_NOT_YET_VALID", "the token is not valid yet"),
+                _ => refuse("INVALID_TOKEN", "the token is not valid"),
+            }
+        })?;
+        let c = data.claims;
+        Ok(Caller {
+            subject: c.sub,
+            role: c.role,
+            org: c.org,
+            programme: c.programme,
+            token: token.to_string(),
+        })
+    }
+}
+
+/// Fetches a JWKS document over plain HTTP (an in-cluster identity provider).
+async fn fetch_jwks(url: &str) -> Result<String, KeyError> {
+    use http_body_util::BodyExt;
+    let fail = |message: String| KeyError::Fetch {
+        url: url.to_string(),
+        message,
+    };
+    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| fail(e.to_string()))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(fail("only http:// JWKS URLs are supported; use jwks_file for others".into()));
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(uri))
+        .await
+        .map_err(|_| fail("timed out".into()))?
+        .map_err(|e| fail(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(fail(format!("HTTP {}", response.status())));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .to_bytes();
+    String::from_utf8(body.to_vec()).map_err(|e| fail(e.to_string()))
+}
+
+/// The interceptor that puts a verified [`Caller`] on every request of a service, or
+/// refuses it with UNAUTHENTICATED.
+#[derive(Clone)]
+pub struct Authenticator(pub Arc<Verifier>);
+
+impl Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| {
+                Error::unauthenticated("MISSING_TOKEN", "a bearer token is required").to_status()
+            })?;
+        let caller = self.0.verify(token).map_err(|e| e.to_status())?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// Puts the caller's token on an outgoing request to another service.
+pub fn relay_token<T>(caller: &Caller, request: &mut Request<T>) {
+    if let Ok(value) = format!("Bearer {}", caller.token).parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+}

@@ -1,0 +1,131 @@
+//! Time and chance come from here, injected, so tests control both: a service never calls
+//! `SystemTime::now()` or an OS random generator directly.
+
+use std::sync::{Arc, Mutex};
+
+use rand_chacha::{
+    ChaCha20Rng,
+    rand_core::{Rng, SeedableRng},
+};
+use time::OffsetDateTime;
+
+/// The source of the current time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// A clock as services hold it.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The real wall clock (UTC).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that tests set and advance by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    pub fn new(at: OffsetDateTime) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: OffsetDateTime) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+    pub fn advance(&self, by: time::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Microseconds since the Unix epoch: how every timestamp is stored, on both backends.
+pub fn unix_micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// The inverse of [`unix_micros`].
+pub fn from_unix_micros(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The source of randomness for anything that is not itself a recorded, replayable draw
+/// (identifiers, entropy for a draw whose commitment is published first).
+pub trait Randomness: Send + Sync + 'static {
+    fn fill(&self, dest: &mut [u8]);
+
+    fn next_u64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+}
+
+pub type SharedRandomness = Arc<dyn Randomness>;
+
+/// The operating system's generator.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsRandomness;
+
+impl Randomness for OsRandomness {
+    fn fill(&self, dest: &mut [u8]) {
+        // The OS generator failing is unrecoverable; there is no safe fallback for entropy.
+        getrandom::fill(dest).expect("the operating system's random generator failed");
+    }
+}
+
+/// A seeded ChaCha20 stream: the same seed gives the same bytes on every platform.
+#[derive(Debug)]
+pub struct SeededRandomness(Mutex<ChaCha20Rng>);
+
+impl SeededRandomness {
+    pub fn new(seed: u64) -> Self {
+        SeededRandomness(Mutex::new(ChaCha20Rng::seed_from_u64(seed)))
+    }
+}
+
+impl Randomness for SeededRandomness {
+    fn fill(&self, dest: &mut [u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fill_bytes(dest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told() {
+        let start = time::macros::datetime!(2026-06-30 16:00 UTC);
+        let clock = ManualClock::new(start);
+        assert_eq!(clock.now(), start);
+        clock.advance(time::Duration::days(1));
+        assert_eq!(clock.now(), time::macros::datetime!(2026-07-01 16:00 UTC));
+        assert_eq!(from_unix_micros(unix_micros(clock.now())), clock.now());
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_stream() {
+        let a = SeededRandomness::new(42);
+        let b = SeededRandomness::new(42);
+        let c = SeededRandomness::new(43);
+        let (x, y, z) = (a.next_u64(), b.next_u64(), c.next_u64());
+        assert_eq!(x, y);
+        assert_ne!(x, z);
+    }
+}

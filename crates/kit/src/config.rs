@@ -1,0 +1,393 @@
+//! Typed configuration in three layers: built-in defaults that run as they are, then an
+//! optional TOML file, then `QAWARD_*` environment variables (`QAWARD_DATA_DIR`,
+//! `QAWARD_DATABASE_URL`, `QAWARD_LISTEN__REVIEWERS`, `QAWARD_AUTH__AUDIENCE`, ...: a double
+//! underscore steps into a section). Secrets are wrapped in [`Secret`] and masked wherever the
+//! configuration is printed or logged.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable that configures qaward.
+pub const ENV_PREFIX: &str = "QAWARD_";
+
+/// Environment variables with the prefix that are not configuration (test harness settings).
+const ENV_NOT_CONFIG: &[&str] = &["QAWARD_TEST_DATABASE_URL"];
+
+/// A value that must never be printed or logged: `Debug` and `Serialize` show it masked.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+    /// The secret itself; every call site is a place where it may leak, so keep them few.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl<T> Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
+/// The whole configuration of a qaward process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where SQLite files, the local signing key and blobs live.
+    pub data_dir: PathBuf,
+    /// Empty: one SQLite file per service under `data_dir`. `postgres://…`: one PostgreSQL
+    /// database, one schema per service. May carry a password, so it is a secret.
+    pub database_url: Secret<String>,
+    pub listen: Listen,
+    pub server: ServerLimits,
+    pub auth: Auth,
+    pub telemetry: Telemetry,
+}
+
+/// Where each service listens. Loopback unless told otherwise.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    pub gateway_grpc: SocketAddr,
+    pub gateway_http: SocketAddr,
+    pub applications: SocketAddr,
+    pub reviewers: SocketAddr,
+    pub scoring: SocketAddr,
+    pub notifications: SocketAddr,
+}
+
+/// Limits every server applies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerLimits {
+    /// A request that runs longer is cancelled (milliseconds).
+    pub request_timeout_ms: u64,
+    /// Requests in flight per service; beyond it, RESOURCE_EXHAUSTED at once, never a queue.
+    pub max_concurrent_requests: usize,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// How long in-flight calls may take to finish after a shutdown signal (milliseconds).
+    pub shutdown_grace_ms: u64,
+    /// Connections per backend database pool.
+    pub database_max_connections: u32,
+}
+
+/// Who may call: bearer JWTs signed with an asymmetric key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    pub issuer: String,
+    pub audience: String,
+    /// A JWKS file with the verification keys. Empty: the local key made in `data_dir`.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL (http://), fetched at start and refreshed every `jwks_refresh_secs`.
+    pub jwks_url: Option<String>,
+    pub jwks_refresh_secs: u64,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// Lifetime of tokens printed by `qaward token`, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+/// Logs and OpenTelemetry export.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telemetry {
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub log_filter: String,
+    /// OTLP/gRPC endpoint for traces and metrics. Empty: no export, unless
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("qaward-data"),
+            database_url: Secret::default(),
+            listen: Listen::default(),
+            server: ServerLimits::default(),
+            auth: Auth::default(),
+            telemetry: Telemetry::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Listen {
+            gateway_grpc: at(50051),
+            gateway_http: at(8080),
+            applications: at(50052),
+            reviewers: at(50053),
+            scoring: at(50054),
+            notifications: at(50055),
+        }
+    }
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            request_timeout_ms: 30_000,
+            max_concurrent_requests: 512,
+            max_message_bytes: 16 * 1024 * 1024,
+            shutdown_grace_ms: 10_000,
+            database_max_connections: 8,
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            issuer: "qaward-local".to_string(),
+            audience: "qaward".to_string(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_secs: 300,
+            leeway_secs: 30,
+            token_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            log_format: LogFormat::Text,
+            log_filter: "info".to_string(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// Why a configuration could not be loaded; one line, for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is not valid TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        Config::load_from(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (for tests).
+    pub fn load_from(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().to_string(),
+            })?;
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_CONFIG.contains(&k.as_str()))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            let path: Vec<String> = name[ENV_PREFIX.len()..]
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect();
+            set_path(&mut table, &path, env_value(&value)).map_err(|message| ConfigError::Env {
+                name: name.clone(),
+                message,
+            })?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.expose();
+        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "database_url must be a postgres:// URL; leave it empty for SQLite files under data_dir"
+                    .to_string(),
+            ));
+        }
+        if self.server.max_concurrent_requests == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_concurrent_requests must be at least 1".to_string(),
+            ));
+        }
+        if self.auth.audience.is_empty() || self.auth.issuer.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth.issuer and auth.audience must not be empty".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with every secret masked.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// True when the services keep their data in PostgreSQL.
+    pub fn uses_postgres(&self) -> bool {
+        !self.database_url.expose().is_empty()
+    }
+}
+
+/// An environment value as TOML if it parses as a scalar or array (`8080`, `true`,
+/// `["a", "b"]`), else as a plain string (`postgres://…`, `qaward-data`).
+fn env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Array(_))) => v,
+            _ => toml::Value::String(raw.to_string()),
+        },
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty name".to_string()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("{first} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_on_loopback_with_sqlite() {
+        let c = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(c.listen.gateway_grpc.to_string(), "127.0.0.1:50051");
+        assert_eq!(c.listen.gateway_http.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.listen.reviewers.to_string(), "127.0.0.1:50053");
+        assert!(!c.uses_postgres());
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("qaward.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/qaward\"\n[listen]\nreviewers = \"0.0.0.0:7000\"\n[server]\nmax_concurrent_requests = 64\n",
+        )
+        .unwrap();
+        let c = Config::load_from(
+            Some(&file),
+            env(&[
+                ("QAWARD_LISTEN__REVIEWERS", "127.0.0.1:7001"),
+                ("QAWARD_DATABASE_URL", "postgres://app:hunter2@db/qaward"),
+                ("QAWARD_TEST_DATABASE_URL", "postgres://ignored"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/qaward"));
+        assert_eq!(c.listen.reviewers.to_string(), "127.0.0.1:7001");
+        assert_eq!(c.server.max_concurrent_requests, 64);
+        assert!(c.uses_postgres());
+        // Secrets never show when the configuration is printed.
+        let printed = c.to_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("qaward.toml");
+        std::fs::write(&file, "[listen]\nreviewer = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load_from(Some(&file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("reviewer"), "{err}");
+
+        let err = Config::load_from(None, env(&[("QAWARD_LISTEN__SCORING", "not-an-address")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
+
+        let err = Config::load_from(None, env(&[("QAWARD_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_one_line() {
+        let err = Config::load_from(Some(std::path::Path::new("/nonexistent/q.toml")), env(&[]))
+            .unwrap_err();
+        assert!(!err.to_string().contains('\n'));
+        assert!(err.to_string().contains("/nonexistent/q.toml"));
+    }
+}

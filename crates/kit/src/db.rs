@@ -1,0 +1,236 @@
+//! One way to open a service's database, on SQLite or PostgreSQL, and to migrate it.
+//!
+//! - SQLite (the default, for a county on one machine): each service has its own file,
+//!   `<data_dir>/<service>.db`, in WAL mode.
+//! - PostgreSQL (for scale-out): one database, one schema per service, selected through
+//!   `search_path` on every connection, so services never share a table.
+//!
+//! Queries use runtime `sqlx::query()` on the `Any` driver with `$1, $2` placeholders, which
+//! both backends accept; dialect differences stay in each service's two migration folders.
+
+use std::{borrow::Cow, path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    Any, AnyPool, Executor,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::{Migration, Migrator},
+};
+
+use crate::config::Config;
+
+/// A transaction on a service's database.
+pub type Tx = sqlx::Transaction<'static, Any>;
+/// A connection, as stores and the audit and outbox helpers take it (`&mut *tx`).
+pub type Conn = sqlx::AnyConnection;
+
+static KIT_SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static KIT_POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Migration versions below this belong to the kit (audit trail, outbox); a service's own
+/// start here.
+pub const FIRST_SERVICE_MIGRATION: i64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A service's migrations for both backends, embedded with `sqlx::migrate!`.
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+/// Why a database could not be opened or migrated; one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("bad database URL: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to the {service} database: {source}")]
+    Connect {
+        service: String,
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the {service} database: {message}")]
+    Migrate { service: String, message: String },
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A service's database: a pool and the backend behind it.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Opens and migrates the database of `service` as the configuration says.
+    pub async fn open(
+        config: &Config,
+        service: &str,
+        migrations: &Migrations,
+    ) -> Result<Database, DbError> {
+        let max = config.server.database_max_connections;
+        let db = if config.uses_postgres() {
+            Database::connect_postgres(config.database_url.expose(), service, max).await?
+        } else {
+            Database::connect_sqlite(&config.data_dir.join(format!("{service}.db")), service, max)
+                .await?
+        };
+        db.migrate(service, migrations).await?;
+        Ok(db)
+    }
+
+    /// Opens (creating if needed) a SQLite file.
+    pub async fn connect_sqlite(
+        path: &Path,
+        service: &str,
+        max_connections: u32,
+    ) -> Result<Database, DbError> {
+        sqlx::any::install_default_drivers();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| DbError::BadUrl(e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer; a writer waits for the lock
+                    // instead of failing at once.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| DbError::Connect {
+                service: service.to_string(),
+                source,
+            })?;
+        Ok(Database {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Connects to PostgreSQL, creating the service's schema if needed and selecting it on
+    /// every connection.
+    pub async fn connect_postgres(
+        url: &str,
+        schema: &str,
+        max_connections: u32,
+    ) -> Result<Database, DbError> {
+        sqlx::any::install_default_drivers();
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || schema.is_empty()
+        {
+            return Err(DbError::BadUrl(format!("invalid schema name {schema:?}")));
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(DbError::BadUrl("expected a postgres:// URL".to_string()));
+        }
+        let connect_err = |source| DbError::Connect {
+            service: schema.to_string(),
+            source,
+        };
+        let base = AnyConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(e.to_string()))?;
+        {
+            let setup = AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(base)
+                .await
+                .map_err(connect_err)?;
+            setup
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+                )))
+                .await
+                .map_err(connect_err)?;
+            setup.close().await;
+        }
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let with_path = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+        let options =
+            AnyConnectOptions::from_str(&with_path).map_err(|e| DbError::BadUrl(e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        Ok(Database {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// Applies the kit's migrations and then the service's, in version order.
+    pub async fn migrate(&self, service: &str, migrations: &Migrations) -> Result<(), DbError> {
+        let (kit, own) = match self.backend {
+            Backend::Sqlite => (&KIT_SQLITE, migrations.sqlite),
+            Backend::Postgres => (&KIT_POSTGRES, migrations.postgres),
+        };
+        let migrate_err = |message: String| DbError::Migrate {
+            service: service.to_string(),
+            message,
+        };
+        if let Some(m) = own
+            .migrations
+            .iter()
+            .find(|m| m.version < FIRST_SERVICE_MIGRATION)
+        {
+            return Err(migrate_err(format!(
+                "migration {} is numbered below {FIRST_SERVICE_MIGRATION}, which the kit reserves",
+                m.version
+            )));
+        }
+        let all: Vec<Migration> = kit
+            .migrations
+            .iter()
+            .chain(own.migrations.iter())
+            .cloned()
+            .collect();
+        let migrator = Migrator {
+            migrations: Cow::Owned(all),
+            ..Migrator::DEFAULT
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| migrate_err(e.to_string()))
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction: every mutation, its audit record and its outbox event go in one.
+    pub async fn begin(&self) -> crate::Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,319 @@
+//! One error type for every service, mapped once to a gRPC status (with google.rpc
+//! `ErrorInfo` and `BadRequest` details) and to an HTTP status.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every error qaward returns.
+pub const ERROR_DOMAIN: &str = "qaward";
+
+/// The small set of error kinds qaward uses; each maps to exactly one gRPC code and one HTTP
+/// status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Malformed input; names the fields (INVALID_ARGUMENT, 400).
+    InvalidArgument,
+    /// No such resource (NOT_FOUND, 404).
+    NotFound,
+    /// A create collided with an existing resource (ALREADY_EXISTS, 409).
+    AlreadyExists,
+    /// A rule of DOMAIN.md forbids the step now (FAILED_PRECONDITION, 400 as in Google's
+    /// published mapping).
+    FailedPrecondition,
+    /// The caller's role or organisation may not do this (PERMISSION_DENIED, 403).
+    PermissionDenied,
+    /// No valid credentials (UNAUTHENTICATED, 401).
+    Unauthenticated,
+    /// Too much load or a quota (RESOURCE_EXHAUSTED, 429).
+    ResourceExhausted,
+    /// A concurrent change won; retry (ABORTED, 409).
+    Aborted,
+    /// A dependency is down; retry later (UNAVAILABLE, 503).
+    Unavailable,
+    /// The deadline passed (DEADLINE_EXCEEDED, 504).
+    DeadlineExceeded,
+    /// Not built yet (UNIMPLEMENTED, 501).
+    Unimplemented,
+    /// Our fault; details are logged, never returned (INTERNAL, 500).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The gRPC status code.
+    pub fn grpc(self) -> Code {
+        match self {
+            ErrorCode::InvalidArgument => Code::InvalidArgument,
+            ErrorCode::NotFound => Code::NotFound,
+            ErrorCode::AlreadyExists => Code::AlreadyExists,
+            ErrorCode::FailedPrecondition => Code::FailedPrecondition,
+            ErrorCode::PermissionDenied => Code::PermissionDenied,
+            ErrorCode::Unauthenticated => Code::Unauthenticated,
+            ErrorCode::ResourceExhausted => Code::ResourceExhausted,
+            ErrorCode::Aborted => Code::Aborted,
+            ErrorCode::Unavailable => Code::Unavailable,
+            ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
+            ErrorCode::Unimplemented => Code::Unimplemented,
+            ErrorCode::Internal => Code::Internal,
+        }
+    }
+
+    /// The HTTP status the gateway answers with (Google's published gRPC-to-HTTP mapping).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::AlreadyExists | ErrorCode::Aborted => 409,
+            ErrorCode::ResourceExhausted => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unimplemented => 501,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::DeadlineExceeded => 504,
+        }
+    }
+
+    /// The code for a gRPC status code, for errors that arrive from another service.
+    pub fn from_grpc(code: Code) -> ErrorCode {
+        match code {
+            Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidArgument,
+            Code::NotFound => ErrorCode::NotFound,
+            Code::AlreadyExists => ErrorCode::AlreadyExists,
+            Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+            Code::PermissionDenied => ErrorCode::PermissionDenied,
+            Code::Unauthenticated => ErrorCode::Unauthenticated,
+            Code::ResourceExhausted => ErrorCode::ResourceExhausted,
+            Code::Aborted => ErrorCode::Aborted,
+            Code::Unavailable | Code::Cancelled => ErrorCode::Unavailable,
+            Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            Code::Unimplemented => ErrorCode::Unimplemented,
+            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => ErrorCode::Internal,
+        }
+    }
+}
+
+/// One malformed field of a request: its path (`programme.policy.yearly_cap`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// The error every service function returns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    /// Stable, UPPER_SNAKE_CASE reason for `ErrorInfo.reason`.
+    pub reason: String,
+    pub message: String,
+    /// The DOMAIN.md rule id (`R-13`) when a rule forbade the step.
+    pub rule: Option<String>,
+    pub violations: Vec<FieldViolation>,
+    pub metadata: Vec<(String, String)>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            rule: None,
+            violations: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// One malformed field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::invalid_fields(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// Several malformed fields at once, so a client can fix them all in one round.
+    pub fn invalid_fields(violations: Vec<FieldViolation>) -> Self {
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        let message = match violations.as_slice() {
+            [one] => format!("invalid {}: {}", one.field, one.description),
+            _ => format!("invalid fields: {}", fields.join(", ")),
+        };
+        Error {
+            violations,
+            ..Error::new(ErrorCode::InvalidArgument, "INVALID_FIELD", message)
+        }
+    }
+
+    /// A resource that does not exist, by its resource name.
+    pub fn not_found(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Error::new(
+            ErrorCode::NotFound,
+            "NOT_FOUND",
+            format!("{name} not found"),
+        )
+        .with_metadata("resource", name)
+    }
+
+    /// A step that a rule of DOMAIN.md forbids now.
+    pub fn rule(rule: &str, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Error {
+            rule: Some(rule.to_string()),
+            ..Error::new(ErrorCode::FailedPrecondition, reason, message)
+        }
+    }
+
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::PermissionDenied, "PERMISSION_DENIED", message)
+    }
+
+    pub fn unauthenticated(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Unauthenticated, reason, message)
+    }
+
+    pub fn already_exists(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Error::new(
+            ErrorCode::AlreadyExists,
+            "ALREADY_EXISTS",
+            format!("{name} already exists"),
+        )
+        .with_metadata("resource", name)
+    }
+
+    /// Our own fault. The detail is logged here; the caller sees only a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Error::new(ErrorCode::Internal, "INTERNAL", "internal error")
+    }
+
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+
+    /// The gRPC status, with `ErrorInfo` always and `BadRequest` when fields are named.
+    pub fn to_status(&self) -> Status {
+        let mut metadata: HashMap<String, String> = self.metadata.iter().cloned().collect();
+        if let Some(rule) = &self.rule {
+            metadata.insert("rule".to_string(), rule.clone());
+        }
+        let mut details = ErrorDetails::with_error_info(&self.reason, ERROR_DOMAIN, metadata);
+        for v in &self.violations {
+            details.add_bad_request_violation(&v.field, &v.description);
+        }
+        Status::with_error_details(self.code.grpc(), &self.message, details)
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Status {
+        e.to_status()
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        match &e {
+            sqlx::Error::RowNotFound => Error::new(ErrorCode::NotFound, "NOT_FOUND", "not found"),
+            sqlx::Error::PoolTimedOut => Error::new(
+                ErrorCode::Unavailable,
+                "DATABASE_BUSY",
+                "the database is busy; retry",
+            ),
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::new(
+                ErrorCode::AlreadyExists,
+                "ALREADY_EXISTS",
+                "a resource with this identity already exists",
+            ),
+            _ => Error::internal(format_args!("database: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_to_one_grpc_code_and_back() {
+        let all = [
+            ErrorCode::InvalidArgument,
+            ErrorCode::NotFound,
+            ErrorCode::AlreadyExists,
+            ErrorCode::FailedPrecondition,
+            ErrorCode::PermissionDenied,
+            ErrorCode::Unauthenticated,
+            ErrorCode::ResourceExhausted,
+            ErrorCode::Aborted,
+            ErrorCode::Unavailable,
+            ErrorCode::DeadlineExceeded,
+            ErrorCode::Unimplemented,
+            ErrorCode::Internal,
+        ];
+        for code in all {
+            assert_eq!(ErrorCode::from_grpc(code.grpc()), code, "{code:?}");
+        }
+        assert_eq!(ErrorCode::InvalidArgument.http_status(), 400);
+        assert_eq!(ErrorCode::Unauthenticated.http_status(), 401);
+        assert_eq!(ErrorCode::PermissionDenied.http_status(), 403);
+        assert_eq!(ErrorCode::NotFound.http_status(), 404);
+        assert_eq!(ErrorCode::ResourceExhausted.http_status(), 429);
+    }
+
+    #[test]
+    fn field_violations_travel_as_bad_request() {
+        let status = Error::invalid_fields(vec![
+            FieldViolation {
+                field: "reviewer.mobile".into(),
+                description: "not a mainland mobile number".into(),
+            },
+            FieldViolation {
+                field: "reviewer.resident_id".into(),
+                description: "check character does not match".into(),
+            },
+        ])
+        .to_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.check_error_details().expect("details decode");
+        let info = details.error_info().expect("ErrorInfo present");
+        assert_eq!(info.reason, "INVALID_FIELD");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        let bad = details.bad_request().expect("BadRequest present");
+        let fields: Vec<&str> = bad
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["reviewer.mobile", "reviewer.resident_id"]);
+    }
+
+    #[test]
+    fn a_rule_refusal_names_its_rule_in_error_info() {
+        let status = Error::rule(
+            "R-13",
+            "BELOW_MATERIALS_THRESHOLD",
+            "materials score 499.5 is below 500",
+        )
+        .to_status();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let details = status.check_error_details().unwrap();
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "BELOW_MATERIALS_THRESHOLD");
+        assert_eq!(info.metadata.get("rule").map(String::as_str), Some("R-13"));
+        assert!(details.bad_request().is_none());
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let status = Error::internal("connection reset by peer at 10.0.0.3").to_status();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("10.0.0.3"));
+    }
+}

@@ -1,0 +1,243 @@
+//! Server bootstrap shared by every service: gRPC health and server reflection, the tower
+//! layers (trace context, load shedding with RESOURCE_EXHAUSTED, request timeout), and
+//! graceful shutdown (health goes NOT_SERVING first, in-flight calls finish, then exit).
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{
+    server::NamedService,
+    service::{Routes, interceptor::InterceptedService},
+    transport::Server,
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    auth::{Authenticator, Verifier},
+    config::ServerLimits,
+    telemetry::TraceLayer,
+};
+
+/// Binds a listener, with a one-line error naming the address when it is taken.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// One gRPC server hosting one or more authenticated services plus health and reflection.
+pub struct ServiceHost {
+    name: String,
+    limits: ServerLimits,
+    authenticator: Authenticator,
+    routes: tonic::service::RoutesBuilder,
+    services: Vec<&'static str>,
+    health: HealthReporter,
+    health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+}
+
+impl ServiceHost {
+    pub fn new(name: impl Into<String>, limits: &ServerLimits, verifier: Arc<Verifier>) -> Self {
+        let health = HealthReporter::new();
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health.clone()),
+        );
+        ServiceHost {
+            name: name.into(),
+            limits: limits.clone(),
+            authenticator: Authenticator(verifier),
+            routes: Routes::builder(),
+            services: Vec::new(),
+            health,
+            health_service,
+        }
+    }
+
+    /// The largest message a service should accept or send; generated servers take it with
+    /// `max_decoding_message_size` and `max_encoding_message_size`.
+    pub fn max_message_bytes(&self) -> usize {
+        self.limits.max_message_bytes
+    }
+
+    /// Adds a service; every call to it must carry a valid bearer token.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.services.push(S::NAME);
+        self.routes
+            .add_service(InterceptedService::new(service, self.authenticator.clone()));
+        self
+    }
+
+    /// The health reporter, for a service that wants to report its own status.
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains: health answers
+    /// NOT_SERVING at once, new connections are refused, in-flight calls get up to the
+    /// configured grace period to finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        for name in &self.services {
+            self.health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        self.health.set_service_status("", ServingStatus::Serving).await;
+
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(qaward_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| format!("reflection: {e}"))?;
+
+        let mut routes = self.routes;
+        routes.add_service(self.health_service).add_service(reflection);
+        let routes = routes.routes();
+
+        let health = self.health.clone();
+        let services = self.services.clone();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let drain = async move {
+            shutdown.await;
+            health.set_service_status("", ServingStatus::NotServing).await;
+            for name in services {
+                health.set_service_status(name, ServingStatus::NotServing).await;
+            }
+            let _ = started_tx.send(());
+        };
+
+        let server = Server::builder()
+            .timeout(self.limits.request_timeout())
+            .layer(TraceLayer)
+            .layer(ShedLayer::new(self.limits.max_concurrent_requests))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
+        tracing::info!(service = %self.name, %addr, "serving");
+        tokio::pin!(server);
+        let grace = self.limits.shutdown_grace();
+        tokio::select! {
+            result = &mut server => result.map_err(|e| format!("{} server on {addr}: {e}", self.name)),
+            _ = async { if started_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending::<()>().await } } => {
+                tracing::warn!(service = %self.name, "shutdown grace period over; abandoning calls still in flight");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Load shedding: at most `limit` calls in flight; one more is refused at once with
+/// RESOURCE_EXHAUSTED rather than queued. Health checks are never shed, so an orchestrator
+/// does not kill a busy but healthy replica.
+#[derive(Debug, Clone)]
+pub struct ShedLayer {
+    permits: Arc<Semaphore>,
+}
+
+impl ShedLayer {
+    pub fn new(limit: usize) -> Self {
+        ShedLayer {
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Shed {
+            inner,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Shed<S> {
+    inner: S,
+    permits: Arc<Semaphore>,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Shed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.uri().path().starts_with("/grpc.health.v1.Health/") {
+            return Box::pin(self.inner.call(request));
+        }
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let future = self.inner.call(request);
+                Box::pin(async move {
+                    let response = future.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(_) => Box::pin(async {
+                Ok(tonic::Status::resource_exhausted(
+                    "the server is at its concurrency limit; retry with backoff",
+                )
+                .into_http())
+            }),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Logs, traces and metrics. `tracing` everywhere; readable or JSON logs; OpenTelemetry OTLP
+//! export of traces and metrics when an endpoint is configured (or `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! is set); W3C trace context extracted from every incoming gRPC request ([`TraceLayer`]) and
+//! injected into every outgoing one ([`TracePropagation`]).
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use opentelemetry::{
+    global,
+    propagation::{Extractor, Injector},
+    trace::TracerProvider as _,
+};
+use opentelemetry_sdk::{
+    Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config::{LogFormat, Telemetry};
+
+/// Keeps the exporters alive; flushes and shuts them down when dropped.
+pub struct TelemetryGuard {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracer.take() {
+            let _ = t.shutdown();
+        }
+        if let Some(m) = self.meter.take() {
+            let _ = m.shutdown();
+        }
+    }
+}
+
+/// The OTLP endpoint in force: the configuration's, else the standard variable's.
+pub fn otlp_endpoint(cfg: &Telemetry) -> Option<String> {
+    cfg.otlp_endpoint
+        .clone()
+        .filter(|e| !e.is_empty())
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .filter(|e| !e.is_empty())
+}
+
+/// Installs the process-wide subscriber. Spans always carry W3C trace ids (so context crosses
+/// every hop and logs can be joined to traces); they leave the process only when an OTLP
+/// endpoint is configured. Calling it twice is harmless (the second call changes nothing).
+pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuard> {
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_string())
+        .build();
+    let endpoint = otlp_endpoint(cfg);
+
+    let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let mut meter = None;
+    if let Some(endpoint) = &endpoint {
+        use opentelemetry_otlp::WithExportConfig;
+        let spans = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        tracer_builder = tracer_builder.with_batch_exporter(spans);
+        let metrics = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        let provider = SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_periodic_exporter(metrics)
+            .build();
+        global::set_meter_provider(provider.clone());
+        meter = Some(provider);
+    }
+    let tracer_provider = tracer_builder.build();
+    let tracer = tracer_provider.tracer("qaward");
+    global::set_tracer_provider(tracer_provider.clone());
+
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.log_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = match cfg.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let metrics_layer = meter
+        .clone()
+        .map(tracing_opentelemetry::MetricsLayer::new);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(metrics_layer)
+        .try_init();
+    if let Some(endpoint) = endpoint {
+        tracing::info!(%endpoint, "exporting traces and metrics over OTLP");
+    }
+    Ok(TelemetryGuard {
+        tracer: Some(tracer_provider),
+        meter,
+    })
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            value.parse(),
+        ) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+/// Writes the current span's trace context (`traceparent`, `tracestate`) into outgoing
+/// metadata.
+pub fn inject_context(metadata: &mut tonic::metadata::MetadataMap) {
+    let cx = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(metadata)));
+}
+
+/// A client interceptor that carries the caller's trace context to the next service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracePropagation;
+
+impl tonic::service::Interceptor for TracePropagation {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        inject_context(request.metadata_mut());
+        Ok(request)
+    }
+}
+
+/// A tower layer that opens a server span per gRPC request, child of the caller's W3C trace
+/// context when the request carries one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceLayer;
+
+impl<S> tower::Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceService { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceService<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for TraceService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let parent =
+            global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+        let path = request.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let span = tracing::info_span!(
+            "grpc",
+            otel.name = %path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        let _ = span.set_parent(parent);
+        let future = self.inner.call(request);
+        Box::pin(
+            async move {
+                let response = future.await;
+                if let Ok(r) = &response {
+                    // Errors travel in a trailers-only response, so their code is a header.
+                    if let Some(code) = r.headers().get("grpc-status").and_then(|v| v.to_str().ok()) {
+                        tracing::Span::current().record("rpc.grpc.status_code", code);
+                    }
+                }
+                response
+            }
+            .instrument(span),
+        )
+    }
+}
