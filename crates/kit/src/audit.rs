@@ -72,16 +72,16 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// The hash of one row: SHA-256 over the length-prefixed fields, so that no two different
-/// rows encode alike.
-pub fn row_hash(prev_hash: &str, seq: i64, at_micros: i64, r: &AuditRecord, detail: &str) -> String {
+/// The hash of one row: SHA-256 over the previous row's hash and this row's length-prefixed
+/// fields, so that no two different rows encode alike. The sequence number is not hashed:
+/// order is carried by the chain itself, so a moved row shows as out of order, not modified.
+pub fn row_hash(prev_hash: &str, at_micros: i64, r: &AuditRecord, detail: &str) -> String {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_be_bytes());
         h.update(bytes);
     };
     field(prev_hash.as_bytes());
-    field(&seq.to_be_bytes());
     field(&at_micros.to_be_bytes());
     field(r.actor.as_bytes());
     field(r.role.as_bytes());
@@ -108,7 +108,7 @@ pub async fn append(
     let prev_hash: String = head.try_get("hash")?;
     let at_micros = unix_micros(at);
     let detail = record.detail.to_string();
-    let hash = row_hash(&prev_hash, seq, at_micros, record, &detail);
+    let hash = row_hash(&prev_hash, at_micros, record, &detail);
     sqlx::query(
         "INSERT INTO audit_log (seq, at_micros, actor, role, action, resource, reason, detail, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -194,7 +194,7 @@ pub async fn verify(db: &Database) -> Result<Verdict> {
         let at_micros: i64 = row.try_get("at_micros")?;
         let prev_hash: String = row.try_get("prev_hash")?;
         let hash: String = row.try_get("hash")?;
-        if row_hash(&prev_hash, seq, at_micros, &record, &detail) != hash {
+        if row_hash(&prev_hash, at_micros, &record, &detail) != hash {
             return Ok(Verdict::Broken {
                 seq,
                 problem: Problem::Modified,

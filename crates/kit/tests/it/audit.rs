@@ -1,0 +1,189 @@
+//! the audit trail is append-only and its verifier finds the first row that was
+//! modified, removed or moved.
+
+use qaward_kit::{
+    audit::{self, AuditRecord, Problem, Verdict},
+    db::{Backend, Database},
+    testing::{self, TestDb},
+};
+
+fn record(i: usize) -> AuditRecord {
+    AuditRecord {
+        actor: format!("office-{i}"),
+        role: "office".into(),
+        action: "application.transition".into(),
+        resource: format!("programmes/p/cycles/2026/applications/{i}"),
+        reason: "R-13".into(),
+        detail: serde_json::json!({ "to": "MATERIALS_PASSED", "score": "512.5" }),
+    }
+}
+
+async fn trail_of(n: usize) -> Vec<TestDb> {
+    let mut all = testing::backends("audit", &testing::no_migrations()).await;
+    for db in &mut all {
+        let at = time::OffsetDateTime::now_utc();
+        for i in 1..=n {
+            let mut tx = db.begin().await.unwrap();
+            let entry = audit::append(&mut tx, at, &record(i)).await.unwrap();
+            assert_eq!(entry.seq, i as i64);
+            tx.commit().await.unwrap();
+        }
+    }
+    all
+}
+
+/// Plays the part of someone with direct database access: the triggers that make the table
+/// append-only are switched off first.
+async fn tamper(db: &Database, statements: &[&str]) {
+    let mut conn = db.pool().acquire().await.unwrap();
+    match db.backend() {
+        Backend::Sqlite => {
+            for t in ["audit_log_no_update", "audit_log_no_delete"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {t}")))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        Backend::Postgres => {
+            sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    }
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_untouched_trail_verifies() {
+    for db in trail_of(5).await {
+        match audit::verify(&db).await.unwrap() {
+            Verdict::Intact { rows, .. } => assert_eq!(rows, 5, "{}", db.label),
+            other => panic!("{}: {other:?}", db.label),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_updates_and_deletes() {
+    for db in trail_of(2).await {
+        let update = sqlx::query("UPDATE audit_log SET reason = 'nothing' WHERE seq = 1")
+            .execute(db.pool())
+            .await;
+        assert!(update.is_err(), "{}: update went through", db.label);
+        let delete = sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+            .execute(db.pool())
+            .await;
+        assert!(delete.is_err(), "{}: delete went through", db.label);
+        assert!(matches!(audit::verify(&db).await.unwrap(), Verdict::Intact { .. }));
+    }
+}
+
+#[tokio::test]
+async fn a_modified_row_is_found() {
+    for db in trail_of(5).await {
+        tamper(&db, &["UPDATE audit_log SET detail = '{\"to\":\"MATERIALS_FAILED\"}' WHERE seq = 3"]).await;
+        assert_eq!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Broken { seq: 3, problem: Problem::Modified },
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_row_is_found() {
+    for db in trail_of(5).await {
+        tamper(&db, &["DELETE FROM audit_log WHERE seq = 2"]).await;
+        assert_eq!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Broken { seq: 2, problem: Problem::Missing },
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_last_row_is_found() {
+    for db in trail_of(5).await {
+        tamper(&db, &["DELETE FROM audit_log WHERE seq = 5"]).await;
+        assert_eq!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Broken { seq: 4, problem: Problem::Truncated },
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn reordered_rows_are_found() {
+    for db in trail_of(5).await {
+        // Swap rows 2 and 4, each keeping its own content and hashes.
+        tamper(
+            &db,
+            &[
+                "UPDATE audit_log SET seq = -2 WHERE seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE seq = 4",
+                "UPDATE audit_log SET seq = 4 WHERE seq = -2",
+            ],
+        )
+        .await;
+        assert_eq!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Broken { seq: 2, problem: Problem::OutOfOrder },
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_appenders_never_fork_the_chain() {
+    for db in testing::backends("audit", &testing::no_migrations()).await {
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let db = db.db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tx = db.begin().await.unwrap();
+                audit::append(&mut tx, time::OffsetDateTime::now_utc(), &record(i))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(
+            matches!(audit::verify(&db).await.unwrap(), Verdict::Intact { rows: 16, .. }),
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rolled_back_change_leaves_no_audit_record() {
+    for db in testing::backends("audit", &testing::no_migrations()).await {
+        let mut tx = db.begin().await.unwrap();
+        audit::append(&mut tx, time::OffsetDateTime::now_utc(), &record(1))
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Intact { rows: 0, head: audit::GENESIS.to_string() },
+            "{}",
+            db.label
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Bearer tokens: only asymmetric signatures from a trusted key, for our issuer and audience,
+//! unexpired, are accepted; everything else is UNAUTHENTICATED with a stable reason.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use qaward_kit::{
+    ErrorCode,
+    auth::{Claims, LocalKey, Role, Verifier},
+    config,
+    testing::TestKeys,
+};
+
+fn claims(auth: &config::Auth) -> Claims {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    Claims {
+        iss: auth.issuer.clone(),
+        aud: auth.audience.clone(),
+        sub: "ent-91500235".into(),
+        exp: now + 600,
+        iat: now,
+        role: Role::Enterprise,
+        org: Some("915002357474797878".into()),
+        programme: Some("programmes/yunyang-mayor".into()),
+    }
+}
+
+fn refused(keys: &TestKeys, token: &str) -> String {
+    let e = keys.verifier.verify(token).expect_err("token must be refused");
+    assert_eq!(e.code, ErrorCode::Unauthenticated);
+    assert_eq!(e.to_status().code(), tonic::Code::Unauthenticated);
+    e.reason
+}
+
+#[test]
+fn a_good_token_names_its_caller() {
+    let keys = TestKeys::new();
+    let token = keys.key.sign(&claims(&keys.auth)).unwrap();
+    let caller = keys.verifier.verify(&token).unwrap();
+    assert_eq!(caller.subject, "ent-91500235");
+    assert_eq!(caller.role, Role::Enterprise);
+    assert_eq!(caller.org.as_deref(), Some("915002357474797878"));
+    assert_eq!(caller.programme.as_deref(), Some("programmes/yunyang-mayor"));
+    assert_eq!(caller.token, token);
+}
+
+#[test]
+fn alg_none_is_refused() {
+    let keys = TestKeys::new();
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&keys.auth)).unwrap());
+    assert_eq!(refused(&keys, &format!("{header}.{body}.")), "MALFORMED_TOKEN");
+}
+
+#[test]
+fn a_token_signed_by_another_key_is_refused() {
+    let keys = TestKeys::new();
+    let other = LocalKey::from_seed([9u8; 32]);
+    // Unknown key id.
+    let token = other.sign(&claims(&keys.auth)).unwrap();
+    assert_eq!(refused(&keys, &token), "UNKNOWN_KEY");
+    // Our key id, someone else's signature.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    let header = serde_json::json!({ "alg": "EdDSA", "typ": "JWT", "kid": keys.key.kid() });
+    parts[0] = URL_SAFE_NO_PAD.encode(header.to_string());
+    let forged_unsigned = format!("{}.{}", parts[0], parts[1]);
+    let forged = {
+        // Re-sign header+payload with the other key so the signature is well formed.
+        let t = other.sign(&claims(&keys.auth)).unwrap();
+        let sig = t.rsplit('.').next().unwrap().to_string();
+        format!("{forged_unsigned}.{sig}")
+    };
+    assert_eq!(refused(&keys, &forged), "BAD_SIGNATURE");
+}
+
+#[test]
+fn an_hmac_token_using_the_public_key_as_secret_is_refused() {
+    let keys = TestKeys::new();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(keys.key.kid().to_string());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims(&keys.auth),
+        &jsonwebtoken::EncodingKey::from_secret(keys.key.jwks_json().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(refused(&keys, &token), "WRONG_ALGORITHM");
+}
+
+#[test]
+fn an_expired_token_is_refused_beyond_the_leeway() {
+    let keys = TestKeys::new();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let mut c = claims(&keys.auth);
+    c.iat = now - 7200;
+    c.exp = now - keys.auth.leeway_secs - 60;
+    assert_eq!(refused(&keys, &keys.key.sign(&c).unwrap()), "TOKEN_EXPIRED");
+    // Inside the leeway a slightly stale clock is tolerated.
+    c.exp = now - keys.auth.leeway_secs / 2;
+    assert!(keys.verifier.verify(&keys.key.sign(&c).unwrap()).is_ok());
+}
+
+#[test]
+fn a_token_for_another_audience_or_issuer_is_refused() {
+    let keys = TestKeys::new();
+    let mut c = claims(&keys.auth);
+    c.aud = "another-system".into();
+    assert_eq!(refused(&keys, &keys.key.sign(&c).unwrap()), "WRONG_AUDIENCE");
+    let mut c = claims(&keys.auth);
+    c.iss = "someone-else".into();
+    assert_eq!(refused(&keys, &keys.key.sign(&c).unwrap()), "WRONG_ISSUER");
+}
+
+#[test]
+fn a_jwks_with_a_symmetric_key_is_refused() {
+    let jwks = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}"#;
+    assert!(Verifier::from_jwks(jwks, &config::Auth::default()).is_err());
+    let short = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AAEC","kid":"k"}]}"#;
+    assert!(Verifier::from_jwks(short, &config::Auth::default()).is_err());
+}
+
+#[test]
+fn the_local_key_is_made_once_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = LocalKey::load_or_create(dir.path()).unwrap();
+    let second = LocalKey::load_or_create(dir.path()).unwrap();
+    assert_eq!(first.kid(), second.kid());
+    let jwks = std::fs::read_to_string(dir.path().join(LocalKey::JWKS_FILE)).unwrap();
+    let verifier = Verifier::from_jwks(&jwks, &config::Auth::default()).unwrap();
+    let token = first
+        .issue(&config::Auth::default(), time::OffsetDateTime::now_utc(), "office-1", Role::Office, None, None)
+        .unwrap();
+    assert_eq!(verifier.verify(&token).unwrap().role, Role::Office);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(LocalKey::SIGNING_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the private key is readable by its owner only");
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the kit, grouped by feature; one binary so it links once.
+
+mod audit;
+mod auth;
+mod migrations;
+mod outbox;
+mod probe;
+mod server;

@@ -1,0 +1,108 @@
+//! The server bootstrap: authentication on every service call, load shedding with
+//! RESOURCE_EXHAUSTED, health that goes NOT_SERVING on shutdown, and in-flight calls that
+//! finish before the server exits.
+
+use std::time::Duration;
+
+use qaward_kit::{auth::Role, config::ServerLimits, testing::TestKeys};
+use tonic::Code;
+use tonic_health::ServingStatus;
+
+use crate::probe;
+
+#[tokio::test]
+async fn a_call_without_a_token_is_unauthenticated_and_with_one_succeeds() {
+    let keys = TestKeys::new();
+    let running = probe::start(ServerLimits::default(), keys.verifier.clone(), Duration::ZERO).await;
+    let channel = probe::channel(running.addr).await;
+
+    let refused = probe::call(channel.clone(), None).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    let garbage = probe::call(channel.clone(), Some("not.a.jwt")).await.unwrap_err();
+    assert_eq!(garbage.code(), Code::Unauthenticated);
+
+    let token = keys.token("office-1", Role::Office);
+    let ok = probe::call(channel.clone(), Some(&token)).await.unwrap();
+    assert_eq!(ok.status, 1);
+
+    // Health needs no token.
+    assert_eq!(
+        probe::health(channel, "qaward.test.Probe").await.unwrap(),
+        ServingStatus::Serving
+    );
+}
+
+#[tokio::test]
+async fn beyond_the_concurrency_limit_calls_are_shed_with_resource_exhausted() {
+    let keys = TestKeys::new();
+    let limits = ServerLimits {
+        max_concurrent_requests: 2,
+        ..ServerLimits::default()
+    };
+    let running = probe::start(limits, keys.verifier.clone(), Duration::from_millis(400)).await;
+    let channel = probe::channel(running.addr).await;
+    let token = keys.token("office-1", Role::Office);
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, t) = (channel.clone(), token.clone());
+            tokio::spawn(async move { probe::call(c, Some(&t)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut shed = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) if s.code() == Code::ResourceExhausted => shed += 1,
+            Err(s) => panic!("unexpected {s:?}"),
+        }
+    }
+    assert_eq!(ok, 2, "exactly the limit is served");
+    assert_eq!(shed, 4, "the rest are refused, not queued");
+    // Health is never shed.
+    assert_eq!(
+        probe::health(channel, "").await.unwrap(),
+        ServingStatus::Serving
+    );
+}
+
+#[tokio::test]
+async fn shutdown_reports_not_serving_and_lets_an_in_flight_call_finish() {
+    let keys = TestKeys::new();
+    let mut running =
+        probe::start(ServerLimits::default(), keys.verifier.clone(), Duration::from_millis(600)).await;
+    let channel = probe::channel(running.addr).await;
+    let token = keys.token("office-1", Role::Office);
+
+    let in_flight = {
+        let (c, t) = (channel.clone(), token.clone());
+        tokio::spawn(async move { probe::call(c, Some(&t)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // A health watcher on the same connection sees the switch before the server is gone.
+    let mut watcher = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let mut stream = watcher
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "qaward.test.Probe".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.message().await.unwrap().unwrap().status, 1);
+
+    running.stop.take().unwrap().send(()).unwrap();
+    assert_eq!(stream.message().await.unwrap().unwrap().status, 2, "NOT_SERVING first");
+
+    let answer = in_flight.await.unwrap().expect("the in-flight call finishes");
+    assert_eq!(answer.status, 1);
+    drop(stream);
+    drop(watcher);
+    drop(channel);
+    let exit = tokio::time::timeout(Duration::from_secs(15), running.task)
+        .await
+        .expect("server exits")
+        .unwrap();
+    assert_eq!(exit, Ok(()));
+}
