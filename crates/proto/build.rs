@@ -31,6 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .server_mod_attribute(".", r#"#[cfg(feature = "server")]"#)
         // Methods a later issue builds answer UNIMPLEMENTED until a service overrides them.
         .generate_default_stubs(true)
+        // Ordered maps: encoding the same message always gives the same bytes, so requests
+        // and records can be hashed (idempotency keys, sealed sheets, recorded draws).
+        .btree_map(".")
         .include_file("qaward.rs")
         .compile_fds(fds)?;
     Ok(())

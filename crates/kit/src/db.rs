@@ -36,10 +36,19 @@ pub enum Backend {
     Postgres,
 }
 
-/// A service's migrations for both backends, embedded with `sqlx::migrate!`.
+/// A service's migrations for both backends, embedded with `sqlx::migrate!`; versions start
+/// at [`FIRST_SERVICE_MIGRATION`].
 pub struct Migrations {
     pub sqlite: &'static Migrator,
     pub postgres: &'static Migrator,
+}
+
+impl Migrations {
+    /// A service with no tables of its own yet (the kit's tables are always there).
+    pub const NONE: Migrations = Migrations {
+        sqlite: &Migrator::DEFAULT,
+        postgres: &Migrator::DEFAULT,
+    };
 }
 
 /// Why a database could not be opened or migrated; one line for the user.
@@ -54,6 +63,8 @@ pub enum DbError {
     },
     #[error("cannot migrate the {service} database: {message}")]
     Migrate { service: String, message: String },
+    #[error("the database holds the {owner} service's data, not {service}'s")]
+    WrongService { service: String, owner: String },
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -181,8 +192,10 @@ impl Database {
         })
     }
 
-    /// Applies the kit's migrations and then the service's, in version order.
+    /// Applies the kit's migrations and then the service's, in version order, after checking
+    /// that the database is not another service's; then records the owner.
     pub async fn migrate(&self, service: &str, migrations: &Migrations) -> Result<(), DbError> {
+        self.check_owner(service).await?;
         let (kit, own) = match self.backend {
             Backend::Sqlite => (&KIT_SQLITE, migrations.sqlite),
             Backend::Postgres => (&KIT_POSTGRES, migrations.postgres),
@@ -214,7 +227,35 @@ impl Database {
         migrator
             .run(&self.pool)
             .await
-            .map_err(|e| migrate_err(e.to_string()))
+            .map_err(|e| migrate_err(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO service_meta (key, value) VALUES ('service', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(service)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| migrate_err(e.to_string()))?;
+        self.check_owner(service).await
+    }
+
+    /// Refuses a database that another service owns.
+    async fn check_owner(&self, service: &str) -> Result<(), DbError> {
+        use sqlx::Row;
+        // Before the first migration there is no service_meta table: nothing to check.
+        let owner = match sqlx::query("SELECT value FROM service_meta WHERE key = 'service'")
+            .fetch_optional(&self.pool)
+            .await
+        {
+            Ok(row) => row.and_then(|r| r.try_get::<String, _>("value").ok()),
+            Err(_) => None,
+        };
+        match owner {
+            Some(owner) if owner != service => Err(DbError::WrongService {
+                service: service.to_string(),
+                owner,
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {

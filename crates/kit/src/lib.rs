@@ -10,6 +10,7 @@
 //! | [`error`]   | one error type, mapped once to gRPC codes and HTTP statuses               |
 //! | [`audit`]   | the append-only, hash-chained audit trail                          |
 //! | [`outbox`]  | the transactional outbox and its at-least-once relay                       |
+//! | [`idempotency`] | `request_id`: a retried mutation answers once and changes nothing twice |
 //! | [`clock`]   | injected time and injected, seedable randomness                           |
 
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod outbox;
 pub mod server;
 pub mod telemetry;

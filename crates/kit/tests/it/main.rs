@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod idempotency;
 mod migrations;
 mod outbox;
 mod probe;

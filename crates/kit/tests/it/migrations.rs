@@ -83,3 +83,26 @@ async fn a_bad_postgres_url_is_a_one_line_error() {
     assert!(!err.contains('\n'), "{err}");
     assert!(err.contains("cannot connect"), "{err}");
 }
+
+static WIDGETS_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./tests/widgets/sqlite");
+static WIDGETS_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./tests/widgets/postgres");
+static WIDGETS: qaward_kit::db::Migrations = qaward_kit::db::Migrations {
+    sqlite: &WIDGETS_SQLITE,
+    postgres: &WIDGETS_POSTGRES,
+};
+
+#[tokio::test]
+async fn a_service_migrations_run_after_the_kit_and_its_database_is_its_own() {
+    for db in testing::backends("widgets", &WIDGETS).await {
+        let t = tables(&db).await;
+        assert!(t.contains(&"widgets".to_string()), "{}: {t:?}", db.label);
+        assert!(t.contains(&"audit_log".to_string()), "{}: {t:?}", db.label);
+        // Another service pointed at this database is refused, naming the owner.
+        let err = db
+            .migrate("scoring", &testing::no_migrations())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("widgets") && err.contains("scoring"), "{err}");
+    }
+}
