@@ -1,0 +1,50 @@
+//! The gateway: the one address the county platform calls.
+//!
+//! - gRPC (`listen.gateway_grpc`): every call to a `qaward.*` service is passed through
+//!   unchanged, headers included (the bearer token and the W3C trace context), to the process
+//!   that serves it — exactly as when the services run apart. The gateway answers health and
+//!   reflection for the whole API itself.
+//! - HTTP (`listen.gateway_http`): `GET /healthz` reports every service's health. HTTP/JSON
+//!   transcoding, edge authentication, role checks and rate limits come with the gateway
+//!   issue (#8).
+
+mod http_api;
+mod proxy;
+
+use std::{collections::HashMap, time::Duration};
+
+use qaward_kit::{
+    config::ServiceKind,
+    server::{ServiceContext, ServiceHost},
+};
+use tonic::transport::{Channel, Endpoint};
+
+pub use http_api::serve_http;
+pub use proxy::Proxy;
+
+pub const KIND: ServiceKind = ServiceKind::Gateway;
+
+/// A lazily connected channel to every service behind the gateway, by gRPC service name.
+pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, Channel>, String> {
+    let mut channels = HashMap::new();
+    for kind in ServiceKind::ALL {
+        let Some(name) = kind.grpc_service() else {
+            continue;
+        };
+        let url = ctx.config.upstream_url(kind);
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| format!("upstream {}: bad URL {url}: {e}", kind.as_str()))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        channels.insert(name, endpoint.connect_lazy());
+    }
+    Ok(channels)
+}
+
+/// The gateway's gRPC server: pass-through to every service, plus its own health and
+/// reflection.
+pub fn start(ctx: &ServiceContext, channels: HashMap<&'static str, Channel>) -> ServiceHost {
+    let proxy = Proxy::new(channels);
+    ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone())
+        .with_fallback(move |router| router.fallback_service(proxy))
+}

@@ -155,23 +155,28 @@ impl LocalKey {
             path: path.clone(),
             message,
         };
-        let key = if path.exists() {
-            let der = std::fs::read(&path).map_err(|e| file_err(e.to_string()))?;
+        let read = |path: &Path| -> Result<LocalKey, KeyError> {
+            let der = std::fs::read(path).map_err(|e| file_err(e.to_string()))?;
             let seed: [u8; 32] = der
                 .strip_prefix(&ED25519_PKCS8_PREFIX[..])
                 .and_then(|s| s.try_into().ok())
                 .ok_or_else(|| file_err("not an Ed25519 PKCS#8 key".to_string()))?;
-            LocalKey::from_seed(seed)
+            Ok(LocalKey::from_seed(seed))
+        };
+        let key = if path.exists() {
+            read(&path)?
         } else {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| file_err(e.to_string()))?;
-            let key = LocalKey::from_seed(seed);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| file_err(e.to_string()))?;
             }
-            write_private(&path, &[&ED25519_PKCS8_PREFIX[..], &seed[..]].concat())
-                .map_err(|e| file_err(e.to_string()))?;
-            key
+            match write_private(&path, &[&ED25519_PKCS8_PREFIX[..], &seed[..]].concat()) {
+                Ok(()) => LocalKey::from_seed(seed),
+                // Another process (`qaward token` beside `qaward serve`) made it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path)?,
+                Err(e) => return Err(file_err(e.to_string())),
+            }
         };
         let jwks_path = data_dir.join(Self::JWKS_FILE);
         std::fs::write(&jwks_path, key.jwks_json()).map_err(|e| KeyError::File {

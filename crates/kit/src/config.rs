@@ -51,6 +51,7 @@ pub struct Config {
     /// database, one schema per service. May carry a password, so it is a secret.
     pub database_url: Secret<String>,
     pub listen: Listen,
+    pub upstreams: Upstreams,
     pub server: ServerLimits,
     pub auth: Auth,
     pub telemetry: Telemetry,
@@ -66,6 +67,102 @@ pub struct Listen {
     pub reviewers: SocketAddr,
     pub scoring: SocketAddr,
     pub notifications: SocketAddr,
+}
+
+/// How the gateway and the applications service reach the others, as `http://host:port`.
+/// Unset: the service's own listen address (loopback when it listens on every interface),
+/// which is right on one machine; on Kubernetes, the services' DNS names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Upstreams {
+    pub applications: Option<String>,
+    pub reviewers: Option<String>,
+    pub scoring: Option<String>,
+    pub notifications: Option<String>,
+}
+
+/// The processes `qaward serve` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    Gateway,
+    Applications,
+    Reviewers,
+    Scoring,
+    Notifications,
+}
+
+impl ServiceKind {
+    /// Every service, in the order `qaward serve` starts them: the ones nothing depends on
+    /// first, the gateway last.
+    pub const ALL: [ServiceKind; 5] = [
+        ServiceKind::Reviewers,
+        ServiceKind::Scoring,
+        ServiceKind::Notifications,
+        ServiceKind::Applications,
+        ServiceKind::Gateway,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Gateway => "gateway",
+            ServiceKind::Applications => "applications",
+            ServiceKind::Reviewers => "reviewers",
+            ServiceKind::Scoring => "scoring",
+            ServiceKind::Notifications => "notifications",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ServiceKind> {
+        ServiceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The fully qualified gRPC service this process serves (the gateway serves none of its
+    /// own).
+    pub fn grpc_service(self) -> Option<&'static str> {
+        match self {
+            ServiceKind::Gateway => None,
+            ServiceKind::Applications => Some("qaward.applications.v1.ApplicationService"),
+            ServiceKind::Reviewers => Some("qaward.reviewers.v1.ReviewerService"),
+            ServiceKind::Scoring => Some("qaward.scoring.v1.ScoringService"),
+            ServiceKind::Notifications => Some("qaward.notifications.v1.NotificationService"),
+        }
+    }
+}
+
+impl Config {
+    /// Where `kind` listens for gRPC.
+    pub fn listen_addr(&self, kind: ServiceKind) -> SocketAddr {
+        match kind {
+            ServiceKind::Gateway => self.listen.gateway_grpc,
+            ServiceKind::Applications => self.listen.applications,
+            ServiceKind::Reviewers => self.listen.reviewers,
+            ServiceKind::Scoring => self.listen.scoring,
+            ServiceKind::Notifications => self.listen.notifications,
+        }
+    }
+
+    /// How another process reaches `kind`.
+    pub fn upstream_url(&self, kind: ServiceKind) -> String {
+        let configured = match kind {
+            ServiceKind::Gateway => None,
+            ServiceKind::Applications => self.upstreams.applications.clone(),
+            ServiceKind::Reviewers => self.upstreams.reviewers.clone(),
+            ServiceKind::Scoring => self.upstreams.scoring.clone(),
+            ServiceKind::Notifications => self.upstreams.notifications.clone(),
+        };
+        configured.filter(|u| !u.is_empty()).unwrap_or_else(|| {
+            let mut addr = self.listen_addr(kind);
+            if addr.ip().is_unspecified() {
+                addr.set_ip(if addr.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            format!("http://{addr}")
+        })
+    }
 }
 
 /// Limits every server applies.
@@ -127,6 +224,7 @@ impl Default for Config {
             data_dir: PathBuf::from("qaward-data"),
             database_url: Secret::default(),
             listen: Listen::default(),
+            upstreams: Upstreams::default(),
             server: ServerLimits::default(),
             auth: Auth::default(),
             telemetry: Telemetry::default(),
@@ -253,7 +351,8 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks what the types alone cannot; run again after any layer changes the values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url.expose();
         if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -381,6 +480,30 @@ mod tests {
 
         let err = Config::load_from(None, env(&[("QAWARD_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+
+    #[test]
+    fn upstreams_default_to_the_listen_address_on_loopback() {
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("QAWARD_LISTEN__SCORING", "0.0.0.0:6000"),
+                ("QAWARD_UPSTREAMS__REVIEWERS", "http://reviewers.qaward.svc:50053"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.upstream_url(ServiceKind::Scoring), "http://127.0.0.1:6000");
+        assert_eq!(
+            c.upstream_url(ServiceKind::Reviewers),
+            "http://reviewers.qaward.svc:50053"
+        );
+        assert_eq!(
+            c.upstream_url(ServiceKind::Notifications),
+            "http://127.0.0.1:50055"
+        );
+        for k in ServiceKind::ALL {
+            assert_eq!(ServiceKind::parse(k.as_str()), Some(k));
+        }
     }
 
     #[test]

@@ -22,9 +22,22 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     auth::{Authenticator, Verifier},
-    config::ServerLimits,
+    clock::{SharedClock, SharedRandomness},
+    config::{Config, ServerLimits},
     telemetry::TraceLayer,
 };
+
+/// What every service is started with: its configuration, the token verifier, and the
+/// injected clock and randomness.
+#[derive(Clone)]
+pub struct ServiceContext {
+    pub config: Arc<Config>,
+    pub verifier: Arc<Verifier>,
+    pub clock: SharedClock,
+    pub randomness: SharedRandomness,
+}
+
+type Fallback = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
 /// Binds a listener, with a one-line error naming the address when it is taken.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
@@ -42,6 +55,7 @@ pub struct ServiceHost {
     services: Vec<&'static str>,
     health: HealthReporter,
     health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+    fallback: Option<Fallback>,
 }
 
 impl ServiceHost {
@@ -58,7 +72,18 @@ impl ServiceHost {
             services: Vec::new(),
             health,
             health_service,
+            fallback: None,
         }
+    }
+
+    /// Routes every path no service claims through `f` (the gateway's pass-through). Such
+    /// paths are not authenticated here: the service they reach does that.
+    pub fn with_fallback(
+        mut self,
+        f: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
+    ) -> Self {
+        self.fallback = Some(Box::new(f));
+        self
     }
 
     /// The largest message a service should accept or send; generated servers take it with
@@ -116,7 +141,10 @@ impl ServiceHost {
 
         let mut routes = self.routes;
         routes.add_service(self.health_service).add_service(reflection);
-        let routes = routes.routes();
+        let mut routes = routes.routes();
+        if let Some(fallback) = self.fallback {
+            routes = Routes::from(fallback(routes.into_axum_router()));
+        }
 
         let health = self.health.clone();
         let services = self.services.clone();

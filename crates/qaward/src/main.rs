@@ -1,0 +1,161 @@
+//! `qaward`: the award platform in one binary.
+//!
+//! - `qaward serve` runs every service in one process (SQLite under `./qaward-data`);
+//!   `--target NAME` (repeatable) runs a subset, for scale-out; `--database-url postgres://…`
+//!   keeps the data in PostgreSQL.
+//! - `qaward token --role ROLE --subject NAME` prints a bearer token signed with the local key.
+//! - `qaward config` prints the effective configuration, secrets masked.
+//! - `qaward audit verify --target NAME` checks a service's audit trail.
+
+mod serve;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use qaward_kit::{
+    auth::{LocalKey, Role},
+    config::{Config, Secret, ServiceKind},
+};
+
+#[derive(Parser)]
+#[command(name = "qaward", version, about = "The county Mayor's Quality Management Award platform")]
+struct Cli {
+    /// A TOML configuration file (defaults apply without one; QAWARD_* variables override it).
+    #[arg(long, global = true, env = "QAWARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where SQLite files and the local signing key live.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// postgres://… to keep every service's data in PostgreSQL (one schema per service).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the services.
+    Serve {
+        /// A service to run (gateway, applications, reviewers, scoring, notifications);
+        /// repeat for several; all when omitted.
+        #[arg(long = "target", value_parser = parse_kind)]
+        targets: Vec<ServiceKind>,
+    },
+    /// Print a bearer token signed with the local key of the data directory.
+    Token {
+        /// enterprise, recommending_unit, office, reviewer, advisor, committee_member,
+        /// department, government, public or supervisor.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        subject: String,
+        /// The caller's organisation (for example its unified social credit code).
+        #[arg(long)]
+        org: Option<String>,
+        /// The award programme the caller acts in.
+        #[arg(long)]
+        programme: Option<String>,
+    },
+    /// Print the effective configuration, secrets masked.
+    Config,
+    /// Audit trail commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every link of a service's audit trail and name the first broken row.
+    Verify {
+        #[arg(long = "target", value_parser = parse_kind)]
+        target: ServiceKind,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<ServiceKind, String> {
+    ServiceKind::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = ServiceKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown service {s:?}; one of {}", names.join(", "))
+    })
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role {s:?}; one of {}", names.join(", "))
+    })
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(url) = &cli.database_url {
+        config.database_url = Secret::new(url.clone());
+    }
+    // The command line is the last layer; check it like the others.
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qaward: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Config => {
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Token {
+            role,
+            subject,
+            org,
+            programme,
+        } => {
+            if config.auth.jwks_file.is_some() || config.auth.jwks_url.is_some() {
+                return Err(
+                    "auth.jwks_file or auth.jwks_url is set: tokens come from your identity provider, not the local key"
+                        .to_string(),
+                );
+            }
+            let key = LocalKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
+            let token = key
+                .issue(
+                    &config.auth,
+                    time::OffsetDateTime::now_utc(),
+                    &subject,
+                    role,
+                    org,
+                    programme,
+                )
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Serve { targets } => runtime()?.block_on(serve::serve(config, targets)),
+        Command::Audit {
+            command: AuditCommand::Verify { target },
+        } => runtime()?.block_on(serve::verify_audit(config, target)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
