@@ -18,11 +18,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed={}", root.display());
 
-    let fds = protox::compile(PROTOS, [&root])?;
+    let mut compiler = protox::Compiler::new([&root])?;
+    compiler
+        .include_imports(true)
+        .include_source_info(true)
+        .open_files(PROTOS)?;
+    // Encoded straight from the compiler so that options such as google.api.http survive
+    // (prost_types drops extensions it does not know); source info keeps the comments for
+    // reflection clients and the OpenAPI document.
     std::fs::write(
         out.join("qaward_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
+        compiler.encode_file_descriptor_set(),
     )?;
+    let fds = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_client(true)
