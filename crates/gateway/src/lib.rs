@@ -44,7 +44,9 @@ pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, C
 /// The gateway's gRPC server: pass-through to every service, plus its own health and
 /// reflection.
 pub fn start(ctx: &ServiceContext, channels: HashMap<&'static str, Channel>) -> ServiceHost {
+    let mut names: Vec<&'static str> = channels.keys().copied().collect();
+    names.sort();
     let proxy = Proxy::new(channels);
     ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone())
-        .with_fallback(move |router| router.fallback_service(proxy))
+        .with_fallback(&names, move |router| router.fallback_service(proxy))
 }

@@ -56,6 +56,8 @@ pub struct ServiceHost {
     health: HealthReporter,
     health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
     fallback: Option<Fallback>,
+    /// Services reachable here through the fallback, advertised by reflection.
+    passed_through: Vec<&'static str>,
 }
 
 impl ServiceHost {
@@ -73,16 +75,20 @@ impl ServiceHost {
             health,
             health_service,
             fallback: None,
+            passed_through: Vec::new(),
         }
     }
 
     /// Routes every path no service claims through `f` (the gateway's pass-through). Such
     /// paths are not authenticated here: the service they reach does that.
+    /// `services` are the gRPC services reachable that way, which reflection advertises.
     pub fn with_fallback(
         mut self,
+        services: &[&'static str],
         f: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
     ) -> Self {
         self.fallback = Some(Box::new(f));
+        self.passed_through.extend_from_slice(services);
         self
     }
 
@@ -133,9 +139,16 @@ impl ServiceHost {
         }
         self.health.set_service_status("", ServingStatus::Serving).await;
 
-        let reflection = tonic_reflection::server::Builder::configure()
+        // Reflection advertises exactly what this address answers.
+        let mut reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(qaward_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection");
+        for name in self.services.iter().chain(&self.passed_through) {
+            reflection = reflection.with_service_name(*name);
+        }
+        let reflection = reflection
             .build_v1()
             .map_err(|e| format!("reflection: {e}"))?;
 

@@ -89,6 +89,7 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
     let fmt = match cfg.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()

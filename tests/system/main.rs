@@ -1,0 +1,9 @@
+//! Whole-system tests: each starts the built `qaward` binary as a child process on free
+//! loopback ports with a fresh data directory, and talks to it as a client would.
+
+mod gateway;
+mod postgres;
+mod serving;
+mod shutdown;
+mod startup_errors;
+mod support;

@@ -1,0 +1,74 @@
+//! `qaward serve` brings up every service, each SERVING and listed by reflection, on one
+//! machine with nothing else installed.
+
+use crate::support::{Qaward, health, reflected_services};
+
+const SERVICES: [(&str, &str); 4] = [
+    ("applications", "qaward.applications.v1.ApplicationService"),
+    ("reviewers", "qaward.reviewers.v1.ReviewerService"),
+    ("scoring", "qaward.scoring.v1.ScoringService"),
+    ("notifications", "qaward.notifications.v1.NotificationService"),
+];
+
+#[tokio::test]
+async fn every_service_is_serving_and_listed_by_reflection() {
+    let q = Qaward::start(&[], &[]).await;
+    for (name, service) in SERVICES {
+        let channel = q.channel(name).await;
+        assert_eq!(health(channel.clone(), service).await, 1, "{name} not SERVING");
+        assert_eq!(health(channel.clone(), "").await, 1, "{name} overall not SERVING");
+        assert_eq!(
+            reflected_services(channel).await,
+            vec![
+                "grpc.health.v1.Health".to_string(),
+                "grpc.reflection.v1.ServerReflection".to_string(),
+                service.to_string(),
+            ],
+            "{name} advertises exactly what it serves"
+        );
+    }
+    // The gateway advertises the whole API.
+    let gateway = q.channel("gateway").await;
+    assert_eq!(health(gateway.clone(), "").await, 1);
+    let listed = reflected_services(gateway).await;
+    for (_, service) in SERVICES {
+        assert!(listed.contains(&service.to_string()), "{listed:?}");
+    }
+    // Each service keeps its own SQLite file in the data directory.
+    for (name, _) in SERVICES {
+        assert!(q.data_dir.path().join(format!("{name}.db")).exists(), "{name}.db");
+    }
+}
+
+#[tokio::test]
+async fn a_target_runs_only_that_service() {
+    let q = Qaward::start(&["--target", "reviewers"], &[]).await;
+    assert_eq!(q.addrs.keys().collect::<Vec<_>>(), vec!["reviewers"]);
+    let channel = q.channel("reviewers").await;
+    assert_eq!(health(channel, "qaward.reviewers.v1.ReviewerService").await, 1);
+    assert!(!q.data_dir.path().join("scoring.db").exists());
+}
+
+#[tokio::test]
+async fn the_gateway_http_port_reports_every_service() {
+    let q = Qaward::start(&[], &[]).await;
+    let addr = q.addr("gateway-http");
+    // A plain HTTP/1.1 request over a TCP socket, as curl would send it.
+    let body = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let json: serde_json::Value =
+        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["status"], "SERVING");
+    for (_, service) in SERVICES {
+        assert_eq!(json["services"][service], "SERVING", "{json}");
+    }
+}

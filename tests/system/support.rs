@@ -1,0 +1,178 @@
+//! Starting `qaward serve` as a child process and talking to it.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command as AsyncCommand},
+};
+use tonic::transport::Channel;
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_qaward");
+
+/// Every listen address set to port 0, so parallel tests never collide.
+pub fn free_port_env() -> Vec<(String, String)> {
+    [
+        "GATEWAY_GRPC",
+        "GATEWAY_HTTP",
+        "APPLICATIONS",
+        "REVIEWERS",
+        "SCORING",
+        "NOTIFICATIONS",
+    ]
+    .iter()
+    .map(|k| (format!("QAWARD_LISTEN__{k}"), "127.0.0.1:0".to_string()))
+    .collect()
+}
+
+/// A command for the binary with no QAWARD_* variables inherited from the test's
+/// environment.
+pub fn qaward(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("QAWARD_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+pub struct Qaward {
+    pub child: Child,
+    /// `reviewers` → its gRPC address; `gateway-http` → the HTTP address.
+    pub addrs: HashMap<String, SocketAddr>,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Qaward {
+    /// Starts `qaward serve` with `args` and `env`, and waits until it says it is serving.
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Qaward {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut cmd: AsyncCommand = qaward(&[]).into();
+        cmd.arg("serve")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .envs(free_port_env())
+            .env("QAWARD_TELEMETRY__LOG_FILTER", "warn")
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start qaward");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addrs = HashMap::new();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    ["listening", name, "grpc", addr] => {
+                        addrs.insert(name.to_string(), addr.parse().unwrap());
+                    }
+                    ["listening", "gateway", "http", addr] => {
+                        addrs.insert("gateway-http".to_string(), addr.parse().unwrap());
+                    }
+                    ["qaward", "is", "serving", ..] => return true,
+                    _ => {}
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(ready, Ok(true), "qaward did not report serving");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Qaward {
+            child,
+            addrs,
+            data_dir,
+        }
+    }
+
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.addrs[name]
+    }
+
+    pub async fn channel(&self, name: &str) -> Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr(name)))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A token from `qaward token`, signed with this instance's local key.
+    pub fn token(&self, role: &str, subject: &str) -> String {
+        let out = qaward(&["token", "--role", role, "--subject", subject, "--data-dir"])
+            .arg(self.data_dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("qaward exits after SIGTERM")
+            .unwrap();
+        status.code()
+    }
+}
+
+/// The health status of `service` at `channel` (1 = SERVING).
+pub async fn health(channel: Channel, service: &str) -> i32 {
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+/// The services reflection lists at `channel`.
+pub async fn reflected_services(channel: Channel) -> Vec<String> {
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = stream.message().await.unwrap().unwrap();
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            names.sort();
+            names
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
+/// Adds a bearer token to a request.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
