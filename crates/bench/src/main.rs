@@ -1,0 +1,74 @@
+//! `qaward-bench`: the one home of qaward's benchmarks. Each scenario is a subcommand and
+//! prints JSON lines — `scenario`, `metric`, `value`, `unit`, `baseline`, `baseline_value`,
+//! `ratio` — measuring qaward and its named baseline in the same run, so runs on different
+//! machines compare by ratio. Benchmarks measure; tests never assert on wall-clock time.
+
+mod health;
+mod load;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "qaward-bench", about = "qaward benchmarks; JSON lines on stdout")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Health-check throughput and p50/p99 latency of one qaward service (all its tower
+    /// layers) against a bare tonic server answering the same RPC.
+    Health(load::LoadOptions),
+}
+
+/// One measured figure beside its baseline.
+pub struct Figure {
+    pub scenario: &'static str,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub value: f64,
+    pub baseline: &'static str,
+    pub baseline_value: f64,
+}
+
+impl Figure {
+    pub fn print(&self) {
+        let ratio = if self.baseline_value == 0.0 {
+            f64::NAN
+        } else {
+            self.value / self.baseline_value
+        };
+        let line = serde_json::json!({
+            "scenario": self.scenario,
+            "metric": self.metric,
+            "value": round(self.value),
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "baseline_value": round(self.baseline_value),
+            "ratio": round(ratio),
+        });
+        println!("{line}");
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.scenario {
+            Scenario::Health(options) => health::run(options).await,
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("qaward-bench: error: {e}");
+        std::process::exit(1);
+    }
+}
