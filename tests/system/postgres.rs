@@ -14,7 +14,10 @@ async fn every_service_serves_from_postgres() {
         ("applications", "qaward.applications.v1.ApplicationService"),
         ("reviewers", "qaward.reviewers.v1.ReviewerService"),
         ("scoring", "qaward.scoring.v1.ScoringService"),
-        ("notifications", "qaward.notifications.v1.NotificationService"),
+        (
+            "notifications",
+            "qaward.notifications.v1.NotificationService",
+        ),
     ] {
         assert_eq!(health(q.channel(name).await, service).await, 1, "{name}");
         assert!(!q.data_dir.path().join(format!("{name}.db")).exists());

@@ -7,7 +7,10 @@ const SERVICES: [(&str, &str); 4] = [
     ("applications", "qaward.applications.v1.ApplicationService"),
     ("reviewers", "qaward.reviewers.v1.ReviewerService"),
     ("scoring", "qaward.scoring.v1.ScoringService"),
-    ("notifications", "qaward.notifications.v1.NotificationService"),
+    (
+        "notifications",
+        "qaward.notifications.v1.NotificationService",
+    ),
 ];
 
 #[tokio::test]
@@ -15,8 +18,16 @@ async fn every_service_is_serving_and_listed_by_reflection() {
     let q = Qaward::start(&[], &[]).await;
     for (name, service) in SERVICES {
         let channel = q.channel(name).await;
-        assert_eq!(health(channel.clone(), service).await, 1, "{name} not SERVING");
-        assert_eq!(health(channel.clone(), "").await, 1, "{name} overall not SERVING");
+        assert_eq!(
+            health(channel.clone(), service).await,
+            1,
+            "{name} not SERVING"
+        );
+        assert_eq!(
+            health(channel.clone(), "").await,
+            1,
+            "{name} overall not SERVING"
+        );
         assert_eq!(
             reflected_services(channel).await,
             vec![
@@ -36,7 +47,10 @@ async fn every_service_is_serving_and_listed_by_reflection() {
     }
     // Each service keeps its own SQLite file in the data directory.
     for (name, _) in SERVICES {
-        assert!(q.data_dir.path().join(format!("{name}.db")).exists(), "{name}.db");
+        assert!(
+            q.data_dir.path().join(format!("{name}.db")).exists(),
+            "{name}.db"
+        );
     }
 }
 
@@ -45,7 +59,10 @@ async fn a_target_runs_only_that_service() {
     let q = Qaward::start(&["--target", "reviewers"], &[]).await;
     assert_eq!(q.addrs.keys().collect::<Vec<_>>(), vec!["reviewers"]);
     let channel = q.channel("reviewers").await;
-    assert_eq!(health(channel, "qaward.reviewers.v1.ReviewerService").await, 1);
+    assert_eq!(
+        health(channel, "qaward.reviewers.v1.ReviewerService").await,
+        1
+    );
     assert!(!q.data_dir.path().join("scoring.db").exists());
 }
 
@@ -57,7 +74,11 @@ async fn the_gateway_http_port_reports_every_service() {
     let body = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out

@@ -14,7 +14,10 @@ fn fails_with_one_line(mut cmd: std::process::Command, expect: &str) {
     assert!(!out.status.success());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("qaward: error:")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("qaward: error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains(expect), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -36,7 +39,10 @@ fn a_port_in_use_is_one_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -47,7 +53,13 @@ fn a_bad_database_url_is_one_line() {
         "postgres://",
     );
     fails_with_one_line(
-        qaward(&["serve", "--target", "scoring", "--database-url", "postgres://nobody@127.0.0.1:1/none"]),
+        qaward(&[
+            "serve",
+            "--target",
+            "scoring",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ]),
         "cannot connect to the scoring database",
     );
 }
@@ -68,10 +80,14 @@ fn an_unreadable_configuration_is_one_line() {
 
 #[test]
 fn config_prints_the_effective_configuration_with_secrets_masked() {
-    let out = qaward(&["config", "--database-url", "postgres://app:s3cret@db/qaward"])
-        .env("QAWARD_LISTEN__REVIEWERS", "127.0.0.1:7777")
-        .output()
-        .unwrap();
+    let out = qaward(&[
+        "config",
+        "--database-url",
+        "postgres://app:s3cret@db/qaward",
+    ])
+    .env("QAWARD_LISTEN__REVIEWERS", "127.0.0.1:7777")
+    .output()
+    .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("reviewers = \"127.0.0.1:7777\""), "{text}");

@@ -44,24 +44,31 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    let _telemetry = telemetry::init(&config.telemetry, "qaward-bench").map_err(|e| e.to_string())?;
+    let _telemetry =
+        telemetry::init(&config.telemetry, "qaward-bench").map_err(|e| e.to_string())?;
 
     // qaward: the reviewers service through the kit bootstrap.
-    let verifier = Verifier::from_config(&config).await.map_err(|e| e.to_string())?;
+    let verifier = Verifier::from_config(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let ctx = ServiceContext {
         config: Arc::new(config),
         verifier,
         clock: Arc::new(SystemClock),
         randomness: Arc::new(OsRandomness),
     };
-    let host = qaward_reviewers::start(&ctx).await.map_err(|e| e.to_string())?;
+    let host = qaward_reviewers::start(&ctx)
+        .await
+        .map_err(|e| e.to_string())?;
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let qaward_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(host.serve(listener, std::future::pending()));
 
     // Baseline: bare tonic with the health service only.
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status(SERVICE, ServingStatus::Serving).await;
+    reporter
+        .set_service_status(SERVICE, ServingStatus::Serving)
+        .await;
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let bare_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(
@@ -95,7 +102,19 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         baseline_value,
     };
     figure("throughput", "req/s", ours.throughput(), bare.throughput()).print();
-    figure("p50_latency", "us", ours.percentile(50.0), bare.percentile(50.0)).print();
-    figure("p99_latency", "us", ours.percentile(99.0), bare.percentile(99.0)).print();
+    figure(
+        "p50_latency",
+        "us",
+        ours.percentile(50.0),
+        bare.percentile(50.0),
+    )
+    .print();
+    figure(
+        "p99_latency",
+        "us",
+        ours.percentile(99.0),
+        bare.percentile(99.0),
+    )
+    .print();
     Ok(())
 }

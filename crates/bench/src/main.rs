@@ -9,7 +9,10 @@ mod load;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "qaward-bench", about = "qaward benchmarks; JSON lines on stdout")]
+#[command(
+    name = "qaward-bench",
+    about = "qaward benchmarks; JSON lines on stdout"
+)]
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,

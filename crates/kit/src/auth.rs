@@ -323,7 +323,9 @@ impl Verifier {
                     let Some(v) = weak.upgrade() else { return };
                     match fetch_jwks(&url).await.and_then(|j| v.replace_keys(&j)) {
                         Ok(()) => tracing::debug!(%url, "JWKS refreshed"),
-                        Err(e) => tracing::warn!(error = %e, "JWKS refresh failed; keeping the old keys"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "JWKS refresh failed; keeping the old keys")
+                        }
                     }
                 }
             });
@@ -333,8 +335,7 @@ impl Verifier {
 
     /// Replaces the key set, refusing symmetric and malformed keys.
     pub fn replace_keys(&self, jwks: &str) -> Result<(), KeyError> {
-        let set: JwkSet =
-            serde_json::from_str(jwks).map_err(|e| KeyError::Jwks(e.to_string()))?;
+        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| KeyError::Jwks(e.to_string()))?;
         let mut keys = HashMap::new();
         for (i, jwk) in set.keys.iter().enumerate() {
             let alg = match &jwk.algorithm {
@@ -344,7 +345,9 @@ impl Verifier {
                         .decode(&p.x)
                         .map_err(|e| KeyError::Jwks(format!("key {i}: {e}")))?;
                     if x.len() != 32 {
-                        return Err(KeyError::Jwks(format!("key {i}: Ed25519 key is not 32 bytes")));
+                        return Err(KeyError::Jwks(format!(
+                            "key {i}: Ed25519 key is not 32 bytes"
+                        )));
                     }
                     Algorithm::EdDSA
                 }
@@ -356,7 +359,8 @@ impl Verifier {
                     )));
                 }
             };
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Jwks(format!("key {i}: {e}")))?;
+            let key =
+                DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Jwks(format!("key {i}: {e}")))?;
             let kid = jwk.common.key_id.clone().unwrap_or_default();
             keys.insert(kid, Arc::new(VerifyingKey { alg, key }));
         }
@@ -382,7 +386,10 @@ impl Verifier {
         }
         .ok_or_else(|| refuse("UNKNOWN_KEY", "the token is signed with an unknown key"))?;
         if header.alg != key.alg {
-            return Err(refuse("WRONG_ALGORITHM", "the token's algorithm does not match its key"));
+            return Err(refuse(
+                "WRONG_ALGORITHM",
+                "the token's algorithm does not match its key",
+            ));
         }
         let mut validation = Validation::new(key.alg);
         validation.leeway = self.leeway;
@@ -395,7 +402,9 @@ impl Verifier {
                 K::ExpiredSignature => refuse("TOKEN_EXPIRED", "the token has expired"),
                 K::InvalidAudience => refuse("WRONG_AUDIENCE", "the token is for another audience"),
                 K::InvalidIssuer => refuse("WRONG_ISSUER", "the token is from another issuer"),
-                K::InvalidSignature => refuse("BAD_SIGNATURE", "the token's signature does not verify"),
+                K::InvalidSignature => {
+                    refuse("BAD_SIGNATURE", "the token's signature does not verify")
+                }
                 K::ImmatureSignature => refuse("TOKEN_NOT_YET_VALID", "the token is not valid yet"),
                 _ => refuse("INVALID_TOKEN", "the token is not valid"),
             }
@@ -418,9 +427,13 @@ async fn fetch_jwks(url: &str) -> Result<String, KeyError> {
         url: url.to_string(),
         message,
     };
-    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| fail(e.to_string()))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| fail(e.to_string()))?;
     if uri.scheme_str() != Some("http") {
-        return Err(fail("only http:// JWKS URLs are supported; use jwks_file for others".into()));
+        return Err(fail(
+            "only http:// JWKS URLs are supported; use jwks_file for others".into(),
+        ));
     }
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
@@ -451,7 +464,10 @@ impl Interceptor for Authenticator {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(|| {
                 Error::unauthenticated("MISSING_TOKEN", "a bearer token is required").to_status()

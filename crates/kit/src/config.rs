@@ -324,10 +324,12 @@ impl Config {
                 path: path.to_path_buf(),
                 source,
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e.message().to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string(),
+                })?;
         }
         let mut env: Vec<(String, String)> = env
             .into_iter()
@@ -354,8 +356,7 @@ impl Config {
     /// Checks what the types alone cannot; run again after any layer changes the values.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url.expose();
-        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
-        {
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::Invalid(
                 "database_url must be a postgres:// URL; leave it empty for SQLite files under data_dir"
                     .to_string(),
@@ -391,7 +392,9 @@ fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match doc.parse::<toml::Table>() {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Array(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Array(_)),
+            ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
         Err(_) => toml::Value::String(raw.to_string()),
@@ -478,7 +481,8 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("invalid"), "{err}");
 
-        let err = Config::load_from(None, env(&[("QAWARD_DATABASE_URL", "mysql://x")])).unwrap_err();
+        let err =
+            Config::load_from(None, env(&[("QAWARD_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
     }
 
@@ -488,11 +492,17 @@ mod tests {
             None,
             env(&[
                 ("QAWARD_LISTEN__SCORING", "0.0.0.0:6000"),
-                ("QAWARD_UPSTREAMS__REVIEWERS", "http://reviewers.qaward.svc:50053"),
+                (
+                    "QAWARD_UPSTREAMS__REVIEWERS",
+                    "http://reviewers.qaward.svc:50053",
+                ),
             ]),
         )
         .unwrap();
-        assert_eq!(c.upstream_url(ServiceKind::Scoring), "http://127.0.0.1:6000");
+        assert_eq!(
+            c.upstream_url(ServiceKind::Scoring),
+            "http://127.0.0.1:6000"
+        );
         assert_eq!(
             c.upstream_url(ServiceKind::Reviewers),
             "http://reviewers.qaward.svc:50053"

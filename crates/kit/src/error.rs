@@ -101,10 +101,15 @@ pub struct FieldViolation {
     pub description: String,
 }
 
-/// The error every service function returns.
+/// The error every service function returns. Boxed, so `Result`s stay small on the happy
+/// path; its parts read as fields (`error.code`, `error.violations`) through `Deref`.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct Error {
+#[error("{}", .0.message)]
+pub struct Error(Box<ErrorParts>);
+
+/// What an [`Error`] says.
+#[derive(Debug, Clone)]
+pub struct ErrorParts {
     pub code: ErrorCode,
     /// Stable, UPPER_SNAKE_CASE reason for `ErrorInfo.reason`.
     pub reason: String,
@@ -115,18 +120,25 @@ pub struct Error {
     pub metadata: Vec<(String, String)>,
 }
 
+impl std::ops::Deref for Error {
+    type Target = ErrorParts;
+    fn deref(&self) -> &ErrorParts {
+        &self.0
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: ErrorCode, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorParts {
             code,
             reason: reason.into(),
             message: message.into(),
             rule: None,
             violations: Vec::new(),
             metadata: Vec::new(),
-        }
+        }))
     }
 
     /// One malformed field.
@@ -144,10 +156,9 @@ impl Error {
             [one] => format!("invalid {}: {}", one.field, one.description),
             _ => format!("invalid fields: {}", fields.join(", ")),
         };
-        Error {
-            violations,
-            ..Error::new(ErrorCode::InvalidArgument, "INVALID_FIELD", message)
-        }
+        let mut e = Error::new(ErrorCode::InvalidArgument, "INVALID_FIELD", message);
+        e.0.violations = violations;
+        e
     }
 
     /// A resource that does not exist, by its resource name.
@@ -163,10 +174,9 @@ impl Error {
 
     /// A step that a rule of DOMAIN.md forbids now.
     pub fn rule(rule: &str, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Error {
-            rule: Some(rule.to_string()),
-            ..Error::new(ErrorCode::FailedPrecondition, reason, message)
-        }
+        let mut e = Error::new(ErrorCode::FailedPrecondition, reason, message);
+        e.0.rule = Some(rule.to_string());
+        e
     }
 
     pub fn permission_denied(message: impl Into<String>) -> Self {
@@ -194,7 +204,7 @@ impl Error {
     }
 
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.push((key.into(), value.into()));
+        self.0.metadata.push((key.into(), value.into()));
         self
     }
 

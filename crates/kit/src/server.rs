@@ -54,7 +54,8 @@ pub struct ServiceHost {
     routes: tonic::service::RoutesBuilder,
     services: Vec<&'static str>,
     health: HealthReporter,
-    health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+    health_service:
+        tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
     fallback: Option<Fallback>,
     /// Services reachable here through the fallback, advertised by reflection.
     passed_through: Vec<&'static str>,
@@ -137,7 +138,9 @@ impl ServiceHost {
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        self.health.set_service_status("", ServingStatus::Serving).await;
+        self.health
+            .set_service_status("", ServingStatus::Serving)
+            .await;
 
         // Reflection advertises exactly what this address answers.
         let mut reflection = tonic_reflection::server::Builder::configure()
@@ -153,7 +156,9 @@ impl ServiceHost {
             .map_err(|e| format!("reflection: {e}"))?;
 
         let mut routes = self.routes;
-        routes.add_service(self.health_service).add_service(reflection);
+        routes
+            .add_service(self.health_service)
+            .add_service(reflection);
         let mut routes = routes.routes();
         if let Some(fallback) = self.fallback {
             routes = Routes::from(fallback(routes.into_axum_router()));
@@ -164,9 +169,13 @@ impl ServiceHost {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let drain = async move {
             shutdown.await;
-            health.set_service_status("", ServingStatus::NotServing).await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             for name in services {
-                health.set_service_status(name, ServingStatus::NotServing).await;
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
             }
             let _ = started_tx.send(());
         };

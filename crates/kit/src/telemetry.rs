@@ -96,9 +96,7 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let metrics_layer = meter
-        .clone()
-        .map(tracing_opentelemetry::MetricsLayer::new);
+    let metrics_layer = meter.clone().map(tracing_opentelemetry::MetricsLayer::new);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
@@ -150,7 +148,10 @@ pub fn inject_context(metadata: &mut tonic::metadata::MetadataMap) {
 pub struct TracePropagation;
 
 impl tonic::service::Interceptor for TracePropagation {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         inject_context(request.metadata_mut());
         Ok(request)
     }
@@ -208,7 +209,8 @@ where
                 let response = future.await;
                 if let Ok(r) = &response {
                     // Errors travel in a trailers-only response, so their code is a header.
-                    if let Some(code) = r.headers().get("grpc-status").and_then(|v| v.to_str().ok()) {
+                    if let Some(code) = r.headers().get("grpc-status").and_then(|v| v.to_str().ok())
+                    {
                         tracing::Span::current().record("rpc.grpc.status_code", code);
                     }
                 }

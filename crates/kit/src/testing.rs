@@ -32,7 +32,9 @@ pub async fn sqlite(service: &str, migrations: &Migrations) -> TestDb {
     let db = Database::connect_sqlite(&dir.path().join(format!("{service}.db")), service, 4)
         .await
         .expect("open SQLite");
-    db.migrate(service, migrations).await.expect("migrate SQLite");
+    db.migrate(service, migrations)
+        .await
+        .expect("migrate SQLite");
     TestDb {
         db,
         label: "sqlite",

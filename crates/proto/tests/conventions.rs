@@ -46,7 +46,10 @@ fn the_four_services_have_their_fixed_names() {
         .map(|s| s.full_name().to_string())
         .collect();
     names.sort();
-    let mut expected: Vec<String> = qaward_proto::SERVICE_NAMES.iter().map(|s| s.to_string()).collect();
+    let mut expected: Vec<String> = qaward_proto::SERVICE_NAMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     expected.sort();
     assert_eq!(names, expected);
 }
@@ -55,7 +58,12 @@ fn the_four_services_have_their_fixed_names() {
 fn packages_are_versioned_and_match_their_folders() {
     for file in pool().files().filter(|f| ours(f.package_name())) {
         let dir = file.name().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        assert_eq!(dir.replace('/', "."), file.package_name(), "{}", file.name());
+        assert_eq!(
+            dir.replace('/', "."),
+            file.package_name(),
+            "{}",
+            file.name()
+        );
         assert!(file.package_name().ends_with(".v1"), "{}", file.name());
     }
 }
@@ -67,11 +75,18 @@ fn enum_zero_values_are_unspecified_and_values_carry_the_enum_prefix() {
         let prefix = upper_snake(e.name());
         let zero = e.get_value(0).map(|v| v.name().to_string());
         if zero.as_deref() != Some(&format!("{prefix}_UNSPECIFIED")) {
-            problems.push(format!("{}: zero value is {zero:?}, want {prefix}_UNSPECIFIED", e.full_name()));
+            problems.push(format!(
+                "{}: zero value is {zero:?}, want {prefix}_UNSPECIFIED",
+                e.full_name()
+            ));
         }
         for v in e.values() {
             if !v.name().starts_with(&format!("{prefix}_")) {
-                problems.push(format!("{}: value {} lacks prefix {prefix}_", e.full_name(), v.name()));
+                problems.push(format!(
+                    "{}: value {} lacks prefix {prefix}_",
+                    e.full_name(),
+                    v.name()
+                ));
             }
         }
     }
@@ -105,10 +120,16 @@ fn every_list_is_paged_from_day_one() {
                 problems.push(format!("{}: request lacks int32 page_size", m.full_name()));
             }
             if field_kind(&req, "page_token") != Some(Kind::String) {
-                problems.push(format!("{}: request lacks string page_token", m.full_name()));
+                problems.push(format!(
+                    "{}: request lacks string page_token",
+                    m.full_name()
+                ));
             }
             if field_kind(&res, "next_page_token") != Some(Kind::String) {
-                problems.push(format!("{}: response lacks string next_page_token", m.full_name()));
+                problems.push(format!(
+                    "{}: response lacks string next_page_token",
+                    m.full_name()
+                ));
             }
         }
     }
@@ -132,7 +153,13 @@ fn every_create_and_mutating_call_takes_a_request_id() {
 fn names_follow_protobuf_style() {
     let mut problems = Vec::new();
     for m in pool().all_messages().filter(|m| ours(m.full_name())) {
-        if !m.name().chars().next().is_some_and(|c| c.is_ascii_uppercase()) || m.name().contains('_') {
+        if !m
+            .name()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase())
+            || m.name().contains('_')
+        {
             problems.push(format!("message {} is not UpperCamelCase", m.full_name()));
         }
         for f in m.fields() {
@@ -146,7 +173,11 @@ fn names_follow_protobuf_style() {
             let req = format!("{}Request", m.name());
             // Requests are named after their method (AIP-131..136).
             if m.input().name() != req {
-                problems.push(format!("{}: request is {}, want {req}", m.full_name(), m.input().name()));
+                problems.push(format!(
+                    "{}: request is {}, want {req}",
+                    m.full_name(),
+                    m.input().name()
+                ));
             }
         }
     }

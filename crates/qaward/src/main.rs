@@ -18,7 +18,11 @@ use qaward_kit::{
 };
 
 #[derive(Parser)]
-#[command(name = "qaward", version, about = "The county Mayor's Quality Management Award platform")]
+#[command(
+    name = "qaward",
+    version,
+    about = "The county Mayor's Quality Management Award platform"
+)]
 struct Cli {
     /// A TOML configuration file (defaults apply without one; QAWARD_* variables override it).
     #[arg(long, global = true, env = "QAWARD_CONFIG")]

@@ -43,8 +43,8 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     };
     targets.sort_by_key(|k| ServiceKind::ALL.iter().position(|a| a == k));
     targets.dedup();
-    let _telemetry = telemetry::init(&config.telemetry, "qaward")
-        .map_err(|e| format!("telemetry: {e}"))?;
+    let _telemetry =
+        telemetry::init(&config.telemetry, "qaward").map_err(|e| format!("telemetry: {e}"))?;
 
     let mut listeners = Vec::new();
     for kind in &targets {
@@ -168,7 +168,10 @@ pub async fn verify_audit(config: Config, target: ServiceKind) -> Result<(), Str
         .map_err(|e| e.to_string())?;
     match audit::verify(&db).await.map_err(|e| e.to_string())? {
         audit::Verdict::Intact { rows, head } => {
-            println!("{}: audit trail intact, {rows} rows, head {head}", target.as_str());
+            println!(
+                "{}: audit trail intact, {rows} rows, head {head}",
+                target.as_str()
+            );
             Ok(())
         }
         audit::Verdict::Broken { seq, problem } => Err(format!(

@@ -81,17 +81,27 @@ async fn the_database_refuses_updates_and_deletes() {
             .execute(db.pool())
             .await;
         assert!(delete.is_err(), "{}: delete went through", db.label);
-        assert!(matches!(audit::verify(&db).await.unwrap(), Verdict::Intact { .. }));
+        assert!(matches!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Intact { .. }
+        ));
     }
 }
 
 #[tokio::test]
 async fn a_modified_row_is_found() {
     for db in trail_of(5).await {
-        tamper(&db, &["UPDATE audit_log SET detail = '{\"to\":\"MATERIALS_FAILED\"}' WHERE seq = 3"]).await;
+        tamper(
+            &db,
+            &["UPDATE audit_log SET detail = '{\"to\":\"MATERIALS_FAILED\"}' WHERE seq = 3"],
+        )
+        .await;
         assert_eq!(
             audit::verify(&db).await.unwrap(),
-            Verdict::Broken { seq: 3, problem: Problem::Modified },
+            Verdict::Broken {
+                seq: 3,
+                problem: Problem::Modified
+            },
             "{}",
             db.label
         );
@@ -104,7 +114,10 @@ async fn a_deleted_row_is_found() {
         tamper(&db, &["DELETE FROM audit_log WHERE seq = 2"]).await;
         assert_eq!(
             audit::verify(&db).await.unwrap(),
-            Verdict::Broken { seq: 2, problem: Problem::Missing },
+            Verdict::Broken {
+                seq: 2,
+                problem: Problem::Missing
+            },
             "{}",
             db.label
         );
@@ -117,7 +130,10 @@ async fn a_deleted_last_row_is_found() {
         tamper(&db, &["DELETE FROM audit_log WHERE seq = 5"]).await;
         assert_eq!(
             audit::verify(&db).await.unwrap(),
-            Verdict::Broken { seq: 4, problem: Problem::Truncated },
+            Verdict::Broken {
+                seq: 4,
+                problem: Problem::Truncated
+            },
             "{}",
             db.label
         );
@@ -139,7 +155,10 @@ async fn reordered_rows_are_found() {
         .await;
         assert_eq!(
             audit::verify(&db).await.unwrap(),
-            Verdict::Broken { seq: 2, problem: Problem::OutOfOrder },
+            Verdict::Broken {
+                seq: 2,
+                problem: Problem::OutOfOrder
+            },
             "{}",
             db.label
         );
@@ -164,7 +183,10 @@ async fn concurrent_appenders_never_fork_the_chain() {
             t.await.unwrap();
         }
         assert!(
-            matches!(audit::verify(&db).await.unwrap(), Verdict::Intact { rows: 16, .. }),
+            matches!(
+                audit::verify(&db).await.unwrap(),
+                Verdict::Intact { rows: 16, .. }
+            ),
             "{}",
             db.label
         );
@@ -181,7 +203,10 @@ async fn a_rolled_back_change_leaves_no_audit_record() {
         tx.rollback().await.unwrap();
         assert_eq!(
             audit::verify(&db).await.unwrap(),
-            Verdict::Intact { rows: 0, head: audit::GENESIS.to_string() },
+            Verdict::Intact {
+                rows: 0,
+                head: audit::GENESIS.to_string()
+            },
             "{}",
             db.label
         );

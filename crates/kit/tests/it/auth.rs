@@ -24,10 +24,13 @@ fn claims(auth: &config::Auth) -> Claims {
 }
 
 fn refused(keys: &TestKeys, token: &str) -> String {
-    let e = keys.verifier.verify(token).expect_err("token must be refused");
+    let e = keys
+        .verifier
+        .verify(token)
+        .expect_err("token must be refused");
     assert_eq!(e.code, ErrorCode::Unauthenticated);
     assert_eq!(e.to_status().code(), tonic::Code::Unauthenticated);
-    e.reason
+    e.reason.clone()
 }
 
 #[test]
@@ -38,7 +41,10 @@ fn a_good_token_names_its_caller() {
     assert_eq!(caller.subject, "ent-91500235");
     assert_eq!(caller.role, Role::Enterprise);
     assert_eq!(caller.org.as_deref(), Some("915002357474797878"));
-    assert_eq!(caller.programme.as_deref(), Some("programmes/yunyang-mayor"));
+    assert_eq!(
+        caller.programme.as_deref(),
+        Some("programmes/yunyang-mayor")
+    );
     assert_eq!(caller.token, token);
 }
 
@@ -47,7 +53,10 @@ fn alg_none_is_refused() {
     let keys = TestKeys::new();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&keys.auth)).unwrap());
-    assert_eq!(refused(&keys, &format!("{header}.{body}.")), "MALFORMED_TOKEN");
+    assert_eq!(
+        refused(&keys, &format!("{header}.{body}.")),
+        "MALFORMED_TOKEN"
+    );
 }
 
 #[test]
@@ -103,7 +112,10 @@ fn a_token_for_another_audience_or_issuer_is_refused() {
     let keys = TestKeys::new();
     let mut c = claims(&keys.auth);
     c.aud = "another-system".into();
-    assert_eq!(refused(&keys, &keys.key.sign(&c).unwrap()), "WRONG_AUDIENCE");
+    assert_eq!(
+        refused(&keys, &keys.key.sign(&c).unwrap()),
+        "WRONG_AUDIENCE"
+    );
     let mut c = claims(&keys.auth);
     c.iss = "someone-else".into();
     assert_eq!(refused(&keys, &keys.key.sign(&c).unwrap()), "WRONG_ISSUER");
@@ -126,7 +138,14 @@ fn the_local_key_is_made_once_and_reused() {
     let jwks = std::fs::read_to_string(dir.path().join(LocalKey::JWKS_FILE)).unwrap();
     let verifier = Verifier::from_jwks(&jwks, &config::Auth::default()).unwrap();
     let token = first
-        .issue(&config::Auth::default(), time::OffsetDateTime::now_utc(), "office-1", Role::Office, None, None)
+        .issue(
+            &config::Auth::default(),
+            time::OffsetDateTime::now_utc(),
+            "office-1",
+            Role::Office,
+            None,
+            None,
+        )
         .unwrap();
     assert_eq!(verifier.verify(&token).unwrap().role, Role::Office);
     #[cfg(unix)]
@@ -136,6 +155,10 @@ fn the_local_key_is_made_once_and_reused() {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o077, 0, "the private key is readable by its owner only");
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the private key is readable by its owner only"
+        );
     }
 }

@@ -25,9 +25,12 @@ fn msg(rule: &str) -> Msg {
     Msg {
         rule: rule.into(),
         message: "m".into(),
-        inputs: [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())]
-            .into_iter()
-            .collect(),
+        inputs: [
+            ("b".to_string(), "2".to_string()),
+            ("a".to_string(), "1".to_string()),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -38,10 +41,18 @@ async fn a_retry_gets_the_stored_answer_and_a_reused_id_is_refused() {
             .unwrap()
             .unwrap();
         let mut tx = db.begin().await.unwrap();
-        assert_eq!(idempotency::recall::<Msg>(&mut tx, &key).await.unwrap(), None);
-        idempotency::remember(&mut tx, &key, time::OffsetDateTime::now_utc(), &msg("answer"))
-            .await
-            .unwrap();
+        assert_eq!(
+            idempotency::recall::<Msg>(&mut tx, &key).await.unwrap(),
+            None
+        );
+        idempotency::remember(
+            &mut tx,
+            &key,
+            time::OffsetDateTime::now_utc(),
+            &msg("answer"),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
 
         let mut conn = db.pool().acquire().await.unwrap();
@@ -57,7 +68,9 @@ async fn a_retry_gets_the_stored_answer_and_a_reused_id_is_refused() {
         let other = RequestKey::new("Create", &caller(), "3f2a-1", &msg("R-02"))
             .unwrap()
             .unwrap();
-        let err = idempotency::recall::<Msg>(&mut conn, &other).await.unwrap_err();
+        let err = idempotency::recall::<Msg>(&mut conn, &other)
+            .await
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         assert_eq!(err.violations[0].field, "request_id");
     }
@@ -65,7 +78,11 @@ async fn a_retry_gets_the_stored_answer_and_a_reused_id_is_refused() {
 
 #[tokio::test]
 async fn no_request_id_means_no_idempotency_and_a_bad_one_is_invalid() {
-    assert!(RequestKey::new("Create", &caller(), "", &msg("x")).unwrap().is_none());
+    assert!(
+        RequestKey::new("Create", &caller(), "", &msg("x"))
+            .unwrap()
+            .is_none()
+    );
     let err = RequestKey::new("Create", &caller(), "has space", &msg("x")).unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
     let err = RequestKey::new("Create", &caller(), &"a".repeat(65), &msg("x")).unwrap_err();
@@ -75,9 +92,13 @@ async fn no_request_id_means_no_idempotency_and_a_bad_one_is_invalid() {
 #[tokio::test]
 async fn the_same_request_always_hashes_alike() {
     // Maps are ordered (BTreeMap), so equal requests encode to equal bytes.
-    let a = RequestKey::new("Create", &caller(), "k", &msg("R-01")).unwrap().unwrap();
+    let a = RequestKey::new("Create", &caller(), "k", &msg("R-01"))
+        .unwrap()
+        .unwrap();
     for _ in 0..20 {
-        let b = RequestKey::new("Create", &caller(), "k", &msg("R-01")).unwrap().unwrap();
+        let b = RequestKey::new("Create", &caller(), "k", &msg("R-01"))
+            .unwrap()
+            .unwrap();
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 }

@@ -32,7 +32,12 @@ impl Sink for Recorder {
                 return Err("sink unavailable".into());
             }
         }
-        *self.seen.lock().unwrap().entry(event.id.clone()).or_default() += 1;
+        *self
+            .seen
+            .lock()
+            .unwrap()
+            .entry(event.id.clone())
+            .or_default() += 1;
         Ok(())
     }
 }
@@ -136,7 +141,9 @@ async fn crash_child_commits_without_relaying() {
     let db = Database::connect_sqlite(std::path::Path::new(&path), "outbox", 2)
         .await
         .unwrap();
-    db.migrate("outbox", &testing::no_migrations()).await.unwrap();
+    db.migrate("outbox", &testing::no_migrations())
+        .await
+        .unwrap();
     loop {
         let id = commit_events(&db, 1).await.remove(0);
         println!("COMMITTED {id}");
@@ -148,7 +155,12 @@ async fn events_survive_a_kill_between_commit_and_relay() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.db");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["outbox::crash_child_commits_without_relaying", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "outbox::crash_child_commits_without_relaying",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DB, &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -166,7 +178,9 @@ async fn events_survive_a_kill_between_commit_and_relay() {
     child.wait().unwrap();
 
     let db = Database::connect_sqlite(&path, "outbox", 2).await.unwrap();
-    db.migrate("outbox", &testing::no_migrations()).await.unwrap();
+    db.migrate("outbox", &testing::no_migrations())
+        .await
+        .unwrap();
     let stored = outbox::pending(&db).await.unwrap();
     assert!(stored as usize >= reported.len());
 

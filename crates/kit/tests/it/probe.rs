@@ -52,7 +52,9 @@ pub struct Running {
 /// Starts a host with the probe on a free loopback port.
 pub async fn start(limits: ServerLimits, verifier: Arc<Verifier>, delay: Duration) -> Running {
     let reporter = HealthReporter::new();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     let probe = Probe {
         health: HealthServer::new(HealthService::from_health_reporter(reporter)),
         delay,

@@ -13,13 +13,20 @@ use crate::probe;
 #[tokio::test]
 async fn a_call_without_a_token_is_unauthenticated_and_with_one_succeeds() {
     let keys = TestKeys::new();
-    let running = probe::start(ServerLimits::default(), keys.verifier.clone(), Duration::ZERO).await;
+    let running = probe::start(
+        ServerLimits::default(),
+        keys.verifier.clone(),
+        Duration::ZERO,
+    )
+    .await;
     let channel = probe::channel(running.addr).await;
 
     let refused = probe::call(channel.clone(), None).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 
-    let garbage = probe::call(channel.clone(), Some("not.a.jwt")).await.unwrap_err();
+    let garbage = probe::call(channel.clone(), Some("not.a.jwt"))
+        .await
+        .unwrap_err();
     assert_eq!(garbage.code(), Code::Unauthenticated);
 
     let token = keys.token("office-1", Role::Office);
@@ -70,8 +77,12 @@ async fn beyond_the_concurrency_limit_calls_are_shed_with_resource_exhausted() {
 #[tokio::test]
 async fn shutdown_reports_not_serving_and_lets_an_in_flight_call_finish() {
     let keys = TestKeys::new();
-    let mut running =
-        probe::start(ServerLimits::default(), keys.verifier.clone(), Duration::from_millis(600)).await;
+    let mut running = probe::start(
+        ServerLimits::default(),
+        keys.verifier.clone(),
+        Duration::from_millis(600),
+    )
+    .await;
     let channel = probe::channel(running.addr).await;
     let token = keys.token("office-1", Role::Office);
 
@@ -93,9 +104,16 @@ async fn shutdown_reports_not_serving_and_lets_an_in_flight_call_finish() {
     assert_eq!(stream.message().await.unwrap().unwrap().status, 1);
 
     running.stop.take().unwrap().send(()).unwrap();
-    assert_eq!(stream.message().await.unwrap().unwrap().status, 2, "NOT_SERVING first");
+    assert_eq!(
+        stream.message().await.unwrap().unwrap().status,
+        2,
+        "NOT_SERVING first"
+    );
 
-    let answer = in_flight.await.unwrap().expect("the in-flight call finishes");
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call finishes");
     assert_eq!(answer.status, 1);
     drop(stream);
     drop(watcher);
