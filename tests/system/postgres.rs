@@ -5,8 +5,7 @@ use crate::support::{Qaward, health};
 
 #[tokio::test]
 async fn every_service_serves_from_postgres() {
-    let Ok(url) = std::env::var("QAWARD_TEST_DATABASE_URL") else {
-        eprintln!("SKIPPED on PostgreSQL: QAWARD_TEST_DATABASE_URL is not set");
+    let Some(url) = qaward_kit::testing::fresh_postgres_database().await else {
         return;
     };
     let q = Qaward::start(&["--database-url", &url], &[]).await;

@@ -64,6 +64,33 @@ pub async fn postgres(service: &str, migrations: &Migrations) -> Option<TestDb> 
     })
 }
 
+/// The URL of a new, empty PostgreSQL database on the test server (for whole-system tests
+/// that run every service against one database), or `None` with a skip line when
+/// `QAWARD_TEST_DATABASE_URL` is not set.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Executor;
+    let Ok(url) = std::env::var(TEST_DATABASE_URL) else {
+        eprintln!("SKIPPED on PostgreSQL: {TEST_DATABASE_URL} is not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("qaward_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::AnyPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is set but unusable: {e}"));
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create test database");
+    admin.close().await;
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url.as_str(), String::new()),
+    };
+    let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(base);
+    Some(format!("{server}/{name}{query}"))
+}
+
 /// SQLite always, and PostgreSQL when configured: run a service test on each.
 pub async fn backends(service: &str, migrations: &Migrations) -> Vec<TestDb> {
     let mut all = vec![sqlite(service, migrations).await];
