@@ -7,3 +7,4 @@ mod serving;
 mod shutdown;
 mod startup_errors;
 mod support;
+mod telemetry;

@@ -43,6 +43,10 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             });
         };
         Box::pin(async move {
+            // This future runs inside the gateway's server span: the service's span becomes
+            // its child.
+            let mut request = request;
+            qaward_kit::telemetry::inject_headers(request.headers_mut());
             match channel.oneshot(request.map(Body::new)).await {
                 Ok(response) => Ok(response),
                 Err(e) => {

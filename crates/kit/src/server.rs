@@ -182,7 +182,7 @@ impl ServiceHost {
 
         let server = Server::builder()
             .timeout(self.limits.request_timeout())
-            .layer(TraceLayer)
+            .layer(TraceLayer::new())
             .layer(ShedLayer::new(self.limits.max_concurrent_requests))
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);

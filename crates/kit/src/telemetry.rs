@@ -83,6 +83,8 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
     let tracer = tracer_provider.tracer("qaward");
     global::set_tracer_provider(tracer_provider.clone());
 
+    // The log filter governs what is printed; spans for traces are kept at INFO and above
+    // whatever the log level, so quieter logs never break a trace.
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -90,17 +92,22 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
+            .with_filter(filter)
             .boxed(),
     };
     let metrics_layer = meter.clone().map(tracing_opentelemetry::MetricsLayer::new);
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
         .with(metrics_layer)
         .try_init();
     if let Some(endpoint) = endpoint {
@@ -136,6 +143,26 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            http::header::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+/// Replaces the trace context in forwarded HTTP/2 headers with the current span's, so the
+/// next service's span is a child of this hop's (the gateway's pass-through).
+pub fn inject_headers(headers: &mut http::HeaderMap) {
+    let cx = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+}
+
 /// Writes the current span's trace context (`traceparent`, `tracestate`) into outgoing
 /// metadata.
 pub fn inject_context(metadata: &mut tonic::metadata::MetadataMap) {
@@ -158,20 +185,45 @@ impl tonic::service::Interceptor for TracePropagation {
 }
 
 /// A tower layer that opens a server span per gRPC request, child of the caller's W3C trace
-/// context when the request carries one.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceLayer;
+/// context when the request carries one, and records the OpenTelemetry metric
+/// `rpc.server.duration` (milliseconds, by service, method and status code).
+#[derive(Debug, Clone)]
+pub struct TraceLayer {
+    duration: opentelemetry::metrics::Histogram<f64>,
+}
+
+impl Default for TraceLayer {
+    fn default() -> Self {
+        TraceLayer::new()
+    }
+}
+
+impl TraceLayer {
+    /// Takes its instrument from the global meter provider: build it after [`init`].
+    pub fn new() -> Self {
+        let duration = global::meter("qaward")
+            .f64_histogram("rpc.server.duration")
+            .with_unit("ms")
+            .with_description("Duration of inbound gRPC calls")
+            .build();
+        TraceLayer { duration }
+    }
+}
 
 impl<S> tower::Layer<S> for TraceLayer {
     type Service = TraceService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        TraceService { inner }
+        TraceService {
+            inner,
+            duration: self.duration.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct TraceService<S> {
     inner: S,
+    duration: opentelemetry::metrics::Histogram<f64>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for TraceService<S>
@@ -203,17 +255,32 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
         );
         let _ = span.set_parent(parent);
+        let attributes = [
+            opentelemetry::KeyValue::new("rpc.system", "grpc"),
+            opentelemetry::KeyValue::new("rpc.service", service.to_string()),
+            opentelemetry::KeyValue::new("rpc.method", method.to_string()),
+        ];
+        let duration = self.duration.clone();
+        let started = std::time::Instant::now();
         let future = self.inner.call(request);
         Box::pin(
             async move {
                 let response = future.await;
-                if let Ok(r) = &response {
-                    // Errors travel in a trailers-only response, so their code is a header.
-                    if let Some(code) = r.headers().get("grpc-status").and_then(|v| v.to_str().ok())
-                    {
-                        tracing::Span::current().record("rpc.grpc.status_code", code);
-                    }
-                }
+                // Errors travel in a trailers-only response, so their code is a header; a
+                // response without one carries its code in the trailers, normally OK.
+                let code = match &response {
+                    Ok(r) => r
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0")
+                        .to_string(),
+                    Err(_) => "2".to_string(),
+                };
+                tracing::Span::current().record("rpc.grpc.status_code", code.as_str());
+                let mut attrs = attributes.to_vec();
+                attrs.push(opentelemetry::KeyValue::new("rpc.grpc.status_code", code));
+                duration.record(started.elapsed().as_secs_f64() * 1000.0, &attrs);
                 response
             }
             .instrument(span),

@@ -162,3 +162,39 @@ fn the_local_key_is_made_once_and_reused() {
         );
     }
 }
+
+#[tokio::test]
+async fn keys_can_come_from_a_jwks_url() {
+    let keys = TestKeys::new();
+    let jwks = keys.key.jwks_json();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config::Config {
+        data_dir: dir.path().to_path_buf(),
+        auth: config::Auth {
+            jwks_url: Some(format!("http://{addr}/.well-known/jwks.json")),
+            ..config::Auth::default()
+        },
+        ..config::Config::default()
+    };
+    let verifier = Verifier::from_config(&config).await.unwrap();
+    let caller = verifier
+        .verify(&keys.token("office-1", Role::Office))
+        .unwrap();
+    assert_eq!(caller.role, Role::Office);
+    // No local key is made when keys come from elsewhere.
+    assert!(!dir.path().join(LocalKey::SIGNING_KEY_FILE).exists());
+}
