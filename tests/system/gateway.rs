@@ -53,3 +53,21 @@ async fn with_a_local_token_the_call_reaches_the_service() {
         assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
     }
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused_not_read() {
+    let q = Qaward::start(&[], &[("QAWARD_SERVER__MAX_MESSAGE_BYTES", "1024")]).await;
+    let token = q.token("office", "office-1");
+    let mut client = ReviewerServiceClient::new(q.channel("reviewers").await);
+    let status = client
+        .get_programme(with_token(
+            GetProgrammeRequest {
+                name: "x".repeat(4096),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("1024"), "{status:?}");
+}

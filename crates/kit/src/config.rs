@@ -35,9 +35,10 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
-impl<T> Serialize for Secret<T> {
+impl Serialize for Secret<String> {
+    /// Masked; an empty secret prints empty, so "not set" stays visible.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("********")
+        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
     }
 }
 
@@ -514,6 +515,14 @@ mod tests {
         for k in ServiceKind::ALL {
             assert_eq!(ServiceKind::parse(k.as_str()), Some(k));
         }
+    }
+
+    #[test]
+    fn the_shipped_example_documents_the_defaults() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/qaward.example.toml");
+        let c = Config::load_from(Some(&example), env(&[])).unwrap();
+        assert_eq!(c, Config::default());
     }
 
     #[test]

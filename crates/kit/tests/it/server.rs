@@ -47,7 +47,8 @@ async fn beyond_the_concurrency_limit_calls_are_shed_with_resource_exhausted() {
         max_concurrent_requests: 2,
         ..ServerLimits::default()
     };
-    let running = probe::start(limits, keys.verifier.clone(), Duration::from_millis(400)).await;
+    // Long enough that all six calls overlap even on a loaded 2-core CI machine.
+    let running = probe::start(limits, keys.verifier.clone(), Duration::from_secs(2)).await;
     let channel = probe::channel(running.addr).await;
     let token = keys.token("office-1", Role::Office);
     let calls: Vec<_> = (0..6)
@@ -80,7 +81,7 @@ async fn shutdown_reports_not_serving_and_lets_an_in_flight_call_finish() {
     let mut running = probe::start(
         ServerLimits::default(),
         keys.verifier.clone(),
-        Duration::from_millis(600),
+        Duration::from_millis(1500),
     )
     .await;
     let channel = probe::channel(running.addr).await;
@@ -90,7 +91,7 @@ async fn shutdown_reports_not_serving_and_lets_an_in_flight_call_finish() {
         let (c, t) = (channel.clone(), token.clone());
         tokio::spawn(async move { probe::call(c, Some(&t)).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // A health watcher on the same connection sees the switch before the server is gone.
     let mut watcher = tonic_health::pb::health_client::HealthClient::new(channel.clone());
