@@ -6,11 +6,10 @@
 //! Baseline: a bare tonic server with nothing but tonic-health, answering the same
 //! `grpc.health.v1.Health/Check` — the framework's ceiling on this machine.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use qaward_kit::{
     auth::Verifier,
-    clock::{OsRandomness, SystemClock},
     config::Config,
     server::{ServiceContext, bind},
     telemetry,
@@ -51,12 +50,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
     let verifier = Verifier::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let ctx = ServiceContext {
-        config: Arc::new(config),
-        verifier,
-        clock: Arc::new(SystemClock),
-        randomness: Arc::new(OsRandomness),
-    };
+    let ctx = ServiceContext::new(config, verifier);
     let host = qaward_reviewers::start(&ctx)
         .await
         .map_err(|e| e.to_string())?;

@@ -152,18 +152,23 @@ impl Config {
             ServiceKind::Scoring => self.upstreams.scoring.clone(),
             ServiceKind::Notifications => self.upstreams.notifications.clone(),
         };
-        configured.filter(|u| !u.is_empty()).unwrap_or_else(|| {
-            let mut addr = self.listen_addr(kind);
-            if addr.ip().is_unspecified() {
-                addr.set_ip(if addr.is_ipv4() {
-                    std::net::Ipv4Addr::LOCALHOST.into()
-                } else {
-                    std::net::Ipv6Addr::LOCALHOST.into()
-                });
-            }
-            format!("http://{addr}")
-        })
+        configured
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| local_url(self.listen_addr(kind)))
     }
+}
+
+/// The URL a process on this machine uses to reach a listen address: loopback in place of an
+/// address that listens on every interface.
+pub fn local_url(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{addr}")
 }
 
 /// Limits every server applies.

@@ -37,6 +37,18 @@ pub struct ServiceContext {
     pub randomness: SharedRandomness,
 }
 
+impl ServiceContext {
+    /// The context of a real process: the wall clock and the operating system's randomness.
+    pub fn new(config: Config, verifier: Arc<Verifier>) -> Self {
+        ServiceContext {
+            config: Arc::new(config),
+            verifier,
+            clock: Arc::new(crate::clock::SystemClock),
+            randomness: Arc::new(crate::clock::OsRandomness),
+        }
+    }
+}
+
 type Fallback = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
 /// Binds a listener, with a one-line error naming the address when it is taken.

@@ -1,29 +1,15 @@
 //! `qaward serve`: bind every listener first (so a taken port fails before anything starts),
 //! open and migrate each service's database, then serve until SIGTERM or SIGINT and drain.
 
-use std::{net::SocketAddr, sync::Arc};
-
 use qaward_kit::{
     audit,
     auth::Verifier,
-    clock::{OsRandomness, SystemClock},
-    config::{Config, ServiceKind},
+    config::{Config, ServiceKind, local_url},
     db::{Database, DbError},
     server::{ServiceContext, ServiceHost, bind, shutdown_signal},
     telemetry,
 };
 use tokio::{sync::watch, task::JoinSet};
-
-fn loopback_if_unspecified(mut addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
-    }
-    addr
-}
 
 async fn start_service(kind: ServiceKind, ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     match kind {
@@ -58,10 +44,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     // Services in this process are reached where they actually listen (port 0 included),
     // unless the configuration names an upstream.
     for (kind, listener) in &listeners {
-        let url = format!(
-            "http://{}",
-            loopback_if_unspecified(listener.local_addr().map_err(|e| e.to_string())?)
-        );
+        let url = local_url(listener.local_addr().map_err(|e| e.to_string())?);
         let slot = match kind {
             ServiceKind::Applications => &mut config.upstreams.applications,
             ServiceKind::Reviewers => &mut config.upstreams.reviewers,
@@ -77,12 +60,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     let verifier = Verifier::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let ctx = ServiceContext {
-        config: Arc::new(config),
-        verifier,
-        clock: Arc::new(SystemClock),
-        randomness: Arc::new(OsRandomness),
-    };
+    let ctx = ServiceContext::new(config, verifier);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
