@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod cn;
 pub mod config;
 pub mod db;
 pub mod error;
