@@ -10,7 +10,9 @@ use time::{Date, Month};
 
 /// The 31 characters of GB 32100 (no I, O, S, V, Z), in value order.
 const USCC_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// Why an identifier is not valid; `Display` is a sentence for a field violation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,7 +119,11 @@ pub fn mobile(raw: &str) -> Result<String, IdError> {
         .unwrap_or(&digits)
         .to_string();
     let b = digits.as_bytes();
-    if b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+    if b.len() == 11
+        && b.iter().all(u8::is_ascii_digit)
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+    {
         Ok(digits)
     } else {
         Err(IdError::Mobile)
@@ -199,7 +205,10 @@ pub fn with_check(first17: &str) -> Option<String> {
     for (i, b) in first17.bytes().enumerate() {
         sum += USCC_CHARS.iter().position(|c| *c == b)? as u32 * USCC_WEIGHTS[i];
     }
-    Some(format!("{first17}{}", USCC_CHARS[((31 - sum % 31) % 31) as usize] as char))
+    Some(format!(
+        "{first17}{}",
+        USCC_CHARS[((31 - sum % 31) % 31) as usize] as char
+    ))
 }
 
 #[cfg(test)]
@@ -216,15 +225,24 @@ mod tests {
         // One changed character breaks the check.
         let mut wrong = code.clone().into_bytes();
         wrong[10] = if wrong[10] == b'1' { b'2' } else { b'1' };
-        assert_eq!(CreditCode::parse(std::str::from_utf8(&wrong).unwrap()), Err(IdError::Check));
+        assert_eq!(
+            CreditCode::parse(std::str::from_utf8(&wrong).unwrap()),
+            Err(IdError::Check)
+        );
         assert_eq!(CreditCode::parse("9150023"), Err(IdError::Length(18)));
-        assert_eq!(CreditCode::parse("91500235MA5U7XXXOI"), Err(IdError::Character(17)));
+        assert_eq!(
+            CreditCode::parse("91500235MA5U7XXXOI"),
+            Err(IdError::Character(17))
+        );
     }
 
     #[test]
     fn resident_ids_are_checked_by_gb_11643() {
         // The standard's own example.
-        assert_eq!(resident_id("11010519491231002x").unwrap(), "11010519491231002X");
+        assert_eq!(
+            resident_id("11010519491231002x").unwrap(),
+            "11010519491231002X"
+        );
         assert_eq!(resident_id("110105194912310021"), Err(IdError::Check));
         assert_eq!(resident_id("110105194913310020"), Err(IdError::BirthDate));
         assert_eq!(resident_id("1101051949123100"), Err(IdError::Length(18)));

@@ -1,0 +1,41 @@
+//! The reviewer pool's rules, pure: no I/O, no clock, no randomness of their own.
+//!
+//! | module        | rules                                                            |
+//! |---------------|------------------------------------------------------------------|
+//! | `policy`      | a programme's draw policy and group sizes (Art. 8, 16(3-5))      |
+//! | `registry`    | reading and validating the municipal registry       |
+//! | `eligibility` | conflicts and exclusions with reasons         |
+//! | `draw`        | the verifiable draw, its replay and replacements    |
+
+pub mod draw;
+pub mod eligibility;
+pub mod policy;
+pub mod registry;
+
+/// What a group is drawn for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    MaterialsGroup,
+    DefencePanel,
+    SiteGroup,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::MaterialsGroup => "MATERIALS_GROUP",
+            Purpose::DefencePanel => "DEFENCE_PANEL",
+            Purpose::SiteGroup => "SITE_GROUP",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Purpose> {
+        [
+            Purpose::MaterialsGroup,
+            Purpose::DefencePanel,
+            Purpose::SiteGroup,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}

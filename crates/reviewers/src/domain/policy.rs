@@ -1,0 +1,156 @@
+//! A programme's draw policy (Art. 8, 16(3-5)): versioned data, validated when saved.
+
+use serde::{Deserialize, Serialize};
+
+use super::Purpose;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrawPolicy {
+    pub materials_group_min: u32,
+    pub materials_group_max: u32,
+    pub site_group_min: u32,
+    pub site_group_max: u32,
+    pub defence_panel_min: u32,
+    pub backups_per_draw: u32,
+    /// Draws a reviewer may join in one calendar year of this programme.
+    pub yearly_cap: u32,
+    /// Days after the end of one assignment before the next may start.
+    pub cooldown_days: u32,
+    pub leader_must_be_qualified: bool,
+    /// Minimum members per speciality code in every group.
+    pub speciality_quotas: Vec<(String, u32)>,
+}
+
+impl Default for DrawPolicy {
+    /// The seed's numbers: groups of 3-5 (Art. 8), a defence panel of at least 5 (Art. 16(4)).
+    fn default() -> Self {
+        DrawPolicy {
+            materials_group_min: 3,
+            materials_group_max: 5,
+            site_group_min: 3,
+            site_group_max: 5,
+            defence_panel_min: 5,
+            backups_per_draw: 3,
+            yearly_cap: 6,
+            cooldown_days: 0,
+            leader_must_be_qualified: true,
+            speciality_quotas: Vec::new(),
+        }
+    }
+}
+
+/// A policy field that breaks a rule: (field, what is wrong).
+pub type Violation = (&'static str, String);
+
+impl DrawPolicy {
+    /// Every problem at once, so the office fixes them in one round.
+    pub fn validate(&self) -> Vec<Violation> {
+        let mut v = Vec::new();
+        let mut range = |field_min: &'static str, field_max: &'static str, min: u32, max: u32| {
+            if min < 3 {
+                v.push((
+                    field_min,
+                    "a group has at least 3 reviewers (Art. 8)".to_string(),
+                ));
+            }
+            if max > 5 {
+                v.push((
+                    field_max,
+                    "a group has at most 5 reviewers (Art. 8)".to_string(),
+                ));
+            }
+            if min > max {
+                v.push((field_max, "must not be below the minimum".to_string()));
+            }
+        };
+        range(
+            "materials_group_min",
+            "materials_group_max",
+            self.materials_group_min,
+            self.materials_group_max,
+        );
+        range(
+            "site_group_min",
+            "site_group_max",
+            self.site_group_min,
+            self.site_group_max,
+        );
+        if self.defence_panel_min < 5 {
+            v.push((
+                "defence_panel_min",
+                "a defence panel has at least 5 reviewers (Art. 16(4))".to_string(),
+            ));
+        }
+        if self.backups_per_draw > 20 {
+            v.push(("backups_per_draw", "at most 20".to_string()));
+        }
+        if self.yearly_cap == 0 {
+            v.push(("yearly_cap", "must be at least 1".to_string()));
+        }
+        if self.cooldown_days > 366 {
+            v.push(("cooldown_days", "at most 366".to_string()));
+        }
+        for (code, min) in &self.speciality_quotas {
+            if qaward_kit::cn::industry(code).is_err() {
+                v.push((
+                    "speciality_quotas",
+                    format!("{code} is not a GB/T 4754 code"),
+                ));
+            }
+            if *min == 0 {
+                v.push((
+                    "speciality_quotas",
+                    format!("{code}: a quota must be at least 1"),
+                ));
+            }
+        }
+        v
+    }
+
+    /// Is `size` allowed for `purpose`? Returns the allowed range when not.
+    pub fn size_allowed(&self, purpose: Purpose, size: u32) -> Result<(), (u32, Option<u32>)> {
+        let (min, max) = match purpose {
+            Purpose::MaterialsGroup => (self.materials_group_min, Some(self.materials_group_max)),
+            Purpose::SiteGroup => (self.site_group_min, Some(self.site_group_max)),
+            Purpose::DefencePanel => (self.defence_panel_min, None),
+        };
+        if size >= min && max.is_none_or(|m| size <= m) {
+            Ok(())
+        } else {
+            Err((min, max))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_policy_is_valid_and_groups_outside_3_to_5_are_not() {
+        assert!(DrawPolicy::default().validate().is_empty());
+        let bad = DrawPolicy {
+            materials_group_min: 2,
+            site_group_max: 6,
+            defence_panel_min: 4,
+            ..DrawPolicy::default()
+        };
+        let fields: Vec<&str> = bad.validate().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            ["materials_group_min", "site_group_max", "defence_panel_min"]
+        );
+    }
+
+    #[test]
+    fn group_sizes_follow_the_purpose() {
+        let p = DrawPolicy::default();
+        assert!(p.size_allowed(Purpose::MaterialsGroup, 3).is_ok());
+        assert_eq!(
+            p.size_allowed(Purpose::MaterialsGroup, 6),
+            Err((3, Some(5)))
+        );
+        assert!(p.size_allowed(Purpose::DefencePanel, 7).is_ok());
+        assert_eq!(p.size_allowed(Purpose::DefencePanel, 4), Err((5, None)));
+    }
+}
