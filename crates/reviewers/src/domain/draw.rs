@@ -480,3 +480,106 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod vectors {
+    //! `docs/draw-vectors.json`: inputs and the exact ordered results. Checked here and by
+    //! `docs/draw_replay.py`. `QAWARD_WRITE_VECTORS=1` rewrites the file from the cases below
+    //! (only when the algorithm version changes).
+
+    use super::*;
+
+    fn cases() -> Vec<(String, Prepared, String)> {
+        let entry = |i: usize, specs: &[&str], leader: bool| PoolEntry {
+            id: format!("CQ-{i:04}"),
+            specialities: specs.iter().map(|s| s.to_string()).collect(),
+            leader,
+        };
+        let base = |draw: &str, pool: Vec<PoolEntry>, size, backups, needs: Vec<SpecialityNeed>| {
+            Prepared {
+                algorithm: ALGORITHM.into(),
+                draw: format!("programmes/yunyang/draws/{draw}"),
+                programme: "programmes/yunyang".into(),
+                purpose: "MATERIALS_GROUP".into(),
+                enterprise_codes: vec!["91500235MA5U7XXX0C".into()],
+                size,
+                backups,
+                specialities: needs,
+                leader_required: true,
+                window_start: "2026-03-02".into(),
+                window_end: "2026-03-06".into(),
+                policy_version: 1,
+                entropy_source: "test vector".into(),
+                entropy_commitment: String::new(),
+                replaces_draw: String::new(),
+                pool,
+                pool_hash: String::new(),
+                exclusions: vec![Exclusion {
+                    reviewer: "reviewers/CQ-9999".into(),
+                    code: "SHAREHOLDING".into(),
+                    rule: "R-41".into(),
+                }],
+            }
+            .normalise()
+        };
+        let mixed: Vec<PoolEntry> = (0..25)
+            .map(|i| entry(i, &[["C13", "C1311", "C26", "M74"][i % 4]], i % 5 == 2))
+            .collect();
+        vec![
+            ("plain group of 3 with 2 backups".into(),
+             base("v1", (0..10).map(|i| entry(i, &["C13"], i == 7)).collect(), 3, 2, vec![]),
+             "beacon round 4501234".into()),
+            ("speciality needs and a leader".into(),
+             base("v2", mixed.clone(), 5, 3, vec![
+                 SpecialityNeed { code: "C13".into(), min: 2 },
+                 SpecialityNeed { code: "M74".into(), min: 1 }]),
+             "3 6 1 4 5 2".into()),
+            ("defence panel of 7, unicode entropy".into(),
+             base("v3", mixed, 7, 4, vec![SpecialityNeed { code: "C26".into(), min: 3 }]),
+             "监督员当场掷骰: 5-2-6".into()),
+            ("shortage of a speciality".into(),
+             base("v4", (0..6).map(|i| entry(i, &[if i < 2 { "C13" } else { "C26" }], true)).collect(), 3, 0,
+                  vec![SpecialityNeed { code: "C13".into(), min: 3 }]),
+             "any".into()),
+        ]
+    }
+
+    fn expected(p: &Prepared, entropy: &str) -> serde_json::Value {
+        match execute(p, entropy) {
+            Ok(o) => serde_json::json!({ "members": o.members, "leader": o.leader, "backups": o.backups }),
+            Err(e) => serde_json::json!({ "error": e.message() }),
+        }
+    }
+
+    #[test]
+    fn r45_the_published_vectors_are_reproduced() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/draw-vectors.json");
+        if std::env::var("QAWARD_WRITE_VECTORS").is_ok() {
+            let all: Vec<serde_json::Value> = cases()
+                .into_iter()
+                .map(|(name, p, entropy)| {
+                    let text = p.to_json();
+                    serde_json::json!({
+                        "name": name,
+                        "prepared": text,
+                        "inputs_hash": sha256_hex(text.as_bytes()),
+                        "entropy": entropy,
+                        "expected": expected(&p, &entropy),
+                    })
+                })
+                .collect();
+            std::fs::write(&path, serde_json::to_string_pretty(&all).unwrap() + "\n").unwrap();
+        }
+        let text = std::fs::read_to_string(&path).expect("docs/draw-vectors.json");
+        let vectors: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert!(vectors.len() >= 4);
+        for v in vectors {
+            let prepared_text = v["prepared"].as_str().unwrap();
+            assert_eq!(sha256_hex(prepared_text.as_bytes()), v["inputs_hash"], "{}", v["name"]);
+            let p: Prepared = serde_json::from_str(prepared_text).unwrap();
+            assert_eq!(p.to_json(), prepared_text, "canonical text round-trips");
+            assert_eq!(pool_hash(&p.pool), p.pool_hash);
+            assert_eq!(expected(&p, v["entropy"].as_str().unwrap()), v["expected"], "{}", v["name"]);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Replays qaward reviewer draws from docs/draw.md alone (Python 3 standard library only).
+
+    python3 docs/draw_replay.py docs/draw-vectors.json     # check the published vectors
+    python3 docs/draw_replay.py record.json                # check one exported record_json
+
+An exported record is {"prepared": <text>, "entropy": ..., "outcome": {...}}; a vectors file
+is a list of {"prepared", "entropy", "expected"}.
+"""
+import hashlib
+import json
+import sys
+
+ALGORITHM = "qaward-draw-v1"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Stream:
+    def __init__(self, draw: str, inputs_hash: str, entropy: str):
+        parts = [ALGORITHM, draw, inputs_hash, entropy]
+        self.seed = hashlib.sha256(b"\x00".join(p.encode("utf-8") for p in parts)).digest()
+        self.k = 0
+
+    def u64(self) -> int:
+        d = hashlib.sha256(self.seed + self.k.to_bytes(8, "big")).digest()
+        self.k += 1
+        return int.from_bytes(d[:8], "big")
+
+    def below(self, n: int) -> int:
+        r = (2**64) % n
+        while True:
+            x = self.u64()
+            if r == 0 or x <= 2**64 - 1 - r:
+                return x % n
+
+
+def meets(have: str, need: str) -> bool:
+    return have.startswith(need)
+
+
+def deficit(p, group) -> int:
+    d = 0
+    for need in p["specialities"]:
+        have = sum(1 for e in group if any(meets(s, need["code"]) for s in e["specialities"]))
+        d += max(0, need["min"] - have)
+    if p["leader_required"] and not any(e["leader"] for e in group):
+        d += 1
+    return d
+
+
+def draw(prepared_text: str, entropy: str):
+    p = json.loads(prepared_text)
+    pool, size, backups = p["pool"], p["size"], p["backups"]
+    for need in p["specialities"]:
+        have = sum(1 for e in pool if any(meets(s, need["code"]) for s in e["specialities"]))
+        if have < need["min"]:
+            return {"error": f"{have} eligible reviewers with speciality {need['code']} after recusal, {need['min']} needed"}
+    if len(pool) < size:
+        return {"error": f"{len(pool)} eligible reviewers after recusal, {size} needed"}
+    if p["leader_required"] and not any(e["leader"] for e in pool):
+        return {"error": "no eligible reviewer is qualified to lead the group"}
+    if len(pool) - size < backups:
+        return {"error": f"{len(pool) - size} eligible reviewers left for the backup list, {backups} backups requested"}
+    inputs_hash = sha256_hex(prepared_text.encode("utf-8"))
+    stream = Stream(p["draw"], inputs_hash, entropy)
+    n = len(pool)
+    order = list(range(n))
+    members, passed = [], []
+    for i in range(n):
+        if len(members) == size and len(passed) >= backups:
+            break
+        j = i + stream.below(n - i)
+        order[i], order[j] = order[j], order[i]
+        c = pool[order[i]]
+        if len(members) < size and deficit(p, members + [c]) <= size - (len(members) + 1):
+            members.append(c)
+        else:
+            passed.append(c)
+    if len(members) < size:
+        return {"error": "the speciality and leader needs cannot all be met in a group of this size"}
+    leader = next((m for m in members if m["leader"]), members[0])
+    return {
+        "members": [m["id"] for m in members],
+        "leader": leader["id"],
+        "backups": [b["id"] for b in passed[:backups]],
+    }
+
+
+def check(prepared_text, entropy, expected, label) -> bool:
+    p = json.loads(prepared_text)
+    pool_ok = sha256_hex("\n".join(e["id"] for e in p["pool"]).encode()) == p["pool_hash"]
+    commit = p.get("entropy_commitment", "")
+    commit_ok = not commit or sha256_hex(entropy.encode("utf-8")) == commit
+    got = draw(prepared_text, entropy)
+    ok = pool_ok and commit_ok and got == expected
+    print(("MATCH   " if ok else "MISMATCH"), label, "" if ok else f"got {got}, recorded {expected}")
+    return ok
+
+
+def main(path: str) -> int:
+    data = json.load(open(path, encoding="utf-8"))
+    if isinstance(data, list):
+        results = [check(v["prepared"], v["entropy"], v["expected"], v["name"]) for v in data]
+    else:
+        results = [check(data["prepared"], data["entropy"], data["outcome"], data.get("draw", path))]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "docs/draw-vectors.json"))
