@@ -22,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod outbox;
+pub mod paging;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -128,6 +128,20 @@ impl TestKeys {
         }
     }
 
+    /// A valid token for `subject` in `role`, acting for `programme`.
+    pub fn token_for(&self, subject: &str, role: Role, programme: &str) -> String {
+        self.key
+            .issue(
+                &self.auth,
+                time::OffsetDateTime::now_utc(),
+                subject,
+                role,
+                None,
+                Some(programme.to_string()),
+            )
+            .expect("sign test token")
+    }
+
     /// A valid token for `subject` in `role`.
     pub fn token(&self, subject: &str, role: Role) -> String {
         self.key

@@ -9,6 +9,7 @@
 
 pub mod domain;
 mod grpc;
+pub mod store;
 
 use qaward_kit::{
     config::ServiceKind,
@@ -17,12 +18,17 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::reviewers::v1::reviewer_service_server::ReviewerServiceServer;
 
-pub use grpc::ReviewersApi;
+pub use grpc::{ReviewersApi, verify};
 
 pub const KIND: ServiceKind = ServiceKind::Reviewers;
 
 /// This service's own migrations, after the kit's.
-pub static MIGRATIONS: Migrations = Migrations::NONE;
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
 
 /// Opens and migrates this service's database and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {

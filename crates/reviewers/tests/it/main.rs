@@ -1,0 +1,459 @@
+//! The reviewers service through its gRPC API, on SQLite and (when configured) PostgreSQL.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use pb::reviewer_service_client::ReviewerServiceClient;
+use qaward_kit::{
+    auth::Role,
+    clock::{ManualClock, SeededRandomness},
+    cn,
+    config::Config,
+    server::{ServiceContext, ServiceHost},
+    testing::{self, TestDb, TestKeys},
+};
+use qaward_proto::qaward::{common::v1::Date, reviewers::v1 as pb};
+use tonic::{Code, Request, transport::Channel};
+
+struct Running {
+    client: ReviewerServiceClient<Channel>,
+    keys: TestKeys,
+    _db: TestDb,
+}
+
+async fn start(db: TestDb) -> Running {
+    let keys = TestKeys::new();
+    let ctx = ServiceContext {
+        config: Arc::new(Config::default()),
+        verifier: keys.verifier.clone(),
+        clock: Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-02-20 09:00 UTC),
+        )),
+        randomness: Arc::new(SeededRandomness::new(7)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(
+        pb::reviewer_service_server::ReviewerServiceServer::new(
+            qaward_reviewers::ReviewersApi::new(db.db.clone(), ctx),
+        ),
+    );
+    tokio::spawn(host.serve(listener, std::future::pending()));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Running {
+        client: ReviewerServiceClient::new(channel),
+        keys,
+        _db: db,
+    }
+}
+
+fn as_<T>(token: &str, m: T) -> Request<T> {
+    let mut r = Request::new(m);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+fn date(y: i32, m: i32, d: i32) -> Option<Date> {
+    Some(Date {
+        year: y,
+        month: m,
+        day: d,
+    })
+}
+
+fn applicant() -> String {
+    cn::with_check("91500235MA5U7XXX0").unwrap()
+}
+
+/// A registry of `n` reviewers, every third with speciality C13, every fourth leader-qualified.
+fn registry_csv(n: usize) -> String {
+    let mut s = "姓名,手机号,身份证号,证书编号,证书有效期起,证书有效期止,专业,工作单位统一社会信用代码,组长资格,状态\n".to_string();
+    for i in 0..n {
+        let spec = if i % 3 == 0 { "C13" } else { "C26" };
+        let leader = if i % 4 == 0 { "是" } else { "否" };
+        s.push_str(&format!("评审员{i},138{i:08},11010519491231002X,CQ-{i:04},2024-01-01,2028-12-31,{spec},,{leader},在册\n"));
+    }
+    s
+}
+
+async fn set_up(r: &mut Running, n: usize) -> String {
+    let office = r.keys.token_for("office-1", Role::Office, "yunyang");
+    r.client
+        .create_programme(as_(
+            &office,
+            pb::CreateProgrammeRequest {
+                programme: Some(pb::Programme {
+                    display_name: "云阳县县长质量奖".into(),
+                    ..Default::default()
+                }),
+                programme_id: "yunyang".into(),
+                request_id: "p-1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let csv = registry_csv(n);
+    let (bytes, _, _) = encoding_rs::GB18030.encode(&csv);
+    let report = r
+        .client
+        .import_reviewers(as_(
+            &office,
+            pb::ImportReviewersRequest {
+                format: pb::ImportFormat::Csv as i32,
+                encoding: pb::TextEncoding::Gb18030 as i32,
+                content: bytes.to_vec(),
+                request_id: "imp-1".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.created as usize, n);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    office
+}
+
+fn draw_request(size: i32, backups: i32, from: i32, to: i32) -> pb::Draw {
+    pb::Draw {
+        purpose: pb::DrawPurpose::MaterialsGroup as i32,
+        enterprise_codes: vec![applicant()],
+        size,
+        backups,
+        specialities: vec![pb::SpecialityRequirement {
+            speciality: "C13".into(),
+            min_members: 1,
+        }],
+        window_start: date(2026, 3, from),
+        window_end: date(2026, 3, to),
+        entropy_source: "beacon round 4501234".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups() {
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 30).await;
+
+        // CQ-0003 holds shares in the applicant; it must never be drawn.
+        r.client
+            .create_relation(as_(
+                &office,
+                pb::CreateRelationRequest {
+                    parent: "reviewers/CQ-0003".into(),
+                    relation: Some(pb::Relation {
+                        enterprise_code: applicant(),
+                        kind: pb::RelationKind::Shareholding as i32,
+                        start_date: date(2021, 1, 1),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let check = r
+            .client
+            .check_conflicts(as_(
+                &office,
+                pb::CheckConflictsRequest {
+                    reviewer: "reviewers/CQ-0003".into(),
+                    enterprise_codes: vec![applicant()],
+                    on_date: date(2026, 3, 2),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!check.may_review, "{label}");
+        assert_eq!(
+            (
+                check.reasons[0].code.as_str(),
+                check.reasons[0].rule.as_str()
+            ),
+            ("SHAREHOLDING", "R-41")
+        );
+
+        let prepared = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(draw_request(5, 3, 2, 6)),
+                    request_id: "d-1".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(prepared.state, pb::DrawState::Prepared as i32);
+        // the pool is the C13 reviewers (every third of 30), less the shareholder.
+        assert_eq!(prepared.pool_size, 9, "{label}");
+        assert!(
+            prepared
+                .exclusions
+                .iter()
+                .any(|e| e.reviewer == "reviewers/CQ-0003" && e.code == "SHAREHOLDING")
+        );
+
+        let executed = r
+            .client
+            .execute_draw(as_(
+                &office,
+                pb::ExecuteDrawRequest {
+                    name: prepared.name.clone(),
+                    entropy: "7f3a".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(executed.members.len(), 5);
+        assert_eq!(executed.backup_order.len(), 3);
+        assert!(!executed.members.contains(&"CQ-0003".to_string()));
+        // no silent redraw.
+        let again = r
+            .client
+            .execute_draw(as_(
+                &office,
+                pb::ExecuteDrawRequest {
+                    name: prepared.name.clone(),
+                    entropy: "other".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), Code::FailedPrecondition);
+        let verified = r
+            .client
+            .verify_draw(as_(
+                &office,
+                pb::VerifyDrawRequest {
+                    name: prepared.name.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(verified.matches, "{label}: {}", verified.message);
+        assert_eq!(verified.replayed_members, executed.members);
+
+        // sealed until release — a drawn reviewer sees only their own seat.
+        let member = executed.members[0].clone();
+        let reviewer = r.keys.token_for(&member, Role::Reviewer, "yunyang");
+        let view = r
+            .client
+            .get_panel(as_(
+                &reviewer,
+                pb::GetPanelRequest {
+                    name: executed.panel.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(view.sealed);
+        assert_eq!(view.members.len(), 1);
+        assert_eq!(view.members[0].reviewer, format!("reviewers/{member}"));
+        let full = r
+            .client
+            .get_panel(as_(
+                &office,
+                pb::GetPanelRequest {
+                    name: executed.panel.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(full.members.len(), 5);
+
+        // Declining hands the seat to the first backup that keeps the needs, never a new roll.
+        let declined = r
+            .client
+            .respond_to_assignment(as_(
+                &reviewer,
+                pb::RespondToAssignmentRequest {
+                    panel: executed.panel.clone(),
+                    accept: false,
+                    reason: "出差".into(),
+                    request_id: String::new(),
+                    reviewer: format!("reviewers/{member}"),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(declined.members.len(), 1, "still sealed for the reviewer");
+        let after = r
+            .client
+            .get_panel(as_(
+                &office,
+                pb::GetPanelRequest {
+                    name: executed.panel.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let gone = after
+            .members
+            .iter()
+            .find(|m| m.reviewer == format!("reviewers/{member}"))
+            .unwrap();
+        assert_eq!(gone.state, pb::AssignmentState::Declined as i32);
+        assert!(
+            executed
+                .backup_order
+                .iter()
+                .any(|b| gone.replaced_by == format!("reviewers/{b}")),
+            "{label}"
+        );
+        assert_eq!(after.backups_remaining, 2);
+
+        // Double booking: a second draw over the same days cannot take the booked members.
+        let second = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(draw_request(3, 1, 4, 5)),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let booked: Vec<&pb::Exclusion> = second
+            .exclusions
+            .iter()
+            .filter(|e| e.code == "BOOKED")
+            .collect();
+        assert_eq!(booked.len(), 5, "{label}: {:?}", second.exclusions);
+    }
+}
+
+#[tokio::test]
+async fn shortages_and_bad_input_are_refused_and_change_nothing() {
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 6).await;
+        let mut d = draw_request(3, 0, 2, 6);
+        d.specialities[0].min_members = 3;
+        let e = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(d),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        assert!(
+            e.message()
+                .contains("2 eligible reviewers with speciality C13 after recusal, 3 needed"),
+            "{}",
+            e.message()
+        );
+
+        let mut d = draw_request(6, 0, 2, 6);
+        d.enterprise_codes = vec!["91500235MA5U7XXX0Z".into()];
+        let e = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(d),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+
+        // Another programme's office sees nothing of this one.
+        let other = r.keys.token_for("office-2", Role::Office, "wanzhou");
+        let e = r
+            .client
+            .list_draws(as_(
+                &other,
+                pb::ListDrawsRequest {
+                    parent: "programmes/yunyang".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+
+        // Personal data is masked for roles not entitled to it.
+        let reviewer = r.keys.token_for("CQ-0001", Role::Reviewer, "yunyang");
+        let own = r
+            .client
+            .get_reviewer(as_(
+                &reviewer,
+                pb::GetReviewerRequest {
+                    name: "reviewers/CQ-0001".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(own.mobile, "13800000001");
+        let e = r
+            .client
+            .get_reviewer(as_(
+                &reviewer,
+                pb::GetReviewerRequest {
+                    name: "reviewers/CQ-0002".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+
+        // A file that is not a registry changes nothing.
+        let e = r
+            .client
+            .import_reviewers(as_(
+                &office,
+                pb::ImportReviewersRequest {
+                    format: pb::ImportFormat::Csv as i32,
+                    encoding: 0,
+                    content: b"a,b\n1,2\n".to_vec(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let listed = r
+            .client
+            .list_reviewers(as_(
+                &office,
+                pb::ListReviewersRequest {
+                    page_size: 100,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.reviewers.len(), 6);
+    }
+}
