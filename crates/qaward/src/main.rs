@@ -68,6 +68,21 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Reviewer draw commands.
+    Draw {
+        #[command(subcommand)]
+        command: DrawCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DrawCommand {
+    /// Replay an exported draw record (`record_json` of GetDraw) offline, with no database,
+    /// and say whether it gives the recorded members, leader and backups.
+    Verify {
+        /// The record file (JSON).
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,7 +132,39 @@ fn main() -> ExitCode {
     }
 }
 
+fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let record: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+    let field = |k: &str| record.get(k).and_then(|v| v.as_str());
+    let prepared = field("prepared").ok_or("the record has no prepared text")?;
+    let inputs_hash = field("inputs_hash").ok_or("the record has no inputs_hash")?;
+    let outcome = match record.get("outcome") {
+        Some(v) if !v.is_null() => Some(
+            serde_json::from_value::<qaward_reviewers::domain::draw::Outcome>(v.clone())
+                .map_err(|e| format!("the outcome does not parse: {e}"))?,
+        ),
+        _ => None,
+    };
+    let answer =
+        qaward_reviewers::verify(prepared, field("entropy"), outcome.as_ref(), inputs_hash);
+    let name = field("draw").unwrap_or("the draw");
+    if answer.matches {
+        println!("MATCH {name}: {}", answer.message);
+        Ok(())
+    } else {
+        Err(format!("MISMATCH {name}: {}", answer.message))
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Draw {
+        command: DrawCommand::Verify { file },
+    } = &cli.command
+    {
+        return verify_draw_file(file);
+    }
     let config = load_config(&cli)?;
     match cli.command {
         Command::Config => {
@@ -154,6 +201,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Audit {
             command: AuditCommand::Verify { target },
         } => runtime()?.block_on(serve::verify_audit(config, target)),
+        Command::Draw { .. } => unreachable!("handled before the configuration is read"),
     }
 }
 

@@ -1,0 +1,134 @@
+//! a draw made through the running system can be exported and replayed offline by
+//! `qaward draw verify FILE`, with no database; a tampered record is caught.
+
+use pb::reviewer_service_client::ReviewerServiceClient;
+use qaward_proto::qaward::{common::v1::Date, reviewers::v1 as pb};
+
+use crate::support::{Qaward, qaward, with_token};
+
+fn registry() -> Vec<u8> {
+    let mut s = "name,mobile,resident_id,certificate_number,certificate_valid_from,certificate_valid_until,specialities,employer_code,leader_qualified,status\n".to_string();
+    for i in 0..12 {
+        s.push_str(&format!(
+            "R{i},139{i:08},11010519491231002X,SYS-{i:03},2024-01-01,2029-12-31,C13,,{},ACTIVE\n",
+            i % 2 == 0
+        ));
+    }
+    s.into_bytes()
+}
+
+#[tokio::test]
+async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
+    let q = Qaward::start(&[], &[]).await;
+    let out = qaward(&[
+        "token",
+        "--role",
+        "office",
+        "--subject",
+        "office-1",
+        "--programme",
+        "yunyang",
+        "--data-dir",
+    ])
+    .arg(q.data_dir.path())
+    .output()
+    .unwrap();
+    let office = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut client = ReviewerServiceClient::new(q.channel("gateway").await);
+    client
+        .create_programme(with_token(
+            pb::CreateProgrammeRequest {
+                programme: Some(pb::Programme {
+                    display_name: "云阳".into(),
+                    ..Default::default()
+                }),
+                programme_id: "yunyang".into(),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap();
+    client
+        .import_reviewers(with_token(
+            pb::ImportReviewersRequest {
+                format: pb::ImportFormat::Csv as i32,
+                encoding: pb::TextEncoding::Utf8 as i32,
+                content: registry(),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap();
+    let applicant = qaward_kit::cn::with_check("91500235MA5U7XXX0").unwrap();
+    let prepared = client
+        .prepare_draw(with_token(
+            pb::PrepareDrawRequest {
+                parent: "programmes/yunyang".into(),
+                draw: Some(pb::Draw {
+                    purpose: pb::DrawPurpose::SiteGroup as i32,
+                    enterprise_codes: vec![applicant],
+                    size: 3,
+                    backups: 2,
+                    window_start: Some(Date {
+                        year: 2026,
+                        month: 5,
+                        day: 11,
+                    }),
+                    window_end: Some(Date {
+                        year: 2026,
+                        month: 5,
+                        day: 12,
+                    }),
+                    entropy_source: "two dice before the supervisor".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .execute_draw(with_token(
+            pb::ExecuteDrawRequest {
+                name: prepared.name.clone(),
+                entropy: "5-2".into(),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap();
+    let record = client
+        .get_draw(with_token(
+            pb::GetDrawRequest {
+                name: prepared.name.clone(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .record_json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("draw.json");
+    std::fs::write(&file, &record).unwrap();
+    let ok = qaward(&["draw", "verify"]).arg(&file).output().unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("MATCH"));
+
+    let mut tampered: serde_json::Value = serde_json::from_str(&record).unwrap();
+    tampered["entropy"] = "6-2".into();
+    std::fs::write(&file, tampered.to_string()).unwrap();
+    let bad = qaward(&["draw", "verify"]).arg(&file).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MISMATCH"));
+}
