@@ -457,3 +457,49 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
         assert_eq!(listed.reviewers.len(), 6);
     }
 }
+
+#[tokio::test]
+async fn concurrent_draws_never_book_one_reviewer_twice() {
+    // Both draws are prepared over the same pool before either executes, then executed at
+    // once: the bookings table's key lets each reviewer be booked once per day, so one draw
+    // wins each contested reviewer and the other is recorded as a failed attempt.
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 15).await; // 5 with C13
+        let mut names = Vec::new();
+        for i in 0..2 {
+            let d = r
+                .client
+                .prepare_draw(as_(&office, pb::PrepareDrawRequest { parent: "programmes/yunyang".into(), draw: Some(draw_request(3, 1, 2 + i, 6)), request_id: String::new() }))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(d.pool_size, 5);
+            names.push(d.name);
+        }
+        let runs: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut client = r.client.clone();
+                let req = as_(&office, pb::ExecuteDrawRequest { name: name.clone(), entropy: format!("e{i}"), request_id: String::new() });
+                tokio::spawn(async move { client.execute_draw(req).await })
+            })
+            .collect();
+        let mut members = Vec::new();
+        for run in runs {
+            match run.await.unwrap() {
+                Ok(d) => members.extend(d.into_inner().members),
+                Err(e) => assert!(matches!(e.code(), Code::Aborted | Code::FailedPrecondition), "{label}: {e:?}"),
+            }
+        }
+        let mut unique = members.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), members.len(), "{label}: someone was booked twice: {members:?}");
+        // Every attempt is on record: executed or failed, none left prepared.
+        let draws = r.client.list_draws(as_(&office, pb::ListDrawsRequest { parent: "programmes/yunyang".into(), ..Default::default() })).await.unwrap().into_inner();
+        assert!(draws.draws.iter().all(|d| d.state != pb::DrawState::Prepared as i32), "{label}");
+    }
+}
