@@ -37,7 +37,7 @@ async fn through_the_gateway_a_call_without_a_token_is_refused_by_the_service() 
 #[tokio::test]
 async fn with_a_local_token_the_call_reaches_the_service() {
     let q = Qaward::start(&[], &[]).await;
-    let token = q.token("office", "office-1");
+    let token = q.token_for("office", "office-1", &["--programme", "yunyang"]);
     for channel in [q.channel("gateway").await, q.channel("reviewers").await] {
         let mut client = ReviewerServiceClient::new(channel);
         let status = client
@@ -49,8 +49,8 @@ async fn with_a_local_token_the_call_reaches_the_service() {
             ))
             .await
             .unwrap_err();
-        // Authenticated and routed; the method itself arrives with the reviewers issue.
-        assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+        // Authenticated, authorised for the programme and routed: the service looked it up.
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
     }
 }
 

@@ -113,8 +113,14 @@ impl Qaward {
 
     /// A token from `qaward token`, signed with this instance's local key.
     pub fn token(&self, role: &str, subject: &str) -> String {
+        self.token_for(role, subject, &[])
+    }
+
+    /// A token with extra `qaward token` arguments (`--programme yunyang`).
+    pub fn token_for(&self, role: &str, subject: &str, extra: &[&str]) -> String {
         let out = qaward(&["token", "--role", role, "--subject", subject, "--data-dir"])
             .arg(self.data_dir.path())
+            .args(extra)
             .output()
             .unwrap();
         assert!(

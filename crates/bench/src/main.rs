@@ -3,6 +3,7 @@
 //! `ratio` — measuring qaward and its named baseline in the same run, so runs on different
 //! machines compare by ratio. Benchmarks measure; tests never assert on wall-clock time.
 
+mod draw;
 mod health;
 mod load;
 
@@ -23,6 +24,9 @@ enum Scenario {
     /// Health-check throughput and p50/p99 latency of one qaward service (all its tower
     /// layers) against a bare tonic server answering the same RPC.
     Health(load::LoadOptions),
+    /// A reviewer draw (5 + 3 backups, full recusal) against `ORDER BY random() LIMIT 8` on
+    /// PostgreSQL with 100,000 reviewers and 20,000 relations; and the registry import time.
+    Draw(draw::DrawOptions),
 }
 
 /// One measured figure beside its baseline.
@@ -68,6 +72,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.scenario {
             Scenario::Health(options) => health::run(options).await,
+            Scenario::Draw(options) => draw::run(options).await,
         }
     });
     if let Err(e) = result {

@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{
         Purpose,
-        draw::{self, Exclusion, PoolEntry, Prepared, SpecialityNeed},
+        draw::{self, Exclusion, Prepared, SpecialityNeed},
         eligibility::{self, Load},
         policy::DrawPolicy,
         registry::{self, Encoding, Format},
@@ -1398,17 +1398,13 @@ impl ReviewerService for ReviewersApi {
             };
             let mut pool = Vec::new();
             let mut exclusions = Vec::new();
-            for (rec, facts) in &candidates {
-                let reasons = eligibility::exclusions(facts, &codes, &start, &end, load);
+            for (entry, facts) in candidates {
+                let reasons = eligibility::exclusions(&facts, &codes, &start, &end, load);
                 if reasons.is_empty() {
-                    pool.push(PoolEntry {
-                        id: rec.certificate_number.clone(),
-                        specialities: rec.specialities.clone(),
-                        leader: rec.leader_qualified,
-                    });
+                    pool.push(entry);
                 } else {
                     exclusions.extend(reasons.into_iter().map(|x| Exclusion {
-                        reviewer: format!("reviewers/{}", rec.certificate_number),
+                        reviewer: format!("reviewers/{}", entry.id),
                         code: x.code,
                         rule: x.rule.to_string(),
                     }));

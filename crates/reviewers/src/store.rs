@@ -11,7 +11,7 @@ use qaward_kit::{
 use sqlx::Row;
 
 use crate::domain::{
-    draw::{Outcome, Prepared},
+    draw::{Outcome, PoolEntry, Prepared},
     eligibility::{AssignmentFact, FlagFact, RelationFact, ReviewFact, ReviewerFacts},
     policy::DrawPolicy,
     registry::ReviewerRecord,
@@ -414,7 +414,7 @@ pub async fn candidate_facts(
     enterprises: &[String],
     from: &str,
     to: &str,
-) -> Result<Vec<(ReviewerRecord, ReviewerFacts)>> {
+) -> Result<Vec<(PoolEntry, ReviewerFacts)>> {
     let mut filter = String::new();
     for i in 0..needs.len() {
         filter.push_str(if i == 0 { " AND (" } else { " OR " });
@@ -423,27 +423,35 @@ pub async fn candidate_facts(
     if !needs.is_empty() {
         filter.push(')');
     }
+    // Only what the rules and the draw need: no personal data is read for a draw.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE status <> 'RETIRED'{filter} ORDER BY id"
+        "SELECT id, specialities, leader_qualified, status, cert_valid_from, cert_valid_until, employer_code
+         FROM reviewers WHERE status <> 'RETIRED'{filter} ORDER BY id"
     )));
     for n in needs {
         q = q.bind(format!("% {n}%"));
     }
     let rows = q.fetch_all(&mut *conn).await?;
-    let mut out: Vec<(ReviewerRecord, ReviewerFacts)> = Vec::with_capacity(rows.len());
+    let mut out: Vec<(PoolEntry, ReviewerFacts)> = Vec::with_capacity(rows.len());
     let mut index = std::collections::HashMap::new();
     for r in &rows {
-        let rec = reviewer_row(r)?.record;
-        index.insert(rec.certificate_number.clone(), out.len());
+        let id: String = r.try_get("id")?;
+        let specs: String = r.try_get("specialities")?;
+        index.insert(id.clone(), out.len());
         let facts = ReviewerFacts {
-            id: rec.certificate_number.clone(),
-            status: rec.status.clone(),
-            cert_valid_from: rec.cert_valid_from.clone(),
-            cert_valid_until: rec.cert_valid_until.clone(),
-            employer_code: rec.employer_code.clone(),
+            id: id.clone(),
+            status: r.try_get("status")?,
+            cert_valid_from: r.try_get("cert_valid_from")?,
+            cert_valid_until: r.try_get("cert_valid_until")?,
+            employer_code: r.try_get("employer_code")?,
             ..ReviewerFacts::default()
         };
-        out.push((rec, facts));
+        let entry = PoolEntry {
+            id,
+            specialities: specs.split_whitespace().map(str::to_string).collect(),
+            leader: r.try_get::<i64, _>("leader_qualified")? != 0,
+        };
+        out.push((entry, facts));
     }
     for e in enterprises {
         for r in sqlx::query(

@@ -471,7 +471,14 @@ async fn concurrent_draws_never_book_one_reviewer_twice() {
         for i in 0..2 {
             let d = r
                 .client
-                .prepare_draw(as_(&office, pb::PrepareDrawRequest { parent: "programmes/yunyang".into(), draw: Some(draw_request(3, 1, 2 + i, 6)), request_id: String::new() }))
+                .prepare_draw(as_(
+                    &office,
+                    pb::PrepareDrawRequest {
+                        parent: "programmes/yunyang".into(),
+                        draw: Some(draw_request(3, 1, 2 + i, 6)),
+                        request_id: String::new(),
+                    },
+                ))
                 .await
                 .unwrap()
                 .into_inner();
@@ -483,7 +490,14 @@ async fn concurrent_draws_never_book_one_reviewer_twice() {
             .enumerate()
             .map(|(i, name)| {
                 let mut client = r.client.clone();
-                let req = as_(&office, pb::ExecuteDrawRequest { name: name.clone(), entropy: format!("e{i}"), request_id: String::new() });
+                let req = as_(
+                    &office,
+                    pb::ExecuteDrawRequest {
+                        name: name.clone(),
+                        entropy: format!("e{i}"),
+                        request_id: String::new(),
+                    },
+                );
                 tokio::spawn(async move { client.execute_draw(req).await })
             })
             .collect();
@@ -491,15 +505,39 @@ async fn concurrent_draws_never_book_one_reviewer_twice() {
         for run in runs {
             match run.await.unwrap() {
                 Ok(d) => members.extend(d.into_inner().members),
-                Err(e) => assert!(matches!(e.code(), Code::Aborted | Code::FailedPrecondition), "{label}: {e:?}"),
+                Err(e) => assert!(
+                    matches!(e.code(), Code::Aborted | Code::FailedPrecondition),
+                    "{label}: {e:?}"
+                ),
             }
         }
         let mut unique = members.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), members.len(), "{label}: someone was booked twice: {members:?}");
+        assert_eq!(
+            unique.len(),
+            members.len(),
+            "{label}: someone was booked twice: {members:?}"
+        );
         // Every attempt is on record: executed or failed, none left prepared.
-        let draws = r.client.list_draws(as_(&office, pb::ListDrawsRequest { parent: "programmes/yunyang".into(), ..Default::default() })).await.unwrap().into_inner();
-        assert!(draws.draws.iter().all(|d| d.state != pb::DrawState::Prepared as i32), "{label}");
+        let draws = r
+            .client
+            .list_draws(as_(
+                &office,
+                pb::ListDrawsRequest {
+                    parent: "programmes/yunyang".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            draws
+                .draws
+                .iter()
+                .all(|d| d.state != pb::DrawState::Prepared as i32),
+            "{label}"
+        );
     }
 }

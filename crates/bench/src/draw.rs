@@ -1,0 +1,236 @@
+//! Scenario `draw`: a reviewer draw of 5 members and 3 backups with full recusal, against
+//! the naive `ORDER BY random() LIMIT 8` over the same filtered table, on PostgreSQL with a
+//! registry of `--reviewers` rows and `--relations` relations; also the time to import the
+//! registry (parse, validate, upsert).
+
+use std::time::Instant;
+
+use qaward_kit::{cn, db::Database};
+use qaward_reviewers::{
+    domain::{
+        draw::{self, Prepared, SpecialityNeed},
+        eligibility::{self, Load},
+        registry::{self, Encoding, Format},
+    },
+    store,
+};
+
+use crate::Figure;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrawOptions {
+    /// postgres://… (a fresh schema is made in it).
+    #[arg(long, env = "QAWARD_TEST_DATABASE_URL")]
+    pub database_url: String,
+    #[arg(long, default_value_t = 100_000)]
+    pub reviewers: usize,
+    #[arg(long, default_value_t = 20_000)]
+    pub relations: usize,
+    /// Timed repetitions of each draw method.
+    #[arg(long, default_value_t = 20)]
+    pub repeat: usize,
+}
+
+const SPECS: [&str; 20] = [
+    "C13", "C14", "C15", "C17", "C18", "C19", "C20", "C21", "C22", "C23", "C24", "C25", "C26",
+    "C27", "C28", "C29", "C30", "C31", "C32", "C33",
+];
+
+fn enterprise(i: usize) -> String {
+    cn::with_check(&format!("91500235MA{:07}", i % 10_000_000)).expect("valid code")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v[v.len() / 2]
+}
+
+pub async fn run(o: DrawOptions) -> Result<(), String> {
+    let schema = format!("bench_draw_{}", std::process::id());
+    let db = Database::connect_postgres(&o.database_url, &schema, 4)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.migrate(&schema, &qaward_reviewers::MIGRATIONS)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = time::OffsetDateTime::now_utc();
+
+    // Import: a CSV export of the whole registry, parsed, validated and upserted.
+    let mut csv = String::from(
+        "name,mobile,resident_id,certificate_number,certificate_valid_from,certificate_valid_until,specialities,employer_code,leader_qualified,status\n",
+    );
+    for i in 0..o.reviewers {
+        let until = if i % 50 == 0 {
+            "2025-12-31"
+        } else {
+            "2029-12-31"
+        };
+        csv.push_str(&format!(
+            "R{i},139{:08},11010519491231002X,B-{i:06},2023-01-01,{until},{},{},{},ACTIVE\n",
+            i % 100_000_000,
+            SPECS[i % SPECS.len()],
+            enterprise(i * 7 + 1),
+            i % 3 == 0
+        ));
+    }
+    let t = Instant::now();
+    let (good, rejected) =
+        registry::parse(csv.as_bytes(), Format::Csv, Encoding::Utf8).map_err(|e| e.0)?;
+    let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
+    store::upsert_reviewers(&mut tx, &good, now)
+        .await
+        .map_err(|e| e.message.clone())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    let import_s = t.elapsed().as_secs_f64();
+    if !rejected.is_empty() {
+        return Err(format!("{} rows rejected", rejected.len()));
+    }
+
+    // Relations: 20,000 ties, a tenth of them to the applicant the bench draws for.
+    let applicant = enterprise(424_242);
+    let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
+    for i in 0..o.relations {
+        let row = store::RelationRow {
+            id: format!("rel{i:06}"),
+            reviewer_id: format!("B-{:06}", (i * 7919) % o.reviewers),
+            enterprise_code: if i % 10 == 0 {
+                applicant.clone()
+            } else {
+                enterprise(i)
+            },
+            kind: "SHAREHOLDING".into(),
+            start_date: "2022-01-01".into(),
+            end_date: None,
+            note: String::new(),
+        };
+        store::insert_relation(&mut tx, &row, now)
+            .await
+            .map_err(|e| e.message.clone())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    sqlx::query(sqlx::AssertSqlSafe("ANALYZE".to_string()))
+        .execute(db.pool())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let (from, to) = ("2026-03-02", "2026-03-06");
+    let enterprises = vec![applicant.clone()];
+    let needs = vec!["C13".to_string()];
+    let load = Load {
+        yearly_cap: 6,
+        cooldown_days: 0,
+    };
+
+    // qaward's draw: load the candidates' facts, decide every exclusion, draw.
+    let mut ours = Vec::new();
+    let mut pool_size = 0;
+    for k in 0..o.repeat {
+        let t = Instant::now();
+        let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+        let candidates = store::candidate_facts(&mut conn, "bench", &needs, &enterprises, from, to)
+            .await
+            .map_err(|e| e.message.clone())?;
+        let mut pool = Vec::new();
+        let mut exclusions = Vec::new();
+        for (entry, facts) in candidates {
+            let reasons = eligibility::exclusions(&facts, &enterprises, from, to, load);
+            if reasons.is_empty() {
+                pool.push(entry);
+            } else {
+                exclusions.extend(reasons.into_iter().map(|x| draw::Exclusion {
+                    reviewer: entry.id.clone(),
+                    code: x.code,
+                    rule: x.rule.to_string(),
+                }));
+            }
+        }
+        let prepared = Prepared {
+            algorithm: draw::ALGORITHM.into(),
+            draw: format!("programmes/bench/draws/{k}"),
+            programme: "programmes/bench".into(),
+            purpose: "MATERIALS_GROUP".into(),
+            enterprise_codes: enterprises.clone(),
+            size: 5,
+            backups: 3,
+            specialities: vec![SpecialityNeed {
+                code: "C13".into(),
+                min: 1,
+            }],
+            leader_required: true,
+            window_start: from.into(),
+            window_end: to.into(),
+            policy_version: 1,
+            entropy_source: "bench".into(),
+            entropy_commitment: String::new(),
+            replaces_draw: String::new(),
+            pool,
+            pool_hash: String::new(),
+            exclusions,
+        }
+        .normalise();
+        let outcome = draw::execute(&prepared, &format!("entropy-{k}")).map_err(|s| s.message())?;
+        assert_eq!(outcome.members.len() + outcome.backups.len(), 8);
+        pool_size = prepared.pool.len();
+        ours.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    // Naive: the same filters in SQL, then ORDER BY random() LIMIT 8.
+    let naive_sql = "SELECT id FROM reviewers r
+        WHERE r.status = 'ACTIVE' AND r.specialities LIKE '% C13%'
+          AND r.cert_valid_from <= $1 AND r.cert_valid_until >= $2 AND r.employer_code <> $3
+          AND NOT EXISTS (SELECT 1 FROM relations x WHERE x.reviewer_id = r.id AND x.enterprise_code = $3
+                          AND x.start_date <= $2 AND (x.end_date IS NULL OR x.end_date >= $1))
+          AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.reviewer_id = r.id AND f.resolved_micros IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.reviewer_id = r.id AND b.day >= $1 AND b.day <= $2)
+        ORDER BY random() LIMIT 8";
+    let mut naive = Vec::new();
+    for _ in 0..o.repeat {
+        let t = Instant::now();
+        let rows = sqlx::query(naive_sql)
+            .bind(from)
+            .bind(to)
+            .bind(&applicant)
+            .fetch_all(db.pool())
+            .await
+            .map_err(|e| e.to_string())?;
+        assert_eq!(rows.len(), 8);
+        naive.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(db.pool())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    eprintln!(
+        "registry {} reviewers, {} relations; C13 pool after recusal: {pool_size}",
+        o.reviewers, o.relations
+    );
+    Figure {
+        scenario: "draw",
+        metric: "draw_5_plus_3_median",
+        unit: "ms",
+        value: median(ours),
+        baseline: "naive_order_by_random_limit_8",
+        baseline_value: median(naive),
+    }
+    .print();
+    Figure {
+        scenario: "draw",
+        metric: "import_rows_per_second",
+        unit: "rows/s",
+        value: o.reviewers as f64 / import_s,
+        baseline: "none",
+        baseline_value: 0.0,
+    }
+    .print();
+    Figure {
+        scenario: "draw",
+        metric: "import_seconds",
+        unit: "s",
+        value: import_s,
+        baseline: "none",
+        baseline_value: 0.0,
+    }
+    .print();
+    Ok(())
+}
