@@ -124,6 +124,7 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
     // qaward's draw: load the candidates' facts, decide every exclusion, draw.
     let mut ours = Vec::new();
     let mut pool_size = 0;
+    let mut phases = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for k in 0..o.repeat {
         let t = Instant::now();
         let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
@@ -144,6 +145,7 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
                 }));
             }
         }
+        let t_ruled = t.elapsed().as_secs_f64() * 1000.0;
         let prepared = Prepared {
             algorithm: draw::ALGORITHM.into(),
             draw: format!("programmes/bench/draws/{k}"),
@@ -168,10 +170,26 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
             exclusions,
         }
         .normalise();
-        let outcome = draw::execute(&prepared, &format!("entropy-{k}")).map_err(|s| s.message())?;
+        // As PrepareDraw and ExecuteDraw do: the record is serialised and hashed once.
+        let inputs_hash = draw::sha256_hex(prepared.to_json().as_bytes());
+        let t_recorded = t.elapsed().as_secs_f64() * 1000.0;
+        let outcome = draw::execute_hashed(&prepared, &inputs_hash, &format!("entropy-{k}"))
+            .map_err(|s| s.message())?;
         assert_eq!(outcome.members.len() + outcome.backups.len(), 8);
         pool_size = prepared.pool.len();
-        ours.push(t.elapsed().as_secs_f64() * 1000.0);
+        let total = t.elapsed().as_secs_f64() * 1000.0;
+        for (i, v) in [
+            t_loaded,
+            t_ruled - t_loaded,
+            t_recorded - t_ruled,
+            total - t_recorded,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            phases[i].push(v);
+        }
+        ours.push(total);
     }
 
     // Naive: the same filters in SQL, then ORDER BY random() LIMIT 8.

@@ -268,8 +268,14 @@ impl Database {
     }
 
     /// Starts a transaction: every mutation, its audit record and its outbox event go in one.
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
+    /// that reads and then writes can deadlock with another and fail with "database is
+    /// locked" instead of waiting its turn.
     pub async fn begin(&self) -> crate::Result<Tx> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub async fn close(&self) {

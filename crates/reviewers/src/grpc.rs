@@ -546,7 +546,7 @@ impl ReviewersApi {
             ));
         }
         let now = self.now();
-        let outcome = match draw::execute(p, entropy) {
+        let outcome = match draw::execute_hashed(p, &d.inputs_hash, entropy) {
             Ok(o) => o,
             Err(shortage) => {
                 store::fail_draw(&mut tx, id, entropy, &shortage.message(), now).await?;
@@ -1807,7 +1807,10 @@ pub fn verify(
     {
         return fail("the entropy does not match the published commitment".into());
     }
-    match (draw::execute(&prepared, entropy), outcome) {
+    match (
+        draw::execute_hashed(&prepared, inputs_hash, entropy),
+        outcome,
+    ) {
         (Ok(replayed), Some(recorded)) => pb::VerifyDrawResponse {
             matches: &replayed == recorded,
             message: if &replayed == recorded {

@@ -248,9 +248,22 @@ pub fn check_feasible(prepared: &Prepared) -> Result<(), Shortage> {
 /// seats left; the first `backups` reviewers in draw order who did not join are the backups;
 /// the leader is the first member in draw order who is qualified to lead.
 pub fn execute(prepared: &Prepared, entropy: &str) -> Result<Outcome, Shortage> {
+    execute_hashed(
+        prepared,
+        &sha256_hex(prepared.to_json().as_bytes()),
+        entropy,
+    )
+}
+
+/// [`execute`] with the inputs hash already known (the stored record's), so a large pool is
+/// not serialised again.
+pub fn execute_hashed(
+    prepared: &Prepared,
+    inputs_hash: &str,
+    entropy: &str,
+) -> Result<Outcome, Shortage> {
     check_feasible(prepared)?;
-    let inputs_hash = sha256_hex(prepared.to_json().as_bytes());
-    let mut stream = Stream::new(&prepared.draw, &inputs_hash, entropy);
+    let mut stream = Stream::new(&prepared.draw, inputs_hash, entropy);
     let n = prepared.pool.len();
     let size = prepared.size as usize;
     let mut order: Vec<usize> = (0..n).collect();
