@@ -131,6 +131,7 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
         let candidates = store::candidate_facts(&mut conn, "bench", &needs, &enterprises, from, to)
             .await
             .map_err(|e| e.message.clone())?;
+        let t_loaded = t.elapsed().as_secs_f64() * 1000.0;
         let mut pool = Vec::new();
         let mut exclusions = Vec::new();
         for (entry, facts) in candidates {
