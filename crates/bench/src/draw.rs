@@ -108,7 +108,7 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
             .map_err(|e| e.message.clone())?;
     }
     tx.commit().await.map_err(|e| e.to_string())?;
-    sqlx::query(sqlx::AssertSqlSafe("ANALYZE".to_string()))
+    sqlx::query(sqlx::AssertSqlSafe("VACUUM ANALYZE".to_string()))
         .execute(db.pool())
         .await
         .map_err(|e| e.to_string())?;
@@ -215,6 +215,32 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
         assert_eq!(rows.len(), 8);
         naive.push(t.elapsed().as_secs_f64() * 1000.0);
     }
+    if std::env::var("QAWARD_BENCH_DIAG").is_ok() {
+        for sql in [
+            "SELECT id FROM reviewers WHERE specialities LIKE '% C13%'",
+            "SELECT id, specialities, leader_qualified FROM reviewers WHERE specialities LIKE '% C13%'",
+            "SELECT id, specialities, leader_qualified, status, cert_valid_from, cert_valid_until, employer_code FROM reviewers WHERE specialities LIKE '% C13%'",
+            "SELECT count(*) FROM reviewers WHERE specialities LIKE '% C13%'",
+            "SELECT id, reviewer_id, enterprise_code, kind, start_date, end_date, note FROM relations WHERE enterprise_code = '__APPLICANT__'",
+            "SELECT reviewer_id, window_start FROM assignments WHERE enterprise_code = '__APPLICANT__'",
+            "SELECT id, reviewer_id, kind, start_date, end_date, note, resolved_micros FROM flags WHERE resolved_micros IS NULL",
+            "SELECT reviewer_id, day FROM bookings WHERE day >= '2026-03-02' AND day <= '2026-03-06'",
+        ] {
+            let sql = sql.replace("__APPLICANT__", &applicant);
+            let sql = sql.as_str();
+            let mut times = Vec::new();
+            for _ in 0..10 {
+                let t = Instant::now();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(db.pool())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                std::hint::black_box(rows.len());
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            eprintln!("{:.2} ms  {sql}", median(times));
+        }
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(db.pool())
         .await
@@ -223,6 +249,10 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
     eprintln!(
         "registry {} reviewers, {} relations; C13 pool after recusal: {pool_size}",
         o.reviewers, o.relations
+    );
+    let [load, rules, record, walk] = phases.map(median);
+    eprintln!(
+        "median phases (ms): load facts {load:.2}, rules {rules:.2}, record+hash {record:.2}, draw {walk:.2}"
     );
     Figure {
         scenario: "draw",

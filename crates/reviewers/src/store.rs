@@ -426,7 +426,7 @@ pub async fn candidate_facts(
     // Only what the rules and the draw need: no personal data is read for a draw.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, specialities, leader_qualified, status, cert_valid_from, cert_valid_until, employer_code
-         FROM reviewers WHERE status <> 'RETIRED'{filter} ORDER BY id"
+         FROM reviewers WHERE status <> 'RETIRED'{filter}"
     )));
     for n in needs {
         q = q.bind(format!("% {n}%"));
@@ -434,41 +434,43 @@ pub async fn candidate_facts(
     let rows = q.fetch_all(&mut *conn).await?;
     let mut out: Vec<(PoolEntry, ReviewerFacts)> = Vec::with_capacity(rows.len());
     let mut index = std::collections::HashMap::new();
+    // Columns by position (the SELECT above): thousands of rows, no name lookups.
     for r in &rows {
-        let id: String = r.try_get("id")?;
-        let specs: String = r.try_get("specialities")?;
+        let id: String = r.try_get(0)?;
+        let specs: String = r.try_get(1)?;
         index.insert(id.clone(), out.len());
         let facts = ReviewerFacts {
             id: id.clone(),
-            status: r.try_get("status")?,
-            cert_valid_from: r.try_get("cert_valid_from")?,
-            cert_valid_until: r.try_get("cert_valid_until")?,
-            employer_code: r.try_get("employer_code")?,
+            status: r.try_get(3)?,
+            cert_valid_from: r.try_get(4)?,
+            cert_valid_until: r.try_get(5)?,
+            employer_code: r.try_get(6)?,
             ..ReviewerFacts::default()
         };
         let entry = PoolEntry {
             id,
             specialities: specs.split_whitespace().map(str::to_string).collect(),
-            leader: r.try_get::<i64, _>("leader_qualified")? != 0,
+            leader: r.try_get::<i64, _>(2)? != 0,
         };
         out.push((entry, facts));
     }
     for e in enterprises {
         for r in sqlx::query(
-            "SELECT id, reviewer_id, enterprise_code, kind, start_date, end_date, note FROM relations WHERE enterprise_code = $1",
+            "SELECT id, reviewer_id, kind, start_date, end_date FROM relations WHERE enterprise_code = $1",
         )
         .bind(e)
         .fetch_all(&mut *conn)
         .await?
         {
-            let rel = relation_row(&r)?;
-            if let Some(&i) = index.get(&rel.reviewer_id) {
+            let reviewer: String = r.try_get(1)?;
+            if let Some(&i) = index.get(&reviewer) {
+                let id: String = r.try_get(0)?;
                 out[i].1.relations.push(RelationFact {
-                    name: format!("reviewers/{}/relations/{}", rel.reviewer_id, rel.id),
-                    enterprise_code: rel.enterprise_code,
-                    kind: rel.kind,
-                    start_date: rel.start_date,
-                    end_date: rel.end_date,
+                    name: format!("reviewers/{reviewer}/relations/{id}"),
+                    enterprise_code: e.clone(),
+                    kind: r.try_get(2)?,
+                    start_date: r.try_get(3)?,
+                    end_date: r.try_get(4)?,
                 });
             }
         }

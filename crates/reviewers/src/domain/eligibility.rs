@@ -85,14 +85,14 @@ fn add_years(date: &str, years: i32) -> String {
 /// Why `r` may not review `enterprises` during `from..=to`. Empty: may review.
 pub fn conflicts(r: &ReviewerFacts, enterprises: &[String], from: &str, to: &str) -> Vec<Reason> {
     let mut out = Vec::new();
-    let reviewer = format!("reviewers/{}", r.id);
+    let reviewer = || format!("reviewers/{}", r.id);
     for e in enterprises {
         if !r.employer_code.is_empty() && &r.employer_code == e {
             out.push(Reason {
                 code: "EMPLOYER".into(),
                 rule: "R-41",
                 enterprise_code: e.clone(),
-                record: reviewer.clone(),
+                record: reviewer(),
                 message: "the reviewer works for this enterprise".into(),
             });
         }
@@ -146,7 +146,7 @@ pub fn conflicts(r: &ReviewerFacts, enterprises: &[String], from: &str, to: &str
             code: "SUSPENDED".into(),
             rule: "R-41",
             enterprise_code: String::new(),
-            record: reviewer.clone(),
+            record: reviewer(),
             message: "the reviewer is suspended".into(),
         });
     }
@@ -170,13 +170,12 @@ pub fn exclusions(
     to: &str,
     load: Load,
 ) -> Vec<Reason> {
-    let reviewer = format!("reviewers/{}", r.id);
     let mut out = Vec::new();
     let reason = |code: &str, rule: &'static str, message: String| Reason {
         code: code.into(),
         rule,
         enterprise_code: String::new(),
-        record: reviewer.clone(),
+        record: format!("reviewers/{}", r.id),
         message,
     };
     if r.cert_valid_from.as_str() > from || r.cert_valid_until.as_str() < to {

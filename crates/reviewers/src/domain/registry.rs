@@ -470,6 +470,13 @@ mod tests {
     }
 
     #[test]
+    fn an_import_over_the_limit_is_refused_naming_the_limit() {
+        let big = vec![b' '; MAX_IMPORT_BYTES + 1];
+        let e = parse(&big, Format::Csv, Encoding::Utf8).unwrap_err();
+        assert!(e.0.contains(&MAX_IMPORT_BYTES.to_string()), "{e:?}");
+    }
+
+    #[test]
     fn json_exports_import_too() {
         let json = serde_json::json!([{
             "name": "Zhao Liu", "mobile": "+86 139 0023 5678", "resident_id": "11010519491231002X",

@@ -17,17 +17,19 @@ use tonic::{Code, Request, transport::Channel};
 struct Running {
     client: ReviewerServiceClient<Channel>,
     keys: TestKeys,
+    clock: Arc<ManualClock>,
     _db: TestDb,
 }
 
 async fn start(db: TestDb) -> Running {
     let keys = TestKeys::new();
+    let clock = Arc::new(ManualClock::new(
+        time::macros::datetime!(2026-02-20 09:00 UTC),
+    ));
     let ctx = ServiceContext {
         config: Arc::new(Config::default()),
         verifier: keys.verifier.clone(),
-        clock: Arc::new(ManualClock::new(
-            time::macros::datetime!(2026-02-20 09:00 UTC),
-        )),
+        clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(7)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,6 +48,7 @@ async fn start(db: TestDb) -> Running {
     Running {
         client: ReviewerServiceClient::new(channel),
         keys,
+        clock,
         _db: db,
     }
 }
@@ -539,5 +542,145 @@ async fn concurrent_draws_never_book_one_reviewer_twice() {
                 .all(|d| d.state != pb::DrawState::Prepared as i32),
             "{label}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup() {
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 30).await;
+        let prepare = pb::PrepareDrawRequest {
+            parent: "programmes/yunyang".into(),
+            draw: Some(draw_request(3, 3, 2, 6)),
+            request_id: "same-1".into(),
+        };
+        let d = r
+            .client
+            .prepare_draw(as_(&office, prepare.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        // A retried prepare with the same request_id is the same draw, not a second one.
+        let again = r
+            .client
+            .prepare_draw(as_(&office, prepare))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.name, d.name);
+        let all = r
+            .client
+            .list_draws(as_(
+                &office,
+                pb::ListDrawsRequest {
+                    parent: "programmes/yunyang".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.draws.len(), 1, "{label}");
+
+        let x = r
+            .client
+            .execute_draw(as_(
+                &office,
+                pb::ExecuteDrawRequest {
+                    name: d.name.clone(),
+                    entropy: "42".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let (first, second) = (x.members[0].clone(), x.members[1].clone());
+        let replace = |who: &str, reason: pb::ReplaceReason| pb::ReplaceMemberRequest {
+            panel: x.panel.clone(),
+            reviewer: format!("reviewers/{who}"),
+            reason: reason as i32,
+            note: String::new(),
+            request_id: String::new(),
+        };
+
+        // Before the deadline a silent member cannot be replaced for missing it.
+        let early = r
+            .client
+            .replace_member(as_(
+                &office,
+                replace(&first, pb::ReplaceReason::MissedDeadline),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(early.code(), Code::FailedPrecondition);
+        r.clock.advance(time::Duration::hours(73));
+        let p = r
+            .client
+            .replace_member(as_(
+                &office,
+                replace(&first, pb::ReplaceReason::MissedDeadline),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let m = p
+            .members
+            .iter()
+            .find(|m| m.reviewer == format!("reviewers/{first}"))
+            .unwrap();
+        assert_eq!(m.state, pb::AssignmentState::Expired as i32, "{label}");
+        assert_eq!(m.replaced_by, format!("reviewers/{}", x.backup_order[0]));
+
+        // A late conflict needs a recorded conflict; then the next backup takes the seat.
+        let none = r
+            .client
+            .replace_member(as_(
+                &office,
+                replace(&second, pb::ReplaceReason::LateConflict),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(none.code(), Code::FailedPrecondition);
+        r.client
+            .create_relation(as_(
+                &office,
+                pb::CreateRelationRequest {
+                    parent: format!("reviewers/{second}"),
+                    relation: Some(pb::Relation {
+                        enterprise_code: applicant(),
+                        kind: pb::RelationKind::Consultancy as i32,
+                        start_date: date(2025, 6, 1),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let p = r
+            .client
+            .replace_member(as_(
+                &office,
+                replace(&second, pb::ReplaceReason::LateConflict),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let m = p
+            .members
+            .iter()
+            .find(|m| m.reviewer == format!("reviewers/{second}"))
+            .unwrap();
+        assert_eq!(m.state, pb::AssignmentState::Replaced as i32, "{label}");
+        assert!(
+            m.decline_reason.contains("CONSULTANCY"),
+            "{}",
+            m.decline_reason
+        );
+        assert_eq!(m.replaced_by, format!("reviewers/{}", x.backup_order[1]));
+        assert_eq!(p.backups_remaining, 1);
     }
 }
