@@ -1,11 +1,10 @@
 //! The reviewer pool: the registry, recusal, verifiable random draws and panels,
 //! for this county's award and any other award programme that calls it directly.
 //!
-//! A request's path: `grpc.rs` (validate at the edge, proto to domain) → `domain/` (pure
-//! rules, no I/O) → `store.rs` (sqlx, both backends). The domain, the store and this
-//! service's `migrations/{sqlite,postgres}` arrive with issue #3; until then every
-//! method answers UNIMPLEMENTED, while the service runs with its own database (the kit's
-//! audit, outbox and idempotency tables), health, reflection and authentication.
+//! A request's path: `grpc.rs` (validate at the edge, check the caller, proto to domain) →
+//! `domain/` (pure rules, no I/O: policy, registry, eligibility, draw) → `store.rs` (sqlx,
+//! both backends, one transaction with the audit record). The draw is specified for
+//! auditors in `docs/draw.md`.
 
 pub mod domain;
 mod grpc;
