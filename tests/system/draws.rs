@@ -125,6 +125,22 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).starts_with("MATCH"));
 
+    // The independent re-implementation from docs/draw.md agrees, where Python is installed.
+    let replay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/draw_replay.py");
+    match std::process::Command::new("python3")
+        .arg(&replay)
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("MATCH"),
+            "docs/draw_replay.py: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => eprintln!("SKIPPED docs/draw_replay.py: python3 is not installed"),
+    }
+
     let mut tampered: serde_json::Value = serde_json::from_str(&record).unwrap();
     tampered["entropy"] = "6-2".into();
     std::fs::write(&file, tampered.to_string()).unwrap();
