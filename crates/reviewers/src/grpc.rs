@@ -37,11 +37,16 @@ pub const MAX_WINDOW_DAYS: i64 = 92;
 pub struct ReviewersApi {
     db: Database,
     ctx: ServiceContext,
+    registry: store::RegistryCache,
 }
 
 impl ReviewersApi {
     pub fn new(db: Database, ctx: ServiceContext) -> Self {
-        ReviewersApi { db, ctx }
+        ReviewersApi {
+            db,
+            ctx,
+            registry: store::RegistryCache::default(),
+        }
     }
 
     fn now(&self) -> time::OffsetDateTime {
@@ -1389,9 +1394,16 @@ impl ReviewerService for ReviewersApi {
                 }
             }
             let need_codes: Vec<String> = needs.iter().map(|n| n.code.clone()).collect();
-            let candidates =
-                store::candidate_facts(&mut tx, &programme, &need_codes, &codes, &start, &end)
-                    .await?;
+            let candidates = store::candidate_facts(
+                &mut tx,
+                &self.registry,
+                &programme,
+                &need_codes,
+                &codes,
+                &start,
+                &end,
+            )
+            .await?;
             let load = Load {
                 yearly_cap: prog.policy.yearly_cap,
                 cooldown_days: prog.policy.cooldown_days,

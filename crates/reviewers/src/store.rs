@@ -173,6 +173,7 @@ pub async fn upsert_reviewers(
 ) -> Result<Upserted> {
     let now = unix_micros(at);
     let mut n = Upserted::default();
+    bump_registry(conn).await?;
     for r in records {
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE id = $1"
@@ -269,6 +270,7 @@ pub async fn insert_relation(
     r: &RelationRow,
     at: time::OffsetDateTime,
 ) -> Result<()> {
+    bump_registry(conn).await?;
     sqlx::query(
         "INSERT INTO relations (id, reviewer_id, enterprise_code, kind, start_date, end_date, note, created_micros)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -327,6 +329,7 @@ pub struct FlagRow {
 }
 
 pub async fn insert_flag(conn: &mut Conn, f: &FlagRow, at: time::OffsetDateTime) -> Result<()> {
+    bump_registry(conn).await?;
     sqlx::query(
         "INSERT INTO flags (id, reviewer_id, kind, start_date, end_date, note, resolved_micros, created_micros)
          VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
@@ -374,6 +377,7 @@ pub async fn resolve_flag(
     id: &str,
     at: time::OffsetDateTime,
 ) -> Result<FlagRow> {
+    bump_registry(conn).await?;
     let row = sqlx::query(
         "UPDATE flags SET resolved_micros = $1 WHERE id = $2 AND reviewer_id = $3 AND resolved_micros IS NULL
          RETURNING id, reviewer_id, kind, start_date, end_date, note, resolved_micros",
@@ -403,18 +407,71 @@ pub async fn resolve_flag(
     }
 }
 
-/// Everything the eligibility rules need about the reviewers who could be drawn: those with
-/// a speciality meeting one of `needs` (all reviewers when empty), their relations to the
-/// `enterprises`, their flags, their bookings in the window, this programme's assignments in
-/// the window's year, and their reviews of the enterprises.
-pub async fn candidate_facts(
+/// The registry's version: every change to reviewers, relations or flags bumps it in the
+/// same transaction, so facts read at one version are exactly the facts of that version.
+pub async fn registry_version(conn: &mut Conn) -> Result<i64> {
+    let row = sqlx::query("SELECT version FROM registry_version WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+async fn bump_registry(conn: &mut Conn) -> Result<()> {
+    sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+type Candidates = Vec<(PoolEntry, ReviewerFacts)>;
+
+/// The registry part of a draw's facts, kept per process and keyed by the registry version,
+/// the specialities and the applicants: a draw reads 5,000 candidates and their relations
+/// only when the registry has changed since the last draw with the same key.
+#[derive(Default)]
+pub struct RegistryCache {
+    entries: std::sync::Mutex<Vec<(i64, Vec<String>, Vec<String>, std::sync::Arc<Candidates>)>>,
+}
+
+impl RegistryCache {
+    const CAPACITY: usize = 8;
+
+    fn get(
+        &self,
+        version: i64,
+        needs: &[String],
+        enterprises: &[String],
+    ) -> Option<std::sync::Arc<Candidates>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .find(|(v, n, e, _)| *v == version && n == needs && e == enterprises)
+            .map(|(_, _, _, c)| c.clone())
+    }
+
+    fn put(
+        &self,
+        version: i64,
+        needs: &[String],
+        enterprises: &[String],
+        c: std::sync::Arc<Candidates>,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(v, _, _, _)| *v == version);
+        if entries.len() >= Self::CAPACITY {
+            entries.remove(0);
+        }
+        entries.push((version, needs.to_vec(), enterprises.to_vec(), c));
+    }
+}
+
+/// Reviewers with a speciality meeting one of `needs` (all when empty), with their relations
+/// to `enterprises` and their open flags: what only registry changes can change.
+async fn registry_facts(
     conn: &mut Conn,
-    programme: &str,
     needs: &[String],
     enterprises: &[String],
-    from: &str,
-    to: &str,
-) -> Result<Vec<(PoolEntry, ReviewerFacts)>> {
+) -> Result<Candidates> {
     let mut filter = String::new();
     for i in 0..needs.len() {
         filter.push_str(if i == 0 { " AND (" } else { " OR " });
@@ -474,21 +531,6 @@ pub async fn candidate_facts(
                 });
             }
         }
-        for r in sqlx::query(
-            "SELECT reviewer_id, window_start FROM assignments WHERE enterprise_code = $1",
-        )
-        .bind(e)
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            let id: String = r.try_get("reviewer_id")?;
-            if let Some(&i) = index.get(&id) {
-                out[i].1.reviews.push(ReviewFact {
-                    enterprise_code: e.clone(),
-                    review_date: r.try_get("window_start")?,
-                });
-            }
-        }
     }
     for r in sqlx::query("SELECT id, reviewer_id, kind, start_date, end_date, note, resolved_micros FROM flags WHERE resolved_micros IS NULL")
         .fetch_all(&mut *conn)
@@ -503,6 +545,56 @@ pub async fn candidate_facts(
                 end_date: f.end_date,
                 resolved: false,
             });
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the eligibility rules need about the reviewers who could be drawn: the
+/// registry facts (from the cache when the registry has not changed), their reviews of the
+/// applicants, their bookings in the window and this programme's assignments in its year.
+pub async fn candidate_facts(
+    conn: &mut Conn,
+    cache: &RegistryCache,
+    programme: &str,
+    needs: &[String],
+    enterprises: &[String],
+    from: &str,
+    to: &str,
+) -> Result<Candidates> {
+    let version = registry_version(conn).await?;
+    let registry = match cache.get(version, needs, enterprises) {
+        Some(c) => c,
+        None => {
+            let c = std::sync::Arc::new(registry_facts(conn, needs, enterprises).await?);
+            // Cache only what was read entirely at one version.
+            if registry_version(conn).await? == version {
+                cache.put(version, needs, enterprises, c.clone());
+            }
+            c
+        }
+    };
+    let mut out: Candidates = registry.as_ref().clone();
+    let index: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, (e, _))| (e.id.clone(), i))
+        .collect();
+    for e in enterprises {
+        for r in sqlx::query(
+            "SELECT reviewer_id, window_start FROM assignments WHERE enterprise_code = $1",
+        )
+        .bind(e)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let id: String = r.try_get("reviewer_id")?;
+            if let Some(&i) = index.get(&id) {
+                out[i].1.reviews.push(ReviewFact {
+                    enterprise_code: e.clone(),
+                    review_date: r.try_get("window_start")?,
+                });
+            }
         }
     }
     for r in sqlx::query("SELECT reviewer_id, day FROM bookings WHERE day >= $1 AND day <= $2")

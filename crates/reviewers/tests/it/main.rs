@@ -684,3 +684,55 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
         assert_eq!(p.backups_remaining, 1);
     }
 }
+
+#[tokio::test]
+async fn a_registry_change_between_draws_is_seen_by_the_next_draw() {
+    // Draws reuse registry facts only while the registry is unchanged.
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 30).await;
+        let prepare = || pb::PrepareDrawRequest {
+            parent: "programmes/yunyang".into(),
+            draw: Some(draw_request(3, 1, 2, 6)),
+            request_id: String::new(),
+        };
+        let first = r
+            .client
+            .prepare_draw(as_(&office, prepare()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first.pool_size, 10, "{label}");
+        r.client
+            .create_flag(as_(
+                &office,
+                pb::CreateFlagRequest {
+                    parent: "reviewers/CQ-0006".into(),
+                    flag: Some(pb::Flag {
+                        kind: pb::FlagKind::Disciplinary as i32,
+                        start_date: date(2026, 1, 1),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let second = r
+            .client
+            .prepare_draw(as_(&office, prepare()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(second.pool_size, 9, "{label}");
+        assert!(
+            second
+                .exclusions
+                .iter()
+                .any(|e| e.reviewer == "reviewers/CQ-0006"
+                    && e.code == "PENDING_DISCIPLINARY"
+                    && e.rule == "R-41")
+        );
+    }
+}
