@@ -430,8 +430,11 @@ type Candidates = Vec<(PoolEntry, ReviewerFacts)>;
 /// only when the registry has changed since the last draw with the same key.
 #[derive(Default)]
 pub struct RegistryCache {
-    entries: std::sync::Mutex<Vec<(i64, Vec<String>, Vec<String>, std::sync::Arc<Candidates>)>>,
+    entries: std::sync::Mutex<Vec<CacheEntry>>,
 }
+
+/// (registry version, specialities, applicants, facts).
+type CacheEntry = (i64, Vec<String>, Vec<String>, std::sync::Arc<Candidates>);
 
 impl RegistryCache {
     const CAPACITY: usize = 8;
