@@ -427,7 +427,7 @@ fn panel_pb(p: &PanelRow, c: &Caller) -> pb::Panel {
                 "EXPIRED" => pb::AssignmentState::Expired,
                 _ => pb::AssignmentState::Replaced,
             }) as i32,
-            respond_by: Some(timestamp(p.respond_by_micros)),
+            respond_by: (s.respond_by_micros > 0).then(|| timestamp(s.respond_by_micros)),
             decline_reason: s.reason.clone(),
             replaced_by: if s.replaced_by.is_empty() {
                 String::new()
@@ -571,6 +571,7 @@ impl ReviewersApi {
             }
         };
         let panel_id = id.to_string();
+        let respond_by = unix_micros(now + time::Duration::hours(RESPONSE_HOURS));
         let mut seats = Vec::new();
         for (i, m) in outcome.members.iter().enumerate() {
             seats.push(SeatRow {
@@ -581,6 +582,7 @@ impl ReviewersApi {
                 leader: *m == outcome.leader,
                 reason: String::new(),
                 replaced_by: String::new(),
+                respond_by_micros: respond_by,
             });
         }
         for (i, b) in outcome.backups.iter().enumerate() {
@@ -592,6 +594,7 @@ impl ReviewersApi {
                 leader: false,
                 reason: String::new(),
                 replaced_by: String::new(),
+                respond_by_micros: 0,
             });
         }
         let panel = PanelRow {
@@ -603,7 +606,7 @@ impl ReviewersApi {
             window_start: p.window_start.clone(),
             window_end: p.window_end.clone(),
             released: false,
-            respond_by_micros: unix_micros(now + time::Duration::hours(RESPONSE_HOURS)),
+            respond_by_micros: respond_by,
             seats,
         };
         store::insert_panel(&mut tx, &panel).await?;
@@ -696,8 +699,11 @@ impl ReviewersApi {
                 s.replaced_by = next.clone();
                 s.leader = false;
             } else if s.reviewer_id == next {
+                // The called backup gets the full time to answer, from now.
                 s.seat = "MEMBER".into();
                 s.state = "PENDING".into();
+                s.respond_by_micros =
+                    unix_micros(self.now() + time::Duration::hours(RESPONSE_HOURS));
             }
         }
         if was_leader {
@@ -1637,13 +1643,13 @@ impl ReviewerService for ReviewersApi {
                     format!("the seat is {}", seat.state.to_lowercase()),
                 ));
             }
-            if unix_micros(self.now()) > panel.respond_by_micros {
+            if unix_micros(self.now()) > seat.respond_by_micros {
                 return Err(Error::rule(
                     "R-45",
                     "RESPONSE_DEADLINE_PASSED",
                     format!(
                         "answers were due by {}",
-                        from_unix_micros(panel.respond_by_micros)
+                        from_unix_micros(seat.respond_by_micros)
                     ),
                 ));
             }
@@ -1701,11 +1707,13 @@ impl ReviewerService for ReviewersApi {
             let panel = store::get_panel(&mut conn, &programme, &panel_id).await?;
             let (state, why) = match pb::ReplaceReason::try_from(r.reason) {
                 Ok(pb::ReplaceReason::MissedDeadline) => {
-                    let pending = panel
-                        .seats
-                        .iter()
-                        .any(|s| s.reviewer_id == reviewer && s.state == "PENDING");
-                    if !pending || unix_micros(self.now()) <= panel.respond_by_micros {
+                    let now = unix_micros(self.now());
+                    let overdue = panel.seats.iter().any(|s| {
+                        s.reviewer_id == reviewer
+                            && s.state == "PENDING"
+                            && now > s.respond_by_micros
+                    });
+                    if !overdue {
                         return Err(Error::rule(
                             "R-45",
                             "DEADLINE_NOT_MISSED",

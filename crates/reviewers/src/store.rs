@@ -849,6 +849,9 @@ pub struct SeatRow {
     pub leader: bool,
     pub reason: String,
     pub replaced_by: String,
+    /// When this seat's answer is due (a backup called later gets its own deadline); 0 for a
+    /// backup not called.
+    pub respond_by_micros: i64,
 }
 
 pub async fn insert_panel(conn: &mut Conn, p: &PanelRow) -> Result<()> {
@@ -874,8 +877,8 @@ pub async fn insert_panel(conn: &mut Conn, p: &PanelRow) -> Result<()> {
 
 async fn insert_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO panel_seats (panel_id, position, reviewer_id, seat, state, leader, reason, replaced_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO panel_seats (panel_id, position, reviewer_id, seat, state, leader, reason, replaced_by, respond_by_micros)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(panel)
     .bind(s.position)
@@ -885,6 +888,7 @@ async fn insert_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
     .bind(i64::from(s.leader))
     .bind(&s.reason)
     .bind(&s.replaced_by)
+    .bind(s.respond_by_micros)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -892,8 +896,8 @@ async fn insert_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
 
 pub async fn update_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
     sqlx::query(
-        "UPDATE panel_seats SET seat = $1, state = $2, leader = $3, reason = $4, replaced_by = $5, position = $6
-         WHERE panel_id = $7 AND reviewer_id = $8",
+        "UPDATE panel_seats SET seat = $1, state = $2, leader = $3, reason = $4, replaced_by = $5, position = $6,
+         respond_by_micros = $9 WHERE panel_id = $7 AND reviewer_id = $8",
     )
     .bind(&s.seat)
     .bind(&s.state)
@@ -903,6 +907,7 @@ pub async fn update_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()
     .bind(s.position)
     .bind(panel)
     .bind(&s.reviewer_id)
+    .bind(s.respond_by_micros)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -934,7 +939,7 @@ fn panel_row(r: &sqlx::any::AnyRow) -> Result<PanelRow> {
 
 async fn with_seats(conn: &mut Conn, mut p: PanelRow) -> Result<PanelRow> {
     for r in sqlx::query(
-        "SELECT position, reviewer_id, seat, state, leader, reason, replaced_by FROM panel_seats
+        "SELECT position, reviewer_id, seat, state, leader, reason, replaced_by, respond_by_micros FROM panel_seats
          WHERE panel_id = $1 ORDER BY position",
     )
     .bind(&p.id)
@@ -949,6 +954,7 @@ async fn with_seats(conn: &mut Conn, mut p: PanelRow) -> Result<PanelRow> {
             leader: r.try_get::<i64, _>("leader")? != 0,
             reason: r.try_get("reason")?,
             replaced_by: r.try_get("replaced_by")?,
+            respond_by_micros: r.try_get("respond_by_micros")?,
         });
     }
     Ok(p)

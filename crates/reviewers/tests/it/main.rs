@@ -633,6 +633,22 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             .unwrap();
         assert_eq!(m.state, pb::AssignmentState::Expired as i32, "{label}");
         assert_eq!(m.replaced_by, format!("reviewers/{}", x.backup_order[0]));
+        // The called backup has its own time to answer, counted from the call.
+        let called = x.backup_order[0].clone();
+        let called_token = r.keys.token_for(&called, Role::Reviewer, "yunyang");
+        r.client
+            .respond_to_assignment(as_(
+                &called_token,
+                pb::RespondToAssignmentRequest {
+                    panel: x.panel.clone(),
+                    accept: true,
+                    reason: String::new(),
+                    request_id: String::new(),
+                    reviewer: format!("reviewers/{called}"),
+                },
+            ))
+            .await
+            .unwrap();
 
         // A late conflict needs a recorded conflict; then the next backup takes the seat.
         let none = r
