@@ -7,6 +7,7 @@
 //! method answers UNIMPLEMENTED, while the service runs with its own database (the kit's
 //! audit, outbox and idempotency tables), health, reflection and authentication.
 
+pub mod domain;
 mod grpc;
 
 use qaward_kit::{

@@ -1,0 +1,11 @@
+//! Scoring's rules, pure: no I/O, no clock.
+//!
+//! | module    | rules                                                                 |
+//! |-----------|-----------------------------------------------------------------------|
+//! | `rubric`  | the GB/T 19580 rubric as versioned data, and its arithmetic    |
+//! | `sheet`   | item percentages in 5 % steps, item scores, bands, consensus (R-11, R-12) |
+//! | `results` | thresholds, weights, composite, candidates, ties, vacancy (R-13 to R-18) |
+
+pub mod results;
+pub mod rubric;
+pub mod sheet;
