@@ -134,6 +134,20 @@ fn timestamp(micros: i64) -> prost_types::Timestamp {
     }
 }
 
+/// Is the caller this reviewer (a reviewer token whose subject is the certificate number)?
+fn is_self(c: &Caller, reviewer: &str) -> bool {
+    c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(reviewer)
+}
+
+/// The reviewer themselves, or a caller in one of `roles`; true when it is the reviewer.
+fn self_or(c: &Caller, reviewer: &str, roles: &[Role]) -> Result<bool> {
+    if is_self(c, reviewer) {
+        return Ok(true);
+    }
+    c.require(roles)?;
+    Ok(false)
+}
+
 /// Office and supervisor tokens act for one programme: the one they name.
 fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> {
     c.require(roles)?;
@@ -222,8 +236,8 @@ fn programme_pb(r: &store::ProgrammeRow) -> pb::Programme {
 /// masked for everyone else (and never logged).
 fn reviewer_pb(r: &store::ReviewerRow, c: &Caller) -> pb::Reviewer {
     let rec = &r.record;
-    let entitled = matches!(c.role, Role::Office | Role::Supervisor)
-        || (c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(&rec.certificate_number));
+    let entitled =
+        matches!(c.role, Role::Office | Role::Supervisor) || is_self(c, &rec.certificate_number);
     let show = |v: &str| if entitled { v.to_string() } else { cn::mask(v) };
     pb::Reviewer {
         name: format!("reviewers/{}", rec.certificate_number),
@@ -930,12 +944,7 @@ impl ReviewerService for ReviewersApi {
         let c = caller(&request)?;
         let run = async {
             let id = reviewer_id(&request.get_ref().name, "name")?;
-            if c.role == Role::Reviewer && !c.subject.eq_ignore_ascii_case(&id) {
-                return Err(Error::permission_denied(
-                    "a reviewer may read only their own record",
-                ));
-            }
-            c.require(&[Role::Office, Role::Supervisor, Role::Reviewer])?;
+            self_or(&c, &id, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db.pool().acquire().await?;
             Ok(reviewer_pb(&store::get_reviewer(&mut conn, &id).await?, &c))
         };
@@ -979,11 +988,7 @@ impl ReviewerService for ReviewersApi {
         let r = request.into_inner();
         let run = async {
             let reviewer = reviewer_id(&r.parent, "parent")?;
-            let declared_by_self =
-                c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(&reviewer);
-            if !declared_by_self {
-                c.require(&[Role::Office])?;
-            }
+            let declared_by_self = self_or(&c, &reviewer, &[Role::Office])?;
             let key = RequestKey::new("CreateRelation", &c, &r.request_id, &r)?;
             if let Some(done) = self.recall(&key).await? {
                 return Ok(done);
@@ -1088,9 +1093,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             let r = request.get_ref();
             let reviewer = reviewer_id(&r.parent, "parent")?;
-            if !(c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(&reviewer)) {
-                c.require(&[Role::Office, Role::Supervisor])?;
-            }
+            self_or(&c, &reviewer, &[Role::Office, Role::Supervisor])?;
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut rows = store::list_relations(&self.db, &reviewer, &page).await?;
             let next_page_token = page.finish(&mut rows, |x| x.id.clone());
@@ -1117,10 +1120,7 @@ impl ReviewerService for ReviewersApi {
             let kind =
                 flag_kind(f.kind).ok_or_else(|| Error::invalid("flag.kind", "must be set"))?;
             // A reviewer may declare their own unavailability; everything else is the office's.
-            if !(kind == "UNAVAILABLE"
-                && c.role == Role::Reviewer
-                && c.subject.eq_ignore_ascii_case(&reviewer))
-            {
+            if !(kind == "UNAVAILABLE" && is_self(&c, &reviewer)) {
                 c.require(&[Role::Office])?;
             }
             let key = RequestKey::new("CreateFlag", &c, &r.request_id, &r)?;
@@ -1169,9 +1169,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             let r = request.get_ref();
             let reviewer = reviewer_id(&r.parent, "parent")?;
-            if !(c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(&reviewer)) {
-                c.require(&[Role::Office, Role::Supervisor])?;
-            }
+            self_or(&c, &reviewer, &[Role::Office, Role::Supervisor])?;
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut rows = store::list_flags(&self.db, &reviewer, &page).await?;
             let next_page_token = page.finish(&mut rows, |x| x.id.clone());
@@ -1230,9 +1228,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             let r = request.get_ref();
             let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
-            if !(c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(&reviewer)) {
-                c.require(&[Role::Office, Role::Supervisor])?;
-            }
+            self_or(&c, &reviewer, &[Role::Office, Role::Supervisor])?;
             if r.enterprise_codes.is_empty() {
                 return Err(Error::invalid(
                     "enterprise_codes",
@@ -1615,7 +1611,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             let (programme, panel_id) = child(&r.panel, "panels", "panel")?;
             let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
-            if !(c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(&reviewer)) {
+            if !is_self(&c, &reviewer) {
                 require_programme(&c, &programme, &[Role::Office])?;
             }
             if !r.accept && r.reason.trim().is_empty() {
