@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 /// The prefix of every environment variable that configures qaward.
 pub const ENV_PREFIX: &str = "QAWARD_";
 
-/// Environment variables with the prefix that are not configuration (test harness settings).
-const ENV_NOT_CONFIG: &[&str] = &["QAWARD_TEST_DATABASE_URL"];
+/// Environment variables with the prefix that are not configuration keys: the file to read
+/// (`--config`), and settings of the test and benchmark harnesses.
+const ENV_NOT_CONFIG: &[&str] = &[
+    "QAWARD_CONFIG",
+    "QAWARD_TEST_DATABASE_URL",
+    "QAWARD_WRITE_VECTORS",
+    "QAWARD_BENCH_DIAG",
+];
 
 /// A value that must never be printed or logged: `Debug` and `Serialize` show it masked.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
@@ -461,6 +467,7 @@ mod tests {
                 ("QAWARD_LISTEN__REVIEWERS", "127.0.0.1:7001"),
                 ("QAWARD_DATABASE_URL", "postgres://app:hunter2@db/qaward"),
                 ("QAWARD_TEST_DATABASE_URL", "postgres://ignored"),
+                ("QAWARD_CONFIG", "/etc/qaward/qaward.toml"),
                 ("OTHER", "x"),
             ]),
         )
