@@ -544,6 +544,7 @@ impl ReviewersApi {
         programme: &str,
         id: &str,
         entropy: &str,
+        key: &Option<RequestKey>,
     ) -> Result<pb::Draw> {
         let mut tx = self.db.begin().await?;
         let d = store::get_draw(&mut tx, programme, id).await?;
@@ -655,11 +656,12 @@ impl ReviewersApi {
         let response = draw_pb(&done, false);
         let record = AuditRecord::by(c, "draw.execute", response.name.clone())
             .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups }));
-        self.finish(tx, &None, record, &response).await?;
+        self.finish(tx, key, record, &response).await?;
         Ok(response)
     }
 
     /// Hands `leaving`'s seat to the next qualifying backup.
+    #[allow(clippy::too_many_arguments)]
     async fn replace(
         &self,
         c: &Caller,
@@ -668,6 +670,7 @@ impl ReviewersApi {
         leaving: &str,
         state: &str,
         reason: &str,
+        key: &Option<RequestKey>,
     ) -> Result<pb::Panel> {
         let mut tx = self.db.begin().await?;
         let mut panel = store::get_panel(&mut tx, programme, panel_id).await?;
@@ -760,7 +763,7 @@ impl ReviewersApi {
             .with_detail(
                 serde_json::json!({ "leaving": leaving, "backup": next, "work_void": true }),
             );
-        self.finish(tx, &None, record, &response).await?;
+        self.finish(tx, key, record, &response).await?;
         Ok(response)
     }
 }
@@ -1486,12 +1489,8 @@ impl ReviewerService for ReviewersApi {
             if r.entropy.is_empty() || r.entropy.chars().count() > 1000 {
                 return Err(Error::invalid("entropy", "must be 1-1000 characters"));
             }
-            let response = self.execute_draw(&c, &programme, &id, &r.entropy).await?;
-            if let Some(k) = &key {
-                let mut conn = self.db.pool().acquire().await?;
-                idempotency::remember(&mut conn, k, self.now(), &response).await?;
-            }
-            Ok(response)
+            self.execute_draw(&c, &programme, &id, &r.entropy, &key)
+                .await
         };
         run.await.map(Response::new).map_err(status)
     }
@@ -1673,12 +1672,9 @@ impl ReviewerService for ReviewersApi {
                         &reviewer,
                         "DECLINED",
                         r.reason.trim(),
+                        &key,
                     )
                     .await?;
-                if let Some(k) = &key {
-                    let mut conn = self.db.pool().acquire().await?;
-                    idempotency::remember(&mut conn, k, self.now(), &response).await?;
-                }
                 Ok(response)
             }
         };
@@ -1751,14 +1747,8 @@ impl ReviewerService for ReviewersApi {
                 _ => return Err(Error::invalid("reason", "must be set")),
             };
             drop(conn);
-            let response = self
-                .replace(&c, &programme, &panel_id, &reviewer, state, &why)
-                .await?;
-            if let Some(k) = &key {
-                let mut conn = self.db.pool().acquire().await?;
-                idempotency::remember(&mut conn, k, self.now(), &response).await?;
-            }
-            Ok(response)
+            self.replace(&c, &programme, &panel_id, &reviewer, state, &why, &key)
+                .await
         };
         run.await.map(Response::new).map_err(status)
     }

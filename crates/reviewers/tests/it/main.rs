@@ -591,12 +591,27 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
                 pb::ExecuteDrawRequest {
                     name: d.name.clone(),
                     entropy: "42".into(),
-                    request_id: String::new(),
+                    request_id: "exec-1".into(),
                 },
             ))
             .await
             .unwrap()
             .into_inner();
+        // A retried execute with the same request_id gets the first answer, not a refusal.
+        let retry = r
+            .client
+            .execute_draw(as_(
+                &office,
+                pb::ExecuteDrawRequest {
+                    name: d.name.clone(),
+                    entropy: "42".into(),
+                    request_id: "exec-1".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(retry.members, x.members, "{label}");
         let (first, second) = (x.members[0].clone(), x.members[1].clone());
         let replace = |who: &str, reason: pb::ReplaceReason| pb::ReplaceMemberRequest {
             panel: x.panel.clone(),
