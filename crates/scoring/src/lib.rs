@@ -1,14 +1,13 @@
 //! Scoring: the GB/T 19580 rubric, sealed independent and consensus sheets,
 //! exact aggregation, thresholds, ranking and feedback reports.
 //!
-//! A request's path: `grpc.rs` (validate at the edge, proto to domain) → `domain/` (pure
-//! rules, no I/O) → `store.rs` (sqlx, both backends). The domain, the store and this
-//! service's `migrations/{sqlite,postgres}` arrive with issue #4; until then every
-//! method answers UNIMPLEMENTED, while the service runs with its own database (the kit's
-//! audit, outbox and idempotency tables), health, reflection and authentication.
+//! A request's path: `grpc.rs` (validate at the edge, check the caller, proto to domain) →
+//! `domain/` (pure rules: rubric, sheet, results) → `store.rs` (sqlx, both backends, one
+//! transaction with the audit record).
 
 pub mod domain;
 mod grpc;
+pub mod store;
 
 use qaward_kit::{
     config::ServiceKind,
@@ -17,12 +16,17 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::scoring::v1::scoring_service_server::ScoringServiceServer;
 
-pub use grpc::ScoringApi;
+pub use grpc::{ScoringApi, compute_cycle};
 
 pub const KIND: ServiceKind = ServiceKind::Scoring;
 
 /// This service's own migrations, after the kit's.
-pub static MIGRATIONS: Migrations = Migrations::NONE;
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
 
 /// Opens and migrates this service's database and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {

@@ -1,0 +1,363 @@
+//! Scoring's tables, on SQLite and PostgreSQL alike. Stores move data; the rules are in
+//! `domain/`.
+
+use qaward_kit::{
+    Error, Result,
+    clock::unix_micros,
+    db::{Conn, Database},
+    paging::Page,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::domain::rubric::Rubric;
+
+pub async fn insert_rubric(conn: &mut Conn, id: &str, rubric: &Rubric, at: time::OffsetDateTime) -> Result<i64> {
+    let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM rubrics WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    sqlx::query("INSERT INTO rubrics (id, version, rubric, created_micros) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(next)
+        .bind(serde_json::to_string(rubric).map_err(Error::internal)?)
+        .bind(unix_micros(at))
+        .execute(&mut *conn)
+        .await?;
+    Ok(next)
+}
+
+/// A rubric version; the latest when `version` is `None`.
+pub async fn get_rubric(conn: &mut Conn, id: &str, version: Option<i64>) -> Result<(i64, Rubric)> {
+    let row = sqlx::query(
+        "SELECT version, rubric FROM rubrics WHERE id = $1 AND ($2 < 0 OR version = $2) ORDER BY version DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(version.unwrap_or(-1))
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("rubrics/{id}")))?;
+    let text: String = row.try_get(1)?;
+    Ok((row.try_get(0)?, serde_json::from_str(&text).map_err(Error::internal)?))
+}
+
+pub async fn list_rubrics(db: &Database, page: &Page) -> Result<Vec<(String, i64, Rubric)>> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.version, r.rubric FROM rubrics r
+         WHERE r.id > $1 AND r.version = (SELECT MAX(version) FROM rubrics x WHERE x.id = r.id)
+         ORDER BY r.id LIMIT $2",
+    )
+    .bind(&page.after)
+    .bind(page.fetch())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let text: String = r.try_get(2)?;
+            Ok((r.try_get(0)?, r.try_get(1)?, serde_json::from_str(&text).map_err(Error::internal)?))
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentRow {
+    pub id: String,
+    pub cycle: String,
+    pub application: String,
+    pub stage: String,
+    pub rubric_id: String,
+    pub rubric_version: i64,
+    pub enterprise_code: String,
+    pub recommending_unit: String,
+    /// (reviewer, MEMBER | LEADER | ADVISOR)
+    pub people: Vec<(String, String)>,
+}
+
+impl AssignmentRow {
+    pub fn role_of(&self, reviewer: &str) -> Option<&str> {
+        self.people.iter().find(|(r, _)| r.eq_ignore_ascii_case(reviewer)).map(|(_, role)| role.as_str())
+    }
+
+    /// Those who score: members and the leader, never advisors (R-14).
+    pub fn scorers(&self) -> impl Iterator<Item = &String> {
+        self.people.iter().filter(|(_, role)| role != "ADVISOR").map(|(r, _)| r)
+    }
+}
+
+pub async fn insert_assignment(conn: &mut Conn, a: &AssignmentRow, at: time::OffsetDateTime) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO assignments (id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&a.id)
+    .bind(&a.cycle)
+    .bind(&a.application)
+    .bind(&a.stage)
+    .bind(&a.rubric_id)
+    .bind(a.rubric_version)
+    .bind(&a.enterprise_code)
+    .bind(&a.recommending_unit)
+    .bind(unix_micros(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match Error::from(e) {
+        e if e.code == qaward_kit::ErrorCode::AlreadyExists => Error::already_exists(format!(
+            "an assignment for {} at stage {}",
+            a.application, a.stage
+        )),
+        e => e,
+    })?;
+    for (reviewer, role) in &a.people {
+        sqlx::query("INSERT INTO assignment_people (assignment_id, reviewer, role) VALUES ($1, $2, $3)")
+            .bind(&a.id)
+            .bind(reviewer)
+            .bind(role)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+const ASSIGNMENT_COLUMNS: &str =
+    "id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit";
+
+async fn with_people(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<AssignmentRow>> {
+    let mut out = Vec::new();
+    for r in rows {
+        let mut a = AssignmentRow {
+            id: r.try_get(0)?,
+            cycle: r.try_get(1)?,
+            application: r.try_get(2)?,
+            stage: r.try_get(3)?,
+            rubric_id: r.try_get(4)?,
+            rubric_version: r.try_get(5)?,
+            enterprise_code: r.try_get(6)?,
+            recommending_unit: r.try_get(7)?,
+            people: Vec::new(),
+        };
+        for p in sqlx::query("SELECT reviewer, role FROM assignment_people WHERE assignment_id = $1 ORDER BY reviewer")
+            .bind(&a.id)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            a.people.push((p.try_get(0)?, p.try_get(1)?));
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+pub async fn get_assignment(conn: &mut Conn, id: &str) -> Result<AssignmentRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("assignments/{id}")))?;
+    Ok(with_people(conn, vec![row]).await?.remove(0))
+}
+
+pub async fn list_assignments(conn: &mut Conn, cycle: &str, application: &str, page: &Page) -> Result<Vec<AssignmentRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
+         WHERE id > $1 AND ($2 = '' OR cycle = $2) AND ($3 = '' OR application = $3) ORDER BY id LIMIT $4"
+    )))
+    .bind(&page.after)
+    .bind(cycle)
+    .bind(application)
+    .bind(page.fetch())
+    .fetch_all(&mut *conn)
+    .await?;
+    with_people(conn, rows).await
+}
+
+/// An item as a sheet records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemEntry {
+    pub code: String,
+    pub percent: u32,
+    pub strengths: String,
+    pub opportunities: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetRow {
+    pub id: String,
+    pub version: i64,
+    pub assignment_id: String,
+    pub reviewer: String,
+    /// INDEPENDENT, CONSENSUS or DEFENCE.
+    pub kind: String,
+    /// DRAFT, SUBMITTED or SUPERSEDED.
+    pub state: String,
+    pub items: Vec<ItemEntry>,
+    pub defence_score: String,
+    pub total: String,
+    pub seal_hash: String,
+    pub correction_reason: String,
+    pub submitted_micros: Option<i64>,
+}
+
+const SHEET_COLUMNS: &str = "id, version, assignment_id, reviewer, kind, state, items, defence_score, total, seal_hash, correction_reason, submitted_micros";
+
+fn sheet_row(r: &sqlx::any::AnyRow) -> Result<SheetRow> {
+    let items: String = r.try_get(6)?;
+    Ok(SheetRow {
+        id: r.try_get(0)?,
+        version: r.try_get(1)?,
+        assignment_id: r.try_get(2)?,
+        reviewer: r.try_get(3)?,
+        kind: r.try_get(4)?,
+        state: r.try_get(5)?,
+        items: serde_json::from_str(&items).map_err(Error::internal)?,
+        defence_score: r.try_get(7)?,
+        total: r.try_get(8)?,
+        seal_hash: r.try_get(9)?,
+        correction_reason: r.try_get(10)?,
+        submitted_micros: r.try_get(11)?,
+    })
+}
+
+/// The current version of a sheet (the newest).
+pub async fn get_sheet(conn: &mut Conn, id: &str) -> Result<Option<SheetRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SHEET_COLUMNS} FROM sheets WHERE id = $1 ORDER BY version DESC LIMIT 1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(sheet_row).transpose()
+}
+
+/// The current version of every sheet of an assignment.
+pub async fn assignment_sheets(conn: &mut Conn, assignment: &str) -> Result<Vec<SheetRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SHEET_COLUMNS} FROM sheets s WHERE assignment_id = $1
+         AND version = (SELECT MAX(version) FROM sheets x WHERE x.id = s.id) ORDER BY id"
+    )))
+    .bind(assignment)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(sheet_row).collect()
+}
+
+/// Writes a new draft, or replaces a draft in place (drafts are not yet records).
+pub async fn save_draft(conn: &mut Conn, s: &SheetRow) -> Result<()> {
+    sqlx::query("DELETE FROM sheets WHERE id = $1 AND version = $2 AND state = 'DRAFT'")
+        .bind(&s.id)
+        .bind(s.version)
+        .execute(&mut *conn)
+        .await?;
+    insert_sheet(conn, s).await
+}
+
+pub async fn insert_sheet(conn: &mut Conn, s: &SheetRow) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO sheets ({SHEET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )))
+    .bind(&s.id)
+    .bind(s.version)
+    .bind(&s.assignment_id)
+    .bind(&s.reviewer)
+    .bind(&s.kind)
+    .bind(&s.state)
+    .bind(serde_json::to_string(&s.items).map_err(Error::internal)?)
+    .bind(&s.defence_score)
+    .bind(&s.total)
+    .bind(&s.seal_hash)
+    .bind(&s.correction_reason)
+    .bind(s.submitted_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Seals a draft; false if it was not a draft any more (a concurrent submit won).
+pub async fn seal(conn: &mut Conn, s: &SheetRow) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE sheets SET state = 'SUBMITTED', total = $1, seal_hash = $2, submitted_micros = $3
+         WHERE id = $4 AND version = $5 AND state = 'DRAFT'",
+    )
+    .bind(&s.total)
+    .bind(&s.seal_hash)
+    .bind(s.submitted_micros)
+    .bind(&s.id)
+    .bind(s.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn supersede(conn: &mut Conn, id: &str, version: i64) -> Result<bool> {
+    let r = sqlx::query("UPDATE sheets SET state = 'SUPERSEDED' WHERE id = $1 AND version = $2 AND state = 'SUBMITTED'")
+        .bind(id)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn release(conn: &mut Conn, cycle: &str, stage: &str, at: time::OffsetDateTime) -> Result<()> {
+    sqlx::query("INSERT INTO releases (cycle, stage, released_micros) VALUES ($1, $2, $3) ON CONFLICT (cycle, stage) DO NOTHING")
+        .bind(cycle)
+        .bind(stage)
+        .bind(unix_micros(at))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn released(conn: &mut Conn, cycle: &str, stage: &str) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM releases WHERE cycle = $1 AND stage = $2")
+        .bind(cycle)
+        .bind(stage)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
+/// Every submitted sheet of a cycle with its assignment's application and stage, in one
+/// read: what results are computed from.
+pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, String, SheetRow)>> {
+    let rows = sqlx::query(
+        "SELECT a.application, a.stage, s.id, s.version, s.assignment_id, s.reviewer, s.kind, s.state, s.items,
+                s.defence_score, s.total, s.seal_hash, s.correction_reason, s.submitted_micros
+         FROM sheets s JOIN assignments a ON a.id = s.assignment_id
+         WHERE a.cycle = $1 AND s.state = 'SUBMITTED' AND s.kind <> 'INDEPENDENT'",
+    )
+    .bind(cycle)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push((
+            r.try_get(0)?,
+            r.try_get(1)?,
+            SheetRow {
+                id: r.try_get(2)?,
+                version: r.try_get(3)?,
+                assignment_id: r.try_get(4)?,
+                reviewer: r.try_get(5)?,
+                kind: r.try_get(6)?,
+                state: r.try_get(7)?,
+                items: Vec::new(),
+                defence_score: r.try_get(9)?,
+                total: r.try_get(10)?,
+                seal_hash: r.try_get(11)?,
+                correction_reason: r.try_get(12)?,
+                submitted_micros: r.try_get(13)?,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The applications of a cycle (those with any assignment).
+pub async fn cycle_applications(db: &Database, cycle: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT DISTINCT application FROM assignments WHERE cycle = $1 ORDER BY application")
+        .bind(cycle)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
