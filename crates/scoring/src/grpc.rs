@@ -2,6 +2,7 @@
 //! caller, decide in `domain/`, record through `store.rs` with the audit record in the same
 //! transaction.
 
+use pb::scoring_service_server::ScoringService;
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
@@ -14,7 +15,6 @@ use qaward_kit::{
     server::ServiceContext,
 };
 use qaward_proto::qaward::{common::v1 as common, scoring::v1 as pb};
-use pb::scoring_service_server::ScoringService;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -48,7 +48,10 @@ impl ScoringApi {
         hex::encode(b)
     }
 
-    async fn recall<M: prost::Message + Default>(&self, key: &Option<RequestKey>) -> Result<Option<M>> {
+    async fn recall<M: prost::Message + Default>(
+        &self,
+        key: &Option<RequestKey>,
+    ) -> Result<Option<M>> {
         match key {
             Some(k) => {
                 let mut conn = self.db.pool().acquire().await?;
@@ -92,11 +95,17 @@ fn dec(d: &Option<common::Decimal>, field: &str) -> Result<Option<Decimal>> {
 }
 
 fn dec_pb(d: Decimal) -> Option<common::Decimal> {
-    Some(common::Decimal { value: d.normalize().to_string() })
+    Some(common::Decimal {
+        value: d.normalize().to_string(),
+    })
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 63 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !id.is_empty()
+        && id.len() <= 63
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn id_of<'a>(name: &'a str, collection: &str, field: &str) -> Result<&'a str> {
@@ -129,7 +138,10 @@ fn rubric_from_pb(r: &pb::Rubric) -> Result<Rubric> {
         match dec(d, &field) {
             Ok(Some(v)) => v,
             Ok(None) => {
-                bad.push(FieldViolation { field, description: "is required".into() });
+                bad.push(FieldViolation {
+                    field,
+                    description: "is required".into(),
+                });
                 Decimal::ZERO
             }
             Err(e) => {
@@ -141,24 +153,59 @@ fn rubric_from_pb(r: &pb::Rubric) -> Result<Rubric> {
     let total = point(&r.total_points, "rubric.total_points".into(), &mut bad);
     let mut categories = Vec::new();
     for (ci, c) in r.categories.iter().enumerate() {
-        let points = point(&c.points, format!("rubric.categories[{ci}].points"), &mut bad);
+        let points = point(
+            &c.points,
+            format!("rubric.categories[{ci}].points"),
+            &mut bad,
+        );
         let mut items = Vec::new();
         for (ii, i) in c.items.iter().enumerate() {
             let kind = match pb::ItemKind::try_from(i.kind) {
                 Ok(pb::ItemKind::Process) => ItemKind::Process,
                 Ok(pb::ItemKind::Results) => ItemKind::Results,
                 _ => {
-                    bad.push(FieldViolation { field: format!("rubric.categories[{ci}].items[{ii}].kind"), description: "must be PROCESS or RESULTS".into() });
+                    bad.push(FieldViolation {
+                        field: format!("rubric.categories[{ci}].items[{ii}].kind"),
+                        description: "must be PROCESS or RESULTS".into(),
+                    });
                     ItemKind::Process
                 }
             };
-            items.push(Item { code: i.code.trim().into(), title: i.title.trim().into(), points: point(&i.points, format!("rubric.categories[{ci}].items[{ii}].points"), &mut bad), kind });
+            items.push(Item {
+                code: i.code.trim().into(),
+                title: i.title.trim().into(),
+                points: point(
+                    &i.points,
+                    format!("rubric.categories[{ci}].items[{ii}].points"),
+                    &mut bad,
+                ),
+                kind,
+            });
         }
-        categories.push(Category { code: c.code.trim().into(), title: c.title.trim().into(), points, items });
+        categories.push(Category {
+            code: c.code.trim().into(),
+            title: c.title.trim().into(),
+            points,
+            items,
+        });
     }
-    let rubric = Rubric { title: r.title.trim().into(), edition: r.edition.trim().into(), total, categories };
-    bad.extend(rubric.validate().into_iter().map(|(field, description)| FieldViolation { field, description }));
-    if bad.is_empty() { Ok(rubric) } else { Err(Error::invalid_fields(bad)) }
+    let rubric = Rubric {
+        title: r.title.trim().into(),
+        edition: r.edition.trim().into(),
+        total,
+        categories,
+    };
+    bad.extend(
+        rubric
+            .validate()
+            .into_iter()
+            .map(|(field, description)| FieldViolation { field, description }),
+    );
+    if bad.is_empty() {
+        Ok(rubric)
+    } else {
+        Err(Error::invalid_fields(bad))
+    }
 }
 
 fn rubric_pb(id: &str, version: i64, r: &Rubric) -> pb::Rubric {
@@ -182,7 +229,11 @@ fn rubric_pb(id: &str, version: i64, r: &Rubric) -> pb::Rubric {
                         code: i.code.clone(),
                         title: i.title.clone(),
                         points: dec_pb(i.points),
-                        kind: (if i.kind == ItemKind::Process { pb::ItemKind::Process } else { pb::ItemKind::Results }) as i32,
+                        kind: (if i.kind == ItemKind::Process {
+                            pb::ItemKind::Process
+                        } else {
+                            pb::ItemKind::Results
+                        }) as i32,
                     })
                     .collect(),
             })
@@ -233,13 +284,26 @@ fn sheet_pb(s: &SheetRow) -> pb::Sheet {
         items: s
             .items
             .iter()
-            .map(|i| pb::ItemScore { item_code: i.code.clone(), percent: i.percent as i32, strengths: i.strengths.clone(), opportunities: i.opportunities.clone(), reason: i.reason.clone() })
+            .map(|i| pb::ItemScore {
+                item_code: i.code.clone(),
+                percent: i.percent as i32,
+                strengths: i.strengths.clone(),
+                opportunities: i.opportunities.clone(),
+                reason: i.reason.clone(),
+            })
             .collect(),
-        defence_score: (!s.defence_score.is_empty()).then(|| common::Decimal { value: s.defence_score.clone() }),
-        total: (!s.total.is_empty()).then(|| common::Decimal { value: s.total.clone() }),
+        defence_score: (!s.defence_score.is_empty()).then(|| common::Decimal {
+            value: s.defence_score.clone(),
+        }),
+        total: (!s.total.is_empty()).then(|| common::Decimal {
+            value: s.total.clone(),
+        }),
         seal_hash: s.seal_hash.clone(),
         correction_reason: s.correction_reason.clone(),
-        submit_time: s.submitted_micros.map(|m| prost_types::Timestamp { seconds: m.div_euclid(1_000_000), nanos: (m.rem_euclid(1_000_000) * 1000) as i32 }),
+        submit_time: s.submitted_micros.map(|m| prost_types::Timestamp {
+            seconds: m.div_euclid(1_000_000),
+            nanos: (m.rem_euclid(1_000_000) * 1000) as i32,
+        }),
     }
 }
 
@@ -251,25 +315,51 @@ fn items_from_pb(items: &[pb::ItemScore], rubric: &Rubric, field: &str) -> Resul
     for (i, it) in items.iter().enumerate() {
         let at = format!("{field}[{i}]");
         if rubric.item(&it.item_code).is_none() {
-            bad.push(FieldViolation { field: format!("{at}.item_code"), description: format!("{} is not an item of the rubric", it.item_code) });
+            bad.push(FieldViolation {
+                field: format!("{at}.item_code"),
+                description: format!("{} is not an item of the rubric", it.item_code),
+            });
         } else if out.iter().any(|o| o.code == it.item_code) {
-            bad.push(FieldViolation { field: format!("{at}.item_code"), description: "appears twice".into() });
+            bad.push(FieldViolation {
+                field: format!("{at}.item_code"),
+                description: "appears twice".into(),
+            });
         }
         let percent = match sheet::valid_percent(it.percent) {
             Ok(p) => p,
             Err(e) => {
-                bad.push(FieldViolation { field: format!("{at}.percent"), description: e });
+                bad.push(FieldViolation {
+                    field: format!("{at}.percent"),
+                    description: e,
+                });
                 0
             }
         };
-        for (name, text) in [("strengths", &it.strengths), ("opportunities", &it.opportunities), ("reason", &it.reason)] {
+        for (name, text) in [
+            ("strengths", &it.strengths),
+            ("opportunities", &it.opportunities),
+            ("reason", &it.reason),
+        ] {
             if text.chars().count() > 5000 {
-                bad.push(FieldViolation { field: format!("{at}.{name}"), description: "at most 5,000 characters".into() });
+                bad.push(FieldViolation {
+                    field: format!("{at}.{name}"),
+                    description: "at most 5,000 characters".into(),
+                });
             }
         }
-        out.push(ItemEntry { code: it.item_code.clone(), percent, strengths: it.strengths.clone(), opportunities: it.opportunities.clone(), reason: it.reason.clone() });
+        out.push(ItemEntry {
+            code: it.item_code.clone(),
+            percent,
+            strengths: it.strengths.clone(),
+            opportunities: it.opportunities.clone(),
+            reason: it.reason.clone(),
+        });
     }
-    if bad.is_empty() { Ok(out) } else { Err(Error::invalid_fields(bad)) }
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::invalid_fields(bad))
+    }
 }
 
 /// SHA-256 of a sealed sheet's content.
@@ -289,7 +379,13 @@ fn is_office(c: &Caller) -> bool {
 /// May `c` read `sheet`? The office and supervisor always; the author always;
 /// another scorer of the group only once their own sheet of that kind is submitted; the
 /// group after release.
-fn may_read(c: &Caller, a: &AssignmentRow, sheet: &SheetRow, own_submitted: bool, released: bool) -> bool {
+fn may_read(
+    c: &Caller,
+    a: &AssignmentRow,
+    sheet: &SheetRow,
+    own_submitted: bool,
+    released: bool,
+) -> bool {
     if is_office(c) {
         return true;
     }
@@ -306,31 +402,61 @@ fn settings_from_pb(s: &Option<pb::ResultSettings>) -> Result<Settings> {
         Ok(dec(v, &format!("settings.{f}"))?.unwrap_or(default))
     };
     let settings = Settings {
-        materials_threshold: pick(&s.materials_threshold, "materials_threshold", d.materials_threshold)?,
+        materials_threshold: pick(
+            &s.materials_threshold,
+            "materials_threshold",
+            d.materials_threshold,
+        )?,
         materials_weight: pick(&s.materials_weight, "materials_weight", d.materials_weight)?,
         site_weight: pick(&s.site_weight, "site_weight", d.site_weight)?,
         final_threshold: pick(&s.final_threshold, "final_threshold", d.final_threshold)?,
-        candidate_threshold: pick(&s.candidate_threshold, "candidate_threshold", d.candidate_threshold)?,
-        max_candidates: if s.max_candidates > 0 { s.max_candidates as usize } else { d.max_candidates },
-        defence: if s.trimmed_defence_mean { DefenceRule::TrimmedMean } else { DefenceRule::Mean },
-        defence_min_scorers: if s.defence_min_scorers > 0 { s.defence_min_scorers as usize } else { d.defence_min_scorers },
+        candidate_threshold: pick(
+            &s.candidate_threshold,
+            "candidate_threshold",
+            d.candidate_threshold,
+        )?,
+        max_candidates: if s.max_candidates > 0 {
+            s.max_candidates as usize
+        } else {
+            d.max_candidates
+        },
+        defence: if s.trimmed_defence_mean {
+            DefenceRule::TrimmedMean
+        } else {
+            DefenceRule::Mean
+        },
+        defence_min_scorers: if s.defence_min_scorers > 0 {
+            s.defence_min_scorers as usize
+        } else {
+            d.defence_min_scorers
+        },
     };
     if settings.materials_weight + settings.site_weight != Decimal::ONE {
-        return Err(Error::invalid("settings.site_weight", "materials_weight and site_weight must add up to 1"));
+        return Err(Error::invalid(
+            "settings.site_weight",
+            "materials_weight and site_weight must add up to 1",
+        ));
     }
     Ok(settings)
 }
 
 /// The feedback report as a printable HTML document in Chinese.
 fn feedback_html(application: &str, total: Decimal, items: &[pb::FeedbackItem]) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let mut rows = String::new();
     for i in items {
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             esc(&i.item_code),
             esc(&i.title),
-            i.score.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+            i.score
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
             esc(&i.band),
             esc(&i.strengths),
             esc(&i.opportunities)
@@ -349,33 +475,60 @@ fn feedback_html(application: &str, total: Decimal, items: &[pb::FeedbackItem]) 
 
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
-    async fn create_rubric(&self, request: Request<pb::CreateRubricRequest>) -> Result<Response<pb::Rubric>, Status> {
+    async fn create_rubric(
+        &self,
+        request: Request<pb::CreateRubricRequest>,
+    ) -> Result<Response<pb::Rubric>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
             c.require(&[Role::Office])?;
             if !valid_id(&r.rubric_id) {
-                return Err(Error::invalid("rubric_id", "1-63 lower-case letters, digits or '-'"));
+                return Err(Error::invalid(
+                    "rubric_id",
+                    "1-63 lower-case letters, digits or '-'",
+                ));
             }
             let key = RequestKey::new("CreateRubric", &c, &r.request_id, &r)?;
             if let Some(done) = self.recall(&key).await? {
                 return Ok(done);
             }
-            let rubric = rubric_from_pb(r.rubric.as_ref().ok_or_else(|| Error::invalid("rubric", "is required"))?)?;
+            let rubric = rubric_from_pb(
+                r.rubric
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("rubric", "is required"))?,
+            )?;
             let mut tx = self.db.begin().await?;
             let version = store::insert_rubric(&mut tx, &r.rubric_id, &rubric, self.now()).await?;
             let response = rubric_pb(&r.rubric_id, version, &rubric);
-            self.finish(tx, &key, AuditRecord::by(&c, "rubric.create", response.name.clone()).with_detail(serde_json::json!({ "version": version })), &response).await?;
+            self.finish(
+                tx,
+                &key,
+                AuditRecord::by(&c, "rubric.create", response.name.clone())
+                    .with_detail(serde_json::json!({ "version": version })),
+                &response,
+            )
+            .await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn get_rubric(&self, request: Request<pb::GetRubricRequest>) -> Result<Response<pb::Rubric>, Status> {
+    async fn get_rubric(
+        &self,
+        request: Request<pb::GetRubricRequest>,
+    ) -> Result<Response<pb::Rubric>, Status> {
         let run = async {
             let name = &request.get_ref().name;
-            let (id, version) = match id_of(name.split('@').next().unwrap_or(""), "rubrics", "name") {
-                Ok(id) => (id.to_string(), name.split_once('@').map(|(_, v)| v.parse::<i64>()).transpose().map_err(|_| Error::invalid("name", "version after @ must be a number"))?),
+            let (id, version) = match id_of(name.split('@').next().unwrap_or(""), "rubrics", "name")
+            {
+                Ok(id) => (
+                    id.to_string(),
+                    name.split_once('@')
+                        .map(|(_, v)| v.parse::<i64>())
+                        .transpose()
+                        .map_err(|_| Error::invalid("name", "version after @ must be a number"))?,
+                ),
                 Err(e) => return Err(e),
             };
             let mut conn = self.db.pool().acquire().await?;
@@ -385,18 +538,27 @@ impl ScoringService for ScoringApi {
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn list_rubrics(&self, request: Request<pb::ListRubricsRequest>) -> Result<Response<pb::ListRubricsResponse>, Status> {
+    async fn list_rubrics(
+        &self,
+        request: Request<pb::ListRubricsRequest>,
+    ) -> Result<Response<pb::ListRubricsResponse>, Status> {
         let run = async {
             let r = request.get_ref();
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut rows = store::list_rubrics(&self.db, &page).await?;
             let next_page_token = page.finish(&mut rows, |x| x.0.clone());
-            Ok(pb::ListRubricsResponse { rubrics: rows.iter().map(|(id, v, r)| rubric_pb(id, *v, r)).collect(), next_page_token })
+            Ok(pb::ListRubricsResponse {
+                rubrics: rows.iter().map(|(id, v, r)| rubric_pb(id, *v, r)).collect(),
+                next_page_token,
+            })
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn create_assignment(&self, request: Request<pb::CreateAssignmentRequest>) -> Result<Response<pb::Assignment>, Status> {
+    async fn create_assignment(
+        &self,
+        request: Request<pb::CreateAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
@@ -405,17 +567,29 @@ impl ScoringService for ScoringApi {
             if let Some(done) = self.recall(&key).await? {
                 return Ok(done);
             }
-            let a = r.assignment.clone().ok_or_else(|| Error::invalid("assignment", "is required"))?;
+            let a = r
+                .assignment
+                .clone()
+                .ok_or_else(|| Error::invalid("assignment", "is required"))?;
             let mut bad = Vec::new();
             if id_of(&a.cycle, "cycles", "assignment.cycle").is_err() {
-                bad.push(FieldViolation { field: "assignment.cycle".into(), description: "must be cycles/{cycle}".into() });
+                bad.push(FieldViolation {
+                    field: "assignment.cycle".into(),
+                    description: "must be cycles/{cycle}".into(),
+                });
             }
             if a.application.trim().is_empty() || a.application.len() > 300 {
-                bad.push(FieldViolation { field: "assignment.application".into(), description: "the application's resource name is required".into() });
+                bad.push(FieldViolation {
+                    field: "assignment.application".into(),
+                    description: "the application's resource name is required".into(),
+                });
             }
             let stage = stage_name(a.stage);
             if stage.is_none() {
-                bad.push(FieldViolation { field: "assignment.stage".into(), description: "must be set".into() });
+                bad.push(FieldViolation {
+                    field: "assignment.stage".into(),
+                    description: "must be set".into(),
+                });
             }
             let mut people = Vec::new();
             for (i, p) in a.people.iter().enumerate() {
@@ -424,13 +598,29 @@ impl ScoringService for ScoringApi {
                     Ok(pb::AssignmentRole::Leader) => "LEADER",
                     Ok(pb::AssignmentRole::Advisor) => "ADVISOR",
                     _ => {
-                        bad.push(FieldViolation { field: format!("assignment.people[{i}].role"), description: "must be set".into() });
+                        bad.push(FieldViolation {
+                            field: format!("assignment.people[{i}].role"),
+                            description: "must be set".into(),
+                        });
                         continue;
                     }
                 };
-                match p.reviewer.strip_prefix("reviewers/").filter(|x| !x.is_empty() && !x.contains('/')) {
-                    Some(id) if !people.iter().any(|(r, _): &(String, String)| r.eq_ignore_ascii_case(id)) => people.push((id.to_ascii_uppercase(), role.to_string())),
-                    _ => bad.push(FieldViolation { field: format!("assignment.people[{i}].reviewer"), description: "must be reviewers/{reviewer}, once".into() }),
+                match p
+                    .reviewer
+                    .strip_prefix("reviewers/")
+                    .filter(|x| !x.is_empty() && !x.contains('/'))
+                {
+                    Some(id)
+                        if !people
+                            .iter()
+                            .any(|(r, _): &(String, String)| r.eq_ignore_ascii_case(id)) =>
+                    {
+                        people.push((id.to_ascii_uppercase(), role.to_string()))
+                    }
+                    _ => bad.push(FieldViolation {
+                        field: format!("assignment.people[{i}].reviewer"),
+                        description: "must be reviewers/{reviewer}, once".into(),
+                    }),
                 }
             }
             let scorers = people.iter().filter(|(_, r)| r != "ADVISOR").count();
@@ -441,10 +631,16 @@ impl ScoringService for ScoringApi {
                         bad.push(FieldViolation { field: "assignment.people".into(), description: "a group has at least 3 scoring reviewers, one of them the leader (R-12)".into() });
                     }
                     if people.iter().any(|(_, r)| r == "ADVISOR") {
-                        bad.push(FieldViolation { field: "assignment.people".into(), description: "advisors sit only on the defence panel (R-14)".into() });
+                        bad.push(FieldViolation {
+                            field: "assignment.people".into(),
+                            description: "advisors sit only on the defence panel (R-14)".into(),
+                        });
                     }
                 }
-                Some("DEFENCE") if scorers == 0 => bad.push(FieldViolation { field: "assignment.people".into(), description: "a defence panel has scoring reviewers".into() }),
+                Some("DEFENCE") if scorers == 0 => bad.push(FieldViolation {
+                    field: "assignment.people".into(),
+                    description: "a defence panel has scoring reviewers".into(),
+                }),
                 _ => {}
             }
             let rubric_id = match id_of(&a.rubric, "rubrics", "assignment.rubric") {
@@ -472,39 +668,78 @@ impl ScoringService for ScoringApi {
             };
             store::insert_assignment(&mut tx, &row, self.now()).await?;
             let response = assignment_pb(&row);
-            self.finish(tx, &key, AuditRecord::by(&c, "assignment.create", response.name.clone()).with_detail(serde_json::json!({ "application": row.application, "stage": row.stage })), &response).await?;
+            self.finish(
+                tx,
+                &key,
+                AuditRecord::by(&c, "assignment.create", response.name.clone()).with_detail(
+                    serde_json::json!({ "application": row.application, "stage": row.stage }),
+                ),
+                &response,
+            )
+            .await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn list_assignments(&self, request: Request<pb::ListAssignmentsRequest>) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
+    async fn list_assignments(
+        &self,
+        request: Request<pb::ListAssignmentsRequest>,
+    ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
         let c = Caller::of(&request)?.clone();
         let run = async {
-            c.require(&[Role::Office, Role::Supervisor, Role::Reviewer, Role::Advisor])?;
+            c.require(&[
+                Role::Office,
+                Role::Supervisor,
+                Role::Reviewer,
+                Role::Advisor,
+            ])?;
             let r = request.get_ref();
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut conn = self.db.pool().acquire().await?;
-            let mut rows = store::list_assignments(&mut conn, &r.cycle, &r.application, &page).await?;
+            let mut rows =
+                store::list_assignments(&mut conn, &r.cycle, &r.application, &page).await?;
             let next_page_token = page.finish(&mut rows, |a| a.id.clone());
             // Reviewers and advisors see only their own assignments.
-            let visible = rows.iter().filter(|a| is_office(&c) || a.role_of(&c.subject).is_some());
-            Ok(pb::ListAssignmentsResponse { assignments: visible.map(assignment_pb).collect(), next_page_token })
+            let visible = rows
+                .iter()
+                .filter(|a| is_office(&c) || a.role_of(&c.subject).is_some());
+            Ok(pb::ListAssignmentsResponse {
+                assignments: visible.map(assignment_pb).collect(),
+                next_page_token,
+            })
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn save_sheet(&self, request: Request<pb::SaveSheetRequest>) -> Result<Response<pb::Sheet>, Status> {
+    async fn save_sheet(
+        &self,
+        request: Request<pb::SaveSheetRequest>,
+    ) -> Result<Response<pb::Sheet>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
-            let s = r.sheet.clone().ok_or_else(|| Error::invalid("sheet", "is required"))?;
-            let assignment_id = id_of(&s.assignment, "assignments", "sheet.assignment")?.to_string();
+            let s = r
+                .sheet
+                .clone()
+                .ok_or_else(|| Error::invalid("sheet", "is required"))?;
+            let assignment_id =
+                id_of(&s.assignment, "assignments", "sheet.assignment")?.to_string();
             let kind = match pb::SheetKind::try_from(s.kind) {
                 Ok(pb::SheetKind::Independent) => "INDEPENDENT",
                 Ok(pb::SheetKind::Defence) => "DEFENCE",
-                Ok(pb::SheetKind::Consensus) => return Err(Error::invalid("sheet.kind", "the consensus sheet is signed with SignConsensus")),
-                _ => return Err(Error::invalid("sheet.kind", "must be INDEPENDENT or DEFENCE")),
+                Ok(pb::SheetKind::Consensus) => {
+                    return Err(Error::invalid(
+                        "sheet.kind",
+                        "the consensus sheet is signed with SignConsensus",
+                    ));
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "sheet.kind",
+                        "must be INDEPENDENT or DEFENCE",
+                    ));
+                }
             };
             let key = RequestKey::new("SaveSheet", &c, &r.request_id, &r)?;
             if let Some(done) = self.recall(&key).await? {
@@ -514,57 +749,139 @@ impl ScoringService for ScoringApi {
             let a = store::get_assignment(&mut tx, &assignment_id).await?;
             let role = a.role_of(&c.subject).filter(|_| c.role == Role::Reviewer);
             match role {
-                None => return Err(Error::permission_denied("only the assigned reviewers score this application")),
-                Some("ADVISOR") => return Err(Error::rule("R-14", "ADVISORS_DO_NOT_SCORE", "a non-scoring advisor never scores")),
+                None => {
+                    return Err(Error::permission_denied(
+                        "only the assigned reviewers score this application",
+                    ));
+                }
+                Some("ADVISOR") => {
+                    return Err(Error::rule(
+                        "R-14",
+                        "ADVISORS_DO_NOT_SCORE",
+                        "a non-scoring advisor never scores",
+                    ));
+                }
                 _ => {}
             }
             if (kind == "DEFENCE") != (a.stage == "DEFENCE") {
-                return Err(Error::invalid("sheet.kind", format!("a {} assignment takes {} sheets", a.stage.to_lowercase(), if a.stage == "DEFENCE" { "DEFENCE" } else { "INDEPENDENT" })));
+                return Err(Error::invalid(
+                    "sheet.kind",
+                    format!(
+                        "a {} assignment takes {} sheets",
+                        a.stage.to_lowercase(),
+                        if a.stage == "DEFENCE" {
+                            "DEFENCE"
+                        } else {
+                            "INDEPENDENT"
+                        }
+                    ),
+                ));
             }
-            let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
-            let items = if kind == "INDEPENDENT" { items_from_pb(&s.items, &rubric, "sheet.items")? } else { Vec::new() };
+            let (_, rubric) =
+                store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
+            let items = if kind == "INDEPENDENT" {
+                items_from_pb(&s.items, &rubric, "sheet.items")?
+            } else {
+                Vec::new()
+            };
             let defence = if kind == "DEFENCE" {
                 match dec(&s.defence_score, "sheet.defence_score")? {
-                    Some(d) if d >= Decimal::ZERO && d <= Decimal::from(100) => d.normalize().to_string(),
-                    Some(_) => return Err(Error::invalid("sheet.defence_score", "must be 0-100 (R-14)")),
+                    Some(d) if d >= Decimal::ZERO && d <= Decimal::from(100) => {
+                        d.normalize().to_string()
+                    }
+                    Some(_) => {
+                        return Err(Error::invalid(
+                            "sheet.defence_score",
+                            "must be 0-100 (R-14)",
+                        ));
+                    }
                     None => String::new(),
                 }
             } else {
                 String::new()
             };
             let reviewer = c.subject.to_ascii_uppercase();
-            let id = format!("{}-{}-{}", a.id, reviewer.to_lowercase(), if kind == "DEFENCE" { "d" } else { "i" });
-            if let Some(existing) = store::get_sheet(&mut tx, &id).await? && existing.state != "DRAFT" {
-                return Err(Error::rule("R-51", "SHEET_SEALED", "a submitted sheet cannot change; submit a correction with its reason"));
+            let id = format!(
+                "{}-{}-{}",
+                a.id,
+                reviewer.to_lowercase(),
+                if kind == "DEFENCE" { "d" } else { "i" }
+            );
+            if let Some(existing) = store::get_sheet(&mut tx, &id).await?
+                && existing.state != "DRAFT"
+            {
+                return Err(Error::rule(
+                    "R-51",
+                    "SHEET_SEALED",
+                    "a submitted sheet cannot change; submit a correction with its reason",
+                ));
             }
-            let row = SheetRow { id, version: 1, assignment_id: a.id.clone(), reviewer, kind: kind.into(), state: "DRAFT".into(), items, defence_score: defence, total: String::new(), seal_hash: String::new(), correction_reason: String::new(), submitted_micros: None };
+            let row = SheetRow {
+                id,
+                version: 1,
+                assignment_id: a.id.clone(),
+                reviewer,
+                kind: kind.into(),
+                state: "DRAFT".into(),
+                items,
+                defence_score: defence,
+                total: String::new(),
+                seal_hash: String::new(),
+                correction_reason: String::new(),
+                submitted_micros: None,
+            };
             store::save_draft(&mut tx, &row).await?;
             let response = sheet_pb(&row);
-            self.finish(tx, &key, AuditRecord::by(&c, "sheet.save", response.name.clone()), &response).await?;
+            self.finish(
+                tx,
+                &key,
+                AuditRecord::by(&c, "sheet.save", response.name.clone()),
+                &response,
+            )
+            .await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn get_sheet(&self, request: Request<pb::GetSheetRequest>) -> Result<Response<pb::Sheet>, Status> {
+    async fn get_sheet(
+        &self,
+        request: Request<pb::GetSheetRequest>,
+    ) -> Result<Response<pb::Sheet>, Status> {
         let c = Caller::of(&request)?.clone();
         let run = async {
             let id = id_of(&request.get_ref().name, "sheets", "name")?.to_string();
             let mut conn = self.db.pool().acquire().await?;
-            let s = store::get_sheet(&mut conn, &id).await?.ok_or_else(|| Error::not_found(format!("sheets/{id}")))?;
+            let s = store::get_sheet(&mut conn, &id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("sheets/{id}")))?;
             let a = store::get_assignment(&mut conn, &s.assignment_id).await?;
-            let own = store::get_sheet(&mut conn, &format!("{}-{}-{}", a.id, c.subject.to_lowercase(), if a.stage == "DEFENCE" { "d" } else { "i" })).await?;
+            let own = store::get_sheet(
+                &mut conn,
+                &format!(
+                    "{}-{}-{}",
+                    a.id,
+                    c.subject.to_lowercase(),
+                    if a.stage == "DEFENCE" { "d" } else { "i" }
+                ),
+            )
+            .await?;
             let own_submitted = own.is_some_and(|o| o.state != "DRAFT");
             let released = store::released(&mut conn, &a.cycle, &a.stage).await?;
             if !may_read(&c, &a, &s, own_submitted, released) {
-                return Err(Error::permission_denied("sheets are sealed until your own is submitted, and from everyone outside the group until release (R-12, R-43)"));
+                return Err(Error::permission_denied(
+                    "sheets are sealed until your own is submitted, and from everyone outside the group until release (R-12, R-43)",
+                ));
             }
             Ok(sheet_pb(&s))
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn list_sheets(&self, request: Request<pb::ListSheetsRequest>) -> Result<Response<pb::ListSheetsResponse>, Status> {
+    async fn list_sheets(
+        &self,
+        request: Request<pb::ListSheetsRequest>,
+    ) -> Result<Response<pb::ListSheetsResponse>, Status> {
         let c = Caller::of(&request)?.clone();
         let run = async {
             let r = request.get_ref();
@@ -573,16 +890,26 @@ impl ScoringService for ScoringApi {
             let mut conn = self.db.pool().acquire().await?;
             let a = store::get_assignment(&mut conn, &assignment_id).await?;
             let mut all = store::assignment_sheets(&mut conn, &a.id).await?;
-            let own_submitted = all.iter().any(|s| s.reviewer.eq_ignore_ascii_case(&c.subject) && s.state != "DRAFT" && s.kind != "CONSENSUS");
+            let own_submitted = all.iter().any(|s| {
+                s.reviewer.eq_ignore_ascii_case(&c.subject)
+                    && s.state != "DRAFT"
+                    && s.kind != "CONSENSUS"
+            });
             let released = store::released(&mut conn, &a.cycle, &a.stage).await?;
             all.retain(|s| s.id > page.after && may_read(&c, &a, s, own_submitted, released));
             let next_page_token = page.finish(&mut all, |s| s.id.clone());
-            Ok(pb::ListSheetsResponse { sheets: all.iter().map(sheet_pb).collect(), next_page_token })
+            Ok(pb::ListSheetsResponse {
+                sheets: all.iter().map(sheet_pb).collect(),
+                next_page_token,
+            })
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn submit_sheet(&self, request: Request<pb::SubmitSheetRequest>) -> Result<Response<pb::Sheet>, Status> {
+    async fn submit_sheet(
+        &self,
+        request: Request<pb::SubmitSheetRequest>,
+    ) -> Result<Response<pb::Sheet>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
@@ -592,62 +919,108 @@ impl ScoringService for ScoringApi {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
-            let mut s = store::get_sheet(&mut tx, &id).await?.ok_or_else(|| Error::not_found(format!("sheets/{id}")))?;
+            let mut s = store::get_sheet(&mut tx, &id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("sheets/{id}")))?;
             if !(c.role == Role::Reviewer && s.reviewer.eq_ignore_ascii_case(&c.subject)) {
                 return Err(Error::permission_denied("only its author submits a sheet"));
             }
             if s.state != "DRAFT" {
-                return Err(Error::rule("R-51", "ALREADY_SUBMITTED", "the sheet is already submitted"));
+                return Err(Error::rule(
+                    "R-51",
+                    "ALREADY_SUBMITTED",
+                    "the sheet is already submitted",
+                ));
             }
             let a = store::get_assignment(&mut tx, &s.assignment_id).await?;
-            let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
+            let (_, rubric) =
+                store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
             s.total = if s.kind == "DEFENCE" {
                 if s.defence_score.is_empty() {
-                    return Err(Error::rule("R-14", "SHEET_INCOMPLETE", "the defence score is missing"));
+                    return Err(Error::rule(
+                        "R-14",
+                        "SHEET_INCOMPLETE",
+                        "the defence score is missing",
+                    ));
                 }
                 s.defence_score.clone()
             } else {
-                let percents: Vec<(String, u32)> = s.items.iter().map(|i| (i.code.clone(), i.percent)).collect();
-                sheet::total(&rubric, &percents).map_err(|e| Error::rule("R-11", "SHEET_INCOMPLETE", e))?.normalize().to_string()
+                let percents: Vec<(String, u32)> = s
+                    .items
+                    .iter()
+                    .map(|i| (i.code.clone(), i.percent))
+                    .collect();
+                sheet::total(&rubric, &percents)
+                    .map_err(|e| Error::rule("R-11", "SHEET_INCOMPLETE", e))?
+                    .normalize()
+                    .to_string()
             };
             s.state = "SUBMITTED".into();
             s.submitted_micros = Some(unix_micros(self.now()));
             s.seal_hash = seal_hash(&s);
             if !store::seal(&mut tx, &s).await? {
-                return Err(Error::rule("R-51", "ALREADY_SUBMITTED", "the sheet was submitted meanwhile"));
+                return Err(Error::rule(
+                    "R-51",
+                    "ALREADY_SUBMITTED",
+                    "the sheet was submitted meanwhile",
+                ));
             }
             let response = sheet_pb(&s);
-            self.finish(tx, &key, AuditRecord::by(&c, "sheet.submit", response.name.clone()).with_detail(serde_json::json!({ "total": s.total, "seal_hash": s.seal_hash })), &response).await?;
+            self.finish(
+                tx,
+                &key,
+                AuditRecord::by(&c, "sheet.submit", response.name.clone())
+                    .with_detail(serde_json::json!({ "total": s.total, "seal_hash": s.seal_hash })),
+                &response,
+            )
+            .await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn correct_sheet(&self, request: Request<pb::CorrectSheetRequest>) -> Result<Response<pb::Sheet>, Status> {
+    async fn correct_sheet(
+        &self,
+        request: Request<pb::CorrectSheetRequest>,
+    ) -> Result<Response<pb::Sheet>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
             let id = id_of(&r.name, "sheets", "name")?.to_string();
             if r.reason.trim().is_empty() {
-                return Err(Error::invalid("reason", "a correction states its reason (R-51)"));
+                return Err(Error::invalid(
+                    "reason",
+                    "a correction states its reason (R-51)",
+                ));
             }
             let key = RequestKey::new("CorrectSheet", &c, &r.request_id, &r)?;
             if let Some(done) = self.recall(&key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
-            let old = store::get_sheet(&mut tx, &id).await?.ok_or_else(|| Error::not_found(format!("sheets/{id}")))?;
+            let old = store::get_sheet(&mut tx, &id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("sheets/{id}")))?;
             if !(c.role == Role::Reviewer && old.reviewer.eq_ignore_ascii_case(&c.subject)) {
                 return Err(Error::permission_denied("only its author corrects a sheet"));
             }
             if old.state != "SUBMITTED" || old.kind != "INDEPENDENT" {
-                return Err(Error::rule("R-51", "NOTHING_TO_CORRECT", "only a submitted independent sheet is corrected; a draft is simply saved"));
+                return Err(Error::rule(
+                    "R-51",
+                    "NOTHING_TO_CORRECT",
+                    "only a submitted independent sheet is corrected; a draft is simply saved",
+                ));
             }
             let a = store::get_assignment(&mut tx, &old.assignment_id).await?;
             if store::released(&mut tx, &a.cycle, &a.stage).await? {
-                return Err(Error::rule("R-51", "STAGE_RELEASED", "released results are read-only"));
+                return Err(Error::rule(
+                    "R-51",
+                    "STAGE_RELEASED",
+                    "released results are read-only",
+                ));
             }
-            let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
+            let (_, rubric) =
+                store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
             let mut items = old.items.clone();
             for changed in items_from_pb(&r.items, &rubric, "items")? {
                 match items.iter_mut().find(|i| i.code == changed.code) {
@@ -655,12 +1028,26 @@ impl ScoringService for ScoringApi {
                     None => items.push(changed),
                 }
             }
-            let percents: Vec<(String, u32)> = items.iter().map(|i| (i.code.clone(), i.percent)).collect();
-            let total = sheet::total(&rubric, &percents).map_err(|e| Error::rule("R-11", "SHEET_INCOMPLETE", e))?;
-            let mut new = SheetRow { version: old.version + 1, items, total: total.normalize().to_string(), correction_reason: r.reason.trim().to_string(), submitted_micros: Some(unix_micros(self.now())), state: "SUBMITTED".into(), ..old.clone() };
+            let percents: Vec<(String, u32)> =
+                items.iter().map(|i| (i.code.clone(), i.percent)).collect();
+            let total = sheet::total(&rubric, &percents)
+                .map_err(|e| Error::rule("R-11", "SHEET_INCOMPLETE", e))?;
+            let mut new = SheetRow {
+                version: old.version + 1,
+                items,
+                total: total.normalize().to_string(),
+                correction_reason: r.reason.trim().to_string(),
+                submitted_micros: Some(unix_micros(self.now())),
+                state: "SUBMITTED".into(),
+                ..old.clone()
+            };
             new.seal_hash = seal_hash(&new);
             if !store::supersede(&mut tx, &old.id, old.version).await? {
-                return Err(Error::rule("R-51", "ALREADY_CORRECTED", "the sheet was corrected meanwhile"));
+                return Err(Error::rule(
+                    "R-51",
+                    "ALREADY_CORRECTED",
+                    "the sheet was corrected meanwhile",
+                ));
             }
             store::insert_sheet(&mut tx, &new).await?;
             let response = sheet_pb(&new);
@@ -670,34 +1057,60 @@ impl ScoringService for ScoringApi {
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn open_consensus(&self, request: Request<pb::OpenConsensusRequest>) -> Result<Response<pb::ConsensusView>, Status> {
+    async fn open_consensus(
+        &self,
+        request: Request<pb::OpenConsensusRequest>,
+    ) -> Result<Response<pb::ConsensusView>, Status> {
         let c = Caller::of(&request)?.clone();
         let run = async {
             let r = request.get_ref();
             let id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
             let mut conn = self.db.pool().acquire().await?;
             let a = store::get_assignment(&mut conn, &id).await?;
-            if !(is_office(&c) || (c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER"))) {
+            if !(is_office(&c)
+                || (c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER")))
+            {
                 return Err(Error::permission_denied("the group leader opens consensus"));
             }
             let independent = self.submitted_independent(&mut conn, &a).await?;
-            let (_, rubric) = store::get_rubric(&mut conn, &a.rubric_id, Some(a.rubric_version)).await?;
+            let (_, rubric) =
+                store::get_rubric(&mut conn, &a.rubric_id, Some(a.rubric_version)).await?;
             let mut items: Vec<pb::ItemSpread> = rubric
                 .items()
                 .map(|item| {
-                    let by: Vec<(String, u32)> = independent.iter().filter_map(|s| s.items.iter().find(|i| i.code == item.code).map(|i| (format!("reviewers/{}", s.reviewer), i.percent))).collect();
-                    let sp = sheet::spread(&item.code, &by.iter().map(|(_, p)| *p).collect::<Vec<_>>());
-                    pb::ItemSpread { item_code: item.code.clone(), percent_by_reviewer: by.into_iter().map(|(r, p)| (r, p as i32)).collect(), spread: sp.spread as i32, discuss_first: sp.discuss_first }
+                    let by: Vec<(String, u32)> = independent
+                        .iter()
+                        .filter_map(|s| {
+                            s.items
+                                .iter()
+                                .find(|i| i.code == item.code)
+                                .map(|i| (format!("reviewers/{}", s.reviewer), i.percent))
+                        })
+                        .collect();
+                    let sp =
+                        sheet::spread(&item.code, &by.iter().map(|(_, p)| *p).collect::<Vec<_>>());
+                    pb::ItemSpread {
+                        item_code: item.code.clone(),
+                        percent_by_reviewer: by.into_iter().map(|(r, p)| (r, p as i32)).collect(),
+                        spread: sp.spread as i32,
+                        discuss_first: sp.discuss_first,
+                    }
                 })
                 .collect();
             // Items whose scores lie more than one band apart are discussed first.
             items.sort_by_key(|i| !i.discuss_first);
-            Ok(pb::ConsensusView { assignment: format!("assignments/{}", a.id), items })
+            Ok(pb::ConsensusView {
+                assignment: format!("assignments/{}", a.id),
+                items,
+            })
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn sign_consensus(&self, request: Request<pb::SignConsensusRequest>) -> Result<Response<pb::Sheet>, Status> {
+    async fn sign_consensus(
+        &self,
+        request: Request<pb::SignConsensusRequest>,
+    ) -> Result<Response<pb::Sheet>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
@@ -709,47 +1122,93 @@ impl ScoringService for ScoringApi {
             let mut tx = self.db.begin().await?;
             let a = store::get_assignment(&mut tx, &id).await?;
             if !(c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER")) {
-                return Err(Error::permission_denied("the group leader signs the consensus (R-12)"));
+                return Err(Error::permission_denied(
+                    "the group leader signs the consensus (R-12)",
+                ));
             }
             if a.stage == "DEFENCE" {
-                return Err(Error::rule("R-14", "NO_CONSENSUS_AT_DEFENCE", "the defence score is the panel's mean, not a consensus"));
+                return Err(Error::rule(
+                    "R-14",
+                    "NO_CONSENSUS_AT_DEFENCE",
+                    "the defence score is the panel's mean, not a consensus",
+                ));
             }
             let sheet_id = format!("{}-consensus", a.id);
             if store::get_sheet(&mut tx, &sheet_id).await?.is_some() {
-                return Err(Error::rule("R-51", "CONSENSUS_SIGNED", "the consensus is already signed"));
+                return Err(Error::rule(
+                    "R-51",
+                    "CONSENSUS_SIGNED",
+                    "the consensus is already signed",
+                ));
             }
             let independent = self.submitted_independent(&mut tx, &a).await?;
-            let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
+            let (_, rubric) =
+                store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
             let items = items_from_pb(&r.items, &rubric, "items")?;
             let mut bad = Vec::new();
             for (i, it) in items.iter().enumerate() {
-                let differs = independent.iter().any(|s| s.items.iter().any(|x| x.code == it.code && x.percent != it.percent));
+                let differs = independent.iter().any(|s| {
+                    s.items
+                        .iter()
+                        .any(|x| x.code == it.code && x.percent != it.percent)
+                });
                 if differs && it.reason.trim().is_empty() {
-                    bad.push(FieldViolation { field: format!("items[{i}].reason"), description: "the agreed score differs from an independent score: give the reason".into() });
+                    bad.push(FieldViolation {
+                        field: format!("items[{i}].reason"),
+                        description:
+                            "the agreed score differs from an independent score: give the reason"
+                                .into(),
+                    });
                 }
             }
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }
-            let percents: Vec<(String, u32)> = items.iter().map(|i| (i.code.clone(), i.percent)).collect();
+            let percents: Vec<(String, u32)> =
+                items.iter().map(|i| (i.code.clone(), i.percent)).collect();
             let total = sheet::total(&rubric, &percents).map_err(|e| Error::invalid("items", e))?;
-            let mut row = SheetRow { id: sheet_id, version: 1, assignment_id: a.id.clone(), reviewer: c.subject.to_ascii_uppercase(), kind: "CONSENSUS".into(), state: "SUBMITTED".into(), items, defence_score: String::new(), total: total.normalize().to_string(), seal_hash: String::new(), correction_reason: String::new(), submitted_micros: Some(unix_micros(self.now())) };
+            let mut row = SheetRow {
+                id: sheet_id,
+                version: 1,
+                assignment_id: a.id.clone(),
+                reviewer: c.subject.to_ascii_uppercase(),
+                kind: "CONSENSUS".into(),
+                state: "SUBMITTED".into(),
+                items,
+                defence_score: String::new(),
+                total: total.normalize().to_string(),
+                seal_hash: String::new(),
+                correction_reason: String::new(),
+                submitted_micros: Some(unix_micros(self.now())),
+            };
             row.seal_hash = seal_hash(&row);
             store::insert_sheet(&mut tx, &row).await?;
             let response = sheet_pb(&row);
-            self.finish(tx, &key, AuditRecord::by(&c, "consensus.sign", response.name.clone()).with_detail(serde_json::json!({ "total": row.total, "seal_hash": row.seal_hash })), &response).await?;
+            self.finish(
+                tx,
+                &key,
+                AuditRecord::by(&c, "consensus.sign", response.name.clone()).with_detail(
+                    serde_json::json!({ "total": row.total, "seal_hash": row.seal_hash }),
+                ),
+                &response,
+            )
+            .await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn release_stage(&self, request: Request<pb::ReleaseStageRequest>) -> Result<Response<pb::ReleaseStageResponse>, Status> {
+    async fn release_stage(
+        &self,
+        request: Request<pb::ReleaseStageRequest>,
+    ) -> Result<Response<pb::ReleaseStageResponse>, Status> {
         let c = Caller::of(&request)?.clone();
         let r = request.into_inner();
         let run = async {
             c.require(&[Role::Office])?;
             id_of(&r.cycle, "cycles", "cycle")?;
-            let stage = stage_name(r.stage).ok_or_else(|| Error::invalid("stage", "must be set"))?;
+            let stage =
+                stage_name(r.stage).ok_or_else(|| Error::invalid("stage", "must be set"))?;
             let key = RequestKey::new("ReleaseStage", &c, &r.request_id, &r)?;
             if let Some(done) = self.recall(&key).await? {
                 return Ok(done);
@@ -758,17 +1217,38 @@ impl ScoringService for ScoringApi {
             store::release(&mut tx, &r.cycle, stage, self.now()).await?;
             let page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
             let mut n = 0;
-            for a in store::list_assignments(&mut tx, &r.cycle, "", &page).await?.iter().filter(|a| a.stage == stage) {
-                n += store::assignment_sheets(&mut tx, &a.id).await?.iter().filter(|s| s.state == "SUBMITTED").count() as i32;
+            for a in store::list_assignments(&mut tx, &r.cycle, "", &page)
+                .await?
+                .iter()
+                .filter(|a| a.stage == stage)
+            {
+                n += store::assignment_sheets(&mut tx, &a.id)
+                    .await?
+                    .iter()
+                    .filter(|s| s.state == "SUBMITTED")
+                    .count() as i32;
             }
             let response = pb::ReleaseStageResponse { released_sheets: n };
-            self.finish(tx, &key, AuditRecord::by(&c, "stage.release", format!("{}/stages/{}", r.cycle, stage.to_lowercase())), &response).await?;
+            self.finish(
+                tx,
+                &key,
+                AuditRecord::by(
+                    &c,
+                    "stage.release",
+                    format!("{}/stages/{}", r.cycle, stage.to_lowercase()),
+                ),
+                &response,
+            )
+            .await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn compute_results(&self, request: Request<pb::ComputeResultsRequest>) -> Result<Response<pb::CycleResults>, Status> {
+    async fn compute_results(
+        &self,
+        request: Request<pb::ComputeResultsRequest>,
+    ) -> Result<Response<pb::CycleResults>, Status> {
         let c = Caller::of(&request)?.clone();
         let run = async {
             c.require(&[Role::Office, Role::Supervisor])?;
@@ -781,40 +1261,86 @@ impl ScoringService for ScoringApi {
         run.await.map(Response::new).map_err(status)
     }
 
-    async fn get_feedback_report(&self, request: Request<pb::GetFeedbackReportRequest>) -> Result<Response<pb::FeedbackReport>, Status> {
+    async fn get_feedback_report(
+        &self,
+        request: Request<pb::GetFeedbackReportRequest>,
+    ) -> Result<Response<pb::FeedbackReport>, Status> {
         let c = Caller::of(&request)?.clone();
         let run = async {
             let r = request.get_ref();
             // cycles/{cycle}/applications/{application…}/feedbackReport
-            let rest = r.name.strip_prefix("cycles/").and_then(|x| x.strip_suffix("/feedbackReport")).ok_or_else(|| Error::invalid("name", "must be cycles/{cycle}/applications/{application}/feedbackReport"))?;
-            let (cycle_id, application) = rest.split_once("/applications/").ok_or_else(|| Error::invalid("name", "must name an application"))?;
+            let rest = r
+                .name
+                .strip_prefix("cycles/")
+                .and_then(|x| x.strip_suffix("/feedbackReport"))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "name",
+                        "must be cycles/{cycle}/applications/{application}/feedbackReport",
+                    )
+                })?;
+            let (cycle_id, application) = rest
+                .split_once("/applications/")
+                .ok_or_else(|| Error::invalid("name", "must name an application"))?;
             let cycle = format!("cycles/{cycle_id}");
             let mut conn = self.db.pool().acquire().await?;
             let page = Page::parse(1, "")?;
-            let a = store::list_assignments(&mut conn, &cycle, application, &Page { size: 10, ..page })
-                .await?
-                .into_iter()
-                .find(|a| a.stage == "MATERIALS")
-                .ok_or_else(|| Error::not_found(r.name.clone()))?;
+            let a =
+                store::list_assignments(&mut conn, &cycle, application, &Page { size: 10, ..page })
+                    .await?
+                    .into_iter()
+                    .find(|a| a.stage == "MATERIALS")
+                    .ok_or_else(|| Error::not_found(r.name.clone()))?;
             let released = store::released(&mut conn, &cycle, "MATERIALS").await?;
             let entitled = is_office(&c)
-                || (released && c.role == Role::Enterprise && c.org.as_deref() == Some(a.enterprise_code.as_str()))
-                || (released && c.role == Role::RecommendingUnit && c.org.as_deref() == Some(a.recommending_unit.as_str()));
+                || (released
+                    && c.role == Role::Enterprise
+                    && c.org.as_deref() == Some(a.enterprise_code.as_str()))
+                || (released
+                    && c.role == Role::RecommendingUnit
+                    && c.org.as_deref() == Some(a.recommending_unit.as_str()));
             if !entitled {
-                return Err(Error::permission_denied("the feedback report is the applicant's and its recommending unit's, after release (R-13)"));
+                return Err(Error::permission_denied(
+                    "the feedback report is the applicant's and its recommending unit's, after release (R-13)",
+                ));
             }
-            let s = store::get_sheet(&mut conn, &format!("{}-consensus", a.id)).await?.ok_or_else(|| Error::rule("R-12", "NO_CONSENSUS_YET", "the group has not signed its consensus"))?;
-            let (_, rubric) = store::get_rubric(&mut conn, &a.rubric_id, Some(a.rubric_version)).await?;
+            let s = store::get_sheet(&mut conn, &format!("{}-consensus", a.id))
+                .await?
+                .ok_or_else(|| {
+                    Error::rule(
+                        "R-12",
+                        "NO_CONSENSUS_YET",
+                        "the group has not signed its consensus",
+                    )
+                })?;
+            let (_, rubric) =
+                store::get_rubric(&mut conn, &a.rubric_id, Some(a.rubric_version)).await?;
             let items: Vec<pb::FeedbackItem> = rubric
                 .items()
                 .filter_map(|item| {
                     let e = s.items.iter().find(|i| i.code == item.code)?;
-                    Some(pb::FeedbackItem { item_code: item.code.clone(), title: item.title.clone(), score: dec_pb(sheet::item_score(item.points, e.percent)), band: sheet::band_label(e.percent), strengths: e.strengths.clone(), opportunities: e.opportunities.clone() })
+                    Some(pb::FeedbackItem {
+                        item_code: item.code.clone(),
+                        title: item.title.clone(),
+                        score: dec_pb(sheet::item_score(item.points, e.percent)),
+                        band: sheet::band_label(e.percent),
+                        strengths: e.strengths.clone(),
+                        opportunities: e.opportunities.clone(),
+                    })
                 })
                 .collect();
             let total: Decimal = s.total.parse().unwrap_or_default();
-            let html = if r.include_html { feedback_html(application, total, &items) } else { String::new() };
-            Ok(pb::FeedbackReport { name: r.name.clone(), total: dec_pb(total), items, html })
+            let html = if r.include_html {
+                feedback_html(application, total, &items)
+            } else {
+                String::new()
+            };
+            Ok(pb::FeedbackReport {
+                name: r.name.clone(),
+                total: dec_pb(total),
+                items,
+                html,
+            })
         };
         run.await.map(Response::new).map_err(status)
     }
@@ -823,29 +1349,76 @@ impl ScoringService for ScoringApi {
 impl ScoringApi {
     /// The submitted independent sheets of a group, refusing unless every scorer has
     /// submitted.
-    async fn submitted_independent(&self, conn: &mut qaward_kit::db::Conn, a: &AssignmentRow) -> Result<Vec<SheetRow>> {
+    async fn submitted_independent(
+        &self,
+        conn: &mut qaward_kit::db::Conn,
+        a: &AssignmentRow,
+    ) -> Result<Vec<SheetRow>> {
         let sheets = store::assignment_sheets(conn, &a.id).await?;
-        let independent: Vec<SheetRow> = sheets.into_iter().filter(|s| s.kind == "INDEPENDENT" && s.state == "SUBMITTED").collect();
-        let missing: Vec<&String> = a.scorers().filter(|r| !independent.iter().any(|s| s.reviewer.eq_ignore_ascii_case(r))).collect();
+        let independent: Vec<SheetRow> = sheets
+            .into_iter()
+            .filter(|s| s.kind == "INDEPENDENT" && s.state == "SUBMITTED")
+            .collect();
+        let missing: Vec<&String> = a
+            .scorers()
+            .filter(|r| {
+                !independent
+                    .iter()
+                    .any(|s| s.reviewer.eq_ignore_ascii_case(r))
+            })
+            .collect();
         if !missing.is_empty() {
-            return Err(Error::rule("R-12", "INDEPENDENT_SHEETS_MISSING", format!("waiting for the independent sheets of {}", missing.iter().map(|m| format!("reviewers/{m}")).collect::<Vec<_>>().join(", "))));
+            return Err(Error::rule(
+                "R-12",
+                "INDEPENDENT_SHEETS_MISSING",
+                format!(
+                    "waiting for the independent sheets of {}",
+                    missing
+                        .iter()
+                        .map(|m| format!("reviewers/{m}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
         Ok(independent)
     }
 }
 
 /// Reads a cycle's submitted consensus and defence sheets and computes its results.
-pub async fn compute_cycle(db: &Database, cycle: &str, settings: &Settings) -> Result<results::CycleResults> {
+pub async fn compute_cycle(
+    db: &Database,
+    cycle: &str,
+    settings: &Settings,
+) -> Result<results::CycleResults> {
     let sheets = store::cycle_sheets(db, cycle).await?;
-    let mut scores: std::collections::BTreeMap<String, results::Scores> = store::cycle_applications(db, cycle)
-        .await?
-        .into_iter()
-        .map(|a| (a.clone(), results::Scores { application: a, materials: None, site: None, defence: None }))
-        .collect();
+    let mut scores: std::collections::BTreeMap<String, results::Scores> =
+        store::cycle_applications(db, cycle)
+            .await?
+            .into_iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    results::Scores {
+                        application: a,
+                        materials: None,
+                        site: None,
+                        defence: None,
+                    },
+                )
+            })
+            .collect();
     let mut defence: std::collections::BTreeMap<String, Vec<Decimal>> = Default::default();
     for (application, stage, s) in &sheets {
         let value: Decimal = s.total.parse().map_err(Error::internal)?;
-        let entry = scores.entry(application.clone()).or_insert_with(|| results::Scores { application: application.clone(), materials: None, site: None, defence: None });
+        let entry = scores
+            .entry(application.clone())
+            .or_insert_with(|| results::Scores {
+                application: application.clone(),
+                materials: None,
+                site: None,
+                defence: None,
+            });
         match (stage.as_str(), s.kind.as_str()) {
             ("MATERIALS", "CONSENSUS") => entry.materials = Some(value),
             ("SITE", "CONSENSUS") => entry.site = Some(value),
@@ -858,7 +1431,10 @@ pub async fn compute_cycle(db: &Database, cycle: &str, settings: &Settings) -> R
             e.defence = results::defence_score(&marks, settings).ok();
         }
     }
-    Ok(results::compute(settings, &scores.into_values().collect::<Vec<_>>()))
+    Ok(results::compute(
+        settings,
+        &scores.into_values().collect::<Vec<_>>(),
+    ))
 }
 
 fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleResults {
@@ -877,7 +1453,9 @@ fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleResults {
                 rank: x.rank.unwrap_or(0) as i32,
                 outcome: (match x.outcome {
                     Outcome::FailedMaterials => pb::Outcome::Failed,
-                    Outcome::NotInFinalSelection | Outcome::NotCandidate => pb::Outcome::NotCandidate,
+                    Outcome::NotInFinalSelection | Outcome::NotCandidate => {
+                        pb::Outcome::NotCandidate
+                    }
                     Outcome::Candidate => pb::Outcome::Candidate,
                     Outcome::TiedAtCut => pb::Outcome::TiedAtCut,
                     Outcome::Pending => pb::Outcome::Passed,
@@ -885,7 +1463,11 @@ fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleResults {
                 explanations: x
                     .explanations
                     .iter()
-                    .map(|e| common::Explanation { rule: e.rule.to_string(), message: e.message.clone(), inputs: e.inputs.iter().cloned().collect() })
+                    .map(|e| common::Explanation {
+                        rule: e.rule.to_string(),
+                        message: e.message.clone(),
+                        inputs: e.inputs.iter().cloned().collect(),
+                    })
                     .collect(),
             })
             .collect(),

@@ -12,19 +12,26 @@ use sqlx::Row;
 
 use crate::domain::rubric::Rubric;
 
-pub async fn insert_rubric(conn: &mut Conn, id: &str, rubric: &Rubric, at: time::OffsetDateTime) -> Result<i64> {
+pub async fn insert_rubric(
+    conn: &mut Conn,
+    id: &str,
+    rubric: &Rubric,
+    at: time::OffsetDateTime,
+) -> Result<i64> {
     let next: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM rubrics WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
-    sqlx::query("INSERT INTO rubrics (id, version, rubric, created_micros) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(next)
-        .bind(serde_json::to_string(rubric).map_err(Error::internal)?)
-        .bind(unix_micros(at))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO rubrics (id, version, rubric, created_micros) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(next)
+    .bind(serde_json::to_string(rubric).map_err(Error::internal)?)
+    .bind(unix_micros(at))
+    .execute(&mut *conn)
+    .await?;
     Ok(next)
 }
 
@@ -39,7 +46,10 @@ pub async fn get_rubric(conn: &mut Conn, id: &str, version: Option<i64>) -> Resu
     .await?
     .ok_or_else(|| Error::not_found(format!("rubrics/{id}")))?;
     let text: String = row.try_get(1)?;
-    Ok((row.try_get(0)?, serde_json::from_str(&text).map_err(Error::internal)?))
+    Ok((
+        row.try_get(0)?,
+        serde_json::from_str(&text).map_err(Error::internal)?,
+    ))
 }
 
 pub async fn list_rubrics(db: &Database, page: &Page) -> Result<Vec<(String, i64, Rubric)>> {
@@ -55,7 +65,11 @@ pub async fn list_rubrics(db: &Database, page: &Page) -> Result<Vec<(String, i64
     rows.iter()
         .map(|r| {
             let text: String = r.try_get(2)?;
-            Ok((r.try_get(0)?, r.try_get(1)?, serde_json::from_str(&text).map_err(Error::internal)?))
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                serde_json::from_str(&text).map_err(Error::internal)?,
+            ))
         })
         .collect()
 }
@@ -76,16 +90,26 @@ pub struct AssignmentRow {
 
 impl AssignmentRow {
     pub fn role_of(&self, reviewer: &str) -> Option<&str> {
-        self.people.iter().find(|(r, _)| r.eq_ignore_ascii_case(reviewer)).map(|(_, role)| role.as_str())
+        self.people
+            .iter()
+            .find(|(r, _)| r.eq_ignore_ascii_case(reviewer))
+            .map(|(_, role)| role.as_str())
     }
 
     /// Those who score: members and the leader, never advisors (R-14).
     pub fn scorers(&self) -> impl Iterator<Item = &String> {
-        self.people.iter().filter(|(_, role)| role != "ADVISOR").map(|(r, _)| r)
+        self.people
+            .iter()
+            .filter(|(_, role)| role != "ADVISOR")
+            .map(|(r, _)| r)
     }
 }
 
-pub async fn insert_assignment(conn: &mut Conn, a: &AssignmentRow, at: time::OffsetDateTime) -> Result<()> {
+pub async fn insert_assignment(
+    conn: &mut Conn,
+    a: &AssignmentRow,
+    at: time::OffsetDateTime,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO assignments (id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, created_micros)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -109,12 +133,14 @@ pub async fn insert_assignment(conn: &mut Conn, a: &AssignmentRow, at: time::Off
         e => e,
     })?;
     for (reviewer, role) in &a.people {
-        sqlx::query("INSERT INTO assignment_people (assignment_id, reviewer, role) VALUES ($1, $2, $3)")
-            .bind(&a.id)
-            .bind(reviewer)
-            .bind(role)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO assignment_people (assignment_id, reviewer, role) VALUES ($1, $2, $3)",
+        )
+        .bind(&a.id)
+        .bind(reviewer)
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -149,15 +175,22 @@ async fn with_people(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> Result<Ve
 }
 
 pub async fn get_assignment(conn: &mut Conn, id: &str) -> Result<AssignmentRow> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("assignments/{id}")))?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("assignments/{id}")))?;
     Ok(with_people(conn, vec![row]).await?.remove(0))
 }
 
-pub async fn list_assignments(conn: &mut Conn, cycle: &str, application: &str, page: &Page) -> Result<Vec<AssignmentRow>> {
+pub async fn list_assignments(
+    conn: &mut Conn,
+    cycle: &str,
+    application: &str,
+    page: &Page,
+) -> Result<Vec<AssignmentRow>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {ASSIGNMENT_COLUMNS} FROM assignments
          WHERE id > $1 AND ($2 = '' OR cycle = $2) AND ($3 = '' OR application = $3) ORDER BY id LIMIT $4"
@@ -298,7 +331,12 @@ pub async fn supersede(conn: &mut Conn, id: &str, version: i64) -> Result<bool> 
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn release(conn: &mut Conn, cycle: &str, stage: &str, at: time::OffsetDateTime) -> Result<()> {
+pub async fn release(
+    conn: &mut Conn,
+    cycle: &str,
+    stage: &str,
+    at: time::OffsetDateTime,
+) -> Result<()> {
     sqlx::query("INSERT INTO releases (cycle, stage, released_micros) VALUES ($1, $2, $3) ON CONFLICT (cycle, stage) DO NOTHING")
         .bind(cycle)
         .bind(stage)
@@ -309,12 +347,14 @@ pub async fn release(conn: &mut Conn, cycle: &str, stage: &str, at: time::Offset
 }
 
 pub async fn released(conn: &mut Conn, cycle: &str, stage: &str) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM releases WHERE cycle = $1 AND stage = $2")
-        .bind(cycle)
-        .bind(stage)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+    Ok(
+        sqlx::query("SELECT 1 FROM releases WHERE cycle = $1 AND stage = $2")
+            .bind(cycle)
+            .bind(stage)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Every submitted sheet of a cycle with its assignment's application and stage, in one
@@ -355,9 +395,11 @@ pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, Str
 
 /// The applications of a cycle (those with any assignment).
 pub async fn cycle_applications(db: &Database, cycle: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT DISTINCT application FROM assignments WHERE cycle = $1 ORDER BY application")
-        .bind(cycle)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT DISTINCT application FROM assignments WHERE cycle = $1 ORDER BY application",
+    )
+    .bind(cycle)
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }

@@ -1,0 +1,642 @@
+//! The scoring service through its gRPC API, on SQLite and (when configured) PostgreSQL.
+
+use std::sync::Arc;
+
+use pb::scoring_service_client::ScoringServiceClient;
+use qaward_kit::{
+    auth::Role,
+    clock::{ManualClock, SeededRandomness},
+    config::Config,
+    server::{ServiceContext, ServiceHost},
+    testing::{self, TestDb, TestKeys},
+};
+use qaward_proto::qaward::{common::v1::Decimal, scoring::v1 as pb};
+use qaward_scoring::domain::rubric::Rubric;
+use tonic::{Code, Request, transport::Channel};
+
+struct Running {
+    client: ScoringServiceClient<Channel>,
+    keys: TestKeys,
+    _db: TestDb,
+}
+
+async fn start(db: TestDb) -> Running {
+    let keys = TestKeys::new();
+    let ctx = ServiceContext {
+        config: Arc::new(Config::default()),
+        verifier: keys.verifier.clone(),
+        clock: Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-04-01 09:00 UTC),
+        )),
+        randomness: Arc::new(SeededRandomness::new(11)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let host = ServiceHost::new("scoring", &ctx.config.server, ctx.verifier.clone()).add_service(
+        pb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(
+            db.db.clone(),
+            ctx,
+        )),
+    );
+    tokio::spawn(host.serve(listener, std::future::pending()));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Running {
+        client: ScoringServiceClient::new(channel),
+        keys,
+        _db: db,
+    }
+}
+
+fn as_<T>(token: &str, m: T) -> Request<T> {
+    let mut r = Request::new(m);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+fn d(v: &str) -> Option<Decimal> {
+    Some(Decimal { value: v.into() })
+}
+
+fn rubric_pb(r: &Rubric) -> pb::Rubric {
+    pb::Rubric {
+        title: r.title.clone(),
+        edition: r.edition.clone(),
+        total_points: d(&r.total.to_string()),
+        categories: r
+            .categories
+            .iter()
+            .map(|c| pb::RubricCategory {
+                code: c.code.clone(),
+                title: c.title.clone(),
+                points: d(&c.points.to_string()),
+                items: c
+                    .items
+                    .iter()
+                    .map(|i| pb::RubricItem {
+                        code: i.code.clone(),
+                        title: i.title.clone(),
+                        points: d(&i.points.to_string()),
+                        kind: pb::ItemKind::Process as i32,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn reviewer_token(keys: &TestKeys, id: &str) -> String {
+    keys.token(id, Role::Reviewer)
+}
+
+fn items(rubric: &Rubric, percent: i32) -> Vec<pb::ItemScore> {
+    rubric
+        .items()
+        .map(|i| pb::ItemScore {
+            item_code: i.code.clone(),
+            percent,
+            strengths: "优势".into(),
+            opportunities: "改进".into(),
+            reason: String::new(),
+        })
+        .collect()
+}
+
+fn person(id: &str, role: pb::AssignmentRole) -> pb::AssignedPerson {
+    pb::AssignedPerson {
+        reviewer: format!("reviewers/{id}"),
+        role: role as i32,
+    }
+}
+
+#[tokio::test]
+async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
+    for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = r.keys.token("office-1", Role::Office);
+        let rubric = Rubric::gbt_19580_2012();
+
+        // a rubric that does not add up is refused; the real one is accepted.
+        let mut bad = rubric_pb(&rubric);
+        bad.total_points = d("990");
+        let e = r
+            .client
+            .create_rubric(as_(
+                &office,
+                pb::CreateRubricRequest {
+                    rubric: Some(bad),
+                    rubric_id: "gbt".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        r.client
+            .create_rubric(as_(
+                &office,
+                pb::CreateRubricRequest {
+                    rubric: Some(rubric_pb(&rubric)),
+                    rubric_id: "gbt".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+
+        let group = ["R1", "R2", "R3"];
+        let materials = r
+            .client
+            .create_assignment(as_(
+                &office,
+                pb::CreateAssignmentRequest {
+                    assignment: Some(pb::Assignment {
+                        cycle: "cycles/y2026".into(),
+                        application: "apps/a".into(),
+                        stage: pb::Stage::Materials as i32,
+                        rubric: "rubrics/gbt".into(),
+                        people: vec![
+                            person("R1", pb::AssignmentRole::Leader),
+                            person("R2", pb::AssignmentRole::Member),
+                            person("R3", pb::AssignmentRole::Member),
+                        ],
+                        enterprise_code: "915002357474797878".into(),
+                        recommending_unit: "town-1".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(materials.rubric, "rubrics/gbt@1");
+
+        // percentages in 5 % steps; an outsider cannot write a sheet.
+        let t1 = reviewer_token(&r.keys, "R1");
+        let mut wrong = items(&rubric, 50);
+        wrong[0].percent = 52;
+        let e = r
+            .client
+            .save_sheet(as_(
+                &t1,
+                pb::SaveSheetRequest {
+                    sheet: Some(pb::Sheet {
+                        assignment: materials.name.clone(),
+                        kind: pb::SheetKind::Independent as i32,
+                        items: wrong,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let outsider = reviewer_token(&r.keys, "R9");
+        let e = r
+            .client
+            .save_sheet(as_(
+                &outsider,
+                pb::SaveSheetRequest {
+                    sheet: Some(pb::Sheet {
+                        assignment: materials.name.clone(),
+                        kind: pb::SheetKind::Independent as i32,
+                        items: items(&rubric, 50),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+
+        // Independent sheets: R1 50 %, R2 55 %, R3 90 % on every item.
+        let mut names = Vec::new();
+        for (who, pct) in group.iter().zip([50, 55, 90]) {
+            let t = reviewer_token(&r.keys, who);
+            let s = r
+                .client
+                .save_sheet(as_(
+                    &t,
+                    pb::SaveSheetRequest {
+                        sheet: Some(pb::Sheet {
+                            assignment: materials.name.clone(),
+                            kind: pb::SheetKind::Independent as i32,
+                            items: items(&rubric, pct),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            names.push(s.name);
+        }
+        // R2 cannot read R1's sheet before submitting their own.
+        let t2 = reviewer_token(&r.keys, "R2");
+        let e = r
+            .client
+            .get_sheet(as_(
+                &t2,
+                pb::GetSheetRequest {
+                    name: names[0].clone(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        // Consensus before everyone submitted is refused.
+        let e = r
+            .client
+            .open_consensus(as_(
+                &t1,
+                pb::OpenConsensusRequest {
+                    assignment: materials.name.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        for (who, name) in group.iter().zip(&names) {
+            let t = reviewer_token(&r.keys, who);
+            let s = r
+                .client
+                .submit_sheet(as_(
+                    &t,
+                    pb::SubmitSheetRequest {
+                        name: name.clone(),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(s.seal_hash.len(), 64);
+        }
+        assert_eq!(
+            r.client
+                .get_sheet(as_(
+                    &t2,
+                    pb::GetSheetRequest {
+                        name: names[0].clone()
+                    }
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .total,
+            d("500")
+        );
+        // a second submission is refused; a correction is a new version with a reason.
+        let t3 = reviewer_token(&r.keys, "R3");
+        let e = r
+            .client
+            .submit_sheet(as_(
+                &t3,
+                pb::SubmitSheetRequest {
+                    name: names[2].clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        let corrected = r
+            .client
+            .correct_sheet(as_(
+                &t3,
+                pb::CorrectSheetRequest {
+                    name: names[2].clone(),
+                    items: vec![pb::ItemScore {
+                        item_code: "4.1.1".into(),
+                        percent: 85,
+                        ..Default::default()
+                    }],
+                    reason: "誤讀證據".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(corrected.version, 2);
+
+        // items more than one band apart are discussed first.
+        let view = r
+            .client
+            .open_consensus(as_(
+                &t1,
+                pb::OpenConsensusRequest {
+                    assignment: materials.name.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        // 50/55/90 lie more than one band apart; 4.1.1, corrected to 85, no longer does and
+        // comes last.
+        assert!(
+            view.items
+                .iter()
+                .filter(|i| i.item_code != "4.1.1")
+                .all(|i| i.discuss_first),
+            "{label}"
+        );
+        assert_eq!(
+            view.items
+                .last()
+                .map(|i| (i.item_code.as_str(), i.discuss_first)),
+            Some(("4.1.1", false))
+        );
+        // The consensus needs a reason where it departs from an independent score.
+        let e = r
+            .client
+            .sign_consensus(as_(
+                &t1,
+                pb::SignConsensusRequest {
+                    assignment: materials.name.clone(),
+                    items: items(&rubric, 60),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let mut agreed = items(&rubric, 60);
+        for i in &mut agreed {
+            i.reason = "组内讨论一致".into();
+        }
+        let consensus = r
+            .client
+            .sign_consensus(as_(
+                &t1,
+                pb::SignConsensusRequest {
+                    assignment: materials.name.clone(),
+                    items: agreed.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(consensus.total, d("600"));
+
+        // Site group (consensus 425 → 42.5 %? use 45 % = 450) and a defence panel of 5 plus an advisor.
+        let site = r
+            .client
+            .create_assignment(as_(
+                &office,
+                pb::CreateAssignmentRequest {
+                    assignment: Some(pb::Assignment {
+                        cycle: "cycles/y2026".into(),
+                        application: "apps/a".into(),
+                        stage: pb::Stage::Site as i32,
+                        rubric: "rubrics/gbt".into(),
+                        people: vec![
+                            person("S1", pb::AssignmentRole::Leader),
+                            person("S2", pb::AssignmentRole::Member),
+                            person("S3", pb::AssignmentRole::Member),
+                        ],
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        for who in ["S1", "S2", "S3"] {
+            let t = reviewer_token(&r.keys, who);
+            let s = r
+                .client
+                .save_sheet(as_(
+                    &t,
+                    pb::SaveSheetRequest {
+                        sheet: Some(pb::Sheet {
+                            assignment: site.name.clone(),
+                            kind: pb::SheetKind::Independent as i32,
+                            items: items(&rubric, 45),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            r.client
+                .submit_sheet(as_(
+                    &t,
+                    pb::SubmitSheetRequest {
+                        name: s.name,
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        let ts1 = reviewer_token(&r.keys, "S1");
+        r.client
+            .sign_consensus(as_(
+                &ts1,
+                pb::SignConsensusRequest {
+                    assignment: site.name.clone(),
+                    items: items(&rubric, 45),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let defence = r
+            .client
+            .create_assignment(as_(
+                &office,
+                pb::CreateAssignmentRequest {
+                    assignment: Some(pb::Assignment {
+                        cycle: "cycles/y2026".into(),
+                        application: "apps/a".into(),
+                        stage: pb::Stage::Defence as i32,
+                        rubric: "rubrics/gbt".into(),
+                        people: ["D1", "D2", "D3", "D4", "D5"]
+                            .iter()
+                            .map(|x| person(x, pb::AssignmentRole::Member))
+                            .chain([person("ADV", pb::AssignmentRole::Advisor)])
+                            .collect(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        // advisors never score.
+        let adv = reviewer_token(&r.keys, "ADV");
+        let e = r
+            .client
+            .save_sheet(as_(
+                &adv,
+                pb::SaveSheetRequest {
+                    sheet: Some(pb::Sheet {
+                        assignment: defence.name.clone(),
+                        kind: pb::SheetKind::Defence as i32,
+                        defence_score: d("99"),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        for (who, score) in ["D1", "D2", "D3", "D4", "D5"]
+            .iter()
+            .zip(["80", "85", "90", "70", "95"])
+        {
+            let t = reviewer_token(&r.keys, who);
+            let s = r
+                .client
+                .save_sheet(as_(
+                    &t,
+                    pb::SaveSheetRequest {
+                        sheet: Some(pb::Sheet {
+                            assignment: defence.name.clone(),
+                            kind: pb::SheetKind::Defence as i32,
+                            defence_score: d(score),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            r.client
+                .submit_sheet(as_(
+                    &t,
+                    pb::SubmitSheetRequest {
+                        name: s.name,
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+
+        // R-13/16/17: 600 ≥ 500; review 0.2 × 600 + 0.8 × 450 = 480 ≥ 350; defence mean 84;
+        // composite 564 ≥ 400: the only candidate.
+        let results = r
+            .client
+            .compute_results(as_(
+                &office,
+                pb::ComputeResultsRequest {
+                    cycle: "cycles/y2026".into(),
+                    settings: None,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let a = &results.results[0];
+        assert_eq!(
+            (
+                a.materials_score.clone(),
+                a.site_score.clone(),
+                a.review_score.clone(),
+                a.defence_score.clone(),
+                a.composite_score.clone()
+            ),
+            (d("600"), d("450"), d("480"), d("84"), d("564")),
+            "{label}"
+        );
+        assert_eq!(a.outcome, pb::Outcome::Candidate as i32);
+        assert_eq!(
+            a.explanations
+                .iter()
+                .map(|e| e.rule.as_str())
+                .collect::<Vec<_>>(),
+            ["R-13", "R-16", "R-17"]
+        );
+        assert!(!results.vacant);
+
+        // Feedback: not before release; then the enterprise reads it, in Chinese HTML.
+        let enterprise = r
+            .keys
+            .key
+            .issue(
+                &r.keys.auth,
+                time::OffsetDateTime::now_utc(),
+                "ent",
+                Role::Enterprise,
+                Some("915002357474797878".into()),
+                None,
+            )
+            .unwrap();
+        let report = pb::GetFeedbackReportRequest {
+            name: "cycles/y2026/applications/apps/a/feedbackReport".into(),
+            include_html: true,
+        };
+        let e = r
+            .client
+            .get_feedback_report(as_(&enterprise, report.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        r.client
+            .release_stage(as_(
+                &office,
+                pb::ReleaseStageRequest {
+                    cycle: "cycles/y2026".into(),
+                    stage: pb::Stage::Materials as i32,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let fb = r
+            .client
+            .get_feedback_report(as_(&enterprise, report))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(fb.total, d("600"));
+        assert_eq!(fb.items.len(), 23);
+        assert_eq!(fb.items[0].band, "50-65%");
+        assert!(fb.html.contains("材料评审反馈报告"));
+        let other = r
+            .keys
+            .key
+            .issue(
+                &r.keys.auth,
+                time::OffsetDateTime::now_utc(),
+                "x",
+                Role::Enterprise,
+                Some("91500235MA5U7XXX0X".into()),
+                None,
+            )
+            .unwrap();
+        let e = r
+            .client
+            .get_feedback_report(as_(
+                &other,
+                pb::GetFeedbackReportRequest {
+                    name: "cycles/y2026/applications/apps/a/feedbackReport".into(),
+                    include_html: false,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+    }
+}
