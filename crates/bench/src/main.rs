@@ -6,6 +6,7 @@
 mod draw;
 mod health;
 mod load;
+mod results;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Scenario {
     /// A reviewer draw (5 + 3 backups, full recusal) against `ORDER BY random() LIMIT 8` on
     /// PostgreSQL with 100,000 reviewers and 20,000 relations; and the registry import time.
     Draw(draw::DrawOptions),
+    /// Results of a cycle of 10,000 applications (consensus and 5 defence sheets each) against
+    /// reading the same rows, on PostgreSQL.
+    Results(results::ResultsOptions),
 }
 
 /// One measured figure beside its baseline.
@@ -73,6 +77,7 @@ fn main() {
         match cli.scenario {
             Scenario::Health(options) => health::run(options).await,
             Scenario::Draw(options) => draw::run(options).await,
+            Scenario::Results(options) => results::run(options).await,
         }
     });
     if let Err(e) = result {

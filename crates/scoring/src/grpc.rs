@@ -777,6 +777,13 @@ impl ScoringService for ScoringApi {
                     ),
                 ));
             }
+            if store::released(&mut tx, &a.cycle, &a.stage).await? {
+                return Err(Error::rule(
+                    "R-51",
+                    "STAGE_RELEASED",
+                    "released results are read-only",
+                ));
+            }
             let (_, rubric) =
                 store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
             let items = if kind == "INDEPENDENT" {
@@ -1131,6 +1138,13 @@ impl ScoringService for ScoringApi {
                     "R-14",
                     "NO_CONSENSUS_AT_DEFENCE",
                     "the defence score is the panel's mean, not a consensus",
+                ));
+            }
+            if store::released(&mut tx, &a.cycle, &a.stage).await? {
+                return Err(Error::rule(
+                    "R-51",
+                    "STAGE_RELEASED",
+                    "released results are read-only",
                 ));
             }
             let sheet_id = format!("{}-consensus", a.id);

@@ -604,6 +604,51 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             ))
             .await
             .unwrap();
+        // Released results are read-only.
+        let e = r
+            .client
+            .correct_sheet(as_(
+                &t3,
+                pb::CorrectSheetRequest {
+                    name: names[2].clone(),
+                    items: vec![],
+                    reason: "late".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        let e = r
+            .client
+            .save_sheet(as_(
+                &t1,
+                pb::SaveSheetRequest {
+                    sheet: Some(pb::Sheet {
+                        assignment: materials.name.clone(),
+                        kind: pb::SheetKind::Independent as i32,
+                        items: items(&rubric, 70),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        // The supervisor reads every sheet.
+        let supervisor = r.keys.token("sup-1", Role::Supervisor);
+        assert!(
+            r.client
+                .get_sheet(as_(
+                    &supervisor,
+                    pb::GetSheetRequest {
+                        name: names[1].clone()
+                    }
+                ))
+                .await
+                .is_ok()
+        );
         let fb = r
             .client
             .get_feedback_report(as_(&enterprise, report))
