@@ -643,18 +643,32 @@ impl ScoringService for ScoringApi {
                 }),
                 _ => {}
             }
-            let rubric_id = match id_of(&a.rubric, "rubrics", "assignment.rubric") {
-                Ok(id) => id.split('@').next().unwrap_or(id).to_string(),
+            // rubrics/{id} pins the current version; rubrics/{id}@{version} names one, so
+            // every assignment of a cycle can pin the same version.
+            let (rubric_id, pinned) = match id_of(&a.rubric, "rubrics", "assignment.rubric") {
+                Ok(id) => match id.split_once('@') {
+                    Some((id, v)) => match v.parse::<i64>() {
+                        Ok(v) => (id.to_string(), Some(v)),
+                        Err(_) => {
+                            bad.push(FieldViolation {
+                                field: "assignment.rubric".into(),
+                                description: "the version after @ must be a number".into(),
+                            });
+                            (String::new(), None)
+                        }
+                    },
+                    None => (id.to_string(), None),
+                },
                 Err(e) => {
                     bad.extend(e.violations.clone());
-                    String::new()
+                    (String::new(), None)
                 }
             };
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }
             let mut tx = self.db.begin().await?;
-            let (version, _) = store::get_rubric(&mut tx, &rubric_id, None).await?;
+            let (version, _) = store::get_rubric(&mut tx, &rubric_id, pinned).await?;
             let row = AssignmentRow {
                 id: self.new_id(),
                 cycle: a.cycle.clone(),
@@ -1410,29 +1424,14 @@ pub async fn compute_cycle(
         store::cycle_applications(db, cycle)
             .await?
             .into_iter()
-            .map(|a| {
-                (
-                    a.clone(),
-                    results::Scores {
-                        application: a,
-                        materials: None,
-                        site: None,
-                        defence: None,
-                    },
-                )
-            })
+            .map(|a| (a.clone(), results::Scores::new(a)))
             .collect();
     let mut defence: std::collections::BTreeMap<String, Vec<Decimal>> = Default::default();
     for (application, stage, s) in &sheets {
         let value: Decimal = s.total.parse().map_err(Error::internal)?;
         let entry = scores
             .entry(application.clone())
-            .or_insert_with(|| results::Scores {
-                application: application.clone(),
-                materials: None,
-                site: None,
-                defence: None,
-            });
+            .or_insert_with(|| results::Scores::new(application.clone()));
         match (stage.as_str(), s.kind.as_str()) {
             ("MATERIALS", "CONSENSUS") => entry.materials = Some(value),
             ("SITE", "CONSENSUS") => entry.site = Some(value),
@@ -1442,7 +1441,10 @@ pub async fn compute_cycle(
     }
     for (application, marks) in defence {
         if let Some(e) = scores.get_mut(&application) {
-            e.defence = results::defence_score(&marks, settings).ok();
+            match results::defence_score(&marks, settings) {
+                Ok(score) => e.defence = Some(score),
+                Err(why) => e.defence_problem = Some(why),
+            }
         }
     }
     Ok(results::compute(

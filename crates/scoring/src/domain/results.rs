@@ -88,6 +88,21 @@ pub struct Scores {
     pub site: Option<Decimal>,
     /// The defence score, already computed from the panel.
     pub defence: Option<Decimal>,
+    /// Why the panel's scores give no defence score yet (too few scorers, R-14).
+    pub defence_problem: Option<String>,
+}
+
+impl Scores {
+    /// An application with no score yet.
+    pub fn new(application: String) -> Self {
+        Scores {
+            application,
+            materials: None,
+            site: None,
+            defence: None,
+            defence_problem: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,7 +238,16 @@ pub fn compute(settings: &Settings, applicants: &[Scores]) -> CycleResults {
                     ("threshold", f),
                 ],
             ));
-            let Some(d) = a.defence else { return r };
+            let Some(d) = a.defence else {
+                if let Some(why) = &a.defence_problem {
+                    r.explanations.push(Explanation {
+                        rule: "R-14",
+                        message: why.clone(),
+                        inputs: Vec::new(),
+                    });
+                }
+                return r;
+            };
             let composite = (review + d).normalize();
             r.composite = Some(composite);
             r.outcome = Outcome::NotCandidate;
@@ -327,6 +351,7 @@ mod tests {
             materials: Some(d(m)),
             site: Some(d(s)),
             defence: Some(d(def)),
+            defence_problem: None,
         }
     }
 
@@ -348,12 +373,14 @@ mod tests {
                     materials: Some(d("500")),
                     site: None,
                     defence: None,
+                    defence_problem: None,
                 },
                 Scores {
                     application: "b".into(),
                     materials: Some(d("499.95")),
                     site: None,
                     defence: None,
+                    defence_problem: None,
                 },
             ],
         );
@@ -478,6 +505,33 @@ mod tests {
             )
         );
         assert!(r.tied_at_cut.is_empty());
+    }
+
+    #[test]
+    fn r14_too_few_defence_scores_leave_the_result_pending_and_say_why() {
+        let s = Settings::default();
+        let four = [d("80"), d("85"), d("90"), d("70")];
+        let why = defence_score(&four, &s).unwrap_err();
+        let r = compute(
+            &s,
+            &[Scores {
+                application: "a".into(),
+                materials: Some(d("600")),
+                site: Some(d("450")),
+                defence: None,
+                defence_problem: Some(why),
+            }],
+        );
+        let a = &r.results[0];
+        assert_eq!(a.outcome, Outcome::Pending);
+        assert_eq!(a.explanations.last().map(|e| e.rule), Some("R-14"));
+        assert!(
+            a.explanations
+                .last()
+                .unwrap()
+                .message
+                .contains("4 defence scores, at least 5 needed")
+        );
     }
 
     #[test]

@@ -402,7 +402,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                         cycle: "cycles/y2026".into(),
                         application: "apps/a".into(),
                         stage: pb::Stage::Site as i32,
-                        rubric: "rubrics/gbt".into(),
+                        rubric: "rubrics/gbt@1".into(),
                         people: vec![
                             person("S1", pb::AssignmentRole::Leader),
                             person("S2", pb::AssignmentRole::Member),
