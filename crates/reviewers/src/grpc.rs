@@ -5,13 +5,14 @@
 use pb::reviewer_service_server::ReviewerService;
 use qaward_kit::{
     Error, Result,
-    audit::{self, AuditRecord},
+    audit::AuditRecord,
     auth::{Caller, Role},
+    change,
     clock::{from_unix_micros, unix_micros},
     cn,
     db::Database,
     error::FieldViolation,
-    idempotency::{self, RequestKey},
+    idempotency::RequestKey,
     paging::Page,
     server::ServiceContext,
 };
@@ -510,34 +511,6 @@ fn days(from: &str, to: &str) -> Vec<String> {
 }
 
 impl ReviewersApi {
-    async fn recall<M: prost::Message + Default>(
-        &self,
-        key: &Option<RequestKey>,
-    ) -> Result<Option<M>> {
-        match key {
-            Some(k) => {
-                let mut conn = self.db.pool().acquire().await?;
-                idempotency::recall(&mut conn, k).await
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn finish<M: prost::Message>(
-        &self,
-        mut tx: qaward_kit::db::Tx,
-        key: &Option<RequestKey>,
-        record: AuditRecord,
-        response: &M,
-    ) -> Result<()> {
-        audit::append(&mut tx, self.now(), &record).await?;
-        if let Some(k) = key {
-            idempotency::remember(&mut tx, k, self.now(), response).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn execute_draw(
         &self,
         c: &Caller,
@@ -570,8 +543,9 @@ impl ReviewersApi {
             Ok(o) => o,
             Err(shortage) => {
                 store::fail_draw(&mut tx, id, entropy, &shortage.message(), now).await?;
-                self.finish(
+                change::commit(
                     tx,
+                    self.now(),
                     &None,
                     AuditRecord::by(c, "draw.fail", format!("programmes/{programme}/draws/{id}"))
                         .because(shortage.message()),
@@ -633,8 +607,9 @@ impl ReviewersApi {
                 drop(tx);
                 let mut tx = self.db.begin().await?;
                 store::fail_draw(&mut tx, id, entropy, &e.message, now).await?;
-                self.finish(
+                change::commit(
                     tx,
+                    self.now(),
                     &None,
                     AuditRecord::by(c, "draw.fail", format!("programmes/{programme}/draws/{id}"))
                         .because(e.message.clone()),
@@ -656,7 +631,7 @@ impl ReviewersApi {
         let response = draw_pb(&done, false);
         let record = AuditRecord::by(c, "draw.execute", response.name.clone())
             .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups }));
-        self.finish(tx, key, record, &response).await?;
+        change::commit(tx, self.now(), key, record, &response).await?;
         Ok(response)
     }
 
@@ -763,7 +738,7 @@ impl ReviewersApi {
             .with_detail(
                 serde_json::json!({ "leaving": leaving, "backup": next, "work_void": true }),
             );
-        self.finish(tx, key, record, &response).await?;
+        change::commit(tx, self.now(), key, record, &response).await?;
         Ok(response)
     }
 }
@@ -785,7 +760,7 @@ impl ReviewerService for ReviewersApi {
             }
             require_programme(&c, &r.programme_id, &[Role::Office])?;
             let key = RequestKey::new("CreateProgramme", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let p = r
@@ -807,8 +782,9 @@ impl ReviewerService for ReviewersApi {
             store::insert_programme(&mut tx, &r.programme_id, &name, &policy, self.now()).await?;
             let row = store::get_programme(&mut tx, &r.programme_id).await?;
             let response = programme_pb(&row);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "programme.create", response.name.clone()),
                 &response,
@@ -867,7 +843,7 @@ impl ReviewerService for ReviewersApi {
             let id = programme_id(&r.name, "name")?;
             require_programme(&c, &id, &[Role::Office])?;
             let key = RequestKey::new("UpdateDrawPolicy", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let policy = policy_from_pb(
@@ -880,7 +856,7 @@ impl ReviewerService for ReviewersApi {
             let response = programme_pb(&store::get_programme(&mut tx, &id).await?);
             let record = AuditRecord::by(&c, "programme.update_policy", response.name.clone())
                 .with_detail(serde_json::json!({ "version": version }));
-            self.finish(tx, &key, record, &response).await?;
+            change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
@@ -895,7 +871,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             c.require(&[Role::Office])?;
             let key = RequestKey::new("ImportReviewers", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let format = match pb::ImportFormat::try_from(r.format) {
@@ -934,7 +910,7 @@ impl ReviewerService for ReviewersApi {
                 "created": n.created, "updated": n.updated, "unchanged": n.unchanged, "rejected_rows": rejected.len(),
                 "certificates": good.iter().map(|g| g.certificate_number.clone()).collect::<Vec<_>>(),
             }));
-            self.finish(tx, &key, record, &response).await?;
+            change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
@@ -993,7 +969,7 @@ impl ReviewerService for ReviewersApi {
             let reviewer = reviewer_id(&r.parent, "parent")?;
             let declared_by_self = self_or(&c, &reviewer, &[Role::Office])?;
             let key = RequestKey::new("CreateRelation", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let rel = r
@@ -1082,7 +1058,7 @@ impl ReviewerService for ReviewersApi {
                 tracing::warn!(relation = %response.name, "cooling-off violation recorded (R-44)");
                 record = record.with_detail(serde_json::json!({ "violations": violations }));
             }
-            self.finish(tx, &key, record, &response).await?;
+            change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
@@ -1127,7 +1103,7 @@ impl ReviewerService for ReviewersApi {
                 c.require(&[Role::Office])?;
             }
             let key = RequestKey::new("CreateFlag", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let start = date_of(&f.start_date, "flag.start_date")?
@@ -1152,8 +1128,9 @@ impl ReviewerService for ReviewersApi {
             };
             store::insert_flag(&mut tx, &row, self.now()).await?;
             let response = flag_pb(&row);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "flag.create", response.name.clone()).because(kind),
                 &response,
@@ -1205,14 +1182,15 @@ impl ReviewerService for ReviewersApi {
                 }
             };
             let key = RequestKey::new("ResolveFlag", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
             let row = store::resolve_flag(&mut tx, &reviewer, &id, self.now()).await?;
             let response = flag_pb(&row);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "flag.resolve", response.name.clone()).because(r.note.clone()),
                 &response,
@@ -1274,7 +1252,7 @@ impl ReviewerService for ReviewersApi {
             let programme = programme_id(&r.parent, "parent")?;
             require_programme(&c, &programme, &[Role::Office])?;
             let key = RequestKey::new("PrepareDraw", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let d = r
@@ -1467,7 +1445,7 @@ impl ReviewerService for ReviewersApi {
             let response = draw_pb(&row, false);
             let record = AuditRecord::by(&c, "draw.prepare", response.name.clone())
                 .with_detail(serde_json::json!({ "inputs_hash": inputs_hash, "pool_hash": prepared.pool_hash, "pool_size": prepared.pool.len(), "replaces": prepared.replaces_draw }));
-            self.finish(tx, &key, record, &response).await?;
+            change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
@@ -1483,7 +1461,7 @@ impl ReviewerService for ReviewersApi {
             let (programme, id) = child(&r.name, "draws", "name")?;
             require_programme(&c, &programme, &[Role::Office])?;
             let key = RequestKey::new("ExecuteDraw", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             if r.entropy.is_empty() || r.entropy.chars().count() > 1000 {
@@ -1617,7 +1595,7 @@ impl ReviewerService for ReviewersApi {
                 return Err(Error::invalid("reason", "a decline gives its reason"));
             }
             let key = RequestKey::new("RespondToAssignment", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
@@ -1653,8 +1631,9 @@ impl ReviewerService for ReviewersApi {
                 let s = seat.clone();
                 store::update_seat(&mut tx, &panel_id, &s).await?;
                 let response = panel_pb(&panel, &c);
-                self.finish(
+                change::commit(
                     tx,
+                    self.now(),
                     &key,
                     AuditRecord::by(&c, "panel.accept", response.name.clone())
                         .with_detail(serde_json::json!({ "reviewer": reviewer })),
@@ -1692,7 +1671,7 @@ impl ReviewerService for ReviewersApi {
             require_programme(&c, &programme, &[Role::Office])?;
             let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
             let key = RequestKey::new("ReplaceMember", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut conn = self.db.pool().acquire().await?;
@@ -1763,15 +1742,16 @@ impl ReviewerService for ReviewersApi {
             let (programme, panel_id) = child(&r.name, "panels", "name")?;
             require_programme(&c, &programme, &[Role::Office])?;
             let key = RequestKey::new("ReleasePanel", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
             store::get_panel(&mut tx, &programme, &panel_id).await?;
             store::set_released(&mut tx, &panel_id).await?;
             let response = panel_pb(&store::get_panel(&mut tx, &programme, &panel_id).await?, &c);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "panel.release", response.name.clone()),
                 &response,

@@ -5,12 +5,13 @@
 use pb::scoring_service_server::ScoringService;
 use qaward_kit::{
     Error, Result,
-    audit::{self, AuditRecord},
+    audit::AuditRecord,
     auth::{Caller, Role},
+    change,
     clock::unix_micros,
     db::Database,
     error::FieldViolation,
-    idempotency::{self, RequestKey},
+    idempotency::RequestKey,
     paging::Page,
     server::ServiceContext,
 };
@@ -46,34 +47,6 @@ impl ScoringApi {
         let mut b = [0u8; 8];
         self.ctx.randomness.fill(&mut b);
         hex::encode(b)
-    }
-
-    async fn recall<M: prost::Message + Default>(
-        &self,
-        key: &Option<RequestKey>,
-    ) -> Result<Option<M>> {
-        match key {
-            Some(k) => {
-                let mut conn = self.db.pool().acquire().await?;
-                idempotency::recall(&mut conn, k).await
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn finish<M: prost::Message>(
-        &self,
-        mut tx: qaward_kit::db::Tx,
-        key: &Option<RequestKey>,
-        record: AuditRecord,
-        response: &M,
-    ) -> Result<()> {
-        audit::append(&mut tx, self.now(), &record).await?;
-        if let Some(k) = key {
-            idempotency::remember(&mut tx, k, self.now(), response).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }
 
@@ -490,7 +463,7 @@ impl ScoringService for ScoringApi {
                 ));
             }
             let key = RequestKey::new("CreateRubric", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let rubric = rubric_from_pb(
@@ -501,8 +474,9 @@ impl ScoringService for ScoringApi {
             let mut tx = self.db.begin().await?;
             let version = store::insert_rubric(&mut tx, &r.rubric_id, &rubric, self.now()).await?;
             let response = rubric_pb(&r.rubric_id, version, &rubric);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "rubric.create", response.name.clone())
                     .with_detail(serde_json::json!({ "version": version })),
@@ -564,7 +538,7 @@ impl ScoringService for ScoringApi {
         let run = async {
             c.require(&[Role::Office])?;
             let key = RequestKey::new("CreateAssignment", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let a = r
@@ -682,8 +656,9 @@ impl ScoringService for ScoringApi {
             };
             store::insert_assignment(&mut tx, &row, self.now()).await?;
             let response = assignment_pb(&row);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "assignment.create", response.name.clone()).with_detail(
                     serde_json::json!({ "application": row.application, "stage": row.stage }),
@@ -756,7 +731,7 @@ impl ScoringService for ScoringApi {
                 }
             };
             let key = RequestKey::new("SaveSheet", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
@@ -853,8 +828,9 @@ impl ScoringService for ScoringApi {
             };
             store::save_draft(&mut tx, &row).await?;
             let response = sheet_pb(&row);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "sheet.save", response.name.clone()),
                 &response,
@@ -936,7 +912,7 @@ impl ScoringService for ScoringApi {
         let run = async {
             let id = id_of(&r.name, "sheets", "name")?.to_string();
             let key = RequestKey::new("SubmitSheet", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
@@ -987,8 +963,9 @@ impl ScoringService for ScoringApi {
                 ));
             }
             let response = sheet_pb(&s);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "sheet.submit", response.name.clone())
                     .with_detail(serde_json::json!({ "total": s.total, "seal_hash": s.seal_hash })),
@@ -1015,7 +992,7 @@ impl ScoringService for ScoringApi {
                 ));
             }
             let key = RequestKey::new("CorrectSheet", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
@@ -1072,7 +1049,7 @@ impl ScoringService for ScoringApi {
             }
             store::insert_sheet(&mut tx, &new).await?;
             let response = sheet_pb(&new);
-            self.finish(tx, &key, AuditRecord::by(&c, "sheet.correct", response.name.clone()).because(new.correction_reason.clone()).with_detail(serde_json::json!({ "version": new.version, "previous_seal": old.seal_hash, "seal_hash": new.seal_hash })), &response).await?;
+            change::commit(tx, self.now(), &key, AuditRecord::by(&c, "sheet.correct", response.name.clone()).because(new.correction_reason.clone()).with_detail(serde_json::json!({ "version": new.version, "previous_seal": old.seal_hash, "seal_hash": new.seal_hash })), &response).await?;
             Ok(response)
         };
         run.await.map(Response::new).map_err(status)
@@ -1137,7 +1114,7 @@ impl ScoringService for ScoringApi {
         let run = async {
             let id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
             let key = RequestKey::new("SignConsensus", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
@@ -1212,8 +1189,9 @@ impl ScoringService for ScoringApi {
             row.seal_hash = seal_hash(&row);
             store::insert_sheet(&mut tx, &row).await?;
             let response = sheet_pb(&row);
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(&c, "consensus.sign", response.name.clone()).with_detail(
                     serde_json::json!({ "total": row.total, "seal_hash": row.seal_hash }),
@@ -1238,7 +1216,7 @@ impl ScoringService for ScoringApi {
             let stage =
                 stage_name(r.stage).ok_or_else(|| Error::invalid("stage", "must be set"))?;
             let key = RequestKey::new("ReleaseStage", &c, &r.request_id, &r)?;
-            if let Some(done) = self.recall(&key).await? {
+            if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
             }
             let mut tx = self.db.begin().await?;
@@ -1257,8 +1235,9 @@ impl ScoringService for ScoringApi {
                     .count() as i32;
             }
             let response = pb::ReleaseStageResponse { released_sheets: n };
-            self.finish(
+            change::commit(
                 tx,
+                self.now(),
                 &key,
                 AuditRecord::by(
                     &c,
