@@ -61,6 +61,14 @@ pub fn from_unix_micros(micros: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A stored timestamp (microseconds since the epoch) as a protobuf `Timestamp`.
+pub fn to_timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
 /// The source of randomness for anything that is not itself a recorded, replayable draw
 /// (identifiers, entropy for a draw whose commitment is published first).
 pub trait Randomness: Send + Sync + 'static {

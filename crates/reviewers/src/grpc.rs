@@ -8,7 +8,7 @@ use qaward_kit::{
     audit::AuditRecord,
     auth::{Caller, Role},
     change,
-    clock::{from_unix_micros, unix_micros},
+    clock::{from_unix_micros, to_timestamp, unix_micros},
     cn,
     db::Database,
     error::FieldViolation,
@@ -128,13 +128,6 @@ fn date_pb(s: &str) -> Option<common::Date> {
     })
 }
 
-fn timestamp(micros: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
-    }
-}
-
 /// Is the caller this reviewer (a reviewer token whose subject is the certificate number)?
 fn is_self(c: &Caller, reviewer: &str) -> bool {
     c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(reviewer)
@@ -229,7 +222,7 @@ fn programme_pb(r: &store::ProgrammeRow) -> pb::Programme {
         name: format!("programmes/{}", r.id),
         display_name: r.display_name.clone(),
         policy: Some(policy_pb(&r.policy, r.policy_version)),
-        create_time: Some(timestamp(r.created_micros)),
+        create_time: Some(to_timestamp(r.created_micros)),
     }
 }
 
@@ -258,7 +251,7 @@ fn reviewer_pb(r: &store::ReviewerRow, c: &Caller) -> pb::Reviewer {
             "RETIRED" => pb::ReviewerStatus::Retired,
             _ => pb::ReviewerStatus::Active,
         } as i32,
-        update_time: Some(timestamp(r.updated_micros)),
+        update_time: Some(to_timestamp(r.updated_micros)),
     }
 }
 
@@ -400,7 +393,7 @@ fn draw_pb(d: &store::DrawRow, sealed: bool) -> pb::Draw {
             .as_ref()
             .map(|id| format!("programmes/{}/panels/{id}", d.programme_id))
             .unwrap_or_default(),
-        create_time: Some(timestamp(d.created_micros)),
+        create_time: Some(to_timestamp(d.created_micros)),
         entropy_source: p.entropy_source.clone(),
         inputs_hash: d.inputs_hash.clone(),
         pool_size: p.pool.len() as i32,
@@ -442,7 +435,7 @@ fn panel_pb(p: &PanelRow, c: &Caller) -> pb::Panel {
                 "EXPIRED" => pb::AssignmentState::Expired,
                 _ => pb::AssignmentState::Replaced,
             }) as i32,
-            respond_by: (s.respond_by_micros > 0).then(|| timestamp(s.respond_by_micros)),
+            respond_by: (s.respond_by_micros > 0).then(|| to_timestamp(s.respond_by_micros)),
             decline_reason: s.reason.clone(),
             replaced_by: if s.replaced_by.is_empty() {
                 String::new()

@@ -8,7 +8,7 @@ use qaward_kit::{
     audit::AuditRecord,
     auth::{Caller, Role},
     change,
-    clock::unix_micros,
+    clock::{to_timestamp, unix_micros},
     db::Database,
     error::FieldViolation,
     idempotency::RequestKey,
@@ -273,10 +273,7 @@ fn sheet_pb(s: &SheetRow) -> pb::Sheet {
         }),
         seal_hash: s.seal_hash.clone(),
         correction_reason: s.correction_reason.clone(),
-        submit_time: s.submitted_micros.map(|m| prost_types::Timestamp {
-            seconds: m.div_euclid(1_000_000),
-            nanos: (m.rem_euclid(1_000_000) * 1000) as i32,
-        }),
+        submit_time: s.submitted_micros.map(to_timestamp),
     }
 }
 
