@@ -57,6 +57,9 @@ pub struct Config {
     /// Empty: one SQLite file per service under `data_dir`. `postgres://…`: one PostgreSQL
     /// database, one schema per service. May carry a password, so it is a secret.
     pub database_url: Secret<String>,
+    /// Holiday years beyond those built in (2024-2026), in the form of
+    /// `crates/kit/data/cn-calendar.toml`; loaded at start, no release needed.
+    pub calendar_file: Option<PathBuf>,
     pub listen: Listen,
     pub upstreams: Upstreams,
     pub server: ServerLimits,
@@ -235,6 +238,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("qaward-data"),
             database_url: Secret::default(),
+            calendar_file: None,
             listen: Listen::default(),
             upstreams: Upstreams::default(),
             server: ServerLimits::default(),
@@ -390,6 +394,14 @@ impl Config {
     /// The effective configuration as TOML, with every secret masked.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// The working-day calendar: the built-in years plus `calendar_file`'s.
+    pub fn calendar(&self) -> Result<crate::calendar::Calendar, crate::calendar::CalendarError> {
+        match &self.calendar_file {
+            Some(path) => crate::calendar::Calendar::with_file(path),
+            None => Ok(crate::calendar::Calendar::built_in()),
+        }
     }
 
     /// True when the services keep their data in PostgreSQL.

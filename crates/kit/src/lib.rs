@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod change;
 pub mod clock;
 pub mod cn;
