@@ -34,8 +34,11 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
     let limit = host.max_message_bytes();
+    // A registry export may be larger than other messages: accept up to the import limit, so
+    // an oversize import is refused by the import itself, naming its limit.
+    let decode_limit = limit.max(domain::registry::MAX_IMPORT_BYTES + 1024 * 1024);
     let service = ReviewerServiceServer::new(ReviewersApi::new(db, ctx.clone()))
-        .max_decoding_message_size(limit)
+        .max_decoding_message_size(decode_limit)
         .max_encoding_message_size(limit);
     Ok(host.add_service(service))
 }
