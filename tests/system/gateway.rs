@@ -56,12 +56,17 @@ async fn with_a_local_token_the_call_reaches_the_service() {
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_refused_not_read() {
+    // The scoring service takes the configured limit as it is (the reviewers service raises its
+    // own to the registry import limit).
     let q = Qaward::start(&[], &[("QAWARD_SERVER__MAX_MESSAGE_BYTES", "1024")]).await;
     let token = q.token("office", "office-1");
-    let mut client = ReviewerServiceClient::new(q.channel("reviewers").await);
+    let mut client =
+        qaward_proto::qaward::scoring::v1::scoring_service_client::ScoringServiceClient::new(
+            q.channel("scoring").await,
+        );
     let status = client
-        .get_programme(with_token(
-            GetProgrammeRequest {
+        .get_rubric(with_token(
+            qaward_proto::qaward::scoring::v1::GetRubricRequest {
                 name: "x".repeat(4096),
             },
             &token,
