@@ -16,6 +16,7 @@ use tonic_health::{
 pub struct Probe {
     health: HealthServer<HealthService>,
     delay: Duration,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl NamedService for Probe {
@@ -36,6 +37,8 @@ impl tower::Service<http::Request<Body>> for Probe {
         parts.uri = "/grpc.health.v1.Health/Check".parse().unwrap();
         let mut health = self.health.clone();
         let delay = self.delay;
+        self.arrived
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             tower::Service::call(&mut health, http::Request::from_parts(parts, body)).await
@@ -45,6 +48,8 @@ impl tower::Service<http::Request<Body>> for Probe {
 
 pub struct Running {
     pub addr: SocketAddr,
+    /// Calls that reached the probe (past authentication and shedding).
+    pub arrived: Arc<std::sync::atomic::AtomicUsize>,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<Result<(), String>>,
 }
@@ -55,9 +60,11 @@ pub async fn start(limits: ServerLimits, verifier: Arc<Verifier>, delay: Duratio
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let probe = Probe {
         health: HealthServer::new(HealthService::from_health_reporter(reporter)),
         delay,
+        arrived: arrived.clone(),
     };
     let listener = qaward_kit::server::bind("127.0.0.1:0".parse().unwrap())
         .await
@@ -70,6 +77,7 @@ pub async fn start(limits: ServerLimits, verifier: Arc<Verifier>, delay: Duratio
     }));
     Running {
         addr,
+        arrived,
         stop: Some(stop),
         task,
     }

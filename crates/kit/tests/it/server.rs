@@ -51,12 +51,20 @@ async fn beyond_the_concurrency_limit_calls_are_shed_with_resource_exhausted() {
     let running = probe::start(limits, keys.verifier.clone(), Duration::from_secs(2)).await;
     let channel = probe::channel(running.addr).await;
     let token = keys.token("office-1", Role::Office);
-    let calls: Vec<_> = (0..6)
-        .map(|_| {
-            let (c, t) = (channel.clone(), token.clone());
-            tokio::spawn(async move { probe::call(c, Some(&t)).await })
-        })
-        .collect();
+    let spawn = |n: usize| -> Vec<_> {
+        (0..n)
+            .map(|_| {
+                let (c, t) = (channel.clone(), token.clone());
+                tokio::spawn(async move { probe::call(c, Some(&t)).await })
+            })
+            .collect()
+    };
+    // Fill the two places, wait until both calls are inside, then four more arrive.
+    let mut calls = spawn(2);
+    while running.arrived.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    calls.extend(spawn(4));
     let mut ok = 0;
     let mut shed = 0;
     for c in calls {
@@ -91,7 +99,10 @@ async fn shutdown_reports_not_serving_and_lets_an_in_flight_call_finish() {
         let (c, t) = (channel.clone(), token.clone());
         tokio::spawn(async move { probe::call(c, Some(&t)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the call is really in flight inside the server.
+    while running.arrived.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // A health watcher on the same connection sees the switch before the server is gone.
     let mut watcher = tonic_health::pb::health_client::HealthClient::new(channel.clone());
