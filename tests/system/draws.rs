@@ -141,6 +141,18 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         Err(_) => eprintln!("SKIPPED docs/draw_replay.py: python3 is not installed"),
     }
 
+    // every change above is in the reviewers' audit trail, and the chain is intact.
+    let audit = qaward(&["audit", "verify", "--target", "reviewers", "--data-dir"])
+        .arg(q.data_dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.status.success() && said.contains("audit trail intact, 4 rows"),
+        "{said}{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+
     let mut tampered: serde_json::Value = serde_json::from_str(&record).unwrap();
     tampered["entropy"] = "6-2".into();
     std::fs::write(&file, tampered.to_string()).unwrap();
