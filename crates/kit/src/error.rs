@@ -222,6 +222,13 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The gRPC status, consuming the error (for `map_err` at the end of a handler).
+    pub fn into_status(self) -> Status {
+        self.to_status()
+    }
+}
+
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
         e.to_status()

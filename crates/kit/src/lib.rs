@@ -23,6 +23,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod names;
 pub mod outbox;
 pub mod paging;
 pub mod server;

@@ -13,6 +13,7 @@ use qaward_kit::{
     db::Database,
     error::FieldViolation,
     idempotency::RequestKey,
+    names::valid_id,
     paging::Page,
     server::ServiceContext,
 };
@@ -62,10 +63,6 @@ impl ReviewersApi {
     }
 }
 
-fn status(e: Error) -> Status {
-    e.to_status()
-}
-
 fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
     Caller::of(r).cloned()
 }
@@ -76,14 +73,6 @@ fn programme_id(name: &str, field: &str) -> Result<String> {
         .filter(|id| valid_id(id))
         .map(str::to_string)
         .ok_or_else(|| Error::invalid(field, "must be programmes/{programme}"))
-}
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 63
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `programmes/{p}/{kind}/{id}` → (p, id).
@@ -692,24 +681,23 @@ impl ReviewersApi {
             }
         }
         if was_leader {
-            // The new leader: the first remaining member in draw order who may lead.
-            let may_lead = |id: &str| d.prepared.pool.iter().any(|p| p.id == id && p.leader);
-            let order: Vec<String> = d
+            // The new leader by the draw's own rule, among those still seated, in draw order.
+            let active: Vec<String> = d
                 .outcome
-                .as_ref()
-                .map(|o| o.members.iter().chain(&o.backups).cloned().collect())
-                .unwrap_or_default();
-            let active: Vec<String> = panel
-                .seats
                 .iter()
-                .filter(|s| {
-                    s.seat == "MEMBER" && matches!(s.state.as_str(), "PENDING" | "ACCEPTED")
+                .flat_map(|o| o.members.iter().chain(&o.backups))
+                .filter(|id| {
+                    panel.seats.iter().any(|s| {
+                        &s.reviewer_id == *id
+                            && s.seat == "MEMBER"
+                            && matches!(s.state.as_str(), "PENDING" | "ACCEPTED")
+                    })
                 })
-                .map(|s| s.reviewer_id.clone())
+                .cloned()
                 .collect();
-            if let Some(l) = order.iter().find(|id| active.contains(id) && may_lead(id)) {
+            if let Some(l) = draw::leader(&d.prepared, &active).cloned() {
                 for s in panel.seats.iter_mut() {
-                    s.leader = &s.reviewer_id == l;
+                    s.leader = s.reviewer_id == l;
                 }
             }
         }
@@ -785,7 +773,7 @@ impl ReviewerService for ReviewersApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_programme(
@@ -799,7 +787,7 @@ impl ReviewerService for ReviewersApi {
             let mut conn = self.db.pool().acquire().await?;
             Ok(programme_pb(&store::get_programme(&mut conn, &id).await?))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_programmes(
@@ -823,7 +811,7 @@ impl ReviewerService for ReviewersApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn update_draw_policy(
@@ -852,7 +840,7 @@ impl ReviewerService for ReviewersApi {
             change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn import_reviewers(
@@ -906,7 +894,7 @@ impl ReviewerService for ReviewersApi {
             change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_reviewer(
@@ -920,7 +908,7 @@ impl ReviewerService for ReviewersApi {
             let mut conn = self.db.pool().acquire().await?;
             Ok(reviewer_pb(&store::get_reviewer(&mut conn, &id).await?, &c))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_reviewers(
@@ -949,7 +937,7 @@ impl ReviewerService for ReviewersApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn create_relation(
@@ -1054,7 +1042,7 @@ impl ReviewerService for ReviewersApi {
             change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_relations(
@@ -1074,7 +1062,7 @@ impl ReviewerService for ReviewersApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn create_flag(
@@ -1131,7 +1119,7 @@ impl ReviewerService for ReviewersApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_flags(
@@ -1151,7 +1139,7 @@ impl ReviewerService for ReviewersApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn resolve_flag(
@@ -1191,7 +1179,7 @@ impl ReviewerService for ReviewersApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn check_conflicts(
@@ -1232,7 +1220,7 @@ impl ReviewerService for ReviewersApi {
                     .collect(),
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn prepare_draw(
@@ -1361,14 +1349,7 @@ impl ReviewerService for ReviewersApi {
             if !replaces.is_empty() {
                 store::get_draw(&mut tx, &programme, &replaces).await?;
             }
-            for (code, min) in &prog.policy.speciality_quotas {
-                if !needs.iter().any(|n| &n.code == code) {
-                    needs.push(SpecialityNeed {
-                        code: code.clone(),
-                        min: *min,
-                    });
-                }
-            }
+            let needs = prog.policy.needs(needs);
             let need_codes: Vec<String> = needs.iter().map(|n| n.code.clone()).collect();
             let candidates = store::candidate_facts(
                 &mut tx,
@@ -1441,7 +1422,7 @@ impl ReviewerService for ReviewersApi {
             change::commit(tx, self.now(), &key, record, &response).await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn execute_draw(
@@ -1463,7 +1444,7 @@ impl ReviewerService for ReviewersApi {
             self.execute_draw(&c, &programme, &id, &r.entropy, &key)
                 .await
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_draw(
@@ -1480,7 +1461,7 @@ impl ReviewerService for ReviewersApi {
                 false,
             ))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_draws(
@@ -1500,7 +1481,7 @@ impl ReviewerService for ReviewersApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn verify_draw(
@@ -1520,7 +1501,7 @@ impl ReviewerService for ReviewersApi {
                 &d.inputs_hash,
             ))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_panel(
@@ -1549,7 +1530,7 @@ impl ReviewerService for ReviewersApi {
                     &c,
                 ))
             };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_panels(
@@ -1569,7 +1550,7 @@ impl ReviewerService for ReviewersApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn respond_to_assignment(
@@ -1650,7 +1631,7 @@ impl ReviewerService for ReviewersApi {
                 Ok(response)
             }
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn replace_member(
@@ -1722,7 +1703,7 @@ impl ReviewerService for ReviewersApi {
             self.replace(&c, &programme, &panel_id, &reviewer, state, &why, &key)
                 .await
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn release_panel(
@@ -1752,7 +1733,7 @@ impl ReviewerService for ReviewersApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 }
 

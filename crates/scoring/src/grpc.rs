@@ -12,6 +12,7 @@ use qaward_kit::{
     db::Database,
     error::FieldViolation,
     idempotency::RequestKey,
+    names::valid_id,
     paging::Page,
     server::ServiceContext,
 };
@@ -22,6 +23,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
+        group,
         results::{self, DefenceRule, Outcome, Settings},
         rubric::{Category, Item, ItemKind, Rubric},
         sheet,
@@ -50,10 +52,6 @@ impl ScoringApi {
     }
 }
 
-fn status(e: Error) -> Status {
-    e.to_status()
-}
-
 fn dec(d: &Option<common::Decimal>, field: &str) -> Result<Option<Decimal>> {
     match d {
         None => Ok(None),
@@ -71,14 +69,6 @@ fn dec_pb(d: Decimal) -> Option<common::Decimal> {
     Some(common::Decimal {
         value: d.normalize().to_string(),
     })
-}
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 63
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn id_of<'a>(name: &'a str, collection: &str, field: &str) -> Result<&'a str> {
@@ -482,7 +472,7 @@ impl ScoringService for ScoringApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_rubric(
@@ -506,7 +496,7 @@ impl ScoringService for ScoringApi {
             let (v, rubric) = store::get_rubric(&mut conn, &id, version).await?;
             Ok(rubric_pb(&id, v, &rubric))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_rubrics(
@@ -523,7 +513,7 @@ impl ScoringService for ScoringApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn create_assignment(
@@ -594,25 +584,14 @@ impl ScoringService for ScoringApi {
                     }),
                 }
             }
-            let scorers = people.iter().filter(|(_, r)| r != "ADVISOR").count();
-            let leaders = people.iter().filter(|(_, r)| r == "LEADER").count();
-            match stage {
-                Some("MATERIALS") | Some("SITE") => {
-                    if scorers < 3 || leaders != 1 {
-                        bad.push(FieldViolation { field: "assignment.people".into(), description: "a group has at least 3 scoring reviewers, one of them the leader (R-12)".into() });
-                    }
-                    if people.iter().any(|(_, r)| r == "ADVISOR") {
-                        bad.push(FieldViolation {
-                            field: "assignment.people".into(),
-                            description: "advisors sit only on the defence panel (R-14)".into(),
-                        });
-                    }
-                }
-                Some("DEFENCE") if scorers == 0 => bad.push(FieldViolation {
-                    field: "assignment.people".into(),
-                    description: "a defence panel has scoring reviewers".into(),
-                }),
-                _ => {}
+            if let Some(stage) = stage {
+                let roles: Vec<&str> = people.iter().map(|(_, r)| r.as_str()).collect();
+                bad.extend(group::composition_problems(stage, &roles).into_iter().map(
+                    |description| FieldViolation {
+                        field: "assignment.people".into(),
+                        description,
+                    },
+                ));
             }
             // rubrics/{id} pins the current version; rubrics/{id}@{version} names one, so
             // every assignment of a cycle can pin the same version.
@@ -665,7 +644,7 @@ impl ScoringService for ScoringApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_assignments(
@@ -695,7 +674,7 @@ impl ScoringService for ScoringApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn save_sheet(
@@ -835,7 +814,7 @@ impl ScoringService for ScoringApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_sheet(
@@ -869,7 +848,7 @@ impl ScoringService for ScoringApi {
             }
             Ok(sheet_pb(&s))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn list_sheets(
@@ -897,7 +876,7 @@ impl ScoringService for ScoringApi {
                 next_page_token,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn submit_sheet(
@@ -971,7 +950,7 @@ impl ScoringService for ScoringApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn correct_sheet(
@@ -1049,7 +1028,7 @@ impl ScoringService for ScoringApi {
             change::commit(tx, self.now(), &key, AuditRecord::by(&c, "sheet.correct", response.name.clone()).because(new.correction_reason.clone()).with_detail(serde_json::json!({ "version": new.version, "previous_seal": old.seal_hash, "seal_hash": new.seal_hash })), &response).await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn open_consensus(
@@ -1099,7 +1078,7 @@ impl ScoringService for ScoringApi {
                 items,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn sign_consensus(
@@ -1147,22 +1126,24 @@ impl ScoringService for ScoringApi {
             let (_, rubric) =
                 store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
             let items = items_from_pb(&r.items, &rubric, "items")?;
-            let mut bad = Vec::new();
-            for (i, it) in items.iter().enumerate() {
-                let differs = independent.iter().any(|s| {
-                    s.items
-                        .iter()
-                        .any(|x| x.code == it.code && x.percent != it.percent)
-                });
-                if differs && it.reason.trim().is_empty() {
-                    bad.push(FieldViolation {
+            let agreed: Vec<(&str, u32, &str)> = items
+                .iter()
+                .map(|i| (i.code.as_str(), i.percent, i.reason.as_str()))
+                .collect();
+            let given: Vec<(&str, u32)> = independent
+                .iter()
+                .flat_map(|s| s.items.iter().map(|x| (x.code.as_str(), x.percent)))
+                .collect();
+            let bad: Vec<FieldViolation> =
+                sheet::unexplained_changes(&agreed, &given)
+                    .into_iter()
+                    .map(|i| FieldViolation {
                         field: format!("items[{i}].reason"),
                         description:
                             "the agreed score differs from an independent score: give the reason"
                                 .into(),
-                    });
-                }
-            }
+                    })
+                    .collect();
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }
@@ -1198,7 +1179,7 @@ impl ScoringService for ScoringApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn release_stage(
@@ -1246,7 +1227,7 @@ impl ScoringService for ScoringApi {
             .await?;
             Ok(response)
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn compute_results(
@@ -1262,7 +1243,7 @@ impl ScoringService for ScoringApi {
             let computed = compute_cycle(&self.db, &r.cycle, &settings).await?;
             Ok(results_pb(&r.cycle, &computed))
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 
     async fn get_feedback_report(
@@ -1346,7 +1327,7 @@ impl ScoringService for ScoringApi {
                 html,
             })
         };
-        run.await.map(Response::new).map_err(status)
+        run.await.map(Response::new).map_err(Error::into_status)
     }
 }
 

@@ -290,14 +290,10 @@ pub fn execute_hashed(
     if members.len() < size {
         return Err(Shortage::Combination);
     }
-    let leader = members
-        .iter()
-        .find(|p| p.leader)
-        .or(members.first())
-        .map(|p| p.id.clone())
-        .unwrap_or_default();
+    let member_ids: Vec<String> = members.iter().map(|p| p.id.clone()).collect();
+    let leader = leader(prepared, &member_ids).cloned().unwrap_or_default();
     Ok(Outcome {
-        members: members.iter().map(|p| p.id.clone()).collect(),
+        members: member_ids,
         leader,
         backups: others
             .iter()
@@ -305,6 +301,13 @@ pub fn execute_hashed(
             .map(|p| p.id.clone())
             .collect(),
     })
+}
+
+/// The group's leader: the first of `members` (given in draw order) qualified to lead, else
+/// the first member. The same rule names the leader at the draw and after a replacement.
+pub fn leader<'a>(prepared: &Prepared, members: &'a [String]) -> Option<&'a String> {
+    let may_lead = |id: &String| prepared.pool.iter().any(|p| &p.id == id && p.leader);
+    members.iter().find(|m| may_lead(m)).or(members.first())
 }
 
 /// The first backup, in the order fixed at draw time, who can take `leaving`'s seat with
@@ -455,6 +458,27 @@ mod tests {
         for earlier in &o.backups[..first_ok] {
             assert!(replacement(&p, &o.members, leaving, std::slice::from_ref(earlier)).is_none());
         }
+    }
+
+    #[test]
+    fn the_leader_is_the_first_qualified_member_in_draw_order_else_the_first() {
+        let p = prepared(
+            vec![
+                entry("A", &["C13"], false),
+                entry("B", &["C13"], true),
+                entry("C", &["C13"], true),
+            ],
+            3,
+            0,
+            &[],
+        );
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            leader(&p, &ids(&["A", "C", "B"])).map(String::as_str),
+            Some("C")
+        );
+        assert_eq!(leader(&p, &ids(&["A"])).map(String::as_str), Some("A"));
+        assert_eq!(leader(&p, &[]), None);
     }
 
     #[test]

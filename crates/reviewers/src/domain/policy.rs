@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Purpose;
+use super::{Purpose, draw::SpecialityNeed};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrawPolicy {
@@ -107,6 +107,20 @@ impl DrawPolicy {
         v
     }
 
+    /// The speciality needs of a draw: those requested, plus the programme's quota for every
+    /// speciality the request does not name.
+    pub fn needs(&self, mut requested: Vec<SpecialityNeed>) -> Vec<SpecialityNeed> {
+        for (code, min) in &self.speciality_quotas {
+            if !requested.iter().any(|n| &n.code == code) {
+                requested.push(SpecialityNeed {
+                    code: code.clone(),
+                    min: *min,
+                });
+            }
+        }
+        requested
+    }
+
     /// Is `size` allowed for `purpose`? Returns the allowed range when not.
     pub fn size_allowed(&self, purpose: Purpose, size: u32) -> Result<(), (u32, Option<u32>)> {
         let (min, max) = match purpose {
@@ -140,6 +154,20 @@ mod tests {
             fields,
             ["materials_group_min", "site_group_max", "defence_panel_min"]
         );
+    }
+
+    #[test]
+    fn quotas_add_to_the_needs_a_request_does_not_name() {
+        let p = DrawPolicy {
+            speciality_quotas: vec![("C13".into(), 1), ("M74".into(), 2)],
+            ..DrawPolicy::default()
+        };
+        let needs = p.needs(vec![SpecialityNeed {
+            code: "C13".into(),
+            min: 3,
+        }]);
+        let got: Vec<(&str, u32)> = needs.iter().map(|n| (n.code.as_str(), n.min)).collect();
+        assert_eq!(got, [("C13", 3), ("M74", 2)]);
     }
 
     #[test]

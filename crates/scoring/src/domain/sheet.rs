@@ -72,6 +72,22 @@ pub fn spread(item_code: &str, percents: &[u32]) -> Spread {
     }
 }
 
+/// The consensus items (code, agreed percentage, reason) whose agreed score departs from an
+/// independent score (code, percentage) of the group without a reason: their positions.
+pub fn unexplained_changes(
+    agreed: &[(&str, u32, &str)],
+    independent: &[(&str, u32)],
+) -> Vec<usize> {
+    agreed
+        .iter()
+        .enumerate()
+        .filter(|(_, (code, percent, reason))| {
+            reason.trim().is_empty() && independent.iter().any(|(c, p)| c == code && p != percent)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +113,17 @@ mod tests {
         let all: Vec<(String, u32)> = r.items().map(|i| (i.code.clone(), 50)).collect();
         assert_eq!(total(&r, &all).unwrap(), Decimal::from(500));
         assert!(total(&r, &all[1..]).unwrap_err().contains("4.1.1"));
+    }
+
+    #[test]
+    fn r12_a_consensus_that_departs_from_an_independent_score_says_why() {
+        let independent = [("4.1.1", 50), ("4.1.1", 60), ("4.1.2", 40)];
+        let agreed = [
+            ("4.1.1", 55, ""),
+            ("4.1.2", 40, ""),
+            ("4.1.1", 55, "讨论一致"),
+        ];
+        assert_eq!(unexplained_changes(&agreed, &independent), [0]);
     }
 
     #[test]
