@@ -37,10 +37,13 @@ pub enum Role {
     Government,
     Public,
     Supervisor,
+    /// Another qaward service acting on its own account, not a person's: the applications
+    /// service's outbox relay creating notifications. Subject `system:<service>`.
+    Service,
 }
 
 impl Role {
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 11] = [
         Role::Enterprise,
         Role::RecommendingUnit,
         Role::Office,
@@ -51,6 +54,7 @@ impl Role {
         Role::Government,
         Role::Public,
         Role::Supervisor,
+        Role::Service,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Role {
             Role::Government => "government",
             Role::Public => "public",
             Role::Supervisor => "supervisor",
+            Role::Service => "service",
         }
     }
 

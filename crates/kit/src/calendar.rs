@@ -127,6 +127,20 @@ impl Calendar {
         }
         Ok(d)
     }
+
+    /// The `n`-th working day before `to` (not counting `to` itself): a reminder "3 working
+    /// days before the deadline" goes out on `working_days_before(deadline, 3)`.
+    pub fn working_days_before(&self, to: Date, n: u32) -> Result<Date, CalendarError> {
+        let mut d = to;
+        let mut left = n;
+        while left > 0 {
+            d -= Duration::days(1);
+            if self.is_working_day(d)? {
+                left -= 1;
+            }
+        }
+        Ok(d)
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +162,23 @@ mod tests {
         // An ordinary weekend and an ordinary weekday.
         assert!(!c.is_working_day(date!(2026 - 03 - 07)).unwrap());
         assert!(c.is_working_day(date!(2026 - 03 - 09)).unwrap());
+    }
+
+    #[test]
+    fn working_days_before_a_deadline_skip_the_holiday_and_count_tiaoxiu_days() {
+        // Deadline Tue 2026-03-03: back over Mon 2 Mar, Sat 28 Feb (调休), Fri 27 Feb ... the
+        // Spring Festival holiday (15-23 Feb) is skipped, Sat 14 Feb (调休) counts.
+        let c = Calendar::built_in();
+        let d = date!(2026 - 03 - 03);
+        assert_eq!(c.working_days_before(d, 1).unwrap(), date!(2026 - 03 - 02));
+        assert_eq!(c.working_days_before(d, 2).unwrap(), date!(2026 - 02 - 28));
+        assert_eq!(c.working_days_before(d, 7).unwrap(), date!(2026 - 02 - 14));
+        assert_eq!(c.working_days_before(d, 8).unwrap(), date!(2026 - 02 - 13));
+        assert_eq!(c.working_days_before(d, 0).unwrap(), d);
+        assert_eq!(
+            c.working_days_before(date!(2024 - 01 - 02), 2),
+            Err(CalendarError::UnknownYear(2023))
+        );
     }
 
     #[test]

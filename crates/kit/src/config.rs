@@ -65,6 +65,7 @@ pub struct Config {
     pub server: ServerLimits,
     pub auth: Auth,
     pub telemetry: Telemetry,
+    pub notifications: Notifications,
 }
 
 /// Where each service listens. Loopback unless told otherwise.
@@ -213,6 +214,132 @@ pub struct Auth {
     pub token_ttl_secs: u64,
 }
 
+/// The notifications service: its delivery workers and channels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notifications {
+    /// Delivery workers taking due deliveries from the durable queue.
+    pub workers: usize,
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+    /// First retry delay (milliseconds); doubles per attempt, with jitter, up to the maximum.
+    pub base_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How often idle workers look for due deliveries (scheduled sends, retries).
+    pub poll_ms: u64,
+    /// How long a worker holds a claimed delivery before another may take it over.
+    pub lease_ms: u64,
+    /// Sends per second and channel, across the workers of this process; 0: unlimited.
+    pub rate_per_second: ChannelRates,
+    pub smtp: Smtp,
+    /// The county platform's webhook for notifications.
+    pub webhook: SignedHttp,
+    /// The HTTP SMS gateway, called on the same signed mechanism as the webhook.
+    pub sms: SignedHttp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelRates {
+    pub inbox: u32,
+    pub email: u32,
+    pub webhook: u32,
+    pub sms: u32,
+}
+
+/// An SMTP relay. Empty `host`: email is not configured, and email deliveries go to the dead
+/// letters with that reason (requeue them once it is).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Extra root certificate (PEM) to trust, for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Authenticate when non-empty (over TLS only, unless `tls = "none"`).
+    pub username: String,
+    pub password: Secret<String>,
+    /// The From header: `云阳县县长质量奖办公室 <award@county.gov.cn>`.
+    pub from: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: a relay on the same host or a test server only.
+    None,
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// An HTTP(S) endpoint that receives signed JSON: `X-Qaward-Timestamp`, `X-Qaward-Signature`
+/// (`sha256=` HMAC-SHA256 of `timestamp.body` with `secret`) and `Idempotency-Key` headers.
+/// Empty `url`: the channel is not configured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignedHttp {
+    pub url: String,
+    pub secret: Secret<String>,
+    pub timeout_ms: u64,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            workers: 4,
+            max_attempts: 8,
+            base_backoff_ms: 2_000,
+            max_backoff_ms: 3_600_000,
+            poll_ms: 500,
+            lease_ms: 60_000,
+            rate_per_second: ChannelRates::default(),
+            smtp: Smtp::default(),
+            webhook: SignedHttp::default(),
+            sms: SignedHttp::default(),
+        }
+    }
+}
+
+impl Default for SignedHttp {
+    fn default() -> Self {
+        SignedHttp {
+            url: String::new(),
+            secret: Secret::default(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for ChannelRates {
+    fn default() -> Self {
+        ChannelRates {
+            inbox: 0,
+            email: 20,
+            webhook: 200,
+            sms: 20,
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            ca_file: None,
+            username: String::new(),
+            password: Secret::default(),
+            from: String::new(),
+            timeout_ms: 30_000,
+        }
+    }
+}
+
 /// Logs and OpenTelemetry export.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -244,6 +371,7 @@ impl Default for Config {
             server: ServerLimits::default(),
             auth: Auth::default(),
             telemetry: Telemetry::default(),
+            notifications: Notifications::default(),
         }
     }
 }
@@ -382,6 +510,33 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "server.max_concurrent_requests must be at least 1".to_string(),
             ));
+        }
+        let n = &self.notifications;
+        if n.workers == 0 || n.max_attempts == 0 || n.base_backoff_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "notifications.workers, max_attempts and base_backoff_ms must be at least 1"
+                    .to_string(),
+            ));
+        }
+        if !n.smtp.host.is_empty() && n.smtp.from.is_empty() {
+            return Err(ConfigError::Invalid(
+                "notifications.smtp.from is required when notifications.smtp.host is set"
+                    .to_string(),
+            ));
+        }
+        for (name, ch) in [("webhook", &n.webhook), ("sms", &n.sms)] {
+            if !ch.url.is_empty() {
+                if !(ch.url.starts_with("https://") || ch.url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid(format!(
+                        "notifications.{name}.url must be an http:// or https:// URL"
+                    )));
+                }
+                if ch.secret.expose().len() < 16 {
+                    return Err(ConfigError::Invalid(format!(
+                        "notifications.{name}.secret must be at least 16 characters when its url is set"
+                    )));
+                }
+            }
         }
         if self.auth.audience.is_empty() || self.auth.issuer.is_empty() {
             return Err(ConfigError::Invalid(

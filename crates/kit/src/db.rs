@@ -54,6 +54,9 @@ impl Migrations {
 /// Why a database could not be opened or migrated; one line for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// A service's own start-up step failed: its configuration or its seed data.
+    #[error("{0}")]
+    Setup(String),
     #[error("bad database URL: {0}")]
     BadUrl(String),
     #[error("cannot connect to the {service} database: {source}")]
