@@ -24,6 +24,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod names;
+pub mod notify;
 pub mod outbox;
 pub mod paging;
 pub mod server;

@@ -156,3 +156,123 @@ impl TestKeys {
             .expect("sign test token")
     }
 }
+
+/// One request an [`HttpSink`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+    /// The status the sink answered with.
+    pub status: u16,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[derive(Default)]
+struct SinkState {
+    received: Vec<Received>,
+    /// Statuses to answer with next, in order; then `status`.
+    script: std::collections::VecDeque<u16>,
+    status: u16,
+}
+
+/// A real HTTP server on loopback that records every POST and answers with scripted statuses:
+/// the receiving end of webhook and SMS-gateway tests.
+#[derive(Clone)]
+pub struct HttpSink {
+    pub url: String,
+    state: Arc<std::sync::Mutex<SinkState>>,
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl HttpSink {
+    /// Starts a sink answering 200 to everything.
+    pub async fn start() -> HttpSink {
+        let state = Arc::new(std::sync::Mutex::new(SinkState {
+            status: 200,
+            ..Default::default()
+        }));
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (s, a) = (state.clone(), arrived.clone());
+        let app = axum::Router::new().fallback(axum::routing::post(
+            move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let (s, a) = (s.clone(), a.clone());
+                async move {
+                    let status = {
+                        let mut st = s.lock().unwrap_or_else(|p| p.into_inner());
+                        let status = st.script.pop_front().unwrap_or(st.status);
+                        st.received.push(Received {
+                            headers,
+                            body: body.to_vec(),
+                            status,
+                        });
+                        status
+                    };
+                    a.notify_waiters();
+                    (
+                        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
+                        "ok",
+                    )
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sink");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        HttpSink {
+            url,
+            state,
+            arrived,
+        }
+    }
+
+    /// Answers the next requests with `statuses`, then with the standing status.
+    pub fn script(&self, statuses: &[u16]) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.script.extend(statuses.iter().copied());
+    }
+
+    /// The status answered once the script is used up.
+    pub fn set_status(&self, status: u16) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).status = status;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .received
+            .clone()
+    }
+
+    /// Waits until `pred` holds of what arrived, or `timeout` passes; returns what arrived.
+    pub async fn wait_until(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.arrived.notified();
+            let got = self.received();
+            if pred(&got) || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}

@@ -350,28 +350,35 @@ pub async fn claim(
     Ok(out)
 }
 
+/// The outcome of one attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    pub state: &'a str,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    pub last_error: &'a str,
+    pub next_attempt_micros: i64,
+    pub delivered_micros: Option<i64>,
+}
+
 /// Records an attempt's outcome, if `lease` still holds the delivery; false when another
 /// worker took it over after the lease ran out (its own outcome will be recorded instead).
 pub async fn record_attempt(
     conn: &mut Conn,
     id: &str,
     lease: &str,
-    state: &str,
-    attempts: i64,
-    last_error: &str,
-    next_attempt_micros: i64,
-    delivered_micros: Option<i64>,
+    a: &Attempt<'_>,
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE deliveries SET state = $1, attempts = $2, last_error = $3, next_attempt_micros = $4,
                 delivered_micros = $5, lease = ''
          WHERE id = $6 AND lease = $7 AND state IN ('pending', 'retrying')",
     )
-    .bind(state)
-    .bind(attempts)
-    .bind(last_error)
-    .bind(next_attempt_micros)
-    .bind(delivered_micros)
+    .bind(a.state)
+    .bind(a.attempts)
+    .bind(a.last_error)
+    .bind(a.next_attempt_micros)
+    .bind(a.delivered_micros)
     .bind(id)
     .bind(lease)
     .execute(&mut *conn)

@@ -23,7 +23,7 @@ use crate::{
         Channel,
         delivery::{Next, Outcome, RetryPolicy, TokenBucket},
     },
-    store::{self, DEAD, DELIVERED, DeliveryRow, RETRYING},
+    store::{self, Attempt, DEAD, DELIVERED, DeliveryRow, RETRYING},
 };
 
 /// Deliveries one worker claims at a time.
@@ -44,7 +44,6 @@ pub struct Pool {
 }
 
 impl Pool {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Database,
         channels: Channels,
@@ -160,18 +159,14 @@ impl Pool {
             let now = unix_micros(self.clock.now());
             let mut tx = self.db.begin().await?;
             store::put_inbox_message(&mut tx, &d, now).await?;
-            if store::record_attempt(
-                &mut tx,
-                &d.id,
-                token,
-                DELIVERED,
-                d.attempts + 1,
-                "",
-                d.next_attempt_micros,
-                Some(now),
-            )
-            .await?
-            {
+            let attempt = Attempt {
+                state: DELIVERED,
+                attempts: d.attempts + 1,
+                last_error: "",
+                next_attempt_micros: d.next_attempt_micros,
+                delivered_micros: Some(now),
+            };
+            if store::record_attempt(&mut tx, &d.id, token, &attempt).await? {
                 tx.commit().await?;
             }
             return Ok(());
@@ -200,10 +195,14 @@ impl Pool {
             }
         };
         let mut conn = self.db.pool().acquire().await?;
-        store::record_attempt(
-            &mut conn, &d.id, token, state, attempts, &error, next, delivered,
-        )
-        .await?;
+        let attempt = Attempt {
+            state,
+            attempts,
+            last_error: &error,
+            next_attempt_micros: next,
+            delivered_micros: delivered,
+        };
+        store::record_attempt(&mut conn, &d.id, token, &attempt).await?;
         Ok(())
     }
 }

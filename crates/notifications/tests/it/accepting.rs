@@ -1,0 +1,309 @@
+//! Accepting a notification: idempotent by request id, stored before it is acknowledged,
+//! delivered to the inbox; bad input refused with the field named and nothing stored.
+
+use qaward_kit::{auth::Role, testing};
+use qaward_proto::qaward::notifications::v1 as pb;
+use tonic::Code;
+
+use crate::*;
+
+#[tokio::test]
+async fn the_same_request_id_is_one_notification_and_it_reaches_the_inbox() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db, settings()).await;
+        let code = enterprise();
+        let first = r.create(passed(vec![inbox_recipient(&code)]), "n-1").await;
+        let again = r.create(passed(vec![inbox_recipient(&code)]), "n-1").await;
+        assert_eq!(first, again, "{label}");
+        assert!(first.name.starts_with("notifications/"));
+        assert_eq!(first.deliveries.len(), 1);
+        let d = &first.deliveries[0];
+        assert_eq!(
+            (d.channel, d.template_version, d.recipient_id.as_str()),
+            (pb::Channel::Inbox as i32, 1, code.as_str())
+        );
+
+        // The same id for a different notification is refused, not silently merged.
+        let err = r
+            .client
+            .create_notification(as_(
+                &r.office,
+                pb::CreateNotificationRequest {
+                    notification: Some(passed(vec![inbox_recipient("another")])),
+                    request_id: "n-1".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{label}");
+
+        let n = r.settle(&first.name, time::Duration::ZERO, delivered).await;
+        assert_eq!(n.deliveries[0].attempts, 1, "{label}");
+        let all = r
+            .client
+            .list_notifications(as_(&r.office, pb::ListNotificationsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.notifications.len(), 1, "{label}: one notification");
+
+        // The enterprise reads its inbox (its subject is its credit code) and marks it read.
+        let me = r.keys.token(&code, Role::Enterprise);
+        let inbox = r
+            .client
+            .list_inbox_messages(as_(
+                &me,
+                pb::ListInboxMessagesRequest {
+                    parent: format!("inboxes/{code}"),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(inbox.messages.len(), 1, "{label}");
+        let m = &inbox.messages[0];
+        assert!(
+            m.subject.contains("进入陈述答辩和现场评审"),
+            "{}",
+            m.subject
+        );
+        assert!(m.body.contains("得分512.50分"), "{}", m.body);
+        assert!(
+            m.body.starts_with("重庆云阳某某机械有限公司："),
+            "{}",
+            m.body
+        );
+        assert!(!m.read);
+        let read = r
+            .client
+            .mark_inbox_message_read(as_(
+                &me,
+                pb::MarkInboxMessageReadRequest {
+                    name: m.name.clone(),
+                    request_id: "read-1".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(read.read);
+        let unread = r
+            .client
+            .list_inbox_messages(as_(
+                &me,
+                pb::ListInboxMessagesRequest {
+                    parent: format!("inboxes/{code}"),
+                    unread_only: true,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(unread.messages.is_empty(), "{label}");
+
+        // Someone else's inbox is not theirs to read, nor to mark.
+        let other = r.keys.token("91500235MA5U7YYY0X", Role::Enterprise);
+        let err = r
+            .client
+            .list_inbox_messages(as_(
+                &other,
+                pb::ListInboxMessagesRequest {
+                    parent: format!("inboxes/{code}"),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{label}");
+        let err = r
+            .client
+            .mark_inbox_message_read(as_(
+                &r.office,
+                pb::MarkInboxMessageReadRequest {
+                    name: m.name.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_stores_nothing() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db, settings()).await;
+        let code = enterprise();
+        let with = |f: &dyn Fn(&mut pb::Notification)| {
+            let mut n = passed(vec![inbox_recipient(&code)]);
+            f(&mut n);
+            n
+        };
+        let past = timestamp(r.now() - time::Duration::minutes(10));
+        let cases: Vec<(pb::Notification, &str)> = vec![
+            (
+                with(&|n| n.event_type = "award.granted_typo".into()),
+                "notification.event_type",
+            ),
+            (with(&|n| n.recipients.clear()), "notification.recipients"),
+            (
+                with(&|n| n.recipients[0].channels = vec![pb::Channel::Email as i32]),
+                "notification.recipients[0].email",
+            ),
+            (
+                with(&|n| {
+                    n.recipients[0].channels = vec![pb::Channel::Sms as i32];
+                    n.recipients[0].mobile = "1381234567".into();
+                }),
+                "notification.recipients[0].mobile",
+            ),
+            (
+                with(&|n| n.recipients[0].email = "not-an-address".into()),
+                "notification.recipients[0].email",
+            ),
+            (
+                with(&|n| n.recipients[0].id = "a/b".into()),
+                "notification.recipients[0].id",
+            ),
+            (
+                with(&|n| n.recipients[0].channels = vec![9]),
+                "notification.recipients[0].channels[0]",
+            ),
+            (
+                with(&|n| {
+                    n.variables.remove("materials_score");
+                }),
+                "notification.variables",
+            ),
+            (
+                with(&|n| {
+                    n.variables.insert("bonus".into(), "1".into());
+                }),
+                "notification.variables[bonus]",
+            ),
+            (
+                with(&|n| n.send_time = Some(past)),
+                "notification.send_time",
+            ),
+        ];
+        for (i, (n, field)) in cases.into_iter().enumerate() {
+            let err = r
+                .client
+                .create_notification(as_(
+                    &r.office,
+                    pb::CreateNotificationRequest {
+                        notification: Some(n),
+                        request_id: format!("bad-{i}"),
+                    },
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{label} case {i}");
+            let details = tonic_types::StatusExt::get_error_details(&err);
+            let fields: Vec<String> = details
+                .bad_request()
+                .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+                .unwrap_or_default();
+            assert!(
+                fields.iter().any(|f| f == field),
+                "{label} case {i}: wanted {field}, got {fields:?}: {}",
+                err.message()
+            );
+        }
+        // No request id: refused too (it is the idempotency key).
+        let err = r
+            .client
+            .create_notification(as_(
+                &r.office,
+                pb::CreateNotificationRequest {
+                    notification: Some(passed(vec![inbox_recipient(&code)])),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        let all = r
+            .client
+            .list_notifications(as_(&r.office, pb::ListNotificationsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(all.notifications.is_empty(), "{label}: nothing stored");
+        assert_eq!(
+            qaward_notifications::store::count_state(&r.db, "pending")
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_senders_send_and_a_recipient_sees_only_its_own_part() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db, settings()).await;
+        let code = enterprise();
+        let me = r.keys.token(&code, Role::Enterprise);
+        let err = r
+            .client
+            .create_notification(as_(
+                &me,
+                pb::CreateNotificationRequest {
+                    notification: Some(passed(vec![inbox_recipient(&code)])),
+                    request_id: "x-1".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{label}");
+
+        // A service (an outbox relay) may send.
+        let service = r.keys.token("system:applications", Role::Service);
+        let mut copy = inbox_recipient("unit-500235-101");
+        copy.display_name = "云阳县青龙街道办事处".into();
+        r.client
+            .create_notification(as_(
+                &service,
+                pb::CreateNotificationRequest {
+                    notification: Some(passed(vec![inbox_recipient(&code), copy])),
+                    request_id: "evt-1".into(),
+                },
+            ))
+            .await
+            .unwrap();
+
+        let mine = r
+            .client
+            .list_notifications(as_(
+                &me,
+                pb::ListNotificationsRequest {
+                    recipient_id: code.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(mine.notifications.len(), 1, "{label}");
+        let n = &mine.notifications[0];
+        assert_eq!(
+            n.recipients.len(),
+            1,
+            "{label}: the copy's address is not shown"
+        );
+        assert!(n.deliveries.iter().all(|d| d.recipient_id == code));
+        let err = r
+            .client
+            .list_notifications(as_(&me, pb::ListNotificationsRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{label}");
+    }
+}

@@ -1,0 +1,182 @@
+//! The durable queue: retries with backoff, dead letters the office can list and requeue,
+//! and sends scheduled for later.
+
+use qaward_kit::{
+    auth::Role,
+    config::{Secret, SignedHttp},
+    testing::{self, HttpSink},
+};
+use qaward_proto::qaward::notifications::v1 as pb;
+use tonic::Code;
+
+use crate::*;
+
+fn webhook_recipient() -> pb::Recipient {
+    let mut to = inbox_recipient(&enterprise());
+    to.channels = vec![pb::Channel::Webhook as i32];
+    to
+}
+
+#[tokio::test]
+async fn failures_back_off_then_dead_letter_and_the_office_requeues_them() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let sink = HttpSink::start().await;
+        let mut s = settings();
+        s.webhook = SignedHttp {
+            url: sink.url.clone(),
+            secret: Secret::new("county-platform-shared-secret".into()),
+            timeout_ms: 5_000,
+        };
+        let mut r = start(db, s).await;
+
+        // Two 503s, then accepted: delivered on the third attempt, each retry later than
+        // the one before.
+        sink.script(&[503, 503]);
+        let n = r.create(passed(vec![webhook_recipient()]), "w-1").await;
+        let mut waits = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let n = loop {
+            let n = r.get(&n.name).await;
+            let d = &n.deliveries[0];
+            if delivered(d) {
+                break n;
+            }
+            if state(d) == pb::DeliveryState::Retrying {
+                let wait = d.next_attempt_time.as_ref().unwrap().seconds - r.now().unix_timestamp();
+                if waits.len() < d.attempts as usize {
+                    waits.push(wait);
+                }
+                assert!(d.last_error.contains("HTTP 503"), "{}", d.last_error);
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{label}: {d:?}");
+            r.clock.advance(time::Duration::milliseconds(500));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(n.deliveries[0].attempts, 3, "{label}");
+        assert_eq!(waits.len(), 2, "{label}: {waits:?}");
+        // Base 1 s with equal jitter: the first wait is 0.5-1 s, the second 1-2 s.
+        assert!(
+            waits[0] <= 1 && waits[1] >= 1 && waits[1] <= 2,
+            "{label}: {waits:?}"
+        );
+        let keys: Vec<String> = sink
+            .received()
+            .iter()
+            .map(|p| p.header("idempotency-key").to_string())
+            .collect();
+        assert_eq!(keys.len(), 3);
+        assert!(
+            keys.iter().all(|k| k == &keys[0]),
+            "{label}: one key for every attempt"
+        );
+
+        // A 400 will not get better by retrying: dead at once.
+        sink.set_status(400);
+        let bad = r.create(passed(vec![webhook_recipient()]), "w-2").await;
+        let bad = r.settle(&bad.name, time::Duration::seconds(1), dead).await;
+        assert_eq!(bad.deliveries[0].attempts, 1, "{label}");
+        // A 503 that never ends: dead after max_attempts (4).
+        sink.set_status(503);
+        let busy = r.create(passed(vec![webhook_recipient()]), "w-3").await;
+        let busy = r
+            .settle(&busy.name, time::Duration::seconds(30), dead)
+            .await;
+        assert_eq!(busy.deliveries[0].attempts, 4, "{label}");
+        assert!(busy.deliveries[0].last_error.contains("HTTP 503"));
+
+        let supervisor = r.keys.token("sup-1", Role::Supervisor);
+        let letters = r
+            .client
+            .list_dead_letters(as_(&supervisor, pb::ListDeadLettersRequest::default()))
+            .await
+            .unwrap()
+            .into_inner()
+            .dead_letters;
+        assert_eq!(letters.len(), 2, "{label}");
+        assert!(letters.iter().all(|d| d.name.starts_with("deadLetters/")));
+        let mut of: Vec<&str> = letters.iter().map(|d| d.notification.as_str()).collect();
+        of.sort();
+        let mut want = [bad.name.as_str(), busy.name.as_str()];
+        want.sort();
+        assert_eq!(of, want, "{label}");
+        let first = letters[0].clone();
+
+        // Only the office requeues; once the platform is back, the letters are delivered.
+        let err = r
+            .client
+            .requeue_dead_letter(as_(
+                &supervisor,
+                pb::RequeueDeadLetterRequest {
+                    name: first.name.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        sink.set_status(204);
+        for (i, letter) in letters.iter().enumerate() {
+            let d = r
+                .client
+                .requeue_dead_letter(as_(
+                    &r.office,
+                    pb::RequeueDeadLetterRequest {
+                        name: letter.name.clone(),
+                        request_id: format!("rq-{i}"),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(state(&d), pb::DeliveryState::Pending, "{label}");
+            assert_eq!(d.attempts, 0);
+        }
+        r.settle(&bad.name, time::Duration::ZERO, delivered).await;
+        r.settle(&busy.name, time::Duration::ZERO, delivered).await;
+        // A delivered letter is not a dead letter any more.
+        let err = r
+            .client
+            .requeue_dead_letter(as_(
+                &r.office,
+                pb::RequeueDeadLetterRequest {
+                    name: first.name.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{label}");
+        let letters = r
+            .client
+            .list_dead_letters(as_(&r.office, pb::ListDeadLettersRequest::default()))
+            .await
+            .unwrap()
+            .into_inner()
+            .dead_letters;
+        assert!(letters.is_empty(), "{label}");
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_notification_waits_for_its_time() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db, settings()).await;
+        let mut n = passed(vec![inbox_recipient(&enterprise())]);
+        let at = r.now() + time::Duration::days(1);
+        n.send_time = Some(timestamp(at));
+        let n = r.create(n, "later-1").await;
+        assert_eq!(n.send_time.as_ref().unwrap().seconds, at.unix_timestamp());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = r.get(&n.name).await;
+        assert_eq!(
+            state(&now.deliveries[0]),
+            pb::DeliveryState::Pending,
+            "{label}"
+        );
+        r.clock.advance(time::Duration::days(1));
+        let done = r.settle(&n.name, time::Duration::ZERO, delivered).await;
+        assert!(done.deliveries[0].delivered_time.as_ref().unwrap().seconds >= at.unix_timestamp());
+    }
+}
