@@ -57,7 +57,15 @@ pub struct Qaward {
 impl Qaward {
     /// Starts `qaward serve` with `args` and `env`, and waits until it says it is serving.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Qaward {
-        let data_dir = tempfile::tempdir().unwrap();
+        Qaward::start_in(tempfile::tempdir().unwrap(), args, env).await
+    }
+
+    /// As [`Qaward::start`], on an existing data directory (a restart).
+    pub async fn start_in(
+        data_dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Qaward {
         let mut cmd: AsyncCommand = qaward(&[]).into();
         cmd.arg("serve")
             .args(args)
@@ -129,6 +137,13 @@ impl Qaward {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and returns its data directory.
+    pub async fn kill(mut self) -> tempfile::TempDir {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        self.data_dir
     }
 
     /// Sends SIGTERM and returns the exit code.

@@ -184,6 +184,8 @@ struct SinkState {
     /// Statuses to answer with next, in order; then `status`.
     script: std::collections::VecDeque<u16>,
     status: u16,
+    /// How long to take over each answer (a slow receiver).
+    delay: std::time::Duration,
 }
 
 /// A real HTTP server on loopback that records every POST and answers with scripted statuses:
@@ -208,7 +210,7 @@ impl HttpSink {
             move |headers: http::HeaderMap, body: axum::body::Bytes| {
                 let (s, a) = (s.clone(), a.clone());
                 async move {
-                    let status = {
+                    let (status, delay) = {
                         let mut st = s.lock().unwrap_or_else(|p| p.into_inner());
                         let status = st.script.pop_front().unwrap_or(st.status);
                         st.received.push(Received {
@@ -216,8 +218,11 @@ impl HttpSink {
                             body: body.to_vec(),
                             status,
                         });
-                        status
+                        (status, st.delay)
                     };
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     a.notify_waiters();
                     (
                         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
@@ -244,6 +249,11 @@ impl HttpSink {
     pub fn script(&self, statuses: &[u16]) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.script.extend(statuses.iter().copied());
+    }
+
+    /// Takes `delay` over each answer from now on.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).delay = delay;
     }
 
     /// The status answered once the script is used up.
