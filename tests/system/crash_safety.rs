@@ -74,7 +74,10 @@ async fn crash_mid_burst(database_url: Option<String>) {
                     notification: Some(notification(i)),
                     request_id: format!("burst-{i}"),
                 };
-                match client.create_notification(with_token(request, &token)).await {
+                match client
+                    .create_notification(with_token(request, &token))
+                    .await
+                {
                     Ok(n) => {
                         let n = n.into_inner();
                         acked.lock().unwrap().insert(format!("burst-{i}"), n.name);
@@ -104,7 +107,12 @@ async fn crash_mid_burst(database_url: Option<String>) {
         .wait_until(Duration::from_secs(60), |got| {
             let names: BTreeSet<String> = got
                 .iter()
-                .map(|p| p.json()["notification"].as_str().unwrap_or_default().to_string())
+                .map(|p| {
+                    p.json()["notification"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
                 .collect();
             wanted.is_subset(&names)
         })
@@ -135,7 +143,11 @@ async fn crash_mid_burst(database_url: Option<String>) {
     assert!(by_key.values().all(|keys| keys.len() == 1));
     eprintln!(
         "crash test ({}): {} acknowledged before SIGKILL, {} posts received before the kill, {} posts in all for {} notifications ({} repeats dropped by key)",
-        if database_url.is_some() { "PostgreSQL" } else { "SQLite" },
+        if database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         acked.len(),
         seen_before_restart,
         got.len(),

@@ -3,6 +3,7 @@
 //! `ratio` — measuring qaward and its named baseline in the same run, so runs on different
 //! machines compare by ratio. Benchmarks measure; tests never assert on wall-clock time.
 
+mod deliveries;
 mod draw;
 mod health;
 mod load;
@@ -31,6 +32,9 @@ enum Scenario {
     /// Results of a cycle of 10,000 applications (consensus and 5 defence sheets each) against
     /// reading the same rows, on PostgreSQL.
     Results(results::ResultsOptions),
+    /// Webhook deliveries per second from the notifications queue on PostgreSQL against
+    /// plain HTTP POSTs of the same bodies to the same loopback sink.
+    Deliveries(deliveries::DeliveriesOptions),
 }
 
 /// One measured figure beside its baseline.
@@ -78,6 +82,7 @@ fn main() {
             Scenario::Health(options) => health::run(options).await,
             Scenario::Draw(options) => draw::run(options).await,
             Scenario::Results(options) => results::run(options).await,
+            Scenario::Deliveries(options) => deliveries::run(options).await,
         }
     });
     if let Err(e) = result {

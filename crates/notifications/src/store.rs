@@ -4,7 +4,7 @@
 
 use qaward_kit::{
     Error, Result,
-    db::{Conn, Database},
+    db::{Backend, Conn, Database},
     paging::Page,
 };
 use sqlx::{Row, any::AnyRow};
@@ -319,11 +319,11 @@ pub async fn get_delivery(conn: &mut Conn, id: &str) -> Result<DeliveryRow> {
     delivery_row(&row)
 }
 
-/// Claims up to `batch` due deliveries for the holder of `lease`: their next attempt moves
-/// to `lease_until`, so no other worker takes them until the lease runs out (a worker that
-/// dies mid-send leaves its deliveries to be retried, never lost). On PostgreSQL two
-/// concurrent claims cannot take the same row: the second re-checks the row after the first
-/// committed and finds it no longer due.
+/// Claims up to `batch` due deliveries for the holder of `lease` without holding a
+/// transaction (SQLite, which has one writer: a transaction open across the sends would stall
+/// every other write). Their next attempt moves to `lease_until`, so no other worker takes
+/// them until the lease runs out; a worker that dies mid-send leaves them to be retried,
+/// never lost.
 pub async fn claim(
     db: &Database,
     now_micros: i64,
@@ -331,12 +331,16 @@ pub async fn claim(
     lease: &str,
     batch: i64,
 ) -> Result<Vec<DeliveryRow>> {
+    let lock = match db.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE deliveries SET next_attempt_micros = $1, lease = $2
          WHERE state IN ('pending', 'retrying') AND next_attempt_micros <= $3 AND id IN (
              SELECT id FROM deliveries
              WHERE state IN ('pending', 'retrying') AND next_attempt_micros <= $3
-             ORDER BY next_attempt_micros, id LIMIT $4)
+             ORDER BY next_attempt_micros, id LIMIT $4 {lock})
          RETURNING {DELIVERY_COLUMNS}"
     )))
     .bind(lease_until)
@@ -348,6 +352,27 @@ pub async fn claim(
     let mut out = rows.iter().map(delivery_row).collect::<Result<Vec<_>>>()?;
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// Takes up to `batch` due deliveries inside `tx` and keeps them locked until it ends
+/// (PostgreSQL): other workers skip locked rows, and if this worker dies its transaction is
+/// rolled back and the rows are due again at once. The rows keep an empty lease, which is
+/// what their outcomes are recorded under.
+pub async fn claim_locked(
+    conn: &mut Conn,
+    now_micros: i64,
+    batch: i64,
+) -> Result<Vec<DeliveryRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries
+         WHERE state IN ('pending', 'retrying') AND next_attempt_micros <= $1
+         ORDER BY next_attempt_micros, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(now_micros)
+    .bind(batch)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(delivery_row).collect()
 }
 
 /// The outcome of one attempt, as recorded.
@@ -384,6 +409,35 @@ pub async fn record_attempt(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records a batch's deliveries in one statement: the common outcome of a round. Only rows
+/// `lease` still holds are touched; returns how many were.
+pub async fn record_delivered(
+    conn: &mut Conn,
+    ids: &[&str],
+    lease: &str,
+    now_micros: i64,
+) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = (0..ids.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_error = '',
+                next_attempt_micros = $1, delivered_micros = $1, lease = ''
+         WHERE lease = $2 AND state IN ('pending', 'retrying') AND id IN ({list})"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now_micros)
+        .bind(lease);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    Ok(q.execute(&mut *conn).await?.rows_affected())
 }
 
 /// The inbox channel: the message is written with the delivery's id, so a second attempt
@@ -503,6 +557,15 @@ pub async fn requeue(conn: &mut Conn, id: &str, now_micros: i64) -> Result<Deliv
         ));
     }
     Ok(row)
+}
+
+/// Deliveries waiting to be attempted (pending or retrying), counted on the queue's index.
+pub async fn count_queued(db: &Database) -> Result<i64> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE state IN ('pending', 'retrying')")
+            .fetch_one(db.pool())
+            .await?;
+    Ok(row.try_get("n")?)
 }
 
 /// Counts of deliveries by state, for tests and the benchmark.

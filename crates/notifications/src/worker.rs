@@ -10,10 +10,11 @@ use std::{
     time::Duration,
 };
 
+use futures_util::future::join_all;
 use qaward_kit::{
     Result,
     clock::{SharedClock, SharedRandomness, unix_micros},
-    db::Database,
+    db::{Backend, Database},
 };
 use tokio::{sync::Notify, time::Instant};
 
@@ -23,11 +24,11 @@ use crate::{
         Channel,
         delivery::{Next, Outcome, RetryPolicy, TokenBucket},
     },
-    store::{self, Attempt, DEAD, DELIVERED, DeliveryRow, RETRYING},
+    store::{self, Attempt, DEAD, DeliveryRow, RETRYING},
 };
 
-/// Deliveries one worker claims at a time.
-const BATCH: i64 = 8;
+/// Deliveries one worker claims, and attempts concurrently, at a time.
+const BATCH: i64 = 128;
 
 /// What the workers of one process share.
 pub struct Pool {
@@ -80,12 +81,15 @@ impl Pool {
         })
     }
 
-    /// Starts `n` workers on the current runtime.
-    pub fn spawn(self: &Arc<Self>, n: usize) {
-        for i in 0..n {
-            let pool = self.clone();
-            tokio::spawn(async move { pool.run(i).await });
-        }
+    /// Starts `n` workers on the current runtime; they run until aborted or the runtime ends
+    /// (a delivery cut off mid-attempt is retried once its lease runs out).
+    pub fn spawn(self: &Arc<Self>, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..n)
+            .map(|i| {
+                let pool = self.clone();
+                tokio::spawn(async move { pool.run(i).await })
+            })
+            .collect()
     }
 
     async fn run(self: Arc<Self>, worker: usize) {
@@ -108,23 +112,50 @@ impl Pool {
         hex::encode(b)
     }
 
-    /// Claims and attempts one batch of due deliveries; returns how many it claimed.
+    /// Claims one batch of due deliveries, attempts them concurrently, and records every
+    /// outcome in one transaction (one commit per batch, not per delivery); returns how many
+    /// it claimed. An inbox message is written in that same transaction, so the inbox gets it
+    /// exactly once. On PostgreSQL the batch stays row-locked in that transaction from claim
+    /// to record; on SQLite it is claimed with a lease (see `store::claim`).
     pub async fn round(&self) -> Result<usize> {
         let now = unix_micros(self.clock.now());
-        let token = self.lease_token();
-        let claimed = store::claim(
-            &self.db,
-            now,
-            now + self.lease.as_micros() as i64,
-            &token,
-            BATCH,
-        )
-        .await?;
-        let n = claimed.len();
-        for d in claimed {
-            self.attempt(d, &token).await?;
+        let (held, claimed, token) = match self.db.backend() {
+            Backend::Postgres => {
+                let mut tx = self.db.begin().await?;
+                let rows = store::claim_locked(&mut tx, now, BATCH).await?;
+                (Some(tx), rows, String::new())
+            }
+            Backend::Sqlite => {
+                let token = self.lease_token();
+                let until = now + self.lease.as_micros() as i64;
+                let rows = store::claim(&self.db, now, until, &token, BATCH).await?;
+                (None, rows, token)
+            }
+        };
+        if claimed.is_empty() {
+            return Ok(0);
         }
-        Ok(n)
+        let outcomes = join_all(claimed.iter().map(|d| self.attempt(d))).await;
+        let mut tx = match held {
+            Some(tx) => tx,
+            None => self.db.begin().await?,
+        };
+        let written = unix_micros(self.clock.now());
+        let mut delivered = Vec::new();
+        for (d, outcome) in claimed.iter().zip(outcomes) {
+            if outcome == Outcome::Delivered {
+                if d.channel == Channel::Inbox.as_str() {
+                    store::put_inbox_message(&mut tx, d, written).await?;
+                }
+                delivered.push(d.id.as_str());
+            } else {
+                let step = self.next_step(d, &outcome);
+                store::record_attempt(&mut tx, &d.id, &token, &step.as_attempt()).await?;
+            }
+        }
+        store::record_delivered(&mut tx, &delivered, &token, written).await?;
+        tx.commit().await?;
+        Ok(claimed.len())
     }
 
     async fn wait_for_rate(&self, channel: Channel) {
@@ -143,66 +174,64 @@ impl Pool {
         }
     }
 
-    async fn attempt(&self, d: DeliveryRow, token: &str) -> Result<()> {
+    /// One attempt. The inbox needs no network: it is delivered by the batch's transaction.
+    async fn attempt(&self, d: &DeliveryRow) -> Outcome {
         let Some(channel) = Channel::parse(&d.channel) else {
-            return self
-                .record(
-                    &d,
-                    token,
-                    Outcome::Permanent(format!("unknown channel {}", d.channel)),
-                )
-                .await;
+            return Outcome::Permanent(format!("unknown channel {}", d.channel));
         };
         self.wait_for_rate(channel).await;
         if channel == Channel::Inbox {
-            // Written and recorded in one transaction: exactly once.
-            let now = unix_micros(self.clock.now());
-            let mut tx = self.db.begin().await?;
-            store::put_inbox_message(&mut tx, &d, now).await?;
-            let attempt = Attempt {
-                state: DELIVERED,
-                attempts: d.attempts + 1,
-                last_error: "",
-                next_attempt_micros: d.next_attempt_micros,
-                delivered_micros: Some(now),
-            };
-            if store::record_attempt(&mut tx, &d.id, token, &attempt).await? {
-                tx.commit().await?;
-            }
-            return Ok(());
+            return Outcome::Delivered;
         }
-        let outcome = self
-            .channels
-            .send(channel, &d, self.clock.now().unix_timestamp())
-            .await;
-        self.record(&d, token, outcome).await
+        self.channels
+            .send(channel, d, self.clock.now().unix_timestamp())
+            .await
     }
 
-    async fn record(&self, d: &DeliveryRow, token: &str, outcome: Outcome) -> Result<()> {
+    /// What the retry policy makes of an outcome.
+    fn next_step(&self, d: &DeliveryRow, outcome: &Outcome) -> Step {
         let attempts = d.attempts + 1;
         let jitter = (self.randomness.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let now = self.clock.now();
+        let now = unix_micros(self.clock.now());
         let error = outcome.error().to_string();
-        let (state, next, delivered) = match self.policy.next(&outcome, attempts as u32, jitter) {
-            Next::Delivered => (DELIVERED, unix_micros(now), Some(unix_micros(now))),
+        let (state, next, delivered) = match self.policy.next(outcome, attempts as u32, jitter) {
+            Next::Delivered => (store::DELIVERED, now, Some(now)),
             Next::RetryAfter(delay) => {
                 tracing::warn!(delivery = %d.id, channel = %d.channel, attempts, %error, "delivery failed; will retry");
-                (RETRYING, unix_micros(now) + delay.as_micros() as i64, None)
+                (RETRYING, now + delay.as_micros() as i64, None)
             }
             Next::Dead => {
                 tracing::warn!(delivery = %d.id, channel = %d.channel, attempts, %error, "delivery is a dead letter");
-                (DEAD, unix_micros(now), None)
+                (DEAD, now, None)
             }
         };
-        let mut conn = self.db.pool().acquire().await?;
-        let attempt = Attempt {
+        Step {
             state,
             attempts,
-            last_error: &error,
-            next_attempt_micros: next,
-            delivered_micros: delivered,
-        };
-        store::record_attempt(&mut conn, &d.id, token, &attempt).await?;
-        Ok(())
+            error,
+            next,
+            delivered,
+        }
+    }
+}
+
+/// An attempt's recorded result, owned.
+struct Step {
+    state: &'static str,
+    attempts: i64,
+    error: String,
+    next: i64,
+    delivered: Option<i64>,
+}
+
+impl Step {
+    fn as_attempt(&self) -> Attempt<'_> {
+        Attempt {
+            state: self.state,
+            attempts: self.attempts,
+            last_error: &self.error,
+            next_attempt_micros: self.next,
+            delivered_micros: self.delivered,
+        }
     }
 }

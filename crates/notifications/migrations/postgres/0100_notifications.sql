@@ -43,7 +43,7 @@ CREATE TABLE deliveries (
     delivered_micros    BIGINT,
     created_micros      BIGINT NOT NULL
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_micros) WHERE state IN ('pending', 'retrying');
+CREATE INDEX deliveries_due ON deliveries (next_attempt_micros, id) WHERE state IN ('pending', 'retrying');
 CREATE INDEX deliveries_notification ON deliveries (notification_id);
 CREATE INDEX deliveries_recipient ON deliveries (recipient_id, notification_id);
 CREATE INDEX deliveries_dead ON deliveries (id) WHERE state = 'dead';
