@@ -15,7 +15,7 @@ use qaward_kit::{
     testing::HttpSink,
 };
 use qaward_notifications::{
-    channels::Channels,
+    channels::{Channels, webhook_body},
     store::{self, DeliveryRow, NotificationRow},
     worker::Pool,
 };
@@ -48,19 +48,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The JSON body the webhook channel sends for delivery `d` (the same shape as
-/// `channels::Channels::send`), for the baseline to post.
+/// The JSON body the webhook channel sends for delivery `d`, for the baseline to post.
 fn body_of(d: &DeliveryRow) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "idempotency_key": d.id,
-        "notification": format!("notifications/{}", d.notification_id),
-        "event_type": d.event_type,
-        "recipient_id": d.recipient_id,
-        "subject": d.subject,
-        "body": d.body,
-        "template_version": d.template_version,
-    }))
-    .expect("json")
+    serde_json::to_vec(&webhook_body(d)).expect("json")
 }
 
 /// `n` webhook deliveries, each of its own notification, due `now`.

@@ -286,3 +286,18 @@ impl HttpSink {
         }
     }
 }
+
+/// Serves `host` on a free loopback port, as the real process would, and returns a connected
+/// channel to it: the start of every service test.
+pub async fn serve_on_loopback(host: crate::server::ServiceHost) -> tonic::transport::Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(host.serve(listener, std::future::pending()));
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to the test server")
+}

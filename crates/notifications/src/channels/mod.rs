@@ -50,18 +50,7 @@ impl Channels {
                 None => not_configured("smtp"),
             },
             Channel::Webhook => match &self.webhook {
-                Some(w) => {
-                    let body = serde_json::json!({
-                        "idempotency_key": d.id,
-                        "notification": format!("notifications/{}", d.notification_id),
-                        "event_type": d.event_type,
-                        "recipient_id": d.recipient_id,
-                        "subject": d.subject,
-                        "body": d.body,
-                        "template_version": d.template_version,
-                    });
-                    w.post(&d.id, &body, now_secs).await
-                }
+                Some(w) => w.post(&d.id, &webhook_body(d), now_secs).await,
                 None => not_configured("webhook"),
             },
             Channel::Sms => match &self.sms {
@@ -78,4 +67,17 @@ impl Channels {
             },
         }
     }
+}
+
+/// The JSON the county platform's webhook receives for a delivery (docs/notifications.md).
+pub fn webhook_body(d: &DeliveryRow) -> serde_json::Value {
+    serde_json::json!({
+        "idempotency_key": d.id,
+        "notification": format!("notifications/{}", d.notification_id),
+        "event_type": d.event_type,
+        "recipient_id": d.recipient_id,
+        "subject": d.subject,
+        "body": d.body,
+        "template_version": d.template_version,
+    })
 }

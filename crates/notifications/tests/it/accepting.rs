@@ -50,20 +50,9 @@ async fn the_same_request_id_is_one_notification_and_it_reaches_the_inbox() {
 
         // The enterprise reads its inbox (its subject is its credit code) and marks it read.
         let me = r.keys.token(&code, Role::Enterprise);
-        let inbox = r
-            .client
-            .list_inbox_messages(as_(
-                &me,
-                pb::ListInboxMessagesRequest {
-                    parent: format!("inboxes/{code}"),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(inbox.messages.len(), 1, "{label}");
-        let m = &inbox.messages[0];
+        let inbox = r.inbox(&me, &code, false).await.unwrap();
+        assert_eq!(inbox.len(), 1, "{label}");
+        let m = &inbox[0];
         assert!(
             m.subject.contains("进入陈述答辩和现场评审"),
             "{}",
@@ -89,34 +78,12 @@ async fn the_same_request_id_is_one_notification_and_it_reaches_the_inbox() {
             .unwrap()
             .into_inner();
         assert!(read.read);
-        let unread = r
-            .client
-            .list_inbox_messages(as_(
-                &me,
-                pb::ListInboxMessagesRequest {
-                    parent: format!("inboxes/{code}"),
-                    unread_only: true,
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(unread.messages.is_empty(), "{label}");
+        let unread = r.inbox(&me, &code, true).await.unwrap();
+        assert!(unread.is_empty(), "{label}");
 
         // Someone else's inbox is not theirs to read, nor to mark.
         let other = r.keys.token("91500235MA5U7YYY0X", Role::Enterprise);
-        let err = r
-            .client
-            .list_inbox_messages(as_(
-                &other,
-                pb::ListInboxMessagesRequest {
-                    parent: format!("inboxes/{code}"),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap_err();
+        let err = r.inbox(&other, &code, false).await.unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied, "{label}");
         let err = r
             .client

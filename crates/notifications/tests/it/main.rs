@@ -10,7 +10,7 @@ mod reminders;
 mod smtp;
 mod templates;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use pb::notification_service_client::NotificationServiceClient;
 use qaward_kit::{
@@ -18,7 +18,7 @@ use qaward_kit::{
     clock::{Clock, ManualClock, SeededRandomness},
     config::{Config, Notifications},
     server::{ServiceContext, ServiceHost},
-    testing::{TestDb, TestKeys},
+    testing::{self, TestDb, TestKeys},
 };
 use qaward_proto::qaward::notifications::v1 as pb;
 use tonic::{Request, transport::Channel};
@@ -63,16 +63,9 @@ pub async fn start(db: TestDb, settings: Notifications) -> Running {
     let api = qaward_notifications::service(db.db.clone(), &ctx)
         .await
         .expect("service starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
     let host = ServiceHost::new("notifications", &ctx.config.server, ctx.verifier.clone())
         .add_service(pb::notification_service_server::NotificationServiceServer::new(api));
-    tokio::spawn(host.serve(listener, std::future::pending()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = testing::serve_on_loopback(host).await;
     let office = keys.token("office-1", Role::Office);
     Running {
         client: NotificationServiceClient::new(channel.clone()),
@@ -176,6 +169,26 @@ impl Running {
             self.clock.advance(step);
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The inbox of `recipient`, read with `token`.
+    pub async fn inbox(
+        &mut self,
+        token: &str,
+        recipient: &str,
+        unread_only: bool,
+    ) -> Result<Vec<pb::InboxMessage>, tonic::Status> {
+        self.client
+            .list_inbox_messages(as_(
+                token,
+                pb::ListInboxMessagesRequest {
+                    parent: format!("inboxes/{recipient}"),
+                    unread_only,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().messages)
     }
 
     pub fn now(&self) -> time::OffsetDateTime {

@@ -65,24 +65,10 @@ async fn r30_annual_report_reminders_go_out_30_7_and_1_days_before_30_june() {
             "{label}"
         );
         let me = r.keys.token(&enterprise(), Role::Enterprise);
-        let inbox = r
-            .client
-            .list_inbox_messages(as_(
-                &me,
-                pb::ListInboxMessagesRequest {
-                    parent: format!("inboxes/{}", enterprise()),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(inbox.messages.len(), 1, "{label}");
-        assert_eq!(
-            inbox.messages[0].subject,
-            "请报送2025年度自评报告（剩余30天）"
-        );
-        assert!(inbox.messages[0].body.contains("应于2026年6月30日前报送"));
+        let inbox = r.inbox(&me, &enterprise(), false).await.unwrap();
+        assert_eq!(inbox.len(), 1, "{label}");
+        assert_eq!(inbox[0].subject, "请报送2025年度自评报告（剩余30天）");
+        assert!(inbox[0].body.contains("应于2026年6月30日前报送"));
 
         let listed = r
             .client

@@ -99,20 +99,9 @@ async fn a_template_using_a_variable_its_event_lacks_is_refused_and_new_versions
         assert_eq!(n.deliveries[0].template_version, 2, "{label}");
         r.settle(&n.name, time::Duration::ZERO, delivered).await;
         let me = r.keys.token(&enterprise(), Role::Enterprise);
-        let inbox = r
-            .client
-            .list_inbox_messages(as_(
-                &me,
-                pb::ListInboxMessagesRequest {
-                    parent: format!("inboxes/{}", enterprise()),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let inbox = r.inbox(&me, &enterprise(), false).await.unwrap();
         assert_eq!(
-            inbox.messages[0].body, "重庆云阳某某机械有限公司：得分512.50分（第二版）",
+            inbox[0].body, "重庆云阳某某机械有限公司：得分512.50分（第二版）",
             "{label}"
         );
     }

@@ -1,6 +1,6 @@
 //! The reviewers service through its gRPC API, on SQLite and (when configured) PostgreSQL.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use pb::reviewer_service_client::ReviewerServiceClient;
 use qaward_kit::{
@@ -32,19 +32,12 @@ async fn start(db: TestDb) -> Running {
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(7)),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
     let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(
         pb::reviewer_service_server::ReviewerServiceServer::new(
             qaward_reviewers::ReviewersApi::new(db.db.clone(), ctx),
         ),
     );
-    tokio::spawn(host.serve(listener, std::future::pending()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = testing::serve_on_loopback(host).await;
     Running {
         client: ReviewerServiceClient::new(channel),
         keys,

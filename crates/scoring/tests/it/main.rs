@@ -30,20 +30,13 @@ async fn start(db: TestDb) -> Running {
         )),
         randomness: Arc::new(SeededRandomness::new(11)),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let host = ServiceHost::new("scoring", &ctx.config.server, ctx.verifier.clone()).add_service(
         pb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(
             db.db.clone(),
             ctx,
         )),
     );
-    tokio::spawn(host.serve(listener, std::future::pending()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = testing::serve_on_loopback(host).await;
     Running {
         client: ScoringServiceClient::new(channel),
         keys,
