@@ -122,9 +122,11 @@ impl Database {
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; a writer waits for the lock
-                    // instead of failing at once.
+                    // instead of failing at once. FULL syncs the log at every commit: an
+                    // answered call (an accepted notification, a sealed sheet, an audit row)
+                    // survives a power cut, not only a crash of the process.
                     conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     Ok(())
