@@ -489,3 +489,65 @@ pub fn relay_token<T>(caller: &Caller, request: &mut Request<T>) {
         request.metadata_mut().insert("authorization", value);
     }
 }
+
+/// Where a service's own token comes from when it calls another service on its own account
+/// (role `service`, subject `system:<service>`): `auth.service_token` when set; else, on a
+/// one-machine installation with no identity provider configured, a fresh token signed with the
+/// local key for each call.
+pub fn service_token_source(
+    config: &config::Config,
+    service: &str,
+) -> Result<Arc<dyn Fn() -> String + Send + Sync>, KeyError> {
+    let fixed = config.auth.service_token.expose().clone();
+    if !fixed.is_empty() {
+        return Ok(Arc::new(move || fixed.clone()));
+    }
+    if config.auth.jwks_file.is_some() || config.auth.jwks_url.is_some() {
+        return Err(KeyError::Jwks(
+            "tokens come from an identity provider: set auth.service_token to a token with role service"
+                .to_string(),
+        ));
+    }
+    let key = LocalKey::load_or_create(&config.data_dir)?;
+    let auth = config.auth.clone();
+    let subject = format!("system:{service}");
+    Ok(Arc::new(move || {
+        key.issue(
+            &auth,
+            time::OffsetDateTime::now_utc(),
+            &subject,
+            Role::Service,
+            None,
+            None,
+        )
+        .unwrap_or_default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_token_is_minted_with_the_local_key_or_taken_from_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..config::Config::default()
+        };
+        let source = service_token_source(&config, "applications").unwrap();
+        let jwks = std::fs::read_to_string(dir.path().join(LocalKey::JWKS_FILE)).unwrap();
+        let verifier = Verifier::from_jwks(&jwks, &config.auth).unwrap();
+        let caller = verifier.verify(&source()).unwrap();
+        assert_eq!(caller.role, Role::Service);
+        assert_eq!(caller.subject, "system:applications");
+
+        config.auth.jwks_file = Some(dir.path().join("idp.json"));
+        assert!(service_token_source(&config, "applications").is_err());
+        config.auth.service_token = config::Secret::new("from-the-idp".into());
+        assert_eq!(
+            service_token_source(&config, "applications").unwrap()(),
+            "from-the-idp"
+        );
+    }
+}

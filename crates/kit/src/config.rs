@@ -212,6 +212,10 @@ pub struct Auth {
     pub leeway_secs: u64,
     /// Lifetime of tokens printed by `qaward token`, in seconds.
     pub token_ttl_secs: u64,
+    /// The token a service presents on its own account (role `service`; outbox relays), for
+    /// deployments whose tokens come from an identity provider. Empty: minted with the local
+    /// key in `data_dir`.
+    pub service_token: Secret<String>,
 }
 
 /// The notifications service: its delivery workers and channels.
@@ -412,6 +416,7 @@ impl Default for Auth {
             jwks_refresh_secs: 300,
             leeway_secs: 30,
             token_ttl_secs: 8 * 3600,
+            service_token: Secret::default(),
         }
     }
 }
