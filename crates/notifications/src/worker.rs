@@ -17,6 +17,7 @@ use qaward_kit::{
     db::{Backend, Database},
 };
 use tokio::{sync::Notify, time::Instant};
+use tracing::Instrument;
 
 use crate::{
     channels::Channels,
@@ -42,6 +43,8 @@ pub struct Pool {
     buckets: Mutex<HashMap<Channel, TokenBucket>>,
     started: Instant,
     wake: Arc<Notify>,
+    /// `notifications.deliveries`: attempts by channel and outcome (delivered, retrying, dead).
+    attempts: opentelemetry::metrics::Counter<u64>,
 }
 
 impl Pool {
@@ -78,6 +81,10 @@ impl Pool {
             buckets: Mutex::new(buckets),
             started: Instant::now(),
             wake,
+            attempts: opentelemetry::global::meter("qaward")
+                .u64_counter("notifications.deliveries")
+                .with_description("Delivery attempts by channel and outcome")
+                .build(),
         })
     }
 
@@ -135,7 +142,10 @@ impl Pool {
         if claimed.is_empty() {
             return Ok(0);
         }
-        let outcomes = join_all(claimed.iter().map(|d| self.attempt(d))).await;
+        let span = tracing::info_span!("notifications.deliver", batch = claimed.len());
+        let outcomes = join_all(claimed.iter().map(|d| self.attempt(d)))
+            .instrument(span)
+            .await;
         let mut tx = match held {
             Some(tx) => tx,
             None => self.db.begin().await?,
@@ -143,13 +153,20 @@ impl Pool {
         let written = unix_micros(self.clock.now());
         let mut delivered = Vec::new();
         for (d, outcome) in claimed.iter().zip(outcomes) {
-            if outcome == Outcome::Delivered {
+            let step = self.next_step(d, &outcome);
+            self.attempts.add(
+                1,
+                &[
+                    opentelemetry::KeyValue::new("channel", d.channel.clone()),
+                    opentelemetry::KeyValue::new("outcome", step.state),
+                ],
+            );
+            if step.state == store::DELIVERED {
                 if d.channel == Channel::Inbox.as_str() {
                     store::put_inbox_message(&mut tx, d, written).await?;
                 }
                 delivered.push(d.id.as_str());
             } else {
-                let step = self.next_step(d, &outcome);
                 store::record_attempt(&mut tx, &d.id, &token, &step.as_attempt()).await?;
             }
         }
