@@ -2,11 +2,13 @@
 //! revocation, orchestrating reviewers, scoring and notifications.
 //!
 //! A request's path: `grpc.rs` (validate at the edge, proto to domain) → `domain/` (pure
-//! rules, no I/O) → `store.rs` (sqlx, both backends). The domain, the store and this
-//! service's `migrations/{sqlite,postgres}` arrive with issue #6 and #7; until then every
+//! rules, no I/O: settings, eligibility, character counting, the stage table) → `store.rs`
+//! (sqlx, both backends). The domain is here; the API, the store and this service's
+//! `migrations/{sqlite,postgres}` arrive with the rest of issues #6 and #7. Until then every
 //! method answers UNIMPLEMENTED, while the service runs with its own database (the kit's
 //! audit, outbox and idempotency tables), health, reflection and authentication.
 
+pub mod domain;
 mod grpc;
 
 use qaward_kit::{

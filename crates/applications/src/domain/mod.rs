@@ -1,0 +1,38 @@
+//! The award cycle's rules, with no I/O: a programme's settings (`settings`), what counts as a
+//! character (`chars`), who may apply (`eligibility`), and how an application moves from stage
+//! to stage (`stage`). Handlers and the store move data; every decision is taken here and can
+//! say which rule and which numbers led to it.
+
+pub mod chars;
+pub mod eligibility;
+pub mod settings;
+pub mod stage;
+
+use std::collections::BTreeMap;
+
+/// Why the system decided something: the rule, a message for people (Chinese), and the
+/// inputs it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub rule: &'static str,
+    /// Stable, UPPER_SNAKE_CASE: what a client branches on.
+    pub reason: &'static str,
+    pub message: String,
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl Explanation {
+    pub fn new(rule: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Explanation {
+            rule,
+            reason,
+            message: message.into(),
+            inputs: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: impl ToString) -> Self {
+        self.inputs.insert(name.to_string(), value.to_string());
+        self
+    }
+}

@@ -1,0 +1,242 @@
+//! A programme's settings: every number of the award as versioned data, validated
+//! when saved. A cycle pins the version it opened with; changing the programme later does not
+//! change a running cycle. The defaults are Yunyang County's.
+
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// materials score needed for defence and site visit, inclusive.
+    pub materials_threshold: Decimal,
+    /// review score = materials × `materials_weight` + site × `site_weight`.
+    pub materials_weight: Decimal,
+    pub site_weight: Decimal,
+    /// review score needed for the final selection, inclusive.
+    pub final_selection_threshold: Decimal,
+    /// composite score needed to be a candidate, inclusive.
+    pub candidate_threshold: Decimal,
+    /// at most this many candidates.
+    pub max_candidates: u32,
+    /// days the public notice stays open.
+    pub public_notice_days: u32,
+    /// member units of the selection committee (quorum: more than two thirds present).
+    pub committee_member_units: u32,
+    /// years an award, a revocation or a fraud finding bars a new application.
+    pub ban_years: u32,
+    /// years of continuous operation before the deadline.
+    pub min_operating_years: u32,
+    /// characters (Unicode, white space not counted).
+    pub profile_max_chars: u32,
+    pub self_assessment_max_chars: u32,
+    /// administrative division codes of the county (Yunyang: 500235).
+    pub division_codes: Vec<String>,
+    /// departments consulted on each candidate.
+    pub consulted_departments: Vec<String>,
+    /// the rubric, `rubrics/{id}`; empty for scoring's default GB/T 19580 rubric.
+    pub rubric: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            materials_threshold: Decimal::from(500),
+            materials_weight: Decimal::new(2, 1),
+            site_weight: Decimal::new(8, 1),
+            final_selection_threshold: Decimal::from(350),
+            candidate_threshold: Decimal::from(400),
+            max_candidates: 2,
+            public_notice_days: 7,
+            committee_member_units: 9,
+            ban_years: 3,
+            min_operating_years: 3,
+            profile_max_chars: 3_000,
+            self_assessment_max_chars: 60_000,
+            division_codes: vec!["500235".to_string()],
+            consulted_departments: [
+                "生态环境局",
+                "人力资源和社会保障局",
+                "税务局",
+                "市场监督管理局",
+                "应急管理局",
+            ]
+            .map(str::to_string)
+            .to_vec(),
+            rubric: String::new(),
+        }
+    }
+}
+
+/// Scores run to 1,000 (materials, site and review) and 1,100 (composite: review + defence).
+const MAX_SCORE: i64 = 1_000;
+const MAX_COMPOSITE: i64 = 1_100;
+
+impl Settings {
+    /// Every problem, as (field, description); empty when the settings can be saved.
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut bad = Vec::new();
+        let within = |v: Decimal, max: i64| v >= Decimal::ZERO && v <= Decimal::from(max);
+        for (field, v, max) in [
+            ("materials_threshold", self.materials_threshold, MAX_SCORE),
+            (
+                "final_selection_threshold",
+                self.final_selection_threshold,
+                MAX_SCORE,
+            ),
+            (
+                "candidate_threshold",
+                self.candidate_threshold,
+                MAX_COMPOSITE,
+            ),
+        ] {
+            if !within(v, max) {
+                bad.push((field, format!("must be 0-{max}")));
+            }
+        }
+        for (field, v) in [
+            ("materials_weight", self.materials_weight),
+            ("site_weight", self.site_weight),
+        ] {
+            if !(v >= Decimal::ZERO && v <= Decimal::ONE) {
+                bad.push((field, "must be 0-1".to_string()));
+            }
+        }
+        if self.materials_weight + self.site_weight != Decimal::ONE {
+            bad.push((
+                "site_weight",
+                format!(
+                    "materials_weight + site_weight must be exactly 1 (R-16), not {}",
+                    self.materials_weight + self.site_weight
+                ),
+            ));
+        }
+        for (field, v, lo, hi) in [
+            ("max_candidates", self.max_candidates, 1, 100),
+            ("public_notice_days", self.public_notice_days, 1, 60),
+            (
+                "committee_member_units",
+                self.committee_member_units,
+                1,
+                100,
+            ),
+            ("ban_years", self.ban_years, 0, 20),
+            ("min_operating_years", self.min_operating_years, 0, 100),
+            ("profile_max_chars", self.profile_max_chars, 1, 100_000),
+            (
+                "self_assessment_max_chars",
+                self.self_assessment_max_chars,
+                1,
+                1_000_000,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                bad.push((field, format!("must be {lo}-{hi}")));
+            }
+        }
+        if self.division_codes.is_empty() {
+            bad.push((
+                "division_codes",
+                "must name at least one division (R-02)".into(),
+            ));
+        }
+        for (i, code) in self.division_codes.iter().enumerate() {
+            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                bad.push((
+                    "division_codes",
+                    format!("[{i}] {code:?} is not a 6-digit division code"),
+                ));
+            } else if self.division_codes[..i].contains(code) {
+                bad.push(("division_codes", format!("[{i}] {code} is listed twice")));
+            }
+        }
+        for (i, d) in self.consulted_departments.iter().enumerate() {
+            let n = d.trim().chars().count();
+            if n == 0 || n > 100 {
+                bad.push((
+                    "consulted_departments",
+                    format!("[{i}] must be 1-100 characters"),
+                ));
+            } else if self.consulted_departments[..i].contains(d) {
+                bad.push((
+                    "consulted_departments",
+                    format!("[{i}] {d} is listed twice"),
+                ));
+            }
+        }
+        if !self.rubric.is_empty()
+            && !self
+                .rubric
+                .strip_prefix("rubrics/")
+                .is_some_and(|r| !r.is_empty() && !r.contains('/'))
+        {
+            bad.push(("rubric", "must be rubrics/{rubric} or empty".into()));
+        }
+        bad
+    }
+
+    /// whether `present` member units make a quorum — more than two thirds of all,
+    /// compared exactly (3 × present > 2 × members): with 9 member units, 6 is not enough.
+    pub fn quorum(&self, present: u32) -> bool {
+        3 * u64::from(present) > 2 * u64::from(self.committee_member_units)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yunyangs_settings_are_valid() {
+        assert_eq!(Settings::default().validate(), vec![]);
+    }
+
+    #[test]
+    fn r16_weights_must_add_up_to_exactly_one() {
+        let s = Settings {
+            materials_weight: Decimal::new(3, 1),
+            ..Settings::default()
+        };
+        let bad = s.validate();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, "site_weight");
+        assert!(bad[0].1.contains("1.1"), "{}", bad[0].1);
+    }
+
+    #[test]
+    fn out_of_range_numbers_and_bad_codes_name_their_field() {
+        let s = Settings {
+            materials_threshold: Decimal::from(1001),
+            max_candidates: 0,
+            public_notice_days: 0,
+            division_codes: vec!["500235".into(), "50023".into(), "500235".into()],
+            consulted_departments: vec!["税务局".into(), " ".into()],
+            rubric: "gbt".into(),
+            ..Settings::default()
+        };
+        let fields: Vec<&str> = s.validate().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            [
+                "materials_threshold",
+                "max_candidates",
+                "public_notice_days",
+                "division_codes",
+                "division_codes",
+                "consulted_departments",
+                "rubric"
+            ]
+        );
+    }
+
+    #[test]
+    fn r22_quorum_is_more_than_two_thirds() {
+        let s = Settings::default();
+        assert!(!s.quorum(6), "6 of 9 is exactly two thirds: not enough");
+        assert!(s.quorum(7));
+        let eight = Settings {
+            committee_member_units: 8,
+            ..Settings::default()
+        };
+        assert!(!eight.quorum(5));
+        assert!(eight.quorum(6), "6 of 8 is three quarters");
+    }
+}

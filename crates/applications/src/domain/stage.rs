@@ -1,0 +1,645 @@
+//! How an application moves: one table of allowed steps (`TABLE`), and `apply`, which takes a
+//! stage and a step and either names the next stage with the rule and numbers behind it, or
+//! refuses with the rule that forbids the step. `docs/stages.md` prints the table; a test keeps
+//! the two equal.
+
+use rust_decimal::Decimal;
+use time::OffsetDateTime;
+
+use super::{Explanation, chars, settings::Settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Draft,
+    Submitted,
+    Recommended,
+    Accepted,
+    Rejected,
+    MaterialsReview,
+    MaterialsPassed,
+    MaterialsFailed,
+    Defence,
+    SiteVisit,
+    Scored,
+    FinalSelection,
+    NotSelected,
+    Candidate,
+    PublicNotice,
+    Awarded,
+    Withdrawn,
+    Disqualified,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 18] = [
+        Stage::Draft,
+        Stage::Submitted,
+        Stage::Recommended,
+        Stage::Accepted,
+        Stage::Rejected,
+        Stage::MaterialsReview,
+        Stage::MaterialsPassed,
+        Stage::MaterialsFailed,
+        Stage::Defence,
+        Stage::SiteVisit,
+        Stage::Scored,
+        Stage::FinalSelection,
+        Stage::NotSelected,
+        Stage::Candidate,
+        Stage::PublicNotice,
+        Stage::Awarded,
+        Stage::Withdrawn,
+        Stage::Disqualified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Draft => "DRAFT",
+            Stage::Submitted => "SUBMITTED",
+            Stage::Recommended => "RECOMMENDED",
+            Stage::Accepted => "ACCEPTED",
+            Stage::Rejected => "REJECTED",
+            Stage::MaterialsReview => "MATERIALS_REVIEW",
+            Stage::MaterialsPassed => "MATERIALS_PASSED",
+            Stage::MaterialsFailed => "MATERIALS_FAILED",
+            Stage::Defence => "DEFENCE",
+            Stage::SiteVisit => "SITE_VISIT",
+            Stage::Scored => "SCORED",
+            Stage::FinalSelection => "FINAL_SELECTION",
+            Stage::NotSelected => "NOT_SELECTED",
+            Stage::Candidate => "CANDIDATE",
+            Stage::PublicNotice => "PUBLIC_NOTICE",
+            Stage::Awarded => "AWARDED",
+            Stage::Withdrawn => "WITHDRAWN",
+            Stage::Disqualified => "DISQUALIFIED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// No step leads out of it.
+    pub fn is_final(self) -> bool {
+        !TABLE.iter().any(|e| e.from.contains(&self))
+    }
+}
+
+/// A step, with what it needs to decide.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The enterprise submits; `problems` are from [`submission_problems`].
+    Submit {
+        problems: Vec<Explanation>,
+    },
+    /// Every required recommendation opinion is signed (`missing` names the units still to sign).
+    Recommend {
+        missing: Vec<String>,
+    },
+    /// The office's acceptance review.
+    Accept,
+    Reject {
+        reason: String,
+    },
+    StartMaterialsReview,
+    /// The materials stage was released with this consensus score.
+    MaterialsScored {
+        score: Decimal,
+    },
+    StartDefence,
+    StartSiteVisit,
+    /// Defence and site scores are in.
+    FinishScoring,
+    /// The review score (20 % materials + 80 % site) was computed.
+    ReviewScored {
+        review_score: Decimal,
+    },
+    /// The enterprise withdraws, before the review starts.
+    Withdraw,
+    /// Fraud confirmed at the site visit, or a substantiated complaint.
+    Disqualify {
+        rule: &'static str,
+        reason: String,
+    },
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Submit { .. } => "submit",
+            Step::Recommend { .. } => "recommend",
+            Step::Accept => "accept",
+            Step::Reject { .. } => "reject",
+            Step::StartMaterialsReview => "start_materials_review",
+            Step::MaterialsScored { .. } => "materials_scored",
+            Step::StartDefence => "start_defence",
+            Step::StartSiteVisit => "start_site_visit",
+            Step::FinishScoring => "finish_scoring",
+            Step::ReviewScored { .. } => "review_scored",
+            Step::Withdraw => "withdraw",
+            Step::Disqualify { .. } => "disqualify",
+        }
+    }
+}
+
+/// One row of the transition table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub step: &'static str,
+    pub from: &'static [Stage],
+    pub to: &'static [Stage],
+    pub rule: &'static str,
+    pub when: &'static str,
+}
+
+use Stage::*;
+
+/// Stages from which an application may still withdraw: before the review starts.
+const BEFORE_REVIEW: &[Stage] = &[Draft, Submitted, Recommended, Accepted];
+/// Stages in which an applicant can be disqualified.
+const UNDER_REVIEW: &[Stage] = &[
+    Accepted,
+    MaterialsReview,
+    MaterialsPassed,
+    Defence,
+    SiteVisit,
+    Scored,
+    FinalSelection,
+    Candidate,
+    PublicNotice,
+];
+
+/// Every allowed step. Part 2 of the cycle (candidates, public notice, award) adds its rows.
+pub const TABLE: &[Edge] = &[
+    Edge {
+        step: "submit",
+        from: &[Draft],
+        to: &[Submitted],
+        rule: "R-05",
+        when: "before the deadline, eligible (R-02 to R-04), profile and report within their character limits, evidence attached",
+    },
+    Edge {
+        step: "recommend",
+        from: &[Submitted],
+        to: &[Recommended],
+        rule: "R-05",
+        when: "every required recommendation opinion is signed (Art. 13(1))",
+    },
+    Edge {
+        step: "accept",
+        from: &[Recommended],
+        to: &[Accepted],
+        rule: "R-05",
+        when: "the office's acceptance review finds the application complete",
+    },
+    Edge {
+        step: "reject",
+        from: &[Submitted, Recommended],
+        to: &[Rejected],
+        rule: "R-05",
+        when: "the office refuses, with its reason",
+    },
+    Edge {
+        step: "start_materials_review",
+        from: &[Accepted],
+        to: &[MaterialsReview],
+        rule: "R-12",
+        when: "the materials group is drawn and assigned",
+    },
+    Edge {
+        step: "materials_scored",
+        from: &[MaterialsReview],
+        to: &[MaterialsPassed, MaterialsFailed],
+        rule: "R-13",
+        when: "the released consensus score: ≥ threshold (inclusive) passes; below it fails and the feedback report goes to the applicant and its recommending unit",
+    },
+    Edge {
+        step: "start_defence",
+        from: &[MaterialsPassed],
+        to: &[Defence],
+        rule: "R-14",
+        when: "the defence panel is drawn",
+    },
+    Edge {
+        step: "start_site_visit",
+        from: &[Defence],
+        to: &[SiteVisit],
+        rule: "R-15",
+        when: "the site group is drawn",
+    },
+    Edge {
+        step: "finish_scoring",
+        from: &[SiteVisit],
+        to: &[Scored],
+        rule: "R-15",
+        when: "the site consensus is signed and the stage released",
+    },
+    Edge {
+        step: "review_scored",
+        from: &[Scored],
+        to: &[FinalSelection, NotSelected],
+        rule: "R-16",
+        when: "review score = 20 % materials + 80 % site; ≥ threshold (inclusive) enters the final selection",
+    },
+    Edge {
+        step: "withdraw",
+        from: BEFORE_REVIEW,
+        to: &[Withdrawn],
+        rule: "R-05",
+        when: "the enterprise withdraws before the review starts",
+    },
+    Edge {
+        step: "disqualify",
+        from: UNDER_REVIEW,
+        to: &[Disqualified],
+        rule: "R-15",
+        when: "fraud or a serious mismatch confirmed by the office (R-15), or a substantiated complaint (R-21)",
+    },
+];
+
+/// The next stage and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub to: Stage,
+    pub why: Explanation,
+}
+
+fn refuse(rule: &'static str, reason: &'static str, message: String) -> Explanation {
+    Explanation::new(rule, reason, message)
+}
+
+/// Applies `step` to an application in `from`, under the cycle's `settings`.
+pub fn apply(from: Stage, step: &Step, settings: &Settings) -> Result<Decision, Explanation> {
+    let Some(edge) = TABLE
+        .iter()
+        .find(|e| e.step == step.name() && e.from.contains(&from))
+    else {
+        let rule = TABLE
+            .iter()
+            .find(|e| e.step == step.name())
+            .map_or("R-50", |e| e.rule);
+        return Err(refuse(
+            rule,
+            "STEP_NOT_ALLOWED",
+            format!("申报处于{}阶段，不能执行{}", from.as_str(), step.name()),
+        )
+        .with("stage", from.as_str())
+        .with("step", step.name()));
+    };
+    let to = |stage: Stage, message: String| Decision {
+        to: stage,
+        why: Explanation::new(edge.rule, "STAGE_CHANGED", message),
+    };
+    match step {
+        Step::Submit { problems } => match problems.first() {
+            Some(first) => Err(Explanation {
+                message: problems
+                    .iter()
+                    .map(|p| format!("{}（{}）", p.message, p.rule))
+                    .collect::<Vec<_>>()
+                    .join("；"),
+                ..first.clone()
+            }),
+            None => Ok(to(Submitted, "申报材料已提交".into())),
+        },
+        Step::Recommend { missing } if !missing.is_empty() => Err(refuse(
+            "R-05",
+            "RECOMMENDATIONS_MISSING",
+            format!("尚缺推荐意见：{}", missing.join("、")),
+        )
+        .with("missing", missing.join(","))),
+        Step::Recommend { .. } => Ok(to(Recommended, "推荐意见已齐全".into())),
+        Step::Accept => Ok(to(Accepted, "受理审查通过".into())),
+        Step::Reject { reason } => Ok(to(Rejected, format!("不予受理：{reason}"))),
+        Step::StartMaterialsReview => Ok(to(MaterialsReview, "进入资料评审".into())),
+        Step::MaterialsScored { score } => {
+            let t = settings.materials_threshold;
+            let (stage, verdict) = if *score >= t {
+                (MaterialsPassed, "达到")
+            } else {
+                (MaterialsFailed, "未达到")
+            };
+            let mut d = to(
+                stage,
+                format!("资料评审得分{score}分，{verdict}入围分数线{t}分（含本数）"),
+            );
+            d.why = d.why.with("materials_score", score).with("threshold", t);
+            Ok(d)
+        }
+        Step::StartDefence => Ok(to(Defence, "进入陈述答辩".into())),
+        Step::StartSiteVisit => Ok(to(SiteVisit, "进入现场评审".into())),
+        Step::FinishScoring => Ok(to(Scored, "现场评审完成".into())),
+        Step::ReviewScored { review_score } => {
+            let t = settings.final_selection_threshold;
+            let (stage, verdict) = if *review_score >= t {
+                (FinalSelection, "进入终选")
+            } else {
+                (NotSelected, "未进入终选")
+            };
+            let mut d = to(
+                stage,
+                format!("评审得分{review_score}分，终选分数线{t}分（含本数），{verdict}"),
+            );
+            d.why = d
+                .why
+                .with("review_score", review_score)
+                .with("threshold", t);
+            Ok(d)
+        }
+        Step::Withdraw => Ok(to(Withdrawn, "企业撤回申报".into())),
+        Step::Disqualify { rule, reason } => Ok(Decision {
+            to: Disqualified,
+            why: Explanation::new(rule, "DISQUALIFIED", format!("取消评选资格：{reason}")),
+        }),
+    }
+}
+
+/// Why a submission at `now` cannot be accepted: the deadline, eligibility (R-02 to
+/// R-04, passed in), the character limits and the evidence.
+pub fn submission_problems(
+    now: OffsetDateTime,
+    deadline: OffsetDateTime,
+    ineligible: Vec<Explanation>,
+    profile: &str,
+    self_assessment: &str,
+    evidence_files: usize,
+    settings: &Settings,
+) -> Vec<Explanation> {
+    let mut p = Vec::new();
+    if now > deadline {
+        p.push(
+            Explanation::new("R-01", "LATE_SUBMISSION", "已超过申报截止时间，不能提交")
+                .with("deadline", deadline)
+                .with("submitted_at", now),
+        );
+    }
+    p.extend(ineligible);
+    for (what, text, max, name) in [
+        (
+            "组织概述",
+            profile,
+            settings.profile_max_chars,
+            "organisation_profile",
+        ),
+        (
+            "自评报告",
+            self_assessment,
+            settings.self_assessment_max_chars,
+            "self_assessment",
+        ),
+    ] {
+        let n = chars::count(text);
+        if n == 0 {
+            p.push(
+                Explanation::new("R-05", "MATERIAL_MISSING", format!("{what}不能为空"))
+                    .with("field", name),
+            );
+        } else if n > max as usize {
+            p.push(
+                Explanation::new(
+                    "R-05",
+                    "TOO_LONG",
+                    format!("{what}共{n}字（不计空白字符），超过{max}字的限制"),
+                )
+                .with("field", name)
+                .with("characters", n)
+                .with("limit", max),
+            );
+        }
+    }
+    if evidence_files == 0 {
+        p.push(Explanation::new(
+            "R-05",
+            "EVIDENCE_MISSING",
+            "未上传证明材料",
+        ));
+    }
+    p
+}
+
+/// The transition table as Markdown, for `docs/stages.md`.
+pub fn table_markdown() -> String {
+    let list = |s: &[Stage]| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
+    let mut out = String::from("| step | from | to | rule | when |\n|---|---|---|---|---|\n");
+    for e in TABLE {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            e.step,
+            list(e.from),
+            list(e.to),
+            e.rule,
+            e.when
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn s() -> Settings {
+        Settings::default()
+    }
+
+    #[test]
+    fn r13_exactly_500_passes_and_499_99_fails() {
+        let pass = apply(
+            MaterialsReview,
+            &Step::MaterialsScored {
+                score: Decimal::from(500),
+            },
+            &s(),
+        )
+        .unwrap();
+        assert_eq!(pass.to, MaterialsPassed);
+        assert_eq!(pass.why.rule, "R-13");
+        assert_eq!(pass.why.inputs["materials_score"], "500");
+        let fail = apply(
+            MaterialsReview,
+            &Step::MaterialsScored {
+                score: Decimal::new(49999, 2),
+            },
+            &s(),
+        )
+        .unwrap();
+        assert_eq!(fail.to, MaterialsFailed);
+        assert!(fail.why.message.contains("未达到"), "{}", fail.why.message);
+    }
+
+    #[test]
+    fn r16_the_final_selection_line_is_inclusive() {
+        let d = apply(
+            Scored,
+            &Step::ReviewScored {
+                review_score: Decimal::from(350),
+            },
+            &s(),
+        )
+        .unwrap();
+        assert_eq!(d.to, FinalSelection);
+        let d = apply(
+            Scored,
+            &Step::ReviewScored {
+                review_score: Decimal::new(3499, 1),
+            },
+            &s(),
+        )
+        .unwrap();
+        assert_eq!(d.to, NotSelected);
+    }
+
+    #[test]
+    fn a_step_from_the_wrong_stage_is_refused_with_its_rule() {
+        let e = apply(
+            Draft,
+            &Step::MaterialsScored {
+                score: Decimal::from(600),
+            },
+            &s(),
+        )
+        .unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-13", "STEP_NOT_ALLOWED"));
+        let e = apply(MaterialsReview, &Step::Withdraw, &s()).unwrap_err();
+        assert_eq!(
+            e.reason, "STEP_NOT_ALLOWED",
+            "no withdrawal once the review started"
+        );
+        for terminal in [
+            Rejected,
+            MaterialsFailed,
+            NotSelected,
+            Awarded,
+            Withdrawn,
+            Disqualified,
+        ] {
+            assert!(terminal.is_final(), "{terminal:?}");
+        }
+    }
+
+    #[test]
+    fn r05_recommendations_must_all_be_signed_before_acceptance() {
+        let e = apply(
+            Submitted,
+            &Step::Recommend {
+                missing: vec!["青龙街道办事处".into()],
+            },
+            &s(),
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, "RECOMMENDATIONS_MISSING");
+        assert_eq!(
+            apply(Submitted, &Step::Accept, &s()).unwrap_err().reason,
+            "STEP_NOT_ALLOWED"
+        );
+        assert_eq!(
+            apply(Submitted, &Step::Recommend { missing: vec![] }, &s())
+                .unwrap()
+                .to,
+            Recommended
+        );
+    }
+
+    #[test]
+    fn r01_r05_a_late_or_oversize_submission_is_refused_with_every_reason() {
+        let deadline = datetime!(2026-06-30 17:00 +8);
+        let p = submission_problems(
+            datetime!(2026-06-30 17:00:01 +8),
+            deadline,
+            vec![],
+            &"质".repeat(3_001),
+            "报告",
+            0,
+            &s(),
+        );
+        let got: Vec<_> = p.iter().map(|e| (e.rule, e.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                ("R-01", "LATE_SUBMISSION"),
+                ("R-05", "TOO_LONG"),
+                ("R-05", "EVIDENCE_MISSING")
+            ]
+        );
+        let e = apply(Draft, &Step::Submit { problems: p }, &s()).unwrap_err();
+        assert_eq!(e.rule, "R-01");
+        assert!(e.message.contains("超过3000字"), "{}", e.message);
+        // On time, within limits (white space not counted), with evidence: submitted.
+        let ok = submission_problems(
+            deadline,
+            deadline,
+            vec![],
+            &format!("{}\n\n", "质".repeat(3_000)),
+            "报告",
+            1,
+            &s(),
+        );
+        assert_eq!(ok, vec![]);
+        assert_eq!(
+            apply(Draft, &Step::Submit { problems: ok }, &s())
+                .unwrap()
+                .to,
+            Submitted
+        );
+    }
+
+    #[test]
+    fn r15_r21_disqualification_carries_its_own_rule() {
+        let d = apply(
+            SiteVisit,
+            &Step::Disqualify {
+                rule: "R-15",
+                reason: "现场发现申报数据造假".into(),
+            },
+            &s(),
+        )
+        .unwrap();
+        assert_eq!((d.to, d.why.rule), (Disqualified, "R-15"));
+        let d = apply(
+            PublicNotice,
+            &Step::Disqualify {
+                rule: "R-21",
+                reason: "投诉查实".into(),
+            },
+            &s(),
+        )
+        .unwrap();
+        assert_eq!(d.why.rule, "R-21");
+    }
+
+    #[test]
+    fn every_stage_is_reachable_from_a_draft_or_awaits_part_two() {
+        let mut reached = vec![Draft];
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for e in TABLE {
+                if e.from.iter().any(|f| reached.contains(f)) {
+                    for t in e.to {
+                        if !reached.contains(t) {
+                            reached.push(*t);
+                            grew = true;
+                        }
+                    }
+                }
+            }
+        }
+        let unreached: Vec<_> = Stage::ALL.iter().filter(|s| !reached.contains(s)).collect();
+        // Candidates, the public notice and the award come with part 2 of the cycle.
+        assert_eq!(unreached, [&Candidate, &PublicNotice, &Awarded]);
+    }
+
+    #[test]
+    fn docs_print_the_table_as_it_is() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/stages.md"))
+                .expect("docs/stages.md");
+        assert!(
+            doc.contains(&table_markdown()),
+            "docs/stages.md is out of date; paste this table:\n{}",
+            table_markdown()
+        );
+    }
+}
