@@ -1,14 +1,36 @@
-//! The gRPC surface of `qaward.applications.v1.ApplicationService`.
+//! The gRPC surface of `qaward.applications.v1.ApplicationService`: validate at the edge, check
+//! the caller, decide in `domain`, move data through `store` — each change with its audit
+//! record in one transaction. Built so far: programmes and their settings, cycles (the
+//! notice), enterprises and the eligibility check. The other methods answer UNIMPLEMENTED
+//! (the generated default) until the rest of issue #6 and #7 builds them.
 
-use qaward_kit::{db::Database, server::ServiceContext};
-use qaward_proto::qaward::applications::v1::application_service_server::ApplicationService;
+use pb::application_service_server::ApplicationService;
+use qaward_kit::{
+    Error, Result,
+    audit::AuditRecord,
+    auth::{Caller, Role},
+    change,
+    clock::{to_timestamp, unix_micros},
+    cn::{self, CreditCode},
+    convert::{date_from_pb, date_to_pb, iso_date, parse_iso_date, timestamp_from_pb},
+    db::Database,
+    error::FieldViolation,
+    idempotency::RequestKey,
+    names::valid_id,
+    paging::Page,
+    server::ServiceContext,
+};
+use qaward_proto::qaward::{applications::v1 as pb, common::v1 as common};
+use rust_decimal::Decimal;
+use tonic::{Request, Response, Status};
 
-/// The service's handlers. Methods it does not override answer UNIMPLEMENTED (the generated
-/// default), until their issue builds them.
+use crate::{
+    domain::{self, eligibility, settings::Settings},
+    store::{self, CycleRow, EnterpriseRow, ProgrammeRow},
+};
+
 pub struct ApplicationsApi {
-    #[expect(dead_code, reason = "read by the methods issue #6 and #7 builds")]
     db: Database,
-    #[expect(dead_code, reason = "read by the methods issue #6 and #7 builds")]
     ctx: ServiceContext,
 }
 
@@ -16,7 +38,653 @@ impl ApplicationsApi {
     pub fn new(db: Database, ctx: ServiceContext) -> Self {
         ApplicationsApi { db, ctx }
     }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.ctx.clock.now()
+    }
+}
+
+fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
+    Caller::of(r).cloned()
+}
+
+fn violation(field: impl Into<String>, description: impl Into<String>) -> FieldViolation {
+    FieldViolation {
+        field: field.into(),
+        description: description.into(),
+    }
+}
+
+/// `programmes/{id}` → id.
+fn programme_id(name: &str, field: &str) -> Result<String> {
+    name.strip_prefix("programmes/")
+        .filter(|id| valid_id(id))
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid(field, "must be programmes/{programme}"))
+}
+
+/// `programmes/{p}/cycles/{year}` → (p, year).
+fn cycle_id(name: &str, field: &str) -> Result<(String, i64)> {
+    let parts: Vec<&str> = name.split('/').collect();
+    match parts.as_slice() {
+        ["programmes", p, "cycles", y] if valid_id(p) => y
+            .parse::<i64>()
+            .ok()
+            .filter(|y| (2000..=2100).contains(y))
+            .map(|y| (p.to_string(), y)),
+        _ => None,
+    }
+    .ok_or_else(|| Error::invalid(field, "must be programmes/{programme}/cycles/{year}"))
+}
+
+/// `enterprises/{credit code}` → the validated code.
+fn enterprise_code(name: &str, field: &str) -> Result<CreditCode> {
+    let code = name
+        .strip_prefix("enterprises/")
+        .ok_or_else(|| Error::invalid(field, "must be enterprises/{unified social credit code}"))?;
+    CreditCode::parse(code).map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+/// Office and supervisor tokens act for one programme: the one they name.
+fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> {
+    c.require(roles)?;
+    if c.programme
+        .as_deref()
+        .map(|p| p.trim_start_matches("programmes/"))
+        != Some(programme)
+    {
+        return Err(Error::permission_denied(format!(
+            "this token does not act for programmes/{programme}"
+        )));
+    }
+    Ok(())
+}
+
+/// The enterprise itself (its token's `org` is its credit code).
+fn is_enterprise(c: &Caller, code: &str) -> bool {
+    c.role == Role::Enterprise && c.org.as_deref() == Some(code)
+}
+
+fn decimal_of(
+    d: &Option<common::Decimal>,
+    field: &'static str,
+    bad: &mut Vec<FieldViolation>,
+) -> Decimal {
+    match d.as_ref().map(|d| d.value.trim().parse::<Decimal>()) {
+        Some(Ok(v)) => v,
+        Some(Err(_)) => {
+            bad.push(violation(
+                format!("settings.{field}"),
+                "is not a decimal number",
+            ));
+            Decimal::ZERO
+        }
+        None => {
+            bad.push(violation(format!("settings.{field}"), "is required"));
+            Decimal::ZERO
+        }
+    }
+}
+
+fn count_of(v: i32, field: &'static str, bad: &mut Vec<FieldViolation>) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| {
+        bad.push(violation(
+            format!("settings.{field}"),
+            "must not be negative",
+        ));
+        0
+    })
+}
+
+/// Settings from the request, every field given, validated by the domain.
+fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
+    let mut bad = Vec::new();
+    let s = Settings {
+        materials_threshold: decimal_of(&p.materials_threshold, "materials_threshold", &mut bad),
+        materials_weight: decimal_of(&p.materials_weight, "materials_weight", &mut bad),
+        site_weight: decimal_of(&p.site_weight, "site_weight", &mut bad),
+        final_selection_threshold: decimal_of(
+            &p.final_selection_threshold,
+            "final_selection_threshold",
+            &mut bad,
+        ),
+        candidate_threshold: decimal_of(&p.candidate_threshold, "candidate_threshold", &mut bad),
+        max_candidates: count_of(p.max_candidates, "max_candidates", &mut bad),
+        public_notice_days: count_of(p.public_notice_days, "public_notice_days", &mut bad),
+        committee_member_units: count_of(
+            p.committee_member_units,
+            "committee_member_units",
+            &mut bad,
+        ),
+        ban_years: count_of(p.ban_years, "ban_years", &mut bad),
+        min_operating_years: count_of(p.min_operating_years, "min_operating_years", &mut bad),
+        profile_max_chars: count_of(p.profile_max_chars, "profile_max_chars", &mut bad),
+        self_assessment_max_chars: count_of(
+            p.self_assessment_max_chars,
+            "self_assessment_max_chars",
+            &mut bad,
+        ),
+        division_codes: p
+            .division_codes
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect(),
+        consulted_departments: p
+            .consulted_departments
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect(),
+        rubric: p.rubric.trim().to_string(),
+    };
+    if bad.is_empty() {
+        bad.extend(
+            s.validate()
+                .into_iter()
+                .map(|(f, d)| violation(format!("settings.{f}"), d)),
+        );
+    }
+    if bad.is_empty() {
+        Ok(s)
+    } else {
+        Err(Error::invalid_fields(bad))
+    }
+}
+
+fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
+    let dec = |d: Decimal| {
+        Some(common::Decimal {
+            value: d.normalize().to_string(),
+        })
+    };
+    pb::ProgrammeSettings {
+        version: version as i32,
+        materials_threshold: dec(s.materials_threshold),
+        materials_weight: dec(s.materials_weight),
+        site_weight: dec(s.site_weight),
+        final_selection_threshold: dec(s.final_selection_threshold),
+        candidate_threshold: dec(s.candidate_threshold),
+        max_candidates: s.max_candidates as i32,
+        public_notice_days: s.public_notice_days as i32,
+        committee_member_units: s.committee_member_units as i32,
+        ban_years: s.ban_years as i32,
+        min_operating_years: s.min_operating_years as i32,
+        profile_max_chars: s.profile_max_chars as i32,
+        self_assessment_max_chars: s.self_assessment_max_chars as i32,
+        division_codes: s.division_codes.clone(),
+        consulted_departments: s.consulted_departments.clone(),
+        rubric: s.rubric.clone(),
+    }
+}
+
+fn programme_pb(r: &ProgrammeRow) -> pb::Programme {
+    pb::Programme {
+        name: format!("programmes/{}", r.id),
+        display_name: r.display_name.clone(),
+        settings: Some(settings_pb(&r.settings, r.settings_version)),
+        create_time: Some(to_timestamp(r.created_micros)),
+    }
+}
+
+fn cycle_state_pb(s: &str) -> pb::CycleState {
+    pb::CycleState::from_str_name(&format!("CYCLE_STATE_{s}")).unwrap_or_default()
+}
+
+fn cycle_pb(c: &CycleRow) -> pb::Cycle {
+    pb::Cycle {
+        name: format!("programmes/{}/cycles/{}", c.programme_id, c.year),
+        year: c.year as i32,
+        notice_title: c.notice_title.clone(),
+        conditions: c.conditions.clone(),
+        required_materials: c.required_materials.clone(),
+        deadline: Some(to_timestamp(c.deadline_micros)),
+        settings_version: c.settings_version as i32,
+        state: cycle_state_pb(&c.state) as i32,
+        approval_document: String::new(),
+        approval_date: None,
+    }
+}
+
+fn enterprise_pb(e: &EnterpriseRow) -> pb::Enterprise {
+    pb::Enterprise {
+        name: format!("enterprises/{}", e.credit_code),
+        display_name: e.display_name.clone(),
+        credit_code: e.credit_code.clone(),
+        established_date: parse_iso_date(&e.established_date).map(date_to_pb),
+        industry_code: e.industry_code.clone(),
+        recommending_unit: e.recommending_unit.clone(),
+    }
+}
+
+fn explanation_pb(e: &domain::Explanation) -> common::Explanation {
+    common::Explanation {
+        rule: e.rule.to_string(),
+        message: e.message.clone(),
+        inputs: e.inputs.clone().into_iter().collect(),
+    }
+}
+
+/// A one-line text field: trimmed, 1-`max` characters, no line breaks.
+fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolation>) -> String {
+    let t = v.trim();
+    if t.is_empty() || t.chars().count() > max || t.contains(['\n', '\r']) {
+        bad.push(violation(
+            field,
+            format!("must be one line of 1-{max} characters"),
+        ));
+    }
+    t.to_string()
 }
 
 #[tonic::async_trait]
-impl ApplicationService for ApplicationsApi {}
+impl ApplicationService for ApplicationsApi {
+    async fn create_programme(
+        &self,
+        request: Request<pb::CreateProgrammeRequest>,
+    ) -> Result<Response<pb::Programme>, Status> {
+        let c = caller(&request)?;
+        let r = request.into_inner();
+        let run = async {
+            if !valid_id(&r.programme_id) {
+                return Err(Error::invalid(
+                    "programme_id",
+                    "1-63 lower-case letters, digits or '-'",
+                ));
+            }
+            require_programme(&c, &r.programme_id, &[Role::Office])?;
+            let key = RequestKey::new("CreateProgramme", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let p = r
+                .programme
+                .as_ref()
+                .ok_or_else(|| Error::invalid("programme", "is required"))?;
+            let mut bad = Vec::new();
+            let name = line(&p.display_name, "programme.display_name", 200, &mut bad);
+            let settings = match &p.settings {
+                None => Settings::default(),
+                Some(s) => match settings_from_pb(s) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        bad.extend(e.violations.iter().map(|v| {
+                            violation(format!("programme.{}", v.field), v.description.clone())
+                        }));
+                        Settings::default()
+                    }
+                },
+            };
+            if !bad.is_empty() {
+                return Err(Error::invalid_fields(bad));
+            }
+            let now = self.now();
+            let mut tx = self.db.begin().await?;
+            store::insert_programme(&mut tx, &r.programme_id, &name, &settings, unix_micros(now))
+                .await?;
+            let response = programme_pb(&store::get_programme(&mut tx, &r.programme_id).await?);
+            let record =
+                AuditRecord::by(&c, "programme.create", response.name.clone()).because("R-01");
+            change::commit(tx, now, &key, record, &response).await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn get_programme(
+        &self,
+        request: Request<pb::GetProgrammeRequest>,
+    ) -> Result<Response<pb::Programme>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            let id = programme_id(&request.get_ref().name, "name")?;
+            require_programme(&c, &id, &[Role::Office, Role::Supervisor])?;
+            let mut conn = self.db.pool().acquire().await?;
+            Ok(programme_pb(&store::get_programme(&mut conn, &id).await?))
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn list_programmes(
+        &self,
+        request: Request<pb::ListProgrammesRequest>,
+    ) -> Result<Response<pb::ListProgrammesResponse>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            c.require(&[Role::Office, Role::Supervisor])?;
+            let r = request.get_ref();
+            let page = Page::parse(r.page_size, &r.page_token)?;
+            let only = c
+                .programme
+                .as_deref()
+                .map(|p| p.trim_start_matches("programmes/").to_string())
+                .unwrap_or_default();
+            let mut rows = store::list_programmes(&self.db, &only, &page).await?;
+            let next_page_token = page.finish(&mut rows, |p| p.id.clone());
+            Ok(pb::ListProgrammesResponse {
+                programmes: rows.iter().map(programme_pb).collect(),
+                next_page_token,
+            })
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn update_programme_settings(
+        &self,
+        request: Request<pb::UpdateProgrammeSettingsRequest>,
+    ) -> Result<Response<pb::Programme>, Status> {
+        let c = caller(&request)?;
+        let r = request.into_inner();
+        let run = async {
+            let id = programme_id(&r.name, "name")?;
+            require_programme(&c, &id, &[Role::Office])?;
+            let key = RequestKey::new("UpdateProgrammeSettings", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let settings = settings_from_pb(
+                r.settings
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("settings", "is required"))?,
+            )?;
+            let now = self.now();
+            let mut tx = self.db.begin().await?;
+            let version = store::update_settings(&mut tx, &id, &settings, unix_micros(now)).await?;
+            let response = programme_pb(&store::get_programme(&mut tx, &id).await?);
+            let record = AuditRecord::by(&c, "programme.update_settings", response.name.clone())
+                .because("R-01")
+                .with_detail(serde_json::json!({ "version": version }));
+            change::commit(tx, now, &key, record, &response).await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn create_cycle(
+        &self,
+        request: Request<pb::CreateCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        let c = caller(&request)?;
+        let r = request.into_inner();
+        let run = async {
+            let programme = programme_id(&r.parent, "parent")?;
+            require_programme(&c, &programme, &[Role::Office])?;
+            let key = RequestKey::new("CreateCycle", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let cy = r
+                .cycle
+                .as_ref()
+                .ok_or_else(|| Error::invalid("cycle", "is required"))?;
+            let now = self.now();
+            let mut bad = Vec::new();
+            if !(2000..=2100).contains(&cy.year) {
+                bad.push(violation("cycle.year", "must be 2000-2100"));
+            }
+            let title = line(&cy.notice_title, "cycle.notice_title", 200, &mut bad);
+            let conditions = cy.conditions.trim().to_string();
+            if conditions.is_empty() || conditions.chars().count() > 20_000 {
+                bad.push(violation("cycle.conditions", "must be 1-20000 characters"));
+            }
+            if cy.required_materials.is_empty() || cy.required_materials.len() > 50 {
+                bad.push(violation(
+                    "cycle.required_materials",
+                    "must list 1-50 materials",
+                ));
+            }
+            let materials: Vec<String> = cy
+                .required_materials
+                .iter()
+                .enumerate()
+                .map(|(i, m)| line(m, &format!("cycle.required_materials[{i}]"), 200, &mut bad))
+                .collect();
+            let deadline = match &cy.deadline {
+                None => {
+                    bad.push(violation("cycle.deadline", "is required"));
+                    now
+                }
+                Some(t) => match timestamp_from_pb(t, "cycle.deadline") {
+                    Ok(d) if d <= now => {
+                        bad.push(violation("cycle.deadline", "must be in the future"));
+                        d
+                    }
+                    Ok(d) => d,
+                    Err(e) => {
+                        bad.extend(e.violations.iter().cloned());
+                        now
+                    }
+                },
+            };
+            if !bad.is_empty() {
+                return Err(Error::invalid_fields(bad));
+            }
+            let mut tx = self.db.begin().await?;
+            let p = store::get_programme(&mut tx, &programme).await?;
+            let row = CycleRow {
+                programme_id: programme.clone(),
+                year: i64::from(cy.year),
+                notice_title: title,
+                conditions,
+                required_materials: materials,
+                deadline_micros: unix_micros(deadline),
+                settings_version: p.settings_version,
+                state: "OPEN".into(),
+                created_micros: unix_micros(now),
+            };
+            store::insert_cycle(&mut tx, &row).await?;
+            let response = cycle_pb(&row);
+            let record = AuditRecord::by(&c, "cycle.publish_notice", response.name.clone())
+                .because("R-01")
+                .with_detail(serde_json::json!({ "settings_version": p.settings_version, "deadline_micros": row.deadline_micros }));
+            change::commit(tx, now, &key, record, &response).await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn get_cycle(
+        &self,
+        request: Request<pb::GetCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        // A published notice is public: any authenticated caller reads it.
+        let _ = caller(&request)?;
+        let run = async {
+            let (p, y) = cycle_id(&request.get_ref().name, "name")?;
+            let mut conn = self.db.pool().acquire().await?;
+            Ok(cycle_pb(&store::get_cycle(&mut conn, &p, y).await?))
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn list_cycles(
+        &self,
+        request: Request<pb::ListCyclesRequest>,
+    ) -> Result<Response<pb::ListCyclesResponse>, Status> {
+        let _ = caller(&request)?;
+        let run = async {
+            let r = request.get_ref();
+            let p = programme_id(&r.parent, "parent")?;
+            let page = Page::parse(r.page_size, &r.page_token)?;
+            let mut rows = store::list_cycles(&self.db, &p, &page).await?;
+            let next_page_token = page.finish(&mut rows, |c| c.year.to_string());
+            Ok(pb::ListCyclesResponse {
+                cycles: rows.iter().map(cycle_pb).collect(),
+                next_page_token,
+            })
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn create_enterprise(
+        &self,
+        request: Request<pb::CreateEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let c = caller(&request)?;
+        let r = request.into_inner();
+        let run = async {
+            let e = r
+                .enterprise
+                .as_ref()
+                .ok_or_else(|| Error::invalid("enterprise", "is required"))?;
+            let mut bad = Vec::new();
+            let code = match CreditCode::parse(&e.credit_code) {
+                Ok(code) => Some(code),
+                Err(err) => {
+                    bad.push(violation("enterprise.credit_code", err.to_string()));
+                    None
+                }
+            };
+            // The enterprise registers itself (its token's org is its code), or the office does.
+            if let Some(code) = &code
+                && !is_enterprise(&c, code.as_str())
+            {
+                c.require(&[Role::Office])?;
+            }
+            let key = RequestKey::new("CreateEnterprise", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let name = line(&e.display_name, "enterprise.display_name", 200, &mut bad);
+            let now = self.now();
+            let established = match &e.established_date {
+                None => {
+                    bad.push(violation("enterprise.established_date", "is required"));
+                    None
+                }
+                Some(d) => match date_from_pb(d, "enterprise.established_date") {
+                    Ok(d) if d > now.date() => {
+                        bad.push(violation("enterprise.established_date", "is in the future"));
+                        None
+                    }
+                    Ok(d) => Some(d),
+                    Err(err) => {
+                        bad.extend(err.violations.iter().cloned());
+                        None
+                    }
+                },
+            };
+            let industry = cn::industry(&e.industry_code).unwrap_or_else(|err| {
+                bad.push(violation("enterprise.industry_code", err.to_string()));
+                String::new()
+            });
+            let unit = e.recommending_unit.trim().to_string();
+            if !(1..=64).contains(&unit.len()) || unit.contains(['/', ' ']) {
+                bad.push(violation(
+                    "enterprise.recommending_unit",
+                    "must be the recommending unit's id (1-64 characters, no '/' or spaces)",
+                ));
+            }
+            let (Some(code), Some(established), true) = (code, established, bad.is_empty()) else {
+                return Err(Error::invalid_fields(bad));
+            };
+            let row = EnterpriseRow {
+                credit_code: code.as_str().to_string(),
+                display_name: name,
+                established_date: iso_date(established),
+                industry_code: industry,
+                recommending_unit: unit,
+                created_micros: unix_micros(now),
+            };
+            let mut tx = self.db.begin().await?;
+            store::insert_enterprise(&mut tx, &row).await?;
+            let response = enterprise_pb(&row);
+            let record =
+                AuditRecord::by(&c, "enterprise.create", response.name.clone()).because("R-02");
+            change::commit(tx, now, &key, record, &response).await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn get_enterprise(
+        &self,
+        request: Request<pb::GetEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            let code = enterprise_code(&request.get_ref().name, "name")?;
+            let mut conn = self.db.pool().acquire().await?;
+            let row = store::get_enterprise(&mut conn, code.as_str()).await?;
+            let its_unit = c.role == Role::RecommendingUnit
+                && c.org.as_deref() == Some(row.recommending_unit.as_str());
+            if !is_enterprise(&c, code.as_str()) && !its_unit {
+                c.require(&[Role::Office, Role::Supervisor])?;
+            }
+            Ok(enterprise_pb(&row))
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn list_enterprises(
+        &self,
+        request: Request<pb::ListEnterprisesRequest>,
+    ) -> Result<Response<pb::ListEnterprisesResponse>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            c.require(&[Role::Office, Role::Supervisor])?;
+            let r = request.get_ref();
+            let page = Page::parse(r.page_size, &r.page_token)?;
+            let mut rows = store::list_enterprises(&self.db, &page).await?;
+            let next_page_token = page.finish(&mut rows, |e| e.credit_code.clone());
+            Ok(pb::ListEnterprisesResponse {
+                enterprises: rows.iter().map(enterprise_pb).collect(),
+                next_page_token,
+            })
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn check_eligibility(
+        &self,
+        request: Request<pb::CheckEligibilityRequest>,
+    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            let r = request.get_ref();
+            let code = enterprise_code(&r.enterprise, "enterprise")?;
+            let (programme, year) = cycle_id(&r.cycle, "cycle")?;
+            if !is_enterprise(&c, code.as_str()) {
+                c.require(&[Role::Office, Role::Supervisor, Role::RecommendingUnit])?;
+            }
+            let mut conn = self.db.pool().acquire().await?;
+            let e = store::get_enterprise(&mut conn, code.as_str()).await?;
+            if c.role == Role::RecommendingUnit
+                && c.org.as_deref() != Some(e.recommending_unit.as_str())
+            {
+                return Err(Error::permission_denied(
+                    "this enterprise is not in your area",
+                ));
+            }
+            let cycle = store::get_cycle(&mut conn, &programme, year).await?;
+            let settings =
+                store::settings_version(&mut conn, &programme, cycle.settings_version).await?;
+            let dates = |v: Vec<String>| {
+                v.iter()
+                    .filter_map(|d| parse_iso_date(d))
+                    .collect::<Vec<_>>()
+            };
+            let awards =
+                dates(store::record_dates(&mut conn, code.as_str(), &programme, "award").await?);
+            let revocations = dates(
+                store::record_dates(&mut conn, code.as_str(), &programme, "revocation").await?,
+            );
+            let fraud =
+                dates(store::record_dates(&mut conn, code.as_str(), &programme, "fraud").await?);
+            let facts = eligibility::Facts {
+                credit_code: Some(&code),
+                established: parse_iso_date(&e.established_date),
+                awards: &awards,
+                revocations: &revocations,
+                fraud_findings: &fraud,
+            };
+            let deadline = qaward_kit::clock::from_unix_micros(cycle.deadline_micros)
+                .to_offset(time::macros::offset!(+8))
+                .date();
+            let reasons = eligibility::check(&facts, &settings, deadline);
+            Ok(pb::CheckEligibilityResponse {
+                eligible: reasons.is_empty(),
+                reasons: reasons.iter().map(explanation_pb).collect(),
+            })
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod domain;
 mod grpc;
+pub mod store;
 
 use qaward_kit::{
     config::ServiceKind,
@@ -22,8 +23,13 @@ pub use grpc::ApplicationsApi;
 
 pub const KIND: ServiceKind = ServiceKind::Applications;
 
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 /// This service's own migrations, after the kit's.
-pub static MIGRATIONS: Migrations = Migrations::NONE;
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
 
 /// Opens and migrates this service's database and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {

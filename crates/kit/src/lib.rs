@@ -20,6 +20,7 @@ pub mod change;
 pub mod clock;
 pub mod cn;
 pub mod config;
+pub mod convert;
 pub mod db;
 pub mod error;
 pub mod idempotency;

@@ -142,6 +142,21 @@ impl TestKeys {
             .expect("sign test token")
     }
 
+    /// A valid token for `subject` in `role`, of organisation `org` (an enterprise's credit
+    /// code, a unit's id).
+    pub fn token_for_org(&self, subject: &str, role: Role, org: &str) -> String {
+        self.key
+            .issue(
+                &self.auth,
+                time::OffsetDateTime::now_utc(),
+                subject,
+                role,
+                Some(org.to_string()),
+                None,
+            )
+            .expect("sign test token")
+    }
+
     /// A valid token for `subject` in `role`.
     pub fn token(&self, subject: &str, role: Role) -> String {
         self.key

@@ -12,6 +12,7 @@ use qaward_kit::{
     calendar::{Calendar, CalendarError},
     change,
     clock::{to_timestamp, unix_micros},
+    convert::timestamp_from_pb,
     db::{Conn, Database},
     error::{ErrorCode, FieldViolation},
     idempotency::RequestKey,
@@ -293,15 +294,6 @@ fn template_pb(t: &store::TemplateRow) -> pb::Template {
     }
 }
 
-fn timestamp_of(t: &prost_types::Timestamp, field: &str) -> Result<time::OffsetDateTime> {
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err(Error::invalid(field, "nanos must be 0-999999999"));
-    }
-    time::OffsetDateTime::from_unix_timestamp(t.seconds)
-        .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos)))
-        .map_err(|_| Error::invalid(field, "is not a valid time"))
-}
-
 /// Callers who see every notification and template.
 const STAFF: [Role; 3] = [Role::Office, Role::Supervisor, Role::Service];
 /// Callers who may send.
@@ -430,7 +422,7 @@ impl NotificationService for NotificationsApi {
             let now = self.now();
             let send_at = match &n.send_time {
                 None => now,
-                Some(t) => match timestamp_of(t, "notification.send_time") {
+                Some(t) => match timestamp_from_pb(t, "notification.send_time") {
                     Err(e) => {
                         bad.extend(e.violations.iter().cloned());
                         now
@@ -767,7 +759,7 @@ impl NotificationService for NotificationsApi {
                     bad.push(violation("reminder.deadline", "is required"));
                     None
                 }
-                Some(t) => match timestamp_of(t, "reminder.deadline") {
+                Some(t) => match timestamp_from_pb(t, "reminder.deadline") {
                     Ok(d) => Some(d),
                     Err(e) => {
                         bad.extend(e.violations.iter().cloned());

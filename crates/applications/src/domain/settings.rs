@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     /// materials score needed for defence and site visit, inclusive.
     pub materials_threshold: Decimal,

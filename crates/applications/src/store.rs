@@ -1,0 +1,336 @@
+//! The applications service's tables, on SQLite and PostgreSQL alike. Handlers move data
+//! through here; the rules live in `domain`.
+
+use qaward_kit::{
+    Error, Result,
+    db::{Conn, Database},
+    paging::Page,
+};
+use sqlx::{Row, any::AnyRow};
+
+use crate::domain::settings::Settings;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeRow {
+    pub id: String,
+    pub display_name: String,
+    pub settings_version: i64,
+    pub settings: Settings,
+    pub created_micros: i64,
+}
+
+fn settings_of(json: &str) -> Result<Settings> {
+    serde_json::from_str(json).map_err(|e| Error::internal(format_args!("stored settings: {e}")))
+}
+
+fn settings_json(s: &Settings) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+const PROGRAMME_SELECT: &str = "SELECT p.id, p.display_name, p.settings_version, p.created_micros, s.settings
+     FROM programmes p JOIN programme_settings s ON s.programme_id = p.id AND s.version = p.settings_version";
+
+fn programme_row(r: &AnyRow) -> Result<ProgrammeRow> {
+    Ok(ProgrammeRow {
+        id: r.try_get("id")?,
+        display_name: r.try_get("display_name")?,
+        settings_version: r.try_get("settings_version")?,
+        settings: settings_of(&r.try_get::<String, _>("settings")?)?,
+        created_micros: r.try_get("created_micros")?,
+    })
+}
+
+pub async fn insert_programme(
+    conn: &mut Conn,
+    id: &str,
+    display_name: &str,
+    settings: &Settings,
+    now_micros: i64,
+) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 AS one FROM programmes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Err(Error::already_exists(format!("programmes/{id}")));
+    }
+    sqlx::query(
+        "INSERT INTO programmes (id, display_name, settings_version, created_micros) VALUES ($1, $2, 1, $3)",
+    )
+    .bind(id)
+    .bind(display_name)
+    .bind(now_micros)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO programme_settings (programme_id, version, settings, created_micros) VALUES ($1, 1, $2, $3)",
+    )
+    .bind(id)
+    .bind(settings_json(settings))
+    .bind(now_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_programme(conn: &mut Conn, id: &str) -> Result<ProgrammeRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{PROGRAMME_SELECT} WHERE p.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("programmes/{id}")))?;
+    programme_row(&row)
+}
+
+pub async fn list_programmes(db: &Database, only: &str, page: &Page) -> Result<Vec<ProgrammeRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{PROGRAMME_SELECT} WHERE p.id > $1 AND p.id = $2 ORDER BY p.id LIMIT $3"
+    )))
+    .bind(&page.after)
+    .bind(only)
+    .bind(page.fetch())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(programme_row).collect()
+}
+
+/// Saves a new settings version and makes it current; returns it. Cycles keep theirs.
+pub async fn update_settings(
+    conn: &mut Conn,
+    id: &str,
+    settings: &Settings,
+    now_micros: i64,
+) -> Result<i64> {
+    let current = get_programme(conn, id).await?;
+    let version = current.settings_version + 1;
+    sqlx::query(
+        "INSERT INTO programme_settings (programme_id, version, settings, created_micros) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(settings_json(settings))
+    .bind(now_micros)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE programmes SET settings_version = $1 WHERE id = $2")
+        .bind(version)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(version)
+}
+
+/// The settings a cycle pinned.
+pub async fn settings_version(conn: &mut Conn, programme: &str, version: i64) -> Result<Settings> {
+    let row = sqlx::query(
+        "SELECT settings FROM programme_settings WHERE programme_id = $1 AND version = $2",
+    )
+    .bind(programme)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("programmes/{programme} settings v{version}")))?;
+    settings_of(&row.try_get::<String, _>("settings")?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleRow {
+    pub programme_id: String,
+    pub year: i64,
+    pub notice_title: String,
+    pub conditions: String,
+    pub required_materials: Vec<String>,
+    pub deadline_micros: i64,
+    pub settings_version: i64,
+    pub state: String,
+    pub created_micros: i64,
+}
+
+const CYCLE_SELECT: &str = "SELECT programme_id, year, notice_title, conditions, required_materials, deadline_micros, settings_version, state, created_micros FROM cycles";
+
+fn cycle_row(r: &AnyRow) -> Result<CycleRow> {
+    Ok(CycleRow {
+        programme_id: r.try_get("programme_id")?,
+        year: r.try_get("year")?,
+        notice_title: r.try_get("notice_title")?,
+        conditions: r.try_get("conditions")?,
+        required_materials: serde_json::from_str(&r.try_get::<String, _>("required_materials")?)
+            .unwrap_or_default(),
+        deadline_micros: r.try_get("deadline_micros")?,
+        settings_version: r.try_get("settings_version")?,
+        state: r.try_get("state")?,
+        created_micros: r.try_get("created_micros")?,
+    })
+}
+
+pub async fn insert_cycle(conn: &mut Conn, c: &CycleRow) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 AS one FROM cycles WHERE programme_id = $1 AND year = $2")
+        .bind(&c.programme_id)
+        .bind(c.year)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Err(Error::already_exists(format!(
+            "programmes/{}/cycles/{}",
+            c.programme_id, c.year
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO cycles (programme_id, year, notice_title, conditions, required_materials, deadline_micros, settings_version, state, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&c.programme_id)
+    .bind(c.year)
+    .bind(&c.notice_title)
+    .bind(&c.conditions)
+    .bind(serde_json::to_string(&c.required_materials).unwrap_or_default())
+    .bind(c.deadline_micros)
+    .bind(c.settings_version)
+    .bind(&c.state)
+    .bind(c.created_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_cycle(conn: &mut Conn, programme: &str, year: i64) -> Result<CycleRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{CYCLE_SELECT} WHERE programme_id = $1 AND year = $2"
+    )))
+    .bind(programme)
+    .bind(year)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("programmes/{programme}/cycles/{year}")))?;
+    cycle_row(&row)
+}
+
+/// A programme's cycles, newest year first.
+pub async fn list_cycles(db: &Database, programme: &str, page: &Page) -> Result<Vec<CycleRow>> {
+    let before: i64 = page.after.parse().unwrap_or(i64::MAX);
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{CYCLE_SELECT} WHERE programme_id = $1 AND year < $2 ORDER BY year DESC LIMIT $3"
+    )))
+    .bind(programme)
+    .bind(before)
+    .bind(page.fetch())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(cycle_row).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnterpriseRow {
+    pub credit_code: String,
+    pub display_name: String,
+    pub established_date: String,
+    pub industry_code: String,
+    pub recommending_unit: String,
+    pub created_micros: i64,
+}
+
+const ENTERPRISE_SELECT: &str = "SELECT credit_code, display_name, established_date, industry_code, recommending_unit, created_micros FROM enterprises";
+
+fn enterprise_row(r: &AnyRow) -> Result<EnterpriseRow> {
+    Ok(EnterpriseRow {
+        credit_code: r.try_get("credit_code")?,
+        display_name: r.try_get("display_name")?,
+        established_date: r.try_get("established_date")?,
+        industry_code: r.try_get("industry_code")?,
+        recommending_unit: r.try_get("recommending_unit")?,
+        created_micros: r.try_get("created_micros")?,
+    })
+}
+
+pub async fn insert_enterprise(conn: &mut Conn, e: &EnterpriseRow) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 AS one FROM enterprises WHERE credit_code = $1")
+        .bind(&e.credit_code)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Err(Error::already_exists(format!(
+            "enterprises/{}",
+            e.credit_code
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO enterprises (credit_code, display_name, established_date, industry_code, recommending_unit, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&e.credit_code)
+    .bind(&e.display_name)
+    .bind(&e.established_date)
+    .bind(&e.industry_code)
+    .bind(&e.recommending_unit)
+    .bind(e.created_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_enterprise(conn: &mut Conn, code: &str) -> Result<EnterpriseRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{ENTERPRISE_SELECT} WHERE credit_code = $1"
+    )))
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("enterprises/{code}")))?;
+    enterprise_row(&row)
+}
+
+pub async fn list_enterprises(db: &Database, page: &Page) -> Result<Vec<EnterpriseRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{ENTERPRISE_SELECT} WHERE credit_code > $1 ORDER BY credit_code LIMIT $2"
+    )))
+    .bind(&page.after)
+    .bind(page.fetch())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(enterprise_row).collect()
+}
+
+/// An enterprise's record in a programme, by kind (`award`, `revocation`, `fraud`): dates.
+pub async fn record_dates(
+    conn: &mut Conn,
+    code: &str,
+    programme: &str,
+    kind: &str,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT record_date FROM enterprise_records WHERE credit_code = $1 AND programme_id = $2 AND kind = $3",
+    )
+    .bind(code)
+    .bind(programme)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("record_date")?)).collect()
+}
+
+/// Adds a record (an award, a revocation, a fraud finding) that eligibility will count.
+pub async fn add_record(
+    conn: &mut Conn,
+    code: &str,
+    programme: &str,
+    kind: &str,
+    date: &str,
+    note: &str,
+    now_micros: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO enterprise_records (credit_code, programme_id, kind, record_date, note, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(code)
+    .bind(programme)
+    .bind(kind)
+    .bind(date)
+    .bind(note)
+    .bind(now_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
