@@ -1,8 +1,9 @@
 //! The gRPC surface of `qaward.applications.v1.ApplicationService`: validate at the edge, check
 //! the caller, decide in `domain`, move data through `store` — each change with its audit
 //! record in one transaction. Built so far: programmes and their settings, cycles (the
-//! notice), enterprises and the eligibility check. The other methods answer UNIMPLEMENTED
-//! (the generated default) until the rest of issue #6 and #7 builds them.
+//! notice), enterprises and the eligibility check (here), and the intake of applications
+//! (`intake.rs`). The other methods answer UNIMPLEMENTED until the rest of issues #6 and #7
+//! builds them.
 
 use pb::application_service_server::ApplicationService;
 use qaward_kit::{
@@ -25,6 +26,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    blobs::BlobStore,
     domain::{self, eligibility, settings::Settings},
     store::{self, CycleRow, EnterpriseRow, ProgrammeRow},
 };
@@ -32,23 +34,42 @@ use crate::{
 pub struct ApplicationsApi {
     db: Database,
     ctx: ServiceContext,
+    blobs: BlobStore,
 }
 
 impl ApplicationsApi {
     pub fn new(db: Database, ctx: ServiceContext) -> Self {
-        ApplicationsApi { db, ctx }
+        let blobs = BlobStore::new(&ctx.config.data_dir);
+        ApplicationsApi { db, ctx, blobs }
     }
 
-    fn now(&self) -> time::OffsetDateTime {
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
         self.ctx.clock.now()
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub(crate) fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub(crate) fn new_id(&self) -> String {
+        let mut b = [0u8; 6];
+        self.ctx.randomness.fill(&mut b);
+        format!("{:011x}{}", unix_micros(self.now()) / 1000, hex::encode(b))
     }
 }
 
-fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
+pub(crate) fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
     Caller::of(r).cloned()
 }
 
-fn violation(field: impl Into<String>, description: impl Into<String>) -> FieldViolation {
+pub(crate) fn violation(
+    field: impl Into<String>,
+    description: impl Into<String>,
+) -> FieldViolation {
     FieldViolation {
         field: field.into(),
         description: description.into(),
@@ -64,7 +85,7 @@ fn programme_id(name: &str, field: &str) -> Result<String> {
 }
 
 /// `programmes/{p}/cycles/{year}` → (p, year).
-fn cycle_id(name: &str, field: &str) -> Result<(String, i64)> {
+pub(crate) fn cycle_id(name: &str, field: &str) -> Result<(String, i64)> {
     let parts: Vec<&str> = name.split('/').collect();
     match parts.as_slice() {
         ["programmes", p, "cycles", y] if valid_id(p) => y
@@ -78,7 +99,7 @@ fn cycle_id(name: &str, field: &str) -> Result<(String, i64)> {
 }
 
 /// `enterprises/{credit code}` → the validated code.
-fn enterprise_code(name: &str, field: &str) -> Result<CreditCode> {
+pub(crate) fn enterprise_code(name: &str, field: &str) -> Result<CreditCode> {
     let code = name
         .strip_prefix("enterprises/")
         .ok_or_else(|| Error::invalid(field, "must be enterprises/{unified social credit code}"))?;
@@ -86,7 +107,7 @@ fn enterprise_code(name: &str, field: &str) -> Result<CreditCode> {
 }
 
 /// Office and supervisor tokens act for one programme: the one they name.
-fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> {
+pub(crate) fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> {
     c.require(roles)?;
     if c.programme
         .as_deref()
@@ -101,7 +122,7 @@ fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> 
 }
 
 /// The enterprise itself (its token's `org` is its credit code).
-fn is_enterprise(c: &Caller, code: &str) -> bool {
+pub(crate) fn is_enterprise(c: &Caller, code: &str) -> bool {
     c.role == Role::Enterprise && c.org.as_deref() == Some(code)
 }
 
@@ -255,7 +276,7 @@ fn enterprise_pb(e: &EnterpriseRow) -> pb::Enterprise {
     }
 }
 
-fn explanation_pb(e: &domain::Explanation) -> common::Explanation {
+pub(crate) fn explanation_pb(e: &domain::Explanation) -> common::Explanation {
     common::Explanation {
         rule: e.rule.to_string(),
         message: e.message.clone(),
@@ -264,7 +285,7 @@ fn explanation_pb(e: &domain::Explanation) -> common::Explanation {
 }
 
 /// A one-line text field: trimmed, 1-`max` characters, no line breaks.
-fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolation>) -> String {
+pub(crate) fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolation>) -> String {
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max || t.contains(['\n', '\r']) {
         bad.push(violation(
@@ -273,6 +294,46 @@ fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolation>) -> Stri
         ));
     }
     t.to_string()
+}
+
+/// Every reason `e` may not apply to `cycle`, from the cycle's pinned settings and the
+/// enterprise's records.
+pub(crate) async fn eligibility_of(
+    conn: &mut qaward_kit::db::Conn,
+    code: &CreditCode,
+    e: &EnterpriseRow,
+    cycle: &CycleRow,
+) -> Result<Vec<domain::Explanation>> {
+    let programme = &cycle.programme_id;
+    let settings = store::settings_version(conn, programme, cycle.settings_version).await?;
+    let mut dates = Vec::new();
+    for kind in ["award", "revocation", "fraud"] {
+        let v = store::record_dates(conn, code.as_str(), programme, kind).await?;
+        dates.push(
+            v.iter()
+                .filter_map(|d| parse_iso_date(d))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let facts = eligibility::Facts {
+        credit_code: Some(code),
+        established: parse_iso_date(&e.established_date),
+        awards: &dates[0],
+        revocations: &dates[1],
+        fraud_findings: &dates[2],
+    };
+    Ok(eligibility::check(
+        &facts,
+        &settings,
+        china_date(cycle.deadline_micros),
+    ))
+}
+
+/// The China Standard Time date of a stored instant.
+pub(crate) fn china_date(micros: i64) -> time::Date {
+    qaward_kit::clock::from_unix_micros(micros)
+        .to_offset(time::macros::offset!(+8))
+        .date()
 }
 
 #[tonic::async_trait]
@@ -631,6 +692,69 @@ impl ApplicationService for ApplicationsApi {
             })
         };
         run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn create_application(
+        &self,
+        request: Request<pb::CreateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_create(request).await
+    }
+
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_get(request).await
+    }
+
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        self.intake_list(request).await
+    }
+
+    async fn update_application(
+        &self,
+        request: Request<pb::UpdateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_update(request).await
+    }
+
+    async fn upload_evidence(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadEvidenceRequest>>,
+    ) -> Result<Response<pb::EvidenceFile>, Status> {
+        self.intake_upload(request).await
+    }
+
+    async fn submit_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_submit(request).await
+    }
+
+    async fn withdraw_application(
+        &self,
+        request: Request<pb::WithdrawApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_withdraw(request).await
+    }
+
+    async fn sign_recommendation(
+        &self,
+        request: Request<pb::SignRecommendationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_sign(request).await
+    }
+
+    async fn transition_application(
+        &self,
+        request: Request<pb::TransitionApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_transition(request).await
     }
 
     async fn check_eligibility(

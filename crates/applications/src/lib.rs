@@ -8,8 +8,10 @@
 //! method answers UNIMPLEMENTED, while the service runs with its own database (the kit's
 //! audit, outbox and idempotency tables), health, reflection and authentication.
 
+pub mod blobs;
 pub mod domain;
 mod grpc;
+mod intake;
 pub mod store;
 
 use qaward_kit::{
@@ -21,6 +23,26 @@ use qaward_proto::qaward::applications::v1::application_service_server::Applicat
 
 pub use grpc::ApplicationsApi;
 
+/// Hands the outbox's notifications to the notifications service, with this service's own
+/// token, until the process ends; an event survives a crash as a row and is handed over once
+/// the relay runs again (the notifications service drops a repeat by its id).
+pub fn relay_notifications(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
+    let url = ctx.config.upstream_url(ServiceKind::Notifications);
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|e| format!("notifications upstream {url}: {e}"))?
+        .connect_lazy();
+    let token = qaward_kit::auth::service_token_source(&ctx.config, KIND.as_str())
+        .map_err(|e| format!("the applications service's own token: {e}"))?;
+    let relay = qaward_kit::outbox::Relay::new(
+        db.clone(),
+        qaward_kit::notify::NotifySink::new(channel, token),
+        ctx.clock.clone(),
+        qaward_kit::outbox::RelayOptions::default(),
+    );
+    tokio::spawn(relay.run(std::future::pending()));
+    Ok(())
+}
+
 pub const KIND: ServiceKind = ServiceKind::Applications;
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -31,9 +53,11 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES,
 };
 
-/// Opens and migrates this service's database and returns its server, ready to serve.
+/// Opens and migrates this service's database, starts its outbox relay to the notifications
+/// service, and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    relay_notifications(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
     let limit = host.max_message_bytes();
     let service = ApplicationServiceServer::new(ApplicationsApi::new(db, ctx.clone()))

@@ -334,3 +334,261 @@ pub async fn add_record(
     .await?;
     Ok(())
 }
+
+/// An application as stored. `id` is `{programme}/{year}/{credit code}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub programme_id: String,
+    pub year: i64,
+    pub credit_code: String,
+    pub stage: String,
+    pub application_form: String,
+    pub organisation_profile: String,
+    pub self_assessment: String,
+    pub submitted_micros: Option<i64>,
+    pub last_rule: String,
+    pub last_reason: String,
+    pub last_message: String,
+    /// JSON object.
+    pub last_inputs: String,
+    pub created_micros: i64,
+    pub updated_micros: i64,
+}
+
+impl ApplicationRow {
+    pub fn key(programme: &str, year: i64, code: &str) -> String {
+        format!("{programme}/{year}/{code}")
+    }
+}
+
+const APPLICATION_COLUMNS: &str = "id, programme_id, year, credit_code, stage, application_form, organisation_profile, self_assessment, submitted_micros, last_rule, last_reason, last_message, last_inputs, created_micros, updated_micros";
+
+fn application_row(r: &AnyRow) -> Result<ApplicationRow> {
+    Ok(ApplicationRow {
+        id: r.try_get("id")?,
+        programme_id: r.try_get("programme_id")?,
+        year: r.try_get("year")?,
+        credit_code: r.try_get("credit_code")?,
+        stage: r.try_get("stage")?,
+        application_form: r.try_get("application_form")?,
+        organisation_profile: r.try_get("organisation_profile")?,
+        self_assessment: r.try_get("self_assessment")?,
+        submitted_micros: r.try_get("submitted_micros")?,
+        last_rule: r.try_get("last_rule")?,
+        last_reason: r.try_get("last_reason")?,
+        last_message: r.try_get("last_message")?,
+        last_inputs: r.try_get("last_inputs")?,
+        created_micros: r.try_get("created_micros")?,
+        updated_micros: r.try_get("updated_micros")?,
+    })
+}
+
+pub async fn insert_application(conn: &mut Conn, a: &ApplicationRow) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 AS one FROM applications WHERE id = $1")
+        .bind(&a.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Err(Error::already_exists(format!(
+            "programmes/{}/cycles/{}/applications/{}",
+            a.programme_id, a.year, a.credit_code
+        )));
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO applications ({APPLICATION_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    )))
+    .bind(&a.id)
+    .bind(&a.programme_id)
+    .bind(a.year)
+    .bind(&a.credit_code)
+    .bind(&a.stage)
+    .bind(&a.application_form)
+    .bind(&a.organisation_profile)
+    .bind(&a.self_assessment)
+    .bind(a.submitted_micros)
+    .bind(&a.last_rule)
+    .bind(&a.last_reason)
+    .bind(&a.last_message)
+    .bind(&a.last_inputs)
+    .bind(a.created_micros)
+    .bind(a.updated_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_application(conn: &mut Conn, id: &str) -> Result<ApplicationRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| {
+        let mut p = id.splitn(3, '/');
+        let (a, b, c) = (
+            p.next().unwrap_or(""),
+            p.next().unwrap_or(""),
+            p.next().unwrap_or(""),
+        );
+        Error::not_found(format!("programmes/{a}/cycles/{b}/applications/{c}"))
+    })?;
+    application_row(&row)
+}
+
+/// A cycle's applications in credit-code order; of one stage when `stage` is given.
+pub async fn list_applications(
+    db: &Database,
+    programme: &str,
+    year: i64,
+    stage: &str,
+    page: &Page,
+) -> Result<Vec<ApplicationRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications
+         WHERE programme_id = $1 AND year = $2 AND credit_code > $3 AND ($4 = '' OR stage = $4)
+         ORDER BY credit_code LIMIT $5"
+    )))
+    .bind(programme)
+    .bind(year)
+    .bind(&page.after)
+    .bind(stage)
+    .bind(page.fetch())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(application_row).collect()
+}
+
+/// Writes the application's content, stage, submission time and last decision.
+pub async fn save_application(conn: &mut Conn, a: &ApplicationRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE applications SET stage = $1, application_form = $2, organisation_profile = $3,
+                self_assessment = $4, submitted_micros = $5, last_rule = $6, last_reason = $7,
+                last_message = $8, last_inputs = $9, updated_micros = $10
+         WHERE id = $11",
+    )
+    .bind(&a.stage)
+    .bind(&a.application_form)
+    .bind(&a.organisation_profile)
+    .bind(&a.self_assessment)
+    .bind(a.submitted_micros)
+    .bind(&a.last_rule)
+    .bind(&a.last_reason)
+    .bind(&a.last_message)
+    .bind(&a.last_inputs)
+    .bind(a.updated_micros)
+    .bind(&a.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRow {
+    pub id: String,
+    pub application_id: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub created_micros: i64,
+}
+
+pub async fn insert_evidence(conn: &mut Conn, e: &EvidenceRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO evidence (id, application_id, file_name, content_type, size_bytes, sha256, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(&e.application_id)
+    .bind(&e.file_name)
+    .bind(&e.content_type)
+    .bind(e.size_bytes)
+    .bind(&e.sha256)
+    .bind(e.created_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn evidence_of(conn: &mut Conn, application: &str) -> Result<Vec<EvidenceRow>> {
+    let rows = sqlx::query(
+        "SELECT id, application_id, file_name, content_type, size_bytes, sha256, created_micros
+         FROM evidence WHERE application_id = $1 ORDER BY id",
+    )
+    .bind(application)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EvidenceRow {
+                id: r.try_get("id")?,
+                application_id: r.try_get("application_id")?,
+                file_name: r.try_get("file_name")?,
+                content_type: r.try_get("content_type")?,
+                size_bytes: r.try_get("size_bytes")?,
+                sha256: r.try_get("sha256")?,
+                created_micros: r.try_get("created_micros")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecommendationRow {
+    pub unit: String,
+    pub opinion: String,
+    pub reasons: String,
+    pub signed_micros: i64,
+}
+
+/// Records (or replaces, before the application moves on) a unit's opinion.
+pub async fn put_recommendation(
+    conn: &mut Conn,
+    application: &str,
+    r: &RecommendationRow,
+    by: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM recommendations WHERE application_id = $1 AND unit = $2")
+        .bind(application)
+        .bind(&r.unit)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO recommendations (application_id, unit, opinion, reasons, signed_by, signed_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(application)
+    .bind(&r.unit)
+    .bind(&r.opinion)
+    .bind(&r.reasons)
+    .bind(by)
+    .bind(r.signed_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn recommendations_of(
+    conn: &mut Conn,
+    application: &str,
+) -> Result<Vec<RecommendationRow>> {
+    let rows = sqlx::query(
+        "SELECT unit, opinion, reasons, signed_micros FROM recommendations WHERE application_id = $1 ORDER BY unit",
+    )
+    .bind(application)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RecommendationRow {
+                unit: r.try_get("unit")?,
+                opinion: r.try_get("opinion")?,
+                reasons: r.try_get("reasons")?,
+                signed_micros: r.try_get("signed_micros")?,
+            })
+        })
+        .collect()
+}

@@ -5,6 +5,7 @@
 
 pub mod chars;
 pub mod eligibility;
+pub mod evidence;
 pub mod settings;
 pub mod stage;
 

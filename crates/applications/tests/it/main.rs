@@ -19,10 +19,14 @@ use qaward_proto::qaward::{
 };
 use tonic::{Code, Request, transport::Channel};
 
+mod intake;
+
 struct Running {
     client: ApplicationServiceClient<Channel>,
     keys: TestKeys,
     office: String,
+    clock: Arc<ManualClock>,
+    data_dir: tempfile::TempDir,
     db: TestDb,
 }
 
@@ -31,10 +35,15 @@ const NOW: time::OffsetDateTime = time::macros::datetime!(2026-03-01 01:00 UTC);
 
 async fn start(db: TestDb) -> Running {
     let keys = TestKeys::new();
+    let data_dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(NOW));
     let ctx = ServiceContext {
-        config: Arc::new(Config::default()),
+        config: Arc::new(Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        }),
         verifier: keys.verifier.clone(),
-        clock: Arc::new(ManualClock::new(NOW)),
+        clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(5)),
     };
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
@@ -49,6 +58,8 @@ async fn start(db: TestDb) -> Running {
         client: ApplicationServiceClient::new(channel),
         keys,
         office,
+        clock,
+        data_dir,
         db,
     }
 }

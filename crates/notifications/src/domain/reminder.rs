@@ -34,10 +34,7 @@ pub enum ScheduleError {
     Calendar(CalendarError),
 }
 
-/// A deadline as people read it: `2027年6月30日`.
-pub fn chinese_date(d: Date) -> String {
-    format!("{}年{}月{}日", d.year(), u8::from(d.month()), d.day())
-}
+pub use qaward_kit::convert::chinese_date;
 
 /// The date of a deadline in China.
 pub fn deadline_date(deadline: OffsetDateTime) -> Date {

@@ -1,0 +1,356 @@
+//! Intake: draft, evidence by client streaming, submission with every reason, the
+//! recommending unit's opinion, and the office's acceptance — each refused step naming its rule.
+
+use qaward_kit::{auth::Role, outbox, testing};
+use qaward_proto::qaward::applications::v1 as pb;
+use sha2::{Digest, Sha256};
+use tonic::Code;
+
+use super::*;
+
+const UNIT: &str = "qinglong-street";
+
+fn rule_of(s: &tonic::Status) -> String {
+    tonic_types::StatusExt::get_error_details(s)
+        .error_info()
+        .and_then(|i| i.metadata.get("rule").cloned())
+        .unwrap_or_default()
+}
+
+async fn open_cycle(r: &mut Running) {
+    programme(r).await;
+    r.client
+        .create_cycle(as_(
+            &r.office,
+            pb::CreateCycleRequest {
+                parent: "programmes/yunyang".into(),
+                cycle: Some(notice(2026)),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+fn app_name(code: &str) -> String {
+    format!("programmes/yunyang/cycles/2026/applications/{code}")
+}
+
+async fn draft(r: &mut Running, code: &str, token: &str) -> Result<pb::Application, tonic::Status> {
+    r.client
+        .create_application(as_(
+            token,
+            pb::CreateApplicationRequest {
+                parent: "programmes/yunyang/cycles/2026".into(),
+                application: Some(pb::Application {
+                    enterprise: format!("enterprises/{code}"),
+                    application_form: "申报表：重庆云阳某某机械有限公司".into(),
+                    organisation_profile: "企业概况……".into(),
+                    self_assessment: "卓越绩效".repeat(15_001),
+                    ..Default::default()
+                }),
+                request_id: format!("draft-{code}"),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn upload(
+    r: &mut Running,
+    token: &str,
+    code: &str,
+    content_type: &str,
+    declared: i64,
+    chunks: Vec<Vec<u8>>,
+    request_id: &str,
+) -> Result<pb::EvidenceFile, tonic::Status> {
+    let mut messages = vec![pb::UploadEvidenceRequest {
+        part: Some(pb::upload_evidence_request::Part::Header(
+            pb::EvidenceHeader {
+                parent: app_name(code),
+                file_name: "质量手册（2025版）.pdf".into(),
+                content_type: content_type.into(),
+                size_bytes: declared,
+            },
+        )),
+        request_id: request_id.into(),
+    }];
+    messages.extend(chunks.into_iter().map(|c| pb::UploadEvidenceRequest {
+        part: Some(pb::upload_evidence_request::Part::Chunk(c)),
+        request_id: String::new(),
+    }));
+    r.client
+        .upload_evidence(as_(token, tokio_stream::iter(messages)))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn r05_an_application_from_draft_to_acceptance() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        open_cycle(&mut r).await;
+        let good = code("91500235MA5U7XXX0");
+        enterprise(&mut r, &good, date(2015, 3, 1)).await.unwrap();
+        let me = r.keys.token_for_org(&good, Role::Enterprise, &good);
+
+        // Only the enterprise drafts its own application.
+        let office = r.office.clone();
+        let err = draft(&mut r, &good, &office).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{label}");
+        let a = draft(&mut r, &good, &me).await.unwrap();
+        assert_eq!(a.stage, pb::ApplicationStage::Draft as i32, "{label}");
+
+        // Evidence: the bytes must be what the type says, and as many as declared.
+        let pdf = b"%PDF-1.7\n% quality manual\n".to_vec();
+        let err = upload(
+            &mut r,
+            &me,
+            &good,
+            "application/pdf",
+            8,
+            vec![b"\x89PNG\r\n\x1a\n".to_vec()],
+            "u-0",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(fields(&err), ["header.content_type"], "{label}");
+        let err = upload(
+            &mut r,
+            &me,
+            &good,
+            "application/pdf",
+            10,
+            vec![pdf.clone()],
+            "u-1",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(fields(&err), ["header.size_bytes"], "{label}");
+        let err = upload(&mut r, &me, &good, "text/html", 10, vec![], "u-2")
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&err), ["header.content_type"], "{label}");
+        let (a1, a2) = pdf.split_at(9);
+        let file = upload(
+            &mut r,
+            &me,
+            &good,
+            "application/pdf",
+            pdf.len() as i64,
+            vec![a1.to_vec(), a2.to_vec()],
+            "u-3",
+        )
+        .await
+        .unwrap();
+        assert_eq!(file.sha256, hex::encode(Sha256::digest(&pdf)), "{label}");
+        let stored = r
+            .data_dir
+            .path()
+            .join("blobs")
+            .join(&file.sha256[..2])
+            .join(&file.sha256);
+        assert_eq!(
+            std::fs::read(stored).unwrap(),
+            pdf,
+            "{label}: the blob is whole under its hash"
+        );
+
+        // 60,004 characters of report: refused at submission with R-05 and the numbers.
+        let err = r
+            .client
+            .submit_application(as_(
+                &me,
+                pb::SubmitApplicationRequest {
+                    name: app_name(&good),
+                    request_id: "s-1".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{label}");
+        assert_eq!(rule_of(&err), "R-05");
+        assert!(err.message().contains("60004"), "{}", err.message());
+        r.client
+            .update_application(as_(
+                &me,
+                pb::UpdateApplicationRequest {
+                    application: Some(pb::Application {
+                        name: app_name(&good),
+                        self_assessment: "卓越绩效\n".repeat(15_000),
+                        ..Default::default()
+                    }),
+                    update_mask: "self_assessment".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let a = r
+            .client
+            .submit_application(as_(
+                &me,
+                pb::SubmitApplicationRequest {
+                    name: app_name(&good),
+                    request_id: "s-2".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.stage, pb::ApplicationStage::Submitted as i32, "{label}");
+        assert_eq!(a.evidence.len(), 1);
+        // The applicant's notice and the unit's request are in the outbox, committed with it.
+        assert_eq!(outbox::pending(&r.db).await.unwrap(), 2, "{label}");
+
+        // Submitted: no more edits; not acceptable before the unit's opinion.
+        let err = r
+            .client
+            .update_application(as_(
+                &me,
+                pb::UpdateApplicationRequest {
+                    application: Some(pb::Application {
+                        name: app_name(&good),
+                        ..Default::default()
+                    }),
+                    update_mask: "organisation_profile".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code(), rule_of(&err).as_str()),
+            (Code::FailedPrecondition, "R-05")
+        );
+        let accept = |to: pb::ApplicationStage| pb::TransitionApplicationRequest {
+            name: app_name(&good),
+            to_stage: to as i32,
+            reason: "材料齐全".into(),
+            request_id: String::new(),
+        };
+        let err = r
+            .client
+            .transition_application(as_(&r.office, accept(pb::ApplicationStage::Accepted)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{label}");
+
+        // Another unit cannot sign; the enterprise's own unit supports it.
+        let sign = |opinion: pb::Opinion| pb::SignRecommendationRequest {
+            name: app_name(&good),
+            opinion: opinion as i32,
+            reasons: "该企业质量管理水平突出，同意推荐".into(),
+            request_id: String::new(),
+        };
+        let stranger = r
+            .keys
+            .token_for_org("unit-x", Role::RecommendingUnit, "other-street");
+        let err = r
+            .client
+            .sign_recommendation(as_(&stranger, sign(pb::Opinion::Support)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{label}");
+        let unit = r.keys.token_for_org("unit-1", Role::RecommendingUnit, UNIT);
+        let a = r
+            .client
+            .sign_recommendation(as_(&unit, sign(pb::Opinion::Support)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.stage, pb::ApplicationStage::Recommended as i32, "{label}");
+        assert_eq!(a.recommendations.len(), 1);
+
+        let a = r
+            .client
+            .transition_application(as_(&r.office, accept(pb::ApplicationStage::Accepted)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32, "{label}");
+        assert_eq!(a.last_decision.unwrap().rule, "R-05");
+        // The unit reads it; a stranger does not.
+        r.client
+            .get_application(as_(
+                &unit,
+                pb::GetApplicationRequest {
+                    name: app_name(&good),
+                },
+            ))
+            .await
+            .unwrap();
+        let err = r
+            .client
+            .get_application(as_(
+                &stranger,
+                pb::GetApplicationRequest {
+                    name: app_name(&good),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+    }
+}
+
+#[tokio::test]
+async fn r02_r01_an_ineligible_or_late_application_is_refused_with_its_rule() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        open_cycle(&mut r).await;
+        let elsewhere = code("91500101MA5U7XXX0");
+        enterprise(&mut r, &elsewhere, date(2015, 3, 1))
+            .await
+            .unwrap();
+        let them = r
+            .keys
+            .token_for_org(&elsewhere, Role::Enterprise, &elsewhere);
+        draft(&mut r, &elsewhere, &them).await.unwrap();
+        let pdf = b"%PDF-1.4 x".to_vec();
+        upload(
+            &mut r,
+            &them,
+            &elsewhere,
+            "application/pdf",
+            pdf.len() as i64,
+            vec![pdf],
+            "u",
+        )
+        .await
+        .unwrap();
+        let err = r
+            .client
+            .submit_application(as_(
+                &them,
+                pb::SubmitApplicationRequest {
+                    name: app_name(&elsewhere),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule_of(&err), "R-02", "{label}: {}", err.message());
+        assert!(err.message().contains("500101"), "{}", err.message());
+        assert!(
+            err.message().contains("R-05"),
+            "every reason is told: {}",
+            err.message()
+        );
+
+        // After the deadline no application is opened.
+        let late = code("91500235MA5U7YYY0");
+        enterprise(&mut r, &late, date(2015, 3, 1)).await.unwrap();
+        r.clock.set(time::macros::datetime!(2026-06-30 17:00:01 +8));
+        let mine = r.keys.token_for_org(&late, Role::Enterprise, &late);
+        let err = draft(&mut r, &late, &mine).await.unwrap_err();
+        assert_eq!(
+            (err.code(), rule_of(&err).as_str()),
+            (Code::FailedPrecondition, "R-01"),
+            "{label}"
+        );
+    }
+}
