@@ -10,6 +10,7 @@ use qaward_kit::{
     change,
     clock::{from_unix_micros, to_timestamp, unix_micros},
     cn,
+    convert::{date_from_pb, date_to_pb, iso_date, parse_iso_date},
     db::Database,
     error::FieldViolation,
     idempotency::RequestKey,
@@ -97,24 +98,15 @@ fn reviewer_id(name: &str, field: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(field, "must be reviewers/{certificate number}"))
 }
 
+/// An optional date at the edge, stored as `YYYY-MM-DD`.
 fn date_of(d: &Option<common::Date>, field: &str) -> Result<Option<String>> {
-    match d {
-        None => Ok(None),
-        Some(d) => {
-            let s = format!("{:04}-{:02}-{:02}", d.year, d.month, d.day);
-            eligibility::parse_date(&s)
-                .map(|_| Some(s))
-                .ok_or_else(|| Error::invalid(field, "is not a real date"))
-        }
-    }
+    d.as_ref()
+        .map(|d| date_from_pb(d, field).map(iso_date))
+        .transpose()
 }
 
 fn date_pb(s: &str) -> Option<common::Date> {
-    eligibility::parse_date(s).map(|d| common::Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: i32::from(d.day()),
-    })
+    parse_iso_date(s).map(date_to_pb)
 }
 
 /// Is the caller this reviewer (a reviewer token whose subject is the certificate number)?
