@@ -694,6 +694,13 @@ impl ApplicationService for ApplicationsApi {
         run.await.map(Response::new).map_err(Error::into_status)
     }
 
+    async fn get_cycle_board(
+        &self,
+        request: Request<pb::GetCycleBoardRequest>,
+    ) -> Result<Response<pb::CycleBoard>, Status> {
+        self.intake_board(request).await
+    }
+
     async fn create_application(
         &self,
         request: Request<pb::CreateApplicationRequest>,

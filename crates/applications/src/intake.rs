@@ -321,6 +321,42 @@ impl ApplicationsApi {
         run.await.map(Response::new).map_err(Error::into_status)
     }
 
+    pub(crate) async fn intake_board(
+        &self,
+        request: Request<pb::GetCycleBoardRequest>,
+    ) -> Result<Response<pb::CycleBoard>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            let name = request.get_ref().name.clone();
+            let (p, y) = cycle_id(&name, "name")?;
+            require_programme(&c, &p, &[Role::Office, Role::Supervisor])?;
+            let mut conn = self.db().pool().acquire().await?;
+            let cycle = store::get_cycle(&mut conn, &p, y).await?;
+            drop(conn);
+            let deadline = chinese_date(china_date(cycle.deadline_micros));
+            let mut rows = Vec::new();
+            let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
+            loop {
+                let mut batch = store::list_applications(self.db(), &p, y, "", &page).await?;
+                let next = page.finish(&mut batch, |a| a.credit_code.clone());
+                for a in &batch {
+                    rows.push(pb::BoardRow {
+                        application: format!("{name}/applications/{}", a.credit_code),
+                        enterprise: format!("enterprises/{}", a.credit_code),
+                        stage: stage_pb(&a.stage),
+                        open_deadlines: stage::open_deadlines(stage_of(a)?, &deadline),
+                    });
+                }
+                if next.is_empty() {
+                    break;
+                }
+                page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, &next)?;
+            }
+            Ok(pb::CycleBoard { cycle: name, rows })
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
     pub(crate) async fn intake_update(
         &self,
         request: Request<pb::UpdateApplicationRequest>,

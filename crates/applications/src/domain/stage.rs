@@ -417,6 +417,17 @@ pub fn submission_problems(
     p
 }
 
+/// What an application in `stage` is waiting for, for the cycle board; `deadline` is the
+/// cycle's submission deadline as people read it.
+pub fn open_deadlines(stage: Stage, deadline: &str) -> Vec<String> {
+    match stage {
+        Draft => vec![format!("提交申报材料：{deadline}前（R-01）")],
+        Submitted => vec!["推荐单位出具推荐意见（R-05）".to_string()],
+        Recommended => vec!["评选委员会办公室受理审查（R-05）".to_string()],
+        _ => Vec::new(),
+    }
+}
+
 /// The transition table as Markdown, for `docs/stages.md`.
 pub fn table_markdown() -> String {
     let list = |s: &[Stage]| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
@@ -629,6 +640,16 @@ mod tests {
         let unreached: Vec<_> = Stage::ALL.iter().filter(|s| !reached.contains(s)).collect();
         // Candidates, the public notice and the award come with part 2 of the cycle.
         assert_eq!(unreached, [&Candidate, &PublicNotice, &Awarded]);
+    }
+
+    #[test]
+    fn the_board_says_what_each_stage_waits_for() {
+        assert_eq!(
+            open_deadlines(Draft, "2026年6月30日"),
+            ["提交申报材料：2026年6月30日前（R-01）"]
+        );
+        assert_eq!(open_deadlines(Submitted, "x").len(), 1);
+        assert!(open_deadlines(Withdrawn, "x").is_empty());
     }
 
     #[test]

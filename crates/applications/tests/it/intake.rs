@@ -272,6 +272,32 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .into_inner();
         assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32, "{label}");
         assert_eq!(a.last_decision.unwrap().rule, "R-05");
+        // The office's board: one row, accepted, nothing open; the enterprise may not read it.
+        let board = r
+            .client
+            .get_cycle_board(as_(
+                &r.office,
+                pb::GetCycleBoardRequest {
+                    name: "programmes/yunyang/cycles/2026".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(board.rows.len(), 1, "{label}");
+        assert_eq!(board.rows[0].stage, pb::ApplicationStage::Accepted as i32);
+        assert!(board.rows[0].open_deadlines.is_empty());
+        let err = r
+            .client
+            .get_cycle_board(as_(
+                &me,
+                pb::GetCycleBoardRequest {
+                    name: "programmes/yunyang/cycles/2026".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
         // The unit reads it; a stranger does not.
         r.client
             .get_application(as_(
@@ -341,6 +367,23 @@ async fn r02_r01_an_ineligible_or_late_application_is_refused_with_its_rule() {
             err.message()
         );
 
+        // The board shows the refused draft still waiting for its submission.
+        let board = r
+            .client
+            .get_cycle_board(as_(
+                &r.office,
+                pb::GetCycleBoardRequest {
+                    name: "programmes/yunyang/cycles/2026".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            board.rows[0].open_deadlines,
+            ["提交申报材料：2026年6月30日前（R-01）"],
+            "{label}"
+        );
         // After the deadline no application is opened.
         let late = code("91500235MA5U7YYY0");
         enterprise(&mut r, &late, date(2015, 3, 1)).await.unwrap();
