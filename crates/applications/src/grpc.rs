@@ -17,7 +17,7 @@ use qaward_kit::{
     db::Database,
     error::FieldViolation,
     idempotency::RequestKey,
-    names::valid_id,
+    names::{programme_id, valid_id},
     paging::Page,
     server::ServiceContext,
 };
@@ -76,14 +76,6 @@ pub(crate) fn violation(
     }
 }
 
-/// `programmes/{id}` → id.
-fn programme_id(name: &str, field: &str) -> Result<String> {
-    name.strip_prefix("programmes/")
-        .filter(|id| valid_id(id))
-        .map(str::to_string)
-        .ok_or_else(|| Error::invalid(field, "must be programmes/{programme}"))
-}
-
 /// `programmes/{p}/cycles/{year}` → (p, year).
 pub(crate) fn cycle_id(name: &str, field: &str) -> Result<(String, i64)> {
     let parts: Vec<&str> = name.split('/').collect();
@@ -104,21 +96,6 @@ pub(crate) fn enterprise_code(name: &str, field: &str) -> Result<CreditCode> {
         .strip_prefix("enterprises/")
         .ok_or_else(|| Error::invalid(field, "must be enterprises/{unified social credit code}"))?;
     CreditCode::parse(code).map_err(|e| Error::invalid(field, e.to_string()))
-}
-
-/// Office and supervisor tokens act for one programme: the one they name.
-pub(crate) fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> {
-    c.require(roles)?;
-    if c.programme
-        .as_deref()
-        .map(|p| p.trim_start_matches("programmes/"))
-        != Some(programme)
-    {
-        return Err(Error::permission_denied(format!(
-            "this token does not act for programmes/{programme}"
-        )));
-    }
-    Ok(())
 }
 
 /// The enterprise itself (its token's `org` is its credit code).
@@ -351,7 +328,7 @@ impl ApplicationService for ApplicationsApi {
                     "1-63 lower-case letters, digits or '-'",
                 ));
             }
-            require_programme(&c, &r.programme_id, &[Role::Office])?;
+            c.require_programme(&r.programme_id, &[Role::Office])?;
             let key = RequestKey::new("CreateProgramme", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
@@ -397,7 +374,7 @@ impl ApplicationService for ApplicationsApi {
         let c = caller(&request)?;
         let run = async {
             let id = programme_id(&request.get_ref().name, "name")?;
-            require_programme(&c, &id, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&id, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db.pool().acquire().await?;
             Ok(programme_pb(&store::get_programme(&mut conn, &id).await?))
         };
@@ -413,12 +390,8 @@ impl ApplicationService for ApplicationsApi {
             c.require(&[Role::Office, Role::Supervisor])?;
             let r = request.get_ref();
             let page = Page::parse(r.page_size, &r.page_token)?;
-            let only = c
-                .programme
-                .as_deref()
-                .map(|p| p.trim_start_matches("programmes/").to_string())
-                .unwrap_or_default();
-            let mut rows = store::list_programmes(&self.db, &only, &page).await?;
+            let only = c.programme_id().unwrap_or_default();
+            let mut rows = store::list_programmes(&self.db, only, &page).await?;
             let next_page_token = page.finish(&mut rows, |p| p.id.clone());
             Ok(pb::ListProgrammesResponse {
                 programmes: rows.iter().map(programme_pb).collect(),
@@ -436,7 +409,7 @@ impl ApplicationService for ApplicationsApi {
         let r = request.into_inner();
         let run = async {
             let id = programme_id(&r.name, "name")?;
-            require_programme(&c, &id, &[Role::Office])?;
+            c.require_programme(&id, &[Role::Office])?;
             let key = RequestKey::new("UpdateProgrammeSettings", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
@@ -467,7 +440,7 @@ impl ApplicationService for ApplicationsApi {
         let r = request.into_inner();
         let run = async {
             let programme = programme_id(&r.parent, "parent")?;
-            require_programme(&c, &programme, &[Role::Office])?;
+            c.require_programme(&programme, &[Role::Office])?;
             let key = RequestKey::new("CreateCycle", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);

@@ -26,7 +26,7 @@ use crate::{
     },
     grpc::{
         ApplicationsApi, caller, china_date, cycle_id, eligibility_of, is_enterprise, line,
-        require_programme, violation,
+        violation,
     },
     store::{self, ApplicationRow, CycleRow, EnterpriseRow, EvidenceRow, RecommendationRow},
 };
@@ -112,7 +112,7 @@ fn may_read(c: &Caller, l: &Loaded) -> Result<()> {
     {
         return Ok(());
     }
-    require_programme(c, &l.row.programme_id, &[Role::Office, Role::Supervisor])
+    c.require_programme(&l.row.programme_id, &[Role::Office, Role::Supervisor])
 }
 
 fn only_the_enterprise(c: &Caller, code: &str) -> Result<()> {
@@ -296,7 +296,7 @@ impl ApplicationsApi {
         let run = async {
             let r = request.get_ref();
             let (p, y) = cycle_id(&r.parent, "parent")?;
-            require_programme(&c, &p, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
             let page = Page::parse(r.page_size, &r.page_token)?;
             let stage = match pb::ApplicationStage::try_from(r.stage) {
                 Ok(pb::ApplicationStage::Unspecified) => String::new(),
@@ -329,7 +329,7 @@ impl ApplicationsApi {
         let run = async {
             let name = request.get_ref().name.clone();
             let (p, y) = cycle_id(&name, "name")?;
-            require_programme(&c, &p, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db().pool().acquire().await?;
             let cycle = store::get_cycle(&mut conn, &p, y).await?;
             drop(conn);
@@ -780,7 +780,7 @@ impl ApplicationsApi {
         let r = request.into_inner();
         let run = async {
             let (p, y, code) = application_name(&r.name, "name")?;
-            require_programme(&c, &p, &[Role::Office])?;
+            c.require_programme(&p, &[Role::Office])?;
             let mut bad = Vec::new();
             let reason = line(&r.reason, "reason", 2_000, &mut bad);
             if !bad.is_empty() {

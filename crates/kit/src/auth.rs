@@ -113,6 +113,26 @@ impl Caller {
             .ok_or_else(|| Status::unauthenticated("no verified caller"))
     }
 
+    /// The id of the programme the caller acts for (its `programme` claim, with or without the
+    /// `programmes/` prefix).
+    pub fn programme_id(&self) -> Option<&str> {
+        self.programme
+            .as_deref()
+            .map(|p| p.trim_start_matches("programmes/"))
+    }
+
+    /// Refuses unless the caller has one of `roles` and acts for `programme`: office and
+    /// supervisor tokens act for one programme, the one their `programme` claim names.
+    pub fn require_programme(&self, programme: &str, roles: &[Role]) -> Result<(), Error> {
+        self.require(roles)?;
+        if self.programme_id() != Some(programme) {
+            return Err(Error::permission_denied(format!(
+                "this token does not act for programmes/{programme}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Refuses with PERMISSION_DENIED unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
         if roles.contains(&self.role) {

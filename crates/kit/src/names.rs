@@ -9,6 +9,14 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// The id of `programmes/{id}`, or INVALID_ARGUMENT naming `field`.
+pub fn programme_id(name: &str, field: &str) -> crate::Result<String> {
+    name.strip_prefix("programmes/")
+        .filter(|id| valid_id(id))
+        .map(str::to_string)
+        .ok_or_else(|| crate::Error::invalid(field, "must be programmes/{programme}"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -14,7 +14,7 @@ use qaward_kit::{
     db::Database,
     error::FieldViolation,
     idempotency::RequestKey,
-    names::valid_id,
+    names::{programme_id, valid_id},
     paging::Page,
     server::ServiceContext,
 };
@@ -68,14 +68,6 @@ fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
     Caller::of(r).cloned()
 }
 
-/// `programmes/{id}` → id.
-fn programme_id(name: &str, field: &str) -> Result<String> {
-    name.strip_prefix("programmes/")
-        .filter(|id| valid_id(id))
-        .map(str::to_string)
-        .ok_or_else(|| Error::invalid(field, "must be programmes/{programme}"))
-}
-
 /// `programmes/{p}/{kind}/{id}` → (p, id).
 fn child(name: &str, kind: &str, field: &str) -> Result<(String, String)> {
     let parts: Vec<&str> = name.split('/').collect();
@@ -121,21 +113,6 @@ fn self_or(c: &Caller, reviewer: &str, roles: &[Role]) -> Result<bool> {
     }
     c.require(roles)?;
     Ok(false)
-}
-
-/// Office and supervisor tokens act for one programme: the one they name.
-fn require_programme(c: &Caller, programme: &str, roles: &[Role]) -> Result<()> {
-    c.require(roles)?;
-    if c.programme
-        .as_deref()
-        .map(|p| p.trim_start_matches("programmes/"))
-        != Some(programme)
-    {
-        return Err(Error::permission_denied(format!(
-            "this token does not act for programmes/{programme}"
-        )));
-    }
-    Ok(())
 }
 
 fn policy_from_pb(p: &pb::DrawPolicy) -> Result<DrawPolicy> {
@@ -731,7 +708,7 @@ impl ReviewerService for ReviewersApi {
                     "1-63 lower-case letters, digits or '-'",
                 ));
             }
-            require_programme(&c, &r.programme_id, &[Role::Office])?;
+            c.require_programme(&r.programme_id, &[Role::Office])?;
             let key = RequestKey::new("CreateProgramme", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
@@ -775,7 +752,7 @@ impl ReviewerService for ReviewersApi {
         let c = caller(&request)?;
         let run = async {
             let id = programme_id(&request.get_ref().name, "name")?;
-            require_programme(&c, &id, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&id, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db.pool().acquire().await?;
             Ok(programme_pb(&store::get_programme(&mut conn, &id).await?))
         };
@@ -791,12 +768,9 @@ impl ReviewerService for ReviewersApi {
             c.require(&[Role::Office, Role::Supervisor])?;
             let r = request.get_ref();
             let page = Page::parse(r.page_size, &r.page_token)?;
-            let only = c
-                .programme
-                .as_deref()
-                .map(|p| p.trim_start_matches("programmes/").to_string())
-                .unwrap_or_else(|| "\u{0}".into());
-            let mut rows = store::list_programmes(&self.db, Some(&only), &page).await?;
+            // A token for no programme lists none ("\u{0}" matches no id).
+            let only = c.programme_id().unwrap_or("\u{0}");
+            let mut rows = store::list_programmes(&self.db, Some(only), &page).await?;
             let next_page_token = page.finish(&mut rows, |p| p.id.clone());
             Ok(pb::ListProgrammesResponse {
                 programmes: rows.iter().map(programme_pb).collect(),
@@ -814,7 +788,7 @@ impl ReviewerService for ReviewersApi {
         let r = request.into_inner();
         let run = async {
             let id = programme_id(&r.name, "name")?;
-            require_programme(&c, &id, &[Role::Office])?;
+            c.require_programme(&id, &[Role::Office])?;
             let key = RequestKey::new("UpdateDrawPolicy", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
@@ -1223,7 +1197,7 @@ impl ReviewerService for ReviewersApi {
         let r = request.into_inner();
         let run = async {
             let programme = programme_id(&r.parent, "parent")?;
-            require_programme(&c, &programme, &[Role::Office])?;
+            c.require_programme(&programme, &[Role::Office])?;
             let key = RequestKey::new("PrepareDraw", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
@@ -1425,7 +1399,7 @@ impl ReviewerService for ReviewersApi {
         let r = request.into_inner();
         let run = async {
             let (programme, id) = child(&r.name, "draws", "name")?;
-            require_programme(&c, &programme, &[Role::Office])?;
+            c.require_programme(&programme, &[Role::Office])?;
             let key = RequestKey::new("ExecuteDraw", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
@@ -1446,7 +1420,7 @@ impl ReviewerService for ReviewersApi {
         let c = caller(&request)?;
         let run = async {
             let (programme, id) = child(&request.get_ref().name, "draws", "name")?;
-            require_programme(&c, &programme, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db.pool().acquire().await?;
             Ok(draw_pb(
                 &store::get_draw(&mut conn, &programme, &id).await?,
@@ -1464,7 +1438,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             let r = request.get_ref();
             let programme = programme_id(&r.parent, "parent")?;
-            require_programme(&c, &programme, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut rows = store::list_draws(&self.db, &programme, &page).await?;
             let next_page_token = page.finish(&mut rows, |d| d.id.clone());
@@ -1483,7 +1457,7 @@ impl ReviewerService for ReviewersApi {
         let c = caller(&request)?;
         let run = async {
             let (programme, id) = child(&request.get_ref().name, "draws", "name")?;
-            require_programme(&c, &programme, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db.pool().acquire().await?;
             let d = store::get_draw(&mut conn, &programme, &id).await?;
             Ok(verify(
@@ -1516,7 +1490,7 @@ impl ReviewerService for ReviewersApi {
                     }
                     return Ok(panel_pb(&p, &c));
                 }
-                require_programme(&c, &programme, &[Role::Office, Role::Supervisor])?;
+                c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
                 Ok(panel_pb(
                     &store::get_panel(&mut conn, &programme, &id).await?,
                     &c,
@@ -1533,7 +1507,7 @@ impl ReviewerService for ReviewersApi {
         let run = async {
             let r = request.get_ref();
             let programme = programme_id(&r.parent, "parent")?;
-            require_programme(&c, &programme, &[Role::Office, Role::Supervisor])?;
+            c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut rows = store::list_panels(&self.db, &programme, &page).await?;
             let next_page_token = page.finish(&mut rows, |p| p.id.clone());
@@ -1555,7 +1529,7 @@ impl ReviewerService for ReviewersApi {
             let (programme, panel_id) = child(&r.panel, "panels", "panel")?;
             let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
             if !is_self(&c, &reviewer) {
-                require_programme(&c, &programme, &[Role::Office])?;
+                c.require_programme(&programme, &[Role::Office])?;
             }
             if !r.accept && r.reason.trim().is_empty() {
                 return Err(Error::invalid("reason", "a decline gives its reason"));
@@ -1634,7 +1608,7 @@ impl ReviewerService for ReviewersApi {
         let r = request.into_inner();
         let run = async {
             let (programme, panel_id) = child(&r.panel, "panels", "panel")?;
-            require_programme(&c, &programme, &[Role::Office])?;
+            c.require_programme(&programme, &[Role::Office])?;
             let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
             let key = RequestKey::new("ReplaceMember", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
@@ -1706,7 +1680,7 @@ impl ReviewerService for ReviewersApi {
         let r = request.into_inner();
         let run = async {
             let (programme, panel_id) = child(&r.name, "panels", "name")?;
-            require_programme(&c, &programme, &[Role::Office])?;
+            c.require_programme(&programme, &[Role::Office])?;
             let key = RequestKey::new("ReleasePanel", &c, &r.request_id, &r)?;
             if let Some(done) = change::recall(&self.db, &key).await? {
                 return Ok(done);
