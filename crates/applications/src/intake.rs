@@ -608,8 +608,7 @@ impl ApplicationsApi {
                 files,
                 &settings,
             );
-            let d = stage::apply(stage_of(&l.row)?, &Step::Submit { problems }, &settings)
-                .map_err(refused)?;
+            let d = stage::apply(stage_of(&l.row)?, &Step::Submit { problems }).map_err(refused)?;
             decide(&mut l.row, d.to, &d.why, unix_micros(now));
             l.row.submitted_micros = Some(unix_micros(now));
             store::save_application(&mut tx, &l.row).await?;
@@ -746,10 +745,9 @@ impl ApplicationsApi {
                 &c.subject,
             )
             .await?;
-            let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
             if opinion == "SUPPORT" {
-                let d = stage::apply(current, &Step::Recommend { missing: vec![] }, &settings)
-                    .map_err(refused)?;
+                let d =
+                    stage::apply(current, &Step::Recommend { missing: vec![] }).map_err(refused)?;
                 decide(&mut l.row, d.to, &d.why, unix_micros(now));
             } else {
                 let why = Explanation::new(
@@ -842,8 +840,7 @@ impl ApplicationsApi {
         let now = self.now();
         let mut tx = self.db().begin().await?;
         let mut l = load(&mut tx, p, y, code).await?;
-        let settings = store::settings_version(&mut tx, p, l.cycle.settings_version).await?;
-        let d = stage::apply(stage_of(&l.row)?, &step, &settings).map_err(refused)?;
+        let d = stage::apply(stage_of(&l.row)?, &step).map_err(refused)?;
         decide(&mut l.row, d.to, &d.why, unix_micros(now));
         store::save_application(&mut tx, &l.row).await?;
         let response = application_pb(&mut tx, &l.row).await?;

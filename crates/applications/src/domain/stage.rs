@@ -102,17 +102,23 @@ pub enum Step {
         reason: String,
     },
     StartMaterialsReview,
-    /// The materials stage was released with this consensus score.
-    MaterialsScored {
+    /// Scoring released the materials stage and decided R-13 on the consensus score. The
+    /// threshold comparison is scoring's (`scoring::domain::results`); this step only moves the
+    /// application by that decision and records its numbers.
+    MaterialsDecided {
+        passed: bool,
         score: Decimal,
+        threshold: Decimal,
     },
     StartDefence,
     StartSiteVisit,
     /// Defence and site scores are in.
     FinishScoring,
-    /// The review score (20 % materials + 80 % site) was computed.
-    ReviewScored {
+    /// Scoring computed the review score (20 % materials + 80 % site) and decided R-16.
+    ReviewDecided {
+        selected: bool,
         review_score: Decimal,
+        threshold: Decimal,
     },
     /// The enterprise withdraws, before the review starts.
     Withdraw,
@@ -131,11 +137,11 @@ impl Step {
             Step::Accept => "accept",
             Step::Reject { .. } => "reject",
             Step::StartMaterialsReview => "start_materials_review",
-            Step::MaterialsScored { .. } => "materials_scored",
+            Step::MaterialsDecided { .. } => "materials_decided",
             Step::StartDefence => "start_defence",
             Step::StartSiteVisit => "start_site_visit",
             Step::FinishScoring => "finish_scoring",
-            Step::ReviewScored { .. } => "review_scored",
+            Step::ReviewDecided { .. } => "review_decided",
             Step::Withdraw => "withdraw",
             Step::Disqualify { .. } => "disqualify",
         }
@@ -207,11 +213,11 @@ pub const TABLE: &[Edge] = &[
         when: "the materials group is drawn and assigned",
     },
     Edge {
-        step: "materials_scored",
+        step: "materials_decided",
         from: &[MaterialsReview],
         to: &[MaterialsPassed, MaterialsFailed],
         rule: "R-13",
-        when: "the released consensus score: ≥ threshold (inclusive) passes; below it fails and the feedback report goes to the applicant and its recommending unit",
+        when: "scoring's decision on the released consensus score (≥ threshold, inclusive, passes); a failed applicant gets the feedback report, copied to its recommending unit",
     },
     Edge {
         step: "start_defence",
@@ -235,11 +241,11 @@ pub const TABLE: &[Edge] = &[
         when: "the site consensus is signed and the stage released",
     },
     Edge {
-        step: "review_scored",
+        step: "review_decided",
         from: &[Scored],
         to: &[FinalSelection, NotSelected],
         rule: "R-16",
-        when: "review score = 20 % materials + 80 % site; ≥ threshold (inclusive) enters the final selection",
+        when: "scoring's decision on the review score (20 % materials + 80 % site; ≥ threshold, inclusive, enters the final selection)",
     },
     Edge {
         step: "withdraw",
@@ -268,8 +274,8 @@ fn refuse(rule: &'static str, reason: &'static str, message: String) -> Explanat
     Explanation::new(rule, reason, message)
 }
 
-/// Applies `step` to an application in `from`, under the cycle's `settings`.
-pub fn apply(from: Stage, step: &Step, settings: &Settings) -> Result<Decision, Explanation> {
+/// Applies `step` to an application in `from`.
+pub fn apply(from: Stage, step: &Step) -> Result<Decision, Explanation> {
     let Some(edge) = TABLE
         .iter()
         .find(|e| e.step == step.name() && e.from.contains(&from))
@@ -312,38 +318,47 @@ pub fn apply(from: Stage, step: &Step, settings: &Settings) -> Result<Decision, 
         Step::Accept => Ok(to(Accepted, "受理审查通过".into())),
         Step::Reject { reason } => Ok(to(Rejected, format!("不予受理：{reason}"))),
         Step::StartMaterialsReview => Ok(to(MaterialsReview, "进入资料评审".into())),
-        Step::MaterialsScored { score } => {
-            let t = settings.materials_threshold;
-            let (stage, verdict) = if *score >= t {
+        Step::MaterialsDecided {
+            passed,
+            score,
+            threshold,
+        } => {
+            let (stage, verdict) = if *passed {
                 (MaterialsPassed, "达到")
             } else {
                 (MaterialsFailed, "未达到")
             };
             let mut d = to(
                 stage,
-                format!("资料评审得分{score}分，{verdict}入围分数线{t}分（含本数）"),
+                format!("资料评审得分{score}分，{verdict}入围分数线{threshold}分（含本数）"),
             );
-            d.why = d.why.with("materials_score", score).with("threshold", t);
+            d.why = d
+                .why
+                .with("materials_score", score)
+                .with("threshold", threshold);
             Ok(d)
         }
         Step::StartDefence => Ok(to(Defence, "进入陈述答辩".into())),
         Step::StartSiteVisit => Ok(to(SiteVisit, "进入现场评审".into())),
         Step::FinishScoring => Ok(to(Scored, "现场评审完成".into())),
-        Step::ReviewScored { review_score } => {
-            let t = settings.final_selection_threshold;
-            let (stage, verdict) = if *review_score >= t {
+        Step::ReviewDecided {
+            selected,
+            review_score,
+            threshold,
+        } => {
+            let (stage, verdict) = if *selected {
                 (FinalSelection, "进入终选")
             } else {
                 (NotSelected, "未进入终选")
             };
             let mut d = to(
                 stage,
-                format!("评审得分{review_score}分，终选分数线{t}分（含本数），{verdict}"),
+                format!("评审得分{review_score}分，终选分数线{threshold}分（含本数），{verdict}"),
             );
             d.why = d
                 .why
                 .with("review_score", review_score)
-                .with("threshold", t);
+                .with("threshold", threshold);
             Ok(d)
         }
         Step::Withdraw => Ok(to(Withdrawn, "企业撤回申报".into())),
@@ -456,64 +471,49 @@ mod tests {
     }
 
     #[test]
-    fn r13_exactly_500_passes_and_499_99_fails() {
-        let pass = apply(
-            MaterialsReview,
-            &Step::MaterialsScored {
-                score: Decimal::from(500),
-            },
-            &s(),
-        )
-        .unwrap();
+    fn r13_scorings_decision_moves_the_application_with_its_numbers() {
+        let decided = |passed: bool, score: Decimal| Step::MaterialsDecided {
+            passed,
+            score,
+            threshold: Decimal::from(500),
+        };
+        let pass = apply(MaterialsReview, &decided(true, Decimal::from(500))).unwrap();
         assert_eq!(pass.to, MaterialsPassed);
         assert_eq!(pass.why.rule, "R-13");
         assert_eq!(pass.why.inputs["materials_score"], "500");
-        let fail = apply(
-            MaterialsReview,
-            &Step::MaterialsScored {
-                score: Decimal::new(49999, 2),
-            },
-            &s(),
-        )
-        .unwrap();
+        assert_eq!(pass.why.inputs["threshold"], "500");
+        let fail = apply(MaterialsReview, &decided(false, Decimal::new(49999, 2))).unwrap();
         assert_eq!(fail.to, MaterialsFailed);
         assert!(fail.why.message.contains("未达到"), "{}", fail.why.message);
     }
 
     #[test]
-    fn r16_the_final_selection_line_is_inclusive() {
-        let d = apply(
-            Scored,
-            &Step::ReviewScored {
-                review_score: Decimal::from(350),
-            },
-            &s(),
-        )
-        .unwrap();
+    fn r16_scorings_decision_moves_the_application_into_the_final_selection_or_not() {
+        let decided = |selected: bool, review_score: Decimal| Step::ReviewDecided {
+            selected,
+            review_score,
+            threshold: Decimal::from(350),
+        };
+        let d = apply(Scored, &decided(true, Decimal::from(350))).unwrap();
         assert_eq!(d.to, FinalSelection);
-        let d = apply(
-            Scored,
-            &Step::ReviewScored {
-                review_score: Decimal::new(3499, 1),
-            },
-            &s(),
-        )
-        .unwrap();
+        let d = apply(Scored, &decided(false, Decimal::new(3499, 1))).unwrap();
         assert_eq!(d.to, NotSelected);
+        assert_eq!(d.why.inputs["review_score"], "349.9");
     }
 
     #[test]
     fn a_step_from_the_wrong_stage_is_refused_with_its_rule() {
         let e = apply(
             Draft,
-            &Step::MaterialsScored {
+            &Step::MaterialsDecided {
+                passed: true,
                 score: Decimal::from(600),
+                threshold: Decimal::from(500),
             },
-            &s(),
         )
         .unwrap_err();
         assert_eq!((e.rule, e.reason), ("R-13", "STEP_NOT_ALLOWED"));
-        let e = apply(MaterialsReview, &Step::Withdraw, &s()).unwrap_err();
+        let e = apply(MaterialsReview, &Step::Withdraw).unwrap_err();
         assert_eq!(
             e.reason, "STEP_NOT_ALLOWED",
             "no withdrawal once the review started"
@@ -537,16 +537,15 @@ mod tests {
             &Step::Recommend {
                 missing: vec!["青龙街道办事处".into()],
             },
-            &s(),
         )
         .unwrap_err();
         assert_eq!(e.reason, "RECOMMENDATIONS_MISSING");
         assert_eq!(
-            apply(Submitted, &Step::Accept, &s()).unwrap_err().reason,
+            apply(Submitted, &Step::Accept).unwrap_err().reason,
             "STEP_NOT_ALLOWED"
         );
         assert_eq!(
-            apply(Submitted, &Step::Recommend { missing: vec![] }, &s())
+            apply(Submitted, &Step::Recommend { missing: vec![] })
                 .unwrap()
                 .to,
             Recommended
@@ -574,7 +573,7 @@ mod tests {
                 ("R-05", "EVIDENCE_MISSING")
             ]
         );
-        let e = apply(Draft, &Step::Submit { problems: p }, &s()).unwrap_err();
+        let e = apply(Draft, &Step::Submit { problems: p }).unwrap_err();
         assert_eq!(e.rule, "R-01");
         assert!(e.message.contains("超过3000字"), "{}", e.message);
         // On time, within limits (white space not counted), with evidence: submitted.
@@ -589,9 +588,7 @@ mod tests {
         );
         assert_eq!(ok, vec![]);
         assert_eq!(
-            apply(Draft, &Step::Submit { problems: ok }, &s())
-                .unwrap()
-                .to,
+            apply(Draft, &Step::Submit { problems: ok }).unwrap().to,
             Submitted
         );
     }
@@ -604,7 +601,6 @@ mod tests {
                 rule: "R-15",
                 reason: "现场发现申报数据造假".into(),
             },
-            &s(),
         )
         .unwrap();
         assert_eq!((d.to, d.why.rule), (Disqualified, "R-15"));
@@ -614,7 +610,6 @@ mod tests {
                 rule: "R-21",
                 reason: "投诉查实".into(),
             },
-            &s(),
         )
         .unwrap();
         assert_eq!(d.why.rule, "R-21");
