@@ -56,24 +56,12 @@ impl ApplicationsApi {
     }
 
     pub(crate) fn new_id(&self) -> String {
-        let mut b = [0u8; 6];
-        self.ctx.randomness.fill(&mut b);
-        format!("{:011x}{}", unix_micros(self.now()) / 1000, hex::encode(b))
+        self.ctx.time_ordered_id()
     }
 }
 
 pub(crate) fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
     Caller::of(r).cloned()
-}
-
-pub(crate) fn violation(
-    field: impl Into<String>,
-    description: impl Into<String>,
-) -> FieldViolation {
-    FieldViolation {
-        field: field.into(),
-        description: description.into(),
-    }
 }
 
 /// `programmes/{p}/cycles/{year}` → (p, year).
@@ -111,14 +99,17 @@ fn decimal_of(
     match d.as_ref().map(|d| d.value.trim().parse::<Decimal>()) {
         Some(Ok(v)) => v,
         Some(Err(_)) => {
-            bad.push(violation(
+            bad.push(FieldViolation::new(
                 format!("settings.{field}"),
                 "is not a decimal number",
             ));
             Decimal::ZERO
         }
         None => {
-            bad.push(violation(format!("settings.{field}"), "is required"));
+            bad.push(FieldViolation::new(
+                format!("settings.{field}"),
+                "is required",
+            ));
             Decimal::ZERO
         }
     }
@@ -126,7 +117,7 @@ fn decimal_of(
 
 fn count_of(v: i32, field: &'static str, bad: &mut Vec<FieldViolation>) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| {
-        bad.push(violation(
+        bad.push(FieldViolation::new(
             format!("settings.{field}"),
             "must not be negative",
         ));
@@ -178,7 +169,7 @@ fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
         bad.extend(
             s.validate()
                 .into_iter()
-                .map(|(f, d)| violation(format!("settings.{f}"), d)),
+                .map(|(f, d)| FieldViolation::new(format!("settings.{f}"), d)),
         );
     }
     if bad.is_empty() {
@@ -265,7 +256,7 @@ pub(crate) fn explanation_pb(e: &domain::Explanation) -> common::Explanation {
 pub(crate) fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolation>) -> String {
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max || t.contains(['\n', '\r']) {
-        bad.push(violation(
+        bad.push(FieldViolation::new(
             field,
             format!("must be one line of 1-{max} characters"),
         ));
@@ -345,7 +336,10 @@ impl ApplicationService for ApplicationsApi {
                     Ok(s) => s,
                     Err(e) => {
                         bad.extend(e.violations.iter().map(|v| {
-                            violation(format!("programme.{}", v.field), v.description.clone())
+                            FieldViolation::new(
+                                format!("programme.{}", v.field),
+                                v.description.clone(),
+                            )
                         }));
                         Settings::default()
                     }
@@ -452,15 +446,18 @@ impl ApplicationService for ApplicationsApi {
             let now = self.now();
             let mut bad = Vec::new();
             if !(2000..=2100).contains(&cy.year) {
-                bad.push(violation("cycle.year", "must be 2000-2100"));
+                bad.push(FieldViolation::new("cycle.year", "must be 2000-2100"));
             }
             let title = line(&cy.notice_title, "cycle.notice_title", 200, &mut bad);
             let conditions = cy.conditions.trim().to_string();
             if conditions.is_empty() || conditions.chars().count() > 20_000 {
-                bad.push(violation("cycle.conditions", "must be 1-20000 characters"));
+                bad.push(FieldViolation::new(
+                    "cycle.conditions",
+                    "must be 1-20000 characters",
+                ));
             }
             if cy.required_materials.is_empty() || cy.required_materials.len() > 50 {
-                bad.push(violation(
+                bad.push(FieldViolation::new(
                     "cycle.required_materials",
                     "must list 1-50 materials",
                 ));
@@ -473,12 +470,15 @@ impl ApplicationService for ApplicationsApi {
                 .collect();
             let deadline = match &cy.deadline {
                 None => {
-                    bad.push(violation("cycle.deadline", "is required"));
+                    bad.push(FieldViolation::new("cycle.deadline", "is required"));
                     now
                 }
                 Some(t) => match timestamp_from_pb(t, "cycle.deadline") {
                     Ok(d) if d <= now => {
-                        bad.push(violation("cycle.deadline", "must be in the future"));
+                        bad.push(FieldViolation::new(
+                            "cycle.deadline",
+                            "must be in the future",
+                        ));
                         d
                     }
                     Ok(d) => d,
@@ -563,7 +563,10 @@ impl ApplicationService for ApplicationsApi {
             let code = match CreditCode::parse(&e.credit_code) {
                 Ok(code) => Some(code),
                 Err(err) => {
-                    bad.push(violation("enterprise.credit_code", err.to_string()));
+                    bad.push(FieldViolation::new(
+                        "enterprise.credit_code",
+                        err.to_string(),
+                    ));
                     None
                 }
             };
@@ -581,12 +584,18 @@ impl ApplicationService for ApplicationsApi {
             let now = self.now();
             let established = match &e.established_date {
                 None => {
-                    bad.push(violation("enterprise.established_date", "is required"));
+                    bad.push(FieldViolation::new(
+                        "enterprise.established_date",
+                        "is required",
+                    ));
                     None
                 }
                 Some(d) => match date_from_pb(d, "enterprise.established_date") {
                     Ok(d) if d > now.date() => {
-                        bad.push(violation("enterprise.established_date", "is in the future"));
+                        bad.push(FieldViolation::new(
+                            "enterprise.established_date",
+                            "is in the future",
+                        ));
                         None
                     }
                     Ok(d) => Some(d),
@@ -597,12 +606,15 @@ impl ApplicationService for ApplicationsApi {
                 },
             };
             let industry = cn::industry(&e.industry_code).unwrap_or_else(|err| {
-                bad.push(violation("enterprise.industry_code", err.to_string()));
+                bad.push(FieldViolation::new(
+                    "enterprise.industry_code",
+                    err.to_string(),
+                ));
                 String::new()
             });
             let unit = e.recommending_unit.trim().to_string();
             if !(1..=64).contains(&unit.len()) || unit.contains(['/', ' ']) {
-                bad.push(violation(
+                bad.push(FieldViolation::new(
                     "enterprise.recommending_unit",
                     "must be the recommending unit's id (1-64 characters, no '/' or spaces)",
                 ));

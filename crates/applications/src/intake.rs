@@ -12,6 +12,7 @@ use qaward_kit::{
     cn::CreditCode,
     convert::chinese_date,
     db::Conn,
+    error::FieldViolation,
     idempotency::RequestKey,
     notify,
     paging::Page,
@@ -24,10 +25,7 @@ use crate::{
         Explanation, evidence,
         stage::{self, Stage, Step},
     },
-    grpc::{
-        ApplicationsApi, caller, china_date, cycle_id, eligibility_of, is_enterprise, line,
-        violation,
-    },
+    grpc::{ApplicationsApi, caller, china_date, cycle_id, eligibility_of, is_enterprise, line},
     store::{self, ApplicationRow, CycleRow, EnterpriseRow, EvidenceRow, RecommendationRow},
 };
 
@@ -224,7 +222,7 @@ impl ApplicationsApi {
                 ("application.self_assessment", &a.self_assessment),
             ] {
                 if v.chars().count() > MAX_DRAFT_CHARS {
-                    bad.push(violation(
+                    bad.push(FieldViolation::new(
                         field,
                         format!("must be at most {MAX_DRAFT_CHARS} characters"),
                     ));
@@ -452,19 +450,19 @@ impl ApplicationsApi {
             }
             let mut bad = Vec::new();
             if !evidence::valid_file_name(&h.file_name) {
-                bad.push(violation(
+                bad.push(FieldViolation::new(
                     "header.file_name",
                     "must be 1-200 characters without '/', '\\' or control characters",
                 ));
             }
             if !evidence::is_accepted(&h.content_type) {
-                bad.push(violation(
+                bad.push(FieldViolation::new(
                     "header.content_type",
                     format!("must be one of {}", evidence::accepted().join(", ")),
                 ));
             }
             if h.size_bytes <= 0 || h.size_bytes as u64 > evidence::MAX_BYTES {
-                bad.push(violation(
+                bad.push(FieldViolation::new(
                     "header.size_bytes",
                     format!("must be 1-{} bytes (50 MiB)", evidence::MAX_BYTES),
                 ));
@@ -699,7 +697,7 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&r.name, "name")?;
             let mut bad = Vec::new();
             let opinion = opinion_str(r.opinion).unwrap_or_else(|| {
-                bad.push(violation(
+                bad.push(FieldViolation::new(
                     "opinion",
                     "must be OPINION_SUPPORT or OPINION_OBJECT",
                 ));
@@ -707,7 +705,7 @@ impl ApplicationsApi {
             });
             let reasons = r.reasons.trim().to_string();
             if reasons.is_empty() || reasons.chars().count() > 2_000 {
-                bad.push(violation("reasons", "must be 1-2000 characters"));
+                bad.push(FieldViolation::new("reasons", "must be 1-2000 characters"));
             }
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));

@@ -101,6 +101,15 @@ pub struct FieldViolation {
     pub description: String,
 }
 
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
 /// The error every service function returns. Boxed, so `Result`s stay small on the happy
 /// path; its parts read as fields (`error.code`, `error.violations`) through `Deref`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -143,10 +152,7 @@ impl Error {
 
     /// One malformed field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Error::invalid_fields(vec![FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        }])
+        Error::invalid_fields(vec![FieldViolation::new(field, description)])
     }
 
     /// Several malformed fields at once, so a client can fix them all in one round.

@@ -49,6 +49,20 @@ impl ServiceContext {
     }
 }
 
+impl ServiceContext {
+    /// A new identifier that sorts by creation time: milliseconds since the epoch (11 hex
+    /// digits), then 8 random bytes, so list pages in id order come in creation order.
+    pub fn time_ordered_id(&self) -> String {
+        let mut b = [0u8; 8];
+        self.randomness.fill(&mut b);
+        format!(
+            "{:011x}{}",
+            crate::clock::unix_micros(self.clock.now()) / 1000,
+            hex::encode(b)
+        )
+    }
+}
+
 type Fallback = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
 /// Binds a listener, with a one-line error naming the address when it is taken.

@@ -63,21 +63,12 @@ impl NotificationsApi {
     }
 
     fn new_id(&self) -> String {
-        let mut b = [0u8; 8];
-        self.ctx.randomness.fill(&mut b);
-        format!("{:011x}{}", unix_micros(self.now()) / 1000, hex::encode(b))
+        self.ctx.time_ordered_id()
     }
 }
 
 fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
     Caller::of(r).cloned()
-}
-
-fn violation(field: impl Into<String>, description: impl Into<String>) -> FieldViolation {
-    FieldViolation {
-        field: field.into(),
-        description: description.into(),
-    }
 }
 
 fn channel_of(c: i32) -> Option<Channel> {
@@ -133,7 +124,7 @@ fn recipients_of(
     bad: &mut Vec<FieldViolation>,
 ) -> Vec<Recipient> {
     if list.is_empty() || list.len() > recipient::MAX_RECIPIENTS {
-        bad.push(violation(
+        bad.push(FieldViolation::new(
             field,
             format!("must list 1-{} recipients", recipient::MAX_RECIPIENTS),
         ));
@@ -145,7 +136,7 @@ fn recipients_of(
         for (j, c) in r.channels.iter().enumerate() {
             match channel_of(*c) {
                 Some(ch) => channels.push(ch),
-                None => bad.push(violation(
+                None => bad.push(FieldViolation::new(
                     format!("{field}[{i}].channels[{j}]"),
                     "must be CHANNEL_INBOX, CHANNEL_EMAIL, CHANNEL_WEBHOOK or CHANNEL_SMS",
                 )),
@@ -154,7 +145,7 @@ fn recipients_of(
         match recipient::check(&r.id, &r.display_name, &r.email, &r.mobile, &channels) {
             Ok(rec) => {
                 if out.iter().any(|o| o.id == rec.id) {
-                    bad.push(violation(
+                    bad.push(FieldViolation::new(
                         format!("{field}[{i}].id"),
                         format!("{} is listed twice", rec.id),
                     ));
@@ -164,7 +155,7 @@ fn recipients_of(
             Err(problems) => bad.extend(
                 problems
                     .into_iter()
-                    .map(|(f, d)| violation(format!("{field}[{i}].{f}"), d)),
+                    .map(|(f, d)| FieldViolation::new(format!("{field}[{i}].{f}"), d)),
             ),
         }
     }
@@ -187,24 +178,24 @@ fn variables_of(
         .filter(|v| !supplied.contains(v) && !given.contains_key(*v))
         .collect();
     if !missing.is_empty() {
-        bad.push(violation(
+        bad.push(FieldViolation::new(
             field,
             format!("event {} needs {}", event.name, missing.join(", ")),
         ));
     }
     for (k, v) in given {
         if supplied.contains(&k.as_str()) {
-            bad.push(violation(
+            bad.push(FieldViolation::new(
                 format!("{field}[{k}]"),
                 "is filled in by the service; do not give it",
             ));
         } else if !event.variables.contains(k) {
-            bad.push(violation(
+            bad.push(FieldViolation::new(
                 format!("{field}[{k}]"),
                 format!("event {} carries no variable {k}", event.name),
             ));
         } else if v.chars().count() > MAX_VARIABLE_CHARS {
-            bad.push(violation(
+            bad.push(FieldViolation::new(
                 format!("{field}[{k}]"),
                 format!("must be at most {MAX_VARIABLE_CHARS} characters"),
             ));
@@ -428,14 +419,14 @@ impl NotificationService for NotificationsApi {
                         now
                     }
                     Ok(at) if at < now - time::Duration::seconds(SEND_TIME_GRACE_SECS) => {
-                        bad.push(violation(
+                        bad.push(FieldViolation::new(
                             "notification.send_time",
                             format!("is in the past (more than {SEND_TIME_GRACE_SECS} s ago)"),
                         ));
                         now
                     }
                     Ok(at) if at > now + time::Duration::days(MAX_SCHEDULE_DAYS) => {
-                        bad.push(violation(
+                        bad.push(FieldViolation::new(
                             "notification.send_time",
                             format!("is more than {MAX_SCHEDULE_DAYS} days ahead"),
                         ));
@@ -756,7 +747,7 @@ impl NotificationService for NotificationsApi {
             );
             let deadline = match &m.deadline {
                 None => {
-                    bad.push(violation("reminder.deadline", "is required"));
+                    bad.push(FieldViolation::new("reminder.deadline", "is required"));
                     None
                 }
                 Some(t) => match timestamp_from_pb(t, "reminder.deadline") {
@@ -771,7 +762,7 @@ impl NotificationService for NotificationsApi {
             for (i, d) in m.days_before.iter().enumerate() {
                 match u32::try_from(*d) {
                     Ok(d) => days.push(d),
-                    Err(_) => bad.push(violation(
+                    Err(_) => bad.push(FieldViolation::new(
                         format!("reminder.days_before[{i}]"),
                         "must not be negative",
                     )),
