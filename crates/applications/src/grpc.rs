@@ -1,11 +1,13 @@
 //! The gRPC surface of `qaward.applications.v1.ApplicationService`: validate at the edge, check
 //! the caller, decide in `domain`, move data through `store` — each change with its audit
-//! record in one transaction. Built so far: programmes and their settings, cycles (the
-//! notice), enterprises and the eligibility check (here), and the intake of applications
-//! (`intake.rs`). The other methods answer UNIMPLEMENTED until the rest of issues #6 and #7
-//! builds them.
+//! record in one transaction. Programmes and their settings, cycles (the notice), enterprises
+//! and the eligibility check are here; the intake of applications is in `intake.rs`, the
+//! orchestration of the reviews in `review.rs`. The methods of part 2 of the cycle
+//! (consultation, public notice, committee, approval, winners' duties) answer UNIMPLEMENTED
+//! until issue #7 builds them.
 
 use pb::application_service_server::ApplicationService;
+use qaward_kit::config::ServiceKind;
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
@@ -22,12 +24,22 @@ use qaward_kit::{
     server::ServiceContext,
 };
 use qaward_proto::qaward::{applications::v1 as pb, common::v1 as common};
+use qaward_proto::qaward::{
+    reviewers::v1::reviewer_service_client::ReviewerServiceClient,
+    scoring::v1::scoring_service_client::ScoringServiceClient,
+};
 use rust_decimal::Decimal;
-use tonic::{Request, Response, Status};
+use tonic::{
+    Request, Response, Status,
+    transport::{Channel, Endpoint},
+};
 
 use crate::{
     blobs::BlobStore,
-    domain::{self, eligibility, settings::Settings},
+    domain::{
+        self, eligibility,
+        settings::{Settings, defaults},
+    },
     store::{self, CycleRow, EnterpriseRow, ProgrammeRow},
 };
 
@@ -35,12 +47,54 @@ pub struct ApplicationsApi {
     db: Database,
     ctx: ServiceContext,
     blobs: BlobStore,
+    reviewers: ReviewerServiceClient<Channel>,
+    scoring: ScoringServiceClient<Channel>,
+}
+
+/// A lazily connected channel to another service, as the configuration names it; calls fail
+/// with UNAVAILABLE while it is down, and each call has a deadline.
+fn upstream(ctx: &ServiceContext, kind: ServiceKind) -> Channel {
+    let url = ctx.config.upstream_url(kind);
+    let endpoint = Endpoint::from_shared(url.clone()).unwrap_or_else(|e| {
+        tracing::error!(%url, error = %e, "invalid upstream URL; calls will fail");
+        Endpoint::from_static("http://127.0.0.1:1")
+    });
+    endpoint
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_lazy()
 }
 
 impl ApplicationsApi {
     pub fn new(db: Database, ctx: ServiceContext) -> Self {
+        let reviewers = upstream(&ctx, ServiceKind::Reviewers);
+        let scoring = upstream(&ctx, ServiceKind::Scoring);
+        Self::with_upstreams(db, ctx, reviewers, scoring)
+    }
+
+    /// The service with its own channels to the reviewers and scoring services.
+    pub fn with_upstreams(
+        db: Database,
+        ctx: ServiceContext,
+        reviewers: Channel,
+        scoring: Channel,
+    ) -> Self {
         let blobs = BlobStore::new(&ctx.config.data_dir);
-        ApplicationsApi { db, ctx, blobs }
+        ApplicationsApi {
+            db,
+            ctx,
+            blobs,
+            reviewers: ReviewerServiceClient::new(reviewers),
+            scoring: ScoringServiceClient::new(scoring),
+        }
+    }
+
+    pub(crate) fn reviewers(&self) -> ReviewerServiceClient<Channel> {
+        self.reviewers.clone()
+    }
+
+    pub(crate) fn scoring(&self) -> ScoringServiceClient<Channel> {
+        self.scoring.clone()
     }
 
     pub(crate) fn now(&self) -> time::OffsetDateTime {
@@ -125,6 +179,19 @@ fn count_of(v: i32, field: &'static str, bad: &mut Vec<FieldViolation>) -> u32 {
     })
 }
 
+fn or_default(
+    v: i32,
+    field: &'static str,
+    default: fn() -> u32,
+    bad: &mut Vec<FieldViolation>,
+) -> u32 {
+    if v == 0 {
+        default()
+    } else {
+        count_of(v, field, bad)
+    }
+}
+
 /// Settings from the request, every field given, validated by the domain.
 fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
     let mut bad = Vec::new();
@@ -164,6 +231,31 @@ fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
             .map(|c| c.trim().to_string())
             .collect(),
         rubric: p.rubric.trim().to_string(),
+        // Zero keeps the programme's default size.
+        materials_group_size: or_default(
+            p.materials_group_size,
+            "materials_group_size",
+            defaults::materials_group_size,
+            &mut bad,
+        ),
+        defence_panel_size: or_default(
+            p.defence_panel_size,
+            "defence_panel_size",
+            defaults::defence_panel_size,
+            &mut bad,
+        ),
+        site_group_size: or_default(
+            p.site_group_size,
+            "site_group_size",
+            defaults::site_group_size,
+            &mut bad,
+        ),
+        draw_backups: count_of(p.draw_backups, "draw_backups", &mut bad),
+        required_departments: p
+            .required_departments
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect(),
     };
     if bad.is_empty() {
         bad.extend(
@@ -202,6 +294,11 @@ fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         division_codes: s.division_codes.clone(),
         consulted_departments: s.consulted_departments.clone(),
         rubric: s.rubric.clone(),
+        materials_group_size: s.materials_group_size as i32,
+        defence_panel_size: s.defence_panel_size as i32,
+        site_group_size: s.site_group_size as i32,
+        draw_backups: s.draw_backups as i32,
+        required_departments: s.required_departments.clone(),
     }
 }
 
@@ -747,6 +844,48 @@ impl ApplicationService for ApplicationsApi {
         request: Request<pb::TransitionApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
         self.intake_transition(request).await
+    }
+
+    async fn prepare_review_group(
+        &self,
+        request: Request<pb::PrepareReviewGroupRequest>,
+    ) -> Result<Response<pb::ReviewGroup>, Status> {
+        self.review_prepare(request).await
+    }
+
+    async fn start_review_group(
+        &self,
+        request: Request<pb::StartReviewGroupRequest>,
+    ) -> Result<Response<pb::ReviewGroup>, Status> {
+        self.review_start(request).await
+    }
+
+    async fn get_review_group(
+        &self,
+        request: Request<pb::GetReviewGroupRequest>,
+    ) -> Result<Response<pb::ReviewGroup>, Status> {
+        self.review_get(request).await
+    }
+
+    async fn list_review_groups(
+        &self,
+        request: Request<pb::ListReviewGroupsRequest>,
+    ) -> Result<Response<pb::ListReviewGroupsResponse>, Status> {
+        self.review_list(request).await
+    }
+
+    async fn release_review_stage(
+        &self,
+        request: Request<pb::ReleaseReviewStageRequest>,
+    ) -> Result<Response<pb::ReleaseReviewStageResponse>, Status> {
+        self.review_release(request).await
+    }
+
+    async fn stop_site_visit(
+        &self,
+        request: Request<pb::StopSiteVisitRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.review_stop_site_visit(request).await
     }
 
     async fn check_eligibility(

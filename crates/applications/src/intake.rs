@@ -4,7 +4,7 @@
 //! record; a submission also puts its notices in the outbox, in the same transaction.
 
 use qaward_kit::{
-    Error, ErrorCode, Result,
+    Error, Result,
     audit::AuditRecord,
     auth::{Caller, Role},
     change,
@@ -35,7 +35,7 @@ pub const MAX_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 const MAX_DRAFT_CHARS: usize = 1_000_000;
 
 /// `programmes/{p}/cycles/{y}/applications/{code}` → (p, y, code).
-fn application_name(name: &str, field: &str) -> Result<(String, i64, CreditCode)> {
+pub(crate) fn application_name(name: &str, field: &str) -> Result<(String, i64, CreditCode)> {
     let (cycle, code) = name.rsplit_once("/applications/").ok_or_else(|| {
         Error::invalid(
             field,
@@ -47,7 +47,7 @@ fn application_name(name: &str, field: &str) -> Result<(String, i64, CreditCode)
     Ok((p, y, code))
 }
 
-fn stage_of(row: &ApplicationRow) -> Result<Stage> {
+pub(crate) fn stage_of(row: &ApplicationRow) -> Result<Stage> {
     Stage::parse(&row.stage)
         .ok_or_else(|| Error::internal(format_args!("unknown stage {}", row.stage)))
 }
@@ -66,7 +66,7 @@ fn opinion_str(o: i32) -> Option<&'static str> {
 }
 
 /// Records a decision on the row: its stage and why.
-fn decide(row: &mut ApplicationRow, to: Stage, why: &Explanation, now: i64) {
+pub(crate) fn decide(row: &mut ApplicationRow, to: Stage, why: &Explanation, now: i64) {
     row.stage = to.as_str().to_string();
     row.last_rule = why.rule.to_string();
     row.last_reason = why.reason.to_string();
@@ -76,7 +76,7 @@ fn decide(row: &mut ApplicationRow, to: Stage, why: &Explanation, now: i64) {
 }
 
 /// A refusal by a rule: FAILED_PRECONDITION with the rule id.
-fn refused(e: Explanation) -> Error {
+pub(crate) fn refused(e: Explanation) -> Error {
     let mut err = Error::rule(e.rule, e.reason, e.message.clone());
     for (k, v) in &e.inputs {
         err = err.with_metadata(k.clone(), v.clone());
@@ -84,13 +84,13 @@ fn refused(e: Explanation) -> Error {
     err
 }
 
-struct Loaded {
-    row: ApplicationRow,
-    cycle: CycleRow,
-    enterprise: EnterpriseRow,
+pub(crate) struct Loaded {
+    pub row: ApplicationRow,
+    pub cycle: CycleRow,
+    pub enterprise: EnterpriseRow,
 }
 
-async fn load(conn: &mut Conn, p: &str, y: i64, code: &CreditCode) -> Result<Loaded> {
+pub(crate) async fn load(conn: &mut Conn, p: &str, y: i64, code: &CreditCode) -> Result<Loaded> {
     let row = store::get_application(conn, &ApplicationRow::key(p, y, code.as_str())).await?;
     let cycle = store::get_cycle(conn, p, y).await?;
     let enterprise = store::get_enterprise(conn, code.as_str()).await?;
@@ -103,12 +103,17 @@ async fn load(conn: &mut Conn, p: &str, y: i64, code: &CreditCode) -> Result<Loa
 
 /// Who reads an application: the office and supervisor of its programme, the enterprise, and
 /// its recommending unit.
-fn may_read(c: &Caller, l: &Loaded) -> Result<()> {
+pub(crate) fn may_read(c: &Caller, l: &Loaded) -> Result<()> {
     if is_enterprise(c, &l.row.credit_code)
         || (c.role == Role::RecommendingUnit
             && c.org.as_deref() == Some(l.enterprise.recommending_unit.as_str()))
     {
         return Ok(());
+    }
+    if c.role == Role::Reviewer {
+        return Err(Error::permission_denied(
+            "a reviewer reads an application only while a review it is drawn for runs (R-43)",
+        ));
     }
     c.require_programme(&l.row.programme_id, &[Role::Office, Role::Supervisor])
 }
@@ -123,7 +128,10 @@ fn only_the_enterprise(c: &Caller, code: &str) -> Result<()> {
     }
 }
 
-async fn application_pb(conn: &mut Conn, row: &ApplicationRow) -> Result<pb::Application> {
+pub(crate) async fn application_pb(
+    conn: &mut Conn,
+    row: &ApplicationRow,
+) -> Result<pb::Application> {
     let evidence = store::evidence_of(conn, &row.id).await?;
     let recs = store::recommendations_of(conn, &row.id).await?;
     let name = format!(
@@ -168,7 +176,12 @@ fn evidence_pb(application: &str, e: &EvidenceRow) -> pb::EvidenceFile {
 }
 
 /// A notification to one recipient's inbox, for the outbox.
-fn notice(event: &str, to: &str, display: &str, vars: &[(&str, String)]) -> npb::Notification {
+pub(crate) fn notice(
+    event: &str,
+    to: &str,
+    display: &str,
+    vars: &[(&str, String)],
+) -> npb::Notification {
     npb::Notification {
         event_type: event.to_string(),
         recipients: vec![npb::Recipient {
@@ -280,7 +293,10 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&request.get_ref().name, "name")?;
             let mut conn = self.db().pool().acquire().await?;
             let l = load(&mut conn, &p, y, &code).await?;
-            may_read(&c, &l)?;
+            // a drawn reviewer reads the application while its review runs, and only then.
+            if !crate::review::reviewer_may_read(&mut conn, &c, &l.row).await? {
+                may_read(&c, &l)?;
+            }
             application_pb(&mut conn, &l.row).await
         };
         run.await.map(Response::new).map_err(Error::into_status)
@@ -337,14 +353,34 @@ impl ApplicationsApi {
             loop {
                 let mut batch = store::list_applications(self.db(), &p, y, "", &page).await?;
                 let next = page.finish(&mut batch, |a| a.credit_code.clone());
+                let mut conn = self.db().pool().acquire().await?;
                 for a in &batch {
+                    let current = stage_of(a)?;
+                    let running = crate::domain::review::ReviewStage::ALL
+                        .into_iter()
+                        .find(|s| s.running() == current);
+                    let mut review_ends = None;
+                    if let Some(s) = running
+                        && let Some(g) = store::group_of(&mut conn, &a.id, s.as_str()).await?
+                    {
+                        review_ends =
+                            qaward_kit::convert::parse_iso_date(&g.window_end).map(chinese_date);
+                    }
+                    let stopped = current == Stage::SiteVisit
+                        && store::site_stop(&mut conn, &a.id).await?.is_some();
                     rows.push(pb::BoardRow {
                         application: format!("{name}/applications/{}", a.credit_code),
                         enterprise: format!("enterprises/{}", a.credit_code),
                         stage: stage_pb(&a.stage),
-                        open_deadlines: stage::open_deadlines(stage_of(a)?, &deadline),
+                        open_deadlines: stage::open_deadlines(
+                            current,
+                            &deadline,
+                            review_ends.as_deref(),
+                            stopped,
+                        ),
                     });
                 }
+                drop(conn);
                 if next.is_empty() {
                     break;
                 }
@@ -717,12 +753,28 @@ impl ApplicationsApi {
             let now = self.now();
             let mut tx = self.db().begin().await?;
             let mut l = load(&mut tx, &p, y, &code).await?;
-            let unit = l.enterprise.recommending_unit.clone();
-            if !(c.role == Role::RecommendingUnit && c.org.as_deref() == Some(unit.as_str())) {
-                return Err(Error::permission_denied(format!(
-                    "only the recommending unit {unit} signs this opinion"
-                )));
-            }
+            let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
+            // The recommending unit signs as itself; a required department as its org.
+            let required = stage::required_signers(
+                &l.enterprise.recommending_unit,
+                &settings.required_departments,
+            );
+            let unit = match (c.role, c.org.as_deref()) {
+                (Role::RecommendingUnit, Some(org)) if org == l.enterprise.recommending_unit => {
+                    org.to_string()
+                }
+                (Role::Department, Some(org))
+                    if settings.required_departments.iter().any(|d| d == org) =>
+                {
+                    org.to_string()
+                }
+                _ => {
+                    return Err(Error::permission_denied(format!(
+                        "only {} sign opinions on this application",
+                        required.join(", ")
+                    )));
+                }
+            };
             let current = stage_of(&l.row)?;
             if current != Stage::Submitted {
                 return Err(refused(Explanation::new(
@@ -744,14 +796,22 @@ impl ApplicationsApi {
             )
             .await?;
             if opinion == "SUPPORT" {
-                let d =
-                    stage::apply(current, &Step::Recommend { missing: vec![] }).map_err(refused)?;
-                decide(&mut l.row, d.to, &d.why, unix_micros(now));
+                let signed: Vec<(String, String)> = store::recommendations_of(&mut tx, &l.row.id)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.unit, r.opinion))
+                    .collect();
+                let missing = stage::missing_opinions(&required, &signed);
+                match stage::apply(current, &Step::Recommend { missing }) {
+                    Ok(d) => decide(&mut l.row, d.to, &d.why, unix_micros(now)),
+                    // Still waiting for others: the opinion is recorded, the stage stays.
+                    Err(why) => decide(&mut l.row, current, &why, unix_micros(now)),
+                }
             } else {
                 let why = Explanation::new(
                     "R-05",
                     "RECOMMENDATION_AGAINST",
-                    format!("推荐单位{unit}不同意推荐：{reasons}"),
+                    format!("{unit}不同意推荐：{reasons}"),
                 )
                 .with("unit", &unit);
                 decide(&mut l.row, current, &why, unix_micros(now));
@@ -787,15 +847,31 @@ impl ApplicationsApi {
                 Ok(pb::ApplicationStage::Rejected) => Step::Reject {
                     reason: reason.clone(),
                 },
+                Ok(pb::ApplicationStage::Disqualified) => {
+                    return self.disqualify(&c, &r, &p, y, &code, &reason).await;
+                }
                 Ok(pb::ApplicationStage::Unspecified) | Err(_) => {
                     return Err(Error::invalid("to_stage", "must name a stage"));
                 }
                 Ok(other) => {
-                    return Err(Error::new(
-                        ErrorCode::Unimplemented,
-                        "NOT_BUILT_YET",
+                    let how = match other {
+                        pb::ApplicationStage::MaterialsReview
+                        | pb::ApplicationStage::Defence
+                        | pb::ApplicationStage::SiteVisit => "StartReviewGroup",
+                        pb::ApplicationStage::MaterialsPassed
+                        | pb::ApplicationStage::MaterialsFailed
+                        | pb::ApplicationStage::Scored
+                        | pb::ApplicationStage::FinalSelection
+                        | pb::ApplicationStage::NotSelected => "ReleaseReviewStage",
+                        pb::ApplicationStage::Submitted => "SubmitApplication",
+                        pb::ApplicationStage::Recommended => "SignRecommendation",
+                        pb::ApplicationStage::Withdrawn => "WithdrawApplication",
+                        _ => "the candidate steps of part 2 of the cycle (not built yet)",
+                    };
+                    return Err(Error::invalid(
+                        "to_stage",
                         format!(
-                            "{} is reached by the review orchestration, which the rest of issue 6 builds",
+                            "{} is reached by {how}, not by a transition",
                             other.as_str_name()
                         ),
                     ));
@@ -815,6 +891,81 @@ impl ApplicationsApi {
             .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    /// The office confirms what the site group found: the applicant is disqualified, the
+    /// finding is kept as a fraud record that bars it for the programme's ban years, and
+    /// it is told with the rule and the reason.
+    async fn disqualify(
+        &self,
+        c: &Caller,
+        r: &pb::TransitionApplicationRequest,
+        p: &str,
+        y: i64,
+        code: &CreditCode,
+        reason: &str,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new("TransitionApplication", c, &r.request_id, r)?;
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
+        let now = self.now();
+        let mut tx = self.db().begin().await?;
+        let mut l = load(&mut tx, p, y, code).await?;
+        let Some(finding) = store::site_stop(&mut tx, &l.row.id).await? else {
+            return Err(refused(Explanation::new(
+                "R-15",
+                "NO_FINDING",
+                "没有现场评审组中止评审的记录，不能取消评选资格",
+            )));
+        };
+        let full = if reason.is_empty() {
+            finding.clone()
+        } else {
+            format!("{finding}；{reason}")
+        };
+        let d = stage::apply(
+            stage_of(&l.row)?,
+            &Step::Disqualify {
+                rule: "R-15",
+                reason: full.clone(),
+            },
+        )
+        .map_err(refused)?;
+        decide(&mut l.row, d.to, &d.why, unix_micros(now));
+        store::save_application(&mut tx, &l.row).await?;
+        store::add_record(
+            &mut tx,
+            code.as_str(),
+            p,
+            "fraud",
+            &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
+            &full,
+            unix_micros(now),
+        )
+        .await?;
+        let name = l.enterprise.display_name.clone();
+        notify::enqueue(
+            &mut tx,
+            now,
+            &notice(
+                "candidate.disqualified",
+                code.as_str(),
+                &name,
+                &[
+                    ("enterprise_name", name.clone()),
+                    ("reason", full.clone()),
+                    ("rule", "R-15".to_string()),
+                ],
+            ),
+        )
+        .await?;
+        let response = application_pb(&mut tx, &l.row).await?;
+        let record = AuditRecord::by(c, "application.disqualify", response.name.clone())
+            .because("R-15")
+            .with_detail(serde_json::json!({ "finding": finding, "reason": reason }));
+        change::commit(tx, now, &key, record, &response).await?;
+        Ok(response)
     }
 
     /// One step of the stage table on one application, with its audit record.

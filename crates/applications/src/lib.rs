@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod domain;
 mod grpc;
 mod intake;
+mod review;
 pub mod store;
 
 use qaward_kit::{

@@ -229,6 +229,42 @@ impl Error {
 }
 
 impl Error {
+    /// An error that another service answered, kept as it was — its code, reason, rule and
+    /// field violations — with the message saying which service refused, so the caller of an
+    /// orchestrating call sees the real cause (`reviewers: …`).
+    pub fn from_upstream(service: &str, status: &Status) -> Self {
+        let details = status.get_error_details();
+        let info = details.error_info();
+        let reason = info
+            .map(|i| i.reason.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+        let mut e = Error::new(
+            ErrorCode::from_grpc(status.code()),
+            reason,
+            format!("{service}: {}", status.message()),
+        );
+        if let Some(i) = info {
+            for (k, v) in &i.metadata {
+                if k == "rule" {
+                    e.0.rule = Some(v.clone());
+                } else {
+                    e.0.metadata.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        if let Some(b) = details.bad_request() {
+            e.0.violations = b
+                .field_violations
+                .iter()
+                .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+                .collect();
+        }
+        e.0.metadata
+            .push(("service".to_string(), service.to_string()));
+        e
+    }
+
     /// The gRPC status, consuming the error (for `map_err` at the end of a handler).
     pub fn into_status(self) -> Status {
         self.to_status()
@@ -288,6 +324,26 @@ mod tests {
         assert_eq!(ErrorCode::PermissionDenied.http_status(), 403);
         assert_eq!(ErrorCode::NotFound.http_status(), 404);
         assert_eq!(ErrorCode::ResourceExhausted.http_status(), 429);
+    }
+
+    #[test]
+    fn an_upstream_refusal_keeps_its_code_rule_and_fields() {
+        let upstream = Error::rule("R-40", "POOL_TOO_SMALL", "only 2 eligible")
+            .with_metadata("pool", "2")
+            .to_status();
+        let e = Error::from_upstream("reviewers", &upstream);
+        assert_eq!(e.code, ErrorCode::FailedPrecondition);
+        assert_eq!(e.reason, "POOL_TOO_SMALL");
+        assert_eq!(e.rule.as_deref(), Some("R-40"));
+        assert_eq!(e.message, "reviewers: only 2 eligible");
+        let bad = Error::invalid("draw.size", "must be 3-5").to_status();
+        let e = Error::from_upstream("reviewers", &bad);
+        assert_eq!(e.violations[0].field, "draw.size");
+        let down = Error::from_upstream("scoring", &Status::unavailable("connection refused"));
+        assert_eq!(
+            (down.code, down.reason.as_str()),
+            (ErrorCode::Unavailable, "UNAVAILABLE")
+        );
     }
 
     #[test]

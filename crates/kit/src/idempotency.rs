@@ -40,6 +40,16 @@ impl RequestKey {
     }
 }
 
+/// The request id of a call a service makes to another on behalf of one of its own requests:
+/// the same parts always give the same id, so a retried orchestration repeats no change
+/// upstream. Empty when the originating request had no id (`parts[0]`).
+pub fn derived_request_id(parts: &[&str]) -> String {
+    if parts.first().is_none_or(|p| p.is_empty()) {
+        return String::new();
+    }
+    hex::encode(Sha256::digest(parts.join("\u{1f}").as_bytes()))[..40].to_string()
+}
+
 /// A request id is 1-64 characters of `[A-Za-z0-9_-]` (a UUID fits).
 pub fn validate_request_id(request_id: &str) -> Result<()> {
     let ok = (1..=64).contains(&request_id.len())

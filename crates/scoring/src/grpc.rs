@@ -1433,6 +1433,8 @@ fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleResults {
                     Outcome::TiedAtCut => pb::Outcome::TiedAtCut,
                     Outcome::Pending => pb::Outcome::Passed,
                 }) as i32,
+                materials_passed: x.materials_passed(),
+                in_final_selection: x.in_final_selection(),
                 explanations: x
                     .explanations
                     .iter()

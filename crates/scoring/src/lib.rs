@@ -28,9 +28,32 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES,
 };
 
-/// Opens and migrates this service's database and returns its server, ready to serve.
+/// The rubric every installation has from its first start: GB/T 19580-2012 with the points of
+/// R-10, as `rubrics/gbt-19580-2012`. A programme that names no rubric is scored on it.
+pub const DEFAULT_RUBRIC: &str = "gbt-19580-2012";
+
+/// Seeds [`DEFAULT_RUBRIC`] unless it exists.
+pub async fn seed_default_rubric(db: &Database, at: time::OffsetDateTime) -> Result<(), DbError> {
+    let mut conn = db
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| DbError::Setup(format!("seed the default rubric: {e}")))?;
+    store::seed_rubric(
+        &mut conn,
+        DEFAULT_RUBRIC,
+        &domain::rubric::Rubric::gbt_19580_2012(),
+        at,
+    )
+    .await
+    .map_err(|e| DbError::Setup(format!("seed the default rubric: {}", e.message)))
+}
+
+/// Opens and migrates this service's database, seeds the default rubric, and returns its
+/// server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    seed_default_rubric(&db, ctx.clock.now()).await?;
     let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
     let limit = host.max_message_bytes();
     let service = ScoringServiceServer::new(ScoringApi::new(db, ctx.clone()))

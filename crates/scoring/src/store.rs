@@ -35,6 +35,26 @@ pub async fn insert_rubric(
     Ok(next)
 }
 
+/// Puts version 1 of a rubric in place unless the id exists already (several replicas starting
+/// at once race harmlessly: the primary key keeps one).
+pub async fn seed_rubric(
+    conn: &mut Conn,
+    id: &str,
+    rubric: &Rubric,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rubrics (id, version, rubric, created_micros) VALUES ($1, 1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(serde_json::to_string(rubric).map_err(Error::internal)?)
+    .bind(unix_micros(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// A rubric version; the latest when `version` is `None`.
 pub async fn get_rubric(conn: &mut Conn, id: &str, version: Option<i64>) -> Result<(i64, Rubric)> {
     let row = sqlx::query(

@@ -1,11 +1,12 @@
 //! The award cycle's rules, with no I/O: a programme's settings (`settings`), what counts as a
 //! character (`chars`), who may apply (`eligibility`), and how an application moves from stage
-//! to stage (`stage`). Handlers and the store move data; every decision is taken here and can
+//! to stage (`stage`), and how the reviews are organised (`review`). Handlers and the store move data; every decision is taken here and can
 //! say which rule and which numbers led to it.
 
 pub mod chars;
 pub mod eligibility;
 pub mod evidence;
+pub mod review;
 pub mod settings;
 pub mod stage;
 

@@ -34,6 +34,36 @@ pub struct Settings {
     pub consulted_departments: Vec<String>,
     /// the rubric, `rubrics/{id}`; empty for scoring's default GB/T 19580 rubric.
     pub rubric: String,
+    /// reviewers drawn per materials group, defence panel and site group.
+    #[serde(default = "defaults::materials_group_size")]
+    pub materials_group_size: u32,
+    #[serde(default = "defaults::defence_panel_size")]
+    pub defence_panel_size: u32,
+    #[serde(default = "defaults::site_group_size")]
+    pub site_group_size: u32,
+    /// Ordered backups drawn with each group (R-41: a late conflict takes the next one).
+    #[serde(default = "defaults::draw_backups")]
+    pub draw_backups: u32,
+    /// Art. 10, 14: departments whose opinion every application needs besides its
+    /// recommending unit's; the `org` of their department tokens.
+    #[serde(default)]
+    pub required_departments: Vec<String>,
+}
+
+/// Values of settings added after the first version, for versions saved before them.
+pub mod defaults {
+    pub fn materials_group_size() -> u32 {
+        3
+    }
+    pub fn defence_panel_size() -> u32 {
+        5
+    }
+    pub fn site_group_size() -> u32 {
+        3
+    }
+    pub fn draw_backups() -> u32 {
+        2
+    }
 }
 
 impl Default for Settings {
@@ -62,6 +92,11 @@ impl Default for Settings {
             .map(str::to_string)
             .to_vec(),
             rubric: String::new(),
+            materials_group_size: defaults::materials_group_size(),
+            defence_panel_size: defaults::defence_panel_size(),
+            site_group_size: defaults::site_group_size(),
+            draw_backups: defaults::draw_backups(),
+            required_departments: Vec::new(),
         }
     }
 }
@@ -119,6 +154,11 @@ impl Settings {
                 100,
             ),
             ("ban_years", self.ban_years, 0, 20),
+            // a materials group has at least 3 reviewers; R-14: a panel at least 5.
+            ("materials_group_size", self.materials_group_size, 3, 15),
+            ("defence_panel_size", self.defence_panel_size, 5, 25),
+            ("site_group_size", self.site_group_size, 3, 15),
+            ("draw_backups", self.draw_backups, 0, 10),
             ("min_operating_years", self.min_operating_years, 0, 100),
             ("profile_max_chars", self.profile_max_chars, 1, 100_000),
             (
@@ -160,6 +200,17 @@ impl Settings {
                     "consulted_departments",
                     format!("[{i}] {d} is listed twice"),
                 ));
+            }
+        }
+        for (i, d) in self.required_departments.iter().enumerate() {
+            let n = d.trim().chars().count();
+            if n == 0 || n > 100 {
+                bad.push((
+                    "required_departments",
+                    format!("[{i}] must be 1-100 characters"),
+                ));
+            } else if self.required_departments[..i].contains(d) {
+                bad.push(("required_departments", format!("[{i}] {d} is listed twice")));
             }
         }
         if !self.rubric.is_empty()
@@ -225,6 +276,28 @@ mod tests {
                 "rubric"
             ]
         );
+    }
+
+    #[test]
+    fn r12_r14_groups_and_panels_have_their_minimum_size() {
+        let s = Settings {
+            materials_group_size: 2,
+            defence_panel_size: 4,
+            ..Settings::default()
+        };
+        let fields: Vec<&str> = s.validate().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["materials_group_size", "defence_panel_size"]);
+        // A version saved before the sizes existed reads with the defaults.
+        let mut old = serde_json::to_value(Settings::default()).unwrap();
+        for k in [
+            "materials_group_size",
+            "defence_panel_size",
+            "required_departments",
+        ] {
+            old.as_object_mut().unwrap().remove(k);
+        }
+        let read: Settings = serde_json::from_value(old).unwrap();
+        assert_eq!((read.materials_group_size, read.defence_panel_size), (3, 5));
     }
 
     #[test]

@@ -369,6 +369,29 @@ pub fn apply(from: Stage, step: &Step) -> Result<Decision, Explanation> {
     }
 }
 
+/// Art. 10, 14: who must sign an opinion on an application — its recommending unit, then the
+/// programme's required departments.
+pub fn required_signers(recommending_unit: &str, departments: &[String]) -> Vec<String> {
+    let mut v = vec![recommending_unit.to_string()];
+    v.extend(
+        departments
+            .iter()
+            .filter(|d| *d != recommending_unit)
+            .cloned(),
+    );
+    v
+}
+
+/// the required signers without a supporting opinion yet, in the order required.
+/// `signed` is (signer, SUPPORT or OBJECT).
+pub fn missing_opinions(required: &[String], signed: &[(String, String)]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|r| !signed.iter().any(|(u, o)| u == *r && o == "SUPPORT"))
+        .cloned()
+        .collect()
+}
+
 /// Why a submission at `now` cannot be accepted: the deadline, eligibility (R-02 to
 /// R-04, passed in), the character limits and the evidence.
 pub fn submission_problems(
@@ -433,12 +456,34 @@ pub fn submission_problems(
 }
 
 /// What an application in `stage` is waiting for, for the cycle board; `deadline` is the
-/// cycle's submission deadline as people read it.
-pub fn open_deadlines(stage: Stage, deadline: &str) -> Vec<String> {
+/// cycle's submission deadline as people read it, `review_ends` the last day of the window of
+/// the group reviewing it now, and `visit_stopped` whether its site group stopped the visit.
+pub fn open_deadlines(
+    stage: Stage,
+    deadline: &str,
+    review_ends: Option<&str>,
+    visit_stopped: bool,
+) -> Vec<String> {
+    let by = |what: &str, rule: &str| match review_ends {
+        Some(end) => format!("{what}：{end}前（{rule}）"),
+        None => format!("{what}（{rule}）"),
+    };
     match stage {
         Draft => vec![format!("提交申报材料：{deadline}前（R-01）")],
         Submitted => vec!["推荐单位出具推荐意见（R-05）".to_string()],
         Recommended => vec!["评选委员会办公室受理审查（R-05）".to_string()],
+        Accepted => vec!["抽取资料评审组（R-12）".to_string()],
+        MaterialsReview => vec![by("资料评审组独立评分并形成共识", "R-12")],
+        MaterialsPassed => vec!["抽取陈述答辩评审组（R-14）".to_string()],
+        Defence => vec![
+            by("陈述答辩评分", "R-14"),
+            "抽取现场评审组（R-15）".to_string(),
+        ],
+        SiteVisit if visit_stopped => {
+            vec!["评选委员会办公室确认现场评审发现的问题（R-15）".to_string()]
+        }
+        SiteVisit => vec![by("现场评审并形成共识评分", "R-15")],
+        Scored => vec!["发布评审结果（R-16）".to_string()],
         _ => Vec::new(),
     }
 }
@@ -553,6 +598,24 @@ mod tests {
     }
 
     #[test]
+    fn r05_every_required_signer_supports_before_the_office_reviews() {
+        let required = required_signers("qinglong", &["fgw".into(), "qinglong".into()]);
+        assert_eq!(required, ["qinglong", "fgw"]);
+        let signed = vec![("qinglong".to_string(), "SUPPORT".to_string())];
+        assert_eq!(missing_opinions(&required, &signed), ["fgw"]);
+        let signed = vec![
+            ("qinglong".to_string(), "SUPPORT".to_string()),
+            ("fgw".to_string(), "OBJECT".to_string()),
+        ];
+        assert_eq!(missing_opinions(&required, &signed), ["fgw"]);
+        let signed = vec![
+            ("fgw".to_string(), "SUPPORT".to_string()),
+            ("qinglong".to_string(), "SUPPORT".to_string()),
+        ];
+        assert!(missing_opinions(&required, &signed).is_empty());
+    }
+
+    #[test]
     fn r01_r05_a_late_or_oversize_submission_is_refused_with_every_reason() {
         let deadline = datetime!(2026-06-30 17:00 +8);
         let p = submission_problems(
@@ -640,11 +703,16 @@ mod tests {
     #[test]
     fn the_board_says_what_each_stage_waits_for() {
         assert_eq!(
-            open_deadlines(Draft, "2026年6月30日"),
+            open_deadlines(Draft, "2026年6月30日", None, false),
             ["提交申报材料：2026年6月30日前（R-01）"]
         );
-        assert_eq!(open_deadlines(Submitted, "x").len(), 1);
-        assert!(open_deadlines(Withdrawn, "x").is_empty());
+        assert_eq!(open_deadlines(Submitted, "x", None, false).len(), 1);
+        assert!(open_deadlines(Withdrawn, "x", None, false).is_empty());
+        assert_eq!(
+            open_deadlines(MaterialsReview, "x", Some("2026年7月10日"), false),
+            ["资料评审组独立评分并形成共识：2026年7月10日前（R-12）"]
+        );
+        assert!(open_deadlines(SiteVisit, "x", Some("y"), true)[0].contains("确认"));
     }
 
     #[test]

@@ -272,7 +272,8 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .into_inner();
         assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32, "{label}");
         assert_eq!(a.last_decision.unwrap().rule, "R-05");
-        // The office's board: one row, accepted, nothing open; the enterprise may not read it.
+        // The office's board: one row, accepted, waiting for its materials group; the
+        // enterprise may not read it.
         let board = r
             .client
             .get_cycle_board(as_(
@@ -286,7 +287,7 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .into_inner();
         assert_eq!(board.rows.len(), 1, "{label}");
         assert_eq!(board.rows[0].stage, pb::ApplicationStage::Accepted as i32);
-        assert!(board.rows[0].open_deadlines.is_empty());
+        assert_eq!(board.rows[0].open_deadlines, ["抽取资料评审组（R-12）"]);
         let err = r
             .client
             .get_cycle_board(as_(

@@ -141,6 +141,20 @@ pub struct ApplicantResult {
     pub explanations: Vec<Explanation>,
 }
 
+impl ApplicantResult {
+    /// R-13 as decided by [`compute`]: `None` until the materials score is in.
+    pub fn materials_passed(&self) -> Option<bool> {
+        self.materials
+            .map(|_| self.outcome != Outcome::FailedMaterials)
+    }
+
+    /// R-16 as decided by [`compute`]: `None` until the review score is in.
+    pub fn in_final_selection(&self) -> Option<bool> {
+        self.review
+            .map(|_| self.outcome != Outcome::NotInFinalSelection)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CycleResults {
     /// In rank order, then by application name.

@@ -1,0 +1,223 @@
+//! The reviews: which stage an application must be in for a group of
+//! a review stage, how big the group is, which specialities the applicants need, which step the
+//! released results take, and who may read an application while a review runs.
+
+use super::{
+    Explanation,
+    settings::Settings,
+    stage::{Stage, Step},
+};
+
+/// A review stage, named as scoring names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewStage {
+    Materials,
+    Defence,
+    Site,
+}
+
+impl ReviewStage {
+    pub const ALL: [ReviewStage; 3] = [
+        ReviewStage::Materials,
+        ReviewStage::Defence,
+        ReviewStage::Site,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewStage::Materials => "MATERIALS",
+            ReviewStage::Defence => "DEFENCE",
+            ReviewStage::Site => "SITE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewStage> {
+        ReviewStage::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The step that moves an application into this review when its group starts.
+    pub fn start_step(self) -> Step {
+        match self {
+            ReviewStage::Materials => Step::StartMaterialsReview,
+            ReviewStage::Defence => Step::StartDefence,
+            ReviewStage::Site => Step::StartSiteVisit,
+        }
+    }
+
+    /// The application's stage while this review runs.
+    pub fn running(self) -> Stage {
+        match self {
+            ReviewStage::Materials => Stage::MaterialsReview,
+            ReviewStage::Defence => Stage::Defence,
+            ReviewStage::Site => Stage::SiteVisit,
+        }
+    }
+
+    /// How many reviewers the programme draws: R-12 (at least 3), R-14 (at least 5), R-15.
+    pub fn size(self, s: &Settings) -> u32 {
+        match self {
+            ReviewStage::Materials => s.materials_group_size,
+            ReviewStage::Defence => s.defence_panel_size,
+            ReviewStage::Site => s.site_group_size,
+        }
+    }
+
+    /// The rule that organises this review.
+    pub fn rule(self) -> &'static str {
+        match self {
+            ReviewStage::Materials => "R-12",
+            ReviewStage::Defence => "R-14",
+            ReviewStage::Site => "R-15",
+        }
+    }
+
+    /// Chinese name, for notices and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReviewStage::Materials => "资料评审",
+            ReviewStage::Defence => "陈述答辩",
+            ReviewStage::Site => "现场评审",
+        }
+    }
+}
+
+/// the specialities a group needs — the industry division (GB/T 4754 letter and two
+/// digits, `C13`) of each applicant, once each, sorted; a section-only code stays a section.
+pub fn specialities(industries: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = industries
+        .iter()
+        .map(|i| i.chars().take(3).collect::<String>())
+        .filter(|i| !i.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Scoring's name for a cycle: `cycles/{programme}-{year}`. Programme ids are lower-case
+/// letters, digits and hyphens and the year ends the name, so the mapping is one to one.
+pub fn scoring_cycle(programme: &str, year: i64) -> String {
+    format!("cycles/{programme}-{year}")
+}
+
+/// Refuses a group for an application that is not where the review starts from, with the rule
+/// of the step (the application must be accepted before its materials review, and so on).
+pub fn may_join(stage: ReviewStage, current: Stage) -> Result<(), Explanation> {
+    super::stage::apply(current, &stage.start_step()).map(|_| ())
+}
+
+/// The step the released results take for an application of `stage`, from scoring's
+/// decisions. `None` when scoring has not decided it yet (its score is not released).
+/// Materials: R-13 (scoring compares the consensus score with the threshold). Site: the scoring
+/// is finished, then R-16 (scoring computes the review score and compares it).
+pub fn result_steps(
+    stage: ReviewStage,
+    materials: Option<(bool, rust_decimal::Decimal)>,
+    review: Option<(bool, rust_decimal::Decimal)>,
+    s: &Settings,
+) -> Option<Vec<Step>> {
+    match stage {
+        ReviewStage::Materials => {
+            let (passed, score) = materials?;
+            Some(vec![Step::MaterialsDecided {
+                passed,
+                score,
+                threshold: s.materials_threshold,
+            }])
+        }
+        ReviewStage::Site => {
+            let (selected, review_score) = review?;
+            Some(vec![
+                Step::FinishScoring,
+                Step::ReviewDecided {
+                    selected,
+                    review_score,
+                    threshold: s.final_selection_threshold,
+                },
+            ])
+        }
+        // The defence score enters the composite with the candidates, in part 2; the
+        // application stays in DEFENCE until its site group starts.
+        ReviewStage::Defence => None,
+    }
+}
+
+/// a reviewer reads an application only while a review it is drawn for runs — the
+/// application is in that review's stage.
+pub fn reviewer_may_read(current: Stage, drawn_for: &[ReviewStage]) -> bool {
+    drawn_for.iter().any(|s| s.running() == current)
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    #[test]
+    fn r12_r14_sizes_come_from_the_programme() {
+        let s = Settings::default();
+        assert_eq!(ReviewStage::Materials.size(&s), 3);
+        assert_eq!(ReviewStage::Defence.size(&s), 5);
+        assert_eq!(ReviewStage::Site.size(&s), 3);
+    }
+
+    #[test]
+    fn r40_groups_need_the_applicants_industry_divisions() {
+        let got = specialities(&["C1311".into(), "C13".into(), "E47".into(), "C".into()]);
+        assert_eq!(got, ["C", "C13", "E47"]);
+    }
+
+    #[test]
+    fn a_group_takes_only_applications_where_its_review_starts() {
+        assert!(may_join(ReviewStage::Materials, Stage::Accepted).is_ok());
+        let e = may_join(ReviewStage::Materials, Stage::Recommended).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-12", "STEP_NOT_ALLOWED"));
+        assert!(may_join(ReviewStage::Defence, Stage::MaterialsPassed).is_ok());
+        assert!(may_join(ReviewStage::Defence, Stage::MaterialsFailed).is_err());
+        assert!(may_join(ReviewStage::Site, Stage::Defence).is_ok());
+    }
+
+    #[test]
+    fn r13_r16_results_take_scorings_decision_once_it_is_in() {
+        let s = Settings::default();
+        assert_eq!(result_steps(ReviewStage::Materials, None, None, &s), None);
+        let steps = result_steps(
+            ReviewStage::Materials,
+            Some((true, Decimal::from(500))),
+            None,
+            &s,
+        )
+        .unwrap();
+        assert_eq!(
+            steps,
+            [Step::MaterialsDecided {
+                passed: true,
+                score: Decimal::from(500),
+                threshold: Decimal::from(500)
+            }]
+        );
+        let steps = result_steps(
+            ReviewStage::Site,
+            Some((true, Decimal::from(600))),
+            Some((false, Decimal::new(3495, 1))),
+            &s,
+        )
+        .unwrap();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0], Step::FinishScoring);
+        assert_eq!(result_steps(ReviewStage::Defence, None, None, &s), None);
+    }
+
+    #[test]
+    fn r43_a_reviewer_reads_only_while_its_review_runs() {
+        let drawn = [ReviewStage::Materials];
+        assert!(reviewer_may_read(Stage::MaterialsReview, &drawn));
+        assert!(!reviewer_may_read(Stage::MaterialsPassed, &drawn));
+        assert!(!reviewer_may_read(Stage::Accepted, &drawn));
+        assert!(reviewer_may_read(
+            Stage::SiteVisit,
+            &[ReviewStage::Materials, ReviewStage::Site]
+        ));
+    }
+}
