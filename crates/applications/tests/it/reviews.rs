@@ -1,0 +1,949 @@
+//! The reviews orchestrated across the real services: the
+//! applications service draws groups through the reviewers service, registers assignments with
+//! scoring, takes scoring's decisions when the office releases a stage, and hands its notices
+//! to the notifications service through the outbox. Several applicants go from the notice to
+//! the final selection: one ineligible by region, one late, one at exactly 500, one failing
+//! with its feedback report sent to its recommending unit, one disqualified at the site visit,
+//! one in the final selection and one below its line.
+
+use std::{sync::Arc, time::Duration};
+
+use qaward_kit::{
+    auth::Role,
+    clock::{ManualClock, SeededRandomness},
+    config::Config,
+    notify::NotifySink,
+    outbox::{Relay, RelayOptions},
+    server::{ServiceContext, ServiceHost},
+    testing::{self, TestDb, TestKeys},
+};
+use qaward_proto::qaward::{
+    applications::v1 as pb,
+    notifications::v1::{self as npb, notification_service_client::NotificationServiceClient},
+    reviewers::v1::{self as rpb, reviewer_service_client::ReviewerServiceClient},
+    scoring::v1::{self as spb, scoring_service_client::ScoringServiceClient},
+};
+use qaward_scoring::domain::rubric::Rubric;
+use tonic::{Code, transport::Channel};
+
+use super::{as_, code, date};
+
+const UNIT: &str = "qinglong-street";
+const CYCLE: &str = "programmes/yunyang/cycles/2026";
+
+struct World {
+    label: &'static str,
+    apps: pb::application_service_client::ApplicationServiceClient<Channel>,
+    reviewers: ReviewerServiceClient<Channel>,
+    scoring: ScoringServiceClient<Channel>,
+    notifications: NotificationServiceClient<Channel>,
+    keys: TestKeys,
+    office: String,
+    clock: Arc<ManualClock>,
+    _dirs: Vec<tempfile::TempDir>,
+    _dbs: Vec<TestDb>,
+}
+
+async fn database(label: &str, service: &str, m: &qaward_kit::db::Migrations) -> TestDb {
+    if label == "sqlite" {
+        testing::sqlite(service, m).await
+    } else {
+        testing::postgres(service, m).await.expect("PostgreSQL")
+    }
+}
+
+/// Every service on its own database and loopback port, sharing one clock and one key set.
+async fn world(apps_db: TestDb) -> World {
+    let label = apps_db.label;
+    let keys = TestKeys::new();
+    let clock = Arc::new(ManualClock::new(super::NOW));
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ServiceContext {
+        config: Arc::new(Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        }),
+        verifier: keys.verifier.clone(),
+        clock: clock.clone(),
+        randomness: Arc::new(SeededRandomness::new(19)),
+    };
+    let server = |name: &str| ServiceHost::new(name, &ctx.config.server, ctx.verifier.clone());
+
+    let rdb = database(label, "reviewers", &qaward_reviewers::MIGRATIONS).await;
+    let reviewers = testing::serve_on_loopback(server("reviewers").add_service(
+        rpb::reviewer_service_server::ReviewerServiceServer::new(
+            qaward_reviewers::ReviewersApi::new(rdb.db.clone(), ctx.clone()),
+        ),
+    ))
+    .await;
+    let sdb = database(label, "scoring", &qaward_scoring::MIGRATIONS).await;
+    qaward_scoring::seed_default_rubric(&sdb.db, super::NOW)
+        .await
+        .unwrap();
+    let scoring = testing::serve_on_loopback(server("scoring").add_service(
+        spb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(
+            sdb.db.clone(),
+            ctx.clone(),
+        )),
+    ))
+    .await;
+    let ndb = database(label, "notifications", &qaward_notifications::MIGRATIONS).await;
+    let napi = qaward_notifications::service(ndb.db.clone(), &ctx)
+        .await
+        .unwrap();
+    let notifications = testing::serve_on_loopback(
+        server("notifications")
+            .add_service(npb::notification_service_server::NotificationServiceServer::new(napi)),
+    )
+    .await;
+    let apps = testing::serve_on_loopback(server("applications").add_service(
+        pb::application_service_server::ApplicationServiceServer::new(
+            qaward_applications::ApplicationsApi::with_upstreams(
+                apps_db.db.clone(),
+                ctx.clone(),
+                reviewers.clone(),
+                scoring.clone(),
+            ),
+        ),
+    ))
+    .await;
+    // The outbox relay, as `qaward_applications::start` runs it, with a service token.
+    let service_token = keys.token("system:applications", Role::Service);
+    let relay = Relay::new(
+        apps_db.db.clone(),
+        NotifySink::new(
+            notifications.clone(),
+            Arc::new(move || service_token.clone()),
+        ),
+        clock.clone(),
+        RelayOptions {
+            poll: Duration::from_millis(50),
+            ..RelayOptions::default()
+        },
+    );
+    tokio::spawn(relay.run(std::future::pending()));
+
+    let office = keys.token_for("office-1", Role::Office, "yunyang");
+    World {
+        label,
+        apps: pb::application_service_client::ApplicationServiceClient::new(apps),
+        reviewers: ReviewerServiceClient::new(reviewers),
+        scoring: ScoringServiceClient::new(scoring),
+        notifications: NotificationServiceClient::new(notifications),
+        keys,
+        office,
+        clock,
+        _dirs: vec![dir],
+        _dbs: vec![apps_db, rdb, sdb, ndb],
+    }
+}
+
+fn rule_of(s: &tonic::Status) -> String {
+    tonic_types::StatusExt::get_error_details(s)
+        .error_info()
+        .and_then(|i| i.metadata.get("rule").cloned())
+        .unwrap_or_default()
+}
+
+fn reason_of(s: &tonic::Status) -> String {
+    tonic_types::StatusExt::get_error_details(s)
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+fn app(code: &str) -> String {
+    format!("{CYCLE}/applications/{code}")
+}
+
+/// A registry of 20 reviewers of speciality C34 (the applicants' industry), every fourth
+/// leader-qualified, certificates valid through 2028.
+fn registry() -> Vec<u8> {
+    let mut s = "姓名,手机号,身份证号,证书编号,证书有效期起,证书有效期止,专业,工作单位统一社会信用代码,组长资格,状态\n".to_string();
+    for i in 0..20 {
+        let leader = if i % 4 == 0 { "是" } else { "否" };
+        s.push_str(&format!(
+            "评审员{i},139{i:08},11010519491231002X,CQ-{i:04},2024-01-01,2028-12-31,C34,,{leader},在册\n"
+        ));
+    }
+    s.into_bytes()
+}
+
+async fn set_up_registry(w: &mut World) {
+    w.reviewers
+        .create_programme(as_(
+            &w.office,
+            rpb::CreateProgrammeRequest {
+                programme: Some(rpb::Programme {
+                    display_name: "云阳县县长质量奖".into(),
+                    ..Default::default()
+                }),
+                programme_id: "yunyang".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let report = w
+        .reviewers
+        .import_reviewers(as_(
+            &w.office,
+            rpb::ImportReviewersRequest {
+                format: rpb::ImportFormat::Csv as i32,
+                encoding: rpb::TextEncoding::Utf8 as i32,
+                content: registry(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.created, 20, "{:?}", report.rejected);
+}
+
+async fn open_cycle(w: &mut World) {
+    w.apps
+        .create_programme(as_(
+            &w.office,
+            pb::CreateProgrammeRequest {
+                programme: Some(pb::Programme {
+                    display_name: "云阳县县长质量奖".into(),
+                    ..Default::default()
+                }),
+                programme_id: "yunyang".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    w.apps
+        .create_cycle(as_(
+            &w.office,
+            pb::CreateCycleRequest {
+                parent: "programmes/yunyang".into(),
+                cycle: Some(super::notice(2026)),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+/// An enterprise with a complete draft and one evidence file.
+async fn applicant(w: &mut World, code: &str, name: &str) -> String {
+    w.apps
+        .create_enterprise(as_(
+            &w.office,
+            pb::CreateEnterpriseRequest {
+                enterprise: Some(pb::Enterprise {
+                    display_name: name.into(),
+                    credit_code: code.into(),
+                    established_date: date(2015, 5, 1),
+                    industry_code: "C34".into(),
+                    recommending_unit: UNIT.into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let me = w.keys.token_for_org("e", Role::Enterprise, code);
+    w.apps
+        .create_application(as_(
+            &me,
+            pb::CreateApplicationRequest {
+                parent: CYCLE.into(),
+                application: Some(pb::Application {
+                    enterprise: format!("enterprises/{code}"),
+                    application_form: format!("申报表：{name}"),
+                    organisation_profile: "企业概况……".into(),
+                    self_assessment: "卓越绩效自评报告".repeat(100),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let pdf = b"%PDF-1.7\n% evidence\n".to_vec();
+    let parts = vec![
+        pb::UploadEvidenceRequest {
+            part: Some(pb::upload_evidence_request::Part::Header(
+                pb::EvidenceHeader {
+                    parent: app(code),
+                    file_name: "质量手册.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    size_bytes: pdf.len() as i64,
+                },
+            )),
+            request_id: String::new(),
+        },
+        pb::UploadEvidenceRequest {
+            part: Some(pb::upload_evidence_request::Part::Chunk(pdf)),
+            request_id: String::new(),
+        },
+    ];
+    w.apps
+        .upload_evidence(as_(&me, tokio_stream::iter(parts)))
+        .await
+        .unwrap();
+    me
+}
+
+async fn submit(w: &mut World, code: &str, me: &str) -> Result<pb::Application, tonic::Status> {
+    w.apps
+        .submit_application(as_(
+            me,
+            pb::SubmitApplicationRequest {
+                name: app(code),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Submitted, supported by its unit and accepted by the office.
+async fn accepted(w: &mut World, code: &str, me: &str) {
+    submit(w, code, me).await.unwrap();
+    let unit = w.keys.token_for_org("u", Role::RecommendingUnit, UNIT);
+    w.apps
+        .sign_recommendation(as_(
+            &unit,
+            pb::SignRecommendationRequest {
+                name: app(code),
+                opinion: pb::Opinion::Support as i32,
+                reasons: "同意推荐".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let a = w
+        .apps
+        .transition_application(as_(
+            &w.office,
+            pb::TransitionApplicationRequest {
+                name: app(code),
+                to_stage: pb::ApplicationStage::Accepted as i32,
+                reason: "材料齐全".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32);
+}
+
+/// Prepares and starts a group for `codes`, with a committed entropy.
+async fn group(
+    w: &mut World,
+    stage: pb::ReviewStage,
+    codes: &[&str],
+    window: (i32, i32),
+    entropy: &str,
+) -> pb::ReviewGroup {
+    use sha2::Digest;
+    let prepared = w
+        .apps
+        .prepare_review_group(as_(
+            &w.office,
+            pb::PrepareReviewGroupRequest {
+                parent: CYCLE.into(),
+                review_group: Some(pb::ReviewGroup {
+                    stage: stage as i32,
+                    applications: codes.iter().map(|c| app(c)).collect(),
+                    window_start: date(2026, 7, window.0),
+                    window_end: date(2026, 7, window.1),
+                    entropy_commitment: hex::encode(sha2::Sha256::digest(entropy.as_bytes())),
+                    entropy_source: "两枚骰子，监督人员在场投掷".into(),
+                    ..Default::default()
+                }),
+                request_id: format!("prep-{entropy}"),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(prepared.state, pb::ReviewGroupState::Prepared as i32);
+    assert!(prepared.draw.starts_with("programmes/yunyang/draws/"));
+    let started = w
+        .apps
+        .start_review_group(as_(
+            &w.office,
+            pb::StartReviewGroupRequest {
+                name: prepared.name.clone(),
+                entropy: entropy.into(),
+                request_id: format!("start-{entropy}"),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(started.state, pb::ReviewGroupState::Started as i32);
+    assert_eq!(started.assignments.len(), codes.len());
+    started
+}
+
+fn items(percent: i32) -> Vec<spb::ItemScore> {
+    Rubric::gbt_19580_2012()
+        .items()
+        .map(|i| spb::ItemScore {
+            item_code: i.code.clone(),
+            percent,
+            strengths: "优势".into(),
+            opportunities: "改进机会".into(),
+            reason: String::new(),
+        })
+        .collect()
+}
+
+fn reviewer_id(member: &str) -> &str {
+    member.trim_start_matches("reviewers/")
+}
+
+/// Every member scores `percent` on every item alone, then the leader signs the same consensus.
+async fn consensus(w: &mut World, g: &pb::ReviewGroup, assignment: &str, percent: i32) {
+    for m in &g.members {
+        let t = w.keys.token(reviewer_id(m), Role::Reviewer);
+        let s = w
+            .scoring
+            .save_sheet(as_(
+                &t,
+                spb::SaveSheetRequest {
+                    sheet: Some(spb::Sheet {
+                        assignment: assignment.into(),
+                        kind: spb::SheetKind::Independent as i32,
+                        items: items(percent),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        w.scoring
+            .submit_sheet(as_(
+                &t,
+                spb::SubmitSheetRequest {
+                    name: s.name,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let leader = w.keys.token(reviewer_id(&g.members[0]), Role::Reviewer);
+    w.scoring
+        .open_consensus(as_(
+            &leader,
+            spb::OpenConsensusRequest {
+                assignment: assignment.into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    w.scoring
+        .sign_consensus(as_(
+            &leader,
+            spb::SignConsensusRequest {
+                assignment: assignment.into(),
+                items: items(percent),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+fn assignment_of<'a>(g: &'a pb::ReviewGroup, code: &str) -> &'a str {
+    let i = g.applications.iter().position(|a| a == &app(code)).unwrap();
+    &g.assignments[i]
+}
+
+async fn release(
+    w: &mut World,
+    stage: pb::ReviewStage,
+) -> Result<pb::ReleaseReviewStageResponse, tonic::Status> {
+    w.apps
+        .release_review_stage(as_(
+            &w.office,
+            pb::ReleaseReviewStageRequest {
+                cycle: CYCLE.into(),
+                stage: stage as i32,
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn get(w: &mut World, token: &str, code: &str) -> Result<pb::Application, tonic::Status> {
+    w.apps
+        .get_application(as_(token, pb::GetApplicationRequest { name: app(code) }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let mut w = world(db).await;
+        let label = w.label;
+        let office = w.office.clone();
+        set_up_registry(&mut w).await;
+        open_cycle(&mut w).await;
+
+        let (c500, fails, fraud, strong) = (
+            code("91500235MA5U7XX01"),
+            code("91500235MA5U7XX02"),
+            code("91500235MA5U7XX03"),
+            code("91500235MA5U7XX04"),
+        );
+        let (other_county, late) = (code("91500101MA5U7XX05"), code("91500235MA5U7XX06"));
+        let mut tokens = Vec::new();
+        for (c, name) in [
+            (&c500, "重庆云阳恰好机械有限公司"),
+            (&fails, "重庆云阳未及食品有限公司"),
+            (&fraud, "重庆云阳虚报建材有限公司"),
+            (&strong, "重庆云阳卓越电子有限公司"),
+        ] {
+            let me = applicant(&mut w, c, name).await;
+            accepted(&mut w, c, &me).await;
+            tokens.push(me);
+        }
+
+        // an enterprise of another county is refused with the rule and its division.
+        let me = applicant(&mut w, &other_county, "重庆万州外县机械有限公司").await;
+        let e = submit(&mut w, &other_county, &me).await.unwrap_err();
+        assert_eq!(
+            (e.code(), rule_of(&e).as_str()),
+            (Code::FailedPrecondition, "R-02"),
+            "{label}: {e:?}"
+        );
+        // after the deadline a draft can no longer be submitted.
+        let me = applicant(&mut w, &late, "重庆云阳迟到化工有限公司").await;
+        w.clock.set(time::macros::datetime!(2026-07-01 01:00 UTC));
+        let e = submit(&mut w, &late, &me).await.unwrap_err();
+        assert_eq!(rule_of(&e), "R-01", "{label}: {e:?}");
+
+        // CQ-0004 holds shares in one applicant: never drawn for the group reviewing it.
+        w.reviewers
+            .create_relation(as_(
+                &w.office,
+                rpb::CreateRelationRequest {
+                    parent: "reviewers/CQ-0004".into(),
+                    relation: Some(rpb::Relation {
+                        enterprise_code: c500.clone(),
+                        kind: rpb::RelationKind::Shareholding as i32,
+                        start_date: date(2020, 1, 1),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+
+        // Bad input changes nothing: a group for a draft application, a window backwards.
+        let e = w
+            .apps
+            .prepare_review_group(as_(
+                &w.office,
+                pb::PrepareReviewGroupRequest {
+                    parent: CYCLE.into(),
+                    review_group: Some(pb::ReviewGroup {
+                        stage: pb::ReviewStage::Materials as i32,
+                        applications: vec![app(&late)],
+                        window_start: date(2026, 7, 10),
+                        window_end: date(2026, 7, 6),
+                        entropy_source: "骰子".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        let e = w
+            .apps
+            .prepare_review_group(as_(
+                &w.office,
+                pb::PrepareReviewGroupRequest {
+                    parent: CYCLE.into(),
+                    review_group: Some(pb::ReviewGroup {
+                        stage: pb::ReviewStage::Materials as i32,
+                        applications: vec![app(&late)],
+                        window_start: date(2026, 7, 6),
+                        window_end: date(2026, 7, 10),
+                        entropy_source: "骰子".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), rule_of(&e).as_str()),
+            (Code::FailedPrecondition, "R-12"),
+            "{label}: a draft is not reviewed"
+        );
+
+        // The materials group: three reviewers, drawn with the applicants for recusal.
+        let all = [
+            c500.as_str(),
+            fails.as_str(),
+            fraud.as_str(),
+            strong.as_str(),
+        ];
+        let materials = group(
+            &mut w,
+            pb::ReviewStage::Materials,
+            &all,
+            (6, 10),
+            "materials-4711",
+        )
+        .await;
+        assert_eq!(materials.members.len(), 3, "{label}");
+        assert!(
+            !materials.members.contains(&"reviewers/CQ-0004".to_string()),
+            "{label}: R-41 recusal"
+        );
+        for c in all {
+            let a = get(&mut w, &office, c).await.unwrap();
+            assert_eq!(
+                a.stage,
+                pb::ApplicationStage::MaterialsReview as i32,
+                "{label}"
+            );
+        }
+        // A second group cannot take an application already in one.
+        let e = w
+            .apps
+            .prepare_review_group(as_(
+                &w.office,
+                pb::PrepareReviewGroupRequest {
+                    parent: CYCLE.into(),
+                    review_group: Some(pb::ReviewGroup {
+                        stage: pb::ReviewStage::Materials as i32,
+                        applications: vec![app(&c500)],
+                        window_start: date(2026, 7, 6),
+                        window_end: date(2026, 7, 10),
+                        entropy_source: "骰子".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}");
+
+        // a drawn reviewer reads the materials while the review runs; another does not.
+        let member = w
+            .keys
+            .token(reviewer_id(&materials.members[1]), Role::Reviewer);
+        get(&mut w, &member, &c500).await.unwrap();
+        let outsider = w.keys.token("CQ-0004", Role::Reviewer);
+        let e = get(&mut w, &outsider, &c500).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        // The board shows what the materials review waits for, with the window's end.
+        let board = w
+            .apps
+            .get_cycle_board(as_(
+                &w.office,
+                pb::GetCycleBoardRequest { name: CYCLE.into() },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let row = board
+            .rows
+            .iter()
+            .find(|r| r.application == app(&c500))
+            .unwrap();
+        assert_eq!(
+            row.open_deadlines,
+            ["资料评审组独立评分并形成共识：2026年7月10日前（R-12）"],
+            "{label}"
+        );
+
+        // Consensus: exactly 500, 450, 700, 700. Releasing before every group signed is refused.
+        consensus(&mut w, &materials, assignment_of(&materials, &c500), 50).await;
+        let e = release(&mut w, pb::ReviewStage::Materials)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-12", "CONSENSUS_MISSING"),
+            "{label}"
+        );
+        consensus(&mut w, &materials, assignment_of(&materials, &fails), 45).await;
+        consensus(&mut w, &materials, assignment_of(&materials, &fraud), 70).await;
+        consensus(&mut w, &materials, assignment_of(&materials, &strong), 70).await;
+        let released = release(&mut w, pb::ReviewStage::Materials).await.unwrap();
+        assert_eq!(released.applications.len(), 4, "{label}");
+        let at_500 = get(&mut w, &office, &c500).await.unwrap();
+        assert_eq!(
+            at_500.stage,
+            pb::ApplicationStage::MaterialsPassed as i32,
+            "{label}: 500 is inclusive (R-13)"
+        );
+        let why = at_500.last_decision.unwrap();
+        assert_eq!(
+            (why.rule.as_str(), why.inputs["materials_score"].as_str()),
+            ("R-13", "500")
+        );
+        let failed = get(&mut w, &office, &fails).await.unwrap();
+        assert_eq!(
+            failed.stage,
+            pb::ApplicationStage::MaterialsFailed as i32,
+            "{label}"
+        );
+        assert_eq!(
+            failed.last_decision.unwrap().inputs["materials_score"],
+            "450"
+        );
+        // The review is over for the materials group: no more reading.
+        let e = get(&mut w, &member, &c500).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        // the feedback report goes to the applicant and a copy to its recommending unit,
+        // through the outbox to the notifications service.
+        let mut copied = None;
+        for _ in 0..200 {
+            let listed = w
+                .notifications
+                .list_notifications(as_(
+                    &w.office,
+                    npb::ListNotificationsRequest {
+                        recipient_id: UNIT.into(),
+                        page_size: 100,
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            copied = listed
+                .notifications
+                .into_iter()
+                .find(|n| n.event_type == "materials_review.failed");
+            if copied.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let copied = copied.unwrap_or_else(|| panic!("{label}: no feedback notice for the unit"));
+        let ids: Vec<&str> = copied.recipients.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, [fails.as_str(), UNIT], "{label}");
+        assert_eq!(copied.variables["materials_score"], "450");
+        assert!(
+            copied.variables["report_url"].ends_with(&format!("{}/feedbackReport", app(&fails)))
+        );
+
+        // Defence panel (R-14: five) and site group for the three that passed.
+        let passed = [c500.as_str(), fraud.as_str(), strong.as_str()];
+        let defence = group(
+            &mut w,
+            pb::ReviewStage::Defence,
+            &passed,
+            (15, 16),
+            "defence-0815",
+        )
+        .await;
+        assert_eq!(defence.members.len(), 5, "{label}");
+        let e = group_for_failed(&mut w, &fails).await;
+        assert_eq!(
+            e.code(),
+            Code::FailedPrecondition,
+            "{label}: a failed applicant has no defence"
+        );
+        let site = group(
+            &mut w,
+            pb::ReviewStage::Site,
+            &passed,
+            (20, 22),
+            "site-2207",
+        )
+        .await;
+        for c in passed {
+            let a = get(&mut w, &office, c).await.unwrap();
+            assert_eq!(a.stage, pb::ApplicationStage::SiteVisit as i32, "{label}");
+        }
+
+        // only the site group's leader stops a visit; the office confirms; the applicant
+        // is disqualified and barred.
+        let not_leader = w.keys.token(reviewer_id(&site.members[1]), Role::Reviewer);
+        let stop = |token: &str| {
+            as_(
+                token,
+                pb::StopSiteVisitRequest {
+                    name: app(&fraud),
+                    finding: "现场核查发现申报的顾客满意度数据系伪造".into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        let e = w.apps.stop_site_visit(stop(&not_leader)).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        let leader = w.keys.token(reviewer_id(&site.members[0]), Role::Reviewer);
+        let stopped = w
+            .apps
+            .stop_site_visit(stop(&leader))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stopped.stage, pb::ApplicationStage::SiteVisit as i32);
+        assert_eq!(stopped.last_decision.unwrap().rule, "R-15");
+        let disqualify = |code: &str| {
+            as_(
+                &office,
+                pb::TransitionApplicationRequest {
+                    name: app(code),
+                    to_stage: pb::ApplicationStage::Disqualified as i32,
+                    reason: "经核实，确认弄虚作假".into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        // Without a stopped visit there is nothing to confirm.
+        let e = w
+            .apps
+            .transition_application(disqualify(&strong))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-15", "NO_FINDING"),
+            "{label}"
+        );
+        let out = w
+            .apps
+            .transition_application(disqualify(&fraud))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            out.stage,
+            pb::ApplicationStage::Disqualified as i32,
+            "{label}"
+        );
+        let barred = w
+            .apps
+            .check_eligibility(as_(
+                &w.office,
+                pb::CheckEligibilityRequest {
+                    enterprise: format!("enterprises/{fraud}"),
+                    cycle: CYCLE.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!barred.eligible, "{label}");
+        assert!(
+            barred.reasons.iter().any(|r| r.rule == "R-04"),
+            "{:?}",
+            barred.reasons
+        );
+
+        // Site consensus: 70 % and 20 %. R-16: 0.2 × 500 + 0.8 × 700 = 660 enters the final
+        // selection; 0.2 × 700 + 0.8 × 200 = 300 does not.
+        consensus(&mut w, &site, assignment_of(&site, &c500), 70).await;
+        consensus(&mut w, &site, assignment_of(&site, &strong), 20).await;
+        let released = release(&mut w, pb::ReviewStage::Site).await.unwrap();
+        assert_eq!(
+            released.applications.len(),
+            2,
+            "{label}: the disqualified one is not scored"
+        );
+        let selected = get(&mut w, &office, &c500).await.unwrap();
+        assert_eq!(
+            selected.stage,
+            pb::ApplicationStage::FinalSelection as i32,
+            "{label}"
+        );
+        let why = selected.last_decision.unwrap();
+        assert_eq!(
+            (why.rule.as_str(), why.inputs["review_score"].as_str()),
+            ("R-16", "660")
+        );
+        let below = get(&mut w, &office, &strong).await.unwrap();
+        assert_eq!(
+            below.stage,
+            pb::ApplicationStage::NotSelected as i32,
+            "{label}"
+        );
+        assert_eq!(below.last_decision.unwrap().inputs["review_score"], "300");
+        // Releasing again finds nothing left to move.
+        let e = release(&mut w, pb::ReviewStage::Site).await.unwrap_err();
+        assert_eq!(reason_of(&e), "NOTHING_TO_RELEASE", "{label}");
+
+        // The office sees every group with its members and its draw, replayable in reviewers.
+        let groups = w
+            .apps
+            .list_review_groups(as_(
+                &w.office,
+                pb::ListReviewGroupsRequest {
+                    parent: CYCLE.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(groups.review_groups.len(), 3, "{label}");
+        let verified = w
+            .reviewers
+            .verify_draw(as_(
+                &w.office,
+                rpb::VerifyDrawRequest {
+                    name: materials.draw.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(verified.matches, "{label}: {}", verified.message);
+        // An enterprise reads none of it.
+        let e = w
+            .apps
+            .list_review_groups(as_(
+                &tokens[0],
+                pb::ListReviewGroupsRequest {
+                    parent: CYCLE.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+    }
+}
+
+async fn group_for_failed(w: &mut World, code: &str) -> tonic::Status {
+    w.apps
+        .prepare_review_group(as_(
+            &w.office,
+            pb::PrepareReviewGroupRequest {
+                parent: CYCLE.into(),
+                review_group: Some(pb::ReviewGroup {
+                    stage: pb::ReviewStage::Defence as i32,
+                    applications: vec![app(code)],
+                    window_start: date(2026, 7, 15),
+                    window_end: date(2026, 7, 16),
+                    entropy_source: "骰子".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err()
+}
