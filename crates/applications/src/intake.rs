@@ -919,11 +919,7 @@ impl ApplicationsApi {
                 "没有现场评审组中止评审的记录，不能取消评选资格",
             )));
         };
-        let full = if reason.is_empty() {
-            finding.clone()
-        } else {
-            format!("{finding}；{reason}")
-        };
+        let full = format!("{finding}；{reason}");
         let d = stage::apply(
             stage_of(&l.row)?,
             &Step::Disqualify {

@@ -1,12 +1,12 @@
 //! Applications: the award cycle and every application's life, from the notice to
 //! revocation, orchestrating reviewers, scoring and notifications.
 //!
-//! A request's path: `grpc.rs` (validate at the edge, proto to domain) → `domain/` (pure
-//! rules, no I/O: settings, eligibility, character counting, the stage table) → `store.rs`
-//! (sqlx, both backends). The domain is here; the API, the store and this service's
-//! `migrations/{sqlite,postgres}` arrive with the rest of issues #6 and #7. Until then every
-//! method answers UNIMPLEMENTED, while the service runs with its own database (the kit's
-//! audit, outbox and idempotency tables), health, reflection and authentication.
+//! A request's path: `grpc.rs` (programmes, cycles, enterprises, eligibility), `intake.rs`
+//! (applications, evidence, sign-offs, transitions) or `review.rs` (groups drawn through the
+//! reviewers service, assignments in scoring, released results) — validate at the edge, check the
+//! caller — → `domain/` (pure rules, no I/O: settings, eligibility, character counting, the stage
+//! table, the reviews) → `store.rs` (sqlx, both backends, one transaction with the audit record and
+//! the outbox notices). Part 2 of the cycle (consultation to revocation) is issue #7.
 
 pub mod blobs;
 pub mod domain;

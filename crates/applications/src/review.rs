@@ -251,12 +251,6 @@ impl ApplicationsApi {
                 200,
                 &mut bad,
             );
-            if source.is_empty() {
-                bad.push(FieldViolation::new(
-                    "review_group.entropy_source",
-                    "must say where the entropy comes from (R-45)",
-                ));
-            }
             let commitment = g.entropy_commitment.trim().to_ascii_lowercase();
             if !commitment.is_empty()
                 && !(commitment.len() == 64 && commitment.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -480,7 +474,7 @@ impl ApplicationsApi {
 
             // One scoring assignment per application, reused when a retry finds it.
             let rubric = if settings.rubric.is_empty() {
-                "rubrics/gbt-19580-2012".to_string()
+                format!("rubrics/{}", qaward_kit::names::DEFAULT_RUBRIC_ID)
             } else {
                 settings.rubric.clone()
             };

@@ -32,7 +32,7 @@ pub struct Settings {
     pub division_codes: Vec<String>,
     /// departments consulted on each candidate.
     pub consulted_departments: Vec<String>,
-    /// the rubric, `rubrics/{id}`; empty for scoring's default GB/T 19580 rubric.
+    /// the rubric, `rubrics/{id}`; empty for `rubrics/gbt-19580-2012`, which scoring seeds.
     pub rubric: String,
     /// reviewers drawn per materials group, defence panel and site group.
     #[serde(default = "defaults::materials_group_size")]

@@ -947,3 +947,197 @@ async fn group_for_failed(w: &mut World, code: &str) -> tonic::Status {
         .await
         .unwrap_err()
 }
+
+#[tokio::test]
+async fn r05_every_required_department_signs_before_the_office_accepts() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let mut w = world(db).await;
+        let label = w.label;
+        let office = w.office.clone();
+        open_cycle(&mut w).await;
+        // The programme now needs the development and reform commission's opinion as well;
+        // the cycle opened next pins it.
+        let p = w
+            .apps
+            .get_programme(as_(
+                &office,
+                pb::GetProgrammeRequest {
+                    name: "programmes/yunyang".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut settings = p.settings.unwrap();
+        settings.required_departments = vec!["county-drc".into()];
+        w.apps
+            .update_programme_settings(as_(
+                &office,
+                pb::UpdateProgrammeSettingsRequest {
+                    name: "programmes/yunyang".into(),
+                    settings: Some(settings),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        w.apps
+            .create_cycle(as_(
+                &office,
+                pb::CreateCycleRequest {
+                    parent: "programmes/yunyang".into(),
+                    cycle: Some(pb::Cycle {
+                        year: 2027,
+                        ..super::notice(2027)
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let c = code("91500235MA5U7XX07");
+        // `applicant` drafts in the 2026 cycle, which still has no required department.
+        let me = applicant(&mut w, &c, "重庆云阳双签机械有限公司").await;
+        submit(&mut w, &c, &me).await.unwrap();
+        let name = app(&c);
+        let sign = |token: &str| {
+            as_(
+                token,
+                pb::SignRecommendationRequest {
+                    name: name.clone(),
+                    opinion: pb::Opinion::Support as i32,
+                    reasons: "同意推荐".into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        let dept = w.keys.token_for_org("d", Role::Department, "county-drc");
+        let e = w.apps.sign_recommendation(sign(&dept)).await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::PermissionDenied,
+            "{label}: not required in 2026"
+        );
+
+        // In 2027 the unit's support alone is not enough.
+        let c27 = code("91500235MA5U7XX08");
+        w.apps
+            .create_enterprise(as_(
+                &office,
+                pb::CreateEnterpriseRequest {
+                    enterprise: Some(pb::Enterprise {
+                        display_name: "重庆云阳会签电子有限公司".into(),
+                        credit_code: c27.clone(),
+                        established_date: date(2015, 5, 1),
+                        industry_code: "C34".into(),
+                        recommending_unit: UNIT.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let me27 = w.keys.token_for_org("e", Role::Enterprise, &c27);
+        let name27 = format!("programmes/yunyang/cycles/2027/applications/{c27}");
+        w.apps
+            .create_application(as_(
+                &me27,
+                pb::CreateApplicationRequest {
+                    parent: "programmes/yunyang/cycles/2027".into(),
+                    application: Some(pb::Application {
+                        enterprise: format!("enterprises/{c27}"),
+                        application_form: "申报表".into(),
+                        organisation_profile: "企业概况".into(),
+                        self_assessment: "自评报告".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let pdf = b"%PDF-1.7\n".to_vec();
+        w.apps
+            .upload_evidence(as_(
+                &me27,
+                tokio_stream::iter(vec![
+                    pb::UploadEvidenceRequest {
+                        part: Some(pb::upload_evidence_request::Part::Header(
+                            pb::EvidenceHeader {
+                                parent: name27.clone(),
+                                file_name: "手册.pdf".into(),
+                                content_type: "application/pdf".into(),
+                                size_bytes: pdf.len() as i64,
+                            },
+                        )),
+                        request_id: String::new(),
+                    },
+                    pb::UploadEvidenceRequest {
+                        part: Some(pb::upload_evidence_request::Part::Chunk(pdf)),
+                        request_id: String::new(),
+                    },
+                ]),
+            ))
+            .await
+            .unwrap();
+        w.apps
+            .submit_application(as_(
+                &me27,
+                pb::SubmitApplicationRequest {
+                    name: name27.clone(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let sign27 = |token: &str| {
+            as_(
+                token,
+                pb::SignRecommendationRequest {
+                    name: name27.clone(),
+                    opinion: pb::Opinion::Support as i32,
+                    reasons: "同意推荐".into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        let unit = w.keys.token_for_org("u", Role::RecommendingUnit, UNIT);
+        let a = w
+            .apps
+            .sign_recommendation(sign27(&unit))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.stage, pb::ApplicationStage::Submitted as i32, "{label}");
+        let why = a.last_decision.unwrap();
+        assert_eq!(why.rule, "R-05");
+        assert_eq!(why.inputs["missing"], "county-drc", "{label}");
+        let accept = as_(
+            &office,
+            pb::TransitionApplicationRequest {
+                name: name27.clone(),
+                to_stage: pb::ApplicationStage::Accepted as i32,
+                reason: "材料齐全".into(),
+                request_id: String::new(),
+            },
+        );
+        let e = w.apps.transition_application(accept).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}");
+        let other = w.keys.token_for_org("d", Role::Department, "county-tax");
+        let e = w
+            .apps
+            .sign_recommendation(sign27(&other))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        let a = w
+            .apps
+            .sign_recommendation(sign27(&dept))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.stage, pb::ApplicationStage::Recommended as i32, "{label}");
+        assert_eq!(a.recommendations.len(), 2);
+    }
+}

@@ -424,6 +424,17 @@ mod tests {
         let b = r.results.iter().find(|x| x.application == "b").unwrap();
         assert_eq!(b.review, Some(d("349.92")));
         assert_eq!(b.outcome, Outcome::NotInFinalSelection);
+        // The decisions the applications service moves applications by.
+        assert_eq!(
+            (a.materials_passed(), a.in_final_selection()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(
+            (b.materials_passed(), b.in_final_selection()),
+            (Some(true), Some(false))
+        );
+        let pending = compute(&Settings::default(), &[Scores::new("c".into())]);
+        assert_eq!(pending.results[0].materials_passed(), None);
     }
 
     #[test]
