@@ -252,9 +252,9 @@ impl ApplicationsApi {
                 &mut bad,
             );
             let commitment = g.entropy_commitment.trim().to_ascii_lowercase();
-            if !commitment.is_empty()
-                && !(commitment.len() == 64 && commitment.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
+            let is_sha256 =
+                commitment.len() == 64 && commitment.bytes().all(|b| b.is_ascii_hexdigit());
+            if !commitment.is_empty() && !is_sha256 {
                 bad.push(FieldViolation::new(
                     "review_group.entropy_commitment",
                     "must be a SHA-256 in hex (64 characters) or empty",
