@@ -89,6 +89,12 @@ impl ApplicationsApi {
         }
     }
 
+    /// The service with another blob store (the configured S3 bucket).
+    pub fn with_blobs(mut self, blobs: BlobStore) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
     pub(crate) fn reviewers(&self) -> ReviewerServiceClient<Channel> {
         self.reviewers.clone()
     }

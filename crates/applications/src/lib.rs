@@ -13,6 +13,7 @@ pub mod domain;
 mod grpc;
 mod intake;
 mod review;
+pub mod s3;
 pub mod store;
 
 use qaward_kit::{
@@ -61,8 +62,10 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     relay_notifications(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
     let limit = host.max_message_bytes();
-    let service = ApplicationServiceServer::new(ApplicationsApi::new(db, ctx.clone()))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let blobs = blobs::BlobStore::from_config(&ctx.config).map_err(DbError::Setup)?;
+    let service =
+        ApplicationServiceServer::new(ApplicationsApi::new(db, ctx.clone()).with_blobs(blobs))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
     Ok(host.add_service(service))
 }

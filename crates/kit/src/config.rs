@@ -18,6 +18,7 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "QAWARD_TEST_DATABASE_URL",
     "QAWARD_WRITE_VECTORS",
     "QAWARD_BENCH_DIAG",
+    "QAWARD_TEST_S3_SERVER",
 ];
 
 /// A value that must never be printed or logged: `Debug` and `Serialize` show it masked.
@@ -66,6 +67,47 @@ pub struct Config {
     pub auth: Auth,
     pub telemetry: Telemetry,
     pub notifications: Notifications,
+    pub blobs: Blobs,
+}
+
+/// Where the applications service keeps evidence files: under `data_dir/blobs` by
+/// default, or in an S3-compatible object store (MinIO, Ceph, a cloud's object storage) when
+/// `s3.bucket` is set. Either way a file is stored once, under its SHA-256.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Blobs {
+    pub s3: S3,
+}
+
+/// An S3-compatible bucket, addressed path-style (`{endpoint}/{bucket}/{key}`) and signed with
+/// AWS Signature Version 4.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3 {
+    /// `https://s3.cn-north-1.amazonaws.com.cn`, `http://minio.qaward.svc:9000`.
+    pub endpoint: String,
+    /// Empty: evidence stays on the local filesystem.
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret<String>,
+    /// Prepended to every key: `qaward/evidence/`.
+    pub prefix: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for S3 {
+    fn default() -> Self {
+        S3 {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".to_string(),
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+            prefix: String::new(),
+            timeout_ms: 60_000,
+        }
+    }
 }
 
 /// Where each service listens. Loopback unless told otherwise.
@@ -376,6 +418,7 @@ impl Default for Config {
             auth: Auth::default(),
             telemetry: Telemetry::default(),
             notifications: Notifications::default(),
+            blobs: Blobs::default(),
         }
     }
 }
@@ -514,6 +557,18 @@ impl Config {
         if self.server.max_concurrent_requests == 0 {
             return Err(ConfigError::Invalid(
                 "server.max_concurrent_requests must be at least 1".to_string(),
+            ));
+        }
+        let s3 = &self.blobs.s3;
+        if !s3.bucket.is_empty()
+            && (!(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://"))
+                || s3.region.is_empty()
+                || s3.access_key_id.is_empty()
+                || s3.secret_access_key.expose().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "blobs.s3: with a bucket, endpoint (http:// or https://), region, access_key_id and secret_access_key are required"
+                    .to_string(),
             ));
         }
         let n = &self.notifications;

@@ -398,3 +398,182 @@ async fn r02_r01_an_ineligible_or_late_application_is_refused_with_its_rule() {
         );
     }
 }
+
+/// The S3 server's process, stopped when the test ends, passed or not.
+struct S3Server(std::process::Child);
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An S3-compatible server (s3s-fs, a real S3 implementation over HTTP with SigV4
+/// verification) on a free loopback port, storing under `root`; `None` when
+/// `QAWARD_TEST_S3_SERVER` does not name its binary (CI installs it and sets it).
+fn s3_server(root: &std::path::Path, secret: &str) -> Option<(S3Server, u16)> {
+    let Ok(binary) = std::env::var("QAWARD_TEST_S3_SERVER") else {
+        eprintln!("SKIPPED the S3 blob store: QAWARD_TEST_S3_SERVER is not set");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::create_dir_all(root.join("evidence")).unwrap();
+    let child = S3Server(
+        std::process::Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "qaward", "--secret-key", secret])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the S3 server"),
+    );
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((child, port));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("the S3 server did not listen on {port}");
+}
+
+#[tokio::test]
+async fn r05_evidence_goes_to_an_s3_compatible_store_whole_or_not_at_all() {
+    let store_root = tempfile::tempdir().unwrap();
+    let Some((_server, port)) = s3_server(store_root.path(), "s3-secret") else {
+        return;
+    };
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let label = db.label;
+        let prefix = format!("{label}/");
+        let s3 = |secret: &str| qaward_kit::config::S3 {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "evidence".into(),
+            access_key_id: "qaward".into(),
+            secret_access_key: qaward_kit::config::Secret::new(secret.to_string()),
+            prefix: prefix.clone(),
+            ..Default::default()
+        };
+        let good = code("91500235MA5U7YY01");
+        let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3 evidence kept in the bucket\n".to_vec();
+
+        // With the wrong secret the store refuses the upload: the call fails and nothing is
+        // recorded, not even a partial file.
+        let wrong = s3("not-the-secret");
+        let mut r = start_with(db, move |c| c.blobs.s3 = wrong).await;
+        open_cycle(&mut r).await;
+        enterprise(&mut r, &good, date(2015, 3, 1)).await.unwrap();
+        let me = r.keys.token_for_org("e", Role::Enterprise, &good);
+        draft(&mut r, &good, &me).await.unwrap();
+        let err = upload(
+            &mut r,
+            &me,
+            &good,
+            "application/pdf",
+            pdf.len() as i64,
+            vec![pdf.clone()],
+            "",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), Code::Internal, "{label}: {err:?}");
+        let a = r
+            .client
+            .get_application(as_(
+                &me,
+                pb::GetApplicationRequest {
+                    name: app_name(&good),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(a.evidence.is_empty(), "{label}");
+        assert_eq!(
+            std::fs::read_dir(r.data_dir.path().join("blobs/tmp"))
+                .unwrap()
+                .count(),
+            0,
+            "{label}: the spooled file is gone"
+        );
+
+        // With the right one the file is in the bucket under its hash, and only there.
+        let store = qaward_applications::blobs::BlobStore::from_config(&Config {
+            blobs: qaward_kit::config::Blobs {
+                s3: s3("s3-secret"),
+            },
+            ..Config::default()
+        })
+        .unwrap();
+        let db = r.db;
+        let right = s3("s3-secret");
+        let mut r = start_with(db, move |c| c.blobs.s3 = right).await;
+        let me = r.keys.token_for_org("e", Role::Enterprise, &good);
+        let file = upload(
+            &mut r,
+            &me,
+            &good,
+            "application/pdf",
+            pdf.len() as i64,
+            vec![pdf.clone()],
+            "",
+        )
+        .await
+        .unwrap();
+        assert_eq!(file.sha256, hex::encode(Sha256::digest(&pdf)), "{label}");
+        let object = store_root
+            .path()
+            .join("evidence")
+            .join(&prefix)
+            .join(&file.sha256[..2])
+            .join(&file.sha256);
+        assert_eq!(
+            std::fs::read(&object).unwrap(),
+            pdf,
+            "{label}: the server holds it whole"
+        );
+        assert_eq!(store.read(&file.sha256).await.unwrap(), Some(pdf.clone()));
+        assert!(
+            !r.data_dir
+                .path()
+                .join("blobs")
+                .join(&file.sha256[..2])
+                .exists(),
+            "{label}"
+        );
+        // The same content again is stored once, recorded twice.
+        upload(
+            &mut r,
+            &me,
+            &good,
+            "application/pdf",
+            pdf.len() as i64,
+            vec![pdf.clone()],
+            "",
+        )
+        .await
+        .unwrap();
+        let a = r
+            .client
+            .get_application(as_(
+                &me,
+                pb::GetApplicationRequest {
+                    name: app_name(&good),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.evidence.len(), 2, "{label}");
+        assert_eq!(
+            std::fs::read_dir(object.parent().unwrap()).unwrap().count(),
+            1,
+            "{label}"
+        );
+    }
+}

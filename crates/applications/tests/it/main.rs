@@ -35,14 +35,22 @@ struct Running {
 const NOW: time::OffsetDateTime = time::macros::datetime!(2026-03-01 01:00 UTC);
 
 async fn start(db: TestDb) -> Running {
+    start_with(db, |_| {}).await
+}
+
+/// The service with a configuration adjusted by `configure` (the data directory is the test's).
+async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Running {
     let keys = TestKeys::new();
     let data_dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(NOW));
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    configure(&mut config);
+    let blobs = qaward_applications::blobs::BlobStore::from_config(&config).unwrap();
     let ctx = ServiceContext {
-        config: Arc::new(Config {
-            data_dir: data_dir.path().to_path_buf(),
-            ..Config::default()
-        }),
+        config: Arc::new(config),
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(5)),
@@ -50,7 +58,7 @@ async fn start(db: TestDb) -> Running {
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
         .add_service(
             pb::application_service_server::ApplicationServiceServer::new(
-                qaward_applications::ApplicationsApi::new(db.db.clone(), ctx),
+                qaward_applications::ApplicationsApi::new(db.db.clone(), ctx).with_blobs(blobs),
             ),
         );
     let channel = testing::serve_on_loopback(host).await;
