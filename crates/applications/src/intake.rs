@@ -154,6 +154,12 @@ pub(crate) async fn application_pb(
                     .unwrap_or_default() as i32,
                 reasons: r.reasons.clone(),
                 sign_time: Some(to_timestamp(r.signed_micros)),
+                attested: r
+                    .attested
+                    .iter()
+                    .filter_map(|a| pb::Condition::from_str_name(&format!("CONDITION_{a}")))
+                    .map(|c| c as i32)
+                    .collect(),
             })
             .collect(),
         submit_time: row.submitted_micros.map(to_timestamp),
@@ -743,6 +749,21 @@ impl ApplicationsApi {
             if reasons.is_empty() || reasons.chars().count() > 2_000 {
                 bad.push(FieldViolation::new("reasons", "must be 1-2000 characters"));
             }
+            let mut attested: Vec<String> = Vec::new();
+            for (i, a) in r.attested.iter().enumerate() {
+                match pb::Condition::try_from(*a) {
+                    Ok(pb::Condition::Unspecified) | Err(_) => bad.push(FieldViolation::new(
+                        format!("attested[{i}]"),
+                        "must name a condition of Art. 11 or Art. 12(1)",
+                    )),
+                    Ok(c) => {
+                        let name = c.as_str_name().trim_start_matches("CONDITION_").to_string();
+                        if !attested.contains(&name) {
+                            attested.push(name);
+                        }
+                    }
+                }
+            }
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }
@@ -783,6 +804,33 @@ impl ApplicationsApi {
                     format!("申报处于{}阶段，不需要推荐意见", current.as_str()),
                 )));
             }
+            // The recommending unit's support attests what the system cannot check (R-03,
+            // R-04); a department gives its opinion only.
+            if unit == l.enterprise.recommending_unit {
+                if opinion == "SUPPORT" {
+                    let missing = crate::domain::eligibility::unattested(&attested);
+                    if let Some(first) = missing.first() {
+                        let names: Vec<String> = missing
+                            .iter()
+                            .map(|m| m.inputs["condition"].clone())
+                            .collect();
+                        return Err(refused(Explanation {
+                            message: missing
+                                .iter()
+                                .map(|m| format!("{}（{}）", m.message, m.rule))
+                                .collect::<Vec<_>>()
+                                .join("；"),
+                            ..first.clone()
+                        })
+                        .with_metadata("missing", names.join(",")));
+                    }
+                }
+            } else if !attested.is_empty() {
+                return Err(Error::invalid(
+                    "attested",
+                    "only the recommending unit attests the conditions",
+                ));
+            }
             store::put_recommendation(
                 &mut tx,
                 &l.row.id,
@@ -791,6 +839,7 @@ impl ApplicationsApi {
                     opinion: opinion.to_string(),
                     reasons: reasons.clone(),
                     signed_micros: unix_micros(now),
+                    attested: attested.clone(),
                 },
                 &c.subject,
             )

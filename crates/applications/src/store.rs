@@ -542,6 +542,8 @@ pub struct RecommendationRow {
     pub opinion: String,
     pub reasons: String,
     pub signed_micros: i64,
+    /// Condition names the unit attests (R-03, R-04).
+    pub attested: Vec<String>,
 }
 
 /// Records (or replaces, before the application moves on) a unit's opinion.
@@ -557,8 +559,8 @@ pub async fn put_recommendation(
         .execute(&mut *conn)
         .await?;
     sqlx::query(
-        "INSERT INTO recommendations (application_id, unit, opinion, reasons, signed_by, signed_micros)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO recommendations (application_id, unit, opinion, reasons, signed_by, signed_micros, attested)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(application)
     .bind(&r.unit)
@@ -566,6 +568,7 @@ pub async fn put_recommendation(
     .bind(&r.reasons)
     .bind(by)
     .bind(r.signed_micros)
+    .bind(serde_json::to_string(&r.attested).map_err(Error::internal)?)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -576,7 +579,7 @@ pub async fn recommendations_of(
     application: &str,
 ) -> Result<Vec<RecommendationRow>> {
     let rows = sqlx::query(
-        "SELECT unit, opinion, reasons, signed_micros FROM recommendations WHERE application_id = $1 ORDER BY unit",
+        "SELECT unit, opinion, reasons, signed_micros, attested FROM recommendations WHERE application_id = $1 ORDER BY unit",
     )
     .bind(application)
     .fetch_all(&mut *conn)
@@ -588,6 +591,8 @@ pub async fn recommendations_of(
                 opinion: r.try_get("opinion")?,
                 reasons: r.try_get("reasons")?,
                 signed_micros: r.try_get("signed_micros")?,
+                attested: serde_json::from_str(&r.try_get::<String, _>("attested")?)
+                    .map_err(Error::internal)?,
             })
         })
         .collect()

@@ -132,6 +132,49 @@ pub fn check(facts: &Facts<'_>, settings: &Settings, deadline: Date) -> Vec<Expl
     reasons
 }
 
+/// The conditions the system does not hold as data, which the recommending unit attests when
+/// it supports an application: Art. 11(1)-(5) and Art. 12(1). (name, rule, text).
+pub const ATTESTED_CONDITIONS: [(&str, &str, &str); 6] = [
+    (
+        "POLICY_COMPLIANCE",
+        "R-03",
+        "符合国家产业、环保、节能、质量政策",
+    ),
+    (
+        "EXCELLENCE_MODEL",
+        "R-03",
+        "持续实施卓越绩效管理模式，成效显著",
+    ),
+    (
+        "LEADING_QUALITY",
+        "R-03",
+        "主导产品质量、技术水平和经营结果处于本县同行业领先地位",
+    ),
+    (
+        "NO_MAJOR_ACCIDENT",
+        "R-03",
+        "近3年未发生重大质量、环境、安全生产事故，监督抽查无质量问题",
+    ),
+    ("GOOD_CREDIT", "R-03", "近3年诚信记录良好，无违法违规行为"),
+    ("LICENCES_HELD", "R-04", "已取得国家规定的相关证照"),
+];
+
+/// every condition a supporting recommendation leaves unattested, each with its rule.
+pub fn unattested(attested: &[String]) -> Vec<Explanation> {
+    ATTESTED_CONDITIONS
+        .iter()
+        .filter(|(name, _, _)| !attested.iter().any(|a| a == name))
+        .map(|(name, rule, text)| {
+            Explanation::new(
+                rule,
+                "CONDITION_NOT_ATTESTED",
+                format!("推荐单位未确认：{text}"),
+            )
+            .with("condition", *name)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use qaward_kit::cn;
@@ -231,5 +274,21 @@ mod tests {
         };
         let r = check(&facts, &Settings::default(), DEADLINE);
         assert_eq!(r.iter().filter(|e| e.reason == "FRAUD_FOUND").count(), 0);
+    }
+
+    #[test]
+    fn r03_r04_support_attests_every_condition_the_system_cannot_check() {
+        let all: Vec<String> = ATTESTED_CONDITIONS
+            .iter()
+            .map(|c| c.0.to_string())
+            .collect();
+        assert!(unattested(&all).is_empty());
+        let some: Vec<String> = all[..4].to_vec();
+        let missing = unattested(&some);
+        let got: Vec<(&str, &str)> = missing
+            .iter()
+            .map(|e| (e.rule, e.inputs["condition"].as_str()))
+            .collect();
+        assert_eq!(got, [("R-03", "GOOD_CREDIT"), ("R-04", "LICENCES_HELD")]);
     }
 }

@@ -244,6 +244,7 @@ async fn r05_an_application_from_draft_to_acceptance() {
             opinion: opinion as i32,
             reasons: "该企业质量管理水平突出，同意推荐".into(),
             request_id: String::new(),
+            attested: all_conditions(),
         };
         let stranger = r
             .keys
@@ -255,6 +256,24 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied, "{label}");
         let unit = r.keys.token_for_org("unit-1", Role::RecommendingUnit, UNIT);
+        // support without attesting every condition is refused, naming them.
+        let mut partial = sign(pb::Opinion::Support);
+        partial.attested = vec![pb::Condition::PolicyCompliance as i32];
+        let err = r
+            .client
+            .sign_recommendation(as_(&unit, partial))
+            .await
+            .unwrap_err();
+        assert_eq!(rule_of(&err), "R-03", "{label}");
+        assert!(err.message().contains("诚信"), "{}", err.message());
+        let mut bad = sign(pb::Opinion::Support);
+        bad.attested = vec![99];
+        let err = r
+            .client
+            .sign_recommendation(as_(&unit, bad))
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&err), ["attested[0]"], "{label}");
         let a = r
             .client
             .sign_recommendation(as_(&unit, sign(pb::Opinion::Support)))
@@ -263,6 +282,7 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .into_inner();
         assert_eq!(a.stage, pb::ApplicationStage::Recommended as i32, "{label}");
         assert_eq!(a.recommendations.len(), 1);
+        assert_eq!(a.recommendations[0].attested, all_conditions());
 
         let a = r
             .client

@@ -87,6 +87,11 @@ fn fields(s: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every condition a recommending unit attests when it supports an application.
+fn all_conditions() -> Vec<i32> {
+    (1..=6).collect()
+}
+
 fn code(first17: &str) -> String {
     cn::with_check(first17).unwrap()
 }

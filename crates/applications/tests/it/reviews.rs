@@ -316,6 +316,7 @@ async fn accepted(w: &mut World, code: &str, me: &str) {
                 opinion: pb::Opinion::Support as i32,
                 reasons: "同意推荐".into(),
                 request_id: String::new(),
+                attested: super::all_conditions(),
             },
         ))
         .await
@@ -1008,6 +1009,7 @@ async fn r05_every_required_department_signs_before_the_office_accepts() {
                     opinion: pb::Opinion::Support as i32,
                     reasons: "同意推荐".into(),
                     request_id: String::new(),
+                    attested: Vec::new(),
                 },
             )
         };
@@ -1091,7 +1093,7 @@ async fn r05_every_required_department_signs_before_the_office_accepts() {
             ))
             .await
             .unwrap();
-        let sign27 = |token: &str| {
+        let sign27 = |token: &str, attested: Vec<i32>| {
             as_(
                 token,
                 pb::SignRecommendationRequest {
@@ -1099,13 +1101,14 @@ async fn r05_every_required_department_signs_before_the_office_accepts() {
                     opinion: pb::Opinion::Support as i32,
                     reasons: "同意推荐".into(),
                     request_id: String::new(),
+                    attested,
                 },
             )
         };
         let unit = w.keys.token_for_org("u", Role::RecommendingUnit, UNIT);
         let a = w
             .apps
-            .sign_recommendation(sign27(&unit))
+            .sign_recommendation(sign27(&unit, super::all_conditions()))
             .await
             .unwrap()
             .into_inner();
@@ -1127,13 +1130,13 @@ async fn r05_every_required_department_signs_before_the_office_accepts() {
         let other = w.keys.token_for_org("d", Role::Department, "county-tax");
         let e = w
             .apps
-            .sign_recommendation(sign27(&other))
+            .sign_recommendation(sign27(&other, Vec::new()))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{label}");
         let a = w
             .apps
-            .sign_recommendation(sign27(&dept))
+            .sign_recommendation(sign27(&dept, Vec::new()))
             .await
             .unwrap()
             .into_inner();
