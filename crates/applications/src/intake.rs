@@ -316,7 +316,15 @@ impl ApplicationsApi {
         let run = async {
             let r = request.get_ref();
             let (p, y) = cycle_id(&r.parent, "parent")?;
-            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+            // The office and supervisor list every application; an enterprise its own; a
+            // recommending unit those of the enterprises it recommends.
+            let org = c.org.clone().unwrap_or_default();
+            let mut filter = store::ApplicationFilter::default();
+            match c.role {
+                Role::Enterprise if !org.is_empty() => filter.credit_code = &org,
+                Role::RecommendingUnit if !org.is_empty() => filter.recommending_unit = &org,
+                _ => c.require_programme(&p, &[Role::Office, Role::Supervisor])?,
+            }
             let page = Page::parse(r.page_size, &r.page_token)?;
             let stage = match pb::ApplicationStage::try_from(r.stage) {
                 Ok(pb::ApplicationStage::Unspecified) => String::new(),
@@ -326,7 +334,8 @@ impl ApplicationsApi {
                     .to_string(),
                 Err(_) => return Err(Error::invalid("stage", "unknown stage")),
             };
-            let mut rows = store::list_applications(self.db(), &p, y, &stage, &page).await?;
+            filter.stage = &stage;
+            let mut rows = store::list_applications(self.db(), &p, y, &filter, &page).await?;
             let next_page_token = page.finish(&mut rows, |a| a.credit_code.clone());
             let mut conn = self.db().pool().acquire().await?;
             let mut applications = Vec::new();
@@ -357,7 +366,14 @@ impl ApplicationsApi {
             let mut rows = Vec::new();
             let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
             loop {
-                let mut batch = store::list_applications(self.db(), &p, y, "", &page).await?;
+                let mut batch = store::list_applications(
+                    self.db(),
+                    &p,
+                    y,
+                    &store::ApplicationFilter::default(),
+                    &page,
+                )
+                .await?;
                 let next = page.finish(&mut batch, |a| a.credit_code.clone());
                 let mut conn = self.db().pool().acquire().await?;
                 for a in &batch {

@@ -867,8 +867,17 @@ impl ApplicationsApi {
         let mut out = Vec::new();
         let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
         loop {
-            let mut rows =
-                store::list_applications(self.db(), p, y, stage.running().as_str(), &page).await?;
+            let mut rows = store::list_applications(
+                self.db(),
+                p,
+                y,
+                &store::ApplicationFilter {
+                    stage: stage.running().as_str(),
+                    ..Default::default()
+                },
+                &page,
+            )
+            .await?;
             let next = page.finish(&mut rows, |a| a.credit_code.clone());
             for row in rows {
                 if store::group_of(conn, &row.id, stage.as_str())

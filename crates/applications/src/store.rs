@@ -438,23 +438,37 @@ pub async fn get_application(conn: &mut Conn, id: &str) -> Result<ApplicationRow
     application_row(&row)
 }
 
-/// A cycle's applications in credit-code order; of one stage when `stage` is given.
+/// Which of a cycle's applications to list; an empty field does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationFilter<'a> {
+    pub stage: &'a str,
+    /// One enterprise's own.
+    pub credit_code: &'a str,
+    /// Those of the enterprises a recommending unit recommends.
+    pub recommending_unit: &'a str,
+}
+
+/// A cycle's applications in credit-code order, filtered.
 pub async fn list_applications(
     db: &Database,
     programme: &str,
     year: i64,
-    stage: &str,
+    filter: &ApplicationFilter<'_>,
     page: &Page,
 ) -> Result<Vec<ApplicationRow>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {APPLICATION_COLUMNS} FROM applications
          WHERE programme_id = $1 AND year = $2 AND credit_code > $3 AND ($4 = '' OR stage = $4)
-         ORDER BY credit_code LIMIT $5"
+           AND ($5 = '' OR credit_code = $5)
+           AND ($6 = '' OR credit_code IN (SELECT credit_code FROM enterprises WHERE recommending_unit = $6))
+         ORDER BY credit_code LIMIT $7"
     )))
     .bind(programme)
     .bind(year)
     .bind(&page.after)
-    .bind(stage)
+    .bind(filter.stage)
+    .bind(filter.credit_code)
+    .bind(filter.recommending_unit)
     .bind(page.fetch())
     .fetch_all(db.pool())
     .await?;

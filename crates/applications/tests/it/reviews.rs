@@ -912,7 +912,44 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .unwrap()
             .into_inner();
         assert!(verified.matches, "{label}: {}", verified.message);
-        // An enterprise reads none of it.
+        // Lists show each caller its own: the enterprise its application, the unit its area's.
+        let list = |token: &str| {
+            as_(
+                token,
+                pb::ListApplicationsRequest {
+                    parent: CYCLE.into(),
+                    ..Default::default()
+                },
+            )
+        };
+        let own = w
+            .apps
+            .list_applications(list(&tokens[0]))
+            .await
+            .unwrap()
+            .into_inner();
+        let names: Vec<&str> = own.applications.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, [app(&c500).as_str()], "{label}");
+        let unit = w.keys.token_for_org("u", Role::RecommendingUnit, UNIT);
+        let area = w
+            .apps
+            .list_applications(list(&unit))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(area.applications.len(), 6, "{label}");
+        let elsewhere = w
+            .keys
+            .token_for_org("u", Role::RecommendingUnit, "other-street");
+        let none = w
+            .apps
+            .list_applications(list(&elsewhere))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(none.applications.is_empty(), "{label}");
+
+        // An enterprise reads none of the groups.
         let e = w
             .apps
             .list_review_groups(as_(
