@@ -1053,6 +1053,31 @@ impl ApplicationsApi {
         let d = stage::apply(stage_of(&l.row)?, &step).map_err(refused)?;
         decide(&mut l.row, d.to, &d.why, unix_micros(now));
         store::save_application(&mut tx, &l.row).await?;
+        // The office's acceptance review is announced to the applicant; a refusal is copied to
+        // its recommending unit.
+        if matches!(d.to, Stage::Accepted | Stage::Rejected) {
+            let programme = store::get_programme(&mut tx, p).await?;
+            let name = l.enterprise.display_name.clone();
+            let mut vars = vec![
+                ("enterprise_name", name.clone()),
+                ("programme_name", programme.display_name.clone()),
+                ("year", y.to_string()),
+            ];
+            let event = if d.to == Stage::Accepted {
+                "application.accepted"
+            } else {
+                vars.push(("reason", reason.to_string()));
+                "application.rejected"
+            };
+            let mut n = notice(event, code.as_str(), &name, &vars);
+            if d.to == Stage::Rejected {
+                n.recipients.push(npb::Recipient {
+                    id: l.enterprise.recommending_unit.clone(),
+                    ..Default::default()
+                });
+            }
+            notify::enqueue(&mut tx, now, &n).await?;
+        }
         let response = application_pb(&mut tx, &l.row).await?;
         let record = AuditRecord::by(
             c,

@@ -292,6 +292,8 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .into_inner();
         assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32, "{label}");
         assert_eq!(a.last_decision.unwrap().rule, "R-05");
+        // The acceptance is announced to the applicant, through the outbox.
+        assert_eq!(outbox::pending(&r.db).await.unwrap(), 3, "{label}");
         // The office's board: one row, accepted, waiting for its materials group; the
         // enterprise may not read it.
         let board = r
