@@ -155,6 +155,11 @@ fn group_pb(g: &ReviewGroupRow, c: &Caller) -> pb::ReviewGroup {
     }
 }
 
+/// A stored ISO date as people read it (2026年7月10日).
+fn read_date(iso: &str) -> String {
+    parse_iso_date(iso).map(chinese_date).unwrap_or_default()
+}
+
 fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
     move |s| Error::from_upstream(service, &s)
 }
@@ -547,12 +552,8 @@ impl ApplicationsApi {
             store::start_review_group(&mut tx, &g, unix_micros(now)).await?;
             let window = format!(
                 "{}至{}",
-                parse_iso_date(&g.window_start)
-                    .map(chinese_date)
-                    .unwrap_or_default(),
-                parse_iso_date(&g.window_end)
-                    .map(chinese_date)
-                    .unwrap_or_default()
+                read_date(&g.window_start),
+                read_date(&g.window_end)
             );
             for (app, assignment) in &g.applications {
                 let mut row = store::get_application(&mut tx, app).await?;
@@ -589,18 +590,8 @@ impl ApplicationsApi {
                                 &name,
                                 &[
                                     ("enterprise_name", name.clone()),
-                                    (
-                                        "visit_start",
-                                        parse_iso_date(&g.window_start)
-                                            .map(chinese_date)
-                                            .unwrap_or_default(),
-                                    ),
-                                    (
-                                        "visit_end",
-                                        parse_iso_date(&g.window_end)
-                                            .map(chinese_date)
-                                            .unwrap_or_default(),
-                                    ),
+                                    ("visit_start", read_date(&g.window_start)),
+                                    ("visit_end", read_date(&g.window_end)),
                                 ],
                             ),
                         )
@@ -648,18 +639,8 @@ impl ApplicationsApi {
                         &[
                             ("reviewer_name", id.to_string()),
                             ("purpose", stage.label().to_string()),
-                            (
-                                "window_start",
-                                parse_iso_date(&g.window_start)
-                                    .map(chinese_date)
-                                    .unwrap_or_default(),
-                            ),
-                            (
-                                "window_end",
-                                parse_iso_date(&g.window_end)
-                                    .map(chinese_date)
-                                    .unwrap_or_default(),
-                            ),
+                            ("window_start", read_date(&g.window_start)),
+                            ("window_end", read_date(&g.window_end)),
                             ("respond_by", respond_by),
                         ],
                     ),

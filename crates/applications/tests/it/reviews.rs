@@ -388,6 +388,26 @@ async fn group(
     started
 }
 
+/// A group request without a commitment, for the refusals.
+fn prepare(
+    stage: pb::ReviewStage,
+    applications: Vec<String>,
+    window: (i32, i32),
+) -> pb::PrepareReviewGroupRequest {
+    pb::PrepareReviewGroupRequest {
+        parent: CYCLE.into(),
+        review_group: Some(pb::ReviewGroup {
+            stage: stage as i32,
+            applications,
+            window_start: date(2026, 7, window.0),
+            window_end: date(2026, 7, window.1),
+            entropy_source: "骰子".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
 fn items(percent: i32) -> Vec<spb::ItemScore> {
     Rubric::gbt_19580_2012()
         .items()
@@ -555,18 +575,7 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .apps
             .prepare_review_group(as_(
                 &w.office,
-                pb::PrepareReviewGroupRequest {
-                    parent: CYCLE.into(),
-                    review_group: Some(pb::ReviewGroup {
-                        stage: pb::ReviewStage::Materials as i32,
-                        applications: vec![app(&late)],
-                        window_start: date(2026, 7, 10),
-                        window_end: date(2026, 7, 6),
-                        entropy_source: "骰子".into(),
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
+                prepare(pb::ReviewStage::Materials, vec![app(&late)], (10, 6)),
             ))
             .await
             .unwrap_err();
@@ -575,18 +584,7 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .apps
             .prepare_review_group(as_(
                 &w.office,
-                pb::PrepareReviewGroupRequest {
-                    parent: CYCLE.into(),
-                    review_group: Some(pb::ReviewGroup {
-                        stage: pb::ReviewStage::Materials as i32,
-                        applications: vec![app(&late)],
-                        window_start: date(2026, 7, 6),
-                        window_end: date(2026, 7, 10),
-                        entropy_source: "骰子".into(),
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
+                prepare(pb::ReviewStage::Materials, vec![app(&late)], (6, 10)),
             ))
             .await
             .unwrap_err();
@@ -629,18 +627,7 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .apps
             .prepare_review_group(as_(
                 &w.office,
-                pb::PrepareReviewGroupRequest {
-                    parent: CYCLE.into(),
-                    review_group: Some(pb::ReviewGroup {
-                        stage: pb::ReviewStage::Materials as i32,
-                        applications: vec![app(&c500)],
-                        window_start: date(2026, 7, 6),
-                        window_end: date(2026, 7, 10),
-                        entropy_source: "骰子".into(),
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
+                prepare(pb::ReviewStage::Materials, vec![app(&c500)], (6, 10)),
             ))
             .await
             .unwrap_err();
@@ -969,18 +956,7 @@ async fn group_for_failed(w: &mut World, code: &str) -> tonic::Status {
     w.apps
         .prepare_review_group(as_(
             &w.office,
-            pb::PrepareReviewGroupRequest {
-                parent: CYCLE.into(),
-                review_group: Some(pb::ReviewGroup {
-                    stage: pb::ReviewStage::Defence as i32,
-                    applications: vec![app(code)],
-                    window_start: date(2026, 7, 15),
-                    window_end: date(2026, 7, 16),
-                    entropy_source: "骰子".into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
+            prepare(pb::ReviewStage::Defence, vec![app(code)], (15, 16)),
         ))
         .await
         .unwrap_err()
