@@ -321,7 +321,7 @@ fn cycle_state_pb(s: &str) -> pb::CycleState {
     pb::CycleState::from_str_name(&format!("CYCLE_STATE_{s}")).unwrap_or_default()
 }
 
-fn cycle_pb(c: &CycleRow) -> pb::Cycle {
+pub(crate) fn cycle_pb(c: &CycleRow) -> pb::Cycle {
     pb::Cycle {
         name: format!("programmes/{}/cycles/{}", c.programme_id, c.year),
         year: c.year as i32,
@@ -331,8 +331,8 @@ fn cycle_pb(c: &CycleRow) -> pb::Cycle {
         deadline: Some(to_timestamp(c.deadline_micros)),
         settings_version: c.settings_version as i32,
         state: cycle_state_pb(&c.state) as i32,
-        approval_document: String::new(),
-        approval_date: None,
+        approval_document: c.approval_document.clone(),
+        approval_date: parse_iso_date(&c.approval_date).map(date_to_pb),
     }
 }
 
@@ -606,6 +606,8 @@ impl ApplicationService for ApplicationsApi {
                 settings_version: p.settings_version,
                 state: "OPEN".into(),
                 created_micros: unix_micros(now),
+                approval_document: String::new(),
+                approval_date: String::new(),
             };
             store::insert_cycle(&mut tx, &row).await?;
             let response = cycle_pb(&row);
@@ -892,6 +894,83 @@ impl ApplicationService for ApplicationsApi {
         request: Request<pb::StopSiteVisitRequest>,
     ) -> Result<Response<pb::Application>, Status> {
         self.review_stop_site_visit(request).await
+    }
+
+    async fn fix_candidates(
+        &self,
+        request: Request<pb::FixCandidatesRequest>,
+    ) -> Result<Response<pb::FixCandidatesResponse>, Status> {
+        self.selection_fix(request).await
+    }
+
+    async fn request_consultation(
+        &self,
+        request: Request<pb::RequestConsultationRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.selection_request_consultation(request).await
+    }
+
+    async fn record_consultation_opinion(
+        &self,
+        request: Request<pb::RecordConsultationOpinionRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.selection_record_opinion(request).await
+    }
+
+    async fn decide_objection(
+        &self,
+        request: Request<pb::DecideObjectionRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.selection_decide_objection(request).await
+    }
+
+    async fn open_public_notice(
+        &self,
+        request: Request<pb::OpenPublicNoticeRequest>,
+    ) -> Result<Response<pb::PublicNotice>, Status> {
+        self.selection_open_notice(request).await
+    }
+
+    async fn get_public_notice(
+        &self,
+        request: Request<pb::GetPublicNoticeRequest>,
+    ) -> Result<Response<pb::PublicNotice>, Status> {
+        self.selection_get_notice(request).await
+    }
+
+    async fn create_complaint(
+        &self,
+        request: Request<pb::CreateComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        self.selection_complain(request).await
+    }
+
+    async fn list_complaints(
+        &self,
+        request: Request<pb::ListComplaintsRequest>,
+    ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
+        self.selection_list_complaints(request).await
+    }
+
+    async fn resolve_complaint(
+        &self,
+        request: Request<pb::ResolveComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        self.selection_resolve_complaint(request).await
+    }
+
+    async fn record_committee_meeting(
+        &self,
+        request: Request<pb::RecordCommitteeMeetingRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.selection_committee(request).await
+    }
+
+    async fn record_approval(
+        &self,
+        request: Request<pb::RecordApprovalRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.selection_approve(request).await
     }
 
     async fn check_eligibility(

@@ -14,6 +14,7 @@ mod grpc;
 mod intake;
 mod review;
 pub mod s3;
+mod selection;
 pub mod store;
 
 use qaward_kit::{

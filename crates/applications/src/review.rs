@@ -90,7 +90,7 @@ fn group_name(name: &str, field: &str) -> Result<(String, i64, String)> {
     Ok((p, y, id.to_string()))
 }
 
-fn application_resource(row: &ApplicationRow) -> String {
+pub(crate) fn application_resource(row: &ApplicationRow) -> String {
     format!(
         "programmes/{}/cycles/{}/applications/{}",
         row.programme_id, row.year, row.credit_code
@@ -98,7 +98,7 @@ fn application_resource(row: &ApplicationRow) -> String {
 }
 
 /// The application's resource name from its id (`{p}/{y}/{code}`).
-fn resource_of_id(id: &str) -> String {
+pub(crate) fn resource_of_id(id: &str) -> String {
     let mut p = id.splitn(3, '/');
     let (a, b, c) = (
         p.next().unwrap_or(""),
@@ -156,16 +156,16 @@ fn group_pb(g: &ReviewGroupRow, c: &Caller) -> pb::ReviewGroup {
 }
 
 /// A stored ISO date as people read it (2026年7月10日).
-fn read_date(iso: &str) -> String {
+pub(crate) fn read_date(iso: &str) -> String {
     parse_iso_date(iso).map(chinese_date).unwrap_or_default()
 }
 
-fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
+pub(crate) fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
     move |s| Error::from_upstream(service, &s)
 }
 
 /// The scoring settings of a programme's settings.
-fn result_settings(s: &Settings) -> spb::ResultSettings {
+pub(crate) fn result_settings(s: &Settings) -> spb::ResultSettings {
     let dec = |d: Decimal| {
         Some(qaward_proto::qaward::common::v1::Decimal {
             value: d.normalize().to_string(),
@@ -182,7 +182,7 @@ fn result_settings(s: &Settings) -> spb::ResultSettings {
     }
 }
 
-fn decimal(d: &Option<qaward_proto::qaward::common::v1::Decimal>) -> Option<Decimal> {
+pub(crate) fn decimal(d: &Option<qaward_proto::qaward::common::v1::Decimal>) -> Option<Decimal> {
     d.as_ref().and_then(|d| d.value.parse().ok())
 }
 

@@ -19,6 +19,16 @@ use crate::{
     outbox::{self, Event, Sink},
 };
 
+/// A recipient id: 1-64 characters of letters, digits, '-', '_' or '.', no '/' (it is one
+/// segment of a resource name). The notifications service refuses any other; a sender checks
+/// with this before it puts a notification in its outbox.
+pub fn valid_recipient_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// The outbox topic of a notification to create.
 pub const TOPIC: &str = "notifications.create";
 

@@ -7,6 +7,7 @@ pub mod chars;
 pub mod eligibility;
 pub mod evidence;
 pub mod review;
+pub mod selection;
 pub mod settings;
 pub mod stage;
 

@@ -34,12 +34,9 @@ impl Recipient {
 }
 
 /// A recipient id: 1-64 characters of letters, digits, '-', '_' or '.', no '/' (it is one
-/// segment of a resource name).
+/// segment of a resource name); the kit holds the rule, which senders check too.
 pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    qaward_kit::notify::valid_recipient_id(id)
 }
 
 /// A plausible email address: one '@', a local part and a dotted domain, no spaces or

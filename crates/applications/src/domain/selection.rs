@@ -1,0 +1,316 @@
+//! After scoring: the candidate list from scoring's ranking with the office's
+//! resolution of ties at the cut line, the public notice's window and the complaints
+//! it admits, the committee's quorum and the award's certificate numbers.
+
+use rust_decimal::Decimal;
+use time::{Duration, OffsetDateTime};
+
+use super::{Explanation, settings::Settings};
+
+/// Scoring's verdict on one application of the final selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranking {
+    Candidate,
+    NotCandidate,
+    /// Level with others at the cut line: the office decides.
+    TiedAtCut,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub application: String,
+    pub ranking: Ranking,
+    pub composite: Decimal,
+    pub rank: u32,
+}
+
+/// The office's decision on one application tied at the cut line, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TieResolution {
+    pub application: String,
+    pub candidate: bool,
+    pub reason: String,
+}
+
+/// Whether an application becomes a candidate, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub application: String,
+    pub candidate: bool,
+    pub why: Explanation,
+}
+
+/// the candidates from scoring's ranking. Scoring has applied the threshold and the
+/// number of candidates; what is left for the office is the tie at the cut line, which it must
+/// resolve for every tied application, filling exactly the seats left, each with a reason. An
+/// empty list of candidates means the award is vacant this year.
+pub fn fix_candidates(
+    ranked: &[Ranked],
+    ties: &[TieResolution],
+    s: &Settings,
+) -> Result<Vec<Verdict>, Explanation> {
+    let tied: Vec<&Ranked> = ranked
+        .iter()
+        .filter(|r| r.ranking == Ranking::TiedAtCut)
+        .collect();
+    for t in ties {
+        if !tied.iter().any(|r| r.application == t.application) {
+            return Err(Explanation::new(
+                "R-18",
+                "NOT_TIED",
+                format!("{}不在分数线并列之列，无需裁定", t.application),
+            )
+            .with("application", &t.application));
+        }
+    }
+    let unresolved: Vec<&str> = tied
+        .iter()
+        .filter(|r| !ties.iter().any(|t| t.application == r.application))
+        .map(|r| r.application.as_str())
+        .collect();
+    if !unresolved.is_empty() {
+        return Err(Explanation::new(
+            "R-18",
+            "TIE_UNRESOLVED",
+            format!(
+                "以下申报在候选分数线上并列，须由评选委员会办公室裁定：{}",
+                unresolved.join("、")
+            ),
+        )
+        .with("tied", unresolved.join(",")));
+    }
+    let sure = ranked
+        .iter()
+        .filter(|r| r.ranking == Ranking::Candidate)
+        .count();
+    let seats = (s.max_candidates as usize).saturating_sub(sure);
+    let chosen = ties.iter().filter(|t| t.candidate).count();
+    if !tied.is_empty() && chosen != seats.min(tied.len()) {
+        return Err(Explanation::new(
+            "R-17",
+            "SEATS_NOT_FILLED",
+            format!(
+                "候选名额{}个，已确定{sure}个，并列者中须选定{}个，实际选定{chosen}个",
+                s.max_candidates,
+                seats.min(tied.len())
+            ),
+        )
+        .with("seats_left", seats)
+        .with("chosen", chosen));
+    }
+    Ok(ranked
+        .iter()
+        .map(|r| {
+            let numbers = |e: Explanation| {
+                e.with("composite_score", r.composite.normalize())
+                    .with("rank", r.rank)
+                    .with("threshold", s.candidate_threshold)
+            };
+            match r.ranking {
+                Ranking::Candidate => Verdict {
+                    application: r.application.clone(),
+                    candidate: true,
+                    why: numbers(Explanation::new(
+                        "R-17",
+                        "CANDIDATE",
+                        format!(
+                            "综合得分{}分，排名第{}，达到{}分且在前{}名之内，确定为候选企业",
+                            r.composite.normalize(),
+                            r.rank,
+                            s.candidate_threshold,
+                            s.max_candidates
+                        ),
+                    )),
+                },
+                Ranking::NotCandidate => Verdict {
+                    application: r.application.clone(),
+                    candidate: false,
+                    why: numbers(Explanation::new(
+                        "R-17",
+                        "NOT_CANDIDATE",
+                        format!(
+                            "综合得分{}分，排名第{}，未能进入候选（{}分以上前{}名）",
+                            r.composite.normalize(),
+                            r.rank,
+                            s.candidate_threshold,
+                            s.max_candidates
+                        ),
+                    )),
+                },
+                Ranking::TiedAtCut => {
+                    let t = ties
+                        .iter()
+                        .find(|t| t.application == r.application)
+                        .expect("every tie is resolved above");
+                    Verdict {
+                        application: r.application.clone(),
+                        candidate: t.candidate,
+                        why: numbers(Explanation::new(
+                            "R-18",
+                            "TIE_RESOLVED",
+                            format!(
+                                "综合得分{}分与他人在候选分数线上并列，评选委员会办公室裁定{}：{}",
+                                r.composite.normalize(),
+                                if t.candidate {
+                                    "列为候选"
+                                } else {
+                                    "不列为候选"
+                                },
+                                t.reason
+                            ),
+                        )),
+                    }
+                }
+            }
+        })
+        .collect())
+}
+
+/// the public notice runs `public_notice_days` full days from its opening.
+pub fn notice_ends(opened: OffsetDateTime, s: &Settings) -> OffsetDateTime {
+    opened + Duration::days(i64::from(s.public_notice_days))
+}
+
+/// a complaint is accepted only while the notice runs.
+pub fn complaint_window(
+    now: OffsetDateTime,
+    opened: OffsetDateTime,
+    ends: OffsetDateTime,
+) -> Result<(), Explanation> {
+    if now < opened || now > ends {
+        return Err(Explanation::new(
+            "R-21",
+            "OUTSIDE_NOTICE_WINDOW",
+            "公示期内方可提出异议，公示期已结束或尚未开始",
+        )
+        .with("notice_start", opened)
+        .with("notice_end", ends)
+        .with("received_at", now));
+    }
+    Ok(())
+}
+
+/// a meeting decides only with more than two thirds of the member units present.
+pub fn committee_may_decide(present: u32, s: &Settings) -> Result<(), Explanation> {
+    if s.quorum(present) {
+        Ok(())
+    } else {
+        Err(Explanation::new(
+            "R-22",
+            "NO_QUORUM",
+            format!(
+                "出席成员单位{present}个，未超过全体成员单位{}个的三分之二，不能作出决定",
+                s.committee_member_units
+            ),
+        )
+        .with("present", present)
+        .with("member_units", s.committee_member_units))
+    }
+}
+
+/// the certificate number of the `n`th award (from 1) of a programme's year.
+pub fn certificate_number(programme: &str, year: i64, n: usize) -> String {
+    format!("{}-{year}-{n:03}", programme.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn r(app: &str, ranking: Ranking, composite: i64, rank: u32) -> Ranked {
+        Ranked {
+            application: app.into(),
+            ranking,
+            composite: Decimal::from(composite),
+            rank,
+        }
+    }
+
+    fn tie(app: &str, candidate: bool) -> TieResolution {
+        TieResolution {
+            application: app.into(),
+            candidate,
+            reason: "顾客满意度结果更优".into(),
+        }
+    }
+
+    #[test]
+    fn r17_candidates_come_from_scorings_ranking() {
+        let ranked = [
+            r("a", Ranking::Candidate, 480, 1),
+            r("b", Ranking::Candidate, 450, 2),
+            r("c", Ranking::NotCandidate, 420, 3),
+        ];
+        let v = fix_candidates(&ranked, &[], &Settings::default()).unwrap();
+        let got: Vec<(&str, bool, &str)> = v
+            .iter()
+            .map(|x| (x.application.as_str(), x.candidate, x.why.rule))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", true, "R-17"),
+                ("b", true, "R-17"),
+                ("c", false, "R-17")
+            ]
+        );
+        assert_eq!(v[0].why.inputs["composite_score"], "480");
+    }
+
+    #[test]
+    fn r18_a_tie_at_the_cut_is_resolved_by_the_office_filling_exactly_the_seats_left() {
+        let ranked = [
+            r("a", Ranking::Candidate, 480, 1),
+            r("b", Ranking::TiedAtCut, 450, 2),
+            r("c", Ranking::TiedAtCut, 450, 2),
+        ];
+        let s = Settings::default();
+        let e = fix_candidates(&ranked, &[], &s).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-18", "TIE_UNRESOLVED"));
+        let e = fix_candidates(&ranked, &[tie("b", true), tie("c", true)], &s).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-17", "SEATS_NOT_FILLED"));
+        let e = fix_candidates(&ranked, &[tie("a", true)], &s).unwrap_err();
+        assert_eq!(e.reason, "NOT_TIED");
+        let v = fix_candidates(&ranked, &[tie("b", false), tie("c", true)], &s).unwrap();
+        assert_eq!(v.iter().filter(|x| x.candidate).count(), 2);
+        assert_eq!(v[2].why.rule, "R-18");
+        assert!(
+            v[2].why.message.contains("顾客满意度"),
+            "{}",
+            v[2].why.message
+        );
+    }
+
+    #[test]
+    fn r17_nobody_at_400_leaves_the_award_vacant() {
+        let ranked = [r("a", Ranking::NotCandidate, 399, 1)];
+        let v = fix_candidates(&ranked, &[], &Settings::default()).unwrap();
+        assert!(v.iter().all(|x| !x.candidate));
+    }
+
+    #[test]
+    fn r21_complaints_only_while_the_notice_runs() {
+        let s = Settings::default();
+        let opened = datetime!(2026-09-01 09:00 +8);
+        let ends = notice_ends(opened, &s);
+        assert_eq!(ends, datetime!(2026-09-08 09:00 +8));
+        assert!(complaint_window(datetime!(2026-09-08 09:00 +8), opened, ends).is_ok());
+        let e = complaint_window(datetime!(2026-09-08 09:00:01 +8), opened, ends).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-21", "OUTSIDE_NOTICE_WINDOW"));
+    }
+
+    #[test]
+    fn r22_six_of_nine_member_units_cannot_decide() {
+        let s = Settings::default();
+        let e = committee_may_decide(6, &s).unwrap_err();
+        assert_eq!((e.rule, e.inputs["present"].as_str()), ("R-22", "6"));
+        assert!(committee_may_decide(7, &s).is_ok());
+    }
+
+    #[test]
+    fn r23_certificate_numbers_name_the_programme_year_and_order() {
+        assert_eq!(certificate_number("yunyang", 2026, 1), "YUNYANG-2026-001");
+    }
+}
