@@ -335,9 +335,9 @@ impl ApplicationsApi {
                 Err(_) => return Err(Error::invalid("stage", "unknown stage")),
             };
             filter.stage = &stage;
-            let mut rows = store::list_applications(self.db(), &p, y, &filter, &page).await?;
-            let next_page_token = page.finish(&mut rows, |a| a.credit_code.clone());
             let mut conn = self.db().pool().acquire().await?;
+            let mut rows = store::list_applications(&mut conn, &p, y, &filter, &page).await?;
+            let next_page_token = page.finish(&mut rows, |a| a.credit_code.clone());
             let mut applications = Vec::new();
             for row in &rows {
                 applications.push(application_pb(&mut conn, row).await?);
@@ -361,22 +361,10 @@ impl ApplicationsApi {
             c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db().pool().acquire().await?;
             let cycle = store::get_cycle(&mut conn, &p, y).await?;
-            drop(conn);
             let deadline = chinese_date(china_date(cycle.deadline_micros));
             let mut rows = Vec::new();
-            let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
-            loop {
-                let mut batch = store::list_applications(
-                    self.db(),
-                    &p,
-                    y,
-                    &store::ApplicationFilter::default(),
-                    &page,
-                )
-                .await?;
-                let next = page.finish(&mut batch, |a| a.credit_code.clone());
-                let mut conn = self.db().pool().acquire().await?;
-                for a in &batch {
+            for a in &store::applications_in(&mut conn, &p, y, "").await? {
+                {
                     let current = stage_of(a)?;
                     let running = crate::domain::review::ReviewStage::ALL
                         .into_iter()
@@ -402,11 +390,6 @@ impl ApplicationsApi {
                         ),
                     });
                 }
-                drop(conn);
-                if next.is_empty() {
-                    break;
-                }
-                page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, &next)?;
             }
             Ok(pb::CycleBoard { cycle: name, rows })
         };

@@ -846,33 +846,15 @@ impl ApplicationsApi {
         stage: ReviewStage,
     ) -> Result<Vec<ApplicationRow>> {
         let mut out = Vec::new();
-        let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
-        loop {
-            let mut rows = store::list_applications(
-                self.db(),
-                p,
-                y,
-                &store::ApplicationFilter {
-                    stage: stage.running().as_str(),
-                    ..Default::default()
-                },
-                &page,
-            )
-            .await?;
-            let next = page.finish(&mut rows, |a| a.credit_code.clone());
-            for row in rows {
-                if store::group_of(conn, &row.id, stage.as_str())
-                    .await?
-                    .is_some_and(|g| g.state == "STARTED")
-                {
-                    out.push(row);
-                }
+        for row in store::applications_in(conn, p, y, stage.running().as_str()).await? {
+            if store::group_of(conn, &row.id, stage.as_str())
+                .await?
+                .is_some_and(|g| g.state == "STARTED")
+            {
+                out.push(row);
             }
-            if next.is_empty() {
-                return Ok(out);
-            }
-            page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, &next)?;
         }
+        Ok(out)
     }
 
     /// The notice a released result sends: passed (prepare for the defence), failed (the

@@ -31,7 +31,7 @@ use crate::{
     grpc::{ApplicationsApi, caller, china_date, cycle_id, cycle_pb, line},
     intake::{application_name, application_pb, decide, notice, refused, stage_of},
     review::{application_resource, decimal, result_settings, upstream},
-    store::{self, ApplicationFilter, ApplicationRow, ComplaintRow},
+    store::{self, ApplicationRow, ComplaintRow},
 };
 
 /// The inbox id of a department named in the programme's settings (names are Chinese;
@@ -78,23 +78,10 @@ fn complaint_pb(application: &str, c: &ComplaintRow) -> pb::Complaint {
 }
 
 impl ApplicationsApi {
-    /// The applications of a cycle in `stage`, every page.
+    /// The applications of a cycle in `stage`, read on their own connection.
     async fn all_in(&self, p: &str, y: i64, stage: Stage) -> Result<Vec<ApplicationRow>> {
-        let mut out = Vec::new();
-        let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
-        loop {
-            let filter = ApplicationFilter {
-                stage: stage.as_str(),
-                ..Default::default()
-            };
-            let mut rows = store::list_applications(self.db(), p, y, &filter, &page).await?;
-            let next = page.finish(&mut rows, |a| a.credit_code.clone());
-            out.extend(rows);
-            if next.is_empty() {
-                return Ok(out);
-            }
-            page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, &next)?;
-        }
+        let mut conn = self.db().pool().acquire().await?;
+        store::applications_in(&mut conn, p, y, stage.as_str()).await
     }
 
     pub(crate) async fn selection_fix(
@@ -596,7 +583,7 @@ impl ApplicationsApi {
             .ok_or_else(|| Error::not_found(name.clone()))?;
         let mut entries = Vec::new();
         for stage in [Stage::PublicNotice, Stage::Awarded] {
-            for row in self.all_in(p, y, stage).await? {
+            for row in store::applications_in(conn, p, y, stage.as_str()).await? {
                 let e = store::get_enterprise(conn, &row.credit_code).await?;
                 let (composite, rank) = store::candidacy(conn, &row.id).await?.unwrap_or_default();
                 entries.push(pb::NoticeEntry {

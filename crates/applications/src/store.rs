@@ -471,7 +471,7 @@ pub struct ApplicationFilter<'a> {
 
 /// A cycle's applications in credit-code order, filtered.
 pub async fn list_applications(
-    db: &Database,
+    conn: &mut Conn,
     programme: &str,
     year: i64,
     filter: &ApplicationFilter<'_>,
@@ -491,9 +491,33 @@ pub async fn list_applications(
     .bind(filter.credit_code)
     .bind(filter.recommending_unit)
     .bind(page.fetch())
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(application_row).collect()
+}
+
+/// Every application of a cycle in `stage` (every stage when empty), in credit-code order.
+pub async fn applications_in(
+    conn: &mut Conn,
+    programme: &str,
+    year: i64,
+    stage: &str,
+) -> Result<Vec<ApplicationRow>> {
+    let mut out = Vec::new();
+    let mut page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
+    let filter = ApplicationFilter {
+        stage,
+        ..Default::default()
+    };
+    loop {
+        let mut rows = list_applications(conn, programme, year, &filter, &page).await?;
+        let next = page.finish(&mut rows, |a| a.credit_code.clone());
+        out.extend(rows);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, &next)?;
+    }
 }
 
 /// Writes the application's content, stage, submission time and last decision.

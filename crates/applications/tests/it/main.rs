@@ -19,6 +19,7 @@ use qaward_proto::qaward::{
 };
 use tonic::{Code, Request, transport::Channel};
 
+mod award;
 mod intake;
 mod reviews;
 

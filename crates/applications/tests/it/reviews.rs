@@ -28,20 +28,20 @@ use tonic::{Code, transport::Channel};
 
 use super::{as_, code, date};
 
-const UNIT: &str = "qinglong-street";
-const CYCLE: &str = "programmes/yunyang/cycles/2026";
+pub(super) const UNIT: &str = "qinglong-street";
+pub(super) const CYCLE: &str = "programmes/yunyang/cycles/2026";
 
-struct World {
-    label: &'static str,
-    apps: pb::application_service_client::ApplicationServiceClient<Channel>,
-    reviewers: ReviewerServiceClient<Channel>,
-    scoring: ScoringServiceClient<Channel>,
-    notifications: NotificationServiceClient<Channel>,
-    keys: TestKeys,
-    office: String,
-    clock: Arc<ManualClock>,
-    _dirs: Vec<tempfile::TempDir>,
-    _dbs: Vec<TestDb>,
+pub(super) struct World {
+    pub(super) label: &'static str,
+    pub(super) apps: pb::application_service_client::ApplicationServiceClient<Channel>,
+    pub(super) reviewers: ReviewerServiceClient<Channel>,
+    pub(super) scoring: ScoringServiceClient<Channel>,
+    pub(super) notifications: NotificationServiceClient<Channel>,
+    pub(super) keys: TestKeys,
+    pub(super) office: String,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) _dirs: Vec<tempfile::TempDir>,
+    pub(super) _dbs: Vec<TestDb>,
 }
 
 async fn database(label: &str, service: &str, m: &qaward_kit::db::Migrations) -> TestDb {
@@ -53,7 +53,7 @@ async fn database(label: &str, service: &str, m: &qaward_kit::db::Migrations) ->
 }
 
 /// Every service on its own database and loopback port, sharing one clock and one key set.
-async fn world(apps_db: TestDb) -> World {
+pub(super) async fn world(apps_db: TestDb) -> World {
     let label = apps_db.label;
     let keys = TestKeys::new();
     let clock = Arc::new(ManualClock::new(super::NOW));
@@ -138,21 +138,21 @@ async fn world(apps_db: TestDb) -> World {
     }
 }
 
-fn rule_of(s: &tonic::Status) -> String {
+pub(super) fn rule_of(s: &tonic::Status) -> String {
     tonic_types::StatusExt::get_error_details(s)
         .error_info()
         .and_then(|i| i.metadata.get("rule").cloned())
         .unwrap_or_default()
 }
 
-fn reason_of(s: &tonic::Status) -> String {
+pub(super) fn reason_of(s: &tonic::Status) -> String {
     tonic_types::StatusExt::get_error_details(s)
         .error_info()
         .map(|i| i.reason.clone())
         .unwrap_or_default()
 }
 
-fn app(code: &str) -> String {
+pub(super) fn app(code: &str) -> String {
     format!("{CYCLE}/applications/{code}")
 }
 
@@ -169,7 +169,7 @@ fn registry() -> Vec<u8> {
     s.into_bytes()
 }
 
-async fn set_up_registry(w: &mut World) {
+pub(super) async fn set_up_registry(w: &mut World) {
     w.reviewers
         .create_programme(as_(
             &w.office,
@@ -201,7 +201,7 @@ async fn set_up_registry(w: &mut World) {
     assert_eq!(report.created, 20, "{:?}", report.rejected);
 }
 
-async fn open_cycle(w: &mut World) {
+pub(super) async fn open_cycle(w: &mut World) {
     w.apps
         .create_programme(as_(
             &w.office,
@@ -230,7 +230,7 @@ async fn open_cycle(w: &mut World) {
 }
 
 /// An enterprise with a complete draft and one evidence file.
-async fn applicant(w: &mut World, code: &str, name: &str) -> String {
+pub(super) async fn applicant(w: &mut World, code: &str, name: &str) -> String {
     w.apps
         .create_enterprise(as_(
             &w.office,
@@ -291,7 +291,11 @@ async fn applicant(w: &mut World, code: &str, name: &str) -> String {
     me
 }
 
-async fn submit(w: &mut World, code: &str, me: &str) -> Result<pb::Application, tonic::Status> {
+pub(super) async fn submit(
+    w: &mut World,
+    code: &str,
+    me: &str,
+) -> Result<pb::Application, tonic::Status> {
     w.apps
         .submit_application(as_(
             me,
@@ -305,7 +309,7 @@ async fn submit(w: &mut World, code: &str, me: &str) -> Result<pb::Application, 
 }
 
 /// Submitted, supported by its unit and accepted by the office.
-async fn accepted(w: &mut World, code: &str, me: &str) {
+pub(super) async fn accepted(w: &mut World, code: &str, me: &str) {
     submit(w, code, me).await.unwrap();
     let unit = w.keys.token_for_org("u", Role::RecommendingUnit, UNIT);
     w.apps
@@ -339,7 +343,7 @@ async fn accepted(w: &mut World, code: &str, me: &str) {
 }
 
 /// Prepares and starts a group for `codes`, with a committed entropy.
-async fn group(
+pub(super) async fn group(
     w: &mut World,
     stage: pb::ReviewStage,
     codes: &[&str],
@@ -408,7 +412,7 @@ fn prepare(
     }
 }
 
-fn items(percent: i32) -> Vec<spb::ItemScore> {
+pub(super) fn items(percent: i32) -> Vec<spb::ItemScore> {
     Rubric::gbt_19580_2012()
         .items()
         .map(|i| spb::ItemScore {
@@ -421,12 +425,12 @@ fn items(percent: i32) -> Vec<spb::ItemScore> {
         .collect()
 }
 
-fn reviewer_id(member: &str) -> &str {
+pub(super) fn reviewer_id(member: &str) -> &str {
     member.trim_start_matches("reviewers/")
 }
 
 /// Every member scores `percent` on every item alone, then the leader signs the same consensus.
-async fn consensus(w: &mut World, g: &pb::ReviewGroup, assignment: &str, percent: i32) {
+pub(super) async fn consensus(w: &mut World, g: &pb::ReviewGroup, assignment: &str, percent: i32) {
     for m in &g.members {
         let t = w.keys.token(reviewer_id(m), Role::Reviewer);
         let s = w
@@ -481,12 +485,12 @@ async fn consensus(w: &mut World, g: &pb::ReviewGroup, assignment: &str, percent
         .unwrap();
 }
 
-fn assignment_of<'a>(g: &'a pb::ReviewGroup, code: &str) -> &'a str {
+pub(super) fn assignment_of<'a>(g: &'a pb::ReviewGroup, code: &str) -> &'a str {
     let i = g.applications.iter().position(|a| a == &app(code)).unwrap();
     &g.assignments[i]
 }
 
-async fn release(
+pub(super) async fn release(
     w: &mut World,
     stage: pb::ReviewStage,
 ) -> Result<pb::ReleaseReviewStageResponse, tonic::Status> {
@@ -503,7 +507,11 @@ async fn release(
         .map(|r| r.into_inner())
 }
 
-async fn get(w: &mut World, token: &str, code: &str) -> Result<pb::Application, tonic::Status> {
+pub(super) async fn get(
+    w: &mut World,
+    token: &str,
+    code: &str,
+) -> Result<pb::Application, tonic::Status> {
     w.apps
         .get_application(as_(token, pb::GetApplicationRequest { name: app(code) }))
         .await

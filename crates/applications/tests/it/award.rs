@@ -1,0 +1,453 @@
+//! Part 2 of the cycle across the real services: candidates from scoring's
+//! ranking with a tie at the cut line, consultation with an objection, the public notice with a
+//! substantiated and an unfounded complaint and a late one, a committee without quorum and then
+//! with it, approval, and the award barring the next year's application.
+
+use qaward_kit::{auth::Role, testing};
+use qaward_proto::qaward::{applications::v1 as pb, scoring::v1 as spb};
+use tonic::Code;
+
+use super::{
+    as_, code, date,
+    reviews::{
+        CYCLE, World, accepted, app, applicant, assignment_of, consensus, get, group, open_cycle,
+        reason_of, release, reviewer_id, rule_of, set_up_registry, world,
+    },
+};
+
+/// Every panel member scores the defence `score` out of 100.
+async fn defence(w: &mut World, g: &pb::ReviewGroup, assignment: &str, score: &str) {
+    for m in &g.members {
+        let t = w.keys.token(reviewer_id(m), Role::Reviewer);
+        let s = w
+            .scoring
+            .save_sheet(as_(
+                &t,
+                spb::SaveSheetRequest {
+                    sheet: Some(spb::Sheet {
+                        assignment: assignment.into(),
+                        kind: spb::SheetKind::Defence as i32,
+                        defence_score: Some(qaward_proto::qaward::common::v1::Decimal {
+                            value: score.into(),
+                        }),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        w.scoring
+            .submit_sheet(as_(
+                &t,
+                spb::SubmitSheetRequest {
+                    name: s.name,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+fn tie(code: &str, candidate: bool) -> pb::TieResolution {
+    pb::TieResolution {
+        application: app(code),
+        candidate,
+        reason: "顾客满意度和市场结果更优".into(),
+    }
+}
+
+#[tokio::test]
+async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let mut w = world(db).await;
+        let label = w.label;
+        let office = w.office.clone();
+        set_up_registry(&mut w).await;
+        open_cycle(&mut w).await;
+        let [a, b, c, d] = [1, 2, 3, 4].map(|i| code(&format!("91500235MA5U7WW0{i}")));
+        for (x, name) in [
+            (&a, "重庆云阳甲等机械有限公司"),
+            (&b, "重庆云阳乙等食品有限公司"),
+            (&c, "重庆云阳丙等电子有限公司"),
+            (&d, "重庆云阳丁等建材有限公司"),
+        ] {
+            let me = applicant(&mut w, x, name).await;
+            accepted(&mut w, x, &me).await;
+        }
+        w.clock.set(time::macros::datetime!(2026-07-01 01:00 UTC));
+        let all = [a.as_str(), b.as_str(), c.as_str(), d.as_str()];
+
+        // Materials 700 each; defence 80 each; site 600, 550, 550, 300. Review scores 620,
+        // 580, 580, 380; composites 700, 660, 660, 460: A is a candidate, B and C tie at the
+        // cut line for the second seat, D is not a candidate.
+        let m = group(&mut w, pb::ReviewStage::Materials, &all, (6, 10), "m-1").await;
+        for x in all {
+            consensus(&mut w, &m, assignment_of(&m, x), 70).await;
+        }
+        release(&mut w, pb::ReviewStage::Materials).await.unwrap();
+        let panel = group(&mut w, pb::ReviewStage::Defence, &all, (15, 16), "d-1").await;
+        for x in all {
+            defence(&mut w, &panel, assignment_of(&panel, x), "80").await;
+        }
+        let site = group(&mut w, pb::ReviewStage::Site, &all, (20, 22), "s-1").await;
+        for (x, pct) in all.iter().zip([60, 55, 55, 30]) {
+            consensus(&mut w, &site, assignment_of(&site, x), pct).await;
+        }
+        release(&mut w, pb::ReviewStage::Site).await.unwrap();
+
+        let fix = |ties: Vec<pb::TieResolution>| {
+            as_(
+                &office,
+                pb::FixCandidatesRequest {
+                    cycle: CYCLE.into(),
+                    tie_resolutions: ties,
+                    request_id: String::new(),
+                },
+            )
+        };
+        let e = w.apps.fix_candidates(fix(vec![])).await.unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-18", "TIE_UNRESOLVED"),
+            "{label}: {e:?}"
+        );
+        let e = w
+            .apps
+            .fix_candidates(fix(vec![tie(&b, true), tie(&c, true)]))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "SEATS_NOT_FILLED", "{label}");
+        let fixed = w
+            .apps
+            .fix_candidates(fix(vec![tie(&b, true), tie(&c, false)]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!fixed.vacant, "{label}");
+        let stage_of = |code: &str| {
+            fixed
+                .applications
+                .iter()
+                .find(|x| x.name == app(code))
+                .map(|x| (x.stage, x.last_decision.clone().unwrap()))
+                .unwrap()
+        };
+        assert_eq!(
+            stage_of(&a).0,
+            pb::ApplicationStage::Candidate as i32,
+            "{label}"
+        );
+        assert_eq!(stage_of(&a).1.inputs["composite_score"], "700");
+        assert_eq!(stage_of(&b).0, pb::ApplicationStage::Candidate as i32);
+        assert_eq!(stage_of(&b).1.rule, "R-18");
+        assert_eq!(stage_of(&c).0, pb::ApplicationStage::NotSelected as i32);
+        assert_eq!(stage_of(&d).0, pb::ApplicationStage::NotSelected as i32);
+        assert_eq!(stage_of(&d).1.inputs["composite_score"], "460");
+
+        // every consulted department on every candidate; one objection to B.
+        w.apps
+            .request_consultation(as_(
+                &office,
+                pb::RequestConsultationRequest {
+                    cycle: CYCLE.into(),
+                    deadline: date(2026, 7, 31),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let departments =
+            qaward_applications::domain::settings::Settings::default().consulted_departments;
+        for dept in &departments {
+            let t = w.keys.token_for_org("d", Role::Department, dept);
+            for x in [&a, &b] {
+                let object = dept == "税务局" && x == &b;
+                w.apps
+                    .record_consultation_opinion(as_(
+                        &t,
+                        pb::RecordConsultationOpinionRequest {
+                            name: app(x),
+                            department: dept.clone(),
+                            opinion: if object {
+                                pb::Opinion::Object
+                            } else {
+                                pb::Opinion::Support
+                            } as i32,
+                            text: if object {
+                                "该企业2025年有一笔税款逾期申报".into()
+                            } else {
+                                "无不良记录".into()
+                            },
+                            request_id: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap();
+            }
+        }
+        let open_notice = || {
+            as_(
+                &office,
+                pb::OpenPublicNoticeRequest {
+                    cycle: CYCLE.into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        let e = w.apps.open_public_notice(open_notice()).await.unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-20", "CONSULTATION_PENDING"),
+            "{label}"
+        );
+        w.apps
+            .decide_objection(as_(
+                &office,
+                pb::DecideObjectionRequest {
+                    name: app(&b),
+                    department: "税务局".into(),
+                    upheld: false,
+                    reason: "逾期已补正，不属于重大违法".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let notice = w
+            .apps
+            .open_public_notice(open_notice())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(notice.entries.len(), 2, "{label}");
+        // the public reads it.
+        let public = w.keys.token("citizen-1", Role::Public);
+        let read = w
+            .apps
+            .get_public_notice(as_(
+                &public,
+                pb::GetPublicNoticeRequest {
+                    name: format!("{CYCLE}/publicNotice"),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let listed: Vec<&str> = read
+            .entries
+            .iter()
+            .map(|e| e.application.as_str())
+            .collect();
+        assert_eq!(listed, [app(&a).as_str(), app(&b).as_str()], "{label}");
+
+        // Complaints: one against A (unfounded), one against B (substantiated).
+        let complain = |code: &str| {
+            as_(
+                &public,
+                pb::CreateComplaintRequest {
+                    parent: app(code),
+                    complaint: Some(pb::Complaint {
+                        text: "举报该企业申报材料中的获奖证书系伪造".into(),
+                        evidence: vec!["证书照片".into()],
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            )
+        };
+        let against_a = w
+            .apps
+            .create_complaint(complain(&a))
+            .await
+            .unwrap()
+            .into_inner();
+        let against_b = w
+            .apps
+            .create_complaint(complain(&b))
+            .await
+            .unwrap()
+            .into_inner();
+        let resolve = |name: &str, outcome: pb::ComplaintOutcome| {
+            as_(
+                &office,
+                pb::ResolveComplaintRequest {
+                    name: name.into(),
+                    outcome: outcome as i32,
+                    investigation: "经核查发证机关记录".into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        // The committee cannot meet while the notice runs.
+        let meeting = |units: usize, decisions: Vec<pb::CommitteeDecision>| {
+            as_(
+                &office,
+                pb::RecordCommitteeMeetingRequest {
+                    name: CYCLE.into(),
+                    units_present: (0..units).map(|i| format!("成员单位{i}")).collect(),
+                    decisions,
+                    request_id: String::new(),
+                },
+            )
+        };
+        let adopt_a = || {
+            vec![pb::CommitteeDecision {
+                application: app(&a),
+                adopted: true,
+                note: "同意".into(),
+            }]
+        };
+        let e = w
+            .apps
+            .record_committee_meeting(meeting(7, adopt_a()))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "NOTICE_RUNNING", "{label}");
+        w.apps
+            .resolve_complaint(resolve(&against_a.name, pb::ComplaintOutcome::Unfounded))
+            .await
+            .unwrap();
+        let resolved = w
+            .apps
+            .resolve_complaint(resolve(
+                &against_b.name,
+                pb::ComplaintOutcome::Substantiated,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resolved.outcome, pb::ComplaintOutcome::Substantiated as i32);
+        let out = get(&mut w, &office, &b).await.unwrap();
+        assert_eq!(
+            out.stage,
+            pb::ApplicationStage::Disqualified as i32,
+            "{label}"
+        );
+        assert_eq!(out.last_decision.unwrap().rule, "R-21");
+        let e = w
+            .apps
+            .resolve_complaint(resolve(
+                &against_a.name,
+                pb::ComplaintOutcome::Substantiated,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "ALREADY_RESOLVED", "{label}");
+
+        // After the 7 days: a complaint is late; 6 of 9 units cannot decide.
+        w.clock.set(time::macros::datetime!(2026-07-09 01:00 UTC));
+        let e = w.apps.create_complaint(complain(&a)).await.unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-21", "OUTSIDE_NOTICE_WINDOW"),
+            "{label}: {e:?}"
+        );
+        let e = w
+            .apps
+            .record_committee_meeting(meeting(6, adopt_a()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-22", "NO_QUORUM"),
+            "{label}"
+        );
+        let e = w
+            .apps
+            .record_approval(as_(
+                &office,
+                pb::RecordApprovalRequest {
+                    name: CYCLE.into(),
+                    document_number: "云阳府发〔2026〕18号".into(),
+                    approval_date: date(2026, 7, 20),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "NOT_DECIDED", "{label}");
+        let decided = w
+            .apps
+            .record_committee_meeting(meeting(7, adopt_a()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decided.state, pb::CycleState::Decided as i32, "{label}");
+
+        // approval; A holds the award with its certificate number.
+        let approved = w
+            .apps
+            .record_approval(as_(
+                &office,
+                pb::RecordApprovalRequest {
+                    name: CYCLE.into(),
+                    document_number: "云阳府发〔2026〕18号".into(),
+                    approval_date: date(2026, 7, 20),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(approved.state, pb::CycleState::Approved as i32, "{label}");
+        assert_eq!(approved.approval_document, "云阳府发〔2026〕18号");
+        let winner = get(&mut w, &office, &a).await.unwrap();
+        assert_eq!(
+            winner.stage,
+            pb::ApplicationStage::Awarded as i32,
+            "{label}"
+        );
+        assert_eq!(winner.last_decision.unwrap().rule, "R-23");
+
+        // next year the winner is barred, with the rule.
+        w.apps
+            .create_cycle(as_(
+                &office,
+                pb::CreateCycleRequest {
+                    parent: "programmes/yunyang".into(),
+                    cycle: Some(pb::Cycle {
+                        deadline: Some(prost_types::Timestamp {
+                            seconds: time::macros::datetime!(2027-06-30 17:00 +8).unix_timestamp(),
+                            nanos: 0,
+                        }),
+                        ..super::notice(2027)
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let next = w
+            .apps
+            .check_eligibility(as_(
+                &office,
+                pb::CheckEligibilityRequest {
+                    enterprise: format!("enterprises/{a}"),
+                    cycle: "programmes/yunyang/cycles/2027".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!next.eligible, "{label}");
+        assert!(
+            next.reasons.iter().any(|r| r.rule == "R-04"),
+            "{label}: {:?}",
+            next.reasons
+        );
+        let e = w
+            .apps
+            .get_public_notice(as_(
+                &public,
+                pb::GetPublicNoticeRequest {
+                    name: "programmes/yunyang/cycles/2027/publicNotice".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{label}");
+    }
+}
