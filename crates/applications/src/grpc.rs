@@ -2,9 +2,8 @@
 //! the caller, decide in `domain`, move data through `store` — each change with its audit
 //! record in one transaction. Programmes and their settings, cycles (the notice), enterprises
 //! and the eligibility check are here; the intake of applications is in `intake.rs`, the
-//! orchestration of the reviews in `review.rs`. The methods of part 2 of the cycle
-//! (consultation, public notice, committee, approval, winners' duties) answer UNIMPLEMENTED
-//! until issue #7 builds them.
+//! orchestration of the reviews in `review.rs`, candidates to approval in `selection.rs`, the
+//! winners' duties and revocation in `duties.rs`.
 
 use pb::application_service_server::ApplicationService;
 use qaward_kit::config::ServiceKind;
@@ -47,6 +46,7 @@ pub struct ApplicationsApi {
     db: Database,
     ctx: ServiceContext,
     blobs: BlobStore,
+    calendar: qaward_kit::calendar::Calendar,
     reviewers: ReviewerServiceClient<Channel>,
     scoring: ScoringServiceClient<Channel>,
 }
@@ -80,10 +80,16 @@ impl ApplicationsApi {
         scoring: Channel,
     ) -> Self {
         let blobs = BlobStore::new(&ctx.config.data_dir);
+        // `start` refuses a calendar file that does not load; a test's defaults always do.
+        let calendar = ctx.config.calendar().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "calendar_file does not load; using the built-in years");
+            qaward_kit::calendar::Calendar::built_in()
+        });
         ApplicationsApi {
             db,
             ctx,
             blobs,
+            calendar,
             reviewers: ReviewerServiceClient::new(reviewers),
             scoring: ScoringServiceClient::new(scoring),
         }
@@ -93,6 +99,11 @@ impl ApplicationsApi {
     pub fn with_blobs(mut self, blobs: BlobStore) -> Self {
         self.blobs = blobs;
         self
+    }
+
+    /// The working-day calendar.
+    pub(crate) fn calendar(&self) -> qaward_kit::calendar::Calendar {
+        self.calendar.clone()
     }
 
     pub(crate) fn reviewers(&self) -> ReviewerServiceClient<Channel> {
@@ -336,7 +347,7 @@ pub(crate) fn cycle_pb(c: &CycleRow) -> pb::Cycle {
     }
 }
 
-fn enterprise_pb(e: &EnterpriseRow) -> pb::Enterprise {
+pub(crate) fn enterprise_pb(e: &EnterpriseRow) -> pb::Enterprise {
     pb::Enterprise {
         name: format!("enterprises/{}", e.credit_code),
         display_name: e.display_name.clone(),
@@ -971,6 +982,34 @@ impl ApplicationService for ApplicationsApi {
         request: Request<pb::RecordApprovalRequest>,
     ) -> Result<Response<pb::Cycle>, Status> {
         self.selection_approve(request).await
+    }
+
+    async fn file_report(
+        &self,
+        request: Request<pb::FileReportRequest>,
+    ) -> Result<Response<pb::WinnerReport>, Status> {
+        self.duties_file(request).await
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<pb::ListReportsRequest>,
+    ) -> Result<Response<pb::ListReportsResponse>, Status> {
+        self.duties_list(request).await
+    }
+
+    async fn revoke_award(
+        &self,
+        request: Request<pb::RevokeAwardRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        self.duties_revoke(request).await
+    }
+
+    async fn list_overdue_reports(
+        &self,
+        request: Request<pb::ListOverdueReportsRequest>,
+    ) -> Result<Response<pb::ListOverdueReportsResponse>, Status> {
+        self.duties_overdue(request).await
     }
 
     async fn check_eligibility(

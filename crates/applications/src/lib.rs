@@ -6,10 +6,12 @@
 //! reviewers service, assignments in scoring, released results) — validate at the edge, check the
 //! caller — → `domain/` (pure rules, no I/O: settings, eligibility, character counting, the stage
 //! table, the reviews) → `store.rs` (sqlx, both backends, one transaction with the audit record and
-//! the outbox notices). Part 2 of the cycle (consultation to revocation) is issue #7.
+//! the outbox notices); candidates to approval in `selection.rs`, winners' duties and revocation
+//! in `duties.rs`.
 
 pub mod blobs;
 pub mod domain;
+mod duties;
 mod grpc;
 mod intake;
 mod review;
@@ -59,6 +61,9 @@ pub static MIGRATIONS: Migrations = Migrations {
 /// Opens and migrates this service's database, starts its outbox relay to the notifications
 /// service, and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
+    ctx.config
+        .calendar()
+        .map_err(|e| DbError::Setup(format!("calendar_file: {e}")))?;
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     relay_notifications(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());

@@ -1,0 +1,17 @@
+-- Winners' duties and revocation (R-30 to R-33): the reports award holders file, and the
+-- revocation of an award with its ground, approval and publication.
+CREATE TABLE reports (
+    id            TEXT   PRIMARY KEY,
+    credit_code   TEXT   NOT NULL REFERENCES enterprises (credit_code),
+    kind          TEXT   NOT NULL,
+    year          BIGINT NOT NULL,
+    text          TEXT   NOT NULL,
+    event_date    TEXT   NOT NULL,
+    due_date      TEXT   NOT NULL,
+    filed_micros  BIGINT NOT NULL,
+    late          BIGINT NOT NULL
+);
+CREATE INDEX reports_by_enterprise ON reports (credit_code, id);
+
+ALTER TABLE awards ADD COLUMN revoked_micros BIGINT;
+ALTER TABLE awards ADD COLUMN revocation TEXT NOT NULL DEFAULT '';

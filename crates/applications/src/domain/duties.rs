@@ -1,0 +1,91 @@
+//! What an award holder owes afterwards and what revocation does:
+//! the annual report's due date and who is overdue, the incident report's deadline in working
+//! days of the shared calendar, and the end of the ban a revocation causes.
+
+use qaward_kit::calendar::{Calendar, CalendarError};
+use time::{Date, Month};
+
+use super::Explanation;
+
+/// the annual self-assessment report on `report_year` is due by 30 June of the next year.
+pub fn annual_due(report_year: i32) -> Date {
+    Date::from_calendar_date(report_year + 1, Month::June, 30).expect("30 June exists")
+}
+
+/// the report years an award holder owes by `today` and has not filed, with their due
+/// dates: one a year from the year of the award, each overdue once its 30 June has passed.
+pub fn overdue_annual(award_date: Date, filed: &[i32], today: Date) -> Vec<(i32, Date)> {
+    (award_date.year()..today.year())
+        .map(|y| (y, annual_due(y)))
+        .filter(|(y, due)| *due < today && !filed.contains(y))
+        .collect()
+}
+
+/// an incident report is due within 15 working days of the event, counted on the
+/// national holiday calendar with its make-up working days.
+pub fn incident_due(calendar: &Calendar, event: Date) -> Result<Date, CalendarError> {
+    calendar.add_working_days(event, 15)
+}
+
+/// Why a report filed on `filed` is late, if it is.
+pub fn lateness(rule: &'static str, filed: Date, due: Date) -> Option<Explanation> {
+    (filed > due).then(|| {
+        Explanation::new(
+            rule,
+            "FILED_LATE",
+            format!("应于{due}前报送，实际于{filed}报送"),
+        )
+        .with("due_date", due)
+        .with("filed_date", filed)
+    })
+}
+
+/// the day a revocation's ban ends (`ban_years` after it, the same calendar day; 29
+/// February falls back to 28 February).
+pub fn ban_ends(revoked: Date, ban_years: u32) -> Date {
+    let y = revoked.year() + ban_years as i32;
+    Date::from_calendar_date(y, revoked.month(), revoked.day())
+        .or_else(|_| Date::from_calendar_date(y, revoked.month(), 28))
+        .expect("a 28th exists in every month")
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    #[test]
+    fn r30_one_report_a_year_due_by_30_june_after_it() {
+        assert_eq!(annual_due(2026), date!(2027 - 06 - 30));
+        let award = date!(2026 - 07 - 20);
+        assert_eq!(overdue_annual(award, &[], date!(2027 - 06 - 30)), []);
+        assert_eq!(
+            overdue_annual(award, &[], date!(2027 - 07 - 01)),
+            [(2026, date!(2027 - 06 - 30))]
+        );
+        assert_eq!(
+            overdue_annual(award, &[2026], date!(2028 - 07 - 01)),
+            [(2027, date!(2028 - 06 - 30))]
+        );
+    }
+
+    #[test]
+    fn r31_fifteen_working_days_cross_the_national_day_holiday_and_its_make_up_saturday() {
+        let c = Calendar::built_in();
+        // 28 Sep 2026: 29-30 Sep, (1-7 Oct off), 8-9 Oct, Sat 10 Oct worked, 12-16, 19-23 Oct.
+        assert_eq!(
+            incident_due(&c, date!(2026 - 09 - 28)).unwrap(),
+            date!(2026 - 10 - 23)
+        );
+        let late = lateness("R-31", date!(2026 - 10 - 26), date!(2026 - 10 - 23)).unwrap();
+        assert_eq!((late.rule, late.reason), ("R-31", "FILED_LATE"));
+        assert!(lateness("R-31", date!(2026 - 10 - 23), date!(2026 - 10 - 23)).is_none());
+    }
+
+    #[test]
+    fn r33_the_ban_ends_three_years_on() {
+        assert_eq!(ban_ends(date!(2026 - 08 - 01), 3), date!(2029 - 08 - 01));
+        assert_eq!(ban_ends(date!(2028 - 02 - 29), 3), date!(2031 - 02 - 28));
+    }
+}
