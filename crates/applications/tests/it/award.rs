@@ -449,5 +449,165 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::NotFound, "{label}");
+
+        // an incident report within 15 working days (28 Sep → 23 Oct 2026 across the
+        // National Day holiday and its make-up Saturday) is on time; three days later it is late.
+        let holder = w.keys.token_for_org("e", Role::Enterprise, &a);
+        let file = |kind: pb::ReportKind,
+                    year: i32,
+                    event: Option<qaward_proto::qaward::common::v1::Date>| {
+            as_(
+                &holder,
+                pb::FileReportRequest {
+                    parent: format!("enterprises/{a}"),
+                    report: Some(pb::WinnerReport {
+                        kind: kind as i32,
+                        year,
+                        text: "报告内容".into(),
+                        event_date: event,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            )
+        };
+        w.clock.set(time::macros::datetime!(2026-10-23 10:00 +8));
+        let on_time = w
+            .apps
+            .file_report(file(pb::ReportKind::Incident, 0, date(2026, 9, 28)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (on_time.late, on_time.due_date),
+            (false, date(2026, 10, 23)),
+            "{label}"
+        );
+        w.clock.set(time::macros::datetime!(2026-10-26 10:00 +8));
+        let late = w
+            .apps
+            .file_report(file(pb::ReportKind::Incident, 0, date(2026, 9, 28)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(late.late, "{label}");
+        let e = w
+            .apps
+            .file_report(file(pb::ReportKind::Incident, 0, None))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+
+        // the report on 2026 by 30 June 2027 is on time; the one on 2027 is missing
+        // in July 2028 and the office's list says so.
+        w.clock.set(time::macros::datetime!(2027-06-15 10:00 +8));
+        let annual = w
+            .apps
+            .file_report(file(pb::ReportKind::Annual, 2026, None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (annual.late, annual.due_date),
+            (false, date(2027, 6, 30)),
+            "{label}"
+        );
+        w.clock.set(time::macros::datetime!(2028-07-05 10:00 +8));
+        let overdue = w
+            .apps
+            .list_overdue_reports(as_(
+                &office,
+                pb::ListOverdueReportsRequest {
+                    programme: "programmes/yunyang".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Vec<(String, i32)> = overdue
+            .reports
+            .iter()
+            .map(|r| (r.enterprise.clone(), r.report_year))
+            .collect();
+        assert_eq!(got, [(format!("enterprises/{a}"), 2027)], "{label}");
+
+        // revocation on a spot check's finding; the award is withdrawn and the
+        // enterprise barred until 5 July 2031.
+        let revoke = |ground: pb::RevocationGround| {
+            as_(
+                &office,
+                pb::RevokeAwardRequest {
+                    name: format!("enterprises/{a}"),
+                    reason: "国家监督抽查主导产品不合格".into(),
+                    approval_document: "云阳府发〔2028〕5号".into(),
+                    publication: "云阳县人民政府网站 2028-07-05".into(),
+                    ground: ground as i32,
+                    request_id: String::new(),
+                },
+            )
+        };
+        let e = w
+            .apps
+            .revoke_award(revoke(pb::RevocationGround::Unspecified))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        w.apps
+            .revoke_award(revoke(pb::RevocationGround::SpotCheck))
+            .await
+            .unwrap();
+        let e = w
+            .apps
+            .revoke_award(revoke(pb::RevocationGround::SpotCheck))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "NO_STANDING_AWARD", "{label}");
+        let e = w
+            .apps
+            .file_report(file(pb::ReportKind::Annual, 2027, None))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "NOT_AN_AWARD_HOLDER", "{label}");
+        w.apps
+            .create_cycle(as_(
+                &office,
+                pb::CreateCycleRequest {
+                    parent: "programmes/yunyang".into(),
+                    cycle: Some(pb::Cycle {
+                        deadline: Some(prost_types::Timestamp {
+                            seconds: time::macros::datetime!(2029-06-30 17:00 +8).unix_timestamp(),
+                            nanos: 0,
+                        }),
+                        ..super::notice(2029)
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let barred = w
+            .apps
+            .check_eligibility(as_(
+                &office,
+                pb::CheckEligibilityRequest {
+                    enterprise: format!("enterprises/{a}"),
+                    cycle: "programmes/yunyang/cycles/2029".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let r33 = barred
+            .reasons
+            .iter()
+            .find(|r| r.rule == "R-33")
+            .unwrap_or_else(|| {
+                panic!("{label}: {:?}", barred.reasons);
+            });
+        assert!(
+            r33.message.contains("2031-07-05"),
+            "{label}: {}",
+            r33.message
+        );
     }
 }
