@@ -1012,6 +1012,13 @@ impl ApplicationService for ApplicationsApi {
         self.duties_overdue(request).await
     }
 
+    async fn export_cycle_record(
+        &self,
+        request: Request<pb::ExportCycleRecordRequest>,
+    ) -> Result<Response<pb::CycleRecordArchive>, Status> {
+        self.export_cycle(request).await
+    }
+
     async fn check_eligibility(
         &self,
         request: Request<pb::CheckEligibilityRequest>,

@@ -12,6 +12,7 @@
 pub mod blobs;
 pub mod domain;
 mod duties;
+mod export;
 mod grpc;
 mod intake;
 mod review;

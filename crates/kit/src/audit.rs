@@ -159,6 +159,41 @@ pub enum Problem {
     Truncated,
 }
 
+/// The rows whose resource is `resource` or lies below it (`resource/…`), in order: a cycle's
+/// trail for the supervisor's export.
+pub async fn entries_under(conn: &mut Conn, resource: &str) -> Result<Vec<AuditEntry>> {
+    let below = format!("{resource}/");
+    let rows = sqlx::query(
+        "SELECT seq, at_micros, actor, role, action, resource, reason, detail, prev_hash, hash
+         FROM audit_log
+         WHERE resource = $1 OR substr(resource, 1, length($2)) = $2
+         ORDER BY seq",
+    )
+    .bind(resource)
+    .bind(&below)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let detail: String = row.try_get("detail")?;
+            Ok(AuditEntry {
+                seq: row.try_get("seq")?,
+                at_micros: row.try_get("at_micros")?,
+                record: AuditRecord {
+                    actor: row.try_get("actor")?,
+                    role: row.try_get("role")?,
+                    action: row.try_get("action")?,
+                    resource: row.try_get("resource")?,
+                    reason: row.try_get("reason")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                },
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            })
+        })
+        .collect()
+}
+
 /// Reads the whole trail and checks every link.
 pub async fn verify(db: &Database) -> Result<Verdict> {
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")

@@ -611,3 +611,67 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         );
     }
 }
+
+#[tokio::test]
+async fn r17_nobody_at_400_leaves_the_year_vacant() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let mut w = world(db).await;
+        let label = w.label;
+        let office = w.office.clone();
+        set_up_registry(&mut w).await;
+        open_cycle(&mut w).await;
+        let only = code("91500235MA5U7WW09");
+        let me = applicant(&mut w, &only, "重庆云阳空缺机械有限公司").await;
+        accepted(&mut w, &only, &me).await;
+        w.clock.set(time::macros::datetime!(2026-07-01 01:00 UTC));
+        let x = [only.as_str()];
+        // Materials 600, site 300: review 0.2 × 600 + 0.8 × 300 = 360, in the final selection;
+        // defence 30: composite 390, below 400.
+        let m = group(&mut w, pb::ReviewStage::Materials, &x, (6, 10), "vm").await;
+        consensus(&mut w, &m, assignment_of(&m, &only), 60).await;
+        release(&mut w, pb::ReviewStage::Materials).await.unwrap();
+        let d = group(&mut w, pb::ReviewStage::Defence, &x, (15, 16), "vd").await;
+        defence(&mut w, &d, assignment_of(&d, &only), "30").await;
+        let s = group(&mut w, pb::ReviewStage::Site, &x, (20, 22), "vs").await;
+        consensus(&mut w, &s, assignment_of(&s, &only), 30).await;
+        release(&mut w, pb::ReviewStage::Site).await.unwrap();
+        let fixed = w
+            .apps
+            .fix_candidates(as_(
+                &office,
+                pb::FixCandidatesRequest {
+                    cycle: CYCLE.into(),
+                    tie_resolutions: vec![],
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(fixed.vacant, "{label}");
+        assert_eq!(
+            fixed.cycle.unwrap().state,
+            pb::CycleState::Vacant as i32,
+            "{label}"
+        );
+        let a = &fixed.applications[0];
+        assert_eq!(a.stage, pb::ApplicationStage::NotSelected as i32);
+        assert_eq!(
+            a.last_decision.as_ref().unwrap().inputs["composite_score"],
+            "390",
+            "{label}"
+        );
+        let e = w
+            .apps
+            .open_public_notice(as_(
+                &office,
+                pb::OpenPublicNoticeRequest {
+                    cycle: CYCLE.into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "NO_CANDIDATES", "{label}");
+    }
+}
