@@ -876,6 +876,27 @@ impl ApplicationsApi {
                     Err(e) => bad.extend(e.violations.clone()),
                 }
             }
+            let mut recusals = Vec::new();
+            for (i, x) in r.recusals.iter().enumerate() {
+                let field = format!("recusals[{i}]");
+                let unit = line(&x.unit, &format!("{field}.unit"), 100, &mut bad);
+                let reason = line(&x.reason, &format!("{field}.reason"), 500, &mut bad);
+                if !units.contains(&unit) {
+                    bad.push(FieldViolation::new(
+                        format!("{field}.unit"),
+                        "a recused unit is one of units_present",
+                    ));
+                }
+                if application_name(&x.application, &format!("{field}.application")).is_err() {
+                    bad.push(FieldViolation::new(
+                        format!("{field}.application"),
+                        "must name an application",
+                    ));
+                }
+                recusals.push(serde_json::json!({
+                    "unit": unit, "application": x.application, "reason": reason,
+                }));
+            }
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }
@@ -931,7 +952,17 @@ impl ApplicationsApi {
                 ));
             }
             let meeting = self.new_id();
-            store::insert_meeting(&mut tx, &meeting, &p, y, &units, unix_micros(now)).await?;
+            let recusals = serde_json::Value::Array(recusals);
+            store::insert_meeting(
+                &mut tx,
+                &meeting,
+                &p,
+                y,
+                &units,
+                &recusals,
+                unix_micros(now),
+            )
+            .await?;
             for (code, adopted, note) in &decisions {
                 let mut row =
                     store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
@@ -960,7 +991,7 @@ impl ApplicationsApi {
             let record = AuditRecord::by(&c, "cycle.committee_meeting", r.name.clone())
                 .because("R-22")
                 .with_detail(serde_json::json!({
-                    "meeting": meeting, "units_present": units,
+                    "meeting": meeting, "units_present": units, "recusals": recusals,
                     "member_units": settings.committee_member_units,
                     "decisions": decisions.iter().map(|(code, a, n)| serde_json::json!({
                         "enterprise": code.as_str(), "adopted": a, "note": n,

@@ -1184,16 +1184,18 @@ pub async fn insert_meeting(
     programme: &str,
     year: i64,
     units_present: &[String],
+    recusals: &serde_json::Value,
     now_micros: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO committee_meetings (id, programme_id, year, units_present, created_micros)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO committee_meetings (id, programme_id, year, units_present, recusals, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(programme)
     .bind(year)
     .bind(serde_json::to_string(units_present).map_err(Error::internal)?)
+    .bind(recusals.to_string())
     .bind(now_micros)
     .execute(&mut *conn)
     .await?;

@@ -53,6 +53,8 @@ CREATE TABLE committee_meetings (
     year            BIGINT NOT NULL,
     -- JSON array of member units present.
     units_present   TEXT   NOT NULL,
+    -- JSON array of {unit, application, reason}: units that stood aside on a candidate.
+    recusals        TEXT   NOT NULL,
     created_micros  BIGINT NOT NULL
 );
 

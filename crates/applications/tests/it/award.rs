@@ -290,6 +290,11 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
                     units_present: (0..units).map(|i| format!("成员单位{i}")).collect(),
                     decisions,
                     request_id: String::new(),
+                    recusals: vec![pb::CommitteeRecusal {
+                        unit: "成员单位0".into(),
+                        application: app(&a),
+                        reason: "该单位负责人与申报企业存在亲属关系".into(),
+                    }],
                 },
             )
         };
