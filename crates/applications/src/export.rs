@@ -105,6 +105,7 @@ impl ApplicationsApi {
                     "window": [g.window_start, g.window_end],
                     "applications": g.applications.iter().map(|(a, _)| a).collect::<Vec<_>>(),
                     "assignments": g.applications.iter().map(|(_, s)| s).collect::<Vec<_>>(),
+                    "advisors": g.advisors,
                     "members": g.members.iter().map(|(m, leader)| json!({ "reviewer": m, "leader": leader })).collect::<Vec<_>>(),
                     "draw": g.draw,
                     "draw_record": serde_json::from_str::<Value>(&draw.record_json).unwrap_or(Value::Null),

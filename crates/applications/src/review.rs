@@ -151,6 +151,11 @@ fn group_pb(g: &ReviewGroupRow, c: &Caller) -> pb::ReviewGroup {
             .collect(),
         size: g.size as i32,
         specialities: g.specialities.clone(),
+        advisors: g
+            .advisors
+            .iter()
+            .map(|a| format!("reviewers/{a}"))
+            .collect(),
         create_time: Some(to_timestamp(g.created_micros)),
     }
 }
@@ -279,6 +284,34 @@ impl ApplicationsApi {
                     )),
                 }
             }
+            // a defence panel seats 1-2 non-scoring advisors; no other group has any.
+            let mut advisors: Vec<String> = Vec::new();
+            for (i, a) in g.advisors.iter().enumerate() {
+                match a
+                    .strip_prefix("reviewers/")
+                    .filter(|x| !x.is_empty() && x.len() <= 64 && !x.contains('/'))
+                {
+                    Some(id) if !advisors.contains(&id.to_ascii_uppercase()) => {
+                        advisors.push(id.to_ascii_uppercase())
+                    }
+                    _ => bad.push(FieldViolation::new(
+                        format!("review_group.advisors[{i}]"),
+                        "must be reviewers/{id}, once",
+                    )),
+                }
+            }
+            if stage == Some(ReviewStage::Defence) && !(1..=2).contains(&advisors.len()) {
+                bad.push(FieldViolation::new(
+                    "review_group.advisors",
+                    "a defence panel invites 1-2 non-scoring advisors (R-14)",
+                ));
+            }
+            if stage.is_some_and(|s| s != ReviewStage::Defence) && !advisors.is_empty() {
+                bad.push(FieldViolation::new(
+                    "review_group.advisors",
+                    "advisors sit only on the defence panel (R-14)",
+                ));
+            }
             let (Some(stage), &[start, end]) = (stage, &window[..]) else {
                 return Err(Error::invalid_fields(bad));
             };
@@ -363,6 +396,7 @@ impl ApplicationsApi {
                 entropy_commitment: commitment,
                 entropy_source: source,
                 specialities,
+                advisors,
                 size: i64::from(size),
                 draw: draw.name.clone(),
                 panel: String::new(),
@@ -524,6 +558,10 @@ impl ApplicationsApi {
                                             spb::AssignmentRole::Member
                                         } as i32,
                                     })
+                                    .chain(g.advisors.iter().map(|a| spb::AssignedPerson {
+                                        reviewer: format!("reviewers/{a}"),
+                                        role: spb::AssignmentRole::Advisor as i32,
+                                    }))
                                     .collect(),
                                 enterprise_code: row.credit_code.clone(),
                                 recommending_unit: enterprise.recommending_unit.clone(),

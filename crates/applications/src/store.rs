@@ -673,6 +673,8 @@ pub struct ReviewGroupRow {
     pub entropy_commitment: String,
     pub entropy_source: String,
     pub specialities: Vec<String>,
+    /// R-14: a defence panel's non-scoring advisors (reviewer ids).
+    pub advisors: Vec<String>,
     pub size: i64,
     pub draw: String,
     pub panel: String,
@@ -683,7 +685,7 @@ pub struct ReviewGroupRow {
     pub members: Vec<(String, bool)>,
 }
 
-const GROUP_COLUMNS: &str = "id, programme_id, year, stage, state, window_start, window_end, entropy_commitment, entropy_source, specialities, size, draw, panel, created_micros";
+const GROUP_COLUMNS: &str = "id, programme_id, year, stage, state, window_start, window_end, entropy_commitment, entropy_source, specialities, size, draw, panel, created_micros, advisors";
 
 async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGroupRow> {
     let id: String = r.try_get("id")?;
@@ -710,6 +712,8 @@ async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGroupRow> {
         entropy_commitment: r.try_get("entropy_commitment")?,
         entropy_source: r.try_get("entropy_source")?,
         specialities: serde_json::from_str(&specialities).map_err(Error::internal)?,
+        advisors: serde_json::from_str(&r.try_get::<String, _>("advisors")?)
+            .map_err(Error::internal)?,
         size: r.try_get("size")?,
         draw: r.try_get("draw")?,
         panel: r.try_get("panel")?,
@@ -731,7 +735,7 @@ async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGroupRow> {
 pub async fn insert_review_group(conn: &mut Conn, g: &ReviewGroupRow) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO review_groups ({GROUP_COLUMNS}, updated_micros)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $14)"
     )))
     .bind(&g.id)
     .bind(&g.programme_id)
@@ -747,6 +751,7 @@ pub async fn insert_review_group(conn: &mut Conn, g: &ReviewGroupRow) -> Result<
     .bind(&g.draw)
     .bind(&g.panel)
     .bind(g.created_micros)
+    .bind(serde_json::to_string(&g.advisors).map_err(Error::internal)?)
     .execute(&mut *conn)
     .await?;
     for (i, (application, assignment)) in g.applications.iter().enumerate() {

@@ -74,3 +74,6 @@ CREATE TABLE awards (
 
 ALTER TABLE cycles ADD COLUMN approval_document TEXT NOT NULL DEFAULT '';
 ALTER TABLE cycles ADD COLUMN approval_date TEXT NOT NULL DEFAULT '';
+
+-- R-14: a defence panel's invited, non-scoring advisors (JSON array of reviewer ids).
+ALTER TABLE review_groups ADD COLUMN advisors TEXT NOT NULL DEFAULT '[]';

@@ -364,6 +364,7 @@ pub(super) async fn group(
                     window_end: date(2026, 7, window.1),
                     entropy_commitment: hex::encode(sha2::Sha256::digest(entropy.as_bytes())),
                     entropy_source: "两枚骰子，监督人员在场投掷".into(),
+                    advisors: advisors_for(stage),
                     ..Default::default()
                 }),
                 request_id: format!("prep-{entropy}"),
@@ -406,9 +407,19 @@ fn prepare(
             window_start: date(2026, 7, window.0),
             window_end: date(2026, 7, window.1),
             entropy_source: "骰子".into(),
+            advisors: advisors_for(stage),
             ..Default::default()
         }),
         request_id: String::new(),
+    }
+}
+
+/// a defence panel invites one non-scoring advisor; other groups none.
+pub(super) fn advisors_for(stage: pb::ReviewStage) -> Vec<String> {
+    if stage == pb::ReviewStage::Defence {
+        vec!["reviewers/ADVISOR-1".into()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -754,6 +765,44 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
         )
         .await;
         assert_eq!(defence.members.len(), 5, "{label}");
+        // the advisor sits on the panel's scoring assignment, without scoring.
+        let assigned = w
+            .scoring
+            .list_assignments(as_(
+                &office,
+                spb::ListAssignmentsRequest {
+                    cycle: "cycles/yunyang-2026".into(),
+                    application: app(&c500),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let panel = assigned
+            .assignments
+            .iter()
+            .find(|a| a.stage == spb::Stage::Defence as i32)
+            .unwrap();
+        let advisors: Vec<&str> = panel
+            .people
+            .iter()
+            .filter(|p| p.role == spb::AssignmentRole::Advisor as i32)
+            .map(|p| p.reviewer.as_str())
+            .collect();
+        assert_eq!(advisors, ["reviewers/ADVISOR-1"], "{label}");
+        let mut no_advisor = prepare(
+            pb::ReviewStage::Defence,
+            passed.iter().map(|c| app(c)).collect(),
+            (15, 16),
+        );
+        no_advisor.review_group.as_mut().unwrap().advisors.clear();
+        let e = w
+            .apps
+            .prepare_review_group(as_(&office, no_advisor))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}: R-14 advisors");
         let e = group_for_failed(&mut w, &fails).await;
         assert_eq!(
             e.code(),
