@@ -66,10 +66,11 @@ impl ApplicationsApi {
                     })).collect::<Vec<_>>(),
                     "site_visit_stopped": store::site_stop(&mut conn, &a.id).await?,
                     "candidacy": store::candidacy(&mut conn, &a.id).await?
-                        .map(|(composite, rank)| json!({ "composite": composite, "rank": rank })),
+                        .map(|k| json!({ "composite": k.composite, "rank": k.rank, "scores": k.scores })),
                     "consultations": consultations.iter().map(|x| json!({
                         "department": x.department, "deadline": x.deadline, "opinion": x.opinion,
                         "text": x.text, "decision": x.decision, "decision_reason": x.decision_reason,
+                        "late": x.late,
                     })).collect::<Vec<_>>(),
                     "complaints": complaints.iter().map(|x| json!({
                         "id": x.id, "complainant": x.complainant, "text": x.text,

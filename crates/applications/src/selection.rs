@@ -212,12 +212,32 @@ impl ApplicationsApi {
                 )
                 .await?;
                 let rk = ranked.iter().find(|x| x.application == v.application);
+                let released = results
+                    .results
+                    .iter()
+                    .find(|x| x.application == v.application);
+                let score =
+                    |f: fn(
+                        &spb::ApplicationResult,
+                    )
+                        -> &Option<qaward_proto::qaward::common::v1::Decimal>| {
+                        released
+                            .and_then(|x| f(x).as_ref())
+                            .map(|d| d.value.clone())
+                    };
+                let scores = serde_json::json!({
+                    "materials": score(|x| &x.materials_score),
+                    "site": score(|x| &x.site_score),
+                    "review": score(|x| &x.review_score),
+                    "defence": score(|x| &x.defence_score),
+                });
                 store::put_candidacy(
                     &mut tx,
                     &row.id,
                     v.candidate,
                     &rk.map(|x| x.composite.normalize().to_string())
                         .unwrap_or_default(),
+                    &scores,
                     rk.map_or(0, |x| i64::from(x.rank)),
                     unix_micros(now),
                 )
@@ -386,6 +406,9 @@ impl ApplicationsApi {
             }
             asked.opinion = opinion.to_string();
             asked.text = text.clone();
+            // a late answer is recorded and marked late.
+            asked.late = qaward_kit::convert::parse_iso_date(&asked.deadline)
+                .is_some_and(|d| china_date(unix_micros(now)) > d);
             store::save_consultation(&mut tx, &asked, Some(unix_micros(now))).await?;
             if opinion == "OBJECT" {
                 let why = Explanation::new(
@@ -585,15 +608,23 @@ impl ApplicationsApi {
         for stage in [Stage::PublicNotice, Stage::Awarded] {
             for row in store::applications_in(conn, p, y, stage.as_str()).await? {
                 let e = store::get_enterprise(conn, &row.credit_code).await?;
-                let (composite, rank) = store::candidacy(conn, &row.id).await?.unwrap_or_default();
+                let k = store::candidacy(conn, &row.id).await?.unwrap_or_default();
+                let dec = |v: &str| {
+                    Some(qaward_proto::qaward::common::v1::Decimal {
+                        value: v.to_string(),
+                    })
+                };
+                let score = |k2: &str| k.scores[k2].as_str().and_then(dec);
                 entries.push(pb::NoticeEntry {
                     application: application_resource(&row),
                     enterprise_name: e.display_name,
                     organisation_profile: row.organisation_profile.clone(),
-                    composite_score: Some(qaward_proto::qaward::common::v1::Decimal {
-                        value: composite,
-                    }),
-                    rank: rank as i32,
+                    composite_score: dec(&k.composite),
+                    rank: k.rank as i32,
+                    materials_score: score("materials"),
+                    site_score: score("site"),
+                    review_score: score("review"),
+                    defence_score: score("defence"),
                 });
             }
         }

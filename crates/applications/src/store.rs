@@ -926,16 +926,18 @@ pub async fn put_candidacy(
     application: &str,
     candidate: bool,
     composite: &str,
+    scores: &serde_json::Value,
     rank: i64,
     now_micros: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO candidacies (application_id, candidate, composite, rank, created_micros)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO candidacies (application_id, candidate, composite, scores, rank, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(application)
     .bind(i64::from(candidate))
     .bind(composite)
+    .bind(scores.to_string())
     .bind(rank)
     .bind(now_micros)
     .execute(&mut *conn)
@@ -943,13 +945,28 @@ pub async fn put_candidacy(
     Ok(())
 }
 
-/// (composite, rank) of a candidacy.
-pub async fn candidacy(conn: &mut Conn, application: &str) -> Result<Option<(String, i64)>> {
-    let row = sqlx::query("SELECT composite, rank FROM candidacies WHERE application_id = $1")
-        .bind(application)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+/// A candidacy's composite, rank and released scores (materials, site, review, defence).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Candidacy {
+    pub composite: String,
+    pub rank: i64,
+    pub scores: serde_json::Value,
+}
+
+pub async fn candidacy(conn: &mut Conn, application: &str) -> Result<Option<Candidacy>> {
+    let row =
+        sqlx::query("SELECT composite, rank, scores FROM candidacies WHERE application_id = $1")
+            .bind(application)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(|r| {
+        Ok(Candidacy {
+            composite: r.try_get(0)?,
+            rank: r.try_get(1)?,
+            scores: serde_json::from_str(&r.try_get::<String, _>(2)?).map_err(Error::internal)?,
+        })
+    })
+    .transpose()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -961,6 +978,8 @@ pub struct ConsultationRow {
     pub text: String,
     pub decision: String,
     pub decision_reason: String,
+    /// Answered after the deadline (R-20).
+    pub late: bool,
 }
 
 /// Asks a department for its opinion on an application, unless it was asked already.
@@ -993,7 +1012,7 @@ pub async fn request_consultation(
 
 pub async fn consultations_of(conn: &mut Conn, application: &str) -> Result<Vec<ConsultationRow>> {
     let rows = sqlx::query(
-        "SELECT application_id, department, deadline, opinion, text, decision, decision_reason
+        "SELECT application_id, department, deadline, opinion, text, decision, decision_reason, late
          FROM consultations WHERE application_id = $1 ORDER BY department",
     )
     .bind(application)
@@ -1009,6 +1028,7 @@ pub async fn consultations_of(conn: &mut Conn, application: &str) -> Result<Vec<
                 text: r.try_get(4)?,
                 decision: r.try_get(5)?,
                 decision_reason: r.try_get(6)?,
+                late: r.try_get::<i64, _>(7)? != 0,
             })
         })
         .collect()
@@ -1022,7 +1042,7 @@ pub async fn save_consultation(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE consultations SET opinion = $1, text = $2, decision = $3, decision_reason = $4,
-                answered_micros = COALESCE($5, answered_micros)
+                answered_micros = COALESCE($5, answered_micros), late = $8
          WHERE application_id = $6 AND department = $7",
     )
     .bind(&c.opinion)
@@ -1032,6 +1052,7 @@ pub async fn save_consultation(
     .bind(answered_micros)
     .bind(&c.application_id)
     .bind(&c.department)
+    .bind(i64::from(c.late))
     .execute(&mut *conn)
     .await?;
     Ok(())

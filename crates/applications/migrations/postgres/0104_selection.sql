@@ -5,6 +5,8 @@ CREATE TABLE candidacies (
     application_id  TEXT   PRIMARY KEY REFERENCES applications (id),
     candidate       BIGINT NOT NULL,
     composite       TEXT   NOT NULL,
+    -- JSON object of the released scores: materials, site, review, defence (R-21).
+    scores          TEXT   NOT NULL,
     rank            BIGINT NOT NULL,
     created_micros  BIGINT NOT NULL
 );
@@ -16,6 +18,8 @@ CREATE TABLE consultations (
     -- Empty until answered; SUPPORT or OBJECT.
     opinion          TEXT   NOT NULL,
     text             TEXT   NOT NULL,
+    -- 1 when the answer came after the deadline (R-20).
+    late             BIGINT NOT NULL DEFAULT 0,
     answered_micros  BIGINT,
     -- Empty, UPHELD or DISMISSED: the office's decision on an objection.
     decision         TEXT   NOT NULL,

@@ -242,6 +242,17 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .map(|e| e.application.as_str())
             .collect();
         assert_eq!(listed, [app(&a).as_str(), app(&b).as_str()], "{label}");
+        let first = &read.entries[0];
+        let v = |d: &Option<qaward_proto::qaward::common::v1::Decimal>| d.clone().unwrap().value;
+        assert_eq!(
+            (
+                v(&first.review_score),
+                v(&first.defence_score),
+                v(&first.composite_score)
+            ),
+            ("620".to_string(), "80".to_string(), "700".to_string()),
+            "{label}: the results are published with the candidates (R-21)"
+        );
 
         // Complaints: one against A (unfounded), one against B (substantiated).
         let complain = |code: &str| {
