@@ -203,8 +203,10 @@ impl ApplicationsApi {
     ) -> Result<Response<pb::ListOverdueReportsResponse>, Status> {
         let c = caller(&request)?;
         let run = async {
-            let p = programme_id(&request.get_ref().programme, "programme")?;
+            let r = request.get_ref();
+            let p = programme_id(&r.programme, "programme")?;
             c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+            let page = qaward_kit::paging::Page::parse(r.page_size, &r.page_token)?;
             let today = china_date(unix_micros(self.now()));
             let mut conn = self.db().pool().acquire().await?;
             let mut reports = Vec::new();
@@ -221,7 +223,19 @@ impl ApplicationsApi {
                     });
                 }
             }
-            Ok(pb::ListOverdueReportsResponse { reports })
+            // Ordered by enterprise and year; a page continues after the last of the previous one.
+            let key = |o: &pb::OverdueReport| format!("{}:{:04}", o.enterprise, o.report_year);
+            reports.sort_by_key(key);
+            let mut reports: Vec<pb::OverdueReport> = reports
+                .into_iter()
+                .filter(|o| page.after.is_empty() || key(o) > page.after)
+                .take(page.fetch() as usize)
+                .collect();
+            let next_page_token = page.finish(&mut reports, key);
+            Ok(pb::ListOverdueReportsResponse {
+                reports,
+                next_page_token,
+            })
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

@@ -31,7 +31,7 @@ fn field_kind(m: &MessageDescriptor, name: &str) -> Option<Kind> {
     m.get_field_by_name(name).map(|f| f.kind())
 }
 
-const READ_VERBS: &[&str] = &["Get", "List", "Check", "Verify", "Compute"];
+const READ_VERBS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export"];
 
 fn is_read(method: &MethodDescriptor) -> bool {
     READ_VERBS.iter().any(|v| method.name().starts_with(v))

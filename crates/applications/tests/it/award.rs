@@ -535,6 +535,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
                 &office,
                 pb::ListOverdueReportsRequest {
                     programme: "programmes/yunyang".into(),
+                    ..Default::default()
                 },
             ))
             .await
