@@ -4,6 +4,7 @@
 mod crash_safety;
 mod draws;
 mod gateway;
+mod http_json;
 mod outbox_notices;
 mod postgres;
 mod serving;

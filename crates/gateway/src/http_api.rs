@@ -1,26 +1,56 @@
-//! The gateway's HTTP port. For now: `GET /healthz`, the health of every service behind
-//! the gateway as JSON (200 when all serve, 503 otherwise) for load balancers and people.
+//! The gateway's HTTP port: `GET /healthz`, the health of every service behind the gateway as
+//! JSON (200 when all serve, 503 otherwise), and every annotated method as HTTP/JSON
+//! (`transcode.rs`), authenticated here before anything else.
 
-use std::{collections::HashMap, future::Future, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use qaward_kit::auth::Verifier;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
+use tonic::{Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-type Upstreams = std::sync::Arc<HashMap<&'static str, Channel>>;
+use crate::transcode::{self, Routes};
+
+type Upstreams = Arc<HashMap<&'static str, Channel>>;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+struct Edge {
+    upstreams: Upstreams,
+    routes: Arc<Routes>,
+    verifier: Arc<Verifier>,
+}
+
+/// The largest JSON body the gateway reads; evidence files go over gRPC streaming.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves the HTTP port until `shutdown` resolves.
 pub async fn serve_http(
     listener: TcpListener,
     channels: HashMap<&'static str, Channel>,
+    verifier: Arc<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
+    let edge = Edge {
+        upstreams: Arc::new(channels),
+        routes: Arc::new(routes),
+        verifier,
+    };
     let app = Router::new()
         .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .with_state(std::sync::Arc::new(channels));
+        .fallback(transcoded)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(edge);
     tracing::info!(service = "gateway-http", %addr, "serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -28,7 +58,8 @@ pub async fn serve_http(
         .map_err(|e| format!("gateway HTTP on {addr}: {e}"))
 }
 
-async fn healthz(State(upstreams): State<Upstreams>) -> (StatusCode, Json<serde_json::Value>) {
+async fn healthz(State(edge): State<Edge>) -> (StatusCode, Json<serde_json::Value>) {
+    let upstreams = edge.upstreams;
     let mut services = serde_json::Map::new();
     let mut all_serving = true;
     let mut names: Vec<&&str> = upstreams.keys().collect();
@@ -58,15 +89,72 @@ async fn healthz(State(upstreams): State<Upstreams>) -> (StatusCode, Json<serde_
     (code, Json(body))
 }
 
-async fn not_found() -> (StatusCode, Json<serde_json::Value>) {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({
-            "error": {
-                "code": 404,
-                "status": "NOT_FOUND",
-                "message": "no such HTTP route; the API is served over gRPC on the gateway's gRPC port",
-            }
-        })),
-    )
+fn error(status: &Status) -> Response {
+    let (code, body) = transcode::error_response(status);
+    (code, Json(body)).into_response()
+}
+
+/// Every annotated method over HTTP/JSON: authenticate, match the route, build the request
+/// message, call the service, answer in proto3 JSON.
+async fn transcoded(
+    State(edge): State<Edge>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return error(
+            &qaward_kit::Error::unauthenticated("MISSING_TOKEN", "a bearer token is required")
+                .to_status(),
+        );
+    };
+    if let Err(e) = edge.verifier.verify(token) {
+        return error(&e.to_status());
+    }
+    let (route, vars) = match edge.routes.find(&method, uri.path()) {
+        Ok(found) => found,
+        Err(true) => {
+            let mut r = error(&Status::unimplemented(format!(
+                "{} {} is not a method of this route",
+                method,
+                uri.path()
+            )));
+            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            return r;
+        }
+        Err(false) => {
+            return error(&Status::not_found(format!(
+                "no route for {method} {}",
+                uri.path()
+            )));
+        }
+    };
+    if route.client_streaming {
+        return error(&Status::unimplemented(
+            "this method streams its request (evidence upload): call it over gRPC",
+        ));
+    }
+    let message = match transcode::request_message(route, &vars, uri.query(), &body) {
+        Ok(m) => m,
+        Err(s) => return error(&s),
+    };
+    let Some(channel) = edge.upstreams.get(route.service.as_str()).cloned() else {
+        return error(&Status::unavailable(format!(
+            "{} is not behind this gateway",
+            route.service
+        )));
+    };
+    match transcode::call(channel, route, message, &headers).await {
+        Ok(json) => (StatusCode::OK, Json(json)).into_response(),
+        Err(s) => error(&s),
+    }
 }

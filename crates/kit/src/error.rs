@@ -62,7 +62,10 @@ impl ErrorCode {
     /// The HTTP status the gateway answers with (Google's published gRPC-to-HTTP mapping).
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition => 400,
+            ErrorCode::InvalidArgument => 400,
+            // A rule forbids the step in the current state: a conflict with the state, which
+            // the caller resolves by changing it (docs/http.md).
+            ErrorCode::FailedPrecondition => 409,
             ErrorCode::Unauthenticated => 401,
             ErrorCode::PermissionDenied => 403,
             ErrorCode::NotFound => 404,

@@ -91,7 +91,12 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     if let (Some(listener), Some(channels)) = (http_listener, channels) {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("listening gateway http {addr}");
-        tasks.spawn(qaward_gateway::serve_http(listener, channels, stopped()));
+        tasks.spawn(qaward_gateway::serve_http(
+            listener,
+            channels,
+            ctx.verifier.clone(),
+            stopped(),
+        ));
     }
     println!(
         "qaward is serving (data: {}); stop with Ctrl-C or SIGTERM",

@@ -1,0 +1,649 @@
+//! HTTP/JSON transcoding driven by the descriptor set: every method's `google.api.http` rule
+//! becomes a route; a request is matched to its rule, its JSON body, path variables and query
+//! parameters become the method's request message (proto3 JSON mapping, unknown fields refused),
+//! the call goes to the service over gRPC with the caller's token and trace context, and the
+//! answer comes back as proto3 JSON — or as Google's JSON error model with the status mapped
+//! once (`kit::error::ErrorCode::http_status`). A new method is reachable over HTTP by
+//! annotating it; nothing here names a method.
+
+use std::{collections::HashMap, sync::Arc};
+
+use bytes::{Buf, BufMut, Bytes};
+use http::{HeaderMap, Method, StatusCode, uri::PathAndQuery};
+use prost::Message;
+use prost_reflect::{
+    DescriptorPool, DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, ReflectMessage,
+    SerializeOptions, Value,
+};
+use qaward_kit::error::ErrorCode;
+use tonic::{
+    Status,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    transport::Channel,
+};
+use tonic_types::StatusExt;
+
+/// One piece of a path template.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Literal(String),
+    /// `*`: one segment.
+    Any,
+    /// `{field=pattern}` or `{field}` (= `{field=*}`).
+    Var {
+        field: String,
+        pattern: Vec<Piece>,
+    },
+}
+
+/// A parsed `google.api.http` path template: `/v1/{name=programmes/*}/cycles:verb`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    verb: Option<String>,
+}
+
+impl Template {
+    pub fn parse(t: &str) -> Result<Template, String> {
+        let body = t
+            .strip_prefix('/')
+            .ok_or_else(|| format!("{t}: a template starts with /"))?;
+        // The verb follows the last ':' outside braces.
+        let mut depth = 0;
+        let mut verb_at = None;
+        for (i, ch) in body.char_indices() {
+            match ch {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                ':' if depth == 0 => verb_at = Some(i),
+                _ => {}
+            }
+        }
+        let (path, verb) = match verb_at {
+            Some(i) => (&body[..i], Some(body[i + 1..].to_string())),
+            None => (body, None),
+        };
+        let mut pieces = Vec::new();
+        let mut rest = path;
+        while !rest.is_empty() {
+            if let Some(inner) = rest.strip_prefix('{') {
+                let end = inner
+                    .find('}')
+                    .ok_or_else(|| format!("{t}: unclosed variable"))?;
+                let (field, pattern) = match inner[..end].split_once('=') {
+                    Some((f, p)) => (f, p),
+                    None => (&inner[..end], "*"),
+                };
+                pieces.push(Piece::Var {
+                    field: field.to_string(),
+                    pattern: pattern
+                        .split('/')
+                        .map(|s| {
+                            if s == "*" {
+                                Piece::Any
+                            } else {
+                                Piece::Literal(s.to_string())
+                            }
+                        })
+                        .collect(),
+                });
+                rest = inner[end + 1..].trim_start_matches('/');
+            } else {
+                let end = rest.find('/').unwrap_or(rest.len());
+                let seg = &rest[..end];
+                pieces.push(if seg == "*" {
+                    Piece::Any
+                } else {
+                    Piece::Literal(seg.to_string())
+                });
+                rest = rest[end..].trim_start_matches('/');
+            }
+        }
+        Ok(Template { pieces, verb })
+    }
+
+    /// The path variables when `path` matches, else `None`.
+    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let path = path.strip_prefix('/')?;
+        let path = match &self.verb {
+            Some(v) => path.strip_suffix(&format!(":{v}"))?,
+            None => {
+                if path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.contains(':'))
+                {
+                    return None;
+                }
+                path
+            }
+        };
+        let segments: Vec<String> = path.split('/').map(percent_decode).collect();
+        let mut at = 0;
+        let mut vars = Vec::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(l) => {
+                    if segments.get(at) != Some(l) {
+                        return None;
+                    }
+                    at += 1;
+                }
+                Piece::Any => {
+                    if segments.get(at).is_none_or(|s| s.is_empty()) {
+                        return None;
+                    }
+                    at += 1;
+                }
+                Piece::Var { field, pattern } => {
+                    let start = at;
+                    for p in pattern {
+                        match (p, segments.get(at)) {
+                            (Piece::Literal(l), Some(s)) if s == l => at += 1,
+                            (Piece::Any, Some(s)) if !s.is_empty() => at += 1,
+                            _ => return None,
+                        }
+                    }
+                    vars.push((field.clone(), segments[start..at].join("/")));
+                }
+            }
+        }
+        (at == segments.len()).then_some(vars)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One annotated method.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub http_method: Method,
+    pub template: Template,
+    /// `*`, a field name, or empty.
+    pub body: String,
+    /// `/qaward.reviewers.v1.ReviewerService/PrepareDraw`.
+    pub grpc_path: String,
+    /// `qaward.reviewers.v1.ReviewerService`.
+    pub service: String,
+    pub input: MessageDescriptor,
+    pub output: MessageDescriptor,
+    pub client_streaming: bool,
+}
+
+/// Every route of the contracts.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    routes: Vec<Route>,
+}
+
+impl Routes {
+    /// The routes of every `qaward.*` service in the descriptor set.
+    pub fn from_descriptors(encoded: &[u8]) -> Result<Routes, String> {
+        let pool = DescriptorPool::decode(encoded).map_err(|e| e.to_string())?;
+        let http = pool
+            .get_extension_by_name("google.api.http")
+            .ok_or("google.api.http is not in the descriptor set")?;
+        let mut routes = Vec::new();
+        for s in pool
+            .services()
+            .filter(|s| s.full_name().starts_with("qaward."))
+        {
+            for m in s.methods() {
+                let options = m.options();
+                if !options.has_extension(&http) {
+                    continue;
+                }
+                let rule = options.get_extension(&http);
+                let Value::Message(rule) = rule.as_ref() else {
+                    continue;
+                };
+                let mut found = None;
+                for verb in ["get", "post", "patch", "put", "delete"] {
+                    if let Some(Value::String(t)) = rule.get_field_by_name(verb).as_deref()
+                        && !t.is_empty()
+                    {
+                        found = Some((verb, t.clone()));
+                    }
+                }
+                let Some((verb, template)) = found else {
+                    continue;
+                };
+                let body = match rule.get_field_by_name("body").as_deref() {
+                    Some(Value::String(b)) => b.clone(),
+                    _ => String::new(),
+                };
+                routes.push(Route {
+                    http_method: Method::from_bytes(verb.to_ascii_uppercase().as_bytes())
+                        .map_err(|e| e.to_string())?,
+                    template: Template::parse(&template)?,
+                    body,
+                    grpc_path: format!("/{}/{}", s.full_name(), m.name()),
+                    service: s.full_name().to_string(),
+                    input: m.input(),
+                    output: m.output(),
+                    client_streaming: m.is_client_streaming(),
+                });
+            }
+        }
+        Ok(Routes { routes })
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The route for a request, with its path variables. A path that matches under another
+    /// HTTP method is `Err(true)` (405); none at all `Err(false)` (404).
+    pub fn find(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Result<(&Route, Vec<(String, String)>), bool> {
+        let mut other_method = false;
+        for r in &self.routes {
+            if let Some(vars) = r.template.matches(path) {
+                if r.http_method == method {
+                    return Ok((r, vars));
+                }
+                other_method = true;
+            }
+        }
+        Err(other_method)
+    }
+}
+
+/// Sets `path` (dotted, for nested fields) of `msg` from its text form.
+fn set_path(msg: &mut DynamicMessage, path: &str, text: &str) -> Result<(), String> {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let desc = msg.descriptor();
+    let field = desc
+        .get_field_by_name(head)
+        .or_else(|| desc.get_field_by_json_name(head))
+        .ok_or_else(|| format!("{path}: no such field"))?;
+    if let Some(rest) = rest {
+        let value = msg.get_field_mut(&field);
+        return match value {
+            Value::Message(inner) => set_path(inner, rest, text),
+            _ => Err(format!("{head} is not a message")),
+        };
+    }
+    let value = scalar(&field.kind(), text).map_err(|e| format!("{path}: {e}"))?;
+    if field.is_list() {
+        if let Value::List(items) = msg.get_field_mut(&field) {
+            items.push(value);
+        }
+    } else {
+        msg.set_field(&field, value);
+    }
+    Ok(())
+}
+
+fn scalar(kind: &Kind, text: &str) -> Result<Value, String> {
+    let bad = |what: &str| format!("{text:?} is not {what}");
+    Ok(match kind {
+        Kind::String => Value::String(text.to_string()),
+        Kind::Bool => Value::Bool(text.parse().map_err(|_| bad("true or false"))?),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::I32(text.parse().map_err(|_| bad("a 32-bit integer"))?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::I64(text.parse().map_err(|_| bad("an integer"))?)
+        }
+        Kind::Uint32 | Kind::Fixed32 => {
+            Value::U32(text.parse().map_err(|_| bad("an unsigned integer"))?)
+        }
+        Kind::Uint64 | Kind::Fixed64 => {
+            Value::U64(text.parse().map_err(|_| bad("an unsigned integer"))?)
+        }
+        Kind::Double => Value::F64(text.parse().map_err(|_| bad("a number"))?),
+        Kind::Float => Value::F32(text.parse().map_err(|_| bad("a number"))?),
+        Kind::Enum(e) => match e.get_value_by_name(text) {
+            Some(v) => Value::EnumNumber(v.number()),
+            None => Value::EnumNumber(text.parse().map_err(|_| bad("a value of this enum"))?),
+        },
+        Kind::Bytes | Kind::Message(_) => return Err("cannot be set from a path or query".into()),
+    })
+}
+
+/// The request message of `route` from the HTTP request's parts.
+pub fn request_message(
+    route: &Route,
+    vars: &[(String, String)],
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<DynamicMessage, Status> {
+    let invalid = |field: &str, e: String| invalid_argument(field, &e);
+    let options = DeserializeOptions::new().deny_unknown_fields(true);
+    let parse = |desc: MessageDescriptor| -> Result<DynamicMessage, Status> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(DynamicMessage::new(desc));
+        }
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let m = DynamicMessage::deserialize_with_options(desc, &mut de, &options)
+            .map_err(|e| invalid("body", format!("not valid JSON for this request: {e}")))?;
+        de.end()
+            .map_err(|e| invalid("body", format!("trailing characters: {e}")))?;
+        Ok(m)
+    };
+    let mut msg = match route.body.as_str() {
+        "*" => parse(route.input.clone())?,
+        "" => {
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                return Err(invalid("body", "this method takes no body".into()));
+            }
+            DynamicMessage::new(route.input.clone())
+        }
+        field => {
+            let f = route.input.get_field_by_name(field).ok_or_else(|| {
+                Status::internal(format!("body field {field} is not in the request"))
+            })?;
+            let Kind::Message(inner) = f.kind() else {
+                return Err(Status::internal(format!(
+                    "body field {field} is not a message"
+                )));
+            };
+            let inner = parse(inner)?;
+            let mut m = DynamicMessage::new(route.input.clone());
+            m.set_field(&f, Value::Message(inner));
+            m
+        }
+    };
+    for (field, value) in vars {
+        set_path(&mut msg, field, value).map_err(|e| invalid(field, e))?;
+    }
+    if let Some(q) = query {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(&k.replace('+', " "));
+            let v = percent_decode(&v.replace('+', " "));
+            if vars.iter().any(|(f, _)| *f == k) {
+                continue;
+            }
+            set_path(&mut msg, &k, &v).map_err(|e| invalid(&k, e))?;
+        }
+    }
+    Ok(msg)
+}
+
+fn invalid_argument(field: &str, description: &str) -> Status {
+    qaward_kit::Error::invalid(field, description).to_status()
+}
+
+/// Passes bytes through untouched: the request is already encoded, and the answer is decoded
+/// with the method's descriptor.
+#[derive(Debug, Clone, Default)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let n = src.remaining();
+        Ok(Some(src.copy_to_bytes(n)))
+    }
+}
+
+/// The headers relayed to the service: the caller's token and the trace context.
+const RELAYED: &[&str] = &["authorization", "traceparent", "tracestate"];
+
+/// Calls the route's method on `channel` and renders the answer as proto3 JSON.
+pub async fn call(
+    channel: Channel,
+    route: &Route,
+    message: DynamicMessage,
+    headers: &HeaderMap,
+) -> Result<serde_json::Value, Status> {
+    let mut request = tonic::Request::new(Bytes::from(message.encode_to_vec()));
+    for name in RELAYED {
+        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok())
+            && let Ok(v) = v.parse()
+        {
+            request.metadata_mut().insert(*name, v);
+        }
+    }
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("{} is unreachable: {e}", route.service)))?;
+    let path = PathAndQuery::try_from(route.grpc_path.clone())
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let answer = grpc.unary(request, path, RawCodec).await?.into_inner();
+    let reply = DynamicMessage::decode(route.output.clone(), answer)
+        .map_err(|e| Status::internal(format!("undecodable answer: {e}")))?;
+    let options = SerializeOptions::new().skip_default_fields(false);
+    reply
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+/// A status as Google's JSON error model, with the HTTP status mapped once by the kit.
+pub fn error_response(status: &Status) -> (StatusCode, serde_json::Value) {
+    let code = ErrorCode::from_grpc(status.code());
+    let http =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let details = status.get_error_details();
+    let mut list = Vec::new();
+    if let Some(info) = details.error_info() {
+        list.push(serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": info.reason,
+            "domain": info.domain,
+            "metadata": info.metadata,
+        }));
+    }
+    if let Some(bad) = details.bad_request() {
+        list.push(serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": bad.field_violations.iter().map(|v| serde_json::json!({
+                "field": v.field, "description": v.description,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    let name = format!("{:?}", status.code());
+    let upper: String = name
+        .chars()
+        .enumerate()
+        .flat_map(|(i, ch)| {
+            let sep = (i > 0 && ch.is_ascii_uppercase()).then_some('_');
+            sep.into_iter()
+                .chain(std::iter::once(ch.to_ascii_uppercase()))
+        })
+        .collect();
+    (
+        http,
+        serde_json::json!({
+            "error": {
+                "code": http.as_u16(),
+                "message": status.message(),
+                "status": upper,
+                "details": list,
+            }
+        }),
+    )
+}
+
+/// The channels by gRPC service name, shared by the handlers.
+pub type Upstreams = Arc<HashMap<&'static str, Channel>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_paths_and_bind_variables() {
+        let t = Template::parse("/v1/{name=programmes/*/cycles/*}:releaseReviewStage").unwrap();
+        assert_eq!(
+            t.matches("/v1/programmes/yunyang/cycles/2026:releaseReviewStage"),
+            Some(vec![(
+                "name".into(),
+                "programmes/yunyang/cycles/2026".into()
+            )])
+        );
+        assert_eq!(t.matches("/v1/programmes/yunyang/cycles/2026"), None);
+        let t = Template::parse("/v1/{parent=programmes/*}/cycles").unwrap();
+        assert_eq!(
+            t.matches("/v1/programmes/yunyang/cycles"),
+            Some(vec![("parent".into(), "programmes/yunyang".into())])
+        );
+        assert_eq!(t.matches("/v1/programmes/yunyang/cycles/2026"), None);
+        let t = Template::parse("/v1/programmes").unwrap();
+        assert_eq!(t.matches("/v1/programmes"), Some(vec![]));
+        assert_eq!(t.matches("/v1/programmes:x"), None);
+        let t = Template::parse("/v1/{name=programmes/*/cycles/*/publicNotice}").unwrap();
+        assert!(
+            t.matches("/v1/programmes/y/cycles/2026/publicNotice")
+                .is_some()
+        );
+        let t =
+            Template::parse("/v1/{application.name=programmes/*/cycles/*/applications/*}").unwrap();
+        assert_eq!(
+            t.matches("/v1/programmes/y/cycles/2026/applications/9150%2F")
+                .unwrap()[0]
+                .1,
+            "programmes/y/cycles/2026/applications/9150/"
+        );
+    }
+
+    #[test]
+    fn every_annotated_method_has_a_route() {
+        let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
+        assert!(routes.len() > 80, "{}", routes.len());
+        let (r, vars) = routes
+            .find(
+                &Method::POST,
+                "/v1/programmes/yunyang/cycles/2026:releaseReviewStage",
+            )
+            .unwrap();
+        assert_eq!(
+            r.grpc_path,
+            "/qaward.applications.v1.ApplicationService/ReleaseReviewStage"
+        );
+        assert_eq!(vars[0].0, "cycle");
+        assert!(matches!(
+            routes.find(
+                &Method::GET,
+                "/v1/programmes/yunyang/cycles/2026:releaseReviewStage"
+            ),
+            Err(true)
+        ));
+        assert!(matches!(
+            routes.find(&Method::GET, "/v1/nothing"),
+            Err(false)
+        ));
+    }
+
+    #[test]
+    fn a_request_is_built_from_body_path_and_query_and_refuses_unknown_fields() {
+        let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let (r, vars) = routes
+            .find(
+                &Method::GET,
+                "/v1/programmes/yunyang/cycles/2026/applications",
+            )
+            .unwrap();
+        let m = request_message(
+            r,
+            &vars,
+            Some("pageSize=5&stage=APPLICATION_STAGE_ACCEPTED"),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(m.get_field_by_name("page_size").unwrap().as_i32(), Some(5));
+        assert_eq!(
+            m.get_field_by_name("stage").unwrap().as_enum_number(),
+            Some(4)
+        );
+        let e = request_message(r, &vars, Some("pageSize=five"), b"").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let (r, vars) = routes
+            .find(&Method::POST, "/v1/programmes/yunyang/cycles")
+            .unwrap();
+        let m = request_message(
+            r,
+            &vars,
+            None,
+            r#"{"year": 2026, "noticeTitle": "通知"}"#.as_bytes(),
+        )
+        .unwrap();
+        let cycle = m.get_field_by_name("cycle").unwrap();
+        assert_eq!(
+            cycle
+                .as_message()
+                .unwrap()
+                .get_field_by_name("year")
+                .unwrap()
+                .as_i32(),
+            Some(2026)
+        );
+        let e = request_message(r, &vars, None, br#"{"year": 2026, "colour": "red"}"#).unwrap_err();
+        assert!(e.message().contains("colour"), "{}", e.message());
+        let e = request_message(r, &vars, None, br#"{"year": "soon"}"#).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn errors_follow_googles_json_model() {
+        let s = qaward_kit::Error::rule("R-13", "BELOW", "未达到").to_status();
+        let (http, body) = error_response(&s);
+        assert_eq!(http, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["status"], "FAILED_PRECONDITION");
+        assert_eq!(body["error"]["details"][0]["metadata"]["rule"], "R-13");
+        let (http, body) = error_response(&qaward_kit::Error::invalid("year", "bad").to_status());
+        assert_eq!(http, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+        assert_eq!(
+            body["error"]["details"][1]["fieldViolations"][0]["field"],
+            "year"
+        );
+    }
+}
