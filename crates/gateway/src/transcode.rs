@@ -171,6 +171,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Path variables bound by a match: (field path, value).
+pub type Bindings = Vec<(String, String)>;
+
 /// One annotated method.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -255,11 +258,7 @@ impl Routes {
 
     /// The route for a request, with its path variables. A path that matches under another
     /// HTTP method is `Err(true)` (405); none at all `Err(false)` (404).
-    pub fn find(
-        &self,
-        method: &Method,
-        path: &str,
-    ) -> Result<(&Route, Vec<(String, String)>), bool> {
+    pub fn find(&self, method: &Method, path: &str) -> Result<(&Route, Bindings), bool> {
         let mut other_method = false;
         for r in &self.routes {
             if let Some(vars) = r.template.matches(path) {
