@@ -164,4 +164,11 @@ async fn the_award_cycle_is_reachable_over_http_json_through_the_gateway() {
     );
     let (status, body) = http(&q, "GET", "/v1/programmes", Some(&public), "").await;
     assert_eq!(status, 403, "{body}");
+
+    // The OpenAPI document comes from the same contracts: the reviewers' registry view of a
+    // programme has its own binding, apart from the award's programme.
+    let (status, doc) = http(&q, "GET", "/openapi.json", None, "").await;
+    assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.0.3")));
+    assert!(doc["paths"]["/v1/registry/programmes/{programme}"]["get"].is_object());
+    assert!(doc["paths"]["/v1/programmes/{programme}"]["get"].is_object());
 }

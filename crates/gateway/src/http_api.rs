@@ -27,6 +27,7 @@ struct Edge {
     upstreams: Upstreams,
     routes: Arc<Routes>,
     verifier: Arc<Verifier>,
+    openapi: Arc<serde_json::Value>,
 }
 
 /// The largest JSON body the gateway reads; evidence files go over gRPC streaming.
@@ -41,13 +42,19 @@ pub async fn serve_http(
 ) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
+    let openapi = crate::openapi::document(qaward_proto::FILE_DESCRIPTOR_SET, &routes)?;
     let edge = Edge {
         upstreams: Arc::new(channels),
         routes: Arc::new(routes),
         verifier,
+        openapi: Arc::new(openapi),
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/openapi.json",
+            get(|State(edge): State<Edge>| async move { Json(edge.openapi.as_ref().clone()) }),
+        )
         .fallback(transcoded)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(edge);

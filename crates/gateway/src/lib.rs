@@ -10,6 +10,7 @@
 //!   and rate limits come with the rest of the gateway issue (#8).
 
 mod http_api;
+pub mod openapi;
 mod proxy;
 pub mod transcode;
 

@@ -179,6 +179,8 @@ pub type Bindings = Vec<(String, String)>;
 pub struct Route {
     pub http_method: Method,
     pub template: Template,
+    /// The template as annotated, for the OpenAPI document.
+    pub template_text: String,
     /// `*`, a field name, or empty.
     pub body: String,
     /// `/qaward.reviewers.v1.ReviewerService/PrepareDraw`.
@@ -236,6 +238,7 @@ impl Routes {
                     http_method: Method::from_bytes(verb.to_ascii_uppercase().as_bytes())
                         .map_err(|e| e.to_string())?,
                     template: Template::parse(&template)?,
+                    template_text: template.clone(),
                     body,
                     grpc_path: format!("/{}/{}", s.full_name(), m.name()),
                     service: s.full_name().to_string(),
@@ -246,6 +249,10 @@ impl Routes {
             }
         }
         Ok(Routes { routes })
+    }
+
+    pub fn all(&self) -> &[Route] {
+        &self.routes
     }
 
     pub fn len(&self) -> usize {

@@ -111,6 +111,38 @@ fn every_method_has_an_http_binding() {
 }
 
 #[test]
+fn no_two_methods_share_an_http_binding() {
+    // The gateway serves every service on one HTTP port: a binding names one method.
+    let pool = pool();
+    let http = pool
+        .get_extension_by_name("google.api.http")
+        .expect("google.api.http is in the descriptor set");
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let mut clashes = Vec::new();
+    for s in pool.services().filter(|s| ours(s.full_name())) {
+        for m in s.methods() {
+            let options = m.options();
+            let rule = options.get_extension(&http);
+            let Some(rule) = rule.as_message() else {
+                continue;
+            };
+            for verb in ["get", "post", "patch", "put", "delete"] {
+                let Some(t) = rule.get_field_by_name(verb) else {
+                    continue;
+                };
+                let Some(t) = t.as_str().filter(|t| !t.is_empty()) else {
+                    continue;
+                };
+                if let Some(other) = seen.insert(format!("{verb} {t}"), m.full_name().to_string()) {
+                    clashes.push(format!("{verb} {t}: {other} and {}", m.full_name()));
+                }
+            }
+        }
+    }
+    assert!(clashes.is_empty(), "{}", clashes.join("\n"));
+}
+
+#[test]
 fn every_list_is_paged_from_day_one() {
     let mut problems = Vec::new();
     for s in pool().services().filter(|s| ours(s.full_name())) {
