@@ -10,15 +10,14 @@ use qaward_kit::{
     clock::{to_timestamp, unix_micros},
     paging::Page,
 };
-use qaward_proto::qaward::{applications::v1 as pb, reviewers::v1 as rpb, scoring::v1 as spb};
+use qaward_proto::qaward::{applications::v1 as pb, reviewers::v1 as rpb};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::review::scoring_cycle,
     grpc::{ApplicationsApi, caller, cycle_id},
-    review::{application_resource, result_settings, upstream},
+    review::{application_resource, upstream},
     store,
 };
 
@@ -112,17 +111,7 @@ impl ApplicationsApi {
                     "draw_record": serde_json::from_str::<Value>(&draw.record_json).unwrap_or(Value::Null),
                 }));
             }
-            let mut compute = Request::new(spb::ComputeResultsRequest {
-                cycle: scoring_cycle(&p, y),
-                settings: Some(result_settings(&settings)),
-            });
-            relay_token(&c, &mut compute);
-            let results = self
-                .scoring()
-                .compute_results(compute)
-                .await
-                .map_err(upstream("scoring"))?
-                .into_inner();
+            let results = self.scoring_results(&c, &p, y, &settings).await?;
             let results: Vec<Value> = results
                 .results
                 .iter()

@@ -170,7 +170,7 @@ pub(crate) fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
 }
 
 /// The scoring settings of a programme's settings.
-pub(crate) fn result_settings(s: &Settings) -> spb::ResultSettings {
+fn result_settings(s: &Settings) -> spb::ResultSettings {
     let dec = |d: Decimal| {
         Some(qaward_proto::qaward::common::v1::Decimal {
             value: d.normalize().to_string(),
@@ -192,6 +192,49 @@ pub(crate) fn decimal(d: &Option<qaward_proto::qaward::common::v1::Decimal>) -> 
 }
 
 impl ApplicationsApi {
+    /// A cycle's results as scoring computes them with the cycle's settings, for the caller.
+    pub(crate) async fn scoring_results(
+        &self,
+        c: &Caller,
+        p: &str,
+        y: i64,
+        settings: &Settings,
+    ) -> Result<spb::CycleResults> {
+        let mut compute = Request::new(spb::ComputeResultsRequest {
+            cycle: review::scoring_cycle(p, y),
+            settings: Some(result_settings(settings)),
+        });
+        relay_token(c, &mut compute);
+        Ok(self
+            .scoring()
+            .compute_results(compute)
+            .await
+            .map_err(upstream("scoring"))?
+            .into_inner())
+    }
+
+    /// Releases a stage of a cycle in scoring, once (a retry is recognised by its request id).
+    pub(crate) async fn release_in_scoring(
+        &self,
+        c: &Caller,
+        p: &str,
+        y: i64,
+        stage: spb::Stage,
+    ) -> Result<()> {
+        let cycle = review::scoring_cycle(p, y);
+        let mut release = Request::new(spb::ReleaseStageRequest {
+            cycle: cycle.clone(),
+            stage: stage as i32,
+            request_id: derived_request_id(&[&cycle, stage.as_str_name(), "release"]),
+        });
+        relay_token(c, &mut release);
+        self.scoring()
+            .release_stage(release)
+            .await
+            .map_err(upstream("scoring"))?;
+        Ok(())
+    }
+
     pub(crate) async fn review_prepare(
         &self,
         request: Request<pb::PrepareReviewGroupRequest>,
@@ -770,17 +813,7 @@ impl ApplicationsApi {
                 ));
             }
             let scoring_cycle = review::scoring_cycle(&p, y);
-            let mut compute = Request::new(spb::ComputeResultsRequest {
-                cycle: scoring_cycle.clone(),
-                settings: Some(result_settings(&settings)),
-            });
-            relay_token(&c, &mut compute);
-            let results = self
-                .scoring()
-                .compute_results(compute)
-                .await
-                .map_err(upstream("scoring"))?
-                .into_inner();
+            let results = self.scoring_results(&c, &p, y, &settings).await?;
             // Every application of the stage must have scoring's decision: a group that has
             // not signed its consensus holds the release back.
             let mut steps = Vec::new();
@@ -805,16 +838,8 @@ impl ApplicationsApi {
                 )
                 .with_metadata("waiting", waiting.join(",")));
             }
-            let mut release = Request::new(spb::ReleaseStageRequest {
-                cycle: scoring_cycle.clone(),
-                stage: scoring_stage(stage) as i32,
-                request_id: derived_request_id(&[&scoring_cycle, stage.as_str(), "release"]),
-            });
-            relay_token(&c, &mut release);
-            self.scoring()
-                .release_stage(release)
-                .await
-                .map_err(upstream("scoring"))?;
+            self.release_in_scoring(&c, &p, y, scoring_stage(stage))
+                .await?;
 
             let now = self.now();
             let mut tx = self.db().begin().await?;

@@ -7,13 +7,13 @@
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
-    auth::{Caller, Role, relay_token},
+    auth::{Caller, Role},
     change,
     clock::{from_unix_micros, to_timestamp, unix_micros},
     convert::{chinese_date, date_from_pb, iso_date},
     db::Conn,
     error::FieldViolation,
-    idempotency::{RequestKey, derived_request_id},
+    idempotency::RequestKey,
     notify,
     paging::Page,
 };
@@ -24,13 +24,12 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{
         Explanation,
-        review::scoring_cycle,
         selection::{self, Ranked, Ranking, TieResolution},
         stage::{self, Stage, Step},
     },
     grpc::{ApplicationsApi, caller, china_date, cycle_id, cycle_pb, line},
     intake::{application_name, application_pb, decide, notice, refused, stage_of},
-    review::{application_resource, decimal, result_settings, upstream},
+    review::{application_resource, decimal},
     store::{self, ApplicationRow, ComplaintRow},
 };
 
@@ -131,28 +130,9 @@ impl ApplicationsApi {
                 ));
             }
             // The defence scores enter the composite now: release them, then rank.
-            let sc = scoring_cycle(&p, y);
-            let mut release = Request::new(spb::ReleaseStageRequest {
-                cycle: sc.clone(),
-                stage: spb::Stage::Defence as i32,
-                request_id: derived_request_id(&[&sc, "DEFENCE", "release"]),
-            });
-            relay_token(&c, &mut release);
-            self.scoring()
-                .release_stage(release)
-                .await
-                .map_err(upstream("scoring"))?;
-            let mut compute = Request::new(spb::ComputeResultsRequest {
-                cycle: sc.clone(),
-                settings: Some(result_settings(&settings)),
-            });
-            relay_token(&c, &mut compute);
-            let results = self
-                .scoring()
-                .compute_results(compute)
-                .await
-                .map_err(upstream("scoring"))?
-                .into_inner();
+            self.release_in_scoring(&c, &p, y, spb::Stage::Defence)
+                .await?;
+            let results = self.scoring_results(&c, &p, y, &settings).await?;
             let mut ranked = Vec::new();
             let mut missing = Vec::new();
             for row in &finalists {
