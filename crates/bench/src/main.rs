@@ -5,6 +5,7 @@
 
 mod deliveries;
 mod draw;
+mod gateway;
 mod health;
 mod load;
 mod results;
@@ -26,6 +27,9 @@ enum Scenario {
     /// Health-check throughput and p50/p99 latency of one qaward service (all its tower
     /// layers) against a bare tonic server answering the same RPC.
     Health(load::LoadOptions),
+    /// A read (`ReviewerService/GetProgramme`) through the gateway's gRPC pass-through
+    /// against the same read to the reviewers service directly.
+    Gateway(load::LoadOptions),
     /// A reviewer draw (5 + 3 backups, full recusal) against `ORDER BY random() LIMIT 8` on
     /// PostgreSQL with 100,000 reviewers and 20,000 relations; and the registry import time.
     Draw(draw::DrawOptions),
@@ -80,6 +84,7 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.scenario {
             Scenario::Health(options) => health::run(options).await,
+            Scenario::Gateway(options) => gateway::run(options).await,
             Scenario::Draw(options) => draw::run(options).await,
             Scenario::Results(options) => results::run(options).await,
             Scenario::Deliveries(options) => deliveries::run(options).await,

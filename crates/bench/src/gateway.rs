@@ -1,0 +1,135 @@
+//! Scenario `gateway`: what the gateway's gRPC pass-through costs on a read method.
+//!
+//! Target: `ReviewerService/GetProgramme` (a token check and one indexed read) through the
+//! gateway, which forwards the call untouched to the reviewers service.
+//! Baseline: the same call, same client, same concurrency, to the reviewers service directly.
+//! Both services run in-process on SQLite exactly as `qaward serve` starts them.
+
+use std::{collections::HashMap, sync::Arc};
+
+use qaward_kit::{
+    auth::Role,
+    config::Config,
+    server::{ServiceContext, bind},
+    testing::TestKeys,
+};
+use qaward_proto::qaward::reviewers::v1::{
+    CreateProgrammeRequest, GetProgrammeRequest, Programme,
+    reviewer_service_client::ReviewerServiceClient,
+};
+use tonic::transport::Channel;
+
+use crate::{
+    Figure,
+    load::{self, LoadOptions},
+};
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
+}
+
+pub async fn run(options: LoadOptions) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let keys = TestKeys::new();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let ctx = ServiceContext {
+        config: Arc::new(config),
+        verifier: keys.verifier.clone(),
+        clock: Arc::new(qaward_kit::clock::SystemClock),
+        randomness: Arc::new(qaward_kit::clock::SeededRandomness::new(1)),
+    };
+    let host = qaward_reviewers::start(&ctx)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
+    let reviewers_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(host.serve(listener, std::future::pending()));
+
+    let upstream = tonic::transport::Endpoint::from_shared(format!("http://{reviewers_addr}"))
+        .map_err(|e| e.to_string())?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let mut channels: HashMap<&'static str, Channel> = HashMap::new();
+    channels.insert("qaward.reviewers.v1.ReviewerService", upstream);
+    let gateway = qaward_gateway::start(&ctx, channels);
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
+    let gateway_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(gateway.serve(listener, std::future::pending()));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let office = keys.token_for("office-1", Role::Office, "yunyang");
+    let direct = load::connect(reviewers_addr, options.connections).await?;
+    ReviewerServiceClient::new(direct[0].clone())
+        .create_programme(with_token(
+            CreateProgrammeRequest {
+                programme: Some(Programme {
+                    display_name: "云阳县县长质量奖".into(),
+                    ..Default::default()
+                }),
+                programme_id: "yunyang".into(),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .map_err(|e| format!("create the programme: {e}"))?;
+    let through = load::connect(gateway_addr, options.connections).await?;
+    let token = Arc::new(office);
+    let read = move |channel: Channel| {
+        let token = token.clone();
+        async move {
+            ReviewerServiceClient::new(channel)
+                .get_programme(with_token(
+                    GetProgrammeRequest {
+                        name: "programmes/yunyang".into(),
+                    },
+                    &token,
+                ))
+                .await
+                .is_ok()
+        }
+    };
+    let (mut base, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..options.rounds.max(1) {
+        base.push(load::run(&options, &direct, read.clone()).await);
+        ours.push(load::run(&options, &through, read.clone()).await);
+    }
+    let (base, ours) = (load::LoadResult::merge(base), load::LoadResult::merge(ours));
+    if ours.errors > 0 || base.errors > 0 {
+        return Err(format!(
+            "calls failed: through the gateway {}, direct {}",
+            ours.errors, base.errors
+        ));
+    }
+    let figure = |metric, unit, value, baseline_value| Figure {
+        scenario: "gateway",
+        metric,
+        unit,
+        value,
+        baseline: "reviewers_direct",
+        baseline_value,
+    };
+    figure("throughput", "req/s", ours.throughput(), base.throughput()).print();
+    figure(
+        "p50_latency",
+        "us",
+        ours.percentile(50.0),
+        base.percentile(50.0),
+    )
+    .print();
+    figure(
+        "p99_latency",
+        "us",
+        ours.percentile(99.0),
+        base.percentile(99.0),
+    )
+    .print();
+    Ok(())
+}
