@@ -9,7 +9,7 @@ use tonic::Code;
 use crate::support::{Qaward, with_token};
 
 #[tokio::test]
-async fn through_the_gateway_a_call_without_a_token_is_refused_by_the_service() {
+async fn through_the_gateway_a_call_without_a_token_is_refused_at_the_edge() {
     let q = Qaward::start(&[], &[]).await;
     let mut client = ReviewerServiceClient::new(q.channel("gateway").await);
     let status = client

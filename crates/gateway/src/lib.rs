@@ -1,8 +1,8 @@
 //! The gateway: the one address the county platform calls.
 //!
-//! - gRPC (`listen.gateway_grpc`): every call to a `qaward.*` service is passed through
-//!   unchanged, headers included (the bearer token and the W3C trace context), to the process
-//!   that serves it — exactly as when the services run apart. The gateway answers health and
+//! - gRPC (`listen.gateway_grpc`): every call to a `qaward.*` service has its bearer token
+//!   verified here first, then is passed through unchanged, headers included (the token and the
+//!   W3C trace context), to the process that serves it — exactly as when the services run apart. The gateway answers health and
 //!   reflection for the whole API itself.
 //! - HTTP (`listen.gateway_http`): `GET /healthz` reports every service's health, and every
 //!   method is reachable as its `google.api.http` annotation says, in proto3 JSON
@@ -49,7 +49,7 @@ pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, C
 pub fn start(ctx: &ServiceContext, channels: HashMap<&'static str, Channel>) -> ServiceHost {
     let mut names: Vec<&'static str> = channels.keys().copied().collect();
     names.sort();
-    let proxy = Proxy::new(channels);
+    let proxy = Proxy::new(channels, ctx.verifier.clone());
     ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone())
         .with_fallback(&names, move |router| router.fallback_service(proxy))
 }

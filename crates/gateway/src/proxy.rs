@@ -1,5 +1,7 @@
 //! gRPC pass-through: the first path segment (`/qaward.reviewers.v1.ReviewerService/...`)
-//! names the service; the request goes to that service's channel untouched.
+//! names the service; the request goes to that service's channel untouched — once its bearer
+//! token has been verified at the edge, so a call the gateway can reject never reaches a
+//! service (the service verifies the relayed token again and applies its own rules).
 
 use std::{collections::HashMap, convert::Infallible, pin::Pin, sync::Arc, task::Poll};
 
@@ -9,12 +11,17 @@ use tower::ServiceExt;
 #[derive(Clone)]
 pub struct Proxy {
     upstreams: Arc<HashMap<&'static str, Channel>>,
+    verifier: Arc<qaward_kit::auth::Verifier>,
 }
 
 impl Proxy {
-    pub fn new(upstreams: HashMap<&'static str, Channel>) -> Self {
+    pub fn new(
+        upstreams: HashMap<&'static str, Channel>,
+        verifier: Arc<qaward_kit::auth::Verifier>,
+    ) -> Self {
         Proxy {
             upstreams: Arc::new(upstreams),
+            verifier,
         }
     }
 }
@@ -37,6 +44,25 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .next()
             .unwrap_or_default()
             .to_string();
+        let token = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let refused = match token {
+            None => Some(
+                qaward_kit::Error::unauthenticated("MISSING_TOKEN", "a bearer token is required")
+                    .to_status(),
+            ),
+            Some(t) => self.verifier.verify(t).err().map(|e| e.to_status()),
+        };
+        if let Some(status) = refused {
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
         let Some(channel) = self.upstreams.get(service.as_str()).cloned() else {
             return Box::pin(async move {
                 Ok(Status::unimplemented(format!("unknown service {service:?}")).into_http())
@@ -55,5 +81,52 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The upstream is a port nobody listens on: an answer other than UNAVAILABLE came from the
+    /// gateway itself.
+    fn proxy(keys: &qaward_kit::testing::TestKeys) -> Proxy {
+        let nowhere = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let mut upstreams = HashMap::new();
+        upstreams.insert("qaward.reviewers.v1.ReviewerService", nowhere);
+        Proxy::new(upstreams, keys.verifier.clone())
+    }
+
+    fn call(token: Option<&str>) -> http::Request<axum::body::Body> {
+        let mut b = http::Request::post("/qaward.reviewers.v1.ReviewerService/GetProgramme")
+            .header("content-type", "application/grpc");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    }
+
+    fn grpc_status(r: &http::Response<Body>) -> Option<i32> {
+        r.headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_valid_token_is_refused_at_the_edge() {
+        let keys = qaward_kit::testing::TestKeys::new();
+        let unauthenticated = tonic::Code::Unauthenticated as i32;
+        let r = proxy(&keys).oneshot(call(None)).await.unwrap();
+        assert_eq!(grpc_status(&r), Some(unauthenticated));
+        let r = proxy(&keys)
+            .oneshot(call(Some("not.a.token")))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&r), Some(unauthenticated));
+        // With a good token the call goes on, and finds the upstream down.
+        let token = keys.token("office-1", qaward_kit::auth::Role::Office);
+        let r = proxy(&keys).oneshot(call(Some(&token))).await.unwrap();
+        assert_eq!(grpc_status(&r), Some(tonic::Code::Unavailable as i32));
     }
 }
