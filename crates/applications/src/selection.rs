@@ -924,22 +924,8 @@ impl ApplicationsApi {
             let Some((_, end)) = store::public_notice(&mut tx, &p, y).await? else {
                 return Err(Error::rule("R-21", "NO_PUBLIC_NOTICE", "候选企业尚未公示"));
             };
-            if unix_micros(now) <= end {
-                return Err(Error::rule(
-                    "R-21",
-                    "NOTICE_RUNNING",
-                    "公示期未满，评选委员会不能审议",
-                )
-                .with_metadata("notice_end", from_unix_micros(end).to_string()));
-            }
             let pending = store::pending_complaints(&mut tx, &p, y).await?;
-            if pending > 0 {
-                return Err(Error::rule(
-                    "R-52",
-                    "COMPLAINTS_PENDING",
-                    format!("尚有{pending}件公示期异议未处理完毕"),
-                ));
-            }
+            selection::committee_may_meet(now, from_unix_micros(end), pending).map_err(refused)?;
             let codes: Vec<&str> = decisions.iter().map(|(code, _, _)| code.as_str()).collect();
             let undecided: Vec<String> = on_notice
                 .iter()

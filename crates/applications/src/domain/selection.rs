@@ -208,6 +208,30 @@ pub fn committee_may_decide(present: u32, s: &Settings) -> Result<(), Explanatio
     }
 }
 
+/// the committee meets only after the notice has ended and every complaint made in
+/// it has its outcome.
+pub fn committee_may_meet(
+    now: OffsetDateTime,
+    notice_end: OffsetDateTime,
+    pending_complaints: i64,
+) -> Result<(), Explanation> {
+    if now <= notice_end {
+        return Err(
+            Explanation::new("R-21", "NOTICE_RUNNING", "公示期未满，评选委员会不能审议")
+                .with("notice_end", notice_end),
+        );
+    }
+    if pending_complaints > 0 {
+        return Err(Explanation::new(
+            "R-52",
+            "COMPLAINTS_PENDING",
+            format!("尚有{pending_complaints}件公示期异议未处理完毕"),
+        )
+        .with("pending", pending_complaints));
+    }
+    Ok(())
+}
+
 /// the certificate number of the `n`th award (from 1) of a programme's year.
 pub fn certificate_number(programme: &str, year: i64, n: usize) -> String {
     format!("{}-{year}-{n:03}", programme.to_ascii_uppercase())
@@ -307,6 +331,17 @@ mod tests {
         let e = committee_may_decide(6, &s).unwrap_err();
         assert_eq!((e.rule, e.inputs["present"].as_str()), ("R-22", "6"));
         assert!(committee_may_decide(7, &s).is_ok());
+    }
+
+    #[test]
+    fn r21_r52_the_committee_waits_for_the_notice_and_its_complaints() {
+        let end = datetime!(2026-09-08 09:00 +8);
+        let e = committee_may_meet(end, end, 0).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-21", "NOTICE_RUNNING"));
+        let after = datetime!(2026-09-08 09:00:01 +8);
+        let e = committee_may_meet(after, end, 1).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-52", "COMPLAINTS_PENDING"));
+        assert!(committee_may_meet(after, end, 0).is_ok());
     }
 
     #[test]
