@@ -57,7 +57,7 @@ fn stage_pb(s: &str) -> i32 {
         as i32
 }
 
-fn opinion_str(o: i32) -> Option<&'static str> {
+pub(crate) fn opinion_str(o: i32) -> Option<&'static str> {
     match pb::Opinion::try_from(o).ok()? {
         pb::Opinion::Support => Some("SUPPORT"),
         pb::Opinion::Object => Some("OBJECT"),

@@ -1012,12 +1012,6 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&r.name, "name")?;
             let mut bad = Vec::new();
             let finding = line(&r.finding, "finding", 2_000, &mut bad);
-            if finding.is_empty() {
-                bad.push(FieldViolation::new(
-                    "finding",
-                    "must describe the mismatch or fraud found",
-                ));
-            }
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }

@@ -28,7 +28,7 @@ use crate::{
         stage::{self, Stage, Step},
     },
     grpc::{ApplicationsApi, caller, china_date, cycle_id, cycle_pb, line},
-    intake::{application_name, application_pb, decide, notice, refused, stage_of},
+    intake::{application_name, application_pb, decide, notice, opinion_str, refused, stage_of},
     review::{application_resource, decimal},
     store::{self, ApplicationRow, ComplaintRow},
 };
@@ -332,17 +332,13 @@ impl ApplicationsApi {
         let run = async {
             let (p, y, code) = application_name(&r.name, "name")?;
             let mut bad = Vec::new();
-            let opinion = match pb::Opinion::try_from(r.opinion) {
-                Ok(pb::Opinion::Support) => "SUPPORT",
-                Ok(pb::Opinion::Object) => "OBJECT",
-                _ => {
-                    bad.push(FieldViolation::new(
-                        "opinion",
-                        "must be OPINION_SUPPORT or OPINION_OBJECT",
-                    ));
-                    ""
-                }
-            };
+            let opinion = opinion_str(r.opinion).unwrap_or_else(|| {
+                bad.push(FieldViolation::new(
+                    "opinion",
+                    "must be OPINION_SUPPORT or OPINION_OBJECT",
+                ));
+                ""
+            });
             let text = r.text.trim().to_string();
             if text.is_empty() || text.chars().count() > 5_000 {
                 bad.push(FieldViolation::new("text", "must be 1-5000 characters"));

@@ -110,21 +110,10 @@ async fn transcoded(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token = headers
+    let header = headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(token) = token else {
-        return error(
-            &qaward_kit::Error::unauthenticated("MISSING_TOKEN", "a bearer token is required")
-                .to_status(),
-        );
-    };
-    if let Err(e) = edge.verifier.verify(token) {
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = edge.verifier.verify_header(header) {
         return error(&e.to_status());
     }
     let (route, vars) = match edge.routes.find(&method, uri.path()) {

@@ -44,23 +44,12 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .next()
             .unwrap_or_default()
             .to_string();
-        let token = request
+        let header = request
             .headers()
             .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let refused = match token {
-            None => Some(
-                qaward_kit::Error::unauthenticated("MISSING_TOKEN", "a bearer token is required")
-                    .to_status(),
-            ),
-            Some(t) => self.verifier.verify(t).err().map(|e| e.to_status()),
-        };
-        if let Some(status) = refused {
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = self.verifier.verify_header(header) {
+            let status = e.to_status();
             return Box::pin(async move { Ok(status.into_http()) });
         }
         let Some(channel) = self.upstreams.get(service.as_str()).cloned() else {
