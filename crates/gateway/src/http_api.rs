@@ -41,6 +41,19 @@ pub async fn serve_http(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = router(channels, verifier)?;
+    tracing::info!(service = "gateway-http", %addr, "serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("gateway HTTP on {addr}: {e}"))
+}
+
+/// The HTTP port's routes, over `channels` to the services.
+pub fn router(
+    channels: HashMap<&'static str, Channel>,
+    verifier: Arc<Verifier>,
+) -> Result<Router, String> {
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
     let openapi = crate::openapi::document(qaward_proto::FILE_DESCRIPTOR_SET, &routes)?;
     let edge = Edge {
@@ -49,7 +62,7 @@ pub async fn serve_http(
         verifier,
         openapi: Arc::new(openapi),
     };
-    let app = Router::new()
+    Ok(Router::new()
         .route("/healthz", get(healthz))
         .route(
             "/openapi.json",
@@ -57,12 +70,7 @@ pub async fn serve_http(
         )
         .fallback(transcoded)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(edge);
-    tracing::info!(service = "gateway-http", %addr, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("gateway HTTP on {addr}: {e}"))
+        .with_state(edge))
 }
 
 async fn healthz(State(edge): State<Edge>) -> (StatusCode, Json<serde_json::Value>) {
@@ -113,9 +121,10 @@ async fn transcoded(
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = edge.verifier.verify_header(header) {
-        return error(&e.to_status());
-    }
+    let caller = match edge.verifier.verify_header(header) {
+        Ok(c) => c,
+        Err(e) => return error(&e.to_status()),
+    };
     let (route, vars) = match edge.routes.find(&method, uri.path()) {
         Ok(found) => found,
         Err(true) => {
@@ -134,6 +143,9 @@ async fn transcoded(
             )));
         }
     };
+    if let Err(e) = qaward_kit::policy::check(&route.grpc_path, &caller) {
+        return error(&e.to_status());
+    }
     if route.client_streaming {
         return error(&Status::unimplemented(
             "this method streams its request (evidence upload): call it over gRPC",

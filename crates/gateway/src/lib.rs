@@ -22,7 +22,7 @@ use qaward_kit::{
 };
 use tonic::transport::{Channel, Endpoint};
 
-pub use http_api::serve_http;
+pub use http_api::{router as http_router, serve_http};
 pub use proxy::Proxy;
 
 pub const KIND: ServiceKind = ServiceKind::Gateway;

@@ -1,7 +1,8 @@
 //! gRPC pass-through: the first path segment (`/qaward.reviewers.v1.ReviewerService/...`)
-//! names the service; the request goes to that service's channel untouched — once its bearer
-//! token has been verified at the edge, so a call the gateway can reject never reaches a
-//! service (the service verifies the relayed token again and applies its own rules).
+//! names the service; the request goes to that service's channel untouched — once it has been
+//! admitted at the edge (bearer token verified, role allowed by the policy table), so a call
+//! the gateway can reject never reaches a service (the service admits the relayed token again
+//! and applies its record-level rules).
 
 use std::{collections::HashMap, convert::Infallible, pin::Pin, sync::Arc, task::Poll};
 
@@ -48,7 +49,7 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Err(e) = self.verifier.verify_header(header) {
+        if let Err(e) = self.verifier.admit(request.uri().path(), header) {
             let status = e.to_status();
             return Box::pin(async move { Ok(status.into_http()) });
         }

@@ -102,6 +102,30 @@ impl Template {
         Ok(Template { pieces, verb })
     }
 
+    /// A path this template matches, with `x` for every wildcard segment (for tests and
+    /// examples).
+    pub fn example(&self) -> String {
+        let piece = |p: &Piece| match p {
+            Piece::Literal(l) => l.clone(),
+            _ => "x".to_string(),
+        };
+        let mut out = String::new();
+        for p in &self.pieces {
+            out.push('/');
+            match p {
+                Piece::Var { pattern, .. } => {
+                    out.push_str(&pattern.iter().map(piece).collect::<Vec<_>>().join("/"))
+                }
+                other => out.push_str(&piece(other)),
+            }
+        }
+        if let Some(v) = &self.verb {
+            out.push(':');
+            out.push_str(v);
+        }
+        out
+    }
+
     /// The path variables when `path` matches, else `None`.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let path = path.strip_prefix('/')?;

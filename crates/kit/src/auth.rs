@@ -19,7 +19,7 @@ use jsonwebtoken::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tonic::{Request, Status, service::Interceptor};
+use tonic::{Request, Status};
 
 use crate::{Error, config};
 
@@ -78,6 +78,9 @@ impl Role {
     }
 }
 
+/// The reason of a refusal for the caller's role alone (the policy table's, or a handler's).
+pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";
+
 /// The claims of a qaward token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -133,15 +136,17 @@ impl Caller {
         Ok(())
     }
 
-    /// Refuses with PERMISSION_DENIED unless the caller has one of `roles`.
+    /// Refuses with PERMISSION_DENIED (reason [`ROLE_NOT_ALLOWED`]) unless the caller has one
+    /// of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(Error::permission_denied(format!(
-                "role {} may not do this",
-                self.role.as_str()
-            )))
+            Err(Error::new(
+                crate::ErrorCode::PermissionDenied,
+                ROLE_NOT_ALLOWED,
+                format!("role {} may not do this", self.role.as_str()),
+            ))
         }
     }
 }
@@ -478,11 +483,6 @@ async fn fetch_jwks(url: &str) -> Result<String, KeyError> {
     String::from_utf8(body.to_vec()).map_err(|e| fail(e.to_string()))
 }
 
-/// The interceptor that puts a verified [`Caller`] on every request of a service, or
-/// refuses it with UNAUTHENTICATED.
-#[derive(Clone)]
-pub struct Authenticator(pub Arc<Verifier>);
-
 impl Verifier {
     /// The caller of an `authorization` header value (`Bearer <token>`): UNAUTHENTICATED
     /// without one, or when the token does not verify. Every door checks tokens with this.
@@ -496,17 +496,14 @@ impl Verifier {
             .ok_or_else(|| Error::unauthenticated("MISSING_TOKEN", "a bearer token is required"))?;
         self.verify(token)
     }
-}
 
-impl Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let caller = self.0.verify_header(header).map_err(|e| e.to_status())?;
-        request.extensions_mut().insert(caller);
-        Ok(request)
+    /// Admits a call to the gRPC method `path` (`/package.Service/Method`): its token verified,
+    /// then its role checked against the policy table. Every door — the gateway's two ports
+    /// and every service's host — admits calls with this one function.
+    pub fn admit(&self, path: &str, authorization: Option<&str>) -> Result<Caller, Error> {
+        let caller = self.verify_header(authorization)?;
+        crate::policy::check(path, &caller)?;
+        Ok(caller)
     }
 }
 

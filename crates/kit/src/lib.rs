@@ -28,6 +28,7 @@ pub mod names;
 pub mod notify;
 pub mod outbox;
 pub mod paging;
+pub mod policy;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -13,15 +13,11 @@ use std::{
 
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{
-    server::NamedService,
-    service::{Routes, interceptor::InterceptedService},
-    transport::Server,
-};
+use tonic::{server::NamedService, service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    auth::{Authenticator, Verifier},
+    auth::Verifier,
     clock::{SharedClock, SharedRandomness},
     config::{Config, ServerLimits},
     telemetry::TraceLayer,
@@ -76,7 +72,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 pub struct ServiceHost {
     name: String,
     limits: ServerLimits,
-    authenticator: Authenticator,
+    verifier: Arc<Verifier>,
     routes: tonic::service::RoutesBuilder,
     services: Vec<&'static str>,
     health: HealthReporter,
@@ -96,7 +92,7 @@ impl ServiceHost {
         ServiceHost {
             name: name.into(),
             limits: limits.clone(),
-            authenticator: Authenticator(verifier),
+            verifier,
             routes: Routes::builder(),
             services: Vec::new(),
             health,
@@ -125,7 +121,8 @@ impl ServiceHost {
         self.limits.max_message_bytes
     }
 
-    /// Adds a service; every call to it must carry a valid bearer token.
+    /// Adds a service; every call to it must carry a valid bearer token of a role the policy
+    /// table allows for the method (`policy.rs`).
     pub fn add_service<S>(mut self, service: S) -> Self
     where
         S: tower::Service<
@@ -140,8 +137,10 @@ impl ServiceHost {
         S::Future: Send + 'static,
     {
         self.services.push(S::NAME);
-        self.routes
-            .add_service(InterceptedService::new(service, self.authenticator.clone()));
+        self.routes.add_service(Guarded {
+            inner: service,
+            verifier: self.verifier.clone(),
+        });
         self
     }
 
@@ -220,6 +219,57 @@ impl ServiceHost {
             _ = async { if started_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending::<()>().await } } => {
                 tracing::warn!(service = %self.name, "shutdown grace period over; abandoning calls still in flight");
                 Ok(())
+            }
+        }
+    }
+}
+
+/// A service whose calls are admitted first ([`Verifier::admit`]): the token verified, the
+/// role checked against the policy table for the called path, and the verified
+/// [`Caller`](crate::auth::Caller) put on the request for the handler. A refused call never
+/// reaches the handler.
+#[derive(Clone)]
+struct Guarded<S> {
+    inner: S,
+    verifier: Arc<Verifier>,
+}
+
+impl<S: NamedService> NamedService for Guarded<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for Guarded<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match self.verifier.admit(request.uri().path(), header) {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                Box::pin(self.inner.call(request))
+            }
+            Err(e) => {
+                let response = e.to_status().into_http();
+                Box::pin(async move { Ok(response) })
             }
         }
     }

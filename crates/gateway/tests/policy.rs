@@ -1,0 +1,143 @@
+//! The policy table at the edge: every method, with every role, on both of the gateway's ports.
+//! Every service behind the gateway is a port nobody listens on, so an answer other than
+//! UNAVAILABLE came from the gateway itself: a pair the table refuses must be refused here,
+//! without a call to a service; a pair it allows must be passed on.
+
+use std::collections::HashMap;
+
+use qaward_gateway::{Proxy, http_router, transcode::Routes};
+use qaward_kit::{auth::Role, policy, testing::TestKeys};
+use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
+use tower::ServiceExt;
+
+fn nowhere() -> HashMap<&'static str, Channel> {
+    policy::POLICY
+        .iter()
+        .map(|s| {
+            (
+                s.service,
+                Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+            )
+        })
+        .collect()
+}
+
+fn header(r: &http::Response<tonic::body::Body>, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() {
+    let keys = TestKeys::new();
+    let proxy = Proxy::new(nowhere(), keys.verifier.clone());
+    let mut checked = 0;
+    for service in policy::POLICY {
+        for rule in service.rules {
+            let path = format!("/{}/{}", service.service, rule.method);
+            for role in Role::ALL {
+                let token = keys.token("caller-1", role);
+                let request = http::Request::post(&path)
+                    .header("content-type", "application/grpc")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response = proxy.clone().oneshot(request).await.unwrap();
+                let status: i32 = header(&response, "grpc-status")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(-1);
+                let allowed = rule.roles.contains(&role);
+                let expected = if allowed {
+                    tonic::Code::Unavailable
+                } else {
+                    tonic::Code::PermissionDenied
+                };
+                assert_eq!(
+                    status,
+                    expected as i32,
+                    "{path} as {}: {:?}",
+                    role.as_str(),
+                    header(&response, "grpc-message")
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 92 * Role::ALL.len());
+}
+
+#[tokio::test]
+async fn every_method_with_every_role_over_http_json_is_admitted_as_the_table_says() {
+    let keys = TestKeys::new();
+    let router = http_router(nowhere(), keys.verifier.clone()).unwrap();
+    let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut checked = 0;
+    for route in routes.all() {
+        let rule = policy::rule_of(&route.grpc_path).expect("a row for every route");
+        let path = route.template.example();
+        for role in Role::ALL {
+            let token = keys.token("caller-1", role);
+            let body = if route.http_method == http::Method::GET {
+                ""
+            } else {
+                "{}"
+            };
+            let request = http::Request::builder()
+                .method(route.http_method.clone())
+                .uri(&path)
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let what = format!("{} {path} as {}: {json}", route.http_method, role.as_str());
+            if rule.roles.contains(&role) {
+                // Passed on: the unreachable service answers, or (evidence upload) the
+                // gateway says to use gRPC.
+                let expected = if route.client_streaming { 501 } else { 503 };
+                assert_eq!(status, expected, "{what}");
+            } else {
+                assert_eq!(status, 403, "{what}");
+                assert_eq!(json["error"]["status"], "PERMISSION_DENIED", "{what}");
+                assert_eq!(
+                    json["error"]["details"][0]["reason"], "ROLE_NOT_ALLOWED",
+                    "{what}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * Role::ALL.len());
+}
+
+#[tokio::test]
+async fn a_refusal_over_grpc_carries_the_reason_and_names_the_roles() {
+    let keys = TestKeys::new();
+    let proxy = Proxy::new(nowhere(), keys.verifier.clone());
+    let token = keys.token("supervisor-1", Role::Supervisor);
+    let request = http::Request::post("/qaward.applications.v1.ApplicationService/RecordApproval")
+        .header("content-type", "application/grpc")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = proxy.oneshot(request).await.unwrap();
+    let status = tonic::Status::from_header_map(response.headers()).expect("a status");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "ROLE_NOT_ALLOWED"
+    );
+    assert!(
+        status
+            .message()
+            .contains("role supervisor may not call RecordApproval")
+    );
+}
