@@ -6,6 +6,7 @@ mod draws;
 mod gateway;
 mod http_json;
 mod outbox_notices;
+mod policy;
 mod postgres;
 mod serving;
 mod shutdown;

@@ -1,12 +1,20 @@
 //! Scenario `gateway`: what the gateway's gRPC pass-through costs on a read method.
 //!
 //! Target: `ReviewerService/GetProgramme` (a token check and one indexed read) through the
-//! gateway, which forwards the call untouched to the reviewers service.
+//! gateway, which admits the call (token, rate, policy) and forwards it untouched to the
+//! reviewers service.
 //! Baseline: the same call, same client, same concurrency, to the reviewers service directly.
 //! Both services run in-process on SQLite exactly as `qaward serve` starts them.
+//!
+//! Scenario `gateway_http`, same run: the same read as HTTP/JSON on the gateway's HTTP port
+//! (`GET /v1/registry/programmes/yunyang`: route match, transcoding both ways), against the
+//! gRPC call through the gateway. HTTP/1.1 keep-alive connections, one per caller.
 
 use std::{collections::HashMap, sync::Arc};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use qaward_kit::{
     auth::Role,
     config::Config,
@@ -35,10 +43,13 @@ fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
 pub async fn run(options: LoadOptions) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let keys = TestKeys::new();
-    let config = Config {
+    let mut config = Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
+    // The limiter is on (its cost is part of the figure) but never refuses the one caller.
+    config.gateway.rate_per_second = 1_000_000;
+    config.gateway.rate_burst = 1_000_000;
     let ctx = ServiceContext {
         config: Arc::new(config),
         verifier: keys.verifier.clone(),
@@ -58,10 +69,20 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         .connect_lazy();
     let mut channels: HashMap<&'static str, Channel> = HashMap::new();
     channels.insert("qaward.reviewers.v1.ReviewerService", upstream);
-    let gateway = qaward_gateway::start(&ctx, channels);
+    let edge = Arc::new(qaward_gateway::Edge::new(&ctx.config, ctx.verifier.clone()));
+    let (channels_again, edge_again) = (channels.clone(), edge.clone());
+    let gateway = qaward_gateway::start(&ctx, channels, edge);
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let gateway_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(gateway.serve(listener, std::future::pending()));
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
+    let http_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(qaward_gateway::serve_http(
+        listener,
+        channels_again,
+        edge_again,
+        std::future::pending(),
+    ));
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
     let office = keys.token_for("office-1", Role::Office, "yunyang");
@@ -82,6 +103,28 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         .map_err(|e| format!("create the programme: {e}"))?;
     let through = load::connect(gateway_addr, options.connections).await?;
     let token = Arc::new(office);
+    let http_read = {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(options.concurrency.max(1))
+            .build_http();
+        let uri: http::Uri = format!("http://{http_addr}/v1/registry/programmes/yunyang")
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let bearer = format!("Bearer {token}");
+        move |_: Channel| {
+            let (client, uri, bearer) = (client.clone(), uri.clone(), bearer.clone());
+            async move {
+                let request = http::Request::get(uri)
+                    .header("authorization", bearer)
+                    .body(Full::new(Bytes::new()))
+                    .expect("request");
+                match client.request(request).await {
+                    Ok(r) if r.status() == 200 => r.into_body().collect().await.is_ok(),
+                    _ => false,
+                }
+            }
+        }
+    };
     let read = move |channel: Channel| {
         let token = token.clone();
         async move {
@@ -96,18 +139,43 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
                 .is_ok()
         }
     };
-    let (mut base, mut ours) = (Vec::new(), Vec::new());
+    let (mut base, mut ours, mut http) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.rounds.max(1) {
         base.push(load::run(&options, &direct, read.clone()).await);
         ours.push(load::run(&options, &through, read.clone()).await);
+        http.push(load::run(&options, &through, http_read.clone()).await);
     }
     let (base, ours) = (load::LoadResult::merge(base), load::LoadResult::merge(ours));
-    if ours.errors > 0 || base.errors > 0 {
+    let http = load::LoadResult::merge(http);
+    if ours.errors > 0 || base.errors > 0 || http.errors > 0 {
         return Err(format!(
-            "calls failed: through the gateway {}, direct {}",
-            ours.errors, base.errors
+            "calls failed: through the gateway {}, direct {}, HTTP/JSON {}",
+            ours.errors, base.errors, http.errors
         ));
     }
+    let http_figure = |metric, unit, value, baseline_value| Figure {
+        scenario: "gateway_http",
+        metric,
+        unit,
+        value,
+        baseline: "grpc_through_gateway",
+        baseline_value,
+    };
+    http_figure("throughput", "req/s", http.throughput(), ours.throughput()).print();
+    http_figure(
+        "p50_latency",
+        "us",
+        http.percentile(50.0),
+        ours.percentile(50.0),
+    )
+    .print();
+    http_figure(
+        "p99_latency",
+        "us",
+        http.percentile(99.0),
+        ours.percentile(99.0),
+    )
+    .print();
     let figure = |metric, unit, value, baseline_value| Figure {
         scenario: "gateway",
         metric,

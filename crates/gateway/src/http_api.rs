@@ -8,26 +8,31 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, State},
-    http::{HeaderMap, Method, StatusCode, Uri},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
 };
-use qaward_kit::auth::Verifier;
 use tokio::net::TcpListener;
 use tonic::{Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_types::StatusExt;
+use tracing::Instrument;
 
-use crate::transcode::{self, Routes};
+use crate::{
+    edge::{Edge, deadline_exceeded},
+    transcode::{self, Routes},
+};
 
 type Upstreams = Arc<HashMap<&'static str, Channel>>;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
-struct Edge {
+struct Port {
     upstreams: Upstreams,
     routes: Arc<Routes>,
-    verifier: Arc<Verifier>,
+    edge: Arc<Edge>,
     openapi: Arc<serde_json::Value>,
+    cors_origins: Arc<Vec<String>>,
 }
 
 /// The largest JSON body the gateway reads; evidence files go over gRPC streaming.
@@ -37,11 +42,11 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub async fn serve_http(
     listener: TcpListener,
     channels: HashMap<&'static str, Channel>,
-    verifier: Arc<Verifier>,
+    edge: Arc<Edge>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = router(channels, verifier)?;
+    let app = router(channels, edge)?;
     tracing::info!(service = "gateway-http", %addr, "serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -50,31 +55,33 @@ pub async fn serve_http(
 }
 
 /// The HTTP port's routes, over `channels` to the services.
-pub fn router(
-    channels: HashMap<&'static str, Channel>,
-    verifier: Arc<Verifier>,
-) -> Result<Router, String> {
+pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Result<Router, String> {
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
     let openapi = crate::openapi::document(qaward_proto::FILE_DESCRIPTOR_SET, &routes)?;
-    let edge = Edge {
+    let port = Port {
         upstreams: Arc::new(channels),
         routes: Arc::new(routes),
-        verifier,
+        cors_origins: Arc::new(edge.cors_origins.clone()),
+        edge,
         openapi: Arc::new(openapi),
     };
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route(
             "/openapi.json",
-            get(|State(edge): State<Edge>| async move { Json(edge.openapi.as_ref().clone()) }),
+            get(|State(port): State<Port>| async move { Json(port.openapi.as_ref().clone()) }),
         )
         .fallback(transcoded)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(edge))
+        .layer(axum::middleware::from_fn_with_state(
+            port.clone(),
+            cors_and_request_id,
+        ))
+        .with_state(port))
 }
 
-async fn healthz(State(edge): State<Edge>) -> (StatusCode, Json<serde_json::Value>) {
-    let upstreams = edge.upstreams;
+async fn healthz(State(port): State<Port>) -> (StatusCode, Json<serde_json::Value>) {
+    let upstreams = port.upstreams;
     let mut services = serde_json::Map::new();
     let mut all_serving = true;
     let mut names: Vec<&&str> = upstreams.keys().collect();
@@ -106,13 +113,26 @@ async fn healthz(State(edge): State<Edge>) -> (StatusCode, Json<serde_json::Valu
 
 fn error(status: &Status) -> Response {
     let (code, body) = transcode::error_response(status);
-    (code, Json(body)).into_response()
+    let mut response = (code, Json(body)).into_response();
+    if let Some(wait) = status
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+    {
+        // Whole seconds, rounded up, as RFC 9110 writes them.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            response.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+    }
+    response
 }
 
-/// Every annotated method over HTTP/JSON: authenticate, match the route, build the request
-/// message, call the service, answer in proto3 JSON.
+/// Every annotated method over HTTP/JSON: authenticate, match the route, admit (rate and
+/// policy), build the request message, call the service within the deadline, answer in proto3
+/// JSON.
 async fn transcoded(
-    State(edge): State<Edge>,
+    State(port): State<Port>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -121,11 +141,12 @@ async fn transcoded(
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = match edge.verifier.verify_header(header) {
-        Ok(c) => c,
-        Err(e) => return error(&e.to_status()),
-    };
-    let (route, vars) = match edge.routes.find(&method, uri.path()) {
+    // A bad token is answered before the route: an unauthenticated caller learns nothing of
+    // the API's shape.
+    if let Err(e) = port.edge.verifier.verify_header(header) {
+        return error(&e.to_status());
+    }
+    let (route, vars) = match port.routes.find(&method, uri.path()) {
         Ok(found) => found,
         Err(true) => {
             let mut r = error(&Status::unimplemented(format!(
@@ -143,9 +164,14 @@ async fn transcoded(
             )));
         }
     };
-    if let Err(e) = qaward_kit::policy::check(&route.grpc_path, &caller) {
-        return error(&e.to_status());
-    }
+    let timeout = match port
+        .edge
+        .admit(&route.grpc_path, header)
+        .and_then(|_| port.edge.timeout(&headers))
+    {
+        Ok(t) => t,
+        Err(s) => return error(&s),
+    };
     if route.client_streaming {
         return error(&Status::unimplemented(
             "this method streams its request (evidence upload): call it over gRPC",
@@ -155,14 +181,85 @@ async fn transcoded(
         Ok(m) => m,
         Err(s) => return error(&s),
     };
-    let Some(channel) = edge.upstreams.get(route.service.as_str()).cloned() else {
+    let Some(channel) = port.upstreams.get(route.service.as_str()).cloned() else {
         return error(&Status::unavailable(format!(
             "{} is not behind this gateway",
             route.service
         )));
     };
-    match transcode::call(channel, route, message, &headers).await {
-        Ok(json) => (StatusCode::OK, Json(json)).into_response(),
-        Err(s) => error(&s),
+    let started = std::time::Instant::now();
+    let call = transcode::call(channel, route, message, &headers, timeout);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(json)) => (StatusCode::OK, Json(json)).into_response(),
+        Ok(Err(s)) if started.elapsed() < timeout => error(&s),
+        Ok(Err(_)) | Err(_) => error(&deadline_exceeded(&route.service, timeout)),
     }
+}
+
+/// Around every HTTP exchange: the request id (the caller's `x-request-id` or a new one) put
+/// on the request for the services, on the span of every log line, and on the response; a
+/// 429 gets `Retry-After`; CORS for the configured origins, preflights answered here.
+async fn cors_and_request_id(
+    State(port): State<Port>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = qaward_kit::telemetry::request_id(request.headers());
+    let id_value = HeaderValue::from_str(&id).ok();
+    if let Some(v) = &id_value {
+        request
+            .headers_mut()
+            .insert(qaward_kit::telemetry::REQUEST_ID_HEADER, v.clone());
+    }
+    let origin = request
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| port.cors_origins.iter().any(|allowed| allowed == o))
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    let span = tracing::info_span!(
+        "http",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        request_id = %id,
+    );
+    let mut response = if preflight {
+        // Only an allowed origin gets the CORS headers below; to any other the browser
+        // refuses the call itself.
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).instrument(span).await
+    };
+    let h = response.headers_mut();
+    if let Some(v) = id_value {
+        h.insert(qaward_kit::telemetry::REQUEST_ID_HEADER, v);
+    }
+    if let Some(origin) = origin {
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-request-id, retry-after"),
+        );
+        if preflight {
+            h.insert(
+                http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"),
+            );
+            h.insert(
+                http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, x-request-id, grpc-timeout, traceparent, tracestate"),
+            );
+            h.insert(
+                http::header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+        }
+    }
+    h.append(http::header::VARY, HeaderValue::from_static("origin"));
+    response
 }

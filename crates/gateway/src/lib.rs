@@ -9,12 +9,13 @@
 //!   (`transcode.rs`), the bearer token verified at the edge first. Role policy, composed views
 //!   and rate limits come with the rest of the gateway issue (#8).
 
+pub mod edge;
 mod http_api;
 pub mod openapi;
 mod proxy;
 pub mod transcode;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use qaward_kit::{
     config::ServiceKind,
@@ -22,6 +23,7 @@ use qaward_kit::{
 };
 use tonic::transport::{Channel, Endpoint};
 
+pub use edge::Edge;
 pub use http_api::{router as http_router, serve_http};
 pub use proxy::Proxy;
 
@@ -46,10 +48,15 @@ pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, C
 
 /// The gateway's gRPC server: pass-through to every service, plus its own health and
 /// reflection.
-pub fn start(ctx: &ServiceContext, channels: HashMap<&'static str, Channel>) -> ServiceHost {
+/// `edge` is shared with the HTTP port, so a caller's rate is counted across both.
+pub fn start(
+    ctx: &ServiceContext,
+    channels: HashMap<&'static str, Channel>,
+    edge: Arc<Edge>,
+) -> ServiceHost {
     let mut names: Vec<&'static str> = channels.keys().copied().collect();
     names.sort();
-    let proxy = Proxy::new(channels, ctx.verifier.clone());
+    let proxy = Proxy::new(channels, edge);
     ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone())
         .with_fallback(&names, move |router| router.fallback_service(proxy))
 }

@@ -7,22 +7,21 @@
 use std::{collections::HashMap, convert::Infallible, pin::Pin, sync::Arc, task::Poll};
 
 use tonic::{Status, body::Body, transport::Channel};
+
+use crate::edge::{Edge, deadline_exceeded, grpc_timeout_value};
 use tower::ServiceExt;
 
 #[derive(Clone)]
 pub struct Proxy {
     upstreams: Arc<HashMap<&'static str, Channel>>,
-    verifier: Arc<qaward_kit::auth::Verifier>,
+    edge: Arc<Edge>,
 }
 
 impl Proxy {
-    pub fn new(
-        upstreams: HashMap<&'static str, Channel>,
-        verifier: Arc<qaward_kit::auth::Verifier>,
-    ) -> Self {
+    pub fn new(upstreams: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Self {
         Proxy {
             upstreams: Arc::new(upstreams),
-            verifier,
+            edge,
         }
     }
 }
@@ -49,10 +48,14 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Err(e) = self.verifier.admit(request.uri().path(), header) {
-            let status = e.to_status();
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
+        let admitted = self
+            .edge
+            .admit(request.uri().path(), header)
+            .and_then(|_| self.edge.timeout(request.headers()));
+        let timeout = match admitted {
+            Ok(t) => t,
+            Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
+        };
         let Some(channel) = self.upstreams.get(service.as_str()).cloned() else {
             return Box::pin(async move {
                 Ok(Status::unimplemented(format!("unknown service {service:?}")).into_http())
@@ -63,9 +66,19 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             // its child.
             let mut request = request;
             qaward_kit::telemetry::inject_headers(request.headers_mut());
-            match channel.oneshot(request.map(Body::new)).await {
-                Ok(response) => Ok(response),
-                Err(e) => {
+            // The service gets what is left of the call's deadline, never more.
+            if let Ok(v) = http::HeaderValue::from_str(&grpc_timeout_value(timeout)) {
+                request.headers_mut().insert("grpc-timeout", v);
+            }
+            let started = std::time::Instant::now();
+            let call = channel.oneshot(request.map(Body::new));
+            match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(_)) | Err(_) if started.elapsed() >= timeout => {
+                    Ok(deadline_exceeded(&service, timeout).into_http())
+                }
+                Err(_) => Ok(deadline_exceeded(&service, timeout).into_http()),
+                Ok(Err(e)) => {
                     tracing::warn!(%service, error = %e, "upstream unreachable");
                     Ok(Status::unavailable(format!("{service} is unreachable")).into_http())
                 }
@@ -84,7 +97,11 @@ mod tests {
         let nowhere = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
         let mut upstreams = HashMap::new();
         upstreams.insert("qaward.reviewers.v1.ReviewerService", nowhere);
-        Proxy::new(upstreams, keys.verifier.clone())
+        let edge = Edge::new(
+            &qaward_kit::config::Config::default(),
+            keys.verifier.clone(),
+        );
+        Proxy::new(upstreams, Arc::new(edge))
     }
 
     fn call(token: Option<&str>) -> http::Request<axum::body::Body> {

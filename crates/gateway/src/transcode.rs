@@ -463,8 +463,8 @@ impl Decoder for RawCodec {
     }
 }
 
-/// The headers relayed to the service: the caller's token and the trace context.
-const RELAYED: &[&str] = &["authorization", "traceparent", "tracestate"];
+/// The headers relayed to the service: the caller's token, the trace context, the request id.
+const RELAYED: &[&str] = &["authorization", "traceparent", "tracestate", "x-request-id"];
 
 /// Calls the route's method on `channel` and renders the answer as proto3 JSON.
 pub async fn call(
@@ -472,8 +472,11 @@ pub async fn call(
     route: &Route,
     message: DynamicMessage,
     headers: &HeaderMap,
+    timeout: std::time::Duration,
 ) -> Result<serde_json::Value, Status> {
     let mut request = tonic::Request::new(Bytes::from(message.encode_to_vec()));
+    // Sent as `grpc-timeout`: the service stops when the caller would have stopped waiting.
+    request.set_timeout(timeout);
     for name in RELAYED {
         if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok())
             && let Ok(v) = v.parse()
@@ -517,6 +520,12 @@ pub fn error_response(status: &Status) -> (StatusCode, serde_json::Value) {
             "fieldViolations": bad.field_violations.iter().map(|v| serde_json::json!({
                 "field": v.field, "description": v.description,
             })).collect::<Vec<_>>(),
+        }));
+    }
+    if let Some(delay) = details.retry_info().and_then(|r| r.retry_delay) {
+        list.push(serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": format!("{}.{:03}s", delay.as_secs(), delay.subsec_millis()),
         }));
     }
     let name = format!("{:?}", status.code());

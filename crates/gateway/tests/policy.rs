@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use qaward_gateway::{Proxy, http_router, transcode::Routes};
+use std::sync::Arc;
+
+use qaward_gateway::{Edge, Proxy, http_router, transcode::Routes};
 use qaward_kit::{auth::Role, policy, testing::TestKeys};
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
@@ -23,6 +25,13 @@ fn nowhere() -> HashMap<&'static str, Channel> {
         .collect()
 }
 
+/// The edge with the rate limit off: these tests make a thousand calls as few callers.
+fn edge(keys: &TestKeys) -> Arc<Edge> {
+    let mut config = qaward_kit::config::Config::default();
+    config.gateway.rate_per_second = 0;
+    Arc::new(Edge::new(&config, keys.verifier.clone()))
+}
+
 fn header(r: &http::Response<tonic::body::Body>, name: &str) -> Option<String> {
     r.headers()
         .get(name)
@@ -33,7 +42,7 @@ fn header(r: &http::Response<tonic::body::Body>, name: &str) -> Option<String> {
 #[tokio::test]
 async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() {
     let keys = TestKeys::new();
-    let proxy = Proxy::new(nowhere(), keys.verifier.clone());
+    let proxy = Proxy::new(nowhere(), edge(&keys));
     let mut checked = 0;
     for service in policy::POLICY {
         for rule in service.rules {
@@ -72,7 +81,7 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
 #[tokio::test]
 async fn every_method_with_every_role_over_http_json_is_admitted_as_the_table_says() {
     let keys = TestKeys::new();
-    let router = http_router(nowhere(), keys.verifier.clone()).unwrap();
+    let router = http_router(nowhere(), edge(&keys)).unwrap();
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut checked = 0;
     for route in routes.all() {
@@ -121,7 +130,7 @@ async fn every_method_with_every_role_over_http_json_is_admitted_as_the_table_sa
 #[tokio::test]
 async fn a_refusal_over_grpc_carries_the_reason_and_names_the_roles() {
     let keys = TestKeys::new();
-    let proxy = Proxy::new(nowhere(), keys.verifier.clone());
+    let proxy = Proxy::new(nowhere(), edge(&keys));
     let token = keys.token("supervisor-1", Role::Supervisor);
     let request = http::Request::post("/qaward.applications.v1.ApplicationService/RecordApproval")
         .header("content-type", "application/grpc")

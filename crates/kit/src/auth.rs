@@ -309,7 +309,13 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     leeway: u64,
+    /// Wakes the JWKS refresher (with a `jwks_url`) when a token names an unknown key.
+    wake: Arc<tokio::sync::Notify>,
+    last_wake: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// The soonest a token with an unknown key wakes the JWKS refresher again.
+const WAKE_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Verifier {
     /// A verifier with the keys of a JWKS document.
@@ -319,6 +325,8 @@ impl Verifier {
             issuer: auth.issuer.clone(),
             audience: auth.audience.clone(),
             leeway: auth.leeway_secs,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            last_wake: std::sync::Mutex::new(None),
         };
         v.replace_keys(jwks)?;
         Ok(v)
@@ -347,9 +355,15 @@ impl Verifier {
         if let Some(url) = auth.jwks_url.clone() {
             let every = std::time::Duration::from_secs(auth.jwks_refresh_secs.max(10));
             let weak = Arc::downgrade(&verifier);
+            let wake = verifier.wake.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(every).await;
+                    // Every interval, or at once when a token names a key not yet known (a
+                    // provider that rotated since the last refresh).
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = wake.notified() => {}
+                    }
                     let Some(v) = weak.upgrade() else { return };
                     match fetch_jwks(&url).await.and_then(|j| v.replace_keys(&j)) {
                         Ok(()) => tracing::debug!(%url, "JWKS refreshed"),
@@ -361,6 +375,17 @@ impl Verifier {
             });
         }
         Ok(verifier)
+    }
+
+    /// Asks the JWKS refresher for the provider's keys now, at most once every
+    /// [`WAKE_AT_MOST_EVERY`] (without a refresher, nobody listens).
+    fn wake_refresher(&self) {
+        let now = std::time::Instant::now();
+        let mut last = self.last_wake.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| now.duration_since(at) >= WAKE_AT_MOST_EVERY) {
+            *last = Some(now);
+            self.wake.notify_one();
+        }
     }
 
     /// Replaces the key set, refusing symmetric and malformed keys.
@@ -414,7 +439,10 @@ impl Verifier {
                 None => None,
             }
         }
-        .ok_or_else(|| refuse("UNKNOWN_KEY", "the token is signed with an unknown key"))?;
+        .ok_or_else(|| {
+            self.wake_refresher();
+            refuse("UNKNOWN_KEY", "the token is signed with an unknown key")
+        })?;
         if header.alg != key.alg {
             return Err(refuse(
                 "WRONG_ALGORITHM",

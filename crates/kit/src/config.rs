@@ -68,6 +68,7 @@ pub struct Config {
     pub telemetry: Telemetry,
     pub notifications: Notifications,
     pub blobs: Blobs,
+    pub gateway: Gateway,
 }
 
 /// Where the applications service keeps evidence files: under `data_dir/blobs` by
@@ -221,6 +222,30 @@ pub fn local_url(mut addr: SocketAddr) -> String {
         });
     }
     format!("http://{addr}")
+}
+
+/// What the gateway applies at the edge, on both its ports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gateway {
+    /// Calls per second each caller (token subject and role) may make, sustained; beyond it
+    /// RESOURCE_EXHAUSTED / HTTP 429 with the time to wait. 0: no limit.
+    pub rate_per_second: u32,
+    /// Calls a caller may make at once after being idle (the bucket's size).
+    pub rate_burst: u32,
+    /// Browser origins allowed to call the HTTP port (CORS), exactly as the browser sends them
+    /// (`https://zwfw.yunyang.gov.cn`). Empty: no cross-origin calls.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway {
+            rate_per_second: 50,
+            rate_burst: 100,
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 /// Limits every server applies.
@@ -419,6 +444,7 @@ impl Default for Config {
             telemetry: Telemetry::default(),
             notifications: Notifications::default(),
             blobs: Blobs::default(),
+            gateway: Gateway::default(),
         }
     }
 }
@@ -558,6 +584,22 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "server.max_concurrent_requests must be at least 1".to_string(),
             ));
+        }
+        let g = &self.gateway;
+        if g.rate_per_second > 0 && g.rate_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "gateway.rate_burst must be at least 1 when gateway.rate_per_second is set"
+                    .to_string(),
+            ));
+        }
+        if let Some(bad) = g
+            .cors_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "gateway.cors_origins: {bad:?} is not an origin (scheme://host[:port], no path)"
+            )));
         }
         let s3 = &self.blobs.s3;
         if !s3.bucket.is_empty()

@@ -315,6 +315,11 @@ pub const POLICY: &[ServicePolicy] = &[
     },
 ];
 
+/// Whether the table has rows for a gRPC service (every service of the contracts has).
+pub fn governs(service: &str) -> bool {
+    POLICY.iter().any(|s| s.service == service)
+}
+
 /// The row of a gRPC path (`/qaward.scoring.v1.ScoringService/GetRubric`), if it has one.
 pub fn rule_of(path: &str) -> Option<&'static Rule> {
     let (service, method) = path.trim_start_matches('/').split_once('/')?;

@@ -184,7 +184,25 @@ impl tonic::service::Interceptor for TracePropagation {
     }
 }
 
-/// A tower layer that opens a server span per gRPC request, child of the caller's W3C trace
+/// The header that carries a request's id from the caller through every hop and back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request id of a call: the caller's `x-request-id` when it is 1-64 characters of
+/// `[A-Za-z0-9._:-]`, else a new time-ordered UUID.
+pub fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// A tower layer that opens a server span per gRPC request (with its request id), child of the caller's W3C trace
 /// context when the request carries one, and records the OpenTelemetry metric
 /// `rpc.server.duration` (milliseconds, by service, method and status code).
 #[derive(Debug, Clone)]
@@ -240,9 +258,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let parent =
             global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+        // The caller's request id, or a new one: passed on with the request (the gateway's
+        // pass-through forwards it), recorded on the span, and returned in the response.
+        let request_id = request_id(request.headers());
+        let id_header = http::HeaderValue::from_str(&request_id).ok();
+        if let Some(v) = &id_header {
+            request.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
+        }
         let path = request.uri().path().trim_start_matches('/');
         let (service, method) = path.split_once('/').unwrap_or((path, ""));
         let span = tracing::info_span!(
@@ -253,6 +278,7 @@ where
             rpc.service = %service,
             rpc.method = %method,
             rpc.grpc.status_code = tracing::field::Empty,
+            request_id = %request_id,
         );
         let _ = span.set_parent(parent);
         let attributes = [
@@ -265,7 +291,10 @@ where
         let future = self.inner.call(request);
         Box::pin(
             async move {
-                let response = future.await;
+                let mut response = future.await;
+                if let (Ok(r), Some(v)) = (&mut response, id_header) {
+                    r.headers_mut().insert(REQUEST_ID_HEADER, v);
+                }
                 // Errors travel in a trailers-only response, so their code is a header; a
                 // response without one carries its code in the trailers, normally OK.
                 let code = match &response {

@@ -9,6 +9,8 @@ use qaward_kit::{
     server::{ServiceContext, ServiceHost, bind, shutdown_signal},
     telemetry,
 };
+use std::sync::Arc;
+
 use tokio::{sync::watch, task::JoinSet};
 
 async fn start_service(kind: ServiceKind, ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
@@ -71,11 +73,12 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     };
     let mut hosts = Vec::new();
     let mut channels = None;
+    let edge = Arc::new(qaward_gateway::Edge::new(&ctx.config, ctx.verifier.clone()));
     for (kind, listener) in listeners {
         let host = if kind == ServiceKind::Gateway {
             let c = qaward_gateway::upstream_channels(&ctx)?;
             channels = Some(c.clone());
-            qaward_gateway::start(&ctx, c)
+            qaward_gateway::start(&ctx, c, edge.clone())
         } else {
             start_service(kind, &ctx).await.map_err(|e| e.to_string())?
         };
@@ -94,7 +97,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         tasks.spawn(qaward_gateway::serve_http(
             listener,
             channels,
-            ctx.verifier.clone(),
+            edge.clone(),
             stopped(),
         ));
     }

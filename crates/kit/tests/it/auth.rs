@@ -198,3 +198,63 @@ async fn keys_can_come_from_a_jwks_url() {
     // No local key is made when keys come from elsewhere.
     assert!(!dir.path().join(LocalKey::SIGNING_KEY_FILE).exists());
 }
+
+#[tokio::test]
+async fn a_token_signed_with_a_key_published_since_the_last_refresh_wakes_the_refresher() {
+    let old = TestKeys::new();
+    let new = LocalKey::from_seed([9u8; 32]);
+    let (first, rotated) = (old.key.jwks_json(), new.jwks_json());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        while let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            // The provider rotated right after qaward's first fetch.
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let jwks = if n == 0 { &first } else { &rotated };
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config::Config {
+        data_dir: dir.path().to_path_buf(),
+        auth: config::Auth {
+            jwks_url: Some(format!("http://{addr}/.well-known/jwks.json")),
+            // Far longer than the test: only the wake-up can fetch again.
+            jwks_refresh_secs: 3600,
+            ..config::Auth::default()
+        },
+        ..config::Config::default()
+    };
+    let verifier = Verifier::from_config(&config).await.unwrap();
+    let token = new
+        .issue(
+            &config.auth,
+            time::OffsetDateTime::now_utc(),
+            "office-1",
+            Role::Office,
+            None,
+            None,
+        )
+        .unwrap();
+    let refused = verifier.verify(&token).unwrap_err().to_status();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let mut accepted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if verifier.verify(&token).is_ok() {
+            accepted = true;
+            break;
+        }
+    }
+    assert!(accepted, "the new key was not fetched");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

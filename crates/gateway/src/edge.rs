@@ -1,0 +1,229 @@
+//! Edge protection shared by the gateway's two ports: admission (token, then the caller's rate,
+//! then the policy table), and deadlines. A call refused here never reaches a service.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use qaward_kit::{
+    auth::{Caller, Verifier},
+    config::Config,
+};
+use tonic::Status;
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// What both ports check before passing a call on.
+pub struct Edge {
+    pub verifier: Arc<Verifier>,
+    limiter: Option<RateLimiter>,
+    /// The longest a call may run (`server.request_timeout_ms`).
+    pub max_timeout: Duration,
+    /// Browser origins the HTTP port answers CORS for.
+    pub cors_origins: Vec<String>,
+}
+
+impl Edge {
+    pub fn new(config: &Config, verifier: Arc<Verifier>) -> Edge {
+        let g = &config.gateway;
+        Edge {
+            verifier,
+            limiter: RateLimiter::new(g.rate_per_second, g.rate_burst),
+            max_timeout: config.server.request_timeout(),
+            cors_origins: g.cors_origins.clone(),
+        }
+    }
+
+    /// Admits a call to `path`: UNAUTHENTICATED without a valid token, RESOURCE_EXHAUSTED
+    /// when the caller is over its rate, PERMISSION_DENIED when the table refuses its role.
+    /// A refused call still counts against the caller's rate, so hammering with a forbidden
+    /// method is limited too.
+    pub fn admit(&self, path: &str, authorization: Option<&str>) -> Result<Caller, Status> {
+        let caller = self
+            .verifier
+            .verify_header(authorization)
+            .map_err(|e| e.to_status())?;
+        if let Some(limiter) = &self.limiter {
+            let key = format!("{}:{}", caller.role.as_str(), caller.subject);
+            limiter.take(&key, Instant::now()).map_err(rate_limited)?;
+        }
+        qaward_kit::policy::check(path, &caller).map_err(|e| e.to_status())?;
+        Ok(caller)
+    }
+
+    /// How long the call may run: its `grpc-timeout` header, at most `max_timeout`.
+    pub fn timeout(&self, headers: &http::HeaderMap) -> Result<Duration, Status> {
+        match headers.get("grpc-timeout") {
+            None => Ok(self.max_timeout),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(parse_grpc_timeout)
+                .map(|t| t.min(self.max_timeout))
+                .ok_or_else(|| {
+                    Status::invalid_argument(
+                        "grpc-timeout must be 1-8 digits and a unit (H, M, S, m, u, n)",
+                    )
+                }),
+        }
+    }
+}
+
+/// The answer when the service did not answer within `timeout`. The client channel enforces
+/// the same `grpc-timeout` and may give up first (as CANCELLED "Timeout expired", or a
+/// transport error); whichever fires, past the deadline the caller is told
+/// DEADLINE_EXCEEDED.
+pub fn deadline_exceeded(service: &str, timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "{service} did not answer within {} ms",
+        timeout.as_millis()
+    ))
+}
+
+/// `grpc-timeout` as the gRPC HTTP/2 protocol writes it: `TimeoutValue TimeoutUnit`, at most
+/// eight digits.
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// `grpc-timeout` for what is left of a deadline, in milliseconds (rounded up, at least 1).
+pub fn grpc_timeout_value(left: Duration) -> String {
+    format!("{}m", left.as_millis().clamp(1, 99_999_999))
+}
+
+/// The answer to a caller over its rate: RESOURCE_EXHAUSTED with reason `RATE_LIMITED` and the
+/// time to wait (`google.rpc.RetryInfo`; the HTTP port also sends `Retry-After`).
+pub fn rate_limited(wait: Duration) -> Status {
+    let mut details = ErrorDetails::with_error_info(
+        "RATE_LIMITED",
+        qaward_kit::error::ERROR_DOMAIN,
+        HashMap::from([("retry_after_ms".to_string(), wait.as_millis().to_string())]),
+    );
+    details.set_retry_info(Some(wait));
+    Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        format!(
+            "too many calls from this caller; retry in {} ms",
+            wait.as_millis().max(1)
+        ),
+        details,
+    )
+}
+
+/// A token bucket per caller: `burst` calls at once, refilled at `per_second`.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Beyond this many callers remembered, the idle ones (full buckets) are forgotten.
+const MAX_REMEMBERED: usize = 10_000;
+
+impl RateLimiter {
+    /// No limiter when `per_second` is 0.
+    pub fn new(per_second: u32, burst: u32) -> Option<RateLimiter> {
+        (per_second > 0).then(|| RateLimiter {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes one call from `key`'s bucket, or says how long until one is there.
+    pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_REMEMBERED && !buckets.contains_key(key) {
+            let (rate, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
+            });
+        }
+        let b = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.per_second).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_gets_its_burst_then_its_rate_and_others_are_not_affected() {
+        let l = RateLimiter::new(10, 3).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(l.take("office:a", t0).is_ok());
+        }
+        let wait = l.take("office:a", t0).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(100));
+        // Another caller has its own bucket.
+        assert!(l.take("enterprise:b", t0).is_ok());
+        // After the wait, one more call; not two.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(l.take("office:a", t1).is_ok());
+        assert!(l.take("office:a", t1).is_err());
+        // Idle for long: the bucket refills to the burst, no further.
+        let t2 = t1 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(l.take("office:a", t2).is_ok());
+        }
+        assert!(l.take("office:a", t2).is_err());
+        assert!(RateLimiter::new(0, 10).is_none());
+    }
+
+    #[test]
+    fn grpc_timeouts_are_read_as_the_protocol_writes_them() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("5n"), Some(Duration::from_nanos(5)));
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S", "1 S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout_value(Duration::from_micros(10)), "1m");
+        assert_eq!(grpc_timeout_value(Duration::from_millis(1500)), "1500m");
+    }
+
+    #[test]
+    fn a_rate_refusal_says_how_long_to_wait() {
+        let s = rate_limited(Duration::from_millis(250));
+        assert_eq!(s.code(), tonic::Code::ResourceExhausted);
+        let d = s.get_error_details();
+        assert_eq!(d.error_info().unwrap().reason, "RATE_LIMITED");
+        assert_eq!(
+            d.retry_info().unwrap().retry_delay,
+            Some(Duration::from_millis(250))
+        );
+    }
+}
