@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "qaward/reviewers/v1/reviewers.proto",
     "qaward/scoring/v1/scoring.proto",
     "qaward/notifications/v1/notifications.proto",
+    "qaward/gateway/v1/gateway.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

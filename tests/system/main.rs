@@ -13,3 +13,4 @@ mod shutdown;
 mod startup_errors;
 mod support;
 mod telemetry;
+mod views;

@@ -361,7 +361,9 @@ impl ApplicationsApi {
             c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
             let mut conn = self.db().pool().acquire().await?;
             let cycle = store::get_cycle(&mut conn, &p, y).await?;
-            let deadline = chinese_date(china_date(cycle.deadline_micros));
+            let deadline_day = china_date(cycle.deadline_micros);
+            let deadline = chinese_date(deadline_day);
+            let today = self.now().to_offset(time::macros::offset!(+8)).date();
             let mut rows = Vec::new();
             for a in &store::applications_in(&mut conn, &p, y, "").await? {
                 {
@@ -373,8 +375,7 @@ impl ApplicationsApi {
                     if let Some(s) = running
                         && let Some(g) = store::group_of(&mut conn, &a.id, s.as_str()).await?
                     {
-                        review_ends =
-                            qaward_kit::convert::parse_iso_date(&g.window_end).map(chinese_date);
+                        review_ends = qaward_kit::convert::parse_iso_date(&g.window_end);
                     }
                     let stopped = current == Stage::SiteVisit
                         && store::site_stop(&mut conn, &a.id).await?.is_some();
@@ -385,9 +386,12 @@ impl ApplicationsApi {
                         open_deadlines: stage::open_deadlines(
                             current,
                             &deadline,
-                            review_ends.as_deref(),
+                            review_ends.map(chinese_date).as_deref(),
                             stopped,
                         ),
+                        overdue: stage::overdue(current, deadline_day, review_ends, stopped, today)
+                            .as_ref()
+                            .map(crate::grpc::explanation_pb),
                     });
                 }
             }

@@ -18,9 +18,12 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;
 use tracing::Instrument;
 
+use qaward_proto::qaward::gateway::v1::gateway_service_server::GatewayServiceServer;
+
 use crate::{
     edge::{Edge, deadline_exceeded},
     transcode::{self, Routes},
+    views::Views,
 };
 
 type Upstreams = Arc<HashMap<&'static str, Channel>>;
@@ -33,6 +36,8 @@ struct Port {
     edge: Arc<Edge>,
     openapi: Arc<serde_json::Value>,
     cors_origins: Arc<Vec<String>>,
+    /// The gateway's own service, called in-process.
+    views: GatewayServiceServer<Views>,
 }
 
 /// The largest JSON body the gateway reads; evidence files go over gRPC streaming.
@@ -58,7 +63,9 @@ pub async fn serve_http(
 pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Result<Router, String> {
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
     let openapi = crate::openapi::document(qaward_proto::FILE_DESCRIPTOR_SET, &routes)?;
+    let views = GatewayServiceServer::new(Views::new(channels.clone(), edge.max_timeout));
     let port = Port {
+        views,
         upstreams: Arc::new(channels),
         routes: Arc::new(routes),
         cors_origins: Arc::new(edge.cors_origins.clone()),
@@ -181,15 +188,21 @@ async fn transcoded(
         Ok(m) => m,
         Err(s) => return error(&s),
     };
-    let Some(channel) = port.upstreams.get(route.service.as_str()).cloned() else {
-        return error(&Status::unavailable(format!(
-            "{} is not behind this gateway",
-            route.service
-        )));
-    };
     let started = std::time::Instant::now();
-    let call = transcode::call(channel, route, message, &headers, timeout);
-    match tokio::time::timeout(timeout, call).await {
+    let answer = if route.service == qaward_proto::GATEWAY_SERVICE_NAME {
+        let call = transcode::call(port.views.clone(), route, message, &headers, timeout);
+        tokio::time::timeout(timeout, call).await
+    } else {
+        let Some(channel) = port.upstreams.get(route.service.as_str()).cloned() else {
+            return error(&Status::unavailable(format!(
+                "{} is not behind this gateway",
+                route.service
+            )));
+        };
+        let call = transcode::call(channel, route, message, &headers, timeout);
+        tokio::time::timeout(timeout, call).await
+    };
+    match answer {
         Ok(Ok(json)) => (StatusCode::OK, Json(json)).into_response(),
         Ok(Err(s)) if started.elapsed() < timeout => error(&s),
         Ok(Err(_)) | Err(_) => error(&deadline_exceeded(&route.service, timeout)),

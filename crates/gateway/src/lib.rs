@@ -1,19 +1,21 @@
 //! The gateway: the one address the county platform calls.
 //!
-//! - gRPC (`listen.gateway_grpc`): every call to a `qaward.*` service has its bearer token
-//!   verified here first, then is passed through unchanged, headers included (the token and the
-//!   W3C trace context), to the process that serves it — exactly as when the services run apart. The gateway answers health and
-//!   reflection for the whole API itself.
+//! - gRPC (`listen.gateway_grpc`): every call to a `qaward.*` service is admitted here first
+//!   (`edge.rs`: token, the caller's rate, the policy table, the deadline), then passed through
+//!   unchanged, headers included (the token, the request id and the W3C trace context), to the
+//!   process that serves it — exactly as when the services run apart. The gateway answers
+//!   health and reflection for the whole API itself, and serves its composed views
+//!   (`views.rs`).
 //! - HTTP (`listen.gateway_http`): `GET /healthz` reports every service's health, and every
 //!   method is reachable as its `google.api.http` annotation says, in proto3 JSON
-//!   (`transcode.rs`), the bearer token verified at the edge first. Role policy, composed views
-//!   and rate limits come with the rest of the gateway issue (#8).
+//!   (`transcode.rs`), admitted at the edge exactly as gRPC calls are.
 
 pub mod edge;
 mod http_api;
 pub mod openapi;
 mod proxy;
 pub mod transcode;
+pub mod views;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -21,6 +23,7 @@ use qaward_kit::{
     config::ServiceKind,
     server::{ServiceContext, ServiceHost},
 };
+use qaward_proto::qaward::gateway::v1::gateway_service_server::GatewayServiceServer;
 use tonic::transport::{Channel, Endpoint};
 
 pub use edge::Edge;
@@ -56,7 +59,9 @@ pub fn start(
 ) -> ServiceHost {
     let mut names: Vec<&'static str> = channels.keys().copied().collect();
     names.sort();
+    let views = views::Views::new(channels.clone(), edge.max_timeout);
     let proxy = Proxy::new(channels, edge);
     ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone())
+        .add_service(GatewayServiceServer::new(views))
         .with_fallback(&names, move |router| router.fallback_service(proxy))
 }

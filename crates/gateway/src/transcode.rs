@@ -466,14 +466,21 @@ impl Decoder for RawCodec {
 /// The headers relayed to the service: the caller's token, the trace context, the request id.
 const RELAYED: &[&str] = &["authorization", "traceparent", "tracestate", "x-request-id"];
 
-/// Calls the route's method on `channel` and renders the answer as proto3 JSON.
-pub async fn call(
-    channel: Channel,
+/// Calls the route's method on `service` (a channel to the service, or the gateway's own views
+/// in-process) and renders the answer as proto3 JSON.
+pub async fn call<T>(
+    service: T,
     route: &Route,
     message: DynamicMessage,
     headers: &HeaderMap,
     timeout: std::time::Duration,
-) -> Result<serde_json::Value, Status> {
+) -> Result<serde_json::Value, Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     let mut request = tonic::Request::new(Bytes::from(message.encode_to_vec()));
     // Sent as `grpc-timeout`: the service stops when the caller would have stopped waiting.
     request.set_timeout(timeout);
@@ -484,10 +491,11 @@ pub async fn call(
             request.metadata_mut().insert(*name, v);
         }
     }
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unavailable(format!("{} is unreachable: {e}", route.service)))?;
+    let mut grpc = tonic::client::Grpc::new(service);
+    grpc.ready().await.map_err(|e| {
+        let e: tonic::codegen::StdError = e.into();
+        Status::unavailable(format!("{} is unreachable: {e}", route.service))
+    })?;
     let path = PathAndQuery::try_from(route.grpc_path.clone())
         .map_err(|e| Status::internal(e.to_string()))?;
     let answer = grpc.unary(request, path, RawCodec).await?.into_inner();

@@ -5,6 +5,13 @@
 /// with the points of R-10), and the one a programme that names no rubric is scored on.
 pub const DEFAULT_RUBRIC_ID: &str = "gbt-19580-2012";
 
+/// The scoring service's name for the cycle of `programme` in `year`: the applications service
+/// creates its assignments under it, and the feedback report of an application is
+/// `{scoring_cycle}/applications/{application name}/feedbackReport`.
+pub fn scoring_cycle(programme: &str, year: i64) -> String {
+    format!("cycles/{programme}-{year}")
+}
+
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 63

@@ -20,3 +20,6 @@ pub const SERVICE_NAMES: &[&str] = &[
     "qaward.scoring.v1.ScoringService",
     "qaward.notifications.v1.NotificationService",
 ];
+
+/// The gateway's own contract: the views it composes from the four services.
+pub const GATEWAY_SERVICE_NAME: &str = "qaward.gateway.v1.GatewayService";

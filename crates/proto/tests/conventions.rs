@@ -38,7 +38,7 @@ fn is_read(method: &MethodDescriptor) -> bool {
 }
 
 #[test]
-fn the_four_services_have_their_fixed_names() {
+fn the_four_services_and_the_gateway_have_their_fixed_names() {
     let pool = pool();
     let mut names: Vec<String> = pool
         .services()
@@ -48,6 +48,7 @@ fn the_four_services_have_their_fixed_names() {
     names.sort();
     let mut expected: Vec<String> = qaward_proto::SERVICE_NAMES
         .iter()
+        .chain(&[qaward_proto::GATEWAY_SERVICE_NAME])
         .map(|s| s.to_string())
         .collect();
     expected.sort();

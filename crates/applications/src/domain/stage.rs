@@ -552,6 +552,37 @@ pub fn open_deadlines(
     }
 }
 
+/// Whether an application in `stage` is late on `today`, and by which rule: still a draft after
+/// the cycle's submission deadline, or still in a review stage after the last day of
+/// its group's window (R-12 materials, R-14 defence, R-15 site visit). A stopped site visit
+/// waits for the office, not the group. Dates are China Standard Time calendar days; the last
+/// day itself is not late.
+pub fn overdue(
+    stage: Stage,
+    deadline: time::Date,
+    review_ends: Option<time::Date>,
+    visit_stopped: bool,
+    today: time::Date,
+) -> Option<Explanation> {
+    let (due, rule, what) = match stage {
+        Draft => (deadline, "R-01", "申报材料提交期限"),
+        MaterialsReview => (review_ends?, "R-12", "资料评审组评审期"),
+        Defence => (review_ends?, "R-14", "陈述答辩评审期"),
+        SiteVisit if !visit_stopped => (review_ends?, "R-15", "现场评审期"),
+        _ => return None,
+    };
+    let date = qaward_kit::convert::chinese_date(due);
+    (today > due).then(|| {
+        Explanation::new(
+            rule,
+            "OVERDUE",
+            format!("逾期：{what}已于{date}结束（{rule}）"),
+        )
+        .with("due_date", due)
+        .with("today", today)
+    })
+}
+
 /// The transition table as Markdown, for `docs/stages.md`.
 pub fn table_markdown() -> String {
     let list = |s: &[Stage]| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
@@ -776,6 +807,33 @@ mod tests {
             ["资料评审组独立评分并形成共识：2026年7月10日前（R-12）"]
         );
         assert!(open_deadlines(SiteVisit, "x", Some("y"), true)[0].contains("确认"));
+    }
+
+    #[test]
+    fn r01_r12_r14_r15_a_stage_is_overdue_the_day_after_its_last_day() {
+        use time::macros::date;
+        let (deadline, ends) = (date!(2026 - 06 - 30), date!(2026 - 07 - 10));
+        // The last day itself is not late; the next is.
+        assert!(overdue(Draft, deadline, None, false, date!(2026 - 06 - 30)).is_none());
+        let late = overdue(Draft, deadline, None, false, date!(2026 - 07 - 01)).unwrap();
+        assert_eq!(late.rule, "R-01");
+        assert_eq!(late.inputs["due_date"], "2026-06-30");
+        assert!(late.message.contains("2026年6月30日"), "{}", late.message);
+        for (stage, rule) in [
+            (MaterialsReview, "R-12"),
+            (Defence, "R-14"),
+            (SiteVisit, "R-15"),
+        ] {
+            assert!(overdue(stage, deadline, Some(ends), false, ends).is_none());
+            let late = overdue(stage, deadline, Some(ends), false, date!(2026 - 07 - 11));
+            assert_eq!(late.map(|e| e.rule), Some(rule));
+            // No group yet: nothing to be late against.
+            assert!(overdue(stage, deadline, None, false, date!(2027 - 01 - 01)).is_none());
+        }
+        // A stopped visit waits for the office's confirmation, not for the group.
+        assert!(overdue(SiteVisit, deadline, Some(ends), true, date!(2026 - 08 - 01)).is_none());
+        // Other stages wait for people without a date the system knows.
+        assert!(overdue(Accepted, deadline, Some(ends), false, date!(2027 - 01 - 01)).is_none());
     }
 
     #[test]
