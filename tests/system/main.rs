@@ -13,4 +13,5 @@ mod shutdown;
 mod startup_errors;
 mod support;
 mod telemetry;
+mod tls;
 mod views;

@@ -54,13 +54,11 @@ pub struct ApplicationsApi {
 /// A lazily connected channel to another service, as the configuration names it; calls fail
 /// with UNAVAILABLE while it is down, and each call has a deadline.
 fn upstream(ctx: &ServiceContext, kind: ServiceKind) -> Channel {
-    let url = ctx.config.upstream_url(kind);
-    let endpoint = Endpoint::from_shared(url.clone()).unwrap_or_else(|e| {
-        tracing::error!(%url, error = %e, "invalid upstream URL; calls will fail");
+    let endpoint = qaward_kit::tls::upstream_endpoint(&ctx.config, kind).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid upstream; calls will fail");
         Endpoint::from_static("http://127.0.0.1:1")
     });
     endpoint
-        .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(30))
         .connect_lazy()
 }

@@ -33,10 +33,8 @@ pub use grpc::ApplicationsApi;
 /// token, until the process ends; an event survives a crash as a row and is handed over once
 /// the relay runs again (the notifications service drops a repeat by its id).
 pub fn relay_notifications(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
-    let url = ctx.config.upstream_url(ServiceKind::Notifications);
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("notifications upstream {url}: {e}"))?
-        .connect_lazy();
+    let channel =
+        qaward_kit::tls::upstream_endpoint(&ctx.config, ServiceKind::Notifications)?.connect_lazy();
     let token = qaward_kit::auth::service_token_source(&ctx.config, KIND.as_str())
         .map_err(|e| format!("the applications service's own token: {e}"))?;
     let relay = qaward_kit::outbox::Relay::new(
@@ -67,7 +65,7 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         .map_err(|e| DbError::Setup(format!("calendar_file: {e}")))?;
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     relay_notifications(&db, ctx).map_err(DbError::Setup)?;
-    let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let blobs = blobs::BlobStore::from_config(&ctx.config).map_err(DbError::Setup)?;
     let service =

@@ -71,7 +71,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
     channels.insert("qaward.reviewers.v1.ReviewerService", upstream);
     let edge = Arc::new(qaward_gateway::Edge::new(&ctx.config, ctx.verifier.clone()));
     let (channels_again, edge_again) = (channels.clone(), edge.clone());
-    let gateway = qaward_gateway::start(&ctx, channels, edge);
+    let gateway = qaward_gateway::start(&ctx, channels, edge)?;
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let gateway_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(gateway.serve(listener, std::future::pending()));
@@ -81,6 +81,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         listener,
         channels_again,
         edge_again,
+        Default::default(),
         std::future::pending(),
     ));
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -48,15 +48,91 @@ pub async fn serve_http(
     listener: TcpListener,
     channels: HashMap<&'static str, Channel>,
     edge: Arc<Edge>,
+    tls: qaward_kit::config::Tls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let app = router(channels, edge)?;
-    tracing::info!(service = "gateway-http", %addr, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("gateway HTTP on {addr}: {e}"))
+    let Some(acceptor) = tls_acceptor(&tls)? else {
+        tracing::info!(service = "gateway-http", %addr, "serving");
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| format!("gateway HTTP on {addr}: {e}"));
+    };
+    tracing::info!(service = "gateway-http", %addr, "serving over TLS");
+    serve_tls(listener, acceptor, app, shutdown).await;
+    Ok(())
+}
+
+/// The HTTP port's TLS from `[tls]`: this process's certificate, HTTP/2 or HTTP/1.1 by ALPN,
+/// no client certificate asked (the platform authenticates with bearer tokens).
+fn tls_acceptor(
+    tls: &qaward_kit::config::Tls,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls.cert_file {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("tls.key_file {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("tls.cert_file and tls.key_file: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+}
+
+/// Accepts TLS connections until `shutdown`; each connection is served on its own task (a
+/// failed handshake ends only that connection) and finishes its exchanges after the
+/// listener stops.
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway HTTP: accept failed");
+                    continue;
+                }
+            },
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "gateway HTTP: TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let served =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "gateway HTTP: connection ended");
+            }
+        });
+    }
 }
 
 /// The HTTP port's routes, over `channels` to the services.

@@ -17,14 +17,14 @@ mod proxy;
 pub mod transcode;
 pub mod views;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use qaward_kit::{
     config::ServiceKind,
     server::{ServiceContext, ServiceHost},
 };
 use qaward_proto::qaward::gateway::v1::gateway_service_server::GatewayServiceServer;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub use edge::Edge;
 pub use http_api::{router as http_router, serve_http};
@@ -39,11 +39,7 @@ pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, C
         let Some(name) = kind.grpc_service() else {
             continue;
         };
-        let url = ctx.config.upstream_url(kind);
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| format!("upstream {}: bad URL {url}: {e}", kind.as_str()))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
+        let endpoint = qaward_kit::tls::upstream_endpoint(&ctx.config, kind)?;
         channels.insert(name, endpoint.connect_lazy());
     }
     Ok(channels)
@@ -56,12 +52,12 @@ pub fn start(
     ctx: &ServiceContext,
     channels: HashMap<&'static str, Channel>,
     edge: Arc<Edge>,
-) -> ServiceHost {
+) -> Result<ServiceHost, String> {
     let mut names: Vec<&'static str> = channels.keys().copied().collect();
     names.sort();
     let views = views::Views::new(channels.clone(), edge.max_timeout);
     let proxy = Proxy::new(channels, edge);
-    ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone())
+    Ok(ServiceHost::for_kind(KIND, ctx)?
         .add_service(GatewayServiceServer::new(views))
-        .with_fallback(&names, move |router| router.fallback_service(proxy))
+        .with_fallback(&names, move |router| router.fallback_service(proxy)))
 }

@@ -69,6 +69,7 @@ pub struct Config {
     pub notifications: Notifications,
     pub blobs: Blobs,
     pub gateway: Gateway,
+    pub tls: Tls,
 }
 
 /// Where the applications service keeps evidence files (R-05): under `data_dir/blobs` by
@@ -222,6 +223,34 @@ pub fn local_url(mut addr: SocketAddr) -> String {
         });
     }
     format!("http://{addr}")
+}
+
+/// TLS on every listener, and mutual TLS between the processes (rustls; PEM files).
+/// Nothing set: plain text, for a single machine where every port listens on loopback.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain (PEM) every listener of this process serves, the gateway's HTTP
+    /// port included; also the client certificate it presents to the services it calls. Issue
+    /// it for the names the others dial (`reviewers.qaward.svc`, `127.0.0.1`) with both the
+    /// server and client purposes.
+    pub cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// With it, the four services require a client certificate issued by this CA (PEM) on
+    /// every call: only the gateway and the other services get in. The gateway's own ports
+    /// never ask the platform for one.
+    pub client_ca_file: Option<PathBuf>,
+    /// With it, this process calls the services over TLS (`https://`), trusting this CA (PEM)
+    /// for their certificates.
+    pub upstream_ca_file: Option<PathBuf>,
+}
+
+impl Tls {
+    /// Whether the listeners serve TLS.
+    pub fn serves(&self) -> bool {
+        self.cert_file.is_some()
+    }
 }
 
 /// What the gateway applies at the edge, on both its ports.
@@ -445,6 +474,7 @@ impl Default for Config {
             notifications: Notifications::default(),
             blobs: Blobs::default(),
             gateway: Gateway::default(),
+            tls: Tls::default(),
         }
     }
 }
@@ -584,6 +614,34 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "server.max_concurrent_requests must be at least 1".to_string(),
             ));
+        }
+        let t = &self.tls;
+        if t.cert_file.is_some() != t.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file go together".to_string(),
+            ));
+        }
+        if t.client_ca_file.is_some() && !t.serves() {
+            return Err(ConfigError::Invalid(
+                "tls.client_ca_file needs tls.cert_file and tls.key_file: mutual TLS is TLS first"
+                    .to_string(),
+            ));
+        }
+        for path in [
+            &t.cert_file,
+            &t.key_file,
+            &t.client_ca_file,
+            &t.upstream_ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(ConfigError::Invalid(format!(
+                    "tls: cannot read {}: {e}",
+                    path.display()
+                )));
+            }
         }
         let g = &self.gateway;
         if g.rate_per_second > 0 && g.rate_burst == 0 {
@@ -796,6 +854,25 @@ mod tests {
         for k in ServiceKind::ALL {
             assert_eq!(ServiceKind::parse(k.as_str()), Some(k));
         }
+    }
+
+    #[test]
+    fn tls_settings_that_cannot_work_are_refused_at_start() {
+        let err =
+            |pairs: &[(&str, &str)]| Config::load_from(None, env(pairs)).unwrap_err().to_string();
+        assert!(err(&[("QAWARD_TLS__CERT_FILE", "/etc/hosts")]).contains("go together"));
+        assert!(err(&[("QAWARD_TLS__CLIENT_CA_FILE", "/etc/hosts")]).contains("mutual TLS"));
+        assert!(
+            err(&[
+                ("QAWARD_TLS__CERT_FILE", "/nonexistent/tls.crt"),
+                ("QAWARD_TLS__KEY_FILE", "/etc/hosts"),
+            ])
+            .contains("/nonexistent/tls.crt")
+        );
+        assert!(
+            err(&[("QAWARD_GATEWAY__CORS_ORIGINS", r#"["https://a.example/"]"#)])
+                .contains("cors_origins")
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub struct ServiceHost {
     fallback: Option<Fallback>,
     /// Services reachable here through the fallback, advertised by reflection.
     passed_through: Vec<&'static str>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl ServiceHost {
@@ -99,7 +100,21 @@ impl ServiceHost {
             health_service,
             fallback: None,
             passed_through: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// The host of a qaward service or the gateway as the configuration asks: its limits, its
+    /// verifier, and TLS from `[tls]` (mutual TLS for the four services, never for the
+    /// gateway, whose callers are the platform's).
+    pub fn for_kind(
+        kind: crate::config::ServiceKind,
+        ctx: &ServiceContext,
+    ) -> Result<Self, String> {
+        let mut host = ServiceHost::new(kind.as_str(), &ctx.config.server, ctx.verifier.clone());
+        host.tls =
+            crate::tls::server(&ctx.config.tls, kind != crate::config::ServiceKind::Gateway)?;
+        Ok(host)
     }
 
     /// Routes every path no service claims through `f` (the gateway's pass-through). Such
@@ -205,7 +220,13 @@ impl ServiceHost {
             let _ = started_tx.send(());
         };
 
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| format!("{} TLS: {e}", self.name))?;
+        }
+        let server = builder
             .timeout(self.limits.request_timeout())
             .layer(TraceLayer::new())
             .layer(ShedLayer::new(self.limits.max_concurrent_requests))

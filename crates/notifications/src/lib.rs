@@ -65,7 +65,7 @@ pub async fn service(db: Database, ctx: &ServiceContext) -> Result<Notifications
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     let api = service(db, ctx).await?;
-    let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let service = NotificationServiceServer::new(api)
         .max_decoding_message_size(limit)

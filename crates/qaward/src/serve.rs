@@ -78,7 +78,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         let host = if kind == ServiceKind::Gateway {
             let c = qaward_gateway::upstream_channels(&ctx)?;
             channels = Some(c.clone());
-            qaward_gateway::start(&ctx, c, edge.clone())
+            qaward_gateway::start(&ctx, c, edge.clone())?
         } else {
             start_service(kind, &ctx).await.map_err(|e| e.to_string())?
         };
@@ -98,6 +98,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
             listener,
             channels,
             edge.clone(),
+            ctx.config.tls.clone(),
             stopped(),
         ));
     }

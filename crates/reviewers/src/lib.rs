@@ -32,7 +32,7 @@ pub static MIGRATIONS: Migrations = Migrations {
 /// Opens and migrates this service's database and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
-    let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     // A registry export may be larger than other messages: accept up to the import limit, so
     // an oversize import is refused by the import itself, naming its limit.

@@ -54,7 +54,7 @@ pub async fn seed_default_rubric(db: &Database, at: time::OffsetDateTime) -> Res
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     seed_default_rubric(&db, ctx.clock.now()).await?;
-    let host = ServiceHost::new(KIND.as_str(), &ctx.config.server, ctx.verifier.clone());
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let service = ScoringServiceServer::new(ScoringApi::new(db, ctx.clone()))
         .max_decoding_message_size(limit)
