@@ -22,6 +22,8 @@ pub struct Edge {
     pub max_timeout: Duration,
     /// Browser origins the HTTP port answers CORS for.
     pub cors_origins: Vec<String>,
+    /// The largest message passed on (`server.max_message_bytes`).
+    pub max_message_bytes: usize,
 }
 
 impl Edge {
@@ -32,6 +34,7 @@ impl Edge {
             limiter: RateLimiter::new(g.rate_per_second, g.rate_burst),
             max_timeout: config.server.request_timeout(),
             cors_origins: g.cors_origins.clone(),
+            max_message_bytes: config.server.max_message_bytes,
         }
     }
 

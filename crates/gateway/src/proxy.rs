@@ -15,15 +15,35 @@ use tower::ServiceExt;
 pub struct Proxy {
     upstreams: Arc<HashMap<&'static str, Channel>>,
     edge: Arc<Edge>,
+    /// The largest unary request read whole (`server.max_message_bytes` plus framing).
+    max_message: usize,
 }
 
 impl Proxy {
     pub fn new(upstreams: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Self {
         Proxy {
             upstreams: Arc::new(upstreams),
+            max_message: edge.max_message_bytes + 5,
             edge,
         }
     }
+}
+
+/// Whether the method streams its requests (client streaming), from the contracts.
+fn streams_requests(path: &str) -> bool {
+    static STREAMING: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    STREAMING
+        .get_or_init(|| {
+            let pool = prost_reflect::DescriptorPool::decode(qaward_proto::FILE_DESCRIPTOR_SET)
+                .expect("the contracts' descriptor set");
+            pool.services()
+                .flat_map(|s| s.methods().collect::<Vec<_>>())
+                .filter(|m| m.is_client_streaming())
+                .map(|m| format!("/{}/{}", m.parent_service().full_name(), m.name()))
+                .collect()
+        })
+        .iter()
+        .any(|p| p == path)
 }
 
 impl tower::Service<http::Request<axum::body::Body>> for Proxy {
@@ -56,6 +76,7 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             Ok(t) => t,
             Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
         };
+        let max_message = self.max_message;
         let Some(channel) = self.upstreams.get(service.as_str()).cloned() else {
             return Box::pin(async move {
                 Ok(Status::unimplemented(format!("unknown service {service:?}")).into_http())
@@ -71,9 +92,37 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
                 request.headers_mut().insert("grpc-timeout", v);
             }
             let started = std::time::Instant::now();
-            let call = channel.oneshot(request.map(Body::new));
+            // A unary request is read whole before it is passed on, and its answer before it
+            // is returned: one message each way, handed over in one piece rather than frame by
+            // frame across two HTTP/2 connections (the tail latency of a pass-through under
+            // load, docs/benchmarks.md). A streaming request (evidence upload) streams.
+            let streaming = streams_requests(request.uri().path());
+            let call = async {
+                let request = if streaming {
+                    request.map(Body::new)
+                } else {
+                    let (parts, body) = request.into_parts();
+                    let bytes = axum::body::to_bytes(body, max_message)
+                        .await
+                        .map_err(|e| Status::resource_exhausted(format!("request: {e}")))?;
+                    http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)))
+                };
+                let response = channel
+                    .oneshot(request)
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                if streaming {
+                    return Ok(response);
+                }
+                let (parts, body) = response.into_parts();
+                let whole = http_body_util::BodyExt::collect(body)
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                Ok::<_, Status>(http::Response::from_parts(parts, Body::new(whole)))
+            };
             match tokio::time::timeout(timeout, call).await {
                 Ok(Ok(response)) => Ok(response),
+                Ok(Err(s)) if s.code() == tonic::Code::ResourceExhausted => Ok(s.into_http()),
                 Ok(Err(_)) | Err(_) if started.elapsed() >= timeout => {
                     Ok(deadline_exceeded(&service, timeout).into_http())
                 }

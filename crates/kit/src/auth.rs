@@ -312,7 +312,13 @@ pub struct Verifier {
     /// Wakes the JWKS refresher (with a `jwks_url`) when a token names an unknown key.
     wake: Arc<tokio::sync::Notify>,
     last_wake: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Tokens already verified (by SHA-256), with the caller and the last second they are
+    /// good for (`exp` plus the leeway).
+    verified: std::sync::Mutex<HashMap<[u8; 32], (Caller, u64)>>,
 }
+
+/// Beyond this many remembered tokens the memory starts again empty.
+const VERIFIED_REMEMBERED: usize = 10_000;
 
 /// The soonest a token with an unknown key wakes the JWKS refresher again.
 const WAKE_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -327,6 +333,7 @@ impl Verifier {
             leeway: auth.leeway_secs,
             wake: Arc::new(tokio::sync::Notify::new()),
             last_wake: std::sync::Mutex::new(None),
+            verified: std::sync::Mutex::new(HashMap::new()),
         };
         v.replace_keys(jwks)?;
         Ok(v)
@@ -423,11 +430,42 @@ impl Verifier {
             return Err(KeyError::Jwks("no keys".to_string()));
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         Ok(())
     }
 
     /// Verifies a token and returns its caller, or UNAUTHENTICATED with a stable reason.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        // A token verified before is answered from memory until it expires: the signature
+        // check is most of what a call's admission costs, and the platform sends the same
+        // token with every call of a session. The memory is emptied whenever the key set
+        // changes, so a withdrawn key stops working at once.
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        if let Some((caller, until)) = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            && now <= *until
+        {
+            return Ok(caller.clone());
+        }
+        let (caller, exp) = self.verify_signed(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_REMEMBERED {
+            verified.clear();
+        }
+        verified.insert(digest, (caller.clone(), exp.saturating_add(self.leeway)));
+        Ok(caller)
+    }
+
+    /// The full check: key, algorithm, signature, issuer, audience, expiry. The caller and the
+    /// token's `exp`.
+    fn verify_signed(&self, token: &str) -> Result<(Caller, u64), Error> {
         let refuse = |reason: &str, message: &str| Error::unauthenticated(reason, message);
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| refuse("MALFORMED_TOKEN", "the bearer token is not a signed JWT"))?;
@@ -468,13 +506,17 @@ impl Verifier {
             }
         })?;
         let c = data.claims;
-        Ok(Caller {
-            subject: c.sub,
-            role: c.role,
-            org: c.org,
-            programme: c.programme,
-            token: token.to_string(),
-        })
+        let exp = c.exp;
+        Ok((
+            Caller {
+                subject: c.sub,
+                role: c.role,
+                org: c.org,
+                programme: c.programme,
+                token: token.to_string(),
+            },
+            exp,
+        ))
     }
 }
 

@@ -258,3 +258,35 @@ async fn a_token_signed_with_a_key_published_since_the_last_refresh_wakes_the_re
     assert!(accepted, "the new key was not fetched");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[test]
+fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn_or_it_expires() {
+    let auth = config::Auth {
+        leeway_secs: 0,
+        ..config::Auth::default()
+    };
+    let old = LocalKey::from_seed([3u8; 32]);
+    let new = LocalKey::from_seed([4u8; 32]);
+    let verifier = Verifier::from_jwks(&old.jwks_json(), &auth).unwrap();
+    let token = old.sign(&claims(&auth)).unwrap();
+    // Verified, then answered from memory.
+    assert!(verifier.verify(&token).is_ok());
+    assert!(verifier.verify(&token).is_ok());
+    // The provider withdraws the key: the remembered token is refused at once.
+    verifier.replace_keys(&new.jwks_json()).unwrap();
+    let e = verifier.verify(&token).unwrap_err();
+    assert_eq!(e.reason, "UNKNOWN_KEY");
+
+    // A token remembered until its last second, and not after.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let short = new
+        .sign(&Claims {
+            exp: now + 1,
+            ..claims(&auth)
+        })
+        .unwrap();
+    assert!(verifier.verify(&short).is_ok());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let e = verifier.verify(&short).unwrap_err();
+    assert_eq!(e.reason, "TOKEN_EXPIRED");
+}
