@@ -6,8 +6,7 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
@@ -40,7 +39,8 @@ struct Port {
     views: GatewayServiceServer<Views>,
 }
 
-/// The largest JSON body the gateway reads; evidence files go over gRPC streaming.
+/// The largest JSON body the gateway reads. An evidence file is not read whole: its body is
+/// streamed to the service in chunks, and the service applies its own limit.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves the HTTP port until `shutdown` resolves.
@@ -155,7 +155,6 @@ pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Resu
             get(|State(port): State<Port>| async move { Json(port.openapi.as_ref().clone()) }),
         )
         .fallback(transcoded)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             port.clone(),
             cors_and_request_id,
@@ -219,7 +218,7 @@ async fn transcoded(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let header = headers
         .get(http::header::AUTHORIZATION)
@@ -256,10 +255,38 @@ async fn transcoded(
         Err(s) => return error(&s),
     };
     if route.client_streaming {
-        return error(&Status::unimplemented(
-            "this method streams its request (evidence upload): call it over gRPC",
-        ));
+        let Some(channel) = port.upstreams.get(route.service.as_str()).cloned() else {
+            return error(&Status::unavailable(format!(
+                "{} is not behind this gateway",
+                route.service
+            )));
+        };
+        let upload = transcode::call_streaming(
+            channel,
+            route,
+            &vars,
+            uri.query(),
+            &headers,
+            body.into_data_stream(),
+            timeout,
+        );
+        return match tokio::time::timeout(timeout, upload).await {
+            Ok(Ok(json)) => (StatusCode::OK, Json(json)).into_response(),
+            Ok(Err(s)) => error(&s),
+            Err(_) => error(&deadline_exceeded(&route.service, timeout)),
+        };
     }
+    // A JSON body is read whole, up to MAX_BODY_BYTES.
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut r = error(&Status::invalid_argument(format!(
+                "the body is larger than {MAX_BODY_BYTES} bytes"
+            )));
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return r;
+        }
+    };
     let message = match transcode::request_message(route, &vars, uri.query(), &body) {
         Ok(m) => m,
         Err(s) => return error(&s),

@@ -12,6 +12,7 @@
 
 pub mod edge;
 mod http_api;
+pub mod http_client;
 pub mod openapi;
 mod proxy;
 pub mod transcode;

@@ -146,7 +146,24 @@ pub fn document(encoded: &[u8], routes: &Routes) -> Result<Value, String> {
             },
             "security": [{ "bearer": [] }],
         });
-        if !r.body.is_empty() {
+        if r.client_streaming {
+            // The file itself is the body (docs/http.md, evidence upload).
+            op["requestBody"] = json!({
+                "required": true,
+                "description": "the file itself; its type in Content-Type",
+                "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } },
+            });
+            if let Some(params) = op["parameters"].as_array_mut() {
+                params.push(json!({
+                    "name": "header.fileName", "in": "query", "required": true,
+                    "schema": { "type": "string" },
+                }));
+                params.push(json!({
+                    "name": "requestId", "in": "query", "required": false,
+                    "schema": { "type": "string" },
+                }));
+            }
+        } else if !r.body.is_empty() {
             let schema = if r.body == "*" {
                 r.input.full_name().to_string()
             } else {

@@ -126,6 +126,41 @@ impl Template {
         out
     }
 
+    /// The path of this template for `msg`, each variable filled from its field (which must
+    /// match the variable's pattern, as the server will check), percent-encoded; and the field
+    /// paths it used. The client side of [`Template::matches`].
+    pub fn expand(&self, msg: &DynamicMessage) -> Result<(String, Vec<String>), String> {
+        let mut out = String::new();
+        let mut used = Vec::new();
+        for p in &self.pieces {
+            out.push('/');
+            match p {
+                Piece::Literal(l) => out.push_str(l),
+                Piece::Any => return Err("a bare wildcard takes no field".to_string()),
+                Piece::Var { field, pattern } => {
+                    let value = string_at(msg, field).unwrap_or_default();
+                    let segments: Vec<&str> = value.split('/').collect();
+                    let fits = segments.len() == pattern.len()
+                        && pattern.iter().zip(&segments).all(|(p, s)| match p {
+                            Piece::Literal(l) => l == s,
+                            _ => !s.is_empty(),
+                        });
+                    if !fits {
+                        return Err(format!("{field} {value:?} does not fit the route"));
+                    }
+                    let encoded: Vec<String> = segments.iter().map(|s| percent_encode(s)).collect();
+                    out.push_str(&encoded.join("/"));
+                    used.push(field.clone());
+                }
+            }
+        }
+        if let Some(v) = &self.verb {
+            out.push(':');
+            out.push_str(v);
+        }
+        Ok((out, used))
+    }
+
     /// The path variables when `path` matches, else `None`.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let path = path.strip_prefix('/')?;
@@ -173,6 +208,33 @@ impl Template {
             }
         }
         (at == segments.len()).then_some(vars)
+    }
+}
+
+/// Every byte outside RFC 3986's unreserved characters as `%XX`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The string at a dotted field path of `msg`.
+fn string_at(msg: &DynamicMessage, path: &str) -> Option<String> {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let field = msg.descriptor().get_field_by_name(head)?;
+    match (rest, msg.get_field(&field).as_ref()) {
+        (Some(rest), Value::Message(inner)) => string_at(inner, rest),
+        (None, Value::String(s)) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -277,6 +339,11 @@ impl Routes {
 
     pub fn all(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// The route of a gRPC method (`/qaward.reviewers.v1.ReviewerService/GetDraw`).
+    pub fn of_method(&self, grpc_path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.grpc_path == grpc_path)
     }
 
     pub fn len(&self) -> usize {
@@ -499,6 +566,119 @@ where
     let path = PathAndQuery::try_from(route.grpc_path.clone())
         .map_err(|e| Status::internal(e.to_string()))?;
     let answer = grpc.unary(request, path, RawCodec).await?.into_inner();
+    render(route, answer)
+}
+
+/// The largest chunk message an upload is cut into.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// A client-streaming method over HTTP (evidence upload): the body is the file itself, not
+/// JSON. The first message is built from the path and query as for any route
+/// (`?header.fileName=质量手册.pdf&requestId=…`), its `header.content_type` and
+/// `header.size_bytes` taken from `Content-Type` and `Content-Length` when the query does not
+/// give them; the body follows as `chunk` messages of at most 256 KiB, streamed as it arrives,
+/// never held whole by the gateway.
+pub async fn call_streaming<S, E>(
+    channel: Channel,
+    route: &Route,
+    vars: &[(String, String)],
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: S,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value, Status>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let chunk_field = route
+        .input
+        .get_field_by_name("chunk")
+        .filter(|f| f.kind() == Kind::Bytes)
+        .ok_or_else(|| Status::unimplemented("this streaming method has no HTTP form"))?;
+    let mut first = request_message(route, vars, query, b"")?;
+    let header_text = |name: &http::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    for (path, value) in [
+        (
+            "header.content_type",
+            header_text(&http::header::CONTENT_TYPE),
+        ),
+        (
+            "header.size_bytes",
+            header_text(&http::header::CONTENT_LENGTH),
+        ),
+    ] {
+        if let Some(v) = value
+            && !has_value(&first, path)
+        {
+            set_path(&mut first, path, &v).map_err(|e| invalid_argument(path, &e))?;
+        }
+    }
+    let input = route.input.clone();
+    let chunks = body
+        .map(move |piece| {
+            let piece = piece.map_err(|e| Status::cancelled(format!("the upload broke off: {e}")));
+            futures_util::stream::iter(match piece {
+                Ok(bytes) => bytes
+                    .chunks(CHUNK_BYTES)
+                    .map(|c| {
+                        let mut m = DynamicMessage::new(input.clone());
+                        m.set_field(&chunk_field, Value::Bytes(Bytes::copy_from_slice(c)));
+                        Bytes::from(m.encode_to_vec())
+                    })
+                    .collect::<Vec<_>>(),
+                Err(_) => Vec::new(),
+            })
+        })
+        .flatten();
+    let messages =
+        futures_util::stream::once(async move { Bytes::from(first.encode_to_vec()) }).chain(chunks);
+    let mut request = tonic::Request::new(messages);
+    for name in RELAYED {
+        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok())
+            && let Ok(v) = v.parse()
+        {
+            request.metadata_mut().insert(*name, v);
+        }
+    }
+    request.set_timeout(timeout);
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("{} is unreachable: {e}", route.service)))?;
+    let path = PathAndQuery::try_from(route.grpc_path.clone())
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let answer = grpc
+        .client_streaming(request, path, RawCodec)
+        .await?
+        .into_inner();
+    render(route, answer)
+}
+
+/// Whether a field path of `msg` holds a non-default value.
+fn has_value(msg: &DynamicMessage, path: &str) -> bool {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let Some(field) = msg.descriptor().get_field_by_name(head) else {
+        return false;
+    };
+    match (rest, msg.get_field(&field).as_ref()) {
+        (Some(rest), Value::Message(inner)) => has_value(inner, rest),
+        (None, _) => msg.has_field(&field),
+        _ => false,
+    }
+}
+
+/// The answer of `route` as proto3 JSON, every field present.
+fn render(route: &Route, answer: Bytes) -> Result<serde_json::Value, Status> {
     let reply = DynamicMessage::decode(route.output.clone(), answer)
         .map_err(|e| Status::internal(format!("undecodable answer: {e}")))?;
     let options = SerializeOptions::new().skip_default_fields(false);

@@ -109,11 +109,9 @@ async fn every_method_with_every_role_over_http_json_is_admitted_as_the_table_sa
             let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let what = format!("{} {path} as {}: {json}", route.http_method, role.as_str());
             if rule.roles.contains(&role) {
-                // Passed on: the unreachable service answers; or (evidence upload) the
-                // gateway says to use gRPC; or the gateway's own view finds `x` is no name.
-                let expected = if route.client_streaming {
-                    501
-                } else if route.service == qaward_proto::GATEWAY_SERVICE_NAME {
+                // Passed on: the unreachable service answers; or the gateway's own view finds
+                // `x` is no name.
+                let expected = if route.service == qaward_proto::GATEWAY_SERVICE_NAME {
                     400
                 } else {
                     503

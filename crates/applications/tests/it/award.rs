@@ -10,8 +10,9 @@ use tonic::Code;
 use super::{
     as_, code, date,
     reviews::{
-        CYCLE, World, accepted, app, applicant, assignment_of, consensus, get, group, open_cycle,
-        reason_of, release, reviewer_id, rule_of, set_up_registry, world,
+        CYCLE, World, accepted, app, applicant, assignment_of, consensus, every_door, get, group,
+        open_cycle, reason_of, release, reviewer_id, rule_of, set_up_registry, world,
+        world_through,
     },
 };
 
@@ -61,8 +62,10 @@ fn tie(code: &str, candidate: bool) -> pb::TieResolution {
 
 #[tokio::test]
 async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
-    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
-        let mut w = world(db).await;
+    // Directly on both backends, and through the gateway's two doors: the whole cycle, from
+    // the notice to the award, driven through the gateway alone.
+    for (db, door) in every_door().await {
+        let mut w = world_through(db, door).await;
         let label = w.label;
         let office = w.office.clone();
         set_up_registry(&mut w).await;

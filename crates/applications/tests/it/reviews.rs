@@ -24,19 +24,70 @@ use qaward_proto::qaward::{
     scoring::v1::{self as spb, scoring_service_client::ScoringServiceClient},
 };
 use qaward_scoring::domain::rubric::Rubric;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 use super::{as_, code, date};
 
 pub(super) const UNIT: &str = "qinglong-street";
 pub(super) const CYCLE: &str = "programmes/yunyang/cycles/2026";
 
+/// How the test's calls reach the services: directly, or through the gateway as the county
+/// platform calls it, over gRPC or over HTTP/JSON (the generated clients over
+/// `qaward_gateway::http_client::HttpJson`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Door {
+    Direct,
+    GatewayGrpc,
+    GatewayHttp,
+}
+
+/// One transport type for the three doors.
+pub(super) type Transport = tower::util::BoxCloneService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    Box<dyn std::error::Error + Send + Sync>,
+>;
+
+fn transport<S, E>(s: S) -> Transport
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = E,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    use tower::ServiceExt;
+    tower::util::BoxCloneService::new(s.map_err(Into::into))
+}
+
+/// The backends of the service tests, each with direct calls; and SQLite again through each
+/// of the gateway's doors (what the gateway does does not depend on the database).
+pub(super) async fn every_door() -> Vec<(TestDb, Door)> {
+    let mut all: Vec<(TestDb, Door)> =
+        testing::backends("applications", &qaward_applications::MIGRATIONS)
+            .await
+            .into_iter()
+            .map(|db| (db, Door::Direct))
+            .collect();
+    for door in [Door::GatewayGrpc, Door::GatewayHttp] {
+        all.push((
+            testing::sqlite("applications", &qaward_applications::MIGRATIONS).await,
+            door,
+        ));
+    }
+    all
+}
+
 pub(super) struct World {
     pub(super) label: &'static str,
-    pub(super) apps: pb::application_service_client::ApplicationServiceClient<Channel>,
-    pub(super) reviewers: ReviewerServiceClient<Channel>,
-    pub(super) scoring: ScoringServiceClient<Channel>,
-    pub(super) notifications: NotificationServiceClient<Channel>,
+    pub(super) apps: pb::application_service_client::ApplicationServiceClient<Transport>,
+    pub(super) reviewers: ReviewerServiceClient<Transport>,
+    pub(super) scoring: ScoringServiceClient<Transport>,
+    pub(super) notifications: NotificationServiceClient<Transport>,
     pub(super) keys: TestKeys,
     pub(super) office: String,
     pub(super) clock: Arc<ManualClock>,
@@ -52,9 +103,20 @@ async fn database(label: &str, service: &str, m: &qaward_kit::db::Migrations) ->
     }
 }
 
-/// Every service on its own database and loopback port, sharing one clock and one key set.
+/// Every service on its own database and loopback port, sharing one clock and one key set,
+/// called directly.
 pub(super) async fn world(apps_db: TestDb) -> World {
-    let label = apps_db.label;
+    world_through(apps_db, Door::Direct).await
+}
+
+/// As [`world`], called through `door`.
+pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
+    let backend = apps_db.label;
+    let label = match (apps_db.label, door) {
+        (l, Door::Direct) => l,
+        (_, Door::GatewayGrpc) => "sqlite through the gateway over gRPC",
+        (_, Door::GatewayHttp) => "sqlite through the gateway over HTTP/JSON",
+    };
     let keys = TestKeys::new();
     let clock = Arc::new(ManualClock::new(super::NOW));
     let dir = tempfile::tempdir().unwrap();
@@ -69,14 +131,14 @@ pub(super) async fn world(apps_db: TestDb) -> World {
     };
     let server = |name: &str| ServiceHost::new(name, &ctx.config.server, ctx.verifier.clone());
 
-    let rdb = database(label, "reviewers", &qaward_reviewers::MIGRATIONS).await;
+    let rdb = database(backend, "reviewers", &qaward_reviewers::MIGRATIONS).await;
     let reviewers = testing::serve_on_loopback(server("reviewers").add_service(
         rpb::reviewer_service_server::ReviewerServiceServer::new(
             qaward_reviewers::ReviewersApi::new(rdb.db.clone(), ctx.clone()),
         ),
     ))
     .await;
-    let sdb = database(label, "scoring", &qaward_scoring::MIGRATIONS).await;
+    let sdb = database(backend, "scoring", &qaward_scoring::MIGRATIONS).await;
     qaward_scoring::seed_default_rubric(&sdb.db, super::NOW)
         .await
         .unwrap();
@@ -87,7 +149,7 @@ pub(super) async fn world(apps_db: TestDb) -> World {
         )),
     ))
     .await;
-    let ndb = database(label, "notifications", &qaward_notifications::MIGRATIONS).await;
+    let ndb = database(backend, "notifications", &qaward_notifications::MIGRATIONS).await;
     let napi = qaward_notifications::service(ndb.db.clone(), &ctx)
         .await
         .unwrap();
@@ -124,6 +186,37 @@ pub(super) async fn world(apps_db: TestDb) -> World {
     tokio::spawn(relay.run(std::future::pending()));
 
     let office = keys.token_for("office-1", Role::Office, "yunyang");
+    let [apps, reviewers, scoring, notifications] = match door {
+        Door::Direct => [apps, reviewers, scoring, notifications].map(transport),
+        Door::GatewayGrpc | Door::GatewayHttp => {
+            let channels = std::collections::HashMap::from([
+                ("qaward.applications.v1.ApplicationService", apps),
+                ("qaward.reviewers.v1.ReviewerService", reviewers),
+                ("qaward.scoring.v1.ScoringService", scoring),
+                ("qaward.notifications.v1.NotificationService", notifications),
+            ]);
+            // The edge as configured, but no rate limit: the test is one fast office.
+            let mut config = (*ctx.config).clone();
+            config.gateway.rate_per_second = 0;
+            let edge = Arc::new(qaward_gateway::Edge::new(&config, keys.verifier.clone()));
+            let front = if door == Door::GatewayGrpc {
+                let host = qaward_gateway::start(&ctx, channels, edge).unwrap();
+                transport(testing::serve_on_loopback(host).await)
+            } else {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(qaward_gateway::serve_http(
+                    listener,
+                    channels,
+                    edge,
+                    Default::default(),
+                    std::future::pending(),
+                ));
+                transport(qaward_gateway::http_client::HttpJson::new(addr).unwrap())
+            };
+            [front.clone(), front.clone(), front.clone(), front]
+        }
+    };
     World {
         label,
         apps: pb::application_service_client::ApplicationServiceClient::new(apps),
@@ -531,8 +624,9 @@ pub(super) async fn get(
 
 #[tokio::test]
 async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() {
-    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
-        let mut w = world(db).await;
+    // Directly on both backends, and through the gateway over gRPC and over HTTP/JSON.
+    for (db, door) in every_door().await {
+        let mut w = world_through(db, door).await;
         let label = w.label;
         let office = w.office.clone();
         set_up_registry(&mut w).await;
