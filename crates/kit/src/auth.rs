@@ -306,7 +306,8 @@ struct VerifyingKey {
 /// Verifies bearer tokens against a set of public keys.
 pub struct Verifier {
     keys: RwLock<HashMap<String, Arc<VerifyingKey>>>,
-    issuer: String,
+    /// `auth.issuer` first, then `auth.other_issuers`.
+    issuers: Vec<String>,
     audience: String,
     leeway: u64,
     /// Wakes the JWKS refresher (with a `jwks_url`) when a token names an unknown key.
@@ -328,7 +329,9 @@ impl Verifier {
     pub fn from_jwks(jwks: &str, auth: &config::Auth) -> Result<Verifier, KeyError> {
         let v = Verifier {
             keys: RwLock::new(HashMap::new()),
-            issuer: auth.issuer.clone(),
+            issuers: std::iter::once(auth.issuer.clone())
+                .chain(auth.other_issuers.iter().cloned())
+                .collect(),
             audience: auth.audience.clone(),
             leeway: auth.leeway_secs,
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -489,7 +492,7 @@ impl Verifier {
         }
         let mut validation = Validation::new(key.alg);
         validation.leeway = self.leeway;
-        validation.set_issuer(&[&self.issuer]);
+        validation.set_issuer(&self.issuers);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {

@@ -298,6 +298,10 @@ pub struct ServerLimits {
 #[serde(default, deny_unknown_fields)]
 pub struct Auth {
     pub issuer: String,
+    /// Further issuers whose tokens are accepted, for example other award programmes' identity
+    /// providers calling the reviewers service; their keys must be in the same JWKS. The
+    /// policy table and the `programme` claim apply to their callers as to anyone's.
+    pub other_issuers: Vec<String>,
     pub audience: String,
     /// A JWKS file with the verification keys. Empty: the local key made in `data_dir`.
     pub jwks_file: Option<PathBuf>,
@@ -509,6 +513,7 @@ impl Default for Auth {
     fn default() -> Self {
         Auth {
             issuer: "qaward-local".to_string(),
+            other_issuers: Vec::new(),
             audience: "qaward".to_string(),
             jwks_file: None,
             jwks_url: None,

@@ -122,6 +122,22 @@ fn a_token_for_another_audience_or_issuer_is_refused() {
 }
 
 #[test]
+fn another_programmes_issuer_is_accepted_when_configured() {
+    let keys = TestKeys::new();
+    let auth = config::Auth {
+        other_issuers: vec!["https://idp.wanzhou.gov.cn".into()],
+        ..config::Auth::default()
+    };
+    let verifier = Verifier::from_jwks(&keys.key.jwks_json(), &auth).unwrap();
+    let mut c = claims(&auth);
+    c.iss = "https://idp.wanzhou.gov.cn".into();
+    assert!(verifier.verify(&keys.key.sign(&c).unwrap()).is_ok());
+    c.iss = "https://idp.elsewhere.example".into();
+    let e = verifier.verify(&keys.key.sign(&c).unwrap()).unwrap_err();
+    assert_eq!(e.reason, "WRONG_ISSUER");
+}
+
+#[test]
 fn a_jwks_with_a_symmetric_key_is_refused() {
     let jwks = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}"#;
     assert!(Verifier::from_jwks(jwks, &config::Auth::default()).is_err());
