@@ -15,10 +15,23 @@ pub const ENV_PREFIX: &str = "QAWARD_";
 /// (`--config`), and settings of the test and benchmark harnesses.
 const ENV_NOT_CONFIG: &[&str] = &[
     "QAWARD_CONFIG",
+    "QAWARD_TARGETS",
     "QAWARD_TEST_DATABASE_URL",
     "QAWARD_WRITE_VECTORS",
     "QAWARD_BENCH_DIAG",
     "QAWARD_TEST_S3_SERVER",
+];
+
+/// The secret settings, as environment names without the prefix. Each can also be given as a
+/// file: `QAWARD_DATABASE_URL_FILE=/run/secrets/database_url` reads the value from the file
+/// (container secrets), its trailing newline dropped.
+pub const SECRET_SETTINGS: &[&str] = &[
+    "DATABASE_URL",
+    "AUTH__SERVICE_TOKEN",
+    "BLOBS__S3__SECRET_ACCESS_KEY",
+    "NOTIFICATIONS__SMTP__PASSWORD",
+    "NOTIFICATIONS__WEBHOOK__SECRET",
+    "NOTIFICATIONS__SMS__SECRET",
 ];
 
 /// A value that must never be printed or logged: `Debug` and `Serialize` show it masked.
@@ -291,6 +304,10 @@ pub struct ServerLimits {
     pub shutdown_grace_ms: u64,
     /// Connections per backend database pool.
     pub database_max_connections: u32,
+    /// Migrate each service's database when it starts (one machine). With several replicas set
+    /// it to false and run `qaward migrate` once per release (a Kubernetes Job, a compose
+    /// one-shot); a service then refuses to start on a database that is not migrated.
+    pub migrate_on_start: bool,
 }
 
 /// Who may call: bearer JWTs signed with an asymmetric key.
@@ -505,6 +522,7 @@ impl Default for ServerLimits {
             max_message_bytes: 16 * 1024 * 1024,
             shutdown_grace_ms: 10_000,
             database_max_connections: 8,
+            migrate_on_start: true,
         }
     }
 }
@@ -587,7 +605,8 @@ impl Config {
         let mut env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_CONFIG.contains(&k.as_str()))
-            .collect();
+            .map(|(k, v)| secret_from_file(k, v))
+            .collect::<Result<_, _>>()?;
         env.sort();
         for (name, value) in env {
             let path: Vec<String> = name[ENV_PREFIX.len()..]
@@ -730,6 +749,26 @@ impl Config {
     }
 }
 
+/// `QAWARD_<secret>_FILE=<path>` as `QAWARD_<secret>=<the file's content>`; anything else as
+/// it is.
+fn secret_from_file(name: String, value: String) -> Result<(String, String), ConfigError> {
+    let Some(secret) = name
+        .strip_prefix(ENV_PREFIX)
+        .and_then(|n| n.strip_suffix("_FILE"))
+        .filter(|n| SECRET_SETTINGS.contains(n))
+    else {
+        return Ok((name, value));
+    };
+    let text = std::fs::read_to_string(&value).map_err(|e| ConfigError::Env {
+        name: name.clone(),
+        message: format!("cannot read {value}: {e}"),
+    })?;
+    Ok((
+        format!("{ENV_PREFIX}{secret}"),
+        text.trim_end_matches(['\n', '\r']).to_string(),
+    ))
+}
+
 /// An environment value as TOML if it parses as a scalar or array (`8080`, `true`,
 /// `["a", "b"]`), else as a plain string (`postgres://…`, `qaward-data`).
 fn env_value(raw: &str) -> toml::Value {
@@ -859,6 +898,40 @@ mod tests {
         for k in ServiceKind::ALL {
             assert_eq!(ServiceKind::parse(k.as_str()), Some(k));
         }
+    }
+
+    #[test]
+    fn a_secret_can_come_from_a_file_and_other_settings_named_file_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("database_url");
+        std::fs::write(&secret, "postgres://qaward:hunter2@db/qaward\n").unwrap();
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("QAWARD_DATABASE_URL_FILE", secret.to_str().unwrap()),
+                ("QAWARD_AUTH__JWKS_FILE", "/etc/qaward/jwks.json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.database_url.expose(),
+            "postgres://qaward:hunter2@db/qaward"
+        );
+        assert_eq!(
+            c.auth.jwks_file.as_deref(),
+            Some(std::path::Path::new("/etc/qaward/jwks.json"))
+        );
+        assert!(!c.to_toml().contains("hunter2"));
+        let e = Config::load_from(
+            None,
+            env(&[("QAWARD_AUTH__SERVICE_TOKEN_FILE", "/nonexistent/token")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("QAWARD_AUTH__SERVICE_TOKEN_FILE") && e.contains("/nonexistent/token"),
+            "{e}"
+        );
     }
 
     #[test]

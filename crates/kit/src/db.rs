@@ -96,8 +96,56 @@ impl Database {
             Database::connect_sqlite(&config.data_dir.join(format!("{service}.db")), service, max)
                 .await?
         };
-        db.migrate(service, migrations).await?;
+        if config.server.migrate_on_start {
+            db.migrate(service, migrations).await?;
+        } else {
+            db.check_migrated(service, migrations).await?;
+        }
         Ok(db)
+    }
+
+    /// Refuses a database that is not migrated to this release (or is another service's):
+    /// with `server.migrate_on_start = false` the migrations run once, by `qaward migrate`,
+    /// and a replica started before that must not serve an old schema.
+    pub async fn check_migrated(
+        &self,
+        service: &str,
+        migrations: &Migrations,
+    ) -> Result<(), DbError> {
+        use sqlx::Row;
+        self.check_owner(service).await?;
+        let (kit, own) = match self.backend {
+            Backend::Sqlite => (&KIT_SQLITE, migrations.sqlite),
+            Backend::Postgres => (&KIT_POSTGRES, migrations.postgres),
+        };
+        let applied: Vec<i64> =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(|r| r.try_get("version").ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+        let missing: Vec<String> = kit
+            .migrations
+            .iter()
+            .chain(own.migrations.iter())
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| m.version.to_string())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(DbError::Migrate {
+                service: service.to_string(),
+                message: format!(
+                    "it is not migrated to this release (missing {}); run `qaward migrate` first, or set server.migrate_on_start",
+                    missing.join(", ")
+                ),
+            })
+        }
     }
 
     /// Opens (creating if needed) a SQLite file.

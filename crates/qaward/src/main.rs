@@ -42,8 +42,21 @@ enum Command {
     /// Run the services.
     Serve {
         /// A service to run (gateway, applications, reviewers, scoring, notifications);
-        /// repeat for several; all when omitted.
-        #[arg(long = "target", value_parser = parse_kind)]
+        /// repeat for several, or give a comma-separated list in QAWARD_TARGETS; all when
+        /// omitted.
+        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
+        targets: Vec<ServiceKind>,
+    },
+    /// Migrate the databases of the targets (all services when omitted) to this release, once
+    /// per release, before replicas start with server.migrate_on_start = false.
+    Migrate {
+        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
+        targets: Vec<ServiceKind>,
+    },
+    /// Exit 0 when every gRPC listener of the targets (all when omitted) is SERVING: the
+    /// container health check.
+    Health {
+        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
         targets: Vec<ServiceKind>,
     },
     /// Print a bearer token signed with the local key of the data directory.
@@ -198,6 +211,8 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { targets } => runtime()?.block_on(serve::serve(config, targets)),
+        Command::Migrate { targets } => runtime()?.block_on(serve::migrate(config, targets)),
+        Command::Health { targets } => runtime()?.block_on(serve::health(config, targets)),
         Command::Audit {
             command: AuditCommand::Verify { target },
         } => runtime()?.block_on(serve::verify_audit(config, target)),

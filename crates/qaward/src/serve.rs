@@ -139,17 +139,100 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     }
 }
 
+/// The migrations of a service with a database (all but the gateway).
+fn migrations_of(kind: ServiceKind) -> Option<&'static qaward_kit::db::Migrations> {
+    match kind {
+        ServiceKind::Applications => Some(&qaward_applications::MIGRATIONS),
+        ServiceKind::Reviewers => Some(&qaward_reviewers::MIGRATIONS),
+        ServiceKind::Scoring => Some(&qaward_scoring::MIGRATIONS),
+        ServiceKind::Notifications => Some(&qaward_notifications::MIGRATIONS),
+        ServiceKind::Gateway => None,
+    }
+}
+
+/// `qaward migrate`: brings the database of every target (all services when none) to this
+/// release, once, and makes the local signing key if tokens come from it — what every replica
+/// would otherwise race to do at start.
+pub async fn migrate(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), String> {
+    config.server.migrate_on_start = true;
+    let targets = if targets.is_empty() {
+        ServiceKind::ALL.to_vec()
+    } else {
+        targets
+    };
+    if config.auth.jwks_file.is_none() && config.auth.jwks_url.is_none() {
+        qaward_kit::auth::LocalKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
+    }
+    for kind in targets {
+        let Some(migrations) = migrations_of(kind) else {
+            continue;
+        };
+        Database::open(&config, kind.as_str(), migrations)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{}: migrated", kind.as_str());
+    }
+    Ok(())
+}
+
+/// `qaward health`: every gRPC listener of the targets (all when none) answers
+/// `grpc.health.v1` SERVING within two seconds; for container health checks.
+pub async fn health(config: Config, targets: Vec<ServiceKind>) -> Result<(), String> {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let targets = if targets.is_empty() {
+        ServiceKind::ALL.to_vec()
+    } else {
+        targets
+    };
+    let mut failed = Vec::new();
+    for kind in targets {
+        let mut url = local_url(config.listen_addr(kind));
+        if config.tls.serves() {
+            url = url.replacen("http://", "https://", 1);
+        }
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|e| e.to_string())?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(2));
+        if config.tls.serves() {
+            // Trusting the CA the services trust, presenting this process's certificate.
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            if let Some(ca) = &config.tls.upstream_ca_file {
+                let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            if let Some(identity) = qaward_kit::tls::identity(&config.tls)? {
+                tls = tls.identity(identity);
+            }
+            endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+        }
+        let status = match endpoint.connect().await {
+            Ok(channel) => HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status),
+            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        };
+        match status {
+            Ok(1) => println!("{} {url}: SERVING", kind.as_str()),
+            Ok(other) => failed.push(format!("{} {url}: status {other}", kind.as_str())),
+            Err(e) => failed.push(format!("{} {url}: {}", kind.as_str(), e.message())),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not serving: {}", failed.join("; ")))
+    }
+}
+
 pub async fn verify_audit(config: Config, target: ServiceKind) -> Result<(), String> {
     if target == ServiceKind::Gateway {
         return Err("the gateway keeps no audit trail".to_string());
     }
-    let migrations = match target {
-        ServiceKind::Applications => &qaward_applications::MIGRATIONS,
-        ServiceKind::Reviewers => &qaward_reviewers::MIGRATIONS,
-        ServiceKind::Scoring => &qaward_scoring::MIGRATIONS,
-        ServiceKind::Notifications => &qaward_notifications::MIGRATIONS,
-        ServiceKind::Gateway => unreachable!(),
-    };
+    let migrations = migrations_of(target).expect("a service with a database");
     let db = Database::open(&config, target.as_str(), migrations)
         .await
         .map_err(|e| e.to_string())?;
