@@ -5,6 +5,7 @@ mod crash_safety;
 mod draws;
 mod gateway;
 mod http_json;
+mod manifests;
 mod migrations;
 mod outbox_notices;
 mod policy;

@@ -1,0 +1,234 @@
+//! The deployment files agree with the binary: every port and probe in the Kubernetes
+//! manifests is the port the configuration makes the service listen on, the drain fits in the
+//! termination grace period, and every `QAWARD_*` setting named in deploy/ (manifests, compose
+//! file, Dockerfile) is one the binary has. (CI also renders every overlay with kustomize and
+//! validates it against the Kubernetes schemas: `.ci/run`.)
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use qaward_kit::config::{Config, ServiceKind};
+use serde_json::Value;
+
+fn deploy() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn documents(path: &PathBuf) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| {
+            let v: serde_yaml::Value = serde::Deserialize::deserialize(d).unwrap();
+            serde_json::to_value(v).unwrap()
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The settings the configuration is given by the environment lines of deploy/, as
+/// `(file, name, value)`.
+fn settings() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let k8s = deploy().join("k8s");
+    for kustomization in [
+        "base/kustomization.yaml",
+        "overlays/single-node/kustomization.yaml",
+        "overlays/production/kustomization.yaml",
+    ] {
+        for doc in documents(&k8s.join(kustomization)) {
+            for generator in doc["configMapGenerator"].as_array().into_iter().flatten() {
+                for literal in generator["literals"].as_array().into_iter().flatten() {
+                    let (k, v) = literal.as_str().unwrap().split_once('=').unwrap();
+                    out.push((kustomization.to_string(), k.to_string(), v.to_string()));
+                }
+            }
+        }
+    }
+    for doc in documents(&k8s.join("overlays/production/secrets.yaml")) {
+        for c in doc["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+        {
+            for e in c["env"].as_array().unwrap() {
+                out.push((
+                    "secrets.yaml".into(),
+                    e["name"].as_str().unwrap().into(),
+                    "x".into(),
+                ));
+            }
+        }
+    }
+    for doc in documents(&deploy().join("compose.yaml")) {
+        let mut envs = vec![doc["x-qaward"]["environment"].clone()];
+        for (_, s) in doc["services"].as_object().unwrap() {
+            envs.push(s["environment"].clone());
+        }
+        for env in envs {
+            for (k, v) in env.as_object().into_iter().flatten() {
+                if k != "<<" {
+                    out.push((
+                        "compose.yaml".into(),
+                        k.clone(),
+                        v.as_str().unwrap_or("").into(),
+                    ));
+                }
+            }
+        }
+    }
+    let dockerfile = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
+    for line in dockerfile.lines() {
+        let line = line
+            .trim()
+            .trim_start_matches("ENV ")
+            .trim_end_matches('\\')
+            .trim();
+        if let Some((k, v)) = line.split_once('=')
+            && k.starts_with("QAWARD_")
+        {
+            out.push(("Dockerfile".into(), k.to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_setting_named_in_deploy_is_one_the_binary_has() {
+    let all = settings();
+    assert!(all.len() > 30, "{all:?}");
+    for (file, name, value) in &all {
+        if !name.starts_with("QAWARD_") || name == "QAWARD_TARGETS" {
+            continue;
+        }
+        // A secret from a file is checked under its own name.
+        let name = name.strip_suffix("_FILE").unwrap_or(name);
+        // Values from the compose file's own variables (${…}) and secrets are placeholders.
+        let value = if value.contains("${") || value.is_empty() && name.contains("URL") {
+            String::new()
+        } else {
+            value.clone()
+        };
+        let value = match name {
+            "QAWARD_DATABASE_URL" => "postgres://x@db/qaward".to_string(),
+            _ => value,
+        };
+        let mut env = vec![(name.to_string(), value.clone())];
+        if name.starts_with("QAWARD_BLOBS__S3__") {
+            // An S3 store is all or nothing; give it the rest.
+            for (k, v) in [
+                ("QAWARD_BLOBS__S3__ENDPOINT", "http://s3"),
+                ("QAWARD_BLOBS__S3__BUCKET", "b"),
+                ("QAWARD_BLOBS__S3__REGION", "r"),
+                ("QAWARD_BLOBS__S3__ACCESS_KEY_ID", "a"),
+                ("QAWARD_BLOBS__S3__SECRET_ACCESS_KEY", "s"),
+            ] {
+                if k != name {
+                    env.push((k.into(), v.into()));
+                }
+            }
+        }
+        if let Err(e) = Config::load_from(None, env) {
+            panic!("{file}: {name}={value} is not a setting of the binary: {e}");
+        }
+    }
+}
+
+#[test]
+fn ports_and_probes_in_the_manifests_are_where_the_services_listen() {
+    let defaults = Config::default();
+    let settings: BTreeMap<String, String> = settings()
+        .into_iter()
+        .filter(|(f, _, _)| f == "base/kustomization.yaml")
+        .map(|(_, k, v)| (k, v))
+        .collect();
+    let configured = Config::load_from(None, settings.clone()).unwrap();
+    let base = deploy().join("k8s/base");
+    let mut seen = Vec::new();
+    for kind in ServiceKind::ALL {
+        let docs = documents(&base.join(format!("{}.yaml", kind.as_str())));
+        let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+        let service = docs.iter().find(|d| d["kind"] == "Service").unwrap();
+        let pod = &deployment["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        let port_of = |name: &str| {
+            c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["containerPort"].as_u64())
+                .unwrap_or_else(|| panic!("{}: no port {name}", kind.as_str()))
+        };
+        let grpc = port_of("grpc");
+        // The port the binary listens on, by default and as the ConfigMap sets it (0.0.0.0).
+        assert_eq!(
+            grpc,
+            u64::from(defaults.listen_addr(kind).port()),
+            "{}",
+            kind.as_str()
+        );
+        assert_eq!(
+            grpc,
+            u64::from(configured.listen_addr(kind).port()),
+            "{}",
+            kind.as_str()
+        );
+        assert!(configured.listen_addr(kind).ip().is_unspecified());
+        if kind == ServiceKind::Gateway {
+            assert_eq!(
+                port_of("http"),
+                u64::from(configured.listen.gateway_http.port())
+            );
+        }
+        for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+            assert_eq!(
+                c[probe]["grpc"]["port"].as_u64(),
+                Some(grpc),
+                "{} {probe}",
+                kind.as_str()
+            );
+        }
+        assert_eq!(
+            c["env"][0],
+            serde_json::json!({"name": "QAWARD_TARGETS", "value": kind.as_str()})
+        );
+        // The Service sends each port to a named container port that exists, at the same number.
+        for p in service["spec"]["ports"].as_array().unwrap() {
+            assert_eq!(
+                p["port"].as_u64(),
+                Some(port_of(p["targetPort"].as_str().unwrap()))
+            );
+        }
+        // The drain fits: preStop, then the server's grace period, inside the pod's.
+        let drain = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+            .as_u64()
+            .unwrap()
+            + configured.server.shutdown_grace().as_secs();
+        assert!(
+            pod["terminationGracePeriodSeconds"].as_u64().unwrap() > drain,
+            "{}: the pod is killed before it has drained",
+            kind.as_str()
+        );
+        // Upstream URLs name this Service at this port.
+        if kind != ServiceKind::Gateway {
+            assert_eq!(
+                configured.upstream_url(kind),
+                format!("http://{}:{grpc}", kind.as_str())
+            );
+            assert_eq!(service["metadata"]["name"], kind.as_str());
+        }
+        seen.push(kind);
+    }
+    assert_eq!(seen.len(), 5);
+    // The image exposes the same ports.
+    let dockerfile = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
+    let expose = dockerfile
+        .lines()
+        .find(|l| l.starts_with("EXPOSE"))
+        .unwrap();
+    for kind in ServiceKind::ALL {
+        assert!(
+            expose.contains(&defaults.listen_addr(kind).port().to_string()),
+            "{expose}"
+        );
+    }
+    assert!(expose.contains(&defaults.listen.gateway_http.port().to_string()));
+}
