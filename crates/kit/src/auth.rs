@@ -580,11 +580,13 @@ impl Verifier {
     }
 }
 
-/// Puts the caller's token on an outgoing request to another service.
+/// Puts the caller's token on an outgoing request to another service, with the current span's
+/// trace context, so the other service's work joins the caller's trace.
 pub fn relay_token<T>(caller: &Caller, request: &mut Request<T>) {
     if let Ok(value) = format!("Bearer {}", caller.token).parse() {
         request.metadata_mut().insert("authorization", value);
     }
+    crate::telemetry::inject_context(request.metadata_mut());
 }
 
 /// Where a service's own token comes from when it calls another service on its own account

@@ -96,12 +96,50 @@ impl Database {
             Database::connect_sqlite(&config.data_dir.join(format!("{service}.db")), service, max)
                 .await?
         };
+        db.observe_pool(service);
         if config.server.migrate_on_start {
             db.migrate(service, migrations).await?;
         } else {
             db.check_migrated(service, migrations).await?;
         }
         Ok(db)
+    }
+
+    /// `db.pool.connections` (by service and state: in_use, idle) and `db.pool.max`, read when
+    /// the metrics are collected.
+    fn observe_pool(&self, service: &str) {
+        let meter = opentelemetry::global::meter("qaward");
+        let (pool, name) = (self.pool.clone(), service.to_string());
+        meter
+            .i64_observable_gauge("db.pool.connections")
+            .with_description("Database connections of the service's pool, in use and idle")
+            .with_callback(move |o| {
+                let (size, idle) = (i64::from(pool.size()), pool.num_idle() as i64);
+                let service = opentelemetry::KeyValue::new("service", name.clone());
+                o.observe(
+                    size - idle,
+                    &[
+                        service.clone(),
+                        opentelemetry::KeyValue::new("state", "in_use"),
+                    ],
+                );
+                o.observe(
+                    idle,
+                    &[service, opentelemetry::KeyValue::new("state", "idle")],
+                );
+            })
+            .build();
+        let (pool, name) = (self.pool.clone(), service.to_string());
+        meter
+            .i64_observable_gauge("db.pool.max")
+            .with_description("The most connections the service's pool opens")
+            .with_callback(move |o| {
+                o.observe(
+                    i64::from(pool.options().get_max_connections()),
+                    &[opentelemetry::KeyValue::new("service", name.clone())],
+                );
+            })
+            .build();
     }
 
     /// Refuses a database that is not migrated to this release (or is another service's):

@@ -95,16 +95,36 @@ pub struct Relay<S: Sink> {
     clock: SharedClock,
     options: RelayOptions,
     wake: Arc<Notify>,
+    metrics: RelayMetrics,
+}
+
+/// `outbox.lag` (ms from commit to handover) and `outbox.handovers` (by topic and outcome).
+struct RelayMetrics {
+    lag: opentelemetry::metrics::Histogram<f64>,
+    handovers: opentelemetry::metrics::Counter<u64>,
 }
 
 impl<S: Sink> Relay<S> {
     pub fn new(db: Database, sink: S, clock: SharedClock, options: RelayOptions) -> Self {
+        let meter = opentelemetry::global::meter("qaward");
+        let metrics = RelayMetrics {
+            lag: meter
+                .f64_histogram("outbox.lag")
+                .with_unit("ms")
+                .with_description("From an event's commit to its handover to the sink")
+                .build(),
+            handovers: meter
+                .u64_counter("outbox.handovers")
+                .with_description("Outbox handovers by topic and outcome (delivered, retry)")
+                .build(),
+        };
         Relay {
             db,
             sink,
             clock,
             options,
             wake: Arc::new(Notify::new()),
+            metrics,
         }
     }
 
@@ -123,7 +143,7 @@ impl<S: Sink> Relay<S> {
                  SELECT id FROM outbox
                  WHERE delivered_micros IS NULL AND next_attempt_micros <= $2
                  ORDER BY id LIMIT $3)
-             RETURNING id, event_id, topic, payload, attempts",
+             RETURNING id, event_id, topic, payload, attempts, created_micros",
         )
         .bind(lease_until)
         .bind(now)
@@ -135,7 +155,10 @@ impl<S: Sink> Relay<S> {
             .map(|r| {
                 Ok((
                     r.try_get::<i64, _>("id")?,
-                    r.try_get::<i64, _>("attempts")?,
+                    (
+                        r.try_get::<i64, _>("attempts")?,
+                        r.try_get::<i64, _>("created_micros")?,
+                    ),
                     Event {
                         id: r.try_get("event_id")?,
                         topic: r.try_get("topic")?,
@@ -147,9 +170,25 @@ impl<S: Sink> Relay<S> {
         rows.sort_by_key(|(id, _, _)| *id);
 
         let mut delivered = 0;
-        for (id, attempts, event) in rows {
-            match self.sink.deliver(&event).await {
+        for (id, (attempts, created), event) in rows {
+            let outcome = self.sink.deliver(&event).await;
+            let topic = opentelemetry::KeyValue::new("topic", event.topic.clone());
+            let label = if outcome.is_ok() {
+                "delivered"
+            } else {
+                "retry"
+            };
+            self.metrics.handovers.add(
+                1,
+                &[
+                    topic.clone(),
+                    opentelemetry::KeyValue::new("outcome", label),
+                ],
+            );
+            match outcome {
                 Ok(()) => {
+                    let lag = unix_micros(self.clock.now()).saturating_sub(created);
+                    self.metrics.lag.record(lag as f64 / 1000.0, &[topic]);
                     sqlx::query(
                         "UPDATE outbox SET delivered_micros = $1, attempts = $2, last_error = NULL WHERE id = $3",
                     )

@@ -101,6 +101,17 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
             .boxed(),
     };
     let metrics_layer = meter.clone().map(tracing_opentelemetry::MetricsLayer::new);
+    // Database work as spans, only when traces leave the process (it turns sqlx's per-query
+    // events on).
+    let db_spans = endpoint.as_ref().map(|_| {
+        DbSpans {
+            tracer: tracer.clone(),
+        }
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("sqlx::query", tracing::Level::DEBUG),
+        )
+    });
     let _ = tracing_subscriber::registry()
         .with(fmt)
         .with(
@@ -109,6 +120,7 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
         )
         .with(metrics_layer)
+        .with(db_spans)
         .try_init();
     if let Some(endpoint) = endpoint {
         tracing::info!(%endpoint, "exporting traces and metrics over OTLP");
@@ -117,6 +129,72 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
         tracer: Some(tracer_provider),
         meter,
     })
+}
+
+/// Every SQL statement sqlx runs, as a span `db.query` under the span of the call that ran it,
+/// with the statement's summary, its rows and its real start and end. sqlx reports a statement
+/// once it has finished (an event with its elapsed time); the span is made from that report.
+struct DbSpans {
+    tracer: opentelemetry_sdk::trace::Tracer,
+}
+
+#[derive(Default)]
+struct QueryReport {
+    summary: String,
+    elapsed_secs: f64,
+    rows_affected: u64,
+    rows_returned: u64,
+}
+
+impl tracing::field::Visit for QueryReport {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "summary" {
+            self.summary = value.to_string();
+        }
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.elapsed_secs = value;
+        }
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        match field.name() {
+            "rows_affected" => self.rows_affected = value,
+            "rows_returned" => self.rows_returned = value,
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S> Layer<S> for DbSpans
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+        let mut report = QueryReport::default();
+        event.record(&mut report);
+        let end = std::time::SystemTime::now();
+        let start = end
+            .checked_sub(std::time::Duration::from_secs_f64(
+                report.elapsed_secs.max(0.0),
+            ))
+            .unwrap_or(end);
+        let parent = tracing::Span::current().context();
+        let mut span = self
+            .tracer
+            .span_builder("db.query")
+            .with_kind(SpanKind::Client)
+            .with_start_time(start)
+            .with_attributes([
+                opentelemetry::KeyValue::new("db.query.summary", report.summary),
+                opentelemetry::KeyValue::new("db.rows_affected", report.rows_affected as i64),
+                opentelemetry::KeyValue::new("db.rows_returned", report.rows_returned as i64),
+            ])
+            .start_with_context(&self.tracer, &parent);
+        span.end_with_timestamp(end);
+    }
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
