@@ -232,3 +232,37 @@ fn ports_and_probes_in_the_manifests_are_where_the_services_listen() {
     }
     assert!(expose.contains(&defaults.listen.gateway_http.port().to_string()));
 }
+
+#[test]
+fn the_ops_guide_lists_every_setting_with_its_variable() {
+    let guide = std::fs::read_to_string(deploy().join("README.md")).unwrap();
+    let example = std::fs::read_to_string(deploy().join("qaward.example.toml")).unwrap();
+    let mut section = String::new();
+    let mut checked = 0;
+    for line in example.lines().map(str::trim) {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_string();
+            continue;
+        }
+        let line = line.trim_start_matches('#').trim();
+        let Some((key, _)) = line.split_once(" = ") else {
+            continue;
+        };
+        if !key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            continue;
+        }
+        let path: Vec<String> = section
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .chain([key])
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let variable = format!("QAWARD_{}", path.join("__"));
+        assert!(
+            guide.contains(&format!("`{variable}`")),
+            "deploy/README.md does not list {variable}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 60, "{checked}");
+}
