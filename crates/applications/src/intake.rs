@@ -395,7 +395,34 @@ impl ApplicationsApi {
                     });
                 }
             }
-            Ok(pb::CycleBoard { cycle: name, rows })
+            drop(conn);
+            // The pictures come from scoring with the cycle's pinned numbers; the board does
+            // not fail, nor wait long, for them.
+            let settings = {
+                let mut conn = self.db().pool().acquire().await?;
+                store::settings_version(&mut conn, &p, cycle.settings_version).await?
+            };
+            let charts = match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.scoring_results(&c, &p, y, &settings),
+            )
+            .await
+            {
+                Ok(Ok(results)) => results.charts,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the board's charts: scoring refused");
+                    Vec::new()
+                }
+                Err(_) => {
+                    tracing::warn!("the board's charts: scoring did not answer in time");
+                    Vec::new()
+                }
+            };
+            Ok(pb::CycleBoard {
+                cycle: name,
+                rows,
+                charts,
+            })
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

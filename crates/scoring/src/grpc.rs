@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        group,
+        charts, group,
         results::{self, DefenceRule, Outcome, Settings},
         rubric::{Category, Item, ItemKind, Rubric},
         sheet,
@@ -400,8 +400,13 @@ fn settings_from_pb(s: &Option<pb::ResultSettings>) -> Result<Settings> {
     Ok(settings)
 }
 
-/// The feedback report as a printable HTML document in Chinese.
-fn feedback_html(application: &str, total: Decimal, items: &[pb::FeedbackItem]) -> String {
+/// The feedback report as a printable HTML document in Chinese, the profile chart embedded.
+fn feedback_html(
+    application: &str,
+    total: Decimal,
+    items: &[pb::FeedbackItem],
+    profile_svg: &str,
+) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -426,9 +431,11 @@ fn feedback_html(application: &str, total: Decimal, items: &[pb::FeedbackItem]) 
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>材料评审反馈报告</title>\
 <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:4px}}</style></head>\
 <body><h1>材料评审反馈报告</h1><p>申报：{}</p><p>材料评审得分：{}</p>\
+<figure>{}</figure>\
 <table><tr><th>条款</th><th>名称</th><th>得分</th><th>分段</th><th>优势</th><th>改进机会</th></tr>\n{}</table></body></html>\n",
         esc(application),
         total.normalize(),
+        profile_svg,
         rows
     )
 }
@@ -1241,7 +1248,9 @@ impl ScoringService for ScoringApi {
             id_of(&r.cycle, "cycles", "cycle")?;
             let settings = settings_from_pb(&r.settings)?;
             let computed = compute_cycle(&self.db, &r.cycle, &settings).await?;
-            Ok(results_pb(&r.cycle, &computed))
+            let mut answer = results_pb(&r.cycle, &computed);
+            answer.charts = result_charts(&computed, &settings);
+            Ok(answer)
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -1315,8 +1324,27 @@ impl ScoringService for ScoringApi {
                 })
                 .collect();
             let total: Decimal = s.total.parse().unwrap_or_default();
+            // The profile: each category's items added up, against the category's points.
+            let bars: Vec<charts::Bar> = rubric
+                .categories
+                .iter()
+                .map(|cat| charts::Bar {
+                    code: cat.code.clone(),
+                    title: cat.title.clone(),
+                    score: cat
+                        .items
+                        .iter()
+                        .filter_map(|item| {
+                            let e = s.items.iter().find(|i| i.code == item.code)?;
+                            Some(sheet::item_score(item.points, e.percent))
+                        })
+                        .sum(),
+                    max: cat.points,
+                })
+                .collect();
+            let profile_svg = charts::profile_svg("各类目得分与满分（材料评审）", &bars);
             let html = if r.include_html {
-                feedback_html(application, total, &items)
+                feedback_html(application, total, &items, &profile_svg)
             } else {
                 String::new()
             };
@@ -1325,6 +1353,16 @@ impl ScoringService for ScoringApi {
                 total: dec_pb(total),
                 items,
                 html,
+                categories: bars
+                    .iter()
+                    .map(|b| pb::CategoryScore {
+                        code: b.code.clone(),
+                        title: b.title.clone(),
+                        score: dec_pb(b.score),
+                        max: dec_pb(b.max),
+                    })
+                    .collect(),
+                profile_svg,
             })
         };
         run.await.map(Response::new).map_err(Error::into_status)
@@ -1410,8 +1448,41 @@ pub async fn compute_cycle(
     ))
 }
 
+/// The office's pictures of a cycle: materials scores against the R-13 line, composites against
+/// the R-17 line (materials out of 1,000; composites out of 1,000 + a defence score out of 100).
+fn result_charts(r: &results::CycleResults, settings: &Settings) -> Vec<common::Chart> {
+    let materials: Vec<Decimal> = r.results.iter().filter_map(|x| x.materials).collect();
+    let composites: Vec<Decimal> = r.results.iter().filter_map(|x| x.composite).collect();
+    let fifty = Decimal::from(50);
+    vec![
+        common::Chart {
+            title: "资料评审得分分布".to_string(),
+            svg: charts::distribution_svg(
+                "资料评审得分分布",
+                &materials,
+                fifty,
+                Decimal::from(1000),
+                settings.materials_threshold,
+                &format!("{}分线（R-13）", settings.materials_threshold.normalize()),
+            ),
+        },
+        common::Chart {
+            title: "综合得分分布".to_string(),
+            svg: charts::distribution_svg(
+                "综合得分分布",
+                &composites,
+                fifty,
+                Decimal::from(1100),
+                settings.candidate_threshold,
+                &format!("{}分线（R-17）", settings.candidate_threshold.normalize()),
+            ),
+        },
+    ]
+}
+
 fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleResults {
     pb::CycleResults {
+        charts: Vec::new(),
         cycle: cycle.to_string(),
         results: r
             .results

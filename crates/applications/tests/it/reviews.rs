@@ -788,6 +788,36 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
         consensus(&mut w, &materials, assignment_of(&materials, &fails), 45).await;
         consensus(&mut w, &materials, assignment_of(&materials, &fraud), 70).await;
         consensus(&mut w, &materials, assignment_of(&materials, &strong), 70).await;
+        // The office's board pictures the scores: the four materials scores, with the
+        // 500 line; nobody has a composite yet.
+        let board = w
+            .apps
+            .get_cycle_board(as_(
+                &w.office,
+                pb::GetCycleBoardRequest { name: CYCLE.into() },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(board.charts.len(), 2, "{label}");
+        let materials_chart = &board.charts[0].svg;
+        for drawn in [
+            "class=\"distribution\" width=\"640.0\"",
+            "data-count=\"4\"",
+            "data-from=\"450\" data-to=\"500\" data-count=\"1\"",
+            "data-from=\"500\" data-to=\"550\" data-count=\"1\"",
+            "data-from=\"700\" data-to=\"750\" data-count=\"2\"",
+            "class=\"threshold\" data-value=\"500\"",
+        ] {
+            assert!(
+                materials_chart.contains(drawn),
+                "{label}: {drawn} not in {materials_chart}"
+            );
+        }
+        assert!(
+            board.charts[1].svg.contains("data-value=\"400\""),
+            "{label}"
+        );
         let released = release(&mut w, pb::ReviewStage::Materials).await.unwrap();
         assert_eq!(released.applications.len(), 4, "{label}");
         let at_500 = get(&mut w, &office, &c500).await.unwrap();

@@ -6,7 +6,9 @@
 //! | `group`   | who sits in a group or panel, and who scores             |
 //! | `sheet`   | item percentages in 5 % steps, item scores, bands, consensus (R-11, R-12) |
 //! | `results` | thresholds, weights, composite, candidates, ties, vacancy (R-13 to R-18) |
+//! | `charts`  | the profile and distribution pictures, as SVG              |
 
+pub mod charts;
 pub mod group;
 pub mod results;
 pub mod rubric;

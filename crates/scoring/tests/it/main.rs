@@ -562,6 +562,41 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             ["R-13", "R-16", "R-17"]
         );
         assert!(!results.vacant);
+        // The office's pictures: the one materials score in the 600-650 bin, the R-13 line at
+        // 500; the composite in 550-600, the R-17 line at 400.
+        let bins = |svg: &str| -> Vec<(String, String, String)> {
+            let doc = roxmltree::Document::parse(svg).unwrap();
+            doc.descendants()
+                .filter(|n| n.attribute("class") == Some("bin"))
+                .filter(|n| n.attribute("data-count") != Some("0"))
+                .map(|n| {
+                    (
+                        n.attribute("data-from").unwrap().to_string(),
+                        n.attribute("data-to").unwrap().to_string(),
+                        n.attribute("data-count").unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let line = |svg: &str| -> String {
+            let doc = roxmltree::Document::parse(svg).unwrap();
+            let n = doc
+                .descendants()
+                .find(|n| n.attribute("class") == Some("threshold"))
+                .unwrap();
+            n.attribute("data-value").unwrap().to_string()
+        };
+        assert_eq!(results.charts.len(), 2);
+        assert_eq!(
+            bins(&results.charts[0].svg),
+            [("600".into(), "650".into(), "1".into())]
+        );
+        assert_eq!(line(&results.charts[0].svg), "500");
+        assert_eq!(
+            bins(&results.charts[1].svg),
+            [("550".into(), "600".into(), "1".into())]
+        );
+        assert_eq!(line(&results.charts[1].svg), "400");
 
         // Feedback: not before release; then the enterprise reads it, in Chinese HTML.
         let enterprise = r
@@ -652,6 +687,40 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
         assert_eq!(fb.items.len(), 23);
         assert_eq!(fb.items[0].band, "50-65%");
         assert!(fb.html.contains("材料评审反馈报告"));
+        // the profile across the seven categories, each at 60 % of its maximum, drawn
+        // in the HTML as SVG: parse it and read the numbers back.
+        let start = fb.html.find("<svg").expect("an SVG in the report");
+        let end = fb.html.find("</svg>").unwrap() + "</svg>".len();
+        let doc = roxmltree::Document::parse(&fb.html[start..end]).expect("well-formed SVG");
+        use rust_decimal::Decimal as Dec;
+        let drawn: Vec<(String, Dec, Dec)> = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("category"))
+            .map(|n| {
+                (
+                    n.attribute("data-title").unwrap().to_string(),
+                    n.attribute("data-score").unwrap().parse().unwrap(),
+                    n.attribute("data-max").unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(drawn.len(), 7, "{label}");
+        let maxima: Vec<Dec> = drawn.iter().map(|(_, _, m)| *m).collect();
+        assert_eq!(
+            maxima,
+            [100, 80, 90, 120, 110, 100, 400].map(Dec::from),
+            "{label}"
+        );
+        for (title, score, max) in &drawn {
+            assert_eq!(*score, *max * Dec::new(6, 1), "{title}");
+        }
+        assert_eq!(
+            drawn.iter().map(|(_, s, _)| *s).sum::<Dec>(),
+            Dec::from(600)
+        );
+        assert_eq!(drawn[0].0, fb.categories[0].title);
+        assert_eq!(fb.categories.len(), 7);
+        assert_eq!(fb.profile_svg.trim_end(), &fb.html[start..end]);
         let other = r
             .keys
             .key
