@@ -1189,6 +1189,117 @@ impl ScoringService for ScoringApi {
         run.await.map(Response::new).map_err(Error::into_status)
     }
 
+    async fn reserve_opinion(
+        &self,
+        request: Request<pb::ReserveOpinionRequest>,
+    ) -> Result<Response<pb::ReservedOpinion>, Status> {
+        let c = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let run = async {
+            let id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
+            let o = r
+                .reserved_opinion
+                .as_ref()
+                .ok_or_else(|| Error::invalid("reserved_opinion", "is required"))?;
+            let text = o.text.trim();
+            let mut bad = Vec::new();
+            if text.is_empty() || text.chars().count() > 2000 {
+                bad.push(FieldViolation::new(
+                    "reserved_opinion.text",
+                    "the disagreement and its reasons, 1-2000 characters",
+                ));
+            }
+            let key = RequestKey::new("ReserveOpinion", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let mut tx = self.db.begin().await?;
+            let a = store::get_assignment(&mut tx, &id).await?;
+            let (_, rubric) =
+                store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
+            for (i, code) in o.item_codes.iter().enumerate() {
+                if rubric.item(code).is_none() {
+                    bad.push(FieldViolation::new(
+                        format!("reserved_opinion.item_codes[{i}]"),
+                        "is not an item of the rubric",
+                    ));
+                }
+            }
+            if !bad.is_empty() {
+                return Err(Error::invalid_fields(bad));
+            }
+            let role = (c.role == Role::Reviewer)
+                .then(|| a.role_of(&c.subject))
+                .flatten();
+            let consensus = store::get_sheet(&mut tx, &format!("{}-consensus", a.id)).await?;
+            let released = store::released(&mut tx, &a.cycle, &a.stage).await?;
+            group::may_reserve_opinion(role, consensus.is_some(), released).map_err(
+                |(rule, reason, message)| {
+                    if reason == "NOT_IN_GROUP" {
+                        Error::permission_denied(message)
+                    } else {
+                        Error::rule(rule, reason, message)
+                    }
+                },
+            )?;
+            let consensus_total = consensus.map(|s| s.total).unwrap_or_default();
+            let row = store::OpinionRow {
+                assignment_id: a.id.clone(),
+                reviewer: c.subject.to_ascii_uppercase(),
+                text: text.to_string(),
+                item_codes: o.item_codes.clone(),
+                consensus_total,
+                created_micros: unix_micros(self.now()),
+            };
+            store::insert_opinion(&mut tx, &row).await?;
+            let response = opinion_pb(&row);
+            change::commit(
+                tx,
+                self.now(),
+                &key,
+                AuditRecord::by(&c, "consensus.reserve_opinion", response.name.clone())
+                    .with_detail(serde_json::json!({
+                        "consensus_total": row.consensus_total,
+                        "item_codes": row.item_codes,
+                    })),
+                &response,
+            )
+            .await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn list_reserved_opinions(
+        &self,
+        request: Request<pb::ListReservedOpinionsRequest>,
+    ) -> Result<Response<pb::ListReservedOpinionsResponse>, Status> {
+        let c = Caller::of(&request)?.clone();
+        let run = async {
+            let r = request.get_ref();
+            let id = id_of(&r.parent, "assignments", "parent")?.to_string();
+            let page = Page::parse(r.page_size, &r.page_token)?;
+            let mut conn = self.db.pool().acquire().await?;
+            let a = store::get_assignment(&mut conn, &id).await?;
+            if !is_office(&c) && !(c.role == Role::Reviewer && a.role_of(&c.subject).is_some()) {
+                return Err(Error::permission_denied(
+                    "reserved opinions are the office's and their authors' (Rev. Art. 6(4))",
+                ));
+            }
+            let mut rows = store::opinions(&mut conn, &a.id, &page).await?;
+            // A member reads its own; the office and the supervisor every one.
+            if !is_office(&c) {
+                rows.retain(|o| o.reviewer.eq_ignore_ascii_case(&c.subject));
+            }
+            let next_page_token = page.finish(&mut rows, |o| o.reviewer.clone());
+            Ok(pb::ListReservedOpinionsResponse {
+                reserved_opinions: rows.iter().map(opinion_pb).collect(),
+                next_page_token,
+            })
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
     async fn release_stage(
         &self,
         request: Request<pb::ReleaseStageRequest>,
@@ -1446,6 +1557,20 @@ pub async fn compute_cycle(
         settings,
         &scores.into_values().collect::<Vec<_>>(),
     ))
+}
+
+fn opinion_pb(o: &store::OpinionRow) -> pb::ReservedOpinion {
+    pb::ReservedOpinion {
+        name: format!(
+            "assignments/{}/reservedOpinions/{}",
+            o.assignment_id, o.reviewer
+        ),
+        reviewer: format!("reviewers/{}", o.reviewer),
+        text: o.text.clone(),
+        item_codes: o.item_codes.clone(),
+        consensus_total: o.consensus_total.parse::<Decimal>().ok().and_then(dec_pb),
+        create_time: Some(to_timestamp(o.created_micros)),
+    }
 }
 
 /// The office's pictures of a cycle: materials scores against the R-13 line, composites against

@@ -423,3 +423,59 @@ pub async fn cycle_applications(db: &Database, cycle: &str) -> Result<Vec<String
     .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
+
+/// A reserved opinion on a consensus (Rev. Art. 6(4)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpinionRow {
+    pub assignment_id: String,
+    pub reviewer: String,
+    pub text: String,
+    pub item_codes: Vec<String>,
+    pub consensus_total: String,
+    pub created_micros: i64,
+}
+
+/// Records a reserved opinion; a second one by the same reviewer on the same assignment is
+/// ALREADY_EXISTS.
+pub async fn insert_opinion(conn: &mut Conn, o: &OpinionRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reserved_opinions (assignment_id, reviewer, text, item_codes, consensus_total, created_micros) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&o.assignment_id)
+    .bind(&o.reviewer)
+    .bind(&o.text)
+    .bind(serde_json::to_string(&o.item_codes).unwrap_or_default())
+    .bind(&o.consensus_total)
+    .bind(o.created_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The reserved opinions on an assignment after `page.after` (a reviewer id), by reviewer.
+pub async fn opinions(conn: &mut Conn, assignment: &str, page: &Page) -> Result<Vec<OpinionRow>> {
+    let rows = sqlx::query(
+        "SELECT assignment_id, reviewer, text, item_codes, consensus_total, created_micros \
+         FROM reserved_opinions WHERE assignment_id = $1 AND reviewer > $2 ORDER BY reviewer LIMIT $3",
+    )
+    .bind(assignment)
+    .bind(&page.after)
+    .bind(page.fetch())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let codes: String = r.try_get("item_codes")?;
+            Ok(OpinionRow {
+                assignment_id: r.try_get("assignment_id")?,
+                reviewer: r.try_get("reviewer")?,
+                text: r.try_get("text")?,
+                item_codes: serde_json::from_str(&codes).unwrap_or_default(),
+                consensus_total: r.try_get("consensus_total")?,
+                created_micros: r.try_get("created_micros")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(Into::into)
+}

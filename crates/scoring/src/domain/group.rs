@@ -29,9 +29,85 @@ pub fn composition_problems(stage: &str, roles: &[&str]) -> Vec<String> {
     problems
 }
 
+/// Why a reserved opinion cannot be attached now: (rule, reason, message).
+pub type Refusal = (&'static str, &'static str, &'static str);
+
+/// Rev. Art. 6(4): a scoring member of the group who disagrees with its consensus may attach a
+/// reserved opinion to it — once the leader has signed it (there is something to disagree
+/// with) and before the stage is released (R-51: released results are read-only). The leader,
+/// who signed, and advisors, who do not score, do not dissent. The opinion changes no
+/// score. `role` is the caller's role in the group, if any.
+pub fn may_reserve_opinion(
+    role: Option<&str>,
+    consensus_signed: bool,
+    released: bool,
+) -> Result<(), Refusal> {
+    match role {
+        Some("MEMBER") => {}
+        Some("LEADER") => {
+            return Err((
+                "R-12",
+                "LEADER_SIGNED",
+                "the group leader signed the consensus; a reserved opinion is a member's",
+            ));
+        }
+        _ => {
+            return Err((
+                "R-43",
+                "NOT_IN_GROUP",
+                "only a scoring member of the group may reserve an opinion on its consensus",
+            ));
+        }
+    }
+    if !consensus_signed {
+        return Err((
+            "R-12",
+            "CONSENSUS_NOT_SIGNED",
+            "the consensus is not signed yet: there is nothing to disagree with",
+        ));
+    }
+    if released {
+        return Err(("R-51", "STAGE_RELEASED", "released results are read-only"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r12_r51_a_member_reserves_an_opinion_on_a_signed_consensus_before_release() {
+        assert!(may_reserve_opinion(Some("MEMBER"), true, false).is_ok());
+        assert_eq!(
+            may_reserve_opinion(Some("MEMBER"), false, false)
+                .unwrap_err()
+                .1,
+            "CONSENSUS_NOT_SIGNED"
+        );
+        assert_eq!(
+            may_reserve_opinion(Some("MEMBER"), true, true)
+                .unwrap_err()
+                .0,
+            "R-51"
+        );
+        assert_eq!(
+            may_reserve_opinion(Some("LEADER"), true, false)
+                .unwrap_err()
+                .1,
+            "LEADER_SIGNED"
+        );
+        assert_eq!(
+            may_reserve_opinion(Some("ADVISOR"), true, false)
+                .unwrap_err()
+                .1,
+            "NOT_IN_GROUP"
+        );
+        assert_eq!(
+            may_reserve_opinion(None, true, false).unwrap_err().1,
+            "NOT_IN_GROUP"
+        );
+    }
 
     #[test]
     fn r12_a_group_has_three_scorers_and_one_leader() {

@@ -385,6 +385,86 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             .into_inner();
         assert_eq!(consensus.total, d("600"));
 
+        // Rev. Art. 6(4): a member who disagrees reserves an opinion on the signed consensus;
+        // the office reads it; the consensus stays 600.
+        let reserve = |text: &str, codes: Vec<String>| pb::ReserveOpinionRequest {
+            assignment: materials.name.clone(),
+            reserved_opinion: Some(pb::ReservedOpinion {
+                text: text.into(),
+                item_codes: codes,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        let opinion = r
+            .client
+            .reserve_opinion(as_(
+                &t2,
+                reserve(
+                    "4.7 结果类条款证据不足，本人认为应低于60%。",
+                    vec!["4.7.1".into()],
+                ),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(opinion.reviewer, "reviewers/R2");
+        assert_eq!(opinion.consensus_total, d("600"), "{label}");
+        let e = r
+            .client
+            .reserve_opinion(as_(&t2, reserve("再次保留意见", vec![])))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::AlreadyExists, "{label}");
+        let e = r
+            .client
+            .reserve_opinion(as_(&t1, reserve("组长不应保留意见", vec![])))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}");
+        let e = r
+            .client
+            .reserve_opinion(as_(&t3, reserve(" ", vec!["9.9".into()])))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert_eq!(
+            tonic_types::StatusExt::get_error_details(&e)
+                .bad_request()
+                .unwrap()
+                .field_violations
+                .iter()
+                .map(|v| v.field.as_str())
+                .collect::<Vec<_>>(),
+            ["reserved_opinion.text", "reserved_opinion.item_codes[0]"],
+            "{label}"
+        );
+        let list = |t: &str| {
+            let mut client = r.client.clone();
+            let t = t.to_string();
+            let parent = materials.name.clone();
+            async move {
+                client
+                    .list_reserved_opinions(as_(
+                        &t,
+                        pb::ListReservedOpinionsRequest {
+                            parent,
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .reserved_opinions
+            }
+        };
+        assert_eq!(list(&office).await, [opinion.clone()], "{label}");
+        assert_eq!(list(&t2).await.len(), 1, "{label}");
+        assert!(
+            list(&t3).await.is_empty(),
+            "{label}: another member's opinion is its own"
+        );
+
         // Site group (consensus 425 → 42.5 %? use 45 % = 450) and a defence panel of 5 plus an advisor.
         let site = r
             .client
@@ -632,6 +712,23 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             ))
             .await
             .unwrap();
+        // Released results are read-only: no reserved opinion after release either.
+        let e = r
+            .client
+            .reserve_opinion(as_(
+                &t3,
+                pb::ReserveOpinionRequest {
+                    assignment: materials.name.clone(),
+                    reserved_opinion: Some(pb::ReservedOpinion {
+                        text: "发布后才提出".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}");
         // Released results are read-only.
         let e = r
             .client
