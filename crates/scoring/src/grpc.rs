@@ -1281,7 +1281,8 @@ impl ScoringService for ScoringApi {
             let page = Page::parse(r.page_size, &r.page_token)?;
             let mut conn = self.db.pool().acquire().await?;
             let a = store::get_assignment(&mut conn, &id).await?;
-            if !is_office(&c) && !(c.role == Role::Reviewer && a.role_of(&c.subject).is_some()) {
+            let member = c.role == Role::Reviewer && a.role_of(&c.subject).is_some();
+            if !(is_office(&c) || member) {
                 return Err(Error::permission_denied(
                     "reserved opinions are the office's and their authors' (Rev. Art. 6(4))",
                 ));
