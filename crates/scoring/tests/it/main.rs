@@ -458,7 +458,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                     .reserved_opinions
             }
         };
-        assert_eq!(list(&office).await, [opinion.clone()], "{label}");
+        assert_eq!(list(&office).await, std::slice::from_ref(&opinion), "{label}");
         assert_eq!(list(&t2).await.len(), 1, "{label}");
         assert!(
             list(&t3).await.is_empty(),
