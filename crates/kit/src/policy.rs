@@ -258,6 +258,16 @@ pub const POLICY: &[ServicePolicy] = &[
                 "a scoring member of the group, on its signed consensus, before release (Rev. Art. 6(4))",
             ),
             rule(
+                "SaveReviewLog",
+                &[Office, Reviewer],
+                "the office, or a scoring member of the panel or group, before release",
+            ),
+            rule(
+                "GetReviewLog",
+                &[Office, Supervisor, Reviewer, Advisor],
+                "office and supervisor; the panel's or group's members and advisors (R-43)",
+            ),
+            rule(
                 "ListReservedOpinions",
                 &[Office, Supervisor, Reviewer],
                 "office and supervisor all; a member its own",
@@ -458,7 +468,7 @@ mod tests {
     #[test]
     fn every_method_of_the_contracts_has_exactly_one_row() {
         let methods = contract_methods();
-        assert_eq!(methods.len(), 96, "the contracts changed: update the table");
+        assert_eq!(methods.len(), 98, "the contracts changed: update the table");
         let mut rows: Vec<String> = POLICY
             .iter()
             .flat_map(|s| {

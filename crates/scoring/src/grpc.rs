@@ -25,6 +25,7 @@ use crate::{
     domain::{
         charts, group,
         results::{self, DefenceRule, Outcome, Settings},
+        review_log,
         rubric::{Category, Item, ItemKind, Rubric},
         sheet,
     },
@@ -1301,6 +1302,125 @@ impl ScoringService for ScoringApi {
         run.await.map(Response::new).map_err(Error::into_status)
     }
 
+    async fn save_review_log(
+        &self,
+        request: Request<pb::SaveReviewLogRequest>,
+    ) -> Result<Response<pb::ReviewLog>, Status> {
+        let c = Caller::of(&request)?.clone();
+        let r = request.into_inner();
+        let run = async {
+            let l = r
+                .review_log
+                .as_ref()
+                .ok_or_else(|| Error::invalid("review_log", "is required"))?;
+            let id = id_of(&l.assignment, "assignments", "review_log.assignment")?.to_string();
+            let log = log_from_pb(l)?;
+            let key = RequestKey::new("SaveReviewLog", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let mut tx = self.db.begin().await?;
+            let a = store::get_assignment(&mut tx, &id).await?;
+            let scorer = c.role == Role::Reviewer
+                && matches!(a.role_of(&c.subject), Some("MEMBER" | "LEADER"));
+            if !(c.role == Role::Office || scorer) {
+                return Err(Error::permission_denied(
+                    "the log is kept by the office or a scoring member of the panel or group",
+                ));
+            }
+            let (_, rubric) =
+                store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
+            let problems = review_log::problems(&a.stage, &log, &a.people, |code| {
+                rubric.item(code).is_some()
+            });
+            if !problems.is_empty() {
+                return Err(Error::invalid_fields(
+                    problems
+                        .into_iter()
+                        .map(|(f, d)| FieldViolation::new(f, d))
+                        .collect(),
+                ));
+            }
+            if store::released(&mut tx, &a.cycle, &a.stage).await? {
+                return Err(Error::rule(
+                    "R-51",
+                    "STAGE_RELEASED",
+                    "released results are read-only, their logs too",
+                ));
+            }
+            let version = store::latest_log(&mut tx, &a.id)
+                .await?
+                .map_or(1, |l| l.version + 1);
+            let row = store::LogRow {
+                assignment_id: a.id.clone(),
+                version,
+                log,
+                recorded_by: if scorer {
+                    format!("reviewers/{}", c.subject.to_ascii_uppercase())
+                } else {
+                    c.subject.clone()
+                },
+                saved_micros: unix_micros(self.now()),
+            };
+            store::insert_log(&mut tx, &row).await?;
+            // The scores alongside are the office's to read before release.
+            let scores = if c.role == Role::Office {
+                log_scores(&mut tx, &a).await?
+            } else {
+                Vec::new()
+            };
+            let response = log_pb(&row, scores);
+            change::commit(
+                tx,
+                self.now(),
+                &key,
+                AuditRecord::by(&c, "review_log.save", response.name.clone())
+                    .with_detail(serde_json::json!({ "version": version, "stage": a.stage })),
+                &response,
+            )
+            .await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn get_review_log(
+        &self,
+        request: Request<pb::GetReviewLogRequest>,
+    ) -> Result<Response<pb::ReviewLog>, Status> {
+        let c = Caller::of(&request)?.clone();
+        let run = async {
+            let name = &request.get_ref().name;
+            let id = name
+                .strip_prefix("assignments/")
+                .and_then(|n| n.strip_suffix("/reviewLog"))
+                .filter(|id| !id.is_empty() && !id.contains('/'))
+                .ok_or_else(|| {
+                    Error::invalid("name", "must be assignments/{assignment}/reviewLog")
+                })?;
+            let mut conn = self.db.pool().acquire().await?;
+            let a = store::get_assignment(&mut conn, id).await?;
+            let in_group =
+                matches!(c.role, Role::Reviewer | Role::Advisor) && a.role_of(&c.subject).is_some();
+            if !(is_office(&c) || in_group) {
+                return Err(Error::permission_denied(
+                    "the log is the office's and the panel's or group's (R-43)",
+                ));
+            }
+            let row = store::latest_log(&mut conn, &a.id)
+                .await?
+                .ok_or_else(|| Error::not_found(name.clone()))?;
+            // Scores alongside: for the office at once; for the group once released.
+            let scores = if is_office(&c) || store::released(&mut conn, &a.cycle, &a.stage).await? {
+                log_scores(&mut conn, &a).await?
+            } else {
+                Vec::new()
+            };
+            Ok(log_pb(&row, scores))
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
     async fn release_stage(
         &self,
         request: Request<pb::ReleaseStageRequest>,
@@ -1558,6 +1678,162 @@ pub async fn compute_cycle(
         settings,
         &scores.into_values().collect::<Vec<_>>(),
     ))
+}
+
+fn reviewer_ref(id: &str) -> String {
+    format!("reviewers/{}", id.trim_start_matches("reviewers/"))
+}
+
+fn reviewer_id(r: &str) -> String {
+    r.trim_start_matches("reviewers/").to_string()
+}
+
+fn log_from_pb(l: &pb::ReviewLog) -> Result<review_log::Log> {
+    use pb::review_log::Record;
+    Ok(match &l.record {
+        Some(Record::Hearing(h)) => review_log::Log::Hearing(review_log::Hearing {
+            statement_summary: h.statement_summary.clone(),
+            exchanges: h
+                .exchanges
+                .iter()
+                .map(|e| review_log::Exchange {
+                    question: e.question.clone(),
+                    asked_by: reviewer_id(&e.asked_by),
+                    answer: e.answer.clone(),
+                })
+                .collect(),
+            advisor_comments: h
+                .advisor_comments
+                .iter()
+                .map(|a| review_log::AdvisorComment {
+                    advisor: reviewer_id(&a.advisor),
+                    comments: a.comments.clone(),
+                    suggestions: a.suggestions.clone(),
+                })
+                .collect(),
+        }),
+        Some(Record::SiteVisit(v)) => review_log::Log::SiteVisit(review_log::SiteVisit {
+            agenda: v
+                .agenda
+                .iter()
+                .map(|a| review_log::AgendaEntry {
+                    step: a.step,
+                    start_micros: a
+                        .start_time
+                        .as_ref()
+                        .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000),
+                    participants: a.participants.iter().map(|p| reviewer_id(p)).collect(),
+                    notes: a.notes.clone(),
+                })
+                .collect(),
+            findings: v
+                .findings
+                .iter()
+                .map(|f| review_log::Finding {
+                    item_code: f.item_code.clone(),
+                    finding: f.finding.clone(),
+                    documents: f.documents.clone(),
+                    interviews: f.interviews.clone(),
+                    found_by: reviewer_id(&f.found_by),
+                })
+                .collect(),
+            report: v.report.clone(),
+        }),
+        None => {
+            return Err(Error::invalid(
+                "review_log.record",
+                "a hearing (defence panel) or a site_visit (site group)",
+            ));
+        }
+    })
+}
+
+fn log_pb(l: &store::LogRow, scores: Vec<pb::ScoreLine>) -> pb::ReviewLog {
+    use pb::review_log::Record;
+    let record = match &l.log {
+        review_log::Log::Hearing(h) => Record::Hearing(pb::Hearing {
+            statement_summary: h.statement_summary.clone(),
+            exchanges: h
+                .exchanges
+                .iter()
+                .map(|e| pb::HearingExchange {
+                    question: e.question.clone(),
+                    asked_by: reviewer_ref(&e.asked_by),
+                    answer: e.answer.clone(),
+                })
+                .collect(),
+            advisor_comments: h
+                .advisor_comments
+                .iter()
+                .map(|a| pb::AdvisorComment {
+                    advisor: reviewer_ref(&a.advisor),
+                    comments: a.comments.clone(),
+                    suggestions: a.suggestions.clone(),
+                })
+                .collect(),
+        }),
+        review_log::Log::SiteVisit(v) => Record::SiteVisit(pb::SiteVisitLog {
+            agenda: v
+                .agenda
+                .iter()
+                .map(|a| pb::AgendaEntry {
+                    step: a.step,
+                    start_time: a.start_micros.map(to_timestamp),
+                    participants: a.participants.iter().map(|p| reviewer_ref(p)).collect(),
+                    notes: a.notes.clone(),
+                })
+                .collect(),
+            findings: v
+                .findings
+                .iter()
+                .map(|f| pb::SiteFinding {
+                    item_code: f.item_code.clone(),
+                    finding: f.finding.clone(),
+                    documents: f.documents.clone(),
+                    interviews: f.interviews.clone(),
+                    found_by: reviewer_ref(&f.found_by),
+                })
+                .collect(),
+            report: v.report.clone(),
+        }),
+    };
+    pb::ReviewLog {
+        name: format!("assignments/{}/reviewLog", l.assignment_id),
+        assignment: format!("assignments/{}", l.assignment_id),
+        version: l.version as i32,
+        record: Some(record),
+        scores,
+        recorded_by: l.recorded_by.clone(),
+        update_time: Some(to_timestamp(l.saved_micros)),
+    }
+}
+
+/// The scores a log is read alongside: each panel member's defence score, or the group's
+/// consensus total; submitted sheets only.
+async fn log_scores(
+    conn: &mut qaward_kit::db::Conn,
+    a: &AssignmentRow,
+) -> Result<Vec<pb::ScoreLine>> {
+    let sheets = store::assignment_sheets(conn, &a.id).await?;
+    Ok(sheets
+        .iter()
+        .filter(|s| s.state != "DRAFT")
+        .filter_map(|s| {
+            if a.stage == "DEFENCE" && !s.defence_score.is_empty() {
+                Some(pb::ScoreLine {
+                    scorer: reviewer_ref(&s.reviewer),
+                    score: s.defence_score.parse::<Decimal>().ok().and_then(dec_pb),
+                })
+            } else if a.stage != "DEFENCE" && s.kind == "CONSENSUS" {
+                Some(pb::ScoreLine {
+                    scorer: "consensus".to_string(),
+                    score: s.total.parse::<Decimal>().ok().and_then(dec_pb),
+                })
+            } else {
+                None
+            }
+        })
+        .collect())
 }
 
 fn opinion_pb(o: &store::OpinionRow) -> pb::ReservedOpinion {

@@ -479,3 +479,52 @@ pub async fn opinions(conn: &mut Conn, assignment: &str, page: &Page) -> Result<
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(Into::into)
 }
+
+/// A saved version of an assignment's hearing or site-visit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    pub assignment_id: String,
+    pub version: i64,
+    pub log: crate::domain::review_log::Log,
+    pub recorded_by: String,
+    pub saved_micros: i64,
+}
+
+/// The latest version of an assignment's log, if any.
+pub async fn latest_log(conn: &mut Conn, assignment: &str) -> Result<Option<LogRow>> {
+    let row = sqlx::query(
+        "SELECT assignment_id, version, body, recorded_by, saved_micros FROM review_logs \
+         WHERE assignment_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(assignment)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| -> Result<LogRow> {
+        let body: String = r.try_get("body")?;
+        Ok(LogRow {
+            assignment_id: r.try_get("assignment_id")?,
+            version: r.try_get("version")?,
+            log: serde_json::from_str(&body)
+                .map_err(|e| Error::internal(format_args!("review log body: {e}")))?,
+            recorded_by: r.try_get("recorded_by")?,
+            saved_micros: r.try_get("saved_micros")?,
+        })
+    })
+    .transpose()
+}
+
+/// Adds a version; two saves racing for the same version number: the second is ALREADY_EXISTS.
+pub async fn insert_log(conn: &mut Conn, l: &LogRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO review_logs (assignment_id, version, body, recorded_by, saved_micros) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&l.assignment_id)
+    .bind(l.version)
+    .bind(serde_json::to_string(&l.log).unwrap_or_default())
+    .bind(&l.recorded_by)
+    .bind(l.saved_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

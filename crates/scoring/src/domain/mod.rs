@@ -7,9 +7,11 @@
 //! | `sheet`   | item percentages in 5 % steps, item scores, bands, consensus (R-11, R-12) |
 //! | `results` | thresholds, weights, composite, candidates, ties, vacancy (R-13 to R-18) |
 //! | `charts`  | the profile and distribution pictures, as SVG              |
+//! | `review_log` | the hearing log and the site-visit log: what makes them complete (Art. 16(4-5)) |
 
 pub mod charts;
 pub mod group;
 pub mod results;
+pub mod review_log;
 pub mod rubric;
 pub mod sheet;

@@ -458,7 +458,11 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                     .reserved_opinions
             }
         };
-        assert_eq!(list(&office).await, std::slice::from_ref(&opinion), "{label}");
+        assert_eq!(
+            list(&office).await,
+            std::slice::from_ref(&opinion),
+            "{label}"
+        );
         assert_eq!(list(&t2).await.len(), 1, "{label}");
         assert!(
             list(&t3).await.is_empty(),
@@ -606,6 +610,223 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                 .await
                 .unwrap();
         }
+
+        // Art. 16(4): the hearing log, kept by a panel member, with the advisor's comments; the
+        // office reads it with the five defence scores alongside.
+        let hearing = pb::ReviewLog {
+            assignment: defence.name.clone(),
+            record: Some(pb::review_log::Record::Hearing(pb::Hearing {
+                statement_summary: "企业介绍了导入卓越绩效模式以来的主要做法和成效。".into(),
+                exchanges: vec![pb::HearingExchange {
+                    question: "关键绩效指标如何分解到班组？".into(),
+                    asked_by: "reviewers/D2".into(),
+                    answer: "通过平衡计分卡逐级分解。".into(),
+                }],
+                advisor_comments: vec![pb::AdvisorComment {
+                    advisor: "reviewers/ADV".into(),
+                    comments: "战略与预算衔接不足。".into(),
+                    suggestions: vec!["建立战略—预算联动机制".into()],
+                }],
+            })),
+            ..Default::default()
+        };
+        let td1 = reviewer_token(&r.keys, "D1");
+        let saved = r
+            .client
+            .save_review_log(as_(
+                &td1,
+                pb::SaveReviewLogRequest {
+                    review_log: Some(hearing.clone()),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (saved.version, saved.recorded_by.as_str()),
+            (1, "reviewers/D1")
+        );
+        assert!(
+            saved.scores.is_empty(),
+            "a member does not read the scores before release"
+        );
+        let log_name = format!("{}/reviewLog", defence.name);
+        let read = r
+            .client
+            .get_review_log(as_(
+                &office,
+                pb::GetReviewLogRequest {
+                    name: log_name.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.record, hearing.record, "{label}");
+        let mut scores: Vec<String> = read
+            .scores
+            .iter()
+            .map(|s| format!("{} {}", s.scorer, s.score.as_ref().unwrap().value))
+            .collect();
+        scores.sort();
+        assert_eq!(
+            scores,
+            [
+                "reviewers/D1 80",
+                "reviewers/D2 85",
+                "reviewers/D3 90",
+                "reviewers/D4 70",
+                "reviewers/D5 95"
+            ],
+            "{label}"
+        );
+        // The advisor reads the log; a hearing cannot be kept for a site group; an advisor
+        // cannot ask the panel's questions.
+        assert!(
+            r.client
+                .get_review_log(as_(&adv, pb::GetReviewLogRequest { name: log_name }))
+                .await
+                .is_ok()
+        );
+        let e = r
+            .client
+            .save_review_log(as_(
+                &office,
+                pb::SaveReviewLogRequest {
+                    review_log: Some(pb::ReviewLog {
+                        assignment: site.name.clone(),
+                        ..hearing.clone()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert!(
+            e.message().contains("review_log.hearing"),
+            "{}",
+            e.message()
+        );
+
+        // Art. 16(5): the site-visit log: the steps in order and who took part, a finding on a
+        // rubric item with the documents behind it, the report; the consensus alongside.
+        let step = |s: pb::AgendaStep, hour: i64| pb::AgendaEntry {
+            step: s as i32,
+            start_time: Some(prost_types::Timestamp {
+                seconds: 1_783_900_800 + hour * 3600,
+                nanos: 0,
+            }),
+            participants: vec![
+                "reviewers/S1".into(),
+                "reviewers/S2".into(),
+                "reviewers/S3".into(),
+            ],
+            notes: String::new(),
+        };
+        let visit = pb::ReviewLog {
+            assignment: site.name.clone(),
+            record: Some(pb::review_log::Record::SiteVisit(pb::SiteVisitLog {
+                agenda: vec![
+                    step(pb::AgendaStep::PreparatoryMeeting, 0),
+                    step(pb::AgendaStep::OpeningMeeting, 1),
+                    step(pb::AgendaStep::SiteTour, 2),
+                    step(pb::AgendaStep::ClosingMeeting, 30),
+                ],
+                findings: vec![pb::SiteFinding {
+                    item_code: "4.1.1".into(),
+                    finding: "高层领导定期评审组织绩效，记录完整。".into(),
+                    documents: vec!["2025年度管理评审报告".into()],
+                    interviews: vec!["总经理访谈".into()],
+                    found_by: "reviewers/S2".into(),
+                }],
+                report: "现场评审报告：……".into(),
+            })),
+            ..Default::default()
+        };
+        let ts2 = reviewer_token(&r.keys, "S2");
+        for expected in [1, 2] {
+            let saved = r
+                .client
+                .save_review_log(as_(
+                    &ts2,
+                    pb::SaveReviewLogRequest {
+                        review_log: Some(visit.clone()),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(saved.version, expected, "{label}: every save is a version");
+        }
+        let read = r
+            .client
+            .get_review_log(as_(
+                &office,
+                pb::GetReviewLogRequest {
+                    name: format!("{}/reviewLog", site.name),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.record, visit.record, "{label}");
+        assert_eq!(
+            read.scores
+                .iter()
+                .map(|s| (s.scorer.as_str(), s.score.clone()))
+                .collect::<Vec<_>>(),
+            [("consensus", d("450"))],
+            "{label}"
+        );
+        // A member of another panel reads no log of this group; steps out of order and
+        // a finding without evidence are refused, each named.
+        let e = r
+            .client
+            .get_review_log(as_(
+                &td1,
+                pb::GetReviewLogRequest {
+                    name: format!("{}/reviewLog", site.name),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        let mut bad = visit.clone();
+        if let Some(pb::review_log::Record::SiteVisit(v)) = &mut bad.record {
+            v.agenda.swap(0, 1);
+            v.findings[0].documents.clear();
+            v.findings[0].interviews.clear();
+        }
+        let e = r
+            .client
+            .save_review_log(as_(
+                &ts2,
+                pb::SaveReviewLogRequest {
+                    review_log: Some(bad),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert_eq!(
+            tonic_types::StatusExt::get_error_details(&e)
+                .bad_request()
+                .unwrap()
+                .field_violations
+                .iter()
+                .map(|v| v.field.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "review_log.site_visit.agenda[1].step",
+                "review_log.site_visit.agenda[1].start_time",
+                "review_log.site_visit.findings[0].documents"
+            ],
+            "{label}"
+        );
 
         // R-13/16/17: 600 ≥ 500; review 0.2 × 600 + 0.8 × 450 = 480 ≥ 350; defence mean 84;
         // composite 564 ≥ 400: the only candidate.
