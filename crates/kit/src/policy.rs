@@ -215,6 +215,16 @@ pub const POLICY: &[ServicePolicy] = &[
             ),
             rule("ReplaceMember", OFFICE, OWN_PROGRAMME),
             rule("ReleasePanel", OFFICE, OWN_PROGRAMME),
+            rule(
+                "RecordReviewerEvent",
+                &[Office, Reviewer],
+                "the office; a panel's leader the certificate shown and the assessment of its members",
+            ),
+            rule(
+                "GetReviewerRecord",
+                &[Office, Supervisor, Reviewer],
+                "a reviewer their own",
+            ),
         ],
     },
     ServicePolicy {
@@ -468,7 +478,11 @@ mod tests {
     #[test]
     fn every_method_of_the_contracts_has_exactly_one_row() {
         let methods = contract_methods();
-        assert_eq!(methods.len(), 98, "the contracts changed: update the table");
+        assert_eq!(
+            methods.len(),
+            100,
+            "the contracts changed: update the table"
+        );
         let mut rows: Vec<String> = POLICY
             .iter()
             .flat_map(|s| {

@@ -27,6 +27,7 @@ use crate::{
         draw::{self, Exclusion, Prepared, SpecialityNeed},
         eligibility::{self, Load},
         policy::DrawPolicy,
+        record,
         registry::{self, Encoding, Format},
     },
     store::{self, PanelRow, SeatRow},
@@ -254,6 +255,89 @@ fn flag_kind(k: i32) -> Option<&'static str> {
         pb::FlagKind::Suspension => Some("SUSPENSION"),
         pb::FlagKind::Unavailable => Some("UNAVAILABLE"),
         pb::FlagKind::Unspecified => None,
+    }
+}
+
+fn event_from_pb(e: &pb::ReviewerEvent, office: bool) -> Result<record::Event> {
+    use pb::reviewer_event::Kind;
+    Ok(match &e.kind {
+        Some(Kind::Training(t)) => record::Event::Training {
+            course: t.course.clone(),
+            hours: t.hours,
+        },
+        Some(Kind::CertificateShown(s)) => record::Event::CertificateShown {
+            panel: s.panel.clone(),
+            certificate_number: s.certificate_number.clone(),
+        },
+        Some(Kind::Assessment(a)) => record::Event::Assessment {
+            panel: a.panel.clone(),
+            assessor: if office { "OFFICE" } else { "LEADER" }.to_string(),
+            rating: a.rating,
+            reasons: a.reasons.clone(),
+        },
+        Some(Kind::Violation(v)) => record::Event::Violation {
+            duty: v.duty,
+            description: v.description.clone(),
+            serious: v.serious,
+            handling: v.handling.clone(),
+        },
+        None => {
+            return Err(Error::invalid(
+                "event.kind",
+                "a training, certificate_shown, assessment or violation",
+            ));
+        }
+    })
+}
+
+fn event_pb(e: &store::EventRow) -> pb::ReviewerEvent {
+    use pb::reviewer_event::Kind;
+    let kind = match &e.event {
+        record::Event::Training { course, hours } => Kind::Training(pb::Training {
+            course: course.clone(),
+            hours: *hours,
+        }),
+        record::Event::CertificateShown {
+            panel,
+            certificate_number,
+        } => Kind::CertificateShown(pb::CertificateShown {
+            panel: panel.clone(),
+            certificate_number: certificate_number.clone(),
+        }),
+        record::Event::Assessment {
+            panel,
+            assessor,
+            rating,
+            reasons,
+        } => Kind::Assessment(pb::Assessment {
+            panel: panel.clone(),
+            assessor: if assessor == "OFFICE" {
+                pb::Assessor::Office
+            } else {
+                pb::Assessor::Leader
+            } as i32,
+            rating: *rating,
+            reasons: reasons.clone(),
+        }),
+        record::Event::Violation {
+            duty,
+            description,
+            serious,
+            handling,
+        } => Kind::Violation(pb::ConductViolation {
+            duty: *duty,
+            description: description.clone(),
+            serious: *serious,
+            handling: handling.clone(),
+        }),
+    };
+    pb::ReviewerEvent {
+        name: format!("reviewers/{}/events/{}", e.reviewer_id, e.id),
+        date: date_pb(&e.date),
+        kind: Some(kind),
+        recorded_by: e.recorded_by.clone(),
+        create_time: Some(to_timestamp(e.created_micros)),
+        suspension: e.suspension.clone(),
     }
 }
 
@@ -1668,6 +1752,173 @@ impl ReviewerService for ReviewersApi {
             drop(conn);
             self.replace(&c, &programme, &panel_id, &reviewer, state, &why, &key)
                 .await
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn record_reviewer_event(
+        &self,
+        request: Request<pb::RecordReviewerEventRequest>,
+    ) -> Result<Response<pb::ReviewerEvent>, Status> {
+        let c = caller(&request)?;
+        let r = request.into_inner();
+        let run = async {
+            let reviewer = reviewer_id(&r.parent, "parent")?;
+            let e = r
+                .event
+                .as_ref()
+                .ok_or_else(|| Error::invalid("event", "is required"))?;
+            let day = date_of(&e.date, "event.date")?
+                .ok_or_else(|| Error::invalid("event.date", "is required"))?;
+            let office = c.role == Role::Office;
+            let event = event_from_pb(e, office)?;
+            let bad = record::problems(&event);
+            if !bad.is_empty() {
+                return Err(Error::invalid_fields(
+                    bad.into_iter()
+                        .map(|(f, d)| FieldViolation::new(f, d))
+                        .collect(),
+                ));
+            }
+            let key = RequestKey::new("RecordReviewerEvent", &c, &r.request_id, &r)?;
+            if let Some(done) = change::recall(&self.db, &key).await? {
+                return Ok(done);
+            }
+            let mut tx = self.db.begin().await?;
+            let subject = store::get_reviewer(&mut tx, &reviewer).await?;
+            // A review's events: the reviewer sat on that panel; a leader records only about
+            // the other members of the panel it leads.
+            let mut leads = false;
+            if let Some(panel) = event.panel() {
+                let (programme, id) = child(panel, "panels", "event.panel")?;
+                let p = store::get_panel(&mut tx, &programme, &id).await?;
+                let seated = |who: &str| {
+                    p.seats
+                        .iter()
+                        .find(|s| s.seat == "MEMBER" && s.reviewer_id.eq_ignore_ascii_case(who))
+                };
+                if seated(&reviewer).is_none() {
+                    return Err(Error::invalid(
+                        "event.panel",
+                        "the reviewer did not sit on this panel",
+                    ));
+                }
+                leads = c.role == Role::Reviewer && seated(&c.subject).is_some_and(|s| s.leader);
+            }
+            record::may_record(&event, office, leads, is_self(&c, &reviewer))
+                .map_err(Error::permission_denied)?;
+            if let record::Event::CertificateShown {
+                certificate_number, ..
+            } = &event
+            {
+                let rec = &subject.record;
+                record::certificate_check(
+                    certificate_number,
+                    &rec.certificate_number,
+                    &rec.cert_valid_from,
+                    &rec.cert_valid_until,
+                    &day,
+                )
+                .map_err(|(reason, message)| Error::rule("R-42", reason, message))?;
+            }
+            let id = self.new_id();
+            // A serious violation suspends the reviewer from draws from that day until the
+            // office resolves the flag (eligibility already excludes a suspended reviewer).
+            let mut suspension = String::new();
+            if let record::Event::Violation {
+                serious: true,
+                duty,
+                ..
+            } = &event
+            {
+                let flag = store::FlagRow {
+                    id: self.new_id(),
+                    reviewer_id: reviewer.clone(),
+                    kind: "SUSPENSION".into(),
+                    start_date: day.clone(),
+                    end_date: None,
+                    note: format!("严重违反评审人员行为规范第六条第{duty}项（事件 {id}）"),
+                    resolved: false,
+                };
+                store::insert_flag(&mut tx, &flag, self.now()).await?;
+                suspension = format!("reviewers/{reviewer}/flags/{}", flag.id);
+            }
+            let row = store::EventRow {
+                id,
+                reviewer_id: reviewer.clone(),
+                year: day[..4].parse().unwrap_or_default(),
+                date: day,
+                event,
+                recorded_by: if office {
+                    c.subject.clone()
+                } else {
+                    format!("reviewers/{}", c.subject.to_ascii_uppercase())
+                },
+                suspension,
+                created_micros: unix_micros(self.now()),
+            };
+            store::insert_event(&mut tx, &row).await?;
+            let response = event_pb(&row);
+            change::commit(
+                tx,
+                self.now(),
+                &key,
+                AuditRecord::by(&c, "reviewer.record_event", response.name.clone()).with_detail(
+                    serde_json::json!({
+                        "kind": row.event.kind(),
+                        "suspension": row.suspension,
+                    }),
+                ),
+                &response,
+            )
+            .await?;
+            Ok(response)
+        };
+        run.await.map(Response::new).map_err(Error::into_status)
+    }
+
+    async fn get_reviewer_record(
+        &self,
+        request: Request<pb::GetReviewerRecordRequest>,
+    ) -> Result<Response<pb::ReviewerYear>, Status> {
+        let c = caller(&request)?;
+        let run = async {
+            let name = &request.get_ref().name;
+            let (reviewer, year) = name
+                .rsplit_once("/years/")
+                .and_then(|(r, y)| Some((reviewer_id(r, "name").ok()?, y.parse::<i32>().ok()?)))
+                .filter(|(_, y)| (2000..=2100).contains(y))
+                .ok_or_else(|| {
+                    Error::invalid("name", "must be reviewers/{reviewer}/years/{year}")
+                })?;
+            self_or(&c, &reviewer, &[Role::Office, Role::Supervisor])?;
+            let mut conn = self.db.pool().acquire().await?;
+            store::get_reviewer(&mut conn, &reviewer).await?;
+            let events = store::events_of_year(&mut conn, &reviewer, year).await?;
+            let today = iso_date(self.now().date());
+            let suspended = store::list_flags(&self.db, &reviewer, &Page::parse(100, "")?)
+                .await?
+                .iter()
+                .any(|f| {
+                    f.kind == "SUSPENSION"
+                        && !f.resolved
+                        && f.start_date <= today
+                        && f.end_date.as_ref().is_none_or(|e| *e >= today)
+                });
+            let training_hours = events
+                .iter()
+                .map(|e| match e.event {
+                    record::Event::Training { hours, .. } => hours,
+                    _ => 0,
+                })
+                .sum();
+            Ok(pb::ReviewerYear {
+                name: format!("reviewers/{reviewer}/years/{year}"),
+                year,
+                events: events.iter().map(event_pb).collect(),
+                training_hours,
+                suspended,
+            })
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

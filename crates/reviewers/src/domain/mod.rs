@@ -6,10 +6,12 @@
 //! | `registry`    | reading and validating the municipal registry       |
 //! | `eligibility` | conflicts and exclusions with reasons         |
 //! | `draw`        | the verifiable draw, its replay and replacements    |
+//! | `record`      | a reviewer's record: training, certificate, assessments, conduct (Art. 6(3), R-42) |
 
 pub mod draw;
 pub mod eligibility;
 pub mod policy;
+pub mod record;
 pub mod registry;
 
 /// What a group is drawn for.

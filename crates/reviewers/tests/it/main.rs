@@ -760,3 +760,198 @@ async fn a_registry_change_between_draws_is_seen_by_the_next_draw() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reviewers_record_holds_training_certificates_assessments_and_conduct() {
+    // Art. 6(3), Rev. Art. 5-6, R-42: the office and a panel's leader keep the record; a
+    // serious violation suspends the reviewer from the next draw; the reviewer reads their own.
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 15).await;
+        let prepared = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(draw_request(3, 1, 2, 6)),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let drawn = r
+            .client
+            .execute_draw(as_(
+                &office,
+                pb::ExecuteDrawRequest {
+                    name: prepared.name,
+                    entropy: "e".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let id = |m: &str| m.trim_start_matches("reviewers/").to_string();
+        let leader = id(&drawn.leader);
+        let member = drawn
+            .members
+            .iter()
+            .map(|m| id(m))
+            .find(|m| *m != leader)
+            .unwrap();
+        let leader_token = r.keys.token(&leader, Role::Reviewer);
+        let member_token = r.keys.token(&member, Role::Reviewer);
+        let record = |token: &str, kind: pb::reviewer_event::Kind| {
+            let mut client = r.client.clone();
+            let (token, parent) = (token.to_string(), format!("reviewers/{member}"));
+            async move {
+                client
+                    .record_reviewer_event(as_(
+                        &token,
+                        pb::RecordReviewerEventRequest {
+                            parent,
+                            event: Some(pb::ReviewerEvent {
+                                date: date(2026, 3, 3),
+                                kind: Some(kind),
+                                ..Default::default()
+                            }),
+                            request_id: String::new(),
+                        },
+                    ))
+                    .await
+            }
+        };
+        use pb::reviewer_event::Kind;
+        let shown = |number: &str| {
+            Kind::CertificateShown(pb::CertificateShown {
+                panel: drawn.panel.clone(),
+                certificate_number: number.into(),
+            })
+        };
+        let assessment = Kind::Assessment(pb::Assessment {
+            panel: drawn.panel.clone(),
+            rating: pb::AssessmentRating::Good as i32,
+            reasons: "评分依据充分，意见具体。".into(),
+            ..Default::default()
+        });
+
+        // Training: the office's.
+        let training = Kind::Training(pb::Training {
+            course: "GB/T 19580 卓越绩效评价准则".into(),
+            hours: 16,
+        });
+        assert_eq!(
+            record(&leader_token, training.clone())
+                .await
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied,
+            "{label}"
+        );
+        record(&office, training).await.unwrap();
+        // The certificate shown at the review: the leader records it; a wrong number is R-42.
+        let e = record(&leader_token, shown("CQ-9999")).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}");
+        assert!(e.message().contains("CQ-9999"), "{}", e.message());
+        record(&leader_token, shown(&member.to_lowercase()))
+            .await
+            .unwrap();
+        // The leader's assessment of a member; a member does not assess the leader.
+        let a = record(&leader_token, assessment.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        match a.kind {
+            Some(Kind::Assessment(x)) => assert_eq!(x.assessor, pb::Assessor::Leader as i32),
+            other => panic!("{other:?}"),
+        }
+        let e = record(&member_token, assessment.clone()).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        // Bad input: every field named, nothing recorded.
+        let e = record(
+            &office,
+            Kind::Violation(pb::ConductViolation {
+                duty: 0,
+                description: String::new(),
+                serious: true,
+                handling: "x".into(),
+            }),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        // A serious breach of confidentiality (Rev. Art. 6(7)) suspends the reviewer.
+        let v = record(
+            &office,
+            Kind::Violation(pb::ConductViolation {
+                duty: pb::ConductDuty::Confidentiality as i32,
+                description: "评审期间向申报企业透露评审组内部讨论情况。".into(),
+                serious: true,
+                handling: "暂停评审资格，报评选委员会办公室处理。".into(),
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+        assert!(
+            v.suspension
+                .starts_with(&format!("reviewers/{member}/flags/")),
+            "{label}"
+        );
+
+        // The reviewer reads their own year, suspended from the day of the violation; another
+        // reviewer does not read it.
+        r.clock.set(time::macros::datetime!(2026-03-07 09:00 UTC));
+        let year = r
+            .client
+            .get_reviewer_record(as_(
+                &member_token,
+                pb::GetReviewerRecordRequest {
+                    name: format!("reviewers/{member}/years/2026"),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(year.events.len(), 4, "{label}");
+        assert_eq!(year.training_hours, 16, "{label}");
+        assert!(year.suspended, "{label}");
+        let e = r
+            .client
+            .get_reviewer_record(as_(
+                &leader_token,
+                pb::GetReviewerRecordRequest {
+                    name: format!("reviewers/{member}/years/2026"),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+
+        // The next draw leaves the suspended reviewer out, and says why.
+        let next = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(draw_request(3, 1, 10, 12)),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            next.exclusions
+                .iter()
+                .any(|x| x.reviewer.ends_with(&member) && x.code == "PENDING_SUSPENSION"),
+            "{label}: {:?}",
+            next.exclusions
+        );
+    }
+}
