@@ -37,6 +37,8 @@ use crate::{
 pub const RESPONSE_HOURS: i64 = 72;
 /// The longest window a group may be booked for.
 pub const MAX_WINDOW_DAYS: i64 = 92;
+/// The longest an annual appointment runs: a year.
+pub const MAX_APPOINTMENT_DAYS: i64 = 366;
 
 pub struct ReviewersApi {
     db: Database,
@@ -362,6 +364,7 @@ fn purpose_of(p: i32) -> Option<Purpose> {
         pb::DrawPurpose::MaterialsGroup => Some(Purpose::MaterialsGroup),
         pb::DrawPurpose::DefencePanel => Some(Purpose::DefencePanel),
         pb::DrawPurpose::SiteGroup => Some(Purpose::SiteGroup),
+        pb::DrawPurpose::AnnualAppointment => Some(Purpose::AnnualAppointment),
         pb::DrawPurpose::Unspecified => None,
     }
 }
@@ -371,6 +374,7 @@ fn purpose_pb(p: &str) -> i32 {
         Some(Purpose::MaterialsGroup) => pb::DrawPurpose::MaterialsGroup,
         Some(Purpose::DefencePanel) => pb::DrawPurpose::DefencePanel,
         Some(Purpose::SiteGroup) => pb::DrawPurpose::SiteGroup,
+        Some(Purpose::AnnualAppointment) => pb::DrawPurpose::AnnualAppointment,
         None => pb::DrawPurpose::Unspecified,
     }) as i32
 }
@@ -634,8 +638,14 @@ impl ReviewersApi {
             seats,
         };
         store::insert_panel(&mut tx, &panel).await?;
-        let window = days(&p.window_start, &p.window_end);
-        for m in &outcome.members {
+        // An appointment books no days and reviews no one; a review does both.
+        let review = Purpose::parse(&p.purpose).is_none_or(|x| x.is_review());
+        let window = if review {
+            days(&p.window_start, &p.window_end)
+        } else {
+            Vec::new()
+        };
+        for m in outcome.members.iter().filter(|_| review) {
             if let Err(e) = store::book(&mut tx, m, &window, &panel_id).await {
                 // Another draw booked this reviewer after our pool was fixed: the attempt is
                 // recorded as failed, never silently retried.
@@ -757,15 +767,17 @@ impl ReviewersApi {
         for s in &panel.seats {
             store::update_seat(&mut tx, panel_id, s).await?;
         }
-        store::unbook(&mut tx, leaving, panel_id).await?;
-        store::book(
-            &mut tx,
-            &next,
-            &days(&panel.window_start, &panel.window_end),
-            panel_id,
-        )
-        .await?;
-        store::assign(&mut tx, &next, &panel).await?;
+        if Purpose::parse(&panel.purpose).is_none_or(|x| x.is_review()) {
+            store::unbook(&mut tx, leaving, panel_id).await?;
+            store::book(
+                &mut tx,
+                &next,
+                &days(&panel.window_start, &panel.window_end),
+                panel_id,
+            )
+            .await?;
+            store::assign(&mut tx, &next, &panel).await?;
+        }
         let response = panel_pb(&panel, c);
         let record = AuditRecord::by(c, "panel.replace", response.name.clone())
             .because(format!("{state}: {reason}"))
@@ -1306,15 +1318,20 @@ impl ReviewerService for ReviewersApi {
             }
             let start = date_of(&d.window_start, "draw.window_start")?;
             let end = date_of(&d.window_end, "draw.window_end")?;
+            let max_days = if purpose.is_some_and(|p| !p.is_review()) {
+                MAX_APPOINTMENT_DAYS
+            } else {
+                MAX_WINDOW_DAYS
+            };
             match (&start, &end) {
                 (Some(s), Some(e)) if e < s => bad.push(FieldViolation {
                     field: "draw.window_end".into(),
                     description: "is before window_start".into(),
                 }),
-                (Some(s), Some(e)) if days(s, e).len() as i64 > MAX_WINDOW_DAYS => {
+                (Some(s), Some(e)) if days(s, e).len() as i64 > max_days => {
                     bad.push(FieldViolation {
                         field: "draw.window_end".into(),
-                        description: format!("a window is at most {MAX_WINDOW_DAYS} days"),
+                        description: format!("a window is at most {max_days} days"),
                     })
                 }
                 (Some(_), Some(_)) => {}
@@ -1415,9 +1432,24 @@ impl ReviewerService for ReviewersApi {
                 yearly_cap: prog.policy.yearly_cap,
                 cooldown_days: prog.policy.cooldown_days,
             };
+            // a review is drawn from the year's appointees when the programme has an
+            // appointment covering its window.
+            let appointees = if purpose.is_review() {
+                store::appointees(&mut tx, &programme, &start, &end).await?
+            } else {
+                None
+            };
             let mut pool = Vec::new();
             let mut exclusions = Vec::new();
             for (entry, facts) in candidates {
+                if !crate::domain::appointed(&entry.id, appointees.as_deref()) {
+                    exclusions.push(Exclusion {
+                        reviewer: format!("reviewers/{}", entry.id),
+                        code: "NOT_APPOINTED".into(),
+                        rule: "R-40".into(),
+                    });
+                    continue;
+                }
                 let reasons = eligibility::exclusions(&facts, &codes, &start, &end, load);
                 if reasons.is_empty() {
                     pool.push(entry);
@@ -1443,7 +1475,7 @@ impl ReviewerService for ReviewersApi {
                     d.backups as u32
                 },
                 specialities: needs,
-                leader_required: prog.policy.leader_must_be_qualified,
+                leader_required: prog.policy.leader_must_be_qualified && purpose.is_review(),
                 window_start: start,
                 window_end: end,
                 policy_version: prog.policy_version as u32,

@@ -991,6 +991,37 @@ pub async fn list_panels(db: &Database, programme: &str, page: &Page) -> Result<
     Ok(out)
 }
 
+/// R-40: the accepted members of the programme's latest annual appointment whose window covers
+/// `start..=end`, or `None` when no appointment covers it (dates `YYYY-MM-DD`).
+pub async fn appointees(
+    conn: &mut Conn,
+    programme: &str,
+    start: &str,
+    end: &str,
+) -> Result<Option<Vec<String>>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PANEL_COLUMNS} FROM panels WHERE programme_id = $1 AND purpose = 'ANNUAL_APPOINTMENT' \
+         AND window_start <= $2 AND window_end >= $3 ORDER BY id DESC LIMIT 1"
+    )))
+    .bind(programme)
+    .bind(start)
+    .bind(end)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let panel = with_seats(conn, panel_row(&row)?).await?;
+    Ok(Some(
+        panel
+            .seats
+            .into_iter()
+            .filter(|s| s.seat == "MEMBER" && s.state == "ACCEPTED")
+            .map(|s| s.reviewer_id)
+            .collect(),
+    ))
+}
+
 /// Books `reviewer` for every day of the window. The primary key refuses a day already
 /// booked, whoever booked it: that refusal is how concurrent draws are kept apart.
 pub async fn book(conn: &mut Conn, reviewer: &str, days: &[String], panel: &str) -> Result<()> {

@@ -14,12 +14,21 @@ pub mod policy;
 pub mod record;
 pub mod registry;
 
+/// who may be drawn for a review when the programme has appointed its reviewers for the
+/// year — `appointees` (those who accepted), or everyone while there is no appointment covering
+/// the review's window (`None`). The rest are excluded with the reason `NOT_APPOINTED`.
+pub fn appointed(candidate: &str, appointees: Option<&[String]>) -> bool {
+    appointees.is_none_or(|a| a.iter().any(|x| x.eq_ignore_ascii_case(candidate)))
+}
+
 /// What a group is drawn for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     MaterialsGroup,
     DefencePanel,
     SiteGroup,
+    /// The year's appointees of a programme (R-40, Rev. Art. 2-3).
+    AnnualAppointment,
 }
 
 impl Purpose {
@@ -28,7 +37,14 @@ impl Purpose {
             Purpose::MaterialsGroup => "MATERIALS_GROUP",
             Purpose::DefencePanel => "DEFENCE_PANEL",
             Purpose::SiteGroup => "SITE_GROUP",
+            Purpose::AnnualAppointment => "ANNUAL_APPOINTMENT",
         }
+    }
+
+    /// Whether a draw for this purpose is a review: it books its members' days and records
+    /// whom they reviewed. An appointment is neither.
+    pub fn is_review(self) -> bool {
+        self != Purpose::AnnualAppointment
     }
 
     pub fn parse(s: &str) -> Option<Purpose> {
@@ -36,6 +52,7 @@ impl Purpose {
             Purpose::MaterialsGroup,
             Purpose::DefencePanel,
             Purpose::SiteGroup,
+            Purpose::AnnualAppointment,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)

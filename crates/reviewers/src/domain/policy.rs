@@ -127,6 +127,7 @@ impl DrawPolicy {
             Purpose::MaterialsGroup => (self.materials_group_min, Some(self.materials_group_max)),
             Purpose::SiteGroup => (self.site_group_min, Some(self.site_group_max)),
             Purpose::DefencePanel => (self.defence_panel_min, None),
+            Purpose::AnnualAppointment => (1, None),
         };
         if size >= min && max.is_none_or(|m| size <= m) {
             Ok(())

@@ -955,3 +955,134 @@ async fn a_reviewers_record_holds_training_certificates_assessments_and_conduct(
         );
     }
 }
+
+#[tokio::test]
+async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
+    // Rev. Art. 2-3: the office draws the year's reviewers from the registry (recorded,
+    // replayable, with recusal); those who accept are appointed, a decline calls the next
+    // backup; every review of the year is then drawn from the appointees alone.
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 15).await;
+        let draw = |d: pb::Draw| {
+            let mut client = r.client.clone();
+            let office = office.clone();
+            async move {
+                let prepared = client
+                    .prepare_draw(as_(
+                        &office,
+                        pb::PrepareDrawRequest {
+                            parent: "programmes/yunyang".into(),
+                            draw: Some(d),
+                            request_id: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let executed = client
+                    .execute_draw(as_(
+                        &office,
+                        pb::ExecuteDrawRequest {
+                            name: prepared.name.clone(),
+                            entropy: "year".into(),
+                            request_id: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                (prepared, executed)
+            }
+        };
+        // The registry has five C13 specialists: four appointed, one backup.
+        let appointment = pb::Draw {
+            purpose: pb::DrawPurpose::AnnualAppointment as i32,
+            size: 4,
+            backups: 1,
+            window_start: date(2026, 1, 1),
+            window_end: date(2026, 12, 31),
+            ..draw_request(4, 2, 1, 1)
+        };
+        let (_, year) = draw(appointment).await;
+        assert_eq!(year.members.len(), 4, "{label}");
+        let id = |m: &str| m.trim_start_matches("reviewers/").to_string();
+        let respond = |who: String, accept: bool| {
+            let mut client = r.client.clone();
+            let token = r.keys.token(&who, Role::Reviewer);
+            let panel = year.panel.clone();
+            async move {
+                client
+                    .respond_to_assignment(as_(
+                        &token,
+                        pb::RespondToAssignmentRequest {
+                            panel,
+                            accept,
+                            reason: if accept {
+                                String::new()
+                            } else {
+                                "年度工作安排冲突".into()
+                            },
+                            request_id: String::new(),
+                            reviewer: format!("reviewers/{who}"),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }
+        };
+        let mut appointees: Vec<String> = year.members[..3].iter().map(|m| id(m)).collect();
+        for who in appointees.clone() {
+            respond(who, true).await;
+        }
+        // The fourth declines: the first backup is called and accepts.
+        respond(id(&year.members[3]), false).await;
+        let backup = id(&year.backup_order[0]);
+        respond(backup.clone(), true).await;
+        appointees.push(backup);
+
+        // A materials group in March: drawn from the four appointees only, the one who
+        // declined excluded for that reason — on the record, so the replay gives the same group.
+        let (prepared, group) = draw(draw_request(3, 1, 2, 6)).await;
+        let not_appointed = prepared
+            .exclusions
+            .iter()
+            .filter(|x| x.code == "NOT_APPOINTED" && x.rule == "R-40")
+            .count();
+        assert_eq!(not_appointed, 1, "{label}: {:?}", prepared.exclusions);
+        assert_eq!(prepared.pool_size, 4, "{label}");
+        for m in &group.members {
+            assert!(
+                appointees.contains(&id(m)),
+                "{label}: {m} was not appointed"
+            );
+        }
+        // The appointment booked no days: its members were free for the group. A review in
+        // the next year is not bound by this year's appointment.
+        let mut next_year = draw_request(3, 1, 2, 6);
+        next_year.window_start = date(2027, 3, 2);
+        next_year.window_end = date(2027, 3, 6);
+        let prepared = r
+            .client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(next_year),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            prepared
+                .exclusions
+                .iter()
+                .all(|x| x.code != "NOT_APPOINTED"),
+            "{label}"
+        );
+    }
+}
