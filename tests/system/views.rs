@@ -212,3 +212,33 @@ async fn the_dossier_and_the_overview_are_composed_with_each_callers_rights() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["details"][0]["reason"], "ROLE_NOT_ALLOWED");
 }
+
+#[tokio::test]
+async fn the_views_count_against_the_callers_rate_over_grpc_too() {
+    let q = Qaward::start(
+        &[],
+        &[
+            ("QAWARD_GATEWAY__RATE_PER_SECOND", "1"),
+            ("QAWARD_GATEWAY__RATE_BURST", "2"),
+        ],
+    )
+    .await;
+    let office = q.token_for("office", "office-1", &["--programme", "yunyang"]);
+    let mut client = GatewayServiceClient::new(q.channel("gateway").await);
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let answer = client
+            .get_dossier(with_token(
+                GetDossierRequest {
+                    name: "programmes/yunyang/cycles/2027/applications/91500235MA5U7XXX0X".into(),
+                },
+                &office,
+            ))
+            .await;
+        codes.push(answer.err().map(|s| s.code()));
+    }
+    // Two within the burst reach the view (no such application); the third is refused at
+    // the edge with the time to wait.
+    assert_eq!(codes[2], Some(tonic::Code::ResourceExhausted), "{codes:?}");
+    assert_ne!(codes[0], Some(tonic::Code::ResourceExhausted), "{codes:?}");
+}

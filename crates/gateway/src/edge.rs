@@ -47,12 +47,19 @@ impl Edge {
             .verifier
             .verify_header(authorization)
             .map_err(|e| e.to_status())?;
+        self.count(&caller)?;
+        qaward_kit::policy::check(path, &caller).map_err(|e| e.to_status())?;
+        Ok(caller)
+    }
+
+    /// Counts one call against the caller's rate: RESOURCE_EXHAUSTED with the time to wait
+    /// when it is over.
+    pub fn count(&self, caller: &Caller) -> Result<(), Status> {
         if let Some(limiter) = &self.limiter {
             let key = format!("{}:{}", caller.role.as_str(), caller.subject);
             limiter.take(&key, Instant::now()).map_err(rate_limited)?;
         }
-        qaward_kit::policy::check(path, &caller).map_err(|e| e.to_status())?;
-        Ok(caller)
+        Ok(())
     }
 
     /// How long the call may run: its `grpc-timeout` header, at most `max_timeout`.

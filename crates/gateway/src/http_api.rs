@@ -139,7 +139,8 @@ async fn serve_tls(
 pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Result<Router, String> {
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
     let openapi = crate::openapi::document(qaward_proto::FILE_DESCRIPTOR_SET, &routes)?;
-    let views = GatewayServiceServer::new(Views::new(channels.clone(), edge.max_timeout));
+    // The HTTP edge counts the caller's rate before it calls the views in-process.
+    let views = GatewayServiceServer::new(Views::new(channels.clone(), edge.max_timeout, None));
     let port = Port {
         views,
         upstreams: Arc::new(channels),

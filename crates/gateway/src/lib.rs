@@ -56,7 +56,7 @@ pub fn start(
 ) -> Result<ServiceHost, String> {
     let mut names: Vec<&'static str> = channels.keys().copied().collect();
     names.sort();
-    let views = views::Views::new(channels.clone(), edge.max_timeout);
+    let views = views::Views::new(channels.clone(), edge.max_timeout, Some(edge.clone()));
     let proxy = Proxy::new(channels, edge);
     Ok(ServiceHost::for_kind(KIND, ctx)?
         .add_service(GatewayServiceServer::new(views))

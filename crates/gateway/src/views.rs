@@ -37,6 +37,9 @@ use crate::edge::parse_grpc_timeout;
 pub struct Views {
     channels: HashMap<&'static str, Channel>,
     max_timeout: Duration,
+    /// Counts the caller's rate when the views are called over gRPC (the HTTP port has
+    /// counted it already when it calls them in-process).
+    rate: Option<std::sync::Arc<crate::edge::Edge>>,
 }
 
 /// What every part's request carries from the caller.
@@ -172,10 +175,26 @@ fn application_of(name: &str) -> Result<(String, String, i64, String), Status> {
 }
 
 impl Views {
-    pub fn new(channels: HashMap<&'static str, Channel>, max_timeout: Duration) -> Views {
+    pub fn new(
+        channels: HashMap<&'static str, Channel>,
+        max_timeout: Duration,
+        rate: Option<std::sync::Arc<crate::edge::Edge>>,
+    ) -> Views {
         Views {
             channels,
             max_timeout,
+            rate,
+        }
+    }
+
+    /// The caller's rate, over gRPC (the host has admitted the token and the role).
+    fn count<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        match (
+            &self.rate,
+            request.extensions().get::<qaward_kit::auth::Caller>(),
+        ) {
+            (Some(edge), Some(caller)) => edge.count(caller),
+            _ => Ok(()),
         }
     }
 
@@ -214,6 +233,7 @@ impl GatewayService for Views {
         &self,
         request: Request<pb::GetDossierRequest>,
     ) -> Result<Response<pb::Dossier>, Status> {
+        self.count(&request)?;
         let call = Call::of(&request, self.max_timeout);
         let name = request.into_inner().name;
         let (cycle, programme, year, code) = application_of(&name)?;
@@ -308,6 +328,7 @@ impl GatewayService for Views {
         &self,
         request: Request<pb::GetCycleOverviewRequest>,
     ) -> Result<Response<pb::CycleOverview>, Status> {
+        self.count(&request)?;
         let call = Call::of(&request, self.max_timeout);
         let name = request.into_inner().name;
         let (programme, _) = cycle_of(&name, "name")?;
