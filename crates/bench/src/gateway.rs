@@ -140,12 +140,37 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
                 .is_ok()
         }
     };
-    let (mut base, mut ours, mut http) = (Vec::new(), Vec::new(), Vec::new());
+    // The framework's ceiling on this machine: a bare tonic server answering the cheapest
+    // RPC there is (a health check), same client, same concurrency.
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
+    let bare_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let bare = load::connect(bare_addr, options.connections).await?;
+    let echo = |channel: Channel| async move {
+        tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .is_ok()
+    };
+    let (mut base, mut ours, mut http, mut ceiling) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.rounds.max(1) {
         base.push(load::run(&options, &direct, read.clone()).await);
         ours.push(load::run(&options, &through, read.clone()).await);
         http.push(load::run(&options, &through, http_read.clone()).await);
+        ceiling.push(load::run(&options, &bare, echo).await);
     }
+    let ceiling = load::LoadResult::merge(ceiling);
     let (base, ours) = (load::LoadResult::merge(base), load::LoadResult::merge(ours));
     let http = load::LoadResult::merge(http);
     if ours.errors > 0 || base.errors > 0 || http.errors > 0 {
@@ -154,6 +179,15 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
             ours.errors, base.errors, http.errors
         ));
     }
+    Figure {
+        scenario: "gateway_vs_ceiling",
+        metric: "throughput",
+        unit: "req/s",
+        value: ours.throughput(),
+        baseline: "tonic_health_ceiling",
+        baseline_value: ceiling.throughput(),
+    }
+    .print();
     let http_figure = |metric, unit, value, baseline_value| Figure {
         scenario: "gateway_http",
         metric,

@@ -9,6 +9,7 @@ mod gateway;
 mod health;
 mod load;
 mod results;
+mod startup;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,12 @@ enum Scenario {
     /// Webhook deliveries per second from the notifications queue on PostgreSQL against
     /// plain HTTP POSTs of the same bodies to the same loopback sink.
     Deliveries(deliveries::DeliveriesOptions),
+    /// `qaward serve` (every service, SQLite, fresh data directory): time from spawn to
+    /// SERVING and idle memory, against a bare tonic health-server process measured the same way.
+    Startup(startup::StartupOptions),
+    /// The baseline process of `startup` (not a scenario).
+    #[command(hide = true)]
+    BareServer,
 }
 
 /// One measured figure beside its baseline.
@@ -88,6 +95,8 @@ fn main() {
             Scenario::Draw(options) => draw::run(options).await,
             Scenario::Results(options) => results::run(options).await,
             Scenario::Deliveries(options) => deliveries::run(options).await,
+            Scenario::Startup(options) => startup::run(options).await,
+            Scenario::BareServer => startup::bare_server().await,
         }
     });
     if let Err(e) = result {
