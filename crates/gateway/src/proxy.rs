@@ -29,21 +29,55 @@ impl Proxy {
     }
 }
 
-/// Whether the method streams its requests (client streaming), from the contracts.
-fn streams_requests(path: &str) -> bool {
-    static STREAMING: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    STREAMING
+/// Every method of the contracts by gRPC path: whether it streams its requests, and the
+/// message it takes.
+fn method(path: &str) -> Option<&'static (bool, prost_reflect::MessageDescriptor)> {
+    static METHODS: std::sync::OnceLock<HashMap<String, (bool, prost_reflect::MessageDescriptor)>> =
+        std::sync::OnceLock::new();
+    METHODS
         .get_or_init(|| {
             let pool = prost_reflect::DescriptorPool::decode(qaward_proto::FILE_DESCRIPTOR_SET)
                 .expect("the contracts' descriptor set");
             pool.services()
                 .flat_map(|s| s.methods().collect::<Vec<_>>())
-                .filter(|m| m.is_client_streaming())
-                .map(|m| format!("/{}/{}", m.parent_service().full_name(), m.name()))
+                .map(|m| {
+                    (
+                        format!("/{}/{}", m.parent_service().full_name(), m.name()),
+                        (m.is_client_streaming(), m.input()),
+                    )
+                })
                 .collect()
         })
-        .iter()
-        .any(|p| p == path)
+        .get(path)
+}
+
+/// Refuses a unary request whose message is not a valid encoding of the method's input:
+/// INVALID_ARGUMENT at the edge, rather than a decode failure inside the service. A compressed
+/// message is passed on as it is (the service decompresses it).
+fn check_message(path: &str, body: &[u8]) -> Result<(), Status> {
+    let Some((_, input)) = method(path) else {
+        return Ok(());
+    };
+    let refuse = |why: String| {
+        qaward_kit::Error::invalid(
+            "request",
+            format!("is not a valid {} message: {why}", input.name()),
+        )
+        .to_status()
+    };
+    if body.len() < 5 {
+        return Err(refuse("no gRPC frame".into()));
+    }
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    if body.len() != 5 + len {
+        return Err(refuse("the frame's length does not match".into()));
+    }
+    if body[0] != 0 {
+        return Ok(());
+    }
+    prost_reflect::DynamicMessage::decode(input.clone(), &body[5..])
+        .map(|_| ())
+        .map_err(|e| refuse(e.to_string()))
 }
 
 impl tower::Service<http::Request<axum::body::Body>> for Proxy {
@@ -96,7 +130,8 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             // is returned: one message each way, handed over in one piece rather than frame by
             // frame across two HTTP/2 connections (the tail latency of a pass-through under
             // load, docs/benchmarks.md). A streaming request (evidence upload) streams.
-            let streaming = streams_requests(request.uri().path());
+            let path = request.uri().path().to_string();
+            let streaming = method(&path).is_some_and(|(streams, _)| *streams);
             let call = async {
                 let request = if streaming {
                     request.map(Body::new)
@@ -105,6 +140,7 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
                     let bytes = axum::body::to_bytes(body, max_message)
                         .await
                         .map_err(|e| Status::resource_exhausted(format!("request: {e}")))?;
+                    check_message(&path, &bytes)?;
                     http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)))
                 };
                 let response = channel
@@ -122,7 +158,15 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             };
             match tokio::time::timeout(timeout, call).await {
                 Ok(Ok(response)) => Ok(response),
-                Ok(Err(s)) if s.code() == tonic::Code::ResourceExhausted => Ok(s.into_http()),
+                // The gateway's own refusals: too large, not a valid message.
+                Ok(Err(s))
+                    if matches!(
+                        s.code(),
+                        tonic::Code::ResourceExhausted | tonic::Code::InvalidArgument
+                    ) =>
+                {
+                    Ok(s.into_http())
+                }
                 Ok(Err(_)) | Err(_) if started.elapsed() >= timeout => {
                     Ok(deadline_exceeded(&service, timeout).into_http())
                 }
@@ -159,7 +203,8 @@ mod tests {
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
         }
-        b.body(axum::body::Body::empty()).unwrap()
+        b.body(axum::body::Body::from(vec![0u8, 0, 0, 0, 0]))
+            .unwrap()
     }
 
     fn grpc_status(r: &http::Response<Body>) -> Option<i32> {
@@ -183,6 +228,39 @@ mod tests {
         // With a good token the call goes on, and finds the upstream down.
         let token = keys.token("office-1", qaward_kit::auth::Role::Office);
         let r = proxy(&keys).oneshot(call(Some(&token))).await.unwrap();
+        assert_eq!(grpc_status(&r), Some(tonic::Code::Unavailable as i32));
+    }
+
+    #[tokio::test]
+    async fn a_message_that_is_not_the_methods_is_refused_at_the_edge() {
+        let keys = qaward_kit::testing::TestKeys::new();
+        let token = keys.token("office-1", qaward_kit::auth::Role::Office);
+        let send = |body: Vec<u8>| {
+            http::Request::post("/qaward.reviewers.v1.ReviewerService/GetProgramme")
+                .header("content-type", "application/grpc")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        };
+        // A field 1 (name, a string) declared 200 bytes long with 1 byte behind it; a frame
+        // longer than its bytes; no frame at all: INVALID_ARGUMENT, the service never called.
+        for bad in [
+            vec![0u8, 0, 0, 0, 3, 0x0a, 200, 0x41],
+            vec![0u8, 0, 0, 0, 9, 0x0a],
+            vec![],
+        ] {
+            let r = proxy(&keys).oneshot(send(bad.clone())).await.unwrap();
+            assert_eq!(
+                grpc_status(&r),
+                Some(tonic::Code::InvalidArgument as i32),
+                "{bad:?}"
+            );
+        }
+        // A valid message goes on (and finds the upstream down).
+        let r = proxy(&keys)
+            .oneshot(send(vec![0u8, 0, 0, 0, 4, 0x0a, 2, b'p', b'1']))
+            .await
+            .unwrap();
         assert_eq!(grpc_status(&r), Some(tonic::Code::Unavailable as i32));
     }
 }

@@ -52,7 +52,7 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
                 let request = http::Request::post(&path)
                     .header("content-type", "application/grpc")
                     .header("authorization", format!("Bearer {token}"))
-                    .body(axum::body::Body::empty())
+                    .body(axum::body::Body::from(vec![0u8, 0, 0, 0, 0]))
                     .unwrap();
                 let response = proxy.clone().oneshot(request).await.unwrap();
                 let status: i32 = header(&response, "grpc-status")
@@ -140,7 +140,7 @@ async fn a_refusal_over_grpc_carries_the_reason_and_names_the_roles() {
     let request = http::Request::post("/qaward.applications.v1.ApplicationService/RecordApproval")
         .header("content-type", "application/grpc")
         .header("authorization", format!("Bearer {token}"))
-        .body(axum::body::Body::empty())
+        .body(axum::body::Body::from(vec![0u8, 0, 0, 0, 0]))
         .unwrap();
     let response = proxy.oneshot(request).await.unwrap();
     let status = tonic::Status::from_header_map(response.headers()).expect("a status");

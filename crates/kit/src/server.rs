@@ -294,13 +294,35 @@ where
         match admitted {
             Ok(caller) => {
                 request.extensions_mut().insert(caller);
-                Box::pin(self.inner.call(request))
+                let answer = self.inner.call(request);
+                Box::pin(async move {
+                    let mut response = answer.await?;
+                    invalid_message_is_the_callers(&mut response);
+                    Ok(response)
+                })
             }
             Err(e) => {
                 let response = e.to_status().into_http();
                 Box::pin(async move { Ok(response) })
             }
         }
+    }
+}
+
+/// A request whose bytes are not a valid message of the method's type is the caller's error:
+/// tonic answers it INTERNAL ("failed to decode Protobuf message"); it is INVALID_ARGUMENT.
+fn invalid_message_is_the_callers<B>(response: &mut http::Response<B>) {
+    let h = response.headers();
+    let undecodable = h.get("grpc-status").is_some_and(|v| v == "13")
+        && h.get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| {
+                m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
+            });
+    if undecodable {
+        response
+            .headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static("3"));
     }
 }
 
