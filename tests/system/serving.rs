@@ -93,3 +93,46 @@ async fn the_gateway_http_port_reports_every_service() {
         assert_eq!(json["services"][service], "SERVING", "{json}");
     }
 }
+
+#[tokio::test]
+async fn a_simulated_clock_starts_where_configured_and_runs_faster() {
+    // For training and demonstrations: the services' time starts at clock.start and runs
+    // clock.speed times faster (here an hour per second); resources carry that time.
+    use qaward_proto::qaward::reviewers::v1::{
+        CreateProgrammeRequest, Programme, reviewer_service_client::ReviewerServiceClient,
+    };
+    let q = crate::support::Qaward::start(
+        &[],
+        &[
+            ("QAWARD_CLOCK__START", "2027-07-01T09:00:00+08:00"),
+            ("QAWARD_CLOCK__SPEED", "3600"),
+        ],
+    )
+    .await;
+    let mut client = ReviewerServiceClient::new(q.channel("gateway").await);
+    let mut times = Vec::new();
+    for id in ["p1", "p2"] {
+        let token = q.token_for("office", "office-1", &["--programme", id]);
+        let p = client
+            .create_programme(crate::support::with_token(
+                CreateProgrammeRequest {
+                    programme_id: id.into(),
+                    programme: Some(Programme {
+                        display_name: "演示".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        times.push(p.create_time.unwrap().seconds);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let start = 1_814_403_600; // 2027-07-01T01:00:00Z
+    assert!(times[0] >= start && times[0] < start + 86_400, "{times:?}");
+    // 1.1 s of real time apart: over an hour of simulated time.
+    assert!(times[1] - times[0] >= 3600, "{times:?}");
+}

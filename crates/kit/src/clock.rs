@@ -27,6 +27,33 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock for training and demonstrations: it starts at a chosen instant and runs `speed`
+/// times faster than the wall clock (`[clock]` in the configuration), so a whole award cycle —
+/// a 7-day public notice included — can be walked through in minutes. Never for a real award.
+#[derive(Debug)]
+pub struct SimulatedClock {
+    start: OffsetDateTime,
+    since: std::time::Instant,
+    speed: u32,
+}
+
+impl SimulatedClock {
+    pub fn new(start: OffsetDateTime, speed: u32) -> Self {
+        SimulatedClock {
+            start,
+            since: std::time::Instant::now(),
+            speed: speed.max(1),
+        }
+    }
+}
+
+impl Clock for SimulatedClock {
+    fn now(&self) -> OffsetDateTime {
+        let real = self.since.elapsed();
+        self.start + real * self.speed
+    }
+}
+
 /// A clock that tests set and advance by hand.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<OffsetDateTime>);
@@ -47,6 +74,40 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The clock the configuration asks for: the wall clock, unless `[clock]` sets a start or a
+/// speed.
+pub fn from_config(c: &crate::config::ClockSettings) -> SharedClock {
+    let start = c.start.as_deref().and_then(|s| {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    });
+    if start.is_none() && c.speed <= 1 {
+        return Arc::new(SystemClock);
+    }
+    Arc::new(SimulatedClock::new(
+        start.unwrap_or_else(OffsetDateTime::now_utc),
+        c.speed,
+    ))
+}
+
+#[cfg(test)]
+mod simulated_tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_clock_starts_where_it_is_told_and_runs_faster() {
+        let start = time::macros::datetime!(2027-07-01 09:00 +8);
+        let clock = SimulatedClock::new(start, 86_400);
+        let first = clock.now();
+        assert!(first >= start && first - start < time::Duration::hours(1));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // 50 ms at a day per second: over an hour of simulated time.
+        assert!(clock.now() - first >= time::Duration::hours(1));
+        let c = crate::config::ClockSettings::default();
+        let real = from_config(&c).now();
+        assert!((OffsetDateTime::now_utc() - real).abs() < time::Duration::seconds(5));
     }
 }
 

@@ -83,6 +83,7 @@ pub struct Config {
     pub blobs: Blobs,
     pub gateway: Gateway,
     pub tls: Tls,
+    pub clock: ClockSettings,
 }
 
 /// Where the applications service keeps evidence files: under `data_dir/blobs` by
@@ -236,6 +237,33 @@ pub fn local_url(mut addr: SocketAddr) -> String {
         });
     }
     format!("http://{addr}")
+}
+
+/// The clock the services run on: the wall clock, or — for training and demonstrations only —
+/// a simulated one that starts at `start` and runs `speed` times faster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockSettings {
+    /// RFC 3339 (`2027-03-01T09:00:00+08:00`); unset: now.
+    pub start: Option<String>,
+    /// 1: real time; 86400: a day per second.
+    pub speed: u32,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        ClockSettings {
+            start: None,
+            speed: 1,
+        }
+    }
+}
+
+impl ClockSettings {
+    /// Whether the services run on a simulated clock.
+    pub fn simulated(&self) -> bool {
+        self.start.is_some() || self.speed > 1
+    }
 }
 
 /// TLS on every listener, and mutual TLS between the processes (rustls; PEM files).
@@ -496,6 +524,7 @@ impl Default for Config {
             blobs: Blobs::default(),
             gateway: Gateway::default(),
             tls: Tls::default(),
+            clock: ClockSettings::default(),
         }
     }
 }
@@ -638,6 +667,20 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "server.max_concurrent_requests must be at least 1".to_string(),
             ));
+        }
+        let clock = &self.clock;
+        if clock.speed == 0 || clock.speed > 1_000_000 {
+            return Err(ConfigError::Invalid(
+                "clock.speed must be 1 (real time) to 1000000".to_string(),
+            ));
+        }
+        if let Some(start) = &clock.start
+            && time::OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339)
+                .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "clock.start {start:?} is not an RFC 3339 time (2027-03-01T09:00:00+08:00)"
+            )));
         }
         let t = &self.tls;
         if t.cert_file.is_some() != t.key_file.is_some() {

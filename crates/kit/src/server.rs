@@ -34,12 +34,13 @@ pub struct ServiceContext {
 }
 
 impl ServiceContext {
-    /// The context of a real process: the wall clock and the operating system's randomness.
+    /// The context of a real process: the configured clock (the wall clock unless `[clock]`
+    /// says otherwise) and the operating system's randomness.
     pub fn new(config: Config, verifier: Arc<Verifier>) -> Self {
         ServiceContext {
+            clock: crate::clock::from_config(&config.clock),
             config: Arc::new(config),
             verifier,
-            clock: Arc::new(crate::clock::SystemClock),
             randomness: Arc::new(crate::clock::OsRandomness),
         }
     }

@@ -63,6 +63,14 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         .await
         .map_err(|e| e.to_string())?;
     let ctx = ServiceContext::new(config, verifier);
+    if ctx.config.clock.simulated() {
+        tracing::warn!(
+            start = ?ctx.config.clock.start,
+            speed = ctx.config.clock.speed,
+            now = %ctx.clock.now(),
+            "the services run on a simulated clock: for training and demonstrations only"
+        );
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
