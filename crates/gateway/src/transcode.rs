@@ -687,6 +687,18 @@ fn render(route: &Route, answer: Bytes) -> Result<serde_json::Value, Status> {
         .map_err(|e| Status::internal(e.to_string()))
 }
 
+/// A gRPC code as Google's error model names it: `PERMISSION_DENIED` for `PermissionDenied`.
+pub fn code_name(code: tonic::Code) -> String {
+    let mut out = String::new();
+    for (i, ch) in format!("{code:?}").chars().enumerate() {
+        if i > 0 && ch.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
 /// A status as Google's JSON error model, with the HTTP status mapped once by the kit.
 pub fn error_response(status: &Status) -> (StatusCode, serde_json::Value) {
     let code = ErrorCode::from_grpc(status.code());
@@ -716,16 +728,7 @@ pub fn error_response(status: &Status) -> (StatusCode, serde_json::Value) {
             "retryDelay": format!("{}.{:03}s", delay.as_secs(), delay.subsec_millis()),
         }));
     }
-    let name = format!("{:?}", status.code());
-    let upper: String = name
-        .chars()
-        .enumerate()
-        .flat_map(|(i, ch)| {
-            let sep = (i > 0 && ch.is_ascii_uppercase()).then_some('_');
-            sep.into_iter()
-                .chain(std::iter::once(ch.to_ascii_uppercase()))
-        })
-        .collect();
+    let upper = code_name(status.code());
     (
         http,
         serde_json::json!({

@@ -28,9 +28,8 @@ use tonic::{
     metadata::{AsciiMetadataValue, MetadataMap},
     transport::Channel,
 };
-use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::edge::parse_grpc_timeout;
+use crate::{edge::parse_grpc_timeout, transcode::code_name};
 
 /// The views, over channels to the four services.
 #[derive(Clone)]
@@ -115,31 +114,8 @@ impl Call {
     }
 }
 
-/// `PERMISSION_DENIED` for `Code::PermissionDenied`.
-fn code_name(code: tonic::Code) -> String {
-    let name = format!("{code:?}");
-    let mut out = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if i > 0 && ch.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(ch.to_ascii_uppercase());
-    }
-    out
-}
-
 fn invalid(field: &str, description: &str) -> Status {
-    let mut details = ErrorDetails::with_error_info(
-        "INVALID_FIELD",
-        qaward_kit::error::ERROR_DOMAIN,
-        HashMap::new(),
-    );
-    details.add_bad_request_violation(field, description);
-    Status::with_error_details(
-        tonic::Code::InvalidArgument,
-        format!("invalid {field}: {description}"),
-        details,
-    )
+    qaward_kit::Error::invalid(field, description).to_status()
 }
 
 /// `programmes/{p}/cycles/{year}`: (p, year).
@@ -435,6 +411,7 @@ impl GatewayService for Views {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic_types::StatusExt;
 
     #[test]
     fn names_are_checked_before_any_service_is_called() {
