@@ -33,15 +33,23 @@ impl Clock for SystemClock {
 #[derive(Debug)]
 pub struct SimulatedClock {
     start: OffsetDateTime,
-    since: std::time::Instant,
+    /// The real instant at which this clock reads `start`.
+    anchor: OffsetDateTime,
     speed: u32,
 }
 
 impl SimulatedClock {
+    /// A clock reading `start` now.
     pub fn new(start: OffsetDateTime, speed: u32) -> Self {
+        SimulatedClock::anchored(start, OffsetDateTime::now_utc(), speed)
+    }
+
+    /// A clock that read (or will read) `start` at the real instant `anchor`: processes given
+    /// the same three values agree, whenever each of them started.
+    pub fn anchored(start: OffsetDateTime, anchor: OffsetDateTime, speed: u32) -> Self {
         SimulatedClock {
             start,
-            since: std::time::Instant::now(),
+            anchor,
             speed: speed.max(1),
         }
     }
@@ -49,7 +57,7 @@ impl SimulatedClock {
 
 impl Clock for SimulatedClock {
     fn now(&self) -> OffsetDateTime {
-        let real = self.since.elapsed();
+        let real = OffsetDateTime::now_utc() - self.anchor;
         self.start + real * self.speed
     }
 }
@@ -80,14 +88,19 @@ impl Clock for ManualClock {
 /// The clock the configuration asks for: the wall clock, unless `[clock]` sets a start or a
 /// speed.
 pub fn from_config(c: &crate::config::ClockSettings) -> SharedClock {
-    let start = c.start.as_deref().and_then(|s| {
-        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-    });
+    let parse = |s: &Option<String>| {
+        s.as_deref().and_then(|s| {
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    let start = parse(&c.start);
     if start.is_none() && c.speed <= 1 {
         return Arc::new(SystemClock);
     }
-    Arc::new(SimulatedClock::new(
-        start.unwrap_or_else(OffsetDateTime::now_utc),
+    let now = OffsetDateTime::now_utc();
+    Arc::new(SimulatedClock::anchored(
+        start.unwrap_or(now),
+        parse(&c.anchor).unwrap_or(now),
         c.speed,
     ))
 }
@@ -108,6 +121,27 @@ mod simulated_tests {
         let c = crate::config::ClockSettings::default();
         let real = from_config(&c).now();
         assert!((OffsetDateTime::now_utc() - real).abs() < time::Duration::seconds(5));
+    }
+
+    #[test]
+    fn processes_sharing_an_anchor_agree_whenever_they_started() {
+        // Two processes of one deployment, the second (re)started 3 s of real time later:
+        // with the same start, speed and anchor they read the same time.
+        let anchor = (OffsetDateTime::now_utc() - time::Duration::seconds(3)).format(
+            &time::format_description::well_known::Rfc3339,
+        );
+        let c = crate::config::ClockSettings {
+            start: Some("2027-03-01T09:00:00+08:00".into()),
+            speed: 86_400,
+            anchor: Some(anchor.unwrap()),
+        };
+        let (first, second) = (from_config(&c), from_config(&c));
+        let start = time::macros::datetime!(2027-03-01 09:00 +8);
+        let (a, b) = (first.now(), second.now());
+        // 3 real seconds after the anchor at a day per second: 3 days on.
+        assert!(a - start >= time::Duration::days(3), "{a}");
+        assert!(a - start < time::Duration::days(4), "{a}");
+        assert!((b - a).abs() < time::Duration::hours(2), "{a} {b}");
     }
 }
 

@@ -248,6 +248,10 @@ pub struct ClockSettings {
     pub start: Option<String>,
     /// 1: real time; 86400: a day per second.
     pub speed: u32,
+    /// RFC 3339: the real instant at which the simulated clock reads `start`; unset: when the
+    /// process starts. Give every process of a multi-process deployment the same value, so
+    /// their clocks agree and a restarted process goes on from where the others are.
+    pub anchor: Option<String>,
 }
 
 impl Default for ClockSettings {
@@ -255,6 +259,7 @@ impl Default for ClockSettings {
         ClockSettings {
             start: None,
             speed: 1,
+            anchor: None,
         }
     }
 }
@@ -674,13 +679,18 @@ impl Config {
                 "clock.speed must be 1 (real time) to 1000000".to_string(),
             ));
         }
-        if let Some(start) = &clock.start
-            && time::OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339)
+        for (key, value) in [("start", &clock.start), ("anchor", &clock.anchor)] {
+            if let Some(value) = value
+                && time::OffsetDateTime::parse(
+                    value,
+                    &time::format_description::well_known::Rfc3339,
+                )
                 .is_err()
-        {
-            return Err(ConfigError::Invalid(format!(
-                "clock.start {start:?} is not an RFC 3339 time (2027-03-01T09:00:00+08:00)"
-            )));
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "clock.{key} {value:?} is not an RFC 3339 time (2027-03-01T09:00:00+08:00)"
+                )));
+            }
         }
         let t = &self.tls;
         if t.cert_file.is_some() != t.key_file.is_some() {
