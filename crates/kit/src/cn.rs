@@ -89,21 +89,35 @@ pub fn resident_id(raw: &str) -> Result<String, IdError> {
     if bytes.len() != 18 {
         return Err(IdError::Length(18));
     }
-    let mut sum = 0u32;
-    for (i, b) in bytes[..17].iter().enumerate() {
-        if !b.is_ascii_digit() {
-            return Err(IdError::Character(i + 1));
-        }
-        sum += u32::from(b - b'0') * ID_WEIGHTS[i];
+    if let Some(i) = bytes[..17].iter().position(|b| !b.is_ascii_digit()) {
+        return Err(IdError::Character(i + 1));
     }
     let num = |r: std::ops::Range<usize>| id[r].parse::<u32>().unwrap_or(0);
     let month = Month::try_from(num(10..12) as u8).map_err(|_| IdError::BirthDate)?;
     Date::from_calendar_date(num(6..10) as i32, month, num(12..14) as u8)
         .map_err(|_| IdError::BirthDate)?;
-    if bytes[17] != ID_CHECK[(sum % 11) as usize] {
+    if bytes[17] != resident_id_check(&bytes[..17]) {
         return Err(IdError::Check);
     }
     Ok(id)
+}
+
+/// The ISO 7064 MOD 11-2 check character of 17 digits.
+fn resident_id_check(first17: &[u8]) -> u8 {
+    let sum: u32 = first17
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    ID_CHECK[(sum % 11) as usize]
+}
+
+/// Completes 17 digits (division, birth date, sequence) with the check character, for sample
+/// data; `None` unless they are 17 ASCII digits.
+pub fn resident_id_with_check(first17: &str) -> Option<String> {
+    let b = first17.as_bytes();
+    (b.len() == 17 && b.iter().all(u8::is_ascii_digit))
+        .then(|| format!("{first17}{}", resident_id_check(b) as char))
 }
 
 /// Validates a mainland mobile number, accepting `+86`/`86` prefixes, spaces and dashes;
@@ -214,6 +228,17 @@ pub fn with_check(first17: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_completed_resident_id_passes_the_check() {
+        assert_eq!(
+            resident_id_with_check("11010519491231002").as_deref(),
+            Some("11010519491231002X")
+        );
+        let id = resident_id_with_check("50023519780412003").unwrap();
+        assert_eq!(resident_id(&id), Ok(id.clone()));
+        assert_eq!(resident_id_with_check("5002351978041200A"), None);
+    }
 
     #[test]
     fn credit_codes_are_checked_by_gb_32100() {

@@ -6,6 +6,7 @@
 //! - `qaward token --role ROLE --subject NAME` prints a bearer token signed with the local key.
 //! - `qaward config` prints the effective configuration, secrets masked.
 //! - `qaward audit verify --target NAME` checks a service's audit trail.
+//! - `qaward demo` walks a sample award cycle through a running gateway and tells what happens.
 
 mod serve;
 
@@ -81,6 +82,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Walk a sample award cycle — notice, applications, draws, scores, results, consultation,
+    /// public notice, committee, approval — through a running `qaward serve`'s gateway, and
+    /// print what happens and why. Run the server on a simulated clock, so the 7-day public
+    /// notice passes in seconds: QAWARD_CLOCK__START=2026-03-02T09:00:00+08:00
+    /// QAWARD_CLOCK__SPEED=86400 qaward serve --data-dir ./demo-data
+    Demo {
+        /// The gateway's gRPC address (default: listen.gateway_grpc of the configuration).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Call the gateway's HTTP/JSON port instead, at this address (`127.0.0.1:8080`), or at
+        /// listen.gateway_http when given without a value.
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        http: Option<String>,
+        /// The programme the demo creates.
+        #[arg(long, default_value = "yunyang")]
+        programme: String,
+    },
     /// Reviewer draw commands.
     Draw {
         #[command(subcommand)]
@@ -148,21 +166,12 @@ fn main() -> ExitCode {
 fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let record: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
-    let field = |k: &str| record.get(k).and_then(|v| v.as_str());
-    let prepared = field("prepared").ok_or("the record has no prepared text")?;
-    let inputs_hash = field("inputs_hash").ok_or("the record has no inputs_hash")?;
-    let outcome = match record.get("outcome") {
-        Some(v) if !v.is_null() => Some(
-            serde_json::from_value::<qaward_reviewers::domain::draw::Outcome>(v.clone())
-                .map_err(|e| format!("the outcome does not parse: {e}"))?,
-        ),
-        _ => None,
-    };
-    let answer =
-        qaward_reviewers::verify(prepared, field("entropy"), outcome.as_ref(), inputs_hash);
-    let name = field("draw").unwrap_or("the draw");
+    let answer = qaward_reviewers::verify_record(&text)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let name = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("draw").and_then(|d| d.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "the draw".to_string());
     if answer.matches {
         println!("MATCH {name}: {}", answer.message);
         Ok(())
@@ -216,8 +225,79 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Audit {
             command: AuditCommand::Verify { target },
         } => runtime()?.block_on(serve::verify_audit(config, target)),
+        Command::Demo {
+            gateway,
+            http,
+            programme,
+        } => runtime()?.block_on(demo(config, gateway, http, programme)),
         Command::Draw { .. } => unreachable!("handled before the configuration is read"),
     }
+}
+
+/// A listen address as a caller on this machine dials it.
+fn dial(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+async fn demo(
+    config: Config,
+    gateway: Option<String>,
+    http: Option<String>,
+    programme: String,
+) -> Result<(), String> {
+    if config.auth.jwks_file.is_some() || config.auth.jwks_url.is_some() {
+        return Err("auth.jwks_file or auth.jwks_url is set: the demo signs its callers' tokens with the local key, which this configuration does not accept".to_string());
+    }
+    let key_file = config.data_dir.join(LocalKey::SIGNING_KEY_FILE);
+    if !key_file.exists() {
+        return Err(format!(
+            "no signing key at {}: give qaward demo the --data-dir of the running qaward serve",
+            key_file.display()
+        ));
+    }
+    let key = LocalKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
+    let door = match http {
+        Some(addr) if addr.is_empty() => qaward_demo::Door::http(dial(config.listen.gateway_http))?,
+        Some(addr) => {
+            use std::net::ToSocketAddrs;
+            let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+            let resolved = addr
+                .to_socket_addrs()
+                .map_err(|e| format!("--http {addr}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("--http {addr} resolves to no address"))?;
+            qaward_demo::Door::http(resolved)?
+        }
+        None => {
+            let url = gateway
+                .unwrap_or_else(|| format!("http://{}", dial(config.listen.gateway_grpc)));
+            qaward_demo::Door::grpc(&url).await?
+        }
+    };
+    let tokens = qaward_demo::Tokens::new(key, config.auth.clone());
+    let mut walk = qaward_demo::Walk::new(
+        door,
+        tokens,
+        qaward_demo::Plan::yunyang(&programme),
+        qaward_demo::Narrator::stdout(),
+    )
+    .with_records(config.data_dir.join("demo-draws").join(&programme));
+    let started = std::time::Instant::now();
+    let outcome = walk.run().await.map_err(|e| e.to_string())?;
+    println!(
+        "\nDone in {:.1} s: {} draws, {} candidates, {} awarded{}. Check every service's audit trail: qaward audit verify --target applications (reviewers, scoring, notifications) --data-dir {}",
+        started.elapsed().as_secs_f64(),
+        outcome.draws.len(),
+        outcome.candidates.len(),
+        outcome.winners.len(),
+        if outcome.vacant { ", the award vacant" } else { "" },
+        config.data_dir.display()
+    );
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

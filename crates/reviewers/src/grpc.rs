@@ -1986,6 +1986,29 @@ impl ReviewerService for ReviewersApi {
     }
 }
 
+/// Replays an exported draw record (`record_json` of GetDraw) offline, with no database
+/// what `qaward draw verify FILE` and the demo run. `Err` when it is not a record.
+pub fn verify_record(record_json: &str) -> Result<pb::VerifyDrawResponse, String> {
+    let record: serde_json::Value =
+        serde_json::from_str(record_json).map_err(|e| format!("not JSON: {e}"))?;
+    let field = |k: &str| record.get(k).and_then(|v| v.as_str());
+    let prepared = field("prepared").ok_or("the record has no prepared text")?;
+    let inputs_hash = field("inputs_hash").ok_or("the record has no inputs_hash")?;
+    let outcome = match record.get("outcome") {
+        Some(v) if !v.is_null() => Some(
+            serde_json::from_value::<draw::Outcome>(v.clone())
+                .map_err(|e| format!("the outcome does not parse: {e}"))?,
+        ),
+        _ => None,
+    };
+    Ok(verify(
+        prepared,
+        field("entropy"),
+        outcome.as_ref(),
+        inputs_hash,
+    ))
+}
+
 /// Replays a recorded draw.
 pub fn verify(
     prepared_text: &str,

@@ -17,7 +17,7 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::reviewers::v1::reviewer_service_server::ReviewerServiceServer;
 
-pub use grpc::{ReviewersApi, verify};
+pub use grpc::{ReviewersApi, verify, verify_record};
 
 pub const KIND: ServiceKind = ServiceKind::Reviewers;
 

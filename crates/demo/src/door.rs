@@ -1,0 +1,168 @@
+//! How the walk reaches the platform: the gateway only, over gRPC or over HTTP/JSON, with
+//! bearer tokens signed by the local key, as the county e-government platform would call it.
+
+use std::{error::Error, net::SocketAddr, sync::Arc, time::Duration};
+
+use qaward_kit::{
+    auth::{LocalKey, Role},
+    config::Auth,
+};
+use qaward_proto::qaward::{
+    applications::v1::application_service_client::ApplicationServiceClient,
+    reviewers::v1::reviewer_service_client::ReviewerServiceClient,
+    scoring::v1::scoring_service_client::ScoringServiceClient,
+};
+use tonic::{Code, Status};
+
+/// One transport type for both protocols.
+pub type Transport = tower::util::BoxCloneService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    Box<dyn Error + Send + Sync>,
+>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The gateway's gRPC port: every service's contract, passed through.
+    Grpc,
+    /// The gateway's HTTP port: the same methods as HTTP/JSON (`docs/http.md`).
+    HttpJson,
+}
+
+/// The generated clients of the three services the walk calls, all through one gateway.
+#[derive(Clone)]
+pub struct Door {
+    pub apps: ApplicationServiceClient<Transport>,
+    pub reviewers: ReviewerServiceClient<Transport>,
+    pub scoring: ScoringServiceClient<Transport>,
+    pub protocol: Protocol,
+    /// Where the gateway is, for the account.
+    pub address: String,
+}
+
+fn boxed<S, E>(s: S) -> Transport
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = E,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    E: Into<Box<dyn Error + Send + Sync>> + 'static,
+{
+    use tower::ServiceExt;
+    tower::util::BoxCloneService::new(s.map_err(Into::into))
+}
+
+impl Door {
+    fn over(t: Transport, protocol: Protocol, address: String) -> Door {
+        Door {
+            apps: ApplicationServiceClient::new(t.clone()),
+            reviewers: ReviewerServiceClient::new(t.clone()),
+            scoring: ScoringServiceClient::new(t),
+            protocol,
+            address,
+        }
+    }
+
+    /// The gateway's gRPC port at `url` (`http://127.0.0.1:50051`).
+    pub async fn grpc(url: &str) -> Result<Door, String> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+            .map_err(|e| format!("{url} is not a URL: {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .map_err(|e| format!("cannot reach the gateway at {url}: {e}; is `qaward serve` running?"))?;
+        Ok(Door::over(boxed(channel), Protocol::Grpc, url.to_string()))
+    }
+
+    /// The gateway's HTTP port at `addr`.
+    pub fn http(addr: SocketAddr) -> Result<Door, String> {
+        let t = qaward_gateway::http_client::HttpJson::new(addr)?;
+        Ok(Door::over(boxed(t), Protocol::HttpJson, format!("http://{addr}")))
+    }
+}
+
+/// Bearer tokens for every role the walk plays, signed with the platform's local key (the
+/// one `qaward token` uses), so the gateway admits them.
+#[derive(Clone)]
+pub struct Tokens {
+    key: Arc<LocalKey>,
+    auth: Auth,
+}
+
+impl Tokens {
+    pub fn new(key: LocalKey, auth: Auth) -> Tokens {
+        Tokens {
+            key: Arc::new(key),
+            auth,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        role: Role,
+        subject: &str,
+        org: Option<&str>,
+        programme: Option<&str>,
+    ) -> String {
+        self.key
+            .issue(
+                &self.auth,
+                time::OffsetDateTime::now_utc(),
+                subject,
+                role,
+                org.map(str::to_string),
+                programme.map(str::to_string),
+            )
+            // Signing with a loaded Ed25519 key does not fail for claims this small.
+            .unwrap_or_default()
+    }
+}
+
+/// A request with the caller's bearer token.
+pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
+}
+
+/// How long the gateway asked a rate-limited caller to wait (`google.rpc.RetryInfo`), or a
+/// second when it did not say.
+pub fn retry_delay(s: &Status) -> Option<Duration> {
+    if s.code() != Code::ResourceExhausted {
+        return None;
+    }
+    let asked = tonic_types::StatusExt::get_error_details(s)
+        .retry_info()
+        .and_then(|r| r.retry_delay);
+    Some(asked.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(5)))
+}
+
+/// `call!(client, method, token, request)`: one unary call through the gateway, retried (with
+/// the same request id) when the gateway says the caller is over its rate, as a well-behaved
+/// platform client does. Gives the response message or the status.
+#[macro_export]
+macro_rules! call {
+    ($client:expr, $method:ident, $token:expr, $request:expr) => {{
+        let request = $request;
+        let mut attempts = 0;
+        loop {
+            let mut client = $client.clone();
+            match client
+                .$method($crate::door::bearer($token, request.clone()))
+                .await
+            {
+                Err(s) if attempts < 10 && $crate::door::retry_delay(&s).is_some() => {
+                    attempts += 1;
+                    tokio::time::sleep($crate::door::retry_delay(&s).unwrap_or_default()).await;
+                }
+                other => break other.map(|r| r.into_inner()),
+            }
+        }
+    }};
+}
