@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash_safety;
+mod cycle_across_processes;
 mod draws;
 mod gateway;
 mod http_json;

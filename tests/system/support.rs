@@ -77,29 +77,7 @@ impl Qaward {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("start qaward");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut addrs = HashMap::new();
-        let ready = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let words: Vec<&str> = line.split_whitespace().collect();
-                match words.as_slice() {
-                    ["listening", name, "grpc", addr] => {
-                        addrs.insert(name.to_string(), addr.parse().unwrap());
-                    }
-                    ["listening", "gateway", "http", addr] => {
-                        addrs.insert("gateway-http".to_string(), addr.parse().unwrap());
-                    }
-                    ["qaward", "is", "serving", ..] => return true,
-                    _ => {}
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(ready, Ok(true), "qaward did not report serving");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (child, addrs) = spawn_serving(cmd).await;
         Qaward {
             child,
             addrs,
@@ -156,6 +134,176 @@ impl Qaward {
             .expect("qaward exits after SIGTERM")
             .unwrap();
         status.code()
+    }
+}
+
+/// Spawns a prepared `qaward serve` command (stdout piped) and waits until it says it is
+/// serving; gives the child and the addresses it listens on.
+async fn spawn_serving(mut cmd: AsyncCommand) -> (Child, HashMap<String, SocketAddr>) {
+    let mut child = cmd.spawn().expect("start qaward");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addrs = HashMap::new();
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["listening", name, "grpc", addr] => {
+                    addrs.insert(name.to_string(), addr.parse().unwrap());
+                }
+                ["listening", "gateway", "http", addr] => {
+                    addrs.insert("gateway-http".to_string(), addr.parse().unwrap());
+                }
+                ["qaward", "is", "serving", ..] => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ready, Ok(true), "qaward did not report serving");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addrs)
+}
+
+/// The platform as a province runs it: every service its own `qaward serve --target NAME`
+/// process on PostgreSQL, sharing one signing key and one simulated clock (a day per second,
+/// anchored so every process — and a restarted one — reads the same time), the gateway the
+/// only door a client uses.
+pub struct Cluster {
+    pub data_dir: tempfile::TempDir,
+    database_url: String,
+    env: Vec<(String, String)>,
+    children: HashMap<&'static str, Child>,
+    /// `reviewers` → its gRPC address; `gateway` and `gateway-http` → the gateway's ports.
+    pub addrs: HashMap<String, SocketAddr>,
+}
+
+/// In the order they start: each after the ones it calls.
+pub const CLUSTER: [&str; 5] = [
+    "reviewers",
+    "scoring",
+    "notifications",
+    "applications",
+    "gateway",
+];
+
+impl Cluster {
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Cluster {
+        let anchor = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let mut all: Vec<(String, String)> = vec![
+            (
+                "QAWARD_CLOCK__START".into(),
+                "2026-03-02T09:00:00+08:00".into(),
+            ),
+            ("QAWARD_CLOCK__SPEED".into(), "86400".into()),
+            ("QAWARD_CLOCK__ANCHOR".into(), anchor),
+            ("QAWARD_TELEMETRY__LOG_FILTER".into(), "warn".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut c = Cluster {
+            data_dir: tempfile::tempdir().unwrap(),
+            database_url: database_url.to_string(),
+            env: all,
+            children: HashMap::new(),
+            addrs: HashMap::new(),
+        };
+        for name in CLUSTER {
+            c.spawn(name).await;
+        }
+        c
+    }
+
+    async fn spawn(&mut self, name: &'static str) {
+        let mut cmd: AsyncCommand = qaward(&[]).into();
+        cmd.args([
+            "serve",
+            "--target",
+            name,
+            "--database-url",
+            &self.database_url,
+        ])
+        .arg("--data-dir")
+        .arg(self.data_dir.path())
+        .envs(free_port_env())
+        .envs(self.env.iter().cloned())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+        // A restarted process takes its old ports back; the others find theirs by name.
+        let ports: Vec<(&str, String)> = if name == "gateway" {
+            vec![
+                ("gateway", "GATEWAY_GRPC".into()),
+                ("gateway-http", "GATEWAY_HTTP".into()),
+            ]
+        } else {
+            vec![(name, name.to_uppercase())]
+        };
+        for (key, var) in ports {
+            if let Some(addr) = self.addrs.get(key) {
+                cmd.env(format!("QAWARD_LISTEN__{var}"), addr.to_string());
+            }
+        }
+        for upstream in ["applications", "reviewers", "scoring", "notifications"] {
+            if let Some(addr) = self.addrs.get(upstream) {
+                cmd.env(
+                    format!("QAWARD_UPSTREAMS__{}", upstream.to_uppercase()),
+                    format!("http://{addr}"),
+                );
+            }
+        }
+        let (child, addrs) = spawn_serving(cmd).await;
+        self.addrs.extend(addrs);
+        self.children.insert(name, child);
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would.
+    pub async fn kill(&mut self, name: &'static str) {
+        let mut child = self.children.remove(name).expect("running");
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
+
+    /// Starts a killed process again, on the same ports and data.
+    pub async fn restart(&mut self, name: &'static str) {
+        self.spawn(name).await;
+    }
+
+    pub fn gateway_grpc(&self) -> String {
+        format!("http://{}", self.addrs["gateway"])
+    }
+
+    pub fn gateway_http(&self) -> SocketAddr {
+        self.addrs["gateway-http"]
+    }
+
+    /// Tokens signed with the cluster's key, for the demo's walk.
+    pub fn tokens(&self) -> qaward_demo::Tokens {
+        let key = qaward_kit::auth::LocalKey::load_or_create(self.data_dir.path()).unwrap();
+        qaward_demo::Tokens::new(key, qaward_kit::config::Config::default().auth)
+    }
+
+    /// `qaward audit verify` of every service's trail, as the ops guide says to run it.
+    pub fn audit_intact(&self) -> Vec<String> {
+        ["applications", "reviewers", "scoring", "notifications"]
+            .iter()
+            .map(|target| {
+                let out = qaward(&["audit", "verify", "--target", target])
+                    .args(["--database-url", &self.database_url, "--data-dir"])
+                    .arg(self.data_dir.path())
+                    .output()
+                    .unwrap();
+                let said = String::from_utf8_lossy(&out.stdout).to_string();
+                assert!(
+                    out.status.success() && said.contains("audit trail intact"),
+                    "{target}: {said}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                said.trim().to_string()
+            })
+            .collect()
     }
 }
 

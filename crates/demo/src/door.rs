@@ -74,14 +74,20 @@ impl Door {
             .connect_timeout(Duration::from_secs(5))
             .connect()
             .await
-            .map_err(|e| format!("cannot reach the gateway at {url}: {e}; is `qaward serve` running?"))?;
+            .map_err(|e| {
+                format!("cannot reach the gateway at {url}: {e}; is `qaward serve` running?")
+            })?;
         Ok(Door::over(boxed(channel), Protocol::Grpc, url.to_string()))
     }
 
     /// The gateway's HTTP port at `addr`.
     pub fn http(addr: SocketAddr) -> Result<Door, String> {
         let t = qaward_gateway::http_client::HttpJson::new(addr)?;
-        Ok(Door::over(boxed(t), Protocol::HttpJson, format!("http://{addr}")))
+        Ok(Door::over(
+            boxed(t),
+            Protocol::HttpJson,
+            format!("http://{addr}"),
+        ))
     }
 }
 
@@ -140,7 +146,11 @@ pub fn retry_delay(s: &Status) -> Option<Duration> {
     let asked = tonic_types::StatusExt::get_error_details(s)
         .retry_info()
         .and_then(|r| r.retry_delay);
-    Some(asked.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(5)))
+    Some(
+        asked
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(5)),
+    )
 }
 
 /// `call!(client, method, token, request)`: one unary call through the gateway, retried (with

@@ -161,13 +161,34 @@ pub struct SampleReviewer {
 }
 
 const NAMES: [&str; 24] = [
-    "刘建国", "陈静", "王海燕", "张卫东", "李秀英", "杨志强", "赵丽华", "黄国平", "周晓明",
-    "吴桂芳", "徐永红", "孙建华", "胡玉兰", "朱德明", "高春梅", "林志刚", "何淑贞", "郭明亮",
-    "马秀兰", "罗文斌", "梁红霞", "宋立新", "郑雅琴", "谢长青",
+    "刘建国",
+    "陈静",
+    "王海燕",
+    "张卫东",
+    "李秀英",
+    "杨志强",
+    "赵丽华",
+    "黄国平",
+    "周晓明",
+    "吴桂芳",
+    "徐永红",
+    "孙建华",
+    "胡玉兰",
+    "朱德明",
+    "高春梅",
+    "林志刚",
+    "何淑贞",
+    "郭明亮",
+    "马秀兰",
+    "罗文斌",
+    "梁红霞",
+    "宋立新",
+    "郑雅琴",
+    "谢长青",
 ];
 
 /// The registry every programme draws from: 24 quality-award reviewers, each expert in three
-/// of the four industries of the applicants, every fourth qualified to lead a group.
+/// of the four industries of the applicants, every third qualified to lead a group.
 pub fn reviewers() -> Vec<SampleReviewer> {
     NAMES
         .iter()
@@ -203,7 +224,7 @@ pub fn registry_csv() -> Vec<u8> {
             900_000_000 + i * 7_919,
             r.certificate,
             specialities.join(";"),
-            if i % 4 == 1 { "是" } else { "否" },
+            if i % 3 == 1 { "是" } else { "否" },
         ));
     }
     s.into_bytes()
@@ -213,7 +234,12 @@ pub fn registry_csv() -> Vec<u8> {
 /// out of any group reviewing that enterprise.
 pub fn relations() -> Vec<(usize, usize, RelationKind, &'static str)> {
     vec![
-        (1, 1, RelationKind::Consultancy, "2025年为该企业提供卓越绩效咨询服务"),
+        (
+            1,
+            1,
+            RelationKind::Consultancy,
+            "2025年为该企业提供卓越绩效咨询服务",
+        ),
         (2, 2, RelationKind::Kinship, "配偶在该企业任质量部经理"),
     ]
 }

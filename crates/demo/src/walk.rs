@@ -156,7 +156,10 @@ pub struct Walk {
 /// A request id (1-64 of letters, digits, `-`, `_`) naming the step, so a repeated walk step
 /// is recognised by the service as the same request (R-50 idempotency).
 fn rid(step: &str) -> String {
-    format!("demo-{}", &hex::encode(sha2::Sha256::digest(step.as_bytes()))[..40])
+    format!(
+        "demo-{}",
+        &hex::encode(sha2::Sha256::digest(step.as_bytes()))[..40]
+    )
 }
 
 fn date_of(d: &Date) -> String {
@@ -221,6 +224,16 @@ impl Walk {
         &self.codes[i]
     }
 
+    /// The server's time now, as estimated from the times it has reported.
+    pub fn server_now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The tokens the walk signs with.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
     pub fn office_token(&self) -> &str {
         &self.office
     }
@@ -233,7 +246,8 @@ impl Walk {
         self.outcome.cycle.clone()
     }
 
-    fn app(&self, i: usize) -> String {
+    /// The application of entrant `i` in this cycle.
+    pub fn app(&self, i: usize) -> String {
         format!("{}/applications/{}", self.cycle(), self.codes[i])
     }
 
@@ -271,7 +285,8 @@ impl Walk {
         self.materials(&accepted).await?;
         let passed = self.in_stage(&[pb::ApplicationStage::MaterialsPassed]);
         if passed.is_empty() {
-            self.say.heading("No application passed the materials review");
+            self.say
+                .heading("No application passed the materials review");
             return Ok(self.outcome.clone());
         }
         self.defence_and_site(&passed).await?;
@@ -283,7 +298,7 @@ impl Walk {
         Ok(self.outcome.clone())
     }
 
-    fn accepted(&self) -> Vec<usize> {
+    pub fn accepted(&self) -> Vec<usize> {
         self.in_stage(&[pb::ApplicationStage::Accepted])
     }
 
@@ -594,9 +609,9 @@ impl Walk {
             };
             self.clock.observe(&submitted.submit_time);
             self.check_speed()?;
-            let unit = self
-                .tokens
-                .issue(Role::RecommendingUnit, "qinglong-office", Some(UNIT), None);
+            let unit =
+                self.tokens
+                    .issue(Role::RecommendingUnit, "qinglong-office", Some(UNIT), None);
             call!(
                 self.door.apps,
                 sign_recommendation,
@@ -659,7 +674,10 @@ impl Walk {
         window: (i64, i64),
         entropy: &str,
     ) -> Result<(pb::ReviewGroup, rpb::Draw), Failure> {
-        let label = stage.as_str_name().trim_start_matches("REVIEW_STAGE_").to_lowercase();
+        let label = stage
+            .as_str_name()
+            .trim_start_matches("REVIEW_STAGE_")
+            .to_lowercase();
         let start = self.clock.date(self.plan.window_offset + window.0);
         let end = self.clock.date(self.plan.window_offset + window.1);
         let commitment = hex::encode(sha2::Sha256::digest(entropy.as_bytes()));
@@ -732,7 +750,10 @@ impl Walk {
             let id = r.trim_start_matches("reviewers/");
             format!(
                 "{} ({id})",
-                names.get(&format!("reviewers/{id}")).copied().unwrap_or("?")
+                names
+                    .get(&format!("reviewers/{id}"))
+                    .copied()
+                    .unwrap_or("?")
             )
         };
         self.say.heading(&format!(
@@ -759,18 +780,32 @@ impl Walk {
         }
         self.say.line(&format!(
             "dice revealed \"{entropy}\": members {}; leader {}; backups in order {}",
-            draw.members.iter().map(|m| who(m)).collect::<Vec<_>>().join(", "),
+            draw.members
+                .iter()
+                .map(|m| who(m))
+                .collect::<Vec<_>>()
+                .join(", "),
             who(&draw.leader),
-            draw.backup_order.iter().map(|m| who(m)).collect::<Vec<_>>().join(", ")
+            draw.backup_order
+                .iter()
+                .map(|m| who(m))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         match qaward_reviewers::verify_record(&draw.record_json) {
-            Ok(v) if v.matches => self.say.line(&format!("replayed offline: MATCH — {}", v.message)),
-            Ok(v) => self.say.line(&format!("replayed offline: MISMATCH — {}", v.message)),
+            Ok(v) if v.matches => self
+                .say
+                .line(&format!("replayed offline: MATCH — {}", v.message)),
+            Ok(v) => self
+                .say
+                .line(&format!("replayed offline: MISMATCH — {}", v.message)),
             Err(e) => self.say.line(&format!("the record does not replay: {e}")),
         }
         if let Some(dir) = &self.records {
             let file = dir.join(format!("draw-{}.json", self.outcome.draws.len()));
-            if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&file, &draw.record_json).is_ok() {
+            if std::fs::create_dir_all(dir).is_ok()
+                && std::fs::write(&file, &draw.record_json).is_ok()
+            {
                 self.say.line(&format!(
                     "anyone can check it: qaward draw verify {}   (or python3 docs/draw_replay.py {})",
                     file.display(),
@@ -967,7 +1002,8 @@ impl Walk {
             let pct = self.plan.entrants[i].site;
             self.consensus(&site, &draw.leader, &a, pct).await?;
         }
-        self.say.heading("Site visits released: review score = 20 % materials + 80 % site");
+        self.say
+            .heading("Site visits released: review score = 20 % materials + 80 % site");
         self.release(pb::ReviewStage::Site).await
     }
 
@@ -981,7 +1017,9 @@ impl Walk {
             request_id: rid(&format!("demo-{cycle}-fix-{n}")),
         };
         let fixed = match call!(self.door.apps, fix_candidates, &self.office, fix(vec![], 1)) {
-            Err(s) if reason_and_rule(&s).0 == "TIE_UNRESOLVED" && !self.plan.tie_break.is_empty() => {
+            Err(s)
+                if reason_and_rule(&s).0 == "TIE_UNRESOLVED" && !self.plan.tie_break.is_empty() =>
+            {
                 let (reason, rule) = reason_and_rule(&s);
                 let told = format!("{rule} {reason}: {}", s.message());
                 self.say.heading("Tie at the cut line");
@@ -1032,7 +1070,8 @@ impl Walk {
     }
 
     fn results_table(&mut self) {
-        self.say.heading("Results: every threshold decision, with its rule and numbers");
+        self.say
+            .heading("Results: every threshold decision, with its rule and numbers");
         let pick = |d: &[(i32, Explanation)], key: &str| {
             d.iter()
                 .rev()
@@ -1214,7 +1253,9 @@ impl Walk {
                 }
             )
             .map_err(failed("resolve the complaint"))?;
-            self.say.line("investigated: 厂界噪声达标，反映情况不属实 (unfounded; the candidate stays)");
+            self.say.line(
+                "investigated: 厂界噪声达标，反映情况不属实 (unfounded; the candidate stays)",
+            );
         }
         Ok(())
     }
@@ -1249,7 +1290,12 @@ impl Walk {
         let waited = Instant::now();
         let mut said = false;
         let decided = loop {
-            match call!(self.door.apps, record_committee_meeting, &self.office, meeting.clone()) {
+            match call!(
+                self.door.apps,
+                record_committee_meeting,
+                &self.office,
+                meeting.clone()
+            ) {
                 Err(s) if reason_and_rule(&s).0 == "NOTICE_RUNNING" => {
                     if !said {
                         self.say.line(&format!(
@@ -1292,7 +1338,11 @@ impl Walk {
         self.say.heading(&format!(
             "Approved by the county government: {} of {}",
             approved.approval_document,
-            approved.approval_date.as_ref().map(date_of).unwrap_or_default()
+            approved
+                .approval_date
+                .as_ref()
+                .map(date_of)
+                .unwrap_or_default()
         ));
         for i in candidates {
             let a = call!(

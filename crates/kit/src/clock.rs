@@ -127,9 +127,8 @@ mod simulated_tests {
     fn processes_sharing_an_anchor_agree_whenever_they_started() {
         // Two processes of one deployment, the second (re)started 3 s of real time later:
         // with the same start, speed and anchor they read the same time.
-        let anchor = (OffsetDateTime::now_utc() - time::Duration::seconds(3)).format(
-            &time::format_description::well_known::Rfc3339,
-        );
+        let anchor = (OffsetDateTime::now_utc() - time::Duration::seconds(3))
+            .format(&time::format_description::well_known::Rfc3339);
         let c = crate::config::ClockSettings {
             start: Some("2027-03-01T09:00:00+08:00".into()),
             speed: 86_400,

@@ -166,8 +166,8 @@ fn main() -> ExitCode {
 fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let answer = qaward_reviewers::verify_record(&text)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let answer =
+        qaward_reviewers::verify_record(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let name = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v.get("draw").and_then(|d| d.as_str()).map(str::to_string))
@@ -273,8 +273,8 @@ async fn demo(
             qaward_demo::Door::http(resolved)?
         }
         None => {
-            let url = gateway
-                .unwrap_or_else(|| format!("http://{}", dial(config.listen.gateway_grpc)));
+            let url =
+                gateway.unwrap_or_else(|| format!("http://{}", dial(config.listen.gateway_grpc)));
             qaward_demo::Door::grpc(&url).await?
         }
     };
@@ -294,7 +294,11 @@ async fn demo(
         outcome.draws.len(),
         outcome.candidates.len(),
         outcome.winners.len(),
-        if outcome.vacant { ", the award vacant" } else { "" },
+        if outcome.vacant {
+            ", the award vacant"
+        } else {
+            ""
+        },
         config.data_dir.display()
     );
     Ok(())
