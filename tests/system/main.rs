@@ -5,6 +5,7 @@ mod bad_input;
 mod crash_safety;
 mod cycle_across_processes;
 mod draws;
+mod faults;
 mod gateway;
 mod http_json;
 mod manifests;

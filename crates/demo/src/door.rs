@@ -137,25 +137,31 @@ pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
     r
 }
 
-/// How long the gateway asked a rate-limited caller to wait (`google.rpc.RetryInfo`), or a
-/// second when it did not say.
+/// How long to wait before trying a call again, or `None` when it should not be: the gateway
+/// said the caller is over its rate (`google.rpc.RetryInfo` says how long), or a service was
+/// unavailable for a moment (a restart). Every write carries a request id, so a retried write
+/// is done once.
 pub fn retry_delay(s: &Status) -> Option<Duration> {
-    if s.code() != Code::ResourceExhausted {
-        return None;
+    match s.code() {
+        Code::ResourceExhausted => {
+            let asked = tonic_types::StatusExt::get_error_details(s)
+                .retry_info()
+                .and_then(|r| r.retry_delay);
+            Some(
+                asked
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(Duration::from_secs(5)),
+            )
+        }
+        Code::Unavailable => Some(Duration::from_millis(300)),
+        _ => None,
     }
-    let asked = tonic_types::StatusExt::get_error_details(s)
-        .retry_info()
-        .and_then(|r| r.retry_delay);
-    Some(
-        asked
-            .unwrap_or(Duration::from_secs(1))
-            .min(Duration::from_secs(5)),
-    )
 }
 
 /// `call!(client, method, token, request)`: one unary call through the gateway, retried (with
-/// the same request id) when the gateway says the caller is over its rate, as a well-behaved
-/// platform client does. Gives the response message or the status.
+/// the same request id) when the gateway says the caller is over its rate or a service is
+/// briefly unavailable, as a well-behaved platform client does (up to 20 tries). Gives the
+/// response message or the status.
 #[macro_export]
 macro_rules! call {
     ($client:expr, $method:ident, $token:expr, $request:expr) => {{
@@ -167,7 +173,7 @@ macro_rules! call {
                 .$method($crate::door::bearer($token, request.clone()))
                 .await
             {
-                Err(s) if attempts < 10 && $crate::door::retry_delay(&s).is_some() => {
+                Err(s) if attempts < 20 && $crate::door::retry_delay(&s).is_some() => {
                     attempts += 1;
                     tokio::time::sleep($crate::door::retry_delay(&s).unwrap_or_default()).await;
                 }

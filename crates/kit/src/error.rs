@@ -280,6 +280,21 @@ impl From<Error> for Status {
     }
 }
 
+/// SQLSTATEs of a lost connection or a server going down: class 08 (connection exception)
+/// and 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now).
+fn connection_lost(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03")
+}
+
+fn database_unavailable(e: &sqlx::Error) -> Error {
+    tracing::warn!(error = %e, "database connection lost");
+    Error::new(
+        ErrorCode::Unavailable,
+        "DATABASE_UNAVAILABLE",
+        "the database is unavailable for a moment; retry",
+    )
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Error {
         match &e {
@@ -294,6 +309,14 @@ impl From<sqlx::Error> for Error {
                 "ALREADY_EXISTS",
                 "a resource with this identity already exists",
             ),
+            // The connection went away (a database restart, a network blip): nothing was
+            // committed, and the caller may retry the same request.
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                database_unavailable(&e)
+            }
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| connection_lost(&c)) => {
+                database_unavailable(&e)
+            }
             _ => Error::internal(format_args!("database: {e}")),
         }
     }
@@ -302,6 +325,18 @@ impl From<sqlx::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_database_connection_is_unavailable_and_retryable() {
+        let lost = Error::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(lost.into_status().code(), tonic::Code::Unavailable);
+        assert!(connection_lost("57P01") && connection_lost("08006"));
+        assert!(!connection_lost("23505") && !connection_lost("57014"));
+        let other = Error::from(sqlx::Error::Protocol("bad".into()));
+        assert_eq!(other.into_status().code(), tonic::Code::Internal);
+    }
 
     #[test]
     fn every_code_maps_to_one_grpc_code_and_back() {
