@@ -4,6 +4,7 @@
 mod bad_input;
 mod crash_safety;
 mod cycle_across_processes;
+mod demo;
 mod draws;
 mod faults;
 mod gateway;

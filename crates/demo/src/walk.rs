@@ -58,6 +58,14 @@ fn failed(step: &str) -> impl FnOnce(Status) -> Failure + '_ {
     }
 }
 
+fn already_there(p: &str) -> Failure {
+    Failure(format!(
+        "programme {p} already exists on this server: the demo has run here before. Start \
+         `qaward serve` on a fresh data directory (or database), or pass --programme with \
+         another id"
+    ))
+}
+
 /// What the cycle came to.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -323,6 +331,20 @@ impl Walk {
             "{} — through the gateway at {} ({:?})",
             self.plan.display_name, self.door.address, self.door.protocol
         ));
+        // Requests repeat by id, so a second run would be answered from the first; look first.
+        let exists = call!(
+            self.door.apps,
+            get_programme,
+            &self.office,
+            pb::GetProgrammeRequest {
+                name: format!("programmes/{p}")
+            }
+        );
+        match exists {
+            Err(s) if s.code() == Code::NotFound => {}
+            Ok(_) => return Err(already_there(&p)),
+            Err(s) => return Err(failed("look for the programme")(s)),
+        }
         let created = call!(
             self.door.reviewers,
             create_programme,
@@ -337,13 +359,7 @@ impl Walk {
             }
         );
         let created = match created {
-            Err(s) if s.code() == Code::AlreadyExists => {
-                return Err(Failure(format!(
-                    "programme {p} already exists on this server: the demo has run here before. \
-                     Start `qaward serve` on a fresh data directory (or database), or pass \
-                     --programme with another id"
-                )));
-            }
+            Err(s) if s.code() == Code::AlreadyExists => return Err(already_there(&p)),
             other => other.map_err(failed("create the programme in the reviewers service"))?,
         };
         self.clock.observe(&created.create_time);
