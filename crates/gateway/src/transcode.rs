@@ -243,11 +243,16 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Hex digits read as bytes: a `%` before a multi-byte character is kept as it is
+        // (slicing the text there would split the character).
+        let hex = |b: u8| (b as char).to_digit(16);
         if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
         {
-            out.push(b);
+            out.push((hi * 16 + lo) as u8);
             i += 3;
             continue;
         }
@@ -748,6 +753,81 @@ pub type Upstreams = Arc<HashMap<&'static str, Channel>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_percent_before_a_multibyte_character_is_kept_not_split() {
+        // Found by the fuzz loop below: `%` then a Chinese character used to panic.
+        assert_eq!(percent_decode("a%中b"), "a%中b");
+        assert_eq!(percent_decode("%E4%B8%AD%2"), "中%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[test]
+    fn fuzz_transcoding_never_panics_and_refuses_bad_input_as_invalid_argument() {
+        let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let json: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"",
+            "\"name\"",
+            "\"requestId\"",
+            "\"cycle\"",
+            "1",
+            "-1",
+            "1e999",
+            "null",
+            "true",
+            "\"2026-13-45\"",
+            "\"\\u0000\"",
+            "\"中\"",
+            " ",
+            "\"value\"",
+            "\"REVIEW_STAGE_SITE\"",
+            "{\"value\":\"1.5\"}",
+            "\"year\"",
+            "9999999999999999999",
+        ];
+        let query: &[&str] = &[
+            "&",
+            "=",
+            "%",
+            "%zz",
+            "%E4%B8%AD",
+            "+",
+            "pageSize",
+            "a.b",
+            "x",
+            "1",
+        ];
+        let path: &[&str] = &["/", "x", "%2F", "..", ":", "中", "%", "v1", "programmes"];
+        qaward_kit::fuzz::run("transcode", |g| {
+            let route = g.pick(routes.all());
+            let example = route.template.example();
+            let url = String::from_utf8_lossy(&g.mutate(example.as_bytes(), path)).to_string();
+            let _ = routes.find(&route.http_method, &url);
+            let vars = route.template.matches(&example).unwrap_or_default();
+            let body = if g.chance(2) {
+                g.mutate(b"{\"name\":\"x\",\"requestId\":\"r-1\"}", json)
+            } else {
+                g.text(12, json).into_bytes()
+            };
+            let q = g.text(6, query);
+            match request_message(route, &vars, Some(&q), &body) {
+                Ok(msg) => {
+                    // What decodes encodes again as the service will read it.
+                    let bytes = msg.encode_to_vec();
+                    assert!(DynamicMessage::decode(route.input.clone(), bytes.as_slice()).is_ok());
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}")
+                }
+            }
+        });
+    }
 
     #[test]
     fn templates_match_paths_and_bind_variables() {

@@ -229,6 +229,52 @@ pub fn with_check(first17: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const ID_ALPHABET: &[&str] = &[
+        "0", "1", "5", "9", "A", "M", "X", "x", "Y", "Z", "I", "O", " ", "-", "+86", "86", "中",
+        "\u{3000}", "😀", "\n", "\u{0301}",
+    ];
+
+    #[test]
+    fn fuzz_identity_parsers_never_panic_and_what_they_accept_is_canonical() {
+        let valid = [
+            "91500235MA5U7XXX0W",
+            "11010519491231002X",
+            "+86 138-0023-5678",
+            "C3411",
+        ];
+        let ran = crate::fuzz::run("cn", |g| {
+            let input = if g.chance(4) {
+                g.text(24, ID_ALPHABET)
+            } else {
+                let base = g.pick(&valid).as_bytes().to_vec();
+                String::from_utf8_lossy(&g.mutate(&base, ID_ALPHABET)).to_string()
+            };
+            if let Ok(code) = CreditCode::parse(&input) {
+                assert_eq!(code.as_str().len(), 18);
+                assert_eq!(CreditCode::parse(code.as_str()).as_ref(), Ok(&code));
+                assert_eq!(code.division().len(), 6);
+            }
+            if let Ok(id) = resident_id(&input) {
+                assert_eq!(id.len(), 18);
+                assert_eq!(resident_id(&id).as_deref(), Ok(id.as_str()));
+            }
+            if let Ok(m) = mobile(&input) {
+                assert!(
+                    m.len() == 11 && m.bytes().all(|b| b.is_ascii_digit()),
+                    "{m}"
+                );
+            }
+            let _ = industry(&input);
+            let masked = mask(&input);
+            assert!(masked.chars().count() <= input.chars().count().max(7));
+            if input.len() == 17 {
+                let _ = with_check(&input);
+                let _ = resident_id_with_check(&input);
+            }
+        });
+        assert!(ran > 0);
+    }
+
     #[test]
     fn a_completed_resident_id_passes_the_check() {
         assert_eq!(

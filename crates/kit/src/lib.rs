@@ -23,6 +23,8 @@ pub mod config;
 pub mod convert;
 pub mod db;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzz;
 pub mod idempotency;
 pub mod names;
 pub mod notify;

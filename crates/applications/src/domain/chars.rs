@@ -13,6 +13,28 @@ mod tests {
     use super::count;
 
     #[test]
+    fn fuzz_r05_counting_never_panics_and_adds_up() {
+        let alphabet: &[&str] = &[
+            "质", "量", " ", "\u{3000}", "\n", "\t", "a", "😀", "\u{0301}", "\u{200b}", "\r\n", "9",
+        ];
+        qaward_kit::fuzz::run("chars", |g| {
+            let (a, b) = if g.chance(3) {
+                let raw = g.bytes(64);
+                (
+                    String::from_utf8_lossy(&raw).to_string(),
+                    g.text(16, alphabet),
+                )
+            } else {
+                (g.text(32, alphabet), g.text(32, alphabet))
+            };
+            // Counting is additive and never exceeds the characters there are.
+            assert_eq!(count(&format!("{a}{b}")), count(&a) + count(&b));
+            assert!(count(&a) <= a.chars().count());
+            assert_eq!(count(&format!("{a} \u{3000}\n")), count(&a));
+        });
+    }
+
+    #[test]
     fn r05_characters_are_unicode_characters_without_white_space() {
         assert_eq!(count("质量奖"), 3);
         assert_eq!(count("质量 奖\n\t"), 3);
