@@ -10,6 +10,7 @@ mod health;
 mod load;
 mod results;
 mod startup;
+mod submit;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,10 @@ enum Scenario {
     /// `qaward serve` (every service, SQLite, fresh data directory): time from spawn to
     /// SERVING and idle memory, against a bare tonic health-server process measured the same way.
     Startup(startup::StartupOptions),
+    /// An application submission (the application, its audit record, an outbox event and the
+    /// request log in one transaction) on PostgreSQL over gRPC, against pgbench-style
+    /// single-row inserts at the same concurrency.
+    Submit(submit::SubmitOptions),
     /// The baseline process of `startup` (not a scenario).
     #[command(hide = true)]
     BareServer,
@@ -96,6 +101,7 @@ fn main() {
             Scenario::Results(options) => results::run(options).await,
             Scenario::Deliveries(options) => deliveries::run(options).await,
             Scenario::Startup(options) => startup::run(options).await,
+            Scenario::Submit(options) => submit::run(options).await,
             Scenario::BareServer => startup::bare_server().await,
         }
     });
