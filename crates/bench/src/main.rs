@@ -48,6 +48,13 @@ enum Scenario {
     /// request log in one transaction) on PostgreSQL over gRPC, against pgbench-style
     /// single-row inserts at the same concurrency.
     Submit(submit::SubmitOptions),
+    /// Every scenario above in turn, each in its own process with its default options (the
+    /// PostgreSQL ones on --database-url / QAWARD_TEST_DATABASE_URL): the whole suite, JSON
+    /// lines on stdout.
+    All {
+        #[arg(long, env = "QAWARD_TEST_DATABASE_URL")]
+        database_url: String,
+    },
     /// The baseline process of `startup` (not a scenario).
     #[command(hide = true)]
     BareServer,
@@ -87,6 +94,34 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Runs each scenario as a child process of this binary; stops at the first that fails.
+async fn all(database_url: &str) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let database = ["--database-url", database_url];
+    let scenarios: [(&str, &[&str]); 7] = [
+        ("health", &[]),
+        ("gateway", &[]),
+        ("startup", &[]),
+        ("draw", &database),
+        ("results", &database),
+        ("deliveries", &database),
+        ("submit", &database),
+    ];
+    for (name, args) in scenarios {
+        eprintln!("qaward-bench all: {name}");
+        let status = tokio::process::Command::new(&me)
+            .arg(name)
+            .args(args)
+            .status()
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        if !status.success() {
+            return Err(format!("{name} failed: {status}"));
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -103,6 +138,7 @@ fn main() {
             Scenario::Startup(options) => startup::run(options).await,
             Scenario::Submit(options) => submit::run(options).await,
             Scenario::BareServer => startup::bare_server().await,
+            Scenario::All { database_url } => all(&database_url).await,
         }
     });
     if let Err(e) = result {

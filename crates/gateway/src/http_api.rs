@@ -55,6 +55,11 @@ pub async fn serve_http(
     let app = router(channels, edge)?;
     let Some(acceptor) = tls_acceptor(&tls)? else {
         tracing::info!(service = "gateway-http", %addr, "serving");
+        use axum::serve::ListenerExt;
+        // No delayed-ACK stall on small answers (see kit::server).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         return axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -114,6 +119,7 @@ async fn serve_tls(
                 }
             },
         };
+        let _ = tcp.set_nodelay(true);
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
             let stream = match acceptor.accept(tcp).await {

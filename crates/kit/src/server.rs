@@ -12,7 +12,6 @@ use std::{
 };
 
 use tokio::{net::TcpListener, sync::Semaphore};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{server::NamedService, service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -232,7 +231,12 @@ impl ServiceHost {
             .layer(TraceLayer::new())
             .layer(ShedLayer::new(self.limits.max_concurrent_requests))
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
+            // TCP_NODELAY on every accepted connection: without it a small response waits
+            // for the peer's delayed ACK (~40 ms on Linux) whenever only one call is in flight.
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                drain,
+            );
         tracing::info!(service = %self.name, %addr, "serving");
         tokio::pin!(server);
         let grace = self.limits.shutdown_grace();
