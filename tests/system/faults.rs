@@ -83,6 +83,36 @@ async fn burst(
     }
 }
 
+/// The burst running beside the cycle.
+struct Burst {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<BTreeMap<usize, String>>>,
+    sender: tokio::task::JoinHandle<()>,
+}
+
+impl Burst {
+    fn start(c: &Cluster, w: &qaward_demo::Walk) -> Burst {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<BTreeMap<usize, String>>> = Arc::default();
+        let token = w
+            .tokens()
+            .issue(Role::Office, "office-burst", None, Some("yunyang"));
+        let sender = tokio::spawn(burst(c.gateway_grpc(), token, stop.clone(), acked.clone()));
+        Burst {
+            stop,
+            acked,
+            sender,
+        }
+    }
+
+    /// Stops sending; the acknowledged notifications.
+    async fn stop(self) -> BTreeMap<usize, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sender.await.unwrap();
+        self.acked.lock().unwrap().clone()
+    }
+}
+
 async fn cluster_with_sink(sink: &HttpSink) -> Option<Cluster> {
     let url = qaward_kit::testing::fresh_postgres_database().await?;
     let env = [
@@ -165,12 +195,7 @@ async fn sigkill_each_service_in_turn_mid_cycle_and_the_cycle_completes() {
         return;
     };
     let (mut w, account) = walk(&c, false, Plan::yunyang("yunyang")).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<BTreeMap<usize, String>>> = Arc::default();
-    let token = w
-        .tokens()
-        .issue(Role::Office, "office-burst", None, Some("yunyang"));
-    let sender = tokio::spawn(burst(c.gateway_grpc(), token, stop.clone(), acked.clone()));
+    let burst = Burst::start(&c, &w);
 
     must(w.set_up().await, &account);
     c.kill("reviewers").await;
@@ -192,12 +217,10 @@ async fn sigkill_each_service_in_turn_mid_cycle_and_the_cycle_completes() {
     c.restart("gateway").await;
     must(w.consult_and_notify().await, &account);
     must(w.decide().await, &account);
-    stop.store(true, Ordering::Relaxed);
-    sender.await.unwrap();
+    let acked = burst.stop().await;
 
     assert_eq!(w.outcome.winners, [0, 1], "{}", account.text());
     assert_writes_kept(&w).await;
-    let acked = acked.lock().unwrap().clone();
     assert!(
         acked.len() >= 20,
         "the burst ran alongside: {}",
@@ -217,12 +240,7 @@ async fn a_postgres_restart_mid_cycle_loses_nothing_acknowledged() {
         return;
     };
     let (mut w, account) = walk(&c, true, Plan::yunyang("yunyang")).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<BTreeMap<usize, String>>> = Arc::default();
-    let token = w
-        .tokens()
-        .issue(Role::Office, "office-burst", None, Some("yunyang"));
-    let sender = tokio::spawn(burst(c.gateway_grpc(), token, stop.clone(), acked.clone()));
+    let burst = Burst::start(&c, &w);
     must(w.set_up().await, &account);
     must(w.open_cycle().await, &account);
     must(w.applications().await, &account);
@@ -239,11 +257,9 @@ async fn a_postgres_restart_mid_cycle_loses_nothing_acknowledged() {
     assert!(!must(w.select().await, &account));
     must(w.consult_and_notify().await, &account);
     must(w.decide().await, &account);
-    stop.store(true, Ordering::Relaxed);
-    sender.await.unwrap();
+    let acked = burst.stop().await;
     assert_eq!(w.outcome.winners, [0, 1], "{}", account.text());
     assert_writes_kept(&w).await;
-    let acked = acked.lock().unwrap().clone();
     assert_delivered_once(&sink, &acked).await;
     c.audit_intact();
 }

@@ -840,6 +840,31 @@ impl Walk {
         )
     }
 
+    /// A reviewer's sheet saved, then sealed (submitted): from then on it cannot change.
+    async fn seal(&mut self, token: &str, sheet: spb::Sheet, step: &str) -> Result<(), Failure> {
+        let saved = call!(
+            self.door.scoring,
+            save_sheet,
+            token,
+            spb::SaveSheetRequest {
+                sheet: Some(sheet),
+                request_id: rid(step),
+            }
+        )
+        .map_err(failed("save a sheet"))?;
+        call!(
+            self.door.scoring,
+            submit_sheet,
+            token,
+            spb::SubmitSheetRequest {
+                name: saved.name,
+                request_id: rid(&format!("{step}-seal")),
+            }
+        )
+        .map_err(failed("seal a sheet"))?;
+        Ok(())
+    }
+
     /// Every member scores every item alone and seals the sheet; the leader then opens the
     /// consensus sheet and signs the group's agreed scores.
     async fn consensus(
@@ -865,31 +890,17 @@ impl Walk {
             let t = self.reviewer_token(m);
             // Independent judgements differ a little around what the group will agree.
             let spread = [0, 5, -5, 5, -5][k % 5];
-            let sheet = call!(
-                self.door.scoring,
-                save_sheet,
+            self.seal(
                 &t,
-                spb::SaveSheetRequest {
-                    sheet: Some(spb::Sheet {
-                        assignment: assignment.into(),
-                        kind: spb::SheetKind::Independent as i32,
-                        items: items(spread, ""),
-                        ..Default::default()
-                    }),
-                    request_id: rid(&format!("demo-{assignment}-{m}-independent")),
-                }
+                spb::Sheet {
+                    assignment: assignment.into(),
+                    kind: spb::SheetKind::Independent as i32,
+                    items: items(spread, ""),
+                    ..Default::default()
+                },
+                &format!("demo-{assignment}-{m}-independent"),
             )
-            .map_err(failed("save an independent sheet"))?;
-            call!(
-                self.door.scoring,
-                submit_sheet,
-                &t,
-                spb::SubmitSheetRequest {
-                    name: sheet.name,
-                    request_id: rid(&format!("demo-{assignment}-{m}-seal")),
-                }
-            )
-            .map_err(failed("seal an independent sheet"))?;
+            .await?;
         }
         let t = self.reviewer_token(leader);
         call!(
@@ -981,33 +992,19 @@ impl Walk {
             let score = self.plan.entrants[i].defence;
             for m in panel.members.clone() {
                 let t = self.reviewer_token(&m);
-                let sheet = call!(
-                    self.door.scoring,
-                    save_sheet,
+                self.seal(
                     &t,
-                    spb::SaveSheetRequest {
-                        sheet: Some(spb::Sheet {
-                            assignment: a.clone(),
-                            kind: spb::SheetKind::Defence as i32,
-                            defence_score: Some(Decimal {
-                                value: score.into()
-                            }),
-                            ..Default::default()
+                    spb::Sheet {
+                        assignment: a.clone(),
+                        kind: spb::SheetKind::Defence as i32,
+                        defence_score: Some(Decimal {
+                            value: score.into(),
                         }),
-                        request_id: rid(&format!("demo-{a}-{m}-defence")),
-                    }
+                        ..Default::default()
+                    },
+                    &format!("demo-{a}-{m}-defence"),
                 )
-                .map_err(failed("save a defence sheet"))?;
-                call!(
-                    self.door.scoring,
-                    submit_sheet,
-                    &t,
-                    spb::SubmitSheetRequest {
-                        name: sheet.name,
-                        request_id: rid(&format!("demo-{a}-{m}-defence-seal")),
-                    }
-                )
-                .map_err(failed("seal a defence sheet"))?;
+                .await?;
             }
         }
         let (site, draw) = self
