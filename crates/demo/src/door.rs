@@ -1,7 +1,7 @@
 //! How the walk reaches the platform: the gateway only, over gRPC or over HTTP/JSON, with
 //! bearer tokens signed by the local key, as the county e-government platform would call it.
 
-use std::{error::Error, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use qaward_kit::{
     auth::{LocalKey, Role},
@@ -14,12 +14,8 @@ use qaward_proto::qaward::{
 };
 use tonic::{Code, Status};
 
-/// One transport type for both protocols.
-pub type Transport = tower::util::BoxCloneService<
-    http::Request<tonic::body::Body>,
-    http::Response<tonic::body::Body>,
-    Box<dyn Error + Send + Sync>,
->;
+pub use qaward_gateway::http_client::Transport;
+use qaward_gateway::http_client::boxed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -38,22 +34,6 @@ pub struct Door {
     pub protocol: Protocol,
     /// Where the gateway is, for the account.
     pub address: String,
-}
-
-fn boxed<S, E>(s: S) -> Transport
-where
-    S: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = E,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    E: Into<Box<dyn Error + Send + Sync>> + 'static,
-{
-    use tower::ServiceExt;
-    tower::util::BoxCloneService::new(s.map_err(Into::into))
 }
 
 impl Door {

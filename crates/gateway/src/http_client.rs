@@ -24,6 +24,31 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::transcode::{Routes, percent_encode};
 
+/// One transport type for the generated clients whichever way they go: a tonic `Channel`
+/// (gRPC, to the gateway or a service) or [`HttpJson`], boxed by [`boxed`].
+pub type Transport = tower::util::BoxCloneService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    Box<dyn std::error::Error + Send + Sync>,
+>;
+
+/// `s` as a [`Transport`].
+pub fn boxed<S, E>(s: S) -> Transport
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = E,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    use tower::ServiceExt;
+    tower::util::BoxCloneService::new(s.map_err(Into::into))
+}
+
 /// The transport: one HTTP/1.1 client with keep-alive to the gateway's HTTP port.
 #[derive(Clone)]
 pub struct HttpJson {

@@ -41,28 +41,8 @@ pub(super) enum Door {
     GatewayHttp,
 }
 
-/// One transport type for the three doors.
-pub(super) type Transport = tower::util::BoxCloneService<
-    http::Request<tonic::body::Body>,
-    http::Response<tonic::body::Body>,
-    Box<dyn std::error::Error + Send + Sync>,
->;
-
-fn transport<S, E>(s: S) -> Transport
-where
-    S: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = E,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
-{
-    use tower::ServiceExt;
-    tower::util::BoxCloneService::new(s.map_err(Into::into))
-}
+pub(super) use qaward_gateway::http_client::Transport;
+use qaward_gateway::http_client::boxed as transport;
 
 /// The backends of the service tests, each with direct calls; and SQLite again through each
 /// of the gateway's doors (what the gateway does does not depend on the database).
