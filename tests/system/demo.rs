@@ -1,6 +1,7 @@
 //! `qaward demo` as the README tells a newcomer to run it: `qaward serve` on a simulated clock
-//! with nothing else installed, then the demo against it, over gRPC and over HTTP/JSON; and a
-//! server on the wall clock is refused with the command that works.
+//! with nothing else installed (SQLite), then the demo against it, over gRPC and over
+//! HTTP/JSON; the same against a server on PostgreSQL; and a server on the wall clock is
+//! refused with the command that works.
 
 use crate::support::{Qaward, qaward};
 
@@ -75,6 +76,18 @@ async fn the_demo_walks_a_whole_cycle_against_a_fresh_server() {
         out.contains("(HttpJson)") && out.contains("AWARDED"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn the_demo_walks_a_whole_cycle_against_a_server_on_postgres() {
+    let Some(url) = qaward_kit::testing::fresh_postgres_database().await else {
+        return;
+    };
+    let q = Qaward::start(&["--database-url", &url], &SIMULATED).await;
+    let (ok, out, err) = demo(&q, &[]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.matches("AWARDED").count(), 2, "{out}");
+    assert_eq!(out.matches("replayed offline: MATCH").count(), 3, "{out}");
 }
 
 #[tokio::test]
