@@ -9,6 +9,7 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::{
     applications::v1::application_service_client::ApplicationServiceClient,
+    gateway::v1::gateway_service_client::GatewayServiceClient,
     reviewers::v1::reviewer_service_client::ReviewerServiceClient,
     scoring::v1::scoring_service_client::ScoringServiceClient,
 };
@@ -31,6 +32,8 @@ pub struct Door {
     pub apps: ApplicationServiceClient<Transport>,
     pub reviewers: ReviewerServiceClient<Transport>,
     pub scoring: ScoringServiceClient<Transport>,
+    /// The gateway's own composed views (dossier, cycle overview).
+    pub views: GatewayServiceClient<Transport>,
     pub protocol: Protocol,
     /// Where the gateway is, for the account.
     pub address: String,
@@ -41,7 +44,8 @@ impl Door {
         Door {
             apps: ApplicationServiceClient::new(t.clone()),
             reviewers: ReviewerServiceClient::new(t.clone()),
-            scoring: ScoringServiceClient::new(t),
+            scoring: ScoringServiceClient::new(t.clone()),
+            views: GatewayServiceClient::new(t),
             protocol,
             address,
         }

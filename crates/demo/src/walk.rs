@@ -8,6 +8,7 @@ use qaward_kit::auth::Role;
 use qaward_proto::qaward::{
     applications::v1 as pb,
     common::v1::{Date, Decimal, Explanation},
+    gateway::v1 as gpb,
     reviewers::v1 as rpb,
     scoring::v1 as spb,
 };
@@ -295,14 +296,14 @@ impl Walk {
         if passed.is_empty() {
             self.say
                 .heading("No application passed the materials review");
-            return Ok(self.outcome.clone());
+        } else {
+            self.defence_and_site(&passed).await?;
+            if !self.select().await? {
+                self.consult_and_notify().await?;
+                self.decide().await?;
+            }
         }
-        self.defence_and_site(&passed).await?;
-        if self.select().await? {
-            return Ok(self.outcome.clone());
-        }
-        self.consult_and_notify().await?;
-        self.decide().await?;
+        self.dossiers().await?;
         Ok(self.outcome.clone())
     }
 
@@ -321,6 +322,60 @@ impl Walk {
             })
             .map(|(i, _)| *i)
             .collect()
+    }
+
+    /// What an enterprise sees of its application, through the gateway's composed dossier: for
+    /// each that failed the materials review, its feedback report; for the first winner,
+    /// its inbox — notices the applications service handed to the notifications service
+    /// through its outbox.
+    pub async fn dossiers(&mut self) -> Result<(), Failure> {
+        let failed_materials = self.in_stage(&[pb::ApplicationStage::MaterialsFailed]);
+        let first_winner = self.outcome.winners.first().copied();
+        let shown: Vec<usize> = failed_materials.into_iter().chain(first_winner).collect();
+        for i in shown {
+            let me = self.enterprise_token(i);
+            let d = call!(
+                self.door.views,
+                get_dossier,
+                &me,
+                gpb::GetDossierRequest { name: self.app(i) }
+            )
+            .map_err(failed("read a dossier"))?;
+            self.say.heading(&format!(
+                "Dossier of {}, as the enterprise reads it (gateway view GetDossier)",
+                self.name(i)
+            ));
+            if let Some(a) = &d.application {
+                let why = a.last_decision.clone().unwrap_or_default();
+                self.say.line(&format!(
+                    "stage {} — {} {}",
+                    stage_name(a.stage),
+                    why.rule,
+                    why.message
+                ));
+            }
+            if let Some(r) = &d.feedback_report {
+                self.say.line(&format!(
+                    "feedback report of the materials review, total {}: {}",
+                    decimal(&r.total),
+                    r.categories
+                        .iter()
+                        .map(|c| format!("{} {}/{}", c.title, decimal(&c.score), decimal(&c.max)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            for m in &d.messages {
+                self.say.line(&format!("inbox: {}", m.subject));
+            }
+            for o in &d.omitted {
+                self.say.line(&format!(
+                    "(not shown: {} — {} {})",
+                    o.part, o.status, o.message
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The programme in both services (Yunyang's settings), the shared registry and the
