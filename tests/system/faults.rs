@@ -162,6 +162,29 @@ async fn assert_delivered_once(sink: &HttpSink, acked: &BTreeMap<usize, String>)
     );
 }
 
+/// Runs `step`, SIGKILLing `service` 200 ms into it and restarting it; asserts the step was
+/// still running when the service died.
+async fn mid_step<T>(
+    c: &mut Cluster,
+    service: &'static str,
+    step: impl std::future::Future<Output = T>,
+) -> T {
+    let done = std::cell::Cell::new(false);
+    let step = async {
+        let out = step.await;
+        done.set(true);
+        out
+    };
+    let crash = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!done.get(), "the step ended before {service} was killed");
+        c.kill(service).await;
+        c.restart(service).await;
+    };
+    let (out, ()) = tokio::join!(step, crash);
+    out
+}
+
 /// The step's result, or the failure with the account so far.
 fn must<T>(r: Result<T, qaward_demo::Failure>, account: &Account) -> T {
     r.unwrap_or_else(|e| panic!("{e}\n{}", account.text()))
@@ -204,14 +227,14 @@ async fn sigkill_each_service_in_turn_mid_cycle_and_the_cycle_completes() {
     must(w.applications().await, &account);
     c.kill("notifications").await;
     c.restart("notifications").await;
+    // Mid-step: scoring dies while sheets are being saved, applications while groups are
+    // drawn; the calls in flight fail, and the client retries them with the same request ids.
     let accepted = w.accepted();
-    must(w.materials(&accepted).await, &account);
-    c.kill("scoring").await;
-    c.restart("scoring").await;
+    let step = mid_step(&mut c, "scoring", w.materials(&accepted)).await;
+    must(step, &account);
     let passed = w.in_stage(&[pb::ApplicationStage::MaterialsPassed]);
-    must(w.defence_and_site(&passed).await, &account);
-    c.kill("applications").await;
-    c.restart("applications").await;
+    let step = mid_step(&mut c, "applications", w.defence_and_site(&passed)).await;
+    must(step, &account);
     assert!(!must(w.select().await, &account));
     c.kill("gateway").await;
     c.restart("gateway").await;

@@ -238,12 +238,20 @@ impl Error {
     pub fn from_upstream(service: &str, status: &Status) -> Self {
         let details = status.get_error_details();
         let info = details.error_info();
+        // Our services answer every error with an ErrorInfo; UNKNOWN without one is tonic's
+        // own report of a connection that broke with the call in flight (the upstream died or
+        // restarted). Nothing says whether it got there, so it is UNAVAILABLE: the caller
+        // retries with the same request id, which every call between services carries.
+        let code = match status.code() {
+            Code::Unknown if info.is_none() => Code::Unavailable,
+            other => other,
+        };
         let reason = info
             .map(|i| i.reason.clone())
             .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+            .unwrap_or_else(|| format!("{code:?}").to_uppercase());
         let mut e = Error::new(
-            ErrorCode::from_grpc(status.code()),
+            ErrorCode::from_grpc(code),
             reason,
             format!("{service}: {}", status.message()),
         );
@@ -325,6 +333,22 @@ impl From<sqlx::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_broken_in_flight_to_another_service_is_unavailable_and_retryable() {
+        // tonic's report of a connection that broke mid-call: UNKNOWN, no details.
+        let broken = Error::from_upstream("scoring", &Status::unknown("transport error"));
+        let s = broken.into_status();
+        assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+        // An answer from the service keeps its code.
+        let answered = Error::new(ErrorCode::Internal, "BOOM", "boom").into_status();
+        assert_eq!(
+            Error::from_upstream("scoring", &answered)
+                .into_status()
+                .code(),
+            tonic::Code::Internal
+        );
+    }
 
     #[test]
     fn a_lost_database_connection_is_unavailable_and_retryable() {
