@@ -137,7 +137,7 @@ pub fn retry_delay(s: &Status) -> Option<Duration> {
                     .min(Duration::from_secs(5)),
             )
         }
-        Code::Unavailable => Some(Duration::from_millis(300)),
+        Code::Unavailable => Some(Duration::from_millis(500)),
         _ => None,
     }
 }
