@@ -32,7 +32,7 @@ use qaward_proto::qaward::applications::v1::{
 };
 use tonic::transport::Channel;
 
-use crate::Figure;
+use crate::{Figure, load::LoadResult};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SubmitOptions {
@@ -55,8 +55,8 @@ fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     r
 }
 
-/// Latencies (ms) of `n` calls made by `concurrency` callers, and the elapsed time.
-async fn drive<F, Fut>(n: usize, concurrency: usize, call: F) -> Result<(Vec<f64>, f64), String>
+/// `n` calls made by `concurrency` callers, each call given its index.
+async fn drive<F, Fut>(n: usize, concurrency: usize, call: F) -> Result<LoadResult, String>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
@@ -75,21 +75,21 @@ where
                 }
                 let t = Instant::now();
                 call(i).await?;
-                latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                latencies.push(t.elapsed().as_micros() as u64);
             }
         }));
     }
-    let mut all = Vec::new();
+    let mut latencies_us = Vec::new();
     for c in callers {
-        all.extend(c.await.map_err(|e| e.to_string())??);
+        latencies_us.extend(c.await.map_err(|e| e.to_string())??);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    Ok((all, elapsed))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+    let elapsed = started.elapsed();
+    Ok(LoadResult::merge(vec![LoadResult {
+        calls: n,
+        errors: 0,
+        elapsed,
+        latencies_us,
+    }]))
 }
 
 pub async fn run(o: SubmitOptions) -> Result<(), String> {
@@ -336,38 +336,36 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
 
     // Baseline, target, baseline: drift on the shared machine hits both sides.
     let n = o.applications;
-    let (before, before_s) = drive(n, o.concurrency, insert.clone()).await?;
-    let (target, target_s) = drive(n, o.concurrency, submit).await?;
-    let (after, after_s) = drive(n, o.concurrency, insert).await?;
-    let mut baseline = before;
-    baseline.extend(after);
-    baseline.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    let baseline_rate = 2.0 * n as f64 / (before_s + after_s);
+    let before = drive(n, o.concurrency, insert.clone()).await?;
+    let target = drive(n, o.concurrency, submit).await?;
+    let after = drive(n, o.concurrency, insert).await?;
+    let baseline = LoadResult::merge(vec![before, after]);
+    let ms = |r: &LoadResult, p: f64| r.percentile(p) / 1000.0;
     let name = "pgbench-style single-row INSERT";
     for f in [
         Figure {
             scenario: "submit",
             metric: "throughput",
             unit: "req/s",
-            value: n as f64 / target_s,
+            value: target.throughput(),
             baseline: name,
-            baseline_value: baseline_rate,
+            baseline_value: baseline.throughput(),
         },
         Figure {
             scenario: "submit",
             metric: "p50_latency",
             unit: "ms",
-            value: percentile(&target, 0.50),
+            value: ms(&target, 50.0),
             baseline: name,
-            baseline_value: percentile(&baseline, 0.50),
+            baseline_value: ms(&baseline, 50.0),
         },
         Figure {
             scenario: "submit",
             metric: "p99_latency",
             unit: "ms",
-            value: percentile(&target, 0.99),
+            value: ms(&target, 99.0),
             baseline: name,
-            baseline_value: percentile(&baseline, 0.99),
+            baseline_value: ms(&baseline, 99.0),
         },
     ] {
         f.print();

@@ -2,31 +2,23 @@
 
 use std::io::Write;
 
-/// Where the account goes: a terminal, a buffer a test reads, or nowhere.
-pub struct Narrator(Option<Box<dyn Write + Send>>);
+/// Where the account goes: a terminal or a buffer a test reads.
+pub struct Narrator(Box<dyn Write + Send>);
 
 impl Narrator {
     pub fn stdout() -> Narrator {
-        Narrator(Some(Box::new(std::io::stdout())))
+        Narrator(Box::new(std::io::stdout()))
     }
 
     pub fn to(w: impl Write + Send + 'static) -> Narrator {
-        Narrator(Some(Box::new(w)))
-    }
-
-    pub fn quiet() -> Narrator {
-        Narrator(None)
+        Narrator(Box::new(w))
     }
 
     pub fn heading(&mut self, text: &str) {
-        if let Some(w) = &mut self.0 {
-            let _ = writeln!(w, "\n== {text}");
-        }
+        let _ = writeln!(self.0, "\n== {text}");
     }
 
     pub fn line(&mut self, text: &str) {
-        if let Some(w) = &mut self.0 {
-            let _ = writeln!(w, "   {text}");
-        }
+        let _ = writeln!(self.0, "   {text}");
     }
 }

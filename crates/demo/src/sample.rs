@@ -149,7 +149,7 @@ impl Plan {
         self.entrants
             .iter()
             .enumerate()
-            .map(|(i, e)| e.credit_code(i + usize::from(self.division != YUNYANG) * 100))
+            .map(|(i, e)| e.credit_code(i))
             .collect()
     }
 }

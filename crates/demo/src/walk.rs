@@ -81,9 +81,6 @@ pub struct Outcome {
     pub draws: Vec<String>,
     /// What the office was told when a tie stood at the cut line.
     pub tie_reported: Option<String>,
-    /// The members each stage's group drew (`reviewers/ID`), with the window's first and last
-    /// day.
-    pub groups: Vec<(pb::ReviewStage, Vec<String>, Date, Date)>,
     /// Every decision taken on each entrant, in order.
     pub decisions: BTreeMap<usize, Vec<(i32, Explanation)>>,
 }
@@ -798,9 +795,6 @@ impl Walk {
         )
         .map_err(failed("read the draw"))?;
         self.outcome.draws.push(draw.name.clone());
-        self.outcome
-            .groups
-            .push((stage, started.members.clone(), start, end));
         self.report_draw(&label, &started, &draw, &commitment, entropy);
         Ok((started, draw))
     }
@@ -1332,15 +1326,7 @@ impl Walk {
     ///
     pub async fn decide(&mut self) -> Result<(), Failure> {
         let cycle = self.cycle();
-        let candidates = self.in_stage(&[
-            pb::ApplicationStage::Candidate,
-            pb::ApplicationStage::PublicNotice,
-        ]);
-        let candidates = if candidates.is_empty() {
-            self.outcome.candidates.clone()
-        } else {
-            candidates
-        };
+        let candidates = self.outcome.candidates.clone();
         let meeting = pb::RecordCommitteeMeetingRequest {
             name: cycle.clone(),
             units_present: COMMITTEE[..7].iter().map(|u| u.to_string()).collect(),

@@ -228,7 +228,13 @@ impl Config {
 
 /// The URL a process on this machine uses to reach a listen address: loopback in place of an
 /// address that listens on every interface.
-pub fn local_url(mut addr: SocketAddr) -> String {
+pub fn local_url(addr: SocketAddr) -> String {
+    format!("http://{}", local_addr(addr))
+}
+
+/// The address a process on this machine dials for a listen address: loopback in place of an
+/// address that listens on every interface.
+pub fn local_addr(mut addr: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -236,7 +242,7 @@ pub fn local_url(mut addr: SocketAddr) -> String {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    format!("http://{addr}")
+    addr
 }
 
 /// The clock the services run on: the wall clock, or — for training and demonstrations only —

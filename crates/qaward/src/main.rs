@@ -15,7 +15,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use qaward_kit::{
     auth::{LocalKey, Role},
-    config::{Config, Secret, ServiceKind},
+    config::{Config, Secret, ServiceKind, local_addr, local_url},
 };
 
 #[derive(Parser)]
@@ -234,15 +234,6 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// A listen address as a caller on this machine dials it.
-fn dial(addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    if addr.ip().is_unspecified() {
-        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    }
-}
-
 async fn demo(
     config: Config,
     gateway: Option<String>,
@@ -261,7 +252,9 @@ async fn demo(
     }
     let key = LocalKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
     let door = match http {
-        Some(addr) if addr.is_empty() => qaward_demo::Door::http(dial(config.listen.gateway_http))?,
+        Some(addr) if addr.is_empty() => {
+            qaward_demo::Door::http(local_addr(config.listen.gateway_http))?
+        }
         Some(addr) => {
             use std::net::ToSocketAddrs;
             let addr = addr.trim_start_matches("http://").trim_end_matches('/');
@@ -273,8 +266,7 @@ async fn demo(
             qaward_demo::Door::http(resolved)?
         }
         None => {
-            let url =
-                gateway.unwrap_or_else(|| format!("http://{}", dial(config.listen.gateway_grpc)));
+            let url = gateway.unwrap_or_else(|| local_url(config.listen.gateway_grpc));
             qaward_demo::Door::grpc(&url).await?
         }
     };
