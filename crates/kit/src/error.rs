@@ -322,6 +322,17 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
                 database_unavailable(&e)
             }
+            // Two transactions waited on each other (40P01) or lost a serialization race
+            // (40001): PostgreSQL rolled this one back whole; the caller may try again.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c == "40P01" || c == "40001") =>
+            {
+                Error::new(
+                    ErrorCode::Aborted,
+                    "CONCURRENT_CHANGE",
+                    "another change got in the way and nothing was written; retry",
+                )
+            }
             sqlx::Error::Database(db) if db.code().is_some_and(|c| connection_lost(&c)) => {
                 database_unavailable(&e)
             }

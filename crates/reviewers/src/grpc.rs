@@ -645,7 +645,12 @@ impl ReviewersApi {
         } else {
             Vec::new()
         };
-        for m in outcome.members.iter().filter(|_| review) {
+        // Booked in one order — reviewer, then day — whatever the draw order, so two draws
+        // executing at once meet on the same first row: one waits and then finds it taken,
+        // instead of each holding a row the other needs (a deadlock).
+        let mut booking: Vec<&String> = outcome.members.iter().filter(|_| review).collect();
+        booking.sort();
+        for m in booking {
             if let Err(e) = store::book(&mut tx, m, &window, &panel_id).await {
                 // Another draw booked this reviewer after our pool was fixed: the attempt is
                 // recorded as failed, never silently retried.
