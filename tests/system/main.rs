@@ -8,6 +8,7 @@ mod demo;
 mod draws;
 mod faults;
 mod gateway;
+mod grpcio;
 mod http_json;
 mod manifests;
 mod migrations;

@@ -33,6 +33,7 @@ async fn every_service_is_serving_and_listed_by_reflection() {
             vec![
                 "grpc.health.v1.Health".to_string(),
                 "grpc.reflection.v1.ServerReflection".to_string(),
+                "grpc.reflection.v1alpha.ServerReflection".to_string(),
                 service.to_string(),
             ],
             "{name} advertises exactly what it serves"

@@ -80,6 +80,24 @@ fn check_message(path: &str, body: &[u8]) -> Result<(), Status> {
         .map_err(|e| refuse(e.to_string()))
 }
 
+/// The body of a unary answer read whole, to be returned as the service gave it. An answer with
+/// neither a message nor trailers was the service's trailers-only response (an error: its
+/// `grpc-status` is in the headers): it must leave as one HEADERS frame with END_STREAM. A
+/// `Collected` body does not say it is finished before it is polled, so relayed as it is, hyper
+/// would send the headers without END_STREAM and then an empty DATA frame that ends the stream
+/// — which grpc-core clients (Python's grpcio, C++, Ruby…) report as UNKNOWN "Stream removed",
+/// the status and its details lost.
+fn relayed_body(whole: http_body_util::Collected<bytes::Bytes>) -> Body {
+    if whole.trailers().is_none() {
+        let data = whole.to_bytes();
+        if data.is_empty() {
+            return Body::empty();
+        }
+        return Body::new(http_body_util::Full::new(data));
+    }
+    Body::new(whole)
+}
+
 impl tower::Service<http::Request<axum::body::Body>> for Proxy {
     type Response = http::Response<Body>;
     type Error = Infallible;
@@ -154,7 +172,7 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
                 let whole = http_body_util::BodyExt::collect(body)
                     .await
                     .map_err(|e| Status::unavailable(e.to_string()))?;
-                Ok::<_, Status>(http::Response::from_parts(parts, Body::new(whole)))
+                Ok::<_, Status>(http::Response::from_parts(parts, relayed_body(whole)))
             };
             match tokio::time::timeout(timeout, call).await {
                 Ok(Ok(response)) => Ok(response),
@@ -212,6 +230,31 @@ mod tests {
             .get("grpc-status")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn a_trailers_only_answer_is_relayed_as_one_frame_that_ends_the_stream() {
+        use http_body::Body as _;
+        use http_body_util::BodyExt as _;
+        // The service's error: headers only, nothing in the body.
+        let whole = http_body_util::Empty::<bytes::Bytes>::new()
+            .collect()
+            .await
+            .unwrap();
+        assert!(relayed_body(whole).is_end_stream());
+
+        // A message and its trailers travel on, in that order.
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let answer = http_body_util::StreamBody::new(futures_util::stream::iter([
+            Ok::<_, Infallible>(http_body::Frame::data(bytes::Bytes::from_static(b"abc"))),
+            Ok(http_body::Frame::trailers(trailers)),
+        ]));
+        let mut relayed = relayed_body(answer.collect().await.unwrap());
+        assert!(!relayed.is_end_stream());
+        let again = (&mut relayed).collect().await.unwrap();
+        assert_eq!(again.trailers().unwrap()["grpc-status"], "0");
+        assert_eq!(again.to_bytes(), &b"abc"[..]);
     }
 
     #[tokio::test]

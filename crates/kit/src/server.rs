@@ -182,23 +182,35 @@ impl ServiceHost {
             .set_service_status("", ServingStatus::Serving)
             .await;
 
-        // Reflection advertises exactly what this address answers.
-        let mut reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(qaward_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name("grpc.health.v1.Health")
-            .with_service_name("grpc.reflection.v1.ServerReflection");
-        for name in self.services.iter().chain(&self.passed_through) {
-            reflection = reflection.with_service_name(*name);
-        }
-        let reflection = reflection
+        // Reflection advertises exactly what this address answers, in both protocol versions:
+        // v1, and v1alpha, which grpcio's reflection package and many GUI clients still speak.
+        // Each version's builder adds its own reflection contract; `other` is the other's, so
+        // either can describe both.
+        let reflection = |other: &'static [u8]| {
+            let mut builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(qaward_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(other)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health")
+                .with_service_name("grpc.reflection.v1.ServerReflection")
+                .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+            for name in self.services.iter().chain(&self.passed_through) {
+                builder = builder.with_service_name(*name);
+            }
+            builder
+        };
+        let reflection_v1 = reflection(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
             .build_v1()
+            .map_err(|e| format!("reflection: {e}"))?;
+        let reflection_v1alpha = reflection(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
             .map_err(|e| format!("reflection: {e}"))?;
 
         let mut routes = self.routes;
         routes
             .add_service(self.health_service)
-            .add_service(reflection);
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
         let mut routes = routes.routes();
         if let Some(fallback) = self.fallback {
             routes = Routes::from(fallback(routes.into_axum_router()));
