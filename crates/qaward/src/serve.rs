@@ -34,6 +34,8 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     let _telemetry =
         telemetry::init(&config.telemetry, "qaward").map_err(|e| format!("telemetry: {e}"))?;
 
+    // Before anything binds: a SIGTERM from here on drains (see `shutdown_signal`).
+    let shutdown = shutdown_signal().map_err(|e| format!("signal handlers: {e}"))?;
     let mut listeners = Vec::new();
     for kind in &targets {
         listeners.push((*kind, bind(config.listen_addr(*kind)).await?));
@@ -120,7 +122,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     );
 
     let early = tokio::select! {
-        _ = shutdown_signal() => None,
+        _ = shutdown => None,
         Some(result) = tasks.join_next() => Some(result),
     };
     let _ = stop_tx.send(true);
