@@ -9,7 +9,8 @@ use qaward_kit::{cn, db::Database};
 use qaward_reviewers::{
     domain::{
         draw::{self, Prepared, SpecialityNeed},
-        eligibility::{self, Load},
+        eligibility::Load,
+        pool,
         registry::{self, Encoding, Format},
     },
     store,
@@ -136,20 +137,13 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
                 .await
                 .map_err(|e| e.message.clone())?;
         let t_loaded = t.elapsed().as_secs_f64() * 1000.0;
-        let mut pool = Vec::new();
-        let mut exclusions = Vec::new();
-        for (entry, facts) in candidates {
-            let reasons = eligibility::exclusions(&facts, &enterprises, from, to, load);
-            if reasons.is_empty() {
-                pool.push(entry);
-            } else {
-                exclusions.extend(reasons.into_iter().map(|x| draw::Exclusion {
-                    reviewer: entry.id.clone(),
-                    code: x.code,
-                    rule: x.rule.to_string(),
-                }));
-            }
-        }
+        // The service's own pool rule (no appointment in the bench programme).
+        let group = pool::Group {
+            enterprises: &enterprises,
+            from,
+            to,
+        };
+        let (pool, exclusions) = pool::split(candidates, group, load, None);
         let t_ruled = t.elapsed().as_secs_f64() * 1000.0;
         let prepared = Prepared {
             algorithm: draw::ALGORITHM.into(),

@@ -116,6 +116,12 @@ impl Caller {
             .ok_or_else(|| Status::unauthenticated("no verified caller"))
     }
 
+    /// The verified caller and the message of a request.
+    pub fn and_message<T>(request: Request<T>) -> Result<(Caller, T), Status> {
+        let caller = Caller::of(&request)?.clone();
+        Ok((caller, request.into_inner()))
+    }
+
     /// The id of the programme the caller acts for (its `programme` claim, with or without the
     /// `programmes/` prefix).
     pub fn programme_id(&self) -> Option<&str> {

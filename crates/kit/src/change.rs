@@ -1,8 +1,11 @@
 //! The two bookends of every mutating call, the same in every service: before the change, the
 //! stored answer to a retried request (AIP-155); after it, the audit record and the
-//! answer, committed in one transaction with the change itself.
+//! answer, committed in one transaction with the change itself. [`run`] puts them around a
+//! handler's own work, so a handler says only what is particular to it; [`reply`] turns its
+//! result into the gRPC answer.
 
 use prost::Message;
+use tonic::{Response, Status};
 
 use crate::{
     Result,
@@ -39,4 +42,52 @@ pub async fn commit<M: Message>(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// What a mutating call did inside its transaction: the transaction, handed back to be
+/// committed, the audit record of the change and the answer.
+pub struct Done<M> {
+    pub tx: Tx,
+    pub record: AuditRecord,
+    pub response: M,
+}
+
+impl<M> Done<M> {
+    pub fn new(tx: Tx, record: AuditRecord, response: M) -> Self {
+        Done {
+            tx,
+            record,
+            response,
+        }
+    }
+}
+
+/// Runs one mutating call: a retry with the same request id gets the answer already given;
+/// otherwise `work` makes the change in a new transaction, and its audit record and answer are
+/// committed with it, at `at`. An error from `work` drops the transaction: nothing is written
+/// (unless `work` committed something of its own, such as the record of a failed attempt).
+pub async fn run<M, F, Fut>(
+    db: &Database,
+    at: time::OffsetDateTime,
+    key: Option<RequestKey>,
+    work: F,
+) -> Result<M>
+where
+    M: Message + Default,
+    F: FnOnce(Tx) -> Fut,
+    Fut: Future<Output = Result<Done<M>>>,
+{
+    if let Some(done) = recall(db, &key).await? {
+        return Ok(done);
+    }
+    let tx = db.begin().await?;
+    let done = work(tx).await?;
+    commit(done.tx, at, &key, done.record, &done.response).await?;
+    Ok(done.response)
+}
+
+/// A handler's result as the gRPC answer: the message, or the error's status (ErrorInfo and
+/// BadRequest attached).
+pub fn reply<M>(result: Result<M>) -> std::result::Result<Response<M>, Status> {
+    result.map(Response::new).map_err(crate::Error::into_status)
 }

@@ -1,9 +1,10 @@
 //! The reviewer pool: the registry, recusal, verifiable random draws and panels,
 //! for this county's award and any other award programme that calls it directly.
 //!
-//! A request's path: `grpc.rs` (validate at the edge, check the caller, proto to domain) →
-//! `domain/` (pure rules, no I/O: policy, registry, eligibility, draw) → `store.rs` (sqlx,
-//! both backends, one transaction with the audit record). The draw is specified for
+//! A request's path: `grpc/mod.rs` (routes the method) → `grpc/<resource>.rs` (parses the
+//! request, checks whose record it is) → `domain/` (pure rules, no I/O: policy, registry,
+//! pool, eligibility, draw, lifecycle, panel, record) → `store.rs` (sqlx, both backends), the
+//! change committed with its audit record by `kit::change::run`. The draw is specified for
 //! auditors in `docs/draw.md`.
 
 pub mod domain;

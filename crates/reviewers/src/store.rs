@@ -13,6 +13,8 @@ use sqlx::Row;
 use crate::domain::{
     draw::{Outcome, PoolEntry, Prepared},
     eligibility::{AssignmentFact, FlagFact, RelationFact, ReviewFact, ReviewerFacts},
+    lifecycle::DrawState,
+    panel::{Panel, Seat, SeatKind, SeatState},
     policy::DrawPolicy,
     registry::ReviewerRecord,
 };
@@ -700,7 +702,7 @@ pub async fn reviewer_facts(
 pub struct DrawRow {
     pub id: String,
     pub programme_id: String,
-    pub state: String,
+    pub state: DrawState,
     pub prepared_text: String,
     pub prepared: Prepared,
     pub inputs_hash: String,
@@ -735,11 +737,13 @@ pub async fn insert_draw(
 
 fn draw_row(r: &sqlx::any::AnyRow) -> Result<DrawRow> {
     let prepared_text: String = r.try_get("prepared")?;
+    let state: String = r.try_get("state")?;
     let outcome: Option<String> = r.try_get("outcome")?;
     Ok(DrawRow {
         id: r.try_get("id")?,
         programme_id: r.try_get("programme_id")?,
-        state: r.try_get("state")?,
+        state: DrawState::parse(&state)
+            .ok_or_else(|| Error::internal(format!("unknown draw state {state:?}")))?,
         prepared: serde_json::from_str(&prepared_text).map_err(Error::internal)?,
         prepared_text,
         inputs_hash: r.try_get("inputs_hash")?,
@@ -824,37 +828,7 @@ pub async fn complete_draw(
     Ok(r.rows_affected() == 1)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PanelRow {
-    pub id: String,
-    pub programme_id: String,
-    pub draw_id: String,
-    pub purpose: String,
-    pub enterprise_codes: Vec<String>,
-    pub window_start: String,
-    pub window_end: String,
-    pub released: bool,
-    pub respond_by_micros: i64,
-    pub seats: Vec<SeatRow>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeatRow {
-    pub position: i64,
-    pub reviewer_id: String,
-    /// MEMBER or BACKUP.
-    pub seat: String,
-    /// PENDING, ACCEPTED, DECLINED, EXPIRED, REPLACED (members); WAITING, CALLED (backups).
-    pub state: String,
-    pub leader: bool,
-    pub reason: String,
-    pub replaced_by: String,
-    /// When this seat's answer is due (a backup called later gets its own deadline); 0 for a
-    /// backup not called.
-    pub respond_by_micros: i64,
-}
-
-pub async fn insert_panel(conn: &mut Conn, p: &PanelRow) -> Result<()> {
+pub async fn insert_panel(conn: &mut Conn, p: &Panel) -> Result<()> {
     sqlx::query(
         "INSERT INTO panels (id, programme_id, draw_id, purpose, enterprise_codes, window_start, window_end, released, respond_by_micros)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
@@ -875,7 +849,7 @@ pub async fn insert_panel(conn: &mut Conn, p: &PanelRow) -> Result<()> {
     Ok(())
 }
 
-async fn insert_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
+async fn insert_seat(conn: &mut Conn, panel: &str, s: &Seat) -> Result<()> {
     sqlx::query(
         "INSERT INTO panel_seats (panel_id, position, reviewer_id, seat, state, leader, reason, replaced_by, respond_by_micros)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -883,8 +857,8 @@ async fn insert_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
     .bind(panel)
     .bind(s.position)
     .bind(&s.reviewer_id)
-    .bind(&s.seat)
-    .bind(&s.state)
+    .bind(s.kind.as_str())
+    .bind(s.state.as_str())
     .bind(i64::from(s.leader))
     .bind(&s.reason)
     .bind(&s.replaced_by)
@@ -894,13 +868,13 @@ async fn insert_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn update_seat(conn: &mut Conn, panel: &str, s: &SeatRow) -> Result<()> {
+pub async fn update_seat(conn: &mut Conn, panel: &str, s: &Seat) -> Result<()> {
     sqlx::query(
         "UPDATE panel_seats SET seat = $1, state = $2, leader = $3, reason = $4, replaced_by = $5, position = $6,
          respond_by_micros = $9 WHERE panel_id = $7 AND reviewer_id = $8",
     )
-    .bind(&s.seat)
-    .bind(&s.state)
+    .bind(s.kind.as_str())
+    .bind(s.state.as_str())
     .bind(i64::from(s.leader))
     .bind(&s.reason)
     .bind(&s.replaced_by)
@@ -921,9 +895,9 @@ pub async fn set_released(conn: &mut Conn, panel: &str) -> Result<()> {
     Ok(())
 }
 
-fn panel_row(r: &sqlx::any::AnyRow) -> Result<PanelRow> {
+fn panel_row(r: &sqlx::any::AnyRow) -> Result<Panel> {
     let codes: String = r.try_get("enterprise_codes")?;
-    Ok(PanelRow {
+    Ok(Panel {
         id: r.try_get("id")?,
         programme_id: r.try_get("programme_id")?,
         draw_id: r.try_get("draw_id")?,
@@ -937,7 +911,7 @@ fn panel_row(r: &sqlx::any::AnyRow) -> Result<PanelRow> {
     })
 }
 
-async fn with_seats(conn: &mut Conn, mut p: PanelRow) -> Result<PanelRow> {
+async fn with_seats(conn: &mut Conn, mut p: Panel) -> Result<Panel> {
     for r in sqlx::query(
         "SELECT position, reviewer_id, seat, state, leader, reason, replaced_by, respond_by_micros FROM panel_seats
          WHERE panel_id = $1 ORDER BY position",
@@ -946,11 +920,15 @@ async fn with_seats(conn: &mut Conn, mut p: PanelRow) -> Result<PanelRow> {
     .fetch_all(&mut *conn)
     .await?
     {
-        p.seats.push(SeatRow {
+        let kind: String = r.try_get("seat")?;
+        let state: String = r.try_get("state")?;
+        p.seats.push(Seat {
             position: r.try_get("position")?,
             reviewer_id: r.try_get("reviewer_id")?,
-            seat: r.try_get("seat")?,
-            state: r.try_get("state")?,
+            kind: SeatKind::parse(&kind)
+                .ok_or_else(|| Error::internal(format!("unknown seat kind {kind:?}")))?,
+            state: SeatState::parse(&state)
+                .ok_or_else(|| Error::internal(format!("unknown seat state {state:?}")))?,
             leader: r.try_get::<i64, _>("leader")? != 0,
             reason: r.try_get("reason")?,
             replaced_by: r.try_get("replaced_by")?,
@@ -962,7 +940,7 @@ async fn with_seats(conn: &mut Conn, mut p: PanelRow) -> Result<PanelRow> {
 
 const PANEL_COLUMNS: &str = "id, programme_id, draw_id, purpose, enterprise_codes, window_start, window_end, released, respond_by_micros";
 
-pub async fn get_panel(conn: &mut Conn, programme: &str, id: &str) -> Result<PanelRow> {
+pub async fn get_panel(conn: &mut Conn, programme: &str, id: &str) -> Result<Panel> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {PANEL_COLUMNS} FROM panels WHERE programme_id = $1 AND id = $2"
     )))
@@ -974,7 +952,7 @@ pub async fn get_panel(conn: &mut Conn, programme: &str, id: &str) -> Result<Pan
     with_seats(conn, panel_row(&row)?).await
 }
 
-pub async fn list_panels(db: &Database, programme: &str, page: &Page) -> Result<Vec<PanelRow>> {
+pub async fn list_panels(db: &Database, programme: &str, page: &Page) -> Result<Vec<Panel>> {
     let mut conn = db.pool().acquire().await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {PANEL_COLUMNS} FROM panels WHERE programme_id = $1 AND id > $2 ORDER BY id LIMIT $3"
@@ -1016,7 +994,7 @@ pub async fn appointees(
         panel
             .seats
             .into_iter()
-            .filter(|s| s.seat == "MEMBER" && s.state == "ACCEPTED")
+            .filter(|s| s.is_member() && s.state == SeatState::Accepted)
             .map(|s| s.reviewer_id)
             .collect(),
     ))
@@ -1060,7 +1038,7 @@ pub async fn unbook(conn: &mut Conn, reviewer: &str, panel: &str) -> Result<()> 
 
 /// Starts the reviewer's assignment: counted against cap and cooldown, and the start of the
 /// 3-year cooling-off period against each reviewed enterprise (R-44).
-pub async fn assign(conn: &mut Conn, reviewer: &str, p: &PanelRow) -> Result<()> {
+pub async fn assign(conn: &mut Conn, reviewer: &str, p: &Panel) -> Result<()> {
     for e in &p.enterprise_codes {
         sqlx::query(
             "INSERT INTO assignments (reviewer_id, programme_id, panel_id, enterprise_code, window_start, window_end)

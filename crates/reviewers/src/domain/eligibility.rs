@@ -153,6 +153,37 @@ pub fn conflicts(r: &ReviewerFacts, enterprises: &[String], from: &str, to: &str
     out
 }
 
+/// the cooling-off violations of a tie to `enterprise` beginning on `start` (a date):
+/// a tie that begins within [`COOLING_OFF_YEARS`] of a review of that enterprise.
+pub fn cooling_off_violations(r: &ReviewerFacts, enterprise: &str, start: &str) -> Vec<Reason> {
+    conflicts(r, &[enterprise.to_string()], start, start)
+        .into_iter()
+        .filter(|x| x.rule == "R-44")
+        .collect()
+}
+
+/// Every day of the window `from..=to` (`YYYY-MM-DD`), as a panel books them; empty when
+/// either date does not parse.
+pub fn days(from: &str, to: &str) -> Vec<String> {
+    let (Some(mut d), Some(end)) = (parse_date(from), parse_date(to)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while d <= end {
+        out.push(format!(
+            "{:04}-{:02}-{:02}",
+            d.year(),
+            d.month() as u8,
+            d.day()
+        ));
+        match d.next_day() {
+            Some(n) => d = n,
+            None => break,
+        }
+    }
+    out
+}
+
 /// The programme's limits on how often a reviewer serves.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {

@@ -5,21 +5,20 @@
 //! | `policy`      | a programme's draw policy and group sizes (Art. 8, 16(3-5))      |
 //! | `registry`    | reading and validating the municipal registry       |
 //! | `eligibility` | conflicts and exclusions with reasons         |
+//! | `pool`        | who is in a draw's pool and who is excluded, and why (R-40-R-44) |
 //! | `draw`        | the verifiable draw, its replay and replacements    |
+//! | `lifecycle`   | a draw prepared, executed once with its committed entropy (R-45) |
+//! | `panel`       | a drawn group's seats: answers, replacements, leader (R-41, R-45) |
 //! | `record`      | a reviewer's record: training, certificate, assessments, conduct (Art. 6(3), R-42) |
 
 pub mod draw;
 pub mod eligibility;
+pub mod lifecycle;
+pub mod panel;
 pub mod policy;
+pub mod pool;
 pub mod record;
 pub mod registry;
-
-/// who may be drawn for a review when the programme has appointed its reviewers for the
-/// year — `appointees` (those who accepted), or everyone while there is no appointment covering
-/// the review's window (`None`). The rest are excluded with the reason `NOT_APPOINTED`.
-pub fn appointed(candidate: &str, appointees: Option<&[String]>) -> bool {
-    appointees.is_none_or(|a| a.iter().any(|x| x.eq_ignore_ascii_case(candidate)))
-}
 
 /// What a group is drawn for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

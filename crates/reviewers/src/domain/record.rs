@@ -142,24 +142,31 @@ pub fn may_record(
     }
 }
 
+/// the certificate shown is not the one the registry holds.
+pub const CERTIFICATE_MISMATCH: &str = "CERTIFICATE_MISMATCH";
+/// the certificate shown is not valid on the day.
+pub const CERTIFICATE_LAPSED: &str = "CERTIFICATE_LAPSED";
+
 /// the certificate shown must be the one the registry holds, valid on the day (dates
-/// `YYYY-MM-DD`). A refusal: (reason, message).
+/// `YYYY-MM-DD`).
 pub fn certificate_check(
     shown: &str,
     registered: &str,
     valid_from: &str,
     valid_until: &str,
     day: &str,
-) -> Result<(), (&'static str, String)> {
+) -> Result<(), qaward_kit::Error> {
     if !shown.trim().eq_ignore_ascii_case(registered) {
-        return Err((
-            "CERTIFICATE_MISMATCH",
+        return Err(qaward_kit::Error::rule(
+            "R-42",
+            CERTIFICATE_MISMATCH,
             format!("the certificate shown ({shown}) is not the registered one ({registered})"),
         ));
     }
     if day < valid_from || day > valid_until {
-        return Err((
-            "CERTIFICATE_LAPSED",
+        return Err(qaward_kit::Error::rule(
+            "R-42",
+            CERTIFICATE_LAPSED,
             format!("the certificate is valid {valid_from} to {valid_until}, not on {day}"),
         ));
     }
@@ -243,8 +250,8 @@ mod tests {
                 "2026-07-15"
             )
             .unwrap_err()
-            .0,
-            "CERTIFICATE_MISMATCH"
+            .reason,
+            CERTIFICATE_MISMATCH
         );
         assert_eq!(
             certificate_check(
@@ -255,8 +262,8 @@ mod tests {
                 "2026-07-15"
             )
             .unwrap_err()
-            .0,
-            "CERTIFICATE_LAPSED"
+            .reason,
+            CERTIFICATE_LAPSED
         );
     }
 }

@@ -1,0 +1,101 @@
+//! The municipal registry: importing it, and reading reviewers with their personal
+//! data masked for whoever is not entitled to it.
+
+use qaward_kit::{
+    Error, Result,
+    audit::AuditRecord,
+    auth::{Caller, Role},
+    change::Done,
+    cn,
+    idempotency::RequestKey,
+    paging::Page,
+};
+use qaward_proto::qaward::reviewers::v1 as pb;
+
+use super::{ReviewersApi, convert::reviewer_pb, names::reviewer_id, self_or};
+use crate::{
+    domain::registry::{self, Encoding, Format},
+    store,
+};
+
+pub(super) async fn import(
+    api: &ReviewersApi,
+    c: &Caller,
+    r: pb::ImportReviewersRequest,
+) -> Result<pb::ImportReviewersResponse> {
+    c.require(&[Role::Office])?;
+    let key = RequestKey::new("ImportReviewers", c, &r.request_id, &r)?;
+    let format = match pb::ImportFormat::try_from(r.format) {
+        Ok(pb::ImportFormat::Csv) => Format::Csv,
+        Ok(pb::ImportFormat::Json) => Format::Json,
+        _ => {
+            return Err(Error::invalid(
+                "format",
+                "must be IMPORT_FORMAT_CSV or IMPORT_FORMAT_JSON",
+            ));
+        }
+    };
+    let encoding = match pb::TextEncoding::try_from(r.encoding) {
+        Ok(pb::TextEncoding::Gb18030) => Encoding::Gb18030,
+        Ok(pb::TextEncoding::Utf8) | Ok(pb::TextEncoding::Unspecified) => Encoding::Utf8,
+        Err(_) => return Err(Error::invalid("encoding", "unknown encoding")),
+    };
+    let (good, rejected) = registry::parse(&r.content, format, encoding)
+        .map_err(|e| Error::invalid("content", e.0))?;
+    api.change(key, |mut tx| async move {
+        let n = store::upsert_reviewers(&mut tx, &good, api.now()).await?;
+        let response = pb::ImportReviewersResponse {
+            created: n.created as i32,
+            updated: n.updated as i32,
+            unchanged: n.unchanged as i32,
+            rejected: rejected
+                .iter()
+                .map(|x| pb::RejectedRow {
+                    row: x.row as i32,
+                    field: x.field.clone(),
+                    reason: x.reason.clone(),
+                })
+                .collect(),
+        };
+        let record = AuditRecord::by(c, "registry.import", "reviewers").with_detail(serde_json::json!({
+            "created": n.created, "updated": n.updated, "unchanged": n.unchanged, "rejected_rows": rejected.len(),
+            "certificates": good.iter().map(|g| g.certificate_number.clone()).collect::<Vec<_>>(),
+        }));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
+}
+
+pub(super) async fn get(
+    api: &ReviewersApi,
+    c: &Caller,
+    r: pb::GetReviewerRequest,
+) -> Result<pb::Reviewer> {
+    let id = reviewer_id(&r.name, "name")?;
+    self_or(c, &id, &[Role::Office, Role::Supervisor])?;
+    let mut conn = api.db.pool().acquire().await?;
+    Ok(reviewer_pb(&store::get_reviewer(&mut conn, &id).await?, c))
+}
+
+pub(super) async fn list(
+    api: &ReviewersApi,
+    c: &Caller,
+    r: pb::ListReviewersRequest,
+) -> Result<pb::ListReviewersResponse> {
+    c.require(&[Role::Office, Role::Supervisor])?;
+    let page = Page::parse(r.page_size, &r.page_token)?;
+    let speciality = if r.speciality.is_empty() {
+        String::new()
+    } else {
+        cn::industry(&r.speciality).map_err(|e| Error::invalid("speciality", e.to_string()))?
+    };
+    if r.query.chars().count() > 50 {
+        return Err(Error::invalid("query", "at most 50 characters"));
+    }
+    let mut rows = store::list_reviewers(&api.db, &page, &speciality, r.query.trim()).await?;
+    let next_page_token = page.finish(&mut rows, |x| x.record.certificate_number.clone());
+    Ok(pb::ListReviewersResponse {
+        reviewers: rows.iter().map(|x| reviewer_pb(x, c)).collect(),
+        next_page_token,
+    })
+}

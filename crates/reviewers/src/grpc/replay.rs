@@ -1,0 +1,85 @@
+//! Replaying a recorded draw, with no database: for VerifyDraw, for `qaward draw verify
+//! FILE` and for the demo. The algorithm is [`crate::domain::draw`]; this compares its replay
+//! with the record and says how they differ.
+
+use qaward_proto::qaward::reviewers::v1 as pb;
+
+use crate::domain::draw::{self, Prepared};
+
+/// Replays an exported draw record (`record_json` of GetDraw) offline, with no database
+/// what `qaward draw verify FILE` and the demo run. `Err` when it is not a record.
+pub fn verify_record(record_json: &str) -> Result<pb::VerifyDrawResponse, String> {
+    let record: serde_json::Value =
+        serde_json::from_str(record_json).map_err(|e| format!("not JSON: {e}"))?;
+    let field = |k: &str| record.get(k).and_then(|v| v.as_str());
+    let prepared = field("prepared").ok_or("the record has no prepared text")?;
+    let inputs_hash = field("inputs_hash").ok_or("the record has no inputs_hash")?;
+    let outcome = match record.get("outcome") {
+        Some(v) if !v.is_null() => Some(
+            serde_json::from_value::<draw::Outcome>(v.clone())
+                .map_err(|e| format!("the outcome does not parse: {e}"))?,
+        ),
+        _ => None,
+    };
+    Ok(verify(
+        prepared,
+        field("entropy"),
+        outcome.as_ref(),
+        inputs_hash,
+    ))
+}
+
+/// Replays a recorded draw.
+pub fn verify(
+    prepared_text: &str,
+    entropy: Option<&str>,
+    outcome: Option<&draw::Outcome>,
+    inputs_hash: &str,
+) -> pb::VerifyDrawResponse {
+    let fail = |message: String| pb::VerifyDrawResponse {
+        matches: false,
+        replayed_members: vec![],
+        replayed_backups: vec![],
+        message,
+    };
+    if draw::sha256_hex(prepared_text.as_bytes()) != inputs_hash {
+        return fail("the prepared record does not match its inputs hash".into());
+    }
+    let Ok(prepared) = serde_json::from_str::<Prepared>(prepared_text) else {
+        return fail("the prepared record does not parse".into());
+    };
+    if draw::pool_hash(&prepared.pool) != prepared.pool_hash {
+        return fail("the pool does not match its pool hash".into());
+    }
+    let Some(entropy) = entropy else {
+        return fail("the draw has not been executed".into());
+    };
+    if !prepared.entropy_commitment.is_empty()
+        && draw::sha256_hex(entropy.as_bytes()) != prepared.entropy_commitment
+    {
+        return fail("the entropy does not match the published commitment".into());
+    }
+    match (
+        draw::execute_hashed(&prepared, inputs_hash, entropy),
+        outcome,
+    ) {
+        (Ok(replayed), Some(recorded)) => pb::VerifyDrawResponse {
+            matches: &replayed == recorded,
+            message: if &replayed == recorded {
+                "the replay gives the recorded members, leader and backups".into()
+            } else {
+                "the replay differs from the record".into()
+            },
+            replayed_members: replayed.members,
+            replayed_backups: replayed.backups,
+        },
+        (Err(s), None) => pb::VerifyDrawResponse {
+            matches: true,
+            replayed_members: vec![],
+            replayed_backups: vec![],
+            message: format!("the draw failed as recorded: {}", s.message()),
+        },
+        (Ok(_), None) => fail("the record has no outcome but the replay succeeds".into()),
+        (Err(s), Some(_)) => fail(format!("the replay fails: {}", s.message())),
+    }
+}
