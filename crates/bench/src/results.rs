@@ -6,8 +6,12 @@ use std::time::Instant;
 
 use qaward_kit::db::Database;
 use qaward_scoring::{
-    domain::{results::Settings, rubric::Rubric},
-    store::{self, AssignmentRow, SheetRow},
+    domain::{
+        lifecycle::{Sheet, SheetKind, SheetState},
+        results::Settings,
+        rubric::Rubric,
+    },
+    store::{self, AssignmentRow},
 };
 
 use crate::Figure;
@@ -28,16 +32,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn sheet(id: String, assignment: &str, reviewer: &str, kind: &str, total: String) -> SheetRow {
-    SheetRow {
+fn sheet(id: String, assignment: &str, reviewer: &str, kind: SheetKind, total: String) -> Sheet {
+    Sheet {
         id,
         version: 1,
         assignment_id: assignment.to_string(),
         reviewer: reviewer.to_string(),
-        kind: kind.to_string(),
-        state: "SUBMITTED".into(),
+        kind,
+        state: SheetState::Submitted,
         items: Vec::new(),
-        defence_score: if kind == "DEFENCE" {
+        defence_score: if kind == SheetKind::Defence {
             total.clone()
         } else {
             String::new()
@@ -100,7 +104,13 @@ pub async fn run(o: ResultsOptions) -> Result<(), String> {
                         let score = format!("{}.{}", 60 + (a * 7 + p * 3) % 40, p);
                         store::insert_sheet(
                             &mut tx,
-                            &sheet(format!("{id}-{p}"), &id, &format!("R{p}"), "DEFENCE", score),
+                            &sheet(
+                                format!("{id}-{p}"),
+                                &id,
+                                &format!("R{p}"),
+                                SheetKind::Defence,
+                                score,
+                            ),
                         )
                         .await
                         .map_err(|e| e.message.clone())?;
@@ -110,7 +120,13 @@ pub async fn run(o: ResultsOptions) -> Result<(), String> {
                     let total = format!("{}.5", 380 + (a * 37) % 300);
                     store::insert_sheet(
                         &mut tx,
-                        &sheet(format!("{id}-consensus"), &id, "R0", "CONSENSUS", total),
+                        &sheet(
+                            format!("{id}-consensus"),
+                            &id,
+                            "R0",
+                            SheetKind::Consensus,
+                            total,
+                        ),
                     )
                     .await
                     .map_err(|e| e.message.clone())?;

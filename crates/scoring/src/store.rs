@@ -7,10 +7,12 @@ use qaward_kit::{
     db::{Conn, Database},
     paging::Page,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::domain::rubric::Rubric;
+use crate::domain::{
+    lifecycle::{Sheet, SheetKind, SheetState},
+    rubric::Rubric,
+};
 
 pub async fn insert_rubric(
     conn: &mut Conn,
@@ -224,45 +226,25 @@ pub async fn list_assignments(
     with_people(conn, rows).await
 }
 
-/// An item as a sheet records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemEntry {
-    pub code: String,
-    pub percent: u32,
-    pub strengths: String,
-    pub opportunities: String,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SheetRow {
-    pub id: String,
-    pub version: i64,
-    pub assignment_id: String,
-    pub reviewer: String,
-    /// INDEPENDENT, CONSENSUS or DEFENCE.
-    pub kind: String,
-    /// DRAFT, SUBMITTED or SUPERSEDED.
-    pub state: String,
-    pub items: Vec<ItemEntry>,
-    pub defence_score: String,
-    pub total: String,
-    pub seal_hash: String,
-    pub correction_reason: String,
-    pub submitted_micros: Option<i64>,
-}
-
 const SHEET_COLUMNS: &str = "id, version, assignment_id, reviewer, kind, state, items, defence_score, total, seal_hash, correction_reason, submitted_micros";
 
-fn sheet_row(r: &sqlx::any::AnyRow) -> Result<SheetRow> {
+fn sheet_kind(text: String) -> Result<SheetKind> {
+    SheetKind::parse(&text).ok_or_else(|| Error::internal(format!("unknown sheet kind {text:?}")))
+}
+
+fn sheet_state(text: String) -> Result<SheetState> {
+    SheetState::parse(&text).ok_or_else(|| Error::internal(format!("unknown sheet state {text:?}")))
+}
+
+fn sheet_row(r: &sqlx::any::AnyRow) -> Result<Sheet> {
     let items: String = r.try_get(6)?;
-    Ok(SheetRow {
+    Ok(Sheet {
         id: r.try_get(0)?,
         version: r.try_get(1)?,
         assignment_id: r.try_get(2)?,
         reviewer: r.try_get(3)?,
-        kind: r.try_get(4)?,
-        state: r.try_get(5)?,
+        kind: sheet_kind(r.try_get(4)?)?,
+        state: sheet_state(r.try_get(5)?)?,
         items: serde_json::from_str(&items).map_err(Error::internal)?,
         defence_score: r.try_get(7)?,
         total: r.try_get(8)?,
@@ -273,7 +255,7 @@ fn sheet_row(r: &sqlx::any::AnyRow) -> Result<SheetRow> {
 }
 
 /// The current version of a sheet (the newest).
-pub async fn get_sheet(conn: &mut Conn, id: &str) -> Result<Option<SheetRow>> {
+pub async fn get_sheet(conn: &mut Conn, id: &str) -> Result<Option<Sheet>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SHEET_COLUMNS} FROM sheets WHERE id = $1 ORDER BY version DESC LIMIT 1"
     )))
@@ -284,7 +266,7 @@ pub async fn get_sheet(conn: &mut Conn, id: &str) -> Result<Option<SheetRow>> {
 }
 
 /// The current version of every sheet of an assignment.
-pub async fn assignment_sheets(conn: &mut Conn, assignment: &str) -> Result<Vec<SheetRow>> {
+pub async fn assignment_sheets(conn: &mut Conn, assignment: &str) -> Result<Vec<Sheet>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SHEET_COLUMNS} FROM sheets s WHERE assignment_id = $1
          AND version = (SELECT MAX(version) FROM sheets x WHERE x.id = s.id) ORDER BY id"
@@ -296,7 +278,7 @@ pub async fn assignment_sheets(conn: &mut Conn, assignment: &str) -> Result<Vec<
 }
 
 /// Writes a new draft, or replaces a draft in place (drafts are not yet records).
-pub async fn save_draft(conn: &mut Conn, s: &SheetRow) -> Result<()> {
+pub async fn save_draft(conn: &mut Conn, s: &Sheet) -> Result<()> {
     sqlx::query("DELETE FROM sheets WHERE id = $1 AND version = $2 AND state = 'DRAFT'")
         .bind(&s.id)
         .bind(s.version)
@@ -305,7 +287,7 @@ pub async fn save_draft(conn: &mut Conn, s: &SheetRow) -> Result<()> {
     insert_sheet(conn, s).await
 }
 
-pub async fn insert_sheet(conn: &mut Conn, s: &SheetRow) -> Result<()> {
+pub async fn insert_sheet(conn: &mut Conn, s: &Sheet) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO sheets ({SHEET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     )))
@@ -313,8 +295,8 @@ pub async fn insert_sheet(conn: &mut Conn, s: &SheetRow) -> Result<()> {
     .bind(s.version)
     .bind(&s.assignment_id)
     .bind(&s.reviewer)
-    .bind(&s.kind)
-    .bind(&s.state)
+    .bind(s.kind.as_str())
+    .bind(s.state.as_str())
     .bind(serde_json::to_string(&s.items).map_err(Error::internal)?)
     .bind(&s.defence_score)
     .bind(&s.total)
@@ -327,7 +309,7 @@ pub async fn insert_sheet(conn: &mut Conn, s: &SheetRow) -> Result<()> {
 }
 
 /// Seals a draft; false if it was not a draft any more (a concurrent submit won).
-pub async fn seal(conn: &mut Conn, s: &SheetRow) -> Result<bool> {
+pub async fn seal(conn: &mut Conn, s: &Sheet) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE sheets SET state = 'SUBMITTED', total = $1, seal_hash = $2, submitted_micros = $3
          WHERE id = $4 AND version = $5 AND state = 'DRAFT'",
@@ -379,7 +361,7 @@ pub async fn released(conn: &mut Conn, cycle: &str, stage: &str) -> Result<bool>
 
 /// Every submitted sheet of a cycle with its assignment's application and stage, in one
 /// read: what results are computed from.
-pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, String, SheetRow)>> {
+pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, String, Sheet)>> {
     let rows = sqlx::query(
         "SELECT a.application, a.stage, s.id, s.version, s.assignment_id, s.reviewer, s.kind, s.state, s.items,
                 s.defence_score, s.total, s.seal_hash, s.correction_reason, s.submitted_micros
@@ -394,13 +376,13 @@ pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, Str
         out.push((
             r.try_get(0)?,
             r.try_get(1)?,
-            SheetRow {
+            Sheet {
                 id: r.try_get(2)?,
                 version: r.try_get(3)?,
                 assignment_id: r.try_get(4)?,
                 reviewer: r.try_get(5)?,
-                kind: r.try_get(6)?,
-                state: r.try_get(7)?,
+                kind: sheet_kind(r.try_get(6)?)?,
+                state: sheet_state(r.try_get(7)?)?,
                 items: Vec::new(),
                 defence_score: r.try_get(9)?,
                 total: r.try_get(10)?,

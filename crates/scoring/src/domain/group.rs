@@ -72,6 +72,16 @@ pub fn may_reserve_opinion(
     Ok(())
 }
 
+/// A refusal of [`may_reserve_opinion`] as the caller's error: PERMISSION_DENIED for someone
+/// outside the group, else the rule that forbids it.
+pub fn refused((rule, reason, message): Refusal) -> qaward_kit::Error {
+    if reason == "NOT_IN_GROUP" {
+        qaward_kit::Error::permission_denied(message)
+    } else {
+        qaward_kit::Error::rule(rule, reason, message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,6 +228,18 @@ pub fn problems(
     out
 }
 
+/// a released stage's logs are read-only, as its scores are.
+pub fn check_open(released: bool) -> qaward_kit::Result<()> {
+    if released {
+        return Err(qaward_kit::Error::rule(
+            "R-51",
+            super::lifecycle::STAGE_RELEASED,
+            "released results are read-only, their logs too",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
