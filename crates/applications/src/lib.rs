@@ -1,23 +1,16 @@
 //! Applications: the award cycle and every application's life, from the notice to
 //! revocation, orchestrating reviewers, scoring and notifications.
 //!
-//! A request's path: `grpc.rs` (programmes, cycles, enterprises, eligibility), `intake.rs`
-//! (applications, evidence, sign-offs, transitions) or `review.rs` (groups drawn through the
-//! reviewers service, assignments in scoring, released results) — validate at the edge, check the
-//! caller — → `domain/` (pure rules, no I/O: settings, eligibility, character counting, the stage
-//! table, the reviews) → `store.rs` (sqlx, both backends, one transaction with the audit record and
-//! the outbox notices); candidates to approval in `selection.rs`, winners' duties and revocation
-//! in `duties.rs`.
+//! A request's path: `grpc/mod.rs` (routes the method) → `grpc/<resource>.rs` (validates at
+//! the edge, checks whose record it is; the table in `grpc/mod.rs` says which file holds which
+//! method) → `domain/` (pure rules, no I/O: settings, eligibility, character counting, the stage
+//! table, the reviews, the selection, the duties) → `store.rs` (sqlx, both backends, one
+//! transaction with the audit record and the outbox notices).
 
 pub mod blobs;
 pub mod domain;
-mod duties;
-mod export;
 mod grpc;
-mod intake;
-mod review;
 pub mod s3;
-mod selection;
 pub mod store;
 
 use qaward_kit::{

@@ -1,8 +1,4 @@
-//! The supervisor's export: a cycle's complete record as one JSON document —
-//! the pinned settings, every application with its decisions, sign-offs, evidence hashes,
-//! consultations, complaints, committee decision and award; every review group with its draw's
-//! replayable record from the reviewers service; the results as scoring computes them; and the
-//! audit trail below the cycle, with whether the whole chain verifies.
+//! The cycle's exported record: everything an auditor needs, in one document.
 
 use qaward_kit::{
     Error, Result, audit,
@@ -15,10 +11,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
-use crate::{
-    grpc::{ApplicationsApi, caller, cycle_id},
-    review::{application_resource, upstream},
-    store,
+use crate::store;
+
+use super::{
+    ApplicationsApi, caller,
+    names::{application_resource, cycle_id},
+    upstream,
 };
 
 impl ApplicationsApi {

@@ -1,13 +1,11 @@
-//! Winners' duties and revocation: award holders file their annual and incident
-//! reports (flagged late against 30 June or 15 working days), the office lists who is overdue,
-//! and revokes an award on a ground of Art. 20, which bars the enterprise for the ban years.
+//! Winners' duties after the award: yearly reports, overdue reports, revocation.
 
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
     change,
-    clock::{to_timestamp, unix_micros},
+    clock::unix_micros,
     convert::{chinese_date, date_from_pb, date_to_pb, iso_date, parse_iso_date},
     error::FieldViolation,
     idempotency::RequestKey,
@@ -19,26 +17,16 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{Explanation, duties},
-    grpc::{
-        ApplicationsApi, caller, china_date, enterprise_code, enterprise_pb, is_enterprise, line,
-    },
-    intake::{notice, refused},
     store::{self, ReportRow},
 };
 
-fn report_pb(r: &ReportRow) -> pb::WinnerReport {
-    pb::WinnerReport {
-        name: format!("enterprises/{}/reports/{}", r.credit_code, r.id),
-        kind: pb::ReportKind::from_str_name(&format!("REPORT_KIND_{}", r.kind)).unwrap_or_default()
-            as i32,
-        year: r.year as i32,
-        text: r.text.clone(),
-        event_date: parse_iso_date(&r.event_date).map(date_to_pb),
-        file_time: Some(to_timestamp(r.filed_micros)),
-        late: r.late,
-        due_date: parse_iso_date(&r.due_date).map(date_to_pb),
-    }
-}
+use super::{
+    ApplicationsApi, caller,
+    convert::{china_date, enterprise_pb, line, report_pb},
+    is_enterprise,
+    names::enterprise_code,
+    submission::{notice, refused},
+};
 
 impl ApplicationsApi {
     pub(crate) async fn duties_file(

@@ -1,22 +1,14 @@
-//! The orchestration of the reviews. The office prepares a group
-//! for some applications of a cycle and one review stage: the reviewers service prepares the
-//! draw with the programme's size, the applicants (for recusal, R-41) and the specialities
-//! their industries need. Starting the group reveals the entropy: the draw executes,
-//! scoring gets one assignment per application with the drawn members, and the applications
-//! move into the review stage, each with its audit record and notices. Releasing a stage
-//! releases it in scoring and moves every application of it by scoring's decision (R-13,
-//! The office's token is relayed on every call, so the other services check the office
-//! as they would if it called them itself; upstream calls carry request ids derived from this
-//! request or group, so a retry repeats no draw and no assignment.
+//! Review groups: prepared with their applicants, drawn through the reviewers
+//! service, assigned in the scoring service; read by whom they concern.
 
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
     auth::{Caller, Role, relay_token},
     change,
-    clock::{to_timestamp, unix_micros},
+    clock::unix_micros,
     cn,
-    convert::{chinese_date, date_from_pb, date_to_pb, iso_date, parse_iso_date},
+    convert::{chinese_date, date_from_pb, date_to_pb, iso_date},
     db::Conn,
     error::FieldViolation,
     idempotency::{RequestKey, derived_request_id},
@@ -24,171 +16,52 @@ use qaward_kit::{
     paging::Page,
 };
 use qaward_proto::qaward::{applications::v1 as pb, reviewers::v1 as rpb, scoring::v1 as spb};
-use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        Explanation,
         review::{self, ReviewStage},
         settings::Settings,
-        stage::{self, Stage},
+        stage,
     },
-    grpc::{ApplicationsApi, caller, cycle_id, line},
-    intake::{application_name, application_pb, decide, load, notice, refused, stage_of},
     store::{self, ApplicationRow, ReviewGroupRow},
 };
 
+use super::{
+    ApplicationsApi,
+    applications::load,
+    caller,
+    convert::{group_pb, line, purpose, read_date, result_settings, scoring_stage, stage_from_pb},
+    names::{application_name, application_resource, cycle_id, group_name},
+    submission::{decide, notice, refused, stage_of},
+    upstream,
+};
+
 /// Applications one group may review at once.
-const MAX_GROUP_APPLICATIONS: usize = 30;
+pub(super) const MAX_GROUP_APPLICATIONS: usize = 30;
 
-fn stage_from_pb(v: i32) -> Option<ReviewStage> {
-    match pb::ReviewStage::try_from(v).ok()? {
-        pb::ReviewStage::Materials => Some(ReviewStage::Materials),
-        pb::ReviewStage::Defence => Some(ReviewStage::Defence),
-        pb::ReviewStage::Site => Some(ReviewStage::Site),
-        pb::ReviewStage::Unspecified => None,
+/// whether a reviewer may read an application now — drawn into a started group of a
+/// review that is running for it.
+pub(crate) async fn reviewer_may_read(
+    conn: &mut Conn,
+    c: &Caller,
+    row: &ApplicationRow,
+) -> Result<bool> {
+    if c.role != Role::Reviewer {
+        return Ok(false);
     }
-}
-
-fn stage_pb(s: ReviewStage) -> pb::ReviewStage {
-    match s {
-        ReviewStage::Materials => pb::ReviewStage::Materials,
-        ReviewStage::Defence => pb::ReviewStage::Defence,
-        ReviewStage::Site => pb::ReviewStage::Site,
-    }
-}
-
-fn purpose(s: ReviewStage) -> rpb::DrawPurpose {
-    match s {
-        ReviewStage::Materials => rpb::DrawPurpose::MaterialsGroup,
-        ReviewStage::Defence => rpb::DrawPurpose::DefencePanel,
-        ReviewStage::Site => rpb::DrawPurpose::SiteGroup,
-    }
-}
-
-fn scoring_stage(s: ReviewStage) -> spb::Stage {
-    match s {
-        ReviewStage::Materials => spb::Stage::Materials,
-        ReviewStage::Defence => spb::Stage::Defence,
-        ReviewStage::Site => spb::Stage::Site,
-    }
-}
-
-/// `programmes/{p}/cycles/{y}/reviewGroups/{id}` → (p, y, id).
-fn group_name(name: &str, field: &str) -> Result<(String, i64, String)> {
-    let (cycle, id) = name.rsplit_once("/reviewGroups/").ok_or_else(|| {
-        Error::invalid(
-            field,
-            "must be programmes/{p}/cycles/{year}/reviewGroups/{group}",
-        )
-    })?;
-    let (p, y) = cycle_id(cycle, field)?;
-    if !qaward_kit::names::valid_id(id) {
-        return Err(Error::invalid(field, "the group id is malformed"));
-    }
-    Ok((p, y, id.to_string()))
-}
-
-pub(crate) fn application_resource(row: &ApplicationRow) -> String {
-    format!(
-        "programmes/{}/cycles/{}/applications/{}",
-        row.programme_id, row.year, row.credit_code
-    )
-}
-
-/// The application's resource name from its id (`{p}/{y}/{code}`).
-pub(crate) fn resource_of_id(id: &str) -> String {
-    let mut p = id.splitn(3, '/');
-    let (a, b, c) = (
-        p.next().unwrap_or(""),
-        p.next().unwrap_or(""),
-        p.next().unwrap_or(""),
-    );
-    format!("programmes/{a}/cycles/{b}/applications/{c}")
-}
-
-/// The group as its reader may see it: members are sealed from everyone but the office and
-/// the supervisor.
-fn group_pb(g: &ReviewGroupRow, c: &Caller) -> pb::ReviewGroup {
-    let office = matches!(c.role, Role::Office | Role::Supervisor);
-    let stage = ReviewStage::parse(&g.stage).unwrap_or(ReviewStage::Materials);
-    pb::ReviewGroup {
-        name: format!(
-            "programmes/{}/cycles/{}/reviewGroups/{}",
-            g.programme_id, g.year, g.id
-        ),
-        stage: stage_pb(stage) as i32,
-        applications: g
-            .applications
-            .iter()
-            .map(|(a, _)| resource_of_id(a))
-            .collect(),
-        window_start: parse_iso_date(&g.window_start).map(date_to_pb),
-        window_end: parse_iso_date(&g.window_end).map(date_to_pb),
-        entropy_commitment: g.entropy_commitment.clone(),
-        entropy_source: g.entropy_source.clone(),
-        state: (if g.state == "STARTED" {
-            pb::ReviewGroupState::Started
-        } else {
-            pb::ReviewGroupState::Prepared
-        }) as i32,
-        draw: g.draw.clone(),
-        panel: g.panel.clone(),
-        members: if office {
-            g.members
+    let mut drawn_for = Vec::new();
+    for stage in ReviewStage::ALL {
+        if let Some(g) = store::group_of(conn, &row.id, stage.as_str()).await?
+            && g.state == "STARTED"
+            && g.members
                 .iter()
-                .map(|(r, _)| format!("reviewers/{r}"))
-                .collect()
-        } else {
-            Vec::new()
-        },
-        assignments: g
-            .applications
-            .iter()
-            .map(|(_, a)| a.clone())
-            .filter(|a| !a.is_empty())
-            .collect(),
-        size: g.size as i32,
-        specialities: g.specialities.clone(),
-        advisors: g
-            .advisors
-            .iter()
-            .map(|a| format!("reviewers/{a}"))
-            .collect(),
-        create_time: Some(to_timestamp(g.created_micros)),
+                .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))
+        {
+            drawn_for.push(stage);
+        }
     }
-}
-
-/// A stored ISO date as people read it (2026年7月10日).
-pub(crate) fn read_date(iso: &str) -> String {
-    parse_iso_date(iso).map(chinese_date).unwrap_or_default()
-}
-
-pub(crate) fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
-    move |s| Error::from_upstream(service, &s)
-}
-
-/// The scoring settings of a programme's settings.
-fn result_settings(s: &Settings) -> spb::ResultSettings {
-    let dec = |d: Decimal| {
-        Some(qaward_proto::qaward::common::v1::Decimal {
-            value: d.normalize().to_string(),
-        })
-    };
-    spb::ResultSettings {
-        materials_threshold: dec(s.materials_threshold),
-        materials_weight: dec(s.materials_weight),
-        site_weight: dec(s.site_weight),
-        final_threshold: dec(s.final_selection_threshold),
-        candidate_threshold: dec(s.candidate_threshold),
-        max_candidates: s.max_candidates as i32,
-        ..Default::default()
-    }
-}
-
-pub(crate) fn decimal(d: &Option<qaward_proto::qaward::common::v1::Decimal>) -> Option<Decimal> {
-    d.as_ref().and_then(|d| d.value.parse().ok())
+    Ok(review::reviewer_may_read(stage_of(row)?, &drawn_for))
 }
 
 impl ApplicationsApi {
@@ -777,131 +650,8 @@ impl ApplicationsApi {
         run.await.map(Response::new).map_err(Error::into_status)
     }
 
-    pub(crate) async fn review_release(
-        &self,
-        request: Request<pb::ReleaseReviewStageRequest>,
-    ) -> Result<Response<pb::ReleaseReviewStageResponse>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y) = cycle_id(&r.cycle, "cycle")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let stage = match stage_from_pb(r.stage) {
-                Some(s @ (ReviewStage::Materials | ReviewStage::Site)) => s,
-                Some(ReviewStage::Defence) => {
-                    return Err(Error::invalid(
-                        "stage",
-                        "the defence score enters the composite with the candidates (R-17); release MATERIALS or SITE",
-                    ));
-                }
-                None => return Err(Error::invalid("stage", "must be MATERIALS or SITE")),
-            };
-            let key = RequestKey::new("ReleaseReviewStage", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
-            let mut conn = self.db().pool().acquire().await?;
-            let cycle = store::get_cycle(&mut conn, &p, y).await?;
-            let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
-            let running = self.in_review(&mut conn, &p, y, stage).await?;
-            drop(conn);
-            if running.is_empty() {
-                return Err(Error::rule(
-                    stage.rule(),
-                    "NOTHING_TO_RELEASE",
-                    format!("本年度没有处于{}阶段的申报", stage.label()),
-                ));
-            }
-            let scoring_cycle = review::scoring_cycle(&p, y);
-            let results = self.scoring_results(&c, &p, y, &settings).await?;
-            // Every application of the stage must have scoring's decision: a group that has
-            // not signed its consensus holds the release back.
-            let mut steps = Vec::new();
-            let mut waiting = Vec::new();
-            for row in &running {
-                let resource = application_resource(row);
-                let result = results.results.iter().find(|x| x.application == resource);
-                let materials =
-                    result.and_then(|x| Some((x.materials_passed?, decimal(&x.materials_score)?)));
-                let reviewed =
-                    result.and_then(|x| Some((x.in_final_selection?, decimal(&x.review_score)?)));
-                match review::result_steps(stage, materials, reviewed, &settings) {
-                    Some(s) => steps.push((row.id.clone(), s)),
-                    None => waiting.push(resource),
-                }
-            }
-            if !waiting.is_empty() {
-                return Err(Error::rule(
-                    "R-12",
-                    "CONSENSUS_MISSING",
-                    format!("以下申报的评审组尚未签署共识评分：{}", waiting.join("、")),
-                )
-                .with_metadata("waiting", waiting.join(",")));
-            }
-            self.release_in_scoring(&c, &p, y, scoring_stage(stage))
-                .await?;
-
-            let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let mut moved = Vec::new();
-            for (id, s) in steps {
-                let mut row = store::get_application(&mut tx, &id).await?;
-                let mut why = Vec::new();
-                for step in &s {
-                    let d = stage::apply(stage_of(&row)?, step).map_err(refused)?;
-                    decide(&mut row, d.to, &d.why, unix_micros(now));
-                    why.push(d.why);
-                }
-                store::save_application(&mut tx, &row).await?;
-                let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
-                let resource = application_resource(&row);
-                for (step, w) in s.iter().zip(&why) {
-                    let record = AuditRecord::by(
-                        &c,
-                        &format!("application.{}", step.name()),
-                        resource.clone(),
-                    )
-                    .because(w.rule)
-                    .with_detail(serde_json::json!({ "message": w.message, "inputs": w.inputs }));
-                    audit::append(&mut tx, now, &record).await?;
-                }
-                let last = why.last().cloned().unwrap_or_else(|| {
-                    Explanation::new(stage.rule(), "STAGE_CHANGED", String::new())
-                });
-                self.result_notice(
-                    &mut tx,
-                    now,
-                    &row,
-                    &enterprise,
-                    &programme.display_name,
-                    &scoring_cycle,
-                    &last,
-                )
-                .await?;
-                moved.push(application_pb(&mut tx, &row).await?);
-            }
-            let response = pb::ReleaseReviewStageResponse {
-                applications: moved,
-            };
-            let record = AuditRecord::by(
-                &c,
-                "review_stage.release",
-                format!("{}/stages/{}", r.cycle, stage.as_str().to_lowercase()),
-            )
-            .because(if stage == ReviewStage::Materials {
-                "R-13"
-            } else {
-                "R-16"
-            });
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-
     /// The applications of a cycle whose `stage` review runs and that a started group reviews.
-    async fn in_review(
+    pub(super) async fn in_review(
         &self,
         conn: &mut Conn,
         p: &str,
@@ -919,193 +669,4 @@ impl ApplicationsApi {
         }
         Ok(out)
     }
-
-    /// The notice a released result sends: passed (prepare for the defence), failed (the
-    /// feedback report, to the applicant and a copy to its recommending unit, R-13), or the
-    /// final-selection decision.
-    #[allow(clippy::too_many_arguments)]
-    async fn result_notice(
-        &self,
-        tx: &mut Conn,
-        now: time::OffsetDateTime,
-        row: &ApplicationRow,
-        enterprise: &store::EnterpriseRow,
-        programme_name: &str,
-        scoring_cycle: &str,
-        why: &Explanation,
-    ) -> Result<()> {
-        let name = enterprise.display_name.clone();
-        let input = |k: &str| why.inputs.get(k).cloned().unwrap_or_default();
-        let stage = stage_of(row)?;
-        let n = match stage {
-            Stage::MaterialsPassed => notice(
-                "materials_review.passed",
-                &row.credit_code,
-                &name,
-                &[
-                    ("enterprise_name", name.clone()),
-                    ("programme_name", programme_name.to_string()),
-                    ("year", row.year.to_string()),
-                    ("materials_score", input("materials_score")),
-                    ("threshold", input("threshold")),
-                ],
-            ),
-            Stage::MaterialsFailed => {
-                let mut n = notice(
-                    "materials_review.failed",
-                    &row.credit_code,
-                    &name,
-                    &[
-                        ("enterprise_name", name.clone()),
-                        ("programme_name", programme_name.to_string()),
-                        ("year", row.year.to_string()),
-                        ("materials_score", input("materials_score")),
-                        ("threshold", input("threshold")),
-                        (
-                            "report_url",
-                            format!(
-                                "/v1/{scoring_cycle}/applications/{}/feedbackReport",
-                                application_resource(row)
-                            ),
-                        ),
-                    ],
-                );
-                // the feedback report is copied to the recommending unit.
-                n.recipients
-                    .push(qaward_proto::qaward::notifications::v1::Recipient {
-                        id: enterprise.recommending_unit.clone(),
-                        ..Default::default()
-                    });
-                n
-            }
-            Stage::FinalSelection | Stage::NotSelected => notice(
-                "results.final_selection",
-                &row.credit_code,
-                &name,
-                &[
-                    ("enterprise_name", name.clone()),
-                    ("review_score", input("review_score")),
-                    ("threshold", input("threshold")),
-                    (
-                        "outcome",
-                        if stage == Stage::FinalSelection {
-                            "进入终选"
-                        } else {
-                            "未进入终选"
-                        }
-                        .to_string(),
-                    ),
-                ],
-            ),
-            _ => return Ok(()),
-        };
-        notify::enqueue(tx, now, &n).await.map(|_| ())
-    }
-
-    pub(crate) async fn review_stop_site_visit(
-        &self,
-        request: Request<pb::StopSiteVisitRequest>,
-    ) -> Result<Response<pb::Application>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, code) = application_name(&r.name, "name")?;
-            let mut bad = Vec::new();
-            let finding = line(&r.finding, "finding", 2_000, &mut bad);
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let key = RequestKey::new("StopSiteVisit", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
-            let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut l = load(&mut tx, &p, y, &code).await?;
-            // Only the leader of the site group that visits this applicant stops the visit.
-            let leads = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
-                .await?
-                .filter(|g| g.state == "STARTED")
-                .is_some_and(|g| {
-                    c.role == Role::Reviewer
-                        && g.members
-                            .iter()
-                            .any(|(m, leader)| *leader && m.eq_ignore_ascii_case(&c.subject))
-                });
-            if !leads {
-                return Err(Error::permission_denied(
-                    "only the leader of the site group visiting this applicant stops the visit (R-15)",
-                ));
-            }
-            let current = stage_of(&l.row)?;
-            if current != Stage::SiteVisit {
-                return Err(refused(Explanation::new(
-                    "R-15",
-                    "STEP_NOT_ALLOWED",
-                    format!("申报处于{}阶段，没有进行中的现场评审", current.as_str()),
-                )));
-            }
-            if store::site_stop(&mut tx, &l.row.id).await?.is_some() {
-                return Err(Error::rule(
-                    "R-15",
-                    "ALREADY_STOPPED",
-                    "现场评审已经中止，等待评选委员会办公室确认",
-                ));
-            }
-            store::insert_site_stop(&mut tx, &l.row.id, &finding, &c.subject, unix_micros(now))
-                .await?;
-            let why = Explanation::new(
-                "R-15",
-                "SITE_VISIT_STOPPED",
-                format!("现场评审发现严重不符或弄虚作假，已中止：{finding}"),
-            );
-            decide(&mut l.row, current, &why, unix_micros(now));
-            store::save_application(&mut tx, &l.row).await?;
-            notify::enqueue(
-                &mut tx,
-                now,
-                &notice(
-                    "site_visit.stopped",
-                    &format!("office.{p}"),
-                    "",
-                    &[
-                        ("enterprise_name", l.enterprise.display_name.clone()),
-                        ("reason", finding.clone()),
-                    ],
-                ),
-            )
-            .await?;
-            let response = application_pb(&mut tx, &l.row).await?;
-            let record = AuditRecord::by(&c, "application.stop_site_visit", response.name.clone())
-                .because("R-15")
-                .with_detail(serde_json::json!({ "finding": finding }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-}
-
-/// whether a reviewer may read an application now — drawn into a started group of a
-/// review that is running for it.
-pub(crate) async fn reviewer_may_read(
-    conn: &mut Conn,
-    c: &Caller,
-    row: &ApplicationRow,
-) -> Result<bool> {
-    if c.role != Role::Reviewer {
-        return Ok(false);
-    }
-    let mut drawn_for = Vec::new();
-    for stage in ReviewStage::ALL {
-        if let Some(g) = store::group_of(conn, &row.id, stage.as_str()).await?
-            && g.state == "STARTED"
-            && g.members
-                .iter()
-                .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))
-        {
-            drawn_for.push(stage);
-        }
-    }
-    Ok(review::reviewer_may_read(stage_of(row)?, &drawn_for))
 }

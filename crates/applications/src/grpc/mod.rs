@@ -1,0 +1,463 @@
+//! The gRPC surface of `qaward.applications.v1.ApplicationService`, one file per resource:
+//!
+//! | file           | methods                                                                |
+//! |----------------|------------------------------------------------------------------------|
+//! | `programmes`   | Create/Get/ListProgrammes, UpdateProgrammeSettings                     |
+//! | `cycles`       | Create/Get/ListCycles (the notice, R-01), CheckEligibility (R-02-R-04) |
+//! | `enterprises`  | Create/Get/ListEnterprises                                             |
+//! | `applications` | Create/Get/List/UpdateApplication, GetCycleBoard (R-05-R-08)           |
+//! | `evidence`     | UploadEvidence                                                  |
+//! | `submission`   | Submit/Withdraw, SignRecommendation, TransitionApplication (the stages) |
+//! | `reviews`      | Prepare/Start/Get/ListReviewGroups                  |
+//! | `release`      | ReleaseReviewStage, StopSiteVisit                   |
+//! | `consultation` | FixCandidates, RequestConsultation, opinions, objections (R-17-R-20)   |
+//! | `notice`       | Open/GetPublicNotice, complaints                          |
+//! | `committee`    | RecordCommitteeMeeting, RecordApproval                    |
+//! | `duties`       | winners' reports, overdue reports, RevokeAward (R-30-R-32)             |
+//! | `export`       | ExportCycleRecord                                                      |
+//! | `convert`      | proto ↔ domain                                                         |
+//! | `names`        | the resource names this service parses and builds                      |
+//!
+//! A handler parses its request (field violations at the edge), checks whose record it is,
+//! loads, lets a `domain` function decide, and stores the change with its audit record and
+//! outbox notices in one transaction; calls to the reviewers and scoring services go through
+//! the clients here. The trait methods below only route.
+
+mod applications;
+mod committee;
+mod consultation;
+mod convert;
+mod cycles;
+mod duties;
+mod enterprises;
+mod evidence;
+mod export;
+mod names;
+mod notice;
+mod programmes;
+mod release;
+mod reviews;
+mod submission;
+
+use pb::application_service_server::ApplicationService;
+use qaward_kit::{
+    Error, Result,
+    auth::{Caller, Role},
+    config::ServiceKind,
+    db::Database,
+    server::ServiceContext,
+};
+use qaward_proto::qaward::{
+    applications::v1 as pb, reviewers::v1::reviewer_service_client::ReviewerServiceClient,
+    scoring::v1::scoring_service_client::ScoringServiceClient,
+};
+use tonic::{
+    Request, Response, Status,
+    transport::{Channel, Endpoint},
+};
+
+use crate::blobs::BlobStore;
+
+pub struct ApplicationsApi {
+    db: Database,
+    ctx: ServiceContext,
+    blobs: BlobStore,
+    calendar: qaward_kit::calendar::Calendar,
+    reviewers: ReviewerServiceClient<Channel>,
+    scoring: ScoringServiceClient<Channel>,
+}
+
+/// A lazily connected channel to another service, as the configuration names it; calls fail
+/// with UNAVAILABLE while it is down, and each call has a deadline.
+fn channel_to(ctx: &ServiceContext, kind: ServiceKind) -> Channel {
+    let endpoint = qaward_kit::tls::upstream_endpoint(&ctx.config, kind).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid upstream; calls will fail");
+        Endpoint::from_static("http://127.0.0.1:1")
+    });
+    endpoint
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_lazy()
+}
+
+pub(crate) fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
+    Caller::of(r).cloned()
+}
+
+/// The enterprise itself (its token's `org` is its credit code).
+pub(crate) fn is_enterprise(c: &Caller, code: &str) -> bool {
+    c.role == Role::Enterprise && c.org.as_deref() == Some(code)
+}
+
+pub(crate) fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
+    move |s| Error::from_upstream(service, &s)
+}
+
+impl ApplicationsApi {
+    pub fn new(db: Database, ctx: ServiceContext) -> Self {
+        let reviewers = channel_to(&ctx, ServiceKind::Reviewers);
+        let scoring = channel_to(&ctx, ServiceKind::Scoring);
+        Self::with_upstreams(db, ctx, reviewers, scoring)
+    }
+
+    /// The service with its own channels to the reviewers and scoring services.
+    pub fn with_upstreams(
+        db: Database,
+        ctx: ServiceContext,
+        reviewers: Channel,
+        scoring: Channel,
+    ) -> Self {
+        let blobs = BlobStore::new(&ctx.config.data_dir);
+        // `start` refuses a calendar file that does not load; a test's defaults always do.
+        let calendar = ctx.config.calendar().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "calendar_file does not load; using the built-in years");
+            qaward_kit::calendar::Calendar::built_in()
+        });
+        ApplicationsApi {
+            db,
+            ctx,
+            blobs,
+            calendar,
+            reviewers: ReviewerServiceClient::new(reviewers),
+            scoring: ScoringServiceClient::new(scoring),
+        }
+    }
+
+    /// The service with another blob store (the configured S3 bucket).
+    pub fn with_blobs(mut self, blobs: BlobStore) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
+    /// The working-day calendar.
+    pub(crate) fn calendar(&self) -> qaward_kit::calendar::Calendar {
+        self.calendar.clone()
+    }
+
+    pub(crate) fn reviewers(&self) -> ReviewerServiceClient<Channel> {
+        self.reviewers.clone()
+    }
+
+    pub(crate) fn scoring(&self) -> ScoringServiceClient<Channel> {
+        self.scoring.clone()
+    }
+
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.ctx.clock.now()
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub(crate) fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub(crate) fn new_id(&self) -> String {
+        self.ctx.time_ordered_id()
+    }
+}
+
+#[tonic::async_trait]
+impl ApplicationService for ApplicationsApi {
+    async fn create_programme(
+        &self,
+        request: Request<pb::CreateProgrammeRequest>,
+    ) -> Result<Response<pb::Programme>, Status> {
+        self.programme_create(request).await
+    }
+
+    async fn get_programme(
+        &self,
+        request: Request<pb::GetProgrammeRequest>,
+    ) -> Result<Response<pb::Programme>, Status> {
+        self.programme_get(request).await
+    }
+
+    async fn list_programmes(
+        &self,
+        request: Request<pb::ListProgrammesRequest>,
+    ) -> Result<Response<pb::ListProgrammesResponse>, Status> {
+        self.programme_list(request).await
+    }
+
+    async fn update_programme_settings(
+        &self,
+        request: Request<pb::UpdateProgrammeSettingsRequest>,
+    ) -> Result<Response<pb::Programme>, Status> {
+        self.programme_update_settings(request).await
+    }
+
+    async fn create_cycle(
+        &self,
+        request: Request<pb::CreateCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.cycle_create(request).await
+    }
+
+    async fn get_cycle(
+        &self,
+        request: Request<pb::GetCycleRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.cycle_get(request).await
+    }
+
+    async fn list_cycles(
+        &self,
+        request: Request<pb::ListCyclesRequest>,
+    ) -> Result<Response<pb::ListCyclesResponse>, Status> {
+        self.cycle_list(request).await
+    }
+
+    async fn create_enterprise(
+        &self,
+        request: Request<pb::CreateEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        self.enterprise_create(request).await
+    }
+
+    async fn get_enterprise(
+        &self,
+        request: Request<pb::GetEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        self.enterprise_get(request).await
+    }
+
+    async fn list_enterprises(
+        &self,
+        request: Request<pb::ListEnterprisesRequest>,
+    ) -> Result<Response<pb::ListEnterprisesResponse>, Status> {
+        self.enterprise_list(request).await
+    }
+
+    async fn get_cycle_board(
+        &self,
+        request: Request<pb::GetCycleBoardRequest>,
+    ) -> Result<Response<pb::CycleBoard>, Status> {
+        self.intake_board(request).await
+    }
+
+    async fn create_application(
+        &self,
+        request: Request<pb::CreateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_create(request).await
+    }
+
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_get(request).await
+    }
+
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        self.intake_list(request).await
+    }
+
+    async fn update_application(
+        &self,
+        request: Request<pb::UpdateApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_update(request).await
+    }
+
+    async fn upload_evidence(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadEvidenceRequest>>,
+    ) -> Result<Response<pb::EvidenceFile>, Status> {
+        self.intake_upload(request).await
+    }
+
+    async fn submit_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_submit(request).await
+    }
+
+    async fn withdraw_application(
+        &self,
+        request: Request<pb::WithdrawApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_withdraw(request).await
+    }
+
+    async fn sign_recommendation(
+        &self,
+        request: Request<pb::SignRecommendationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_sign(request).await
+    }
+
+    async fn transition_application(
+        &self,
+        request: Request<pb::TransitionApplicationRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.intake_transition(request).await
+    }
+
+    async fn prepare_review_group(
+        &self,
+        request: Request<pb::PrepareReviewGroupRequest>,
+    ) -> Result<Response<pb::ReviewGroup>, Status> {
+        self.review_prepare(request).await
+    }
+
+    async fn start_review_group(
+        &self,
+        request: Request<pb::StartReviewGroupRequest>,
+    ) -> Result<Response<pb::ReviewGroup>, Status> {
+        self.review_start(request).await
+    }
+
+    async fn get_review_group(
+        &self,
+        request: Request<pb::GetReviewGroupRequest>,
+    ) -> Result<Response<pb::ReviewGroup>, Status> {
+        self.review_get(request).await
+    }
+
+    async fn list_review_groups(
+        &self,
+        request: Request<pb::ListReviewGroupsRequest>,
+    ) -> Result<Response<pb::ListReviewGroupsResponse>, Status> {
+        self.review_list(request).await
+    }
+
+    async fn release_review_stage(
+        &self,
+        request: Request<pb::ReleaseReviewStageRequest>,
+    ) -> Result<Response<pb::ReleaseReviewStageResponse>, Status> {
+        self.review_release(request).await
+    }
+
+    async fn stop_site_visit(
+        &self,
+        request: Request<pb::StopSiteVisitRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.review_stop_site_visit(request).await
+    }
+
+    async fn fix_candidates(
+        &self,
+        request: Request<pb::FixCandidatesRequest>,
+    ) -> Result<Response<pb::FixCandidatesResponse>, Status> {
+        self.selection_fix(request).await
+    }
+
+    async fn request_consultation(
+        &self,
+        request: Request<pb::RequestConsultationRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.selection_request_consultation(request).await
+    }
+
+    async fn record_consultation_opinion(
+        &self,
+        request: Request<pb::RecordConsultationOpinionRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.selection_record_opinion(request).await
+    }
+
+    async fn decide_objection(
+        &self,
+        request: Request<pb::DecideObjectionRequest>,
+    ) -> Result<Response<pb::Application>, Status> {
+        self.selection_decide_objection(request).await
+    }
+
+    async fn open_public_notice(
+        &self,
+        request: Request<pb::OpenPublicNoticeRequest>,
+    ) -> Result<Response<pb::PublicNotice>, Status> {
+        self.selection_open_notice(request).await
+    }
+
+    async fn get_public_notice(
+        &self,
+        request: Request<pb::GetPublicNoticeRequest>,
+    ) -> Result<Response<pb::PublicNotice>, Status> {
+        self.selection_get_notice(request).await
+    }
+
+    async fn create_complaint(
+        &self,
+        request: Request<pb::CreateComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        self.selection_complain(request).await
+    }
+
+    async fn list_complaints(
+        &self,
+        request: Request<pb::ListComplaintsRequest>,
+    ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
+        self.selection_list_complaints(request).await
+    }
+
+    async fn resolve_complaint(
+        &self,
+        request: Request<pb::ResolveComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        self.selection_resolve_complaint(request).await
+    }
+
+    async fn record_committee_meeting(
+        &self,
+        request: Request<pb::RecordCommitteeMeetingRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.selection_committee(request).await
+    }
+
+    async fn record_approval(
+        &self,
+        request: Request<pb::RecordApprovalRequest>,
+    ) -> Result<Response<pb::Cycle>, Status> {
+        self.selection_approve(request).await
+    }
+
+    async fn file_report(
+        &self,
+        request: Request<pb::FileReportRequest>,
+    ) -> Result<Response<pb::WinnerReport>, Status> {
+        self.duties_file(request).await
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<pb::ListReportsRequest>,
+    ) -> Result<Response<pb::ListReportsResponse>, Status> {
+        self.duties_list(request).await
+    }
+
+    async fn revoke_award(
+        &self,
+        request: Request<pb::RevokeAwardRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        self.duties_revoke(request).await
+    }
+
+    async fn list_overdue_reports(
+        &self,
+        request: Request<pb::ListOverdueReportsRequest>,
+    ) -> Result<Response<pb::ListOverdueReportsResponse>, Status> {
+        self.duties_overdue(request).await
+    }
+
+    async fn export_cycle_record(
+        &self,
+        request: Request<pb::ExportCycleRecordRequest>,
+    ) -> Result<Response<pb::CycleRecordArchive>, Status> {
+        self.export_cycle(request).await
+    }
+
+    async fn check_eligibility(
+        &self,
+        request: Request<pb::CheckEligibilityRequest>,
+    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
+        self.cycle_check_eligibility(request).await
+    }
+}
