@@ -1,6 +1,7 @@
 //! The applications service's tables, on SQLite and PostgreSQL alike. Handlers move data
 //! through here; the rules live in `domain`.
 
+use crate::domain::{Explanation, stage::Stage};
 use qaward_kit::{
     Error, Result,
     db::{Conn, Database},
@@ -1422,4 +1423,19 @@ pub async fn annual_years_filed(conn: &mut Conn, code: &str) -> Result<Vec<i32>>
     rows.iter()
         .map(|r| Ok(r.try_get::<i64, _>(0)? as i32))
         .collect()
+}
+
+pub fn stage_of(row: &ApplicationRow) -> Result<Stage> {
+    Stage::parse(&row.stage)
+        .ok_or_else(|| Error::internal(format_args!("unknown stage {}", row.stage)))
+}
+
+/// Records a decision on the row: its stage and why.
+pub fn decide(row: &mut ApplicationRow, to: Stage, why: &Explanation, now: i64) {
+    row.stage = to.as_str().to_string();
+    row.last_rule = why.rule.to_string();
+    row.last_reason = why.reason.to_string();
+    row.last_message = why.message.clone();
+    row.last_inputs = serde_json::to_string(&why.inputs).unwrap_or_default();
+    row.updated_micros = now;
 }

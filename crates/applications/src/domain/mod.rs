@@ -40,3 +40,12 @@ impl Explanation {
         self
     }
 }
+
+/// A refusal by a rule: FAILED_PRECONDITION with the rule id.
+pub fn refused(e: Explanation) -> qaward_kit::Error {
+    let mut err = qaward_kit::Error::rule(e.rule, e.reason, e.message.clone());
+    for (k, v) in &e.inputs {
+        err = err.with_metadata(k.clone(), v.clone());
+    }
+    err
+}

@@ -1,83 +1,30 @@
 //! Applications: a draft, what it may say, who may read it, and the cycle board.
 
 use qaward_kit::{
-    Error, Result,
-    audit::AuditRecord,
-    auth::{Caller, Role},
-    change,
-    clock::unix_micros,
-    cn::CreditCode,
-    convert::chinese_date,
-    db::Conn,
-    error::FieldViolation,
-    idempotency::RequestKey,
-    paging::Page,
+    Error, Result, audit::AuditRecord, auth::Role, change, clock::unix_micros, cn::CreditCode,
+    convert::chinese_date, error::FieldViolation, idempotency::RequestKey, paging::Page,
 };
 use qaward_proto::qaward::applications::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        Explanation,
+        Explanation, refused,
         stage::{self, Stage},
     },
-    store::{self, ApplicationRow, CycleRow, EnterpriseRow},
+    store::{self, ApplicationRow, stage_of},
 };
 
 use super::{
-    ApplicationsApi, caller,
+    ApplicationsApi,
+    access::{load, may_read, only_the_enterprise},
+    caller,
     convert::{application_pb, china_date, stage_pb},
-    is_enterprise,
     names::{application_name, cycle_id},
-    submission::{refused, stage_of},
 };
 
 /// Drafts may run over the limits (they are checked at submission), up to this many characters.
 pub(super) const MAX_DRAFT_CHARS: usize = 1_000_000;
-
-pub(crate) struct Loaded {
-    pub row: ApplicationRow,
-    pub cycle: CycleRow,
-    pub enterprise: EnterpriseRow,
-}
-
-pub(crate) async fn load(conn: &mut Conn, p: &str, y: i64, code: &CreditCode) -> Result<Loaded> {
-    let row = store::get_application(conn, &ApplicationRow::key(p, y, code.as_str())).await?;
-    let cycle = store::get_cycle(conn, p, y).await?;
-    let enterprise = store::get_enterprise(conn, code.as_str()).await?;
-    Ok(Loaded {
-        row,
-        cycle,
-        enterprise,
-    })
-}
-
-/// Who reads an application: the office and supervisor of its programme, the enterprise, and
-/// its recommending unit.
-pub(crate) fn may_read(c: &Caller, l: &Loaded) -> Result<()> {
-    if is_enterprise(c, &l.row.credit_code)
-        || (c.role == Role::RecommendingUnit
-            && c.org.as_deref() == Some(l.enterprise.recommending_unit.as_str()))
-    {
-        return Ok(());
-    }
-    if c.role == Role::Reviewer {
-        return Err(Error::permission_denied(
-            "a reviewer reads an application only while a review it is drawn for runs (R-43)",
-        ));
-    }
-    c.require_programme(&l.row.programme_id, &[Role::Office, Role::Supervisor])
-}
-
-pub(super) fn only_the_enterprise(c: &Caller, code: &str) -> Result<()> {
-    if is_enterprise(c, code) {
-        Ok(())
-    } else {
-        Err(Error::permission_denied(
-            "only the applying enterprise does this",
-        ))
-    }
-}
 
 impl ApplicationsApi {
     pub(crate) async fn intake_create(
@@ -176,7 +123,7 @@ impl ApplicationsApi {
             let mut conn = self.db().pool().acquire().await?;
             let l = load(&mut conn, &p, y, &code).await?;
             // a drawn reviewer reads the application while its review runs, and only then.
-            if !super::reviews::reviewer_may_read(&mut conn, &c, &l.row).await? {
+            if !super::access::reviewer_may_read(&mut conn, &c, &l.row).await? {
                 may_read(&c, &l)?;
             }
             application_pb(&mut conn, &l.row).await

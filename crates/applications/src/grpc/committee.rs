@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        selection,
+        refused, selection,
         stage::{Stage, Step},
     },
     store::{self, ApplicationRow},
@@ -25,9 +25,8 @@ use crate::{
 use super::{
     ApplicationsApi, caller,
     consultation::move_by,
-    convert::{cycle_pb, line},
+    convert::{cycle_pb, line, notice},
     names::{application_name, application_resource, cycle_id},
-    submission::{notice, refused},
 };
 
 impl ApplicationsApi {

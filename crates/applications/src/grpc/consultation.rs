@@ -18,18 +18,17 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        Explanation,
+        Explanation, refused,
         selection::{self, Ranked, Ranking, TieResolution},
         stage::{self, Stage, Step},
     },
-    store::{self, ApplicationRow},
+    store::{self, ApplicationRow, decide, stage_of},
 };
 
 use super::{
     ApplicationsApi, caller,
-    convert::{application_pb, china_date, cycle_pb, decimal, line, opinion_str},
+    convert::{application_pb, china_date, cycle_pb, decimal, line, notice, opinion_str},
     names::{application_name, application_resource, cycle_id, department_inbox},
-    submission::{decide, notice, refused, stage_of},
 };
 
 /// Applies one step of the stage table to `row` and appends its audit record.

@@ -10,7 +10,8 @@ use qaward_kit::{
     error::FieldViolation,
 };
 use qaward_proto::qaward::{
-    applications::v1 as pb, common::v1 as common, reviewers::v1 as rpb, scoring::v1 as spb,
+    applications::v1 as pb, common::v1 as common, notifications::v1 as npb, reviewers::v1 as rpb,
+    scoring::v1 as spb,
 };
 use rust_decimal::Decimal;
 
@@ -452,5 +453,27 @@ pub(super) fn report_pb(r: &ReportRow) -> pb::WinnerReport {
         file_time: Some(to_timestamp(r.filed_micros)),
         late: r.late,
         due_date: parse_iso_date(&r.due_date).map(date_to_pb),
+    }
+}
+
+/// A notification to one recipient's inbox, for the outbox.
+pub(crate) fn notice(
+    event: &str,
+    to: &str,
+    display: &str,
+    vars: &[(&str, String)],
+) -> npb::Notification {
+    npb::Notification {
+        event_type: event.to_string(),
+        recipients: vec![npb::Recipient {
+            id: to.to_string(),
+            display_name: display.to_string(),
+            ..Default::default()
+        }],
+        variables: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        ..Default::default()
     }
 }

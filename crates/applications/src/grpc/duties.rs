@@ -16,16 +16,15 @@ use qaward_proto::qaward::applications::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{Explanation, duties},
+    domain::{Explanation, duties, refused},
     store::{self, ReportRow},
 };
 
 use super::{
     ApplicationsApi, caller,
-    convert::{china_date, enterprise_pb, line, report_pb},
+    convert::{china_date, enterprise_pb, line, notice, report_pb},
     is_enterprise,
     names::enterprise_code,
-    submission::{notice, refused},
 };
 
 impl ApplicationsApi {

@@ -8,17 +8,16 @@ use qaward_proto::qaward::applications::v1 as pb;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    domain::{Explanation, evidence, stage::Stage},
-    store::{self, EvidenceRow},
+    domain::{Explanation, evidence, refused, stage::Stage},
+    store::{self, EvidenceRow, stage_of},
 };
 
 use super::{
     ApplicationsApi,
-    applications::{load, only_the_enterprise},
+    access::{load, only_the_enterprise},
     caller,
     convert::evidence_pb,
     names::application_name,
-    submission::{refused, stage_of},
 };
 
 /// Chunks of an upload are at most this large (the client's choice below it).

@@ -23,6 +23,7 @@
 //! outbox notices in one transaction; calls to the reviewers and scoring services go through
 //! the clients here. The trait methods below only route.
 
+mod access;
 mod applications;
 mod committee;
 mod consultation;

@@ -18,18 +18,17 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        Explanation, selection,
+        Explanation, refused, selection,
         stage::{Stage, Step},
     },
-    store::{self, ApplicationRow, ComplaintRow},
+    store::{self, ApplicationRow, ComplaintRow, stage_of},
 };
 
 use super::{
     ApplicationsApi, caller,
     consultation::move_by,
-    convert::{china_date, complaint_pb, line},
+    convert::{china_date, complaint_pb, line, notice},
     names::{application_name, application_resource, cycle_id},
-    submission::{notice, refused, stage_of},
 };
 
 impl ApplicationsApi {

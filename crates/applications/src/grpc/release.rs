@@ -16,20 +16,19 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        Explanation,
+        Explanation, refused,
         review::{self, ReviewStage},
         stage::{self, Stage},
     },
-    store::{self, ApplicationRow},
+    store::{self, ApplicationRow, decide, stage_of},
 };
 
 use super::{
     ApplicationsApi,
-    applications::load,
+    access::load,
     caller,
-    convert::{application_pb, decimal, line, scoring_stage, stage_from_pb},
+    convert::{application_pb, decimal, line, notice, scoring_stage, stage_from_pb},
     names::{application_name, application_resource, cycle_id},
-    submission::{decide, notice, refused, stage_of},
 };
 
 impl ApplicationsApi {

@@ -20,49 +20,27 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
+        refused,
         review::{self, ReviewStage},
         settings::Settings,
         stage,
     },
-    store::{self, ApplicationRow, ReviewGroupRow},
+    store::{self, ApplicationRow, ReviewGroupRow, decide, stage_of},
 };
 
 use super::{
     ApplicationsApi,
-    applications::load,
+    access::load,
     caller,
-    convert::{group_pb, line, purpose, read_date, result_settings, scoring_stage, stage_from_pb},
+    convert::{
+        group_pb, line, notice, purpose, read_date, result_settings, scoring_stage, stage_from_pb,
+    },
     names::{application_name, application_resource, cycle_id, group_name},
-    submission::{decide, notice, refused, stage_of},
     upstream,
 };
 
 /// Applications one group may review at once.
 pub(super) const MAX_GROUP_APPLICATIONS: usize = 30;
-
-/// whether a reviewer may read an application now — drawn into a started group of a
-/// review that is running for it.
-pub(crate) async fn reviewer_may_read(
-    conn: &mut Conn,
-    c: &Caller,
-    row: &ApplicationRow,
-) -> Result<bool> {
-    if c.role != Role::Reviewer {
-        return Ok(false);
-    }
-    let mut drawn_for = Vec::new();
-    for stage in ReviewStage::ALL {
-        if let Some(g) = store::group_of(conn, &row.id, stage.as_str()).await?
-            && g.state == "STARTED"
-            && g.members
-                .iter()
-                .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))
-        {
-            drawn_for.push(stage);
-        }
-    }
-    Ok(review::reviewer_may_read(stage_of(row)?, &drawn_for))
-}
 
 impl ApplicationsApi {
     /// A cycle's results as scoring computes them with the cycle's settings, for the caller.

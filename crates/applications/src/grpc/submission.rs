@@ -18,66 +18,20 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        Explanation,
+        Explanation, refused,
         stage::{self, Stage, Step},
     },
-    store::{self, ApplicationRow, RecommendationRow},
+    store::{self, RecommendationRow, decide, stage_of},
 };
 
 use super::{
     ApplicationsApi,
-    applications::{load, only_the_enterprise},
+    access::{load, only_the_enterprise},
     caller,
-    convert::{application_pb, china_date, line, opinion_str},
+    convert::{application_pb, china_date, line, notice, opinion_str},
     cycles::eligibility_of,
     names::application_name,
 };
-
-pub(crate) fn stage_of(row: &ApplicationRow) -> Result<Stage> {
-    Stage::parse(&row.stage)
-        .ok_or_else(|| Error::internal(format_args!("unknown stage {}", row.stage)))
-}
-
-/// Records a decision on the row: its stage and why.
-pub(crate) fn decide(row: &mut ApplicationRow, to: Stage, why: &Explanation, now: i64) {
-    row.stage = to.as_str().to_string();
-    row.last_rule = why.rule.to_string();
-    row.last_reason = why.reason.to_string();
-    row.last_message = why.message.clone();
-    row.last_inputs = serde_json::to_string(&why.inputs).unwrap_or_default();
-    row.updated_micros = now;
-}
-
-/// A refusal by a rule: FAILED_PRECONDITION with the rule id.
-pub(crate) fn refused(e: Explanation) -> Error {
-    let mut err = Error::rule(e.rule, e.reason, e.message.clone());
-    for (k, v) in &e.inputs {
-        err = err.with_metadata(k.clone(), v.clone());
-    }
-    err
-}
-
-/// A notification to one recipient's inbox, for the outbox.
-pub(crate) fn notice(
-    event: &str,
-    to: &str,
-    display: &str,
-    vars: &[(&str, String)],
-) -> npb::Notification {
-    npb::Notification {
-        event_type: event.to_string(),
-        recipients: vec![npb::Recipient {
-            id: to.to_string(),
-            display_name: display.to_string(),
-            ..Default::default()
-        }],
-        variables: vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-        ..Default::default()
-    }
-}
 
 impl ApplicationsApi {
     pub(crate) async fn intake_submit(
