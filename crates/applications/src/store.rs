@@ -765,12 +765,10 @@ pub async fn insert_review_group(conn: &mut Conn, g: &ReviewGroupRow) -> Result<
         .await?;
         if let Some(t) = taken {
             let other: String = t.try_get(0)?;
-            return Err(Error::rule(
-                "R-12",
-                "ALREADY_IN_A_GROUP",
-                format!("申报{application}已分入本阶段的评审组{other}"),
-            )
-            .with_metadata("application", application.clone()));
+            let stage = crate::domain::review::ReviewStage::parse(&g.stage)
+                .ok_or_else(|| Error::internal(format_args!("group stage {}", g.stage)))?;
+            crate::domain::review::one_group_per_stage(stage, application, Some(&other))
+                .map_err(crate::domain::refused)?;
         }
         sqlx::query(
             "INSERT INTO review_group_applications (application_id, stage, group_id, position, assignment)

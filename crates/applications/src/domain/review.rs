@@ -146,6 +146,91 @@ pub fn reviewer_may_read(current: Stage, drawn_for: &[ReviewStage]) -> bool {
     drawn_for.iter().any(|s| s.running() == current)
 }
 
+/// an application sits in one group of each review stage; `other` is the
+/// group it already sits in, if any.
+pub fn one_group_per_stage(
+    stage: ReviewStage,
+    application: &str,
+    other: Option<&str>,
+) -> Result<(), Explanation> {
+    match other {
+        Some(other) => Err(Explanation::new(
+            stage.rule(),
+            "ALREADY_IN_A_GROUP",
+            format!("申报{application}已分入本阶段的评审组{other}"),
+        )
+        .with("application", application)),
+        None => Ok(()),
+    }
+}
+
+/// a group's reviewers are drawn once.
+pub fn may_draw(group: &str, started: bool) -> Result<(), Explanation> {
+    if started {
+        return Err(Explanation::new(
+            "R-45",
+            "ALREADY_STARTED",
+            format!("评审组{group}已抽取，不能重新抽取"),
+        ));
+    }
+    Ok(())
+}
+
+/// the group starts only on an executed draw; a failed one says why.
+pub fn drawn(draw: &str, executed: bool, failure: &str) -> Result<(), Explanation> {
+    if !executed {
+        return Err(
+            Explanation::new("R-40", "DRAW_FAILED", format!("抽取未能完成：{failure}"))
+                .with("draw", draw),
+        );
+    }
+    Ok(())
+}
+
+/// A stage is released when some application is in it, and only once every one of them has
+/// scoring's decision (R-12: a group that has not signed its consensus holds it back).
+pub fn may_release(
+    stage: ReviewStage,
+    running: usize,
+    waiting: &[String],
+) -> Result<(), Explanation> {
+    if running == 0 {
+        return Err(Explanation::new(
+            stage.rule(),
+            "NOTHING_TO_RELEASE",
+            format!("本年度没有处于{}阶段的申报", stage.label()),
+        ));
+    }
+    if !waiting.is_empty() {
+        return Err(Explanation::new(
+            "R-12",
+            "CONSENSUS_MISSING",
+            format!("以下申报的评审组尚未签署共识评分：{}", waiting.join("、")),
+        )
+        .with("waiting", waiting.join(",")));
+    }
+    Ok(())
+}
+
+/// a site visit is stopped while it runs, once.
+pub fn may_stop_site_visit(current: Stage, already_stopped: bool) -> Result<(), Explanation> {
+    if current != Stage::SiteVisit {
+        return Err(Explanation::new(
+            "R-15",
+            "STEP_NOT_ALLOWED",
+            format!("申报处于{}阶段，没有进行中的现场评审", current.as_str()),
+        ));
+    }
+    if already_stopped {
+        return Err(Explanation::new(
+            "R-15",
+            "ALREADY_STOPPED",
+            "现场评审已经中止，等待评选委员会办公室确认",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
@@ -217,5 +302,42 @@ mod tests {
             Stage::SiteVisit,
             &[ReviewStage::Materials, ReviewStage::Site]
         ));
+    }
+
+    #[test]
+    fn r12_r45_one_group_per_stage_drawn_once_released_when_all_are_scored() {
+        let e = one_group_per_stage(ReviewStage::Defence, "a/1", Some("g1")).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-14", "ALREADY_IN_A_GROUP"));
+        assert_eq!(e.inputs["application"], "a/1");
+        assert!(one_group_per_stage(ReviewStage::Materials, "a/1", None).is_ok());
+        assert_eq!(may_draw("g1", true).unwrap_err().reason, "ALREADY_STARTED");
+        assert_eq!(
+            drawn("d1", false, "short").unwrap_err().inputs["draw"],
+            "d1"
+        );
+        assert_eq!(
+            may_release(ReviewStage::Site, 0, &[]).unwrap_err().reason,
+            "NOTHING_TO_RELEASE"
+        );
+        let e = may_release(ReviewStage::Materials, 2, &["a/2".into()]).unwrap_err();
+        assert_eq!((e.rule, e.reason), ("R-12", "CONSENSUS_MISSING"));
+        assert!(may_release(ReviewStage::Materials, 2, &[]).is_ok());
+    }
+
+    #[test]
+    fn r15_a_site_visit_is_stopped_while_it_runs_and_once() {
+        assert!(may_stop_site_visit(Stage::SiteVisit, false).is_ok());
+        assert_eq!(
+            may_stop_site_visit(Stage::SiteVisit, true)
+                .unwrap_err()
+                .reason,
+            "ALREADY_STOPPED"
+        );
+        assert_eq!(
+            may_stop_site_visit(Stage::Defence, false)
+                .unwrap_err()
+                .reason,
+            "STEP_NOT_ALLOWED"
+        );
     }
 }

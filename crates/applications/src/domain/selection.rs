@@ -232,6 +232,124 @@ pub fn committee_may_meet(
     Ok(())
 }
 
+/// candidates are fixed from the final selection; a year without finalists has none to
+/// fix.
+pub fn has_finalists(finalists: usize) -> Result<(), Explanation> {
+    if finalists == 0 {
+        return Err(Explanation::new(
+            "R-17",
+            "NO_FINALISTS",
+            "本年度没有进入终选的申报，无需确定候选企业",
+        ));
+    }
+    Ok(())
+}
+
+/// the composite needs every finalist's defence score; `missing` names those
+/// without one.
+pub fn all_defended(missing: &[String]) -> Result<(), Explanation> {
+    if !missing.is_empty() {
+        return Err(Explanation::new(
+            "R-14",
+            "DEFENCE_SCORE_MISSING",
+            format!(
+                "以下申报尚无答辩得分，不能计算综合得分：{}",
+                missing.join("、")
+            ),
+        )
+        .with("waiting", missing.join(",")));
+    }
+    Ok(())
+}
+
+/// the departments are consulted on candidates; without any there is nothing to ask.
+pub fn may_consult(candidates: usize) -> Result<(), Explanation> {
+    if candidates == 0 {
+        return Err(Explanation::new(
+            "R-20",
+            "NO_CANDIDATES",
+            "没有候选企业，无需征求意见",
+        ));
+    }
+    Ok(())
+}
+
+/// the public notice lists candidates; without any there is nothing to publish.
+pub fn may_publish(candidates: usize) -> Result<(), Explanation> {
+    if candidates == 0 {
+        return Err(Explanation::new(
+            "R-21",
+            "NO_CANDIDATES",
+            "没有候选企业可以公示",
+        ));
+    }
+    Ok(())
+}
+
+/// the notice opens once every consulted department has answered and every objection is
+/// decided; `open` names what is still open.
+pub fn consultation_done(open: &[String]) -> Result<(), Explanation> {
+    if !open.is_empty() {
+        return Err(Explanation::new(
+            "R-20",
+            "CONSULTATION_PENDING",
+            format!("以下意见尚未提交或异议尚未决定：{}", open.join("、")),
+        ));
+    }
+    Ok(())
+}
+
+/// a complaint gets one outcome; `first` is whether this resolution was the first.
+pub fn first_resolution(first: bool) -> Result<(), Explanation> {
+    if !first {
+        return Err(Explanation::new(
+            "R-52",
+            "ALREADY_RESOLVED",
+            "该异议已有处理结论",
+        ));
+    }
+    Ok(())
+}
+
+/// the committee decides on a published list: the notice's end, if it was published.
+pub fn published<T>(notice: Option<T>) -> Result<T, Explanation> {
+    notice.ok_or_else(|| Explanation::new("R-21", "NO_PUBLIC_NOTICE", "候选企业尚未公示"))
+}
+
+/// the committee decides on every candidate whose notice ended, and on no one else:
+/// `undecided` are those it left out, `strangers` those it named who are not on the list.
+pub fn decisions_complete(
+    on_notice: usize,
+    undecided: &[String],
+    strangers: &[&str],
+) -> Result<(), Explanation> {
+    if !undecided.is_empty() || !strangers.is_empty() || on_notice == 0 {
+        return Err(Explanation::new(
+            "R-22",
+            "DECISIONS_INCOMPLETE",
+            format!(
+                "评选委员会须对每一个公示期满的候选企业作出决定；未决定：{}；不在名单：{}",
+                undecided.join("、"),
+                strangers.join("、")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// the government's approval is recorded after the committee's decision.
+pub fn may_record_approval(cycle_state: &str) -> Result<(), Explanation> {
+    if cycle_state != "DECIDED" {
+        return Err(Explanation::new(
+            "R-23",
+            "NOT_DECIDED",
+            "评选委员会尚未作出决定，不能登记批准文件",
+        )
+        .with("cycle_state", cycle_state));
+    }
+    Ok(())
+}
+
 /// the certificate number of the `n`th award (from 1) of a programme's year.
 pub fn certificate_number(programme: &str, year: i64, n: usize) -> String {
     format!("{}-{year}-{n:03}", programme.to_ascii_uppercase())
@@ -347,5 +465,44 @@ mod tests {
     #[test]
     fn r23_certificate_numbers_name_the_programme_year_and_order() {
         assert_eq!(certificate_number("yunyang", 2026, 1), "YUNYANG-2026-001");
+    }
+
+    #[test]
+    fn r17_to_r23_each_step_after_scoring_needs_what_came_before() {
+        assert_eq!(has_finalists(0).unwrap_err().reason, "NO_FINALISTS");
+        let e = all_defended(&["a/1".into()]).unwrap_err();
+        assert_eq!((e.rule, e.inputs["waiting"].as_str()), ("R-14", "a/1"));
+        assert_eq!(may_consult(0).unwrap_err().rule, "R-20");
+        assert_eq!(may_publish(0).unwrap_err().rule, "R-21");
+        assert!(may_publish(1).is_ok());
+        assert_eq!(
+            consultation_done(&["a/1（发改委）".into()])
+                .unwrap_err()
+                .reason,
+            "CONSULTATION_PENDING"
+        );
+        assert_eq!(first_resolution(false).unwrap_err().rule, "R-52");
+        assert_eq!(
+            published::<i64>(None).unwrap_err().reason,
+            "NO_PUBLIC_NOTICE"
+        );
+        assert_eq!(published(Some(7)).unwrap(), 7);
+        assert!(decisions_complete(1, &[], &[]).is_ok());
+        assert_eq!(
+            decisions_complete(0, &[], &[]).unwrap_err().reason,
+            "DECISIONS_INCOMPLETE"
+        );
+        assert_eq!(
+            decisions_complete(2, &["a/2".into()], &[])
+                .unwrap_err()
+                .rule,
+            "R-22"
+        );
+        let e = may_record_approval("NOTICE").unwrap_err();
+        assert_eq!(
+            (e.reason, e.inputs["cycle_state"].as_str()),
+            ("NOT_DECIDED", "NOTICE")
+        );
+        assert!(may_record_approval("DECIDED").is_ok());
     }
 }

@@ -105,9 +105,8 @@ impl ApplicationsApi {
             let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
             let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
             selection::committee_may_decide(units.len() as u32, &settings).map_err(refused)?;
-            let Some((_, end)) = store::public_notice(&mut tx, &p, y).await? else {
-                return Err(Error::rule("R-21", "NO_PUBLIC_NOTICE", "候选企业尚未公示"));
-            };
+            let (_, end) = selection::published(store::public_notice(&mut tx, &p, y).await?)
+                .map_err(refused)?;
             let pending = store::pending_complaints(&mut tx, &p, y).await?;
             selection::committee_may_meet(now, from_unix_micros(end), pending).map_err(refused)?;
             let codes: Vec<&str> = decisions.iter().map(|(code, _, _)| code.as_str()).collect();
@@ -121,17 +120,8 @@ impl ApplicationsApi {
                 .filter(|code| !on_notice.iter().any(|a| a.credit_code == **code))
                 .copied()
                 .collect();
-            if !undecided.is_empty() || !strangers.is_empty() || on_notice.is_empty() {
-                return Err(Error::rule(
-                    "R-22",
-                    "DECISIONS_INCOMPLETE",
-                    format!(
-                        "评选委员会须对每一个公示期满的候选企业作出决定；未决定：{}；不在名单：{}",
-                        undecided.join("、"),
-                        strangers.join("、")
-                    ),
-                ));
-            }
+            selection::decisions_complete(on_notice.len(), &undecided, &strangers)
+                .map_err(refused)?;
             let meeting = self.new_id();
             let recusals = serde_json::Value::Array(recusals);
             store::insert_meeting(
@@ -215,14 +205,7 @@ impl ApplicationsApi {
             let on_notice = self.all_in(&p, y, Stage::PublicNotice).await?;
             let mut tx = self.db().begin().await?;
             let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-            if cycle.state != "DECIDED" {
-                return Err(Error::rule(
-                    "R-23",
-                    "NOT_DECIDED",
-                    "评选委员会尚未作出决定，不能登记批准文件",
-                )
-                .with_metadata("cycle_state", cycle.state.clone()));
-            }
+            selection::may_record_approval(&cycle.state).map_err(refused)?;
             let programme = store::get_programme(&mut tx, &p).await?;
             let mut n = 0;
             for mut row in on_notice {

@@ -104,13 +104,7 @@ impl ApplicationsApi {
             let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
             drop(conn);
             let finalists = self.all_in(&p, y, Stage::FinalSelection).await?;
-            if finalists.is_empty() {
-                return Err(Error::rule(
-                    "R-17",
-                    "NO_FINALISTS",
-                    "本年度没有进入终选的申报，无需确定候选企业",
-                ));
-            }
+            selection::has_finalists(finalists.len()).map_err(refused)?;
             // The defence scores enter the composite now: release them, then rank.
             self.release_in_scoring(&c, &p, y, spb::Stage::Defence)
                 .await?;
@@ -140,17 +134,7 @@ impl ApplicationsApi {
                     rank: result.map_or(0, |x| x.rank.max(0) as u32),
                 });
             }
-            if !missing.is_empty() {
-                return Err(Error::rule(
-                    "R-14",
-                    "DEFENCE_SCORE_MISSING",
-                    format!(
-                        "以下申报尚无答辩得分，不能计算综合得分：{}",
-                        missing.join("、")
-                    ),
-                )
-                .with_metadata("waiting", missing.join(",")));
-            }
+            selection::all_defended(&missing).map_err(refused)?;
             let verdicts = selection::fix_candidates(&ranked, &ties, &settings).map_err(refused)?;
 
             let now = self.now();
@@ -253,13 +237,7 @@ impl ApplicationsApi {
                 return Err(Error::invalid("deadline", "must not be in the past"));
             }
             let candidates = self.all_in(&p, y, Stage::Candidate).await?;
-            if candidates.is_empty() {
-                return Err(Error::rule(
-                    "R-20",
-                    "NO_CANDIDATES",
-                    "没有候选企业，无需征求意见",
-                ));
-            }
+            selection::may_consult(candidates.len()).map_err(refused)?;
             let mut tx = self.db().begin().await?;
             let cycle = store::get_cycle(&mut tx, &p, y).await?;
             let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;

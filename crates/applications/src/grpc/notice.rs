@@ -46,9 +46,7 @@ impl ApplicationsApi {
                 return Ok(done);
             }
             let candidates = self.all_in(&p, y, Stage::Candidate).await?;
-            if candidates.is_empty() {
-                return Err(Error::rule("R-21", "NO_CANDIDATES", "没有候选企业可以公示"));
-            }
+            selection::may_publish(candidates.len()).map_err(refused)?;
             let now = self.now();
             let mut tx = self.db().begin().await?;
             // every consulted department answered, every objection decided.
@@ -64,13 +62,7 @@ impl ApplicationsApi {
                     open.push(format!("{}（{}）", application_resource(row), a.department));
                 }
             }
-            if !open.is_empty() {
-                return Err(Error::rule(
-                    "R-20",
-                    "CONSULTATION_PENDING",
-                    format!("以下意见尚未提交或异议尚未决定：{}", open.join("、")),
-                ));
-            }
+            selection::consultation_done(&open).map_err(refused)?;
             let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
             let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
             let ends = selection::notice_ends(now, &settings);
@@ -332,15 +324,10 @@ impl ApplicationsApi {
             let mut complaint = store::get_complaint(&mut tx, &row.id, id)
                 .await?
                 .ok_or_else(|| Error::not_found(r.name.clone()))?;
-            if !store::resolve_complaint(&mut tx, id, outcome, &investigation, unix_micros(now))
-                .await?
-            {
-                return Err(Error::rule(
-                    "R-52",
-                    "ALREADY_RESOLVED",
-                    "该异议已有处理结论",
-                ));
-            }
+            let first =
+                store::resolve_complaint(&mut tx, id, outcome, &investigation, unix_micros(now))
+                    .await?;
+            selection::first_resolution(first).map_err(refused)?;
             complaint.outcome = outcome.to_string();
             complaint.investigation = investigation.clone();
             // substantiated disqualifies; unfounded keeps the candidate.

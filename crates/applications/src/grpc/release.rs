@@ -60,13 +60,7 @@ impl ApplicationsApi {
             let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
             let running = self.in_review(&mut conn, &p, y, stage).await?;
             drop(conn);
-            if running.is_empty() {
-                return Err(Error::rule(
-                    stage.rule(),
-                    "NOTHING_TO_RELEASE",
-                    format!("本年度没有处于{}阶段的申报", stage.label()),
-                ));
-            }
+            review::may_release(stage, running.len(), &[]).map_err(refused)?;
             let scoring_cycle = review::scoring_cycle(&p, y);
             let results = self.scoring_results(&c, &p, y, &settings).await?;
             // Every application of the stage must have scoring's decision: a group that has
@@ -85,14 +79,7 @@ impl ApplicationsApi {
                     None => waiting.push(resource),
                 }
             }
-            if !waiting.is_empty() {
-                return Err(Error::rule(
-                    "R-12",
-                    "CONSENSUS_MISSING",
-                    format!("以下申报的评审组尚未签署共识评分：{}", waiting.join("、")),
-                )
-                .with_metadata("waiting", waiting.join(",")));
-            }
+            review::may_release(stage, running.len(), &waiting).map_err(refused)?;
             self.release_in_scoring(&c, &p, y, scoring_stage(stage))
                 .await?;
 
@@ -273,20 +260,8 @@ impl ApplicationsApi {
                 ));
             }
             let current = stage_of(&l.row)?;
-            if current != Stage::SiteVisit {
-                return Err(refused(Explanation::new(
-                    "R-15",
-                    "STEP_NOT_ALLOWED",
-                    format!("申报处于{}阶段，没有进行中的现场评审", current.as_str()),
-                )));
-            }
-            if store::site_stop(&mut tx, &l.row.id).await?.is_some() {
-                return Err(Error::rule(
-                    "R-15",
-                    "ALREADY_STOPPED",
-                    "现场评审已经中止，等待评选委员会办公室确认",
-                ));
-            }
+            let stopped = store::site_stop(&mut tx, &l.row.id).await?.is_some();
+            review::may_stop_site_visit(current, stopped).map_err(refused)?;
             store::insert_site_stop(&mut tx, &l.row.id, &finding, &c.subject, unix_micros(now))
                 .await?;
             let why = Explanation::new(

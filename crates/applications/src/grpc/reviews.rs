@@ -228,17 +228,13 @@ impl ApplicationsApi {
                 review::may_join(stage, stage_of(&l.row)?).map_err(|e| {
                     refused(e).with_metadata("application", application_resource(&l.row))
                 })?;
-                if let Some(other) = store::group_of(&mut conn, &l.row.id, stage.as_str()).await? {
-                    return Err(Error::rule(
-                        stage.rule(),
-                        "ALREADY_IN_A_GROUP",
-                        format!(
-                            "申报{}已分入本阶段的评审组{}",
-                            application_resource(&l.row),
-                            other.id
-                        ),
-                    ));
-                }
+                let other = store::group_of(&mut conn, &l.row.id, stage.as_str()).await?;
+                review::one_group_per_stage(
+                    stage,
+                    &application_resource(&l.row),
+                    other.as_ref().map(|g| g.id.as_str()),
+                )
+                .map_err(refused)?;
                 ids.push(l.row.id.clone());
                 industries.push(l.enterprise.industry_code.clone());
             }
@@ -337,13 +333,7 @@ impl ApplicationsApi {
             let mut g = store::get_review_group(&mut conn, &p, y, &id).await?;
             let stage = ReviewStage::parse(&g.stage)
                 .ok_or_else(|| Error::internal(format_args!("group stage {}", g.stage)))?;
-            if g.state == "STARTED" {
-                return Err(Error::rule(
-                    "R-45",
-                    "ALREADY_STARTED",
-                    format!("评审组{id}已抽取，不能重新抽取"),
-                ));
-            }
+            review::may_draw(&id, g.state == "STARTED").map_err(refused)?;
             // Every application must still be where the review starts (none withdrew).
             for (app, _) in &g.applications {
                 let row = store::get_application(&mut conn, app).await?;
@@ -379,14 +369,12 @@ impl ApplicationsApi {
                     .map_err(upstream("reviewers"))?
                     .into_inner();
             }
-            if draw.state != rpb::DrawState::Executed as i32 {
-                return Err(Error::rule(
-                    "R-40",
-                    "DRAW_FAILED",
-                    format!("抽取未能完成：{}", draw.failure),
-                )
-                .with_metadata("draw", draw.name.clone()));
-            }
+            review::drawn(
+                &draw.name,
+                draw.state == rpb::DrawState::Executed as i32,
+                &draw.failure,
+            )
+            .map_err(refused)?;
             let leader = draw.leader.clone();
             let mut members: Vec<(String, bool)> = vec![(leader.clone(), true)];
             members.extend(
