@@ -1,0 +1,144 @@
+//! Draws: prepared, then failed or completed once.
+
+use qaward_kit::{
+    Error, Result,
+    clock::unix_micros,
+    db::{Conn, Database},
+    paging::Page,
+};
+use sqlx::Row;
+
+use crate::domain::{
+    draw::{Outcome, Prepared},
+    lifecycle::DrawState,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawRow {
+    pub id: String,
+    pub programme_id: String,
+    pub state: DrawState,
+    pub prepared_text: String,
+    pub prepared: Prepared,
+    pub inputs_hash: String,
+    pub entropy: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub failure: Option<String>,
+    pub panel_id: Option<String>,
+    pub created_micros: i64,
+}
+
+pub async fn insert_draw(
+    conn: &mut Conn,
+    id: &str,
+    programme: &str,
+    prepared_text: &str,
+    inputs_hash: &str,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO draws (id, programme_id, state, prepared, inputs_hash, created_micros)
+         VALUES ($1, $2, 'PREPARED', $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(programme)
+    .bind(prepared_text)
+    .bind(inputs_hash)
+    .bind(unix_micros(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) fn draw_row(r: &sqlx::any::AnyRow) -> Result<DrawRow> {
+    let prepared_text: String = r.try_get("prepared")?;
+    let state: String = r.try_get("state")?;
+    let outcome: Option<String> = r.try_get("outcome")?;
+    Ok(DrawRow {
+        id: r.try_get("id")?,
+        programme_id: r.try_get("programme_id")?,
+        state: DrawState::parse(&state)
+            .ok_or_else(|| Error::internal(format!("unknown draw state {state:?}")))?,
+        prepared: serde_json::from_str(&prepared_text).map_err(Error::internal)?,
+        prepared_text,
+        inputs_hash: r.try_get("inputs_hash")?,
+        entropy: r.try_get("entropy")?,
+        outcome: outcome
+            .map(|o| serde_json::from_str(&o))
+            .transpose()
+            .map_err(Error::internal)?,
+        failure: r.try_get("failure")?,
+        panel_id: r.try_get("panel_id")?,
+        created_micros: r.try_get("created_micros")?,
+    })
+}
+
+pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros";
+
+pub async fn get_draw(conn: &mut Conn, programme: &str, id: &str) -> Result<DrawRow> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {DRAW_COLUMNS} FROM draws WHERE programme_id = $1 AND id = $2"
+    )))
+    .bind(programme)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found(format!("programmes/{programme}/draws/{id}")))?;
+    draw_row(&row)
+}
+
+pub async fn list_draws(db: &Database, programme: &str, page: &Page) -> Result<Vec<DrawRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {DRAW_COLUMNS} FROM draws WHERE programme_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    )))
+    .bind(programme)
+    .bind(&page.after)
+    .bind(page.fetch())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(draw_row).collect()
+}
+
+/// Moves a prepared draw to FAILED with the reason; only a PREPARED draw moves.
+pub async fn fail_draw(
+    conn: &mut Conn,
+    id: &str,
+    entropy: &str,
+    failure: &str,
+    at: time::OffsetDateTime,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE draws SET state = 'FAILED', entropy = $1, failure = $2, executed_micros = $3
+         WHERE id = $4 AND state = 'PREPARED'",
+    )
+    .bind(entropy)
+    .bind(failure)
+    .bind(unix_micros(at))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records the outcome and the panel; false when the draw was no longer PREPARED.
+pub async fn complete_draw(
+    conn: &mut Conn,
+    id: &str,
+    entropy: &str,
+    outcome: &Outcome,
+    panel_id: &str,
+    at: time::OffsetDateTime,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE draws SET state = 'EXECUTED', entropy = $1, outcome = $2, panel_id = $3, executed_micros = $4
+         WHERE id = $5 AND state = 'PREPARED'",
+    )
+    .bind(entropy)
+    .bind(serde_json::to_string(outcome).map_err(Error::internal)?)
+    .bind(panel_id)
+    .bind(unix_micros(at))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
