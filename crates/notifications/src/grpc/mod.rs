@@ -1,0 +1,176 @@
+//! The gRPC surface of `qaward.notifications.v1.NotificationService`, one file per resource:
+//!
+//! | file            | methods                                                        |
+//! |-----------------|----------------------------------------------------------------|
+//! | `notifications` | Create/Get/ListNotifications: rendered, one delivery per recipient and channel |
+//! | `templates`     | Create/ListTemplates                                           |
+//! | `inbox`         | ListInboxMessages, MarkInboxMessageRead                        |
+//! | `dead_letters`  | ListDeadLetters, RequeueDeadLetter                             |
+//! | `reminders`     | Create/ListReminders: deadlines on the working-day calendar (R-30, R-31) |
+//! | `convert`       | proto ↔ domain                                                 |
+//!
+//! A notification is acknowledged only once committed; the worker delivers it. The trait
+//! methods below only route.
+
+mod convert;
+mod dead_letters;
+mod inbox;
+mod notifications;
+mod reminders;
+mod templates;
+
+use pb::notification_service_server::NotificationService;
+use qaward_kit::{
+    Error, Result,
+    auth::{Caller, Role},
+    calendar::Calendar,
+    db::Database,
+    server::ServiceContext,
+};
+use qaward_proto::qaward::notifications::v1 as pb;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+use crate::domain::recipient;
+
+pub struct NotificationsApi {
+    db: Database,
+    ctx: ServiceContext,
+    calendar: Arc<Calendar>,
+    wake: Arc<Notify>,
+}
+
+fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
+    Caller::of(r).cloned()
+}
+
+/// Callers who see every notification and template.
+const STAFF: [Role; 3] = [Role::Office, Role::Supervisor, Role::Service];
+
+/// Callers who may send.
+const SENDERS: [Role; 2] = [Role::Office, Role::Service];
+
+/// Whether `c` is the recipient `id`: its subject (a reviewer's certificate number) or its
+/// organisation (an enterprise's credit code, a unit's code).
+fn is_recipient(c: &Caller, id: &str) -> bool {
+    c.subject.eq_ignore_ascii_case(id)
+        || c.org.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(id))
+}
+
+/// The id of `inboxes/{id}`.
+fn inbox_of(parent: &str, field: &str) -> Result<String> {
+    parent
+        .strip_prefix("inboxes/")
+        .filter(|id| recipient::valid_id(id))
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid(field, "must be inboxes/{recipient}"))
+}
+
+/// The id of `{kind}/{id}`.
+fn id_of(name: &str, kind: &str, field: &str) -> Result<String> {
+    name.strip_prefix(kind)
+        .and_then(|s| s.strip_prefix('/'))
+        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/'))
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid(field, format!("must be {kind}/{{id}}")))
+}
+
+impl NotificationsApi {
+    pub fn new(db: Database, ctx: ServiceContext, calendar: Calendar, wake: Arc<Notify>) -> Self {
+        NotificationsApi {
+            db,
+            ctx,
+            calendar: Arc::new(calendar),
+            wake,
+        }
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.ctx.clock.now()
+    }
+
+    fn new_id(&self) -> String {
+        self.ctx.time_ordered_id()
+    }
+}
+
+#[tonic::async_trait]
+impl NotificationService for NotificationsApi {
+    async fn create_notification(
+        &self,
+        request: Request<pb::CreateNotificationRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        self.notification_create(request).await
+    }
+
+    async fn get_notification(
+        &self,
+        request: Request<pb::GetNotificationRequest>,
+    ) -> Result<Response<pb::Notification>, Status> {
+        self.notification_get(request).await
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        self.notification_list(request).await
+    }
+
+    async fn create_template(
+        &self,
+        request: Request<pb::CreateTemplateRequest>,
+    ) -> Result<Response<pb::Template>, Status> {
+        self.template_create(request).await
+    }
+
+    async fn list_templates(
+        &self,
+        request: Request<pb::ListTemplatesRequest>,
+    ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
+        self.template_list(request).await
+    }
+
+    async fn list_inbox_messages(
+        &self,
+        request: Request<pb::ListInboxMessagesRequest>,
+    ) -> Result<Response<pb::ListInboxMessagesResponse>, Status> {
+        self.inbox_list(request).await
+    }
+
+    async fn mark_inbox_message_read(
+        &self,
+        request: Request<pb::MarkInboxMessageReadRequest>,
+    ) -> Result<Response<pb::InboxMessage>, Status> {
+        self.inbox_mark_read(request).await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        self.dead_letter_list(request).await
+    }
+
+    async fn requeue_dead_letter(
+        &self,
+        request: Request<pb::RequeueDeadLetterRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
+        self.dead_letter_requeue(request).await
+    }
+
+    async fn create_reminder(
+        &self,
+        request: Request<pb::CreateReminderRequest>,
+    ) -> Result<Response<pb::Reminder>, Status> {
+        self.reminder_create(request).await
+    }
+
+    async fn list_reminders(
+        &self,
+        request: Request<pb::ListRemindersRequest>,
+    ) -> Result<Response<pb::ListRemindersResponse>, Status> {
+        self.reminder_list(request).await
+    }
+}
