@@ -1,0 +1,356 @@
+//! The reviews: groups drawn and checked offline, sealed sheets, consensus, release, the
+//! defence and the site visit.
+
+use qaward_kit::auth::Role;
+use qaward_proto::qaward::{
+    applications::v1 as pb, common::v1::Decimal, reviewers::v1 as rpb, scoring::v1 as spb,
+};
+use sha2::Digest;
+use std::collections::BTreeMap;
+
+use crate::{call, sample};
+
+use super::{Failure, Walk, date_of, failed, inputs, rid, stage_name};
+
+impl Walk {
+    /// Prepares the group (the draw is fixed and its entropy committed), starts it (the
+    /// entropy is revealed and the draw executed), and reports the draw.
+    pub(super) async fn group(
+        &mut self,
+        stage: pb::ReviewStage,
+        entrants: &[usize],
+        window: (i64, i64),
+        entropy: &str,
+    ) -> Result<(pb::ReviewGroup, rpb::Draw), Failure> {
+        let label = stage
+            .as_str_name()
+            .trim_start_matches("REVIEW_STAGE_")
+            .to_lowercase();
+        let start = self.clock.date(self.plan.window_offset + window.0);
+        let end = self.clock.date(self.plan.window_offset + window.1);
+        let commitment = hex::encode(sha2::Sha256::digest(entropy.as_bytes()));
+        let cycle = self.cycle();
+        let prepared = call!(
+            self.door.apps,
+            prepare_review_group,
+            &self.office,
+            pb::PrepareReviewGroupRequest {
+                parent: cycle.clone(),
+                review_group: Some(pb::ReviewGroup {
+                    stage: stage as i32,
+                    applications: entrants.iter().map(|i| self.app(*i)).collect(),
+                    window_start: Some(start),
+                    window_end: Some(end),
+                    entropy_commitment: commitment.clone(),
+                    entropy_source: "两枚骰子，由监督人员在场投掷".into(),
+                    advisors: if stage == pb::ReviewStage::Defence {
+                        vec!["reviewers/CQZJ-GW01".into()]
+                    } else {
+                        Vec::new()
+                    },
+                    ..Default::default()
+                }),
+                request_id: rid(&format!("demo-{cycle}-prepare-{label}")),
+            }
+        )
+        .map_err(failed("prepare a review group"))?;
+        let started = call!(
+            self.door.apps,
+            start_review_group,
+            &self.office,
+            pb::StartReviewGroupRequest {
+                name: prepared.name.clone(),
+                entropy: entropy.into(),
+                request_id: rid(&format!("demo-{cycle}-start-{label}")),
+            }
+        )
+        .map_err(failed("start a review group"))?;
+        let draw = call!(
+            self.door.reviewers,
+            get_draw,
+            &self.office,
+            rpb::GetDrawRequest {
+                name: started.draw.clone()
+            }
+        )
+        .map_err(failed("read the draw"))?;
+        self.outcome.draws.push(draw.name.clone());
+        self.report_draw(&label, &started, &draw, &commitment, entropy);
+        Ok((started, draw))
+    }
+
+    pub(super) fn report_draw(
+        &mut self,
+        label: &str,
+        g: &pb::ReviewGroup,
+        draw: &rpb::Draw,
+        commitment: &str,
+        entropy: &str,
+    ) {
+        let names: BTreeMap<String, &str> = sample::reviewers()
+            .into_iter()
+            .map(|r| (format!("reviewers/{}", r.certificate), r.name))
+            .collect();
+        let who = |r: &str| {
+            let id = r.trim_start_matches("reviewers/");
+            format!(
+                "{} ({id})",
+                names
+                    .get(&format!("reviewers/{id}"))
+                    .copied()
+                    .unwrap_or("?")
+            )
+        };
+        self.say.heading(&format!(
+            "Draw for the {label} group: {} ({} to {})",
+            draw.name,
+            g.window_start.as_ref().map(date_of).unwrap_or_default(),
+            g.window_end.as_ref().map(date_of).unwrap_or_default()
+        ));
+        self.say.line(&format!(
+            "fixed before the dice: pool of {} eligible reviewers (pool hash {}…), inputs hash {}…, entropy commitment SHA-256 {}… from \"{}\"",
+            draw.pool_size,
+            &draw.pool_hash.get(..16).unwrap_or_default(),
+            &draw.inputs_hash.get(..16).unwrap_or_default(),
+            &commitment[..16],
+            draw.entropy_source
+        ));
+        for x in &draw.exclusions {
+            self.say.line(&format!(
+                "recused: {} — {} ({})",
+                who(&x.reviewer),
+                x.code,
+                x.rule
+            ));
+        }
+        self.say.line(&format!(
+            "dice revealed \"{entropy}\": members {}; leader {}; backups in order {}",
+            draw.members
+                .iter()
+                .map(|m| who(m))
+                .collect::<Vec<_>>()
+                .join(", "),
+            who(&draw.leader),
+            draw.backup_order
+                .iter()
+                .map(|m| who(m))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        match qaward_reviewers::verify_record(&draw.record_json) {
+            Ok(v) if v.matches => self
+                .say
+                .line(&format!("replayed offline: MATCH — {}", v.message)),
+            Ok(v) => self
+                .say
+                .line(&format!("replayed offline: MISMATCH — {}", v.message)),
+            Err(e) => self.say.line(&format!("the record does not replay: {e}")),
+        }
+        if let Some(dir) = &self.records {
+            let file = dir.join(format!("draw-{}.json", self.outcome.draws.len()));
+            if std::fs::create_dir_all(dir).is_ok()
+                && std::fs::write(&file, &draw.record_json).is_ok()
+            {
+                self.say.line(&format!(
+                    "anyone can check it: qaward draw verify {}   (or python3 docs/draw_replay.py {})",
+                    file.display(),
+                    file.display()
+                ));
+            }
+        }
+    }
+
+    pub(super) fn reviewer_token(&self, member: &str) -> String {
+        self.tokens.issue(
+            Role::Reviewer,
+            member.trim_start_matches("reviewers/"),
+            None,
+            None,
+        )
+    }
+
+    /// A reviewer's sheet saved, then sealed (submitted): from then on it cannot change.
+    pub(super) async fn seal(
+        &mut self,
+        token: &str,
+        sheet: spb::Sheet,
+        step: &str,
+    ) -> Result<(), Failure> {
+        let saved = call!(
+            self.door.scoring,
+            save_sheet,
+            token,
+            spb::SaveSheetRequest {
+                sheet: Some(sheet),
+                request_id: rid(step),
+            }
+        )
+        .map_err(failed("save a sheet"))?;
+        call!(
+            self.door.scoring,
+            submit_sheet,
+            token,
+            spb::SubmitSheetRequest {
+                name: saved.name,
+                request_id: rid(&format!("{step}-seal")),
+            }
+        )
+        .map_err(failed("seal a sheet"))?;
+        Ok(())
+    }
+
+    /// Every member scores every item alone and seals the sheet; the leader then opens the
+    /// consensus sheet and signs the group's agreed scores.
+    pub(super) async fn consensus(
+        &mut self,
+        g: &pb::ReviewGroup,
+        leader: &str,
+        assignment: &str,
+        percent: i32,
+    ) -> Result<(), Failure> {
+        let items = |spread: i32, reason: &str| -> Vec<spb::ItemScore> {
+            qaward_scoring::domain::rubric::Rubric::gbt_19580_2012()
+                .items()
+                .map(|i| spb::ItemScore {
+                    item_code: i.code.clone(),
+                    percent: (percent + spread).clamp(0, 100),
+                    strengths: "领导重视，制度健全".into(),
+                    opportunities: "数据分析和对标有待加强".into(),
+                    reason: reason.to_string(),
+                })
+                .collect()
+        };
+        for (k, m) in g.members.iter().enumerate() {
+            let t = self.reviewer_token(m);
+            // Independent judgements differ a little around what the group will agree.
+            let spread = [0, 5, -5, 5, -5][k % 5];
+            self.seal(
+                &t,
+                spb::Sheet {
+                    assignment: assignment.into(),
+                    kind: spb::SheetKind::Independent as i32,
+                    items: items(spread, ""),
+                    ..Default::default()
+                },
+                &format!("demo-{assignment}-{m}-independent"),
+            )
+            .await?;
+        }
+        let t = self.reviewer_token(leader);
+        call!(
+            self.door.scoring,
+            open_consensus,
+            &t,
+            spb::OpenConsensusRequest {
+                assignment: assignment.into(),
+                request_id: rid(&format!("demo-{assignment}-open")),
+            }
+        )
+        .map_err(failed("open the consensus sheet"))?;
+        call!(
+            self.door.scoring,
+            sign_consensus,
+            &t,
+            spb::SignConsensusRequest {
+                assignment: assignment.into(),
+                items: items(0, "评审组合议：综合各评审员独立评分与现场证据确定"),
+                request_id: rid(&format!("demo-{assignment}-sign")),
+            }
+        )
+        .map_err(failed("sign the consensus sheet"))?;
+        Ok(())
+    }
+
+    pub(super) fn assignment_of(&self, g: &pb::ReviewGroup, i: usize) -> Result<String, Failure> {
+        let app = self.app(i);
+        g.applications
+            .iter()
+            .position(|a| *a == app)
+            .and_then(|k| g.assignments.get(k).cloned())
+            .ok_or_else(|| Failure(format!("{app} has no assignment in {}", g.name)))
+    }
+
+    pub(super) async fn release(&mut self, stage: pb::ReviewStage) -> Result<(), Failure> {
+        let cycle = self.cycle();
+        let released = call!(
+            self.door.apps,
+            release_review_stage,
+            &self.office,
+            pb::ReleaseReviewStageRequest {
+                cycle: cycle.clone(),
+                stage: stage as i32,
+                request_id: rid(&format!("demo-{cycle}-release-{}", stage.as_str_name())),
+            }
+        )
+        .map_err(failed("release the stage's scores"))?;
+        for a in &released.applications {
+            self.record(a);
+            if let (Some(i), Some(d)) = (self.index_of(&a.name), &a.last_decision) {
+                let line = format!(
+                    "{}: {} — {} {} [{}]",
+                    self.name(i),
+                    stage_name(a.stage),
+                    d.rule,
+                    d.message,
+                    inputs(d)
+                );
+                self.say.line(&line);
+            }
+        }
+        Ok(())
+    }
+
+    /// The materials review of the accepted applications.
+    pub async fn materials(&mut self, entrants: &[usize]) -> Result<(), Failure> {
+        let entropy = format!("{}-{}-{}-{}", 3, 5, 1, 6);
+        let (g, draw) = self
+            .group(pb::ReviewStage::Materials, entrants, (0, 4), &entropy)
+            .await?;
+        for &i in entrants {
+            let a = self.assignment_of(&g, i)?;
+            let pct = self.plan.entrants[i].materials;
+            self.consensus(&g, &draw.leader, &a, pct).await?;
+        }
+        self.say.heading("Materials review released");
+        self.release(pb::ReviewStage::Materials).await
+    }
+
+    /// The defence panel and the site visit of those that passed, then the
+    /// review scores.
+    pub async fn defence_and_site(&mut self, entrants: &[usize]) -> Result<(), Failure> {
+        let (panel, _) = self
+            .group(pb::ReviewStage::Defence, entrants, (7, 8), "2-6-4-4")
+            .await?;
+        for &i in entrants {
+            let a = self.assignment_of(&panel, i)?;
+            let score = self.plan.entrants[i].defence;
+            for m in panel.members.clone() {
+                let t = self.reviewer_token(&m);
+                self.seal(
+                    &t,
+                    spb::Sheet {
+                        assignment: a.clone(),
+                        kind: spb::SheetKind::Defence as i32,
+                        defence_score: Some(Decimal {
+                            value: score.into(),
+                        }),
+                        ..Default::default()
+                    },
+                    &format!("demo-{a}-{m}-defence"),
+                )
+                .await?;
+            }
+        }
+        let (site, draw) = self
+            .group(pb::ReviewStage::Site, entrants, (11, 13), "6-1-5-2")
+            .await?;
+        for &i in entrants {
+            let a = self.assignment_of(&site, i)?;
+            let pct = self.plan.entrants[i].site;
+            self.consensus(&site, &draw.leader, &a, pct).await?;
+        }
+        self.say
+            .heading("Site visits released: review score = 20 % materials + 80 % site");
+        self.release(pb::ReviewStage::Site).await
+    }
+}

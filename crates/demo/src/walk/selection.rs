@@ -1,0 +1,369 @@
+//! After scoring: the candidates, the departments' consultation, the public notice, the
+//! committee and the approval.
+
+use qaward_kit::auth::Role;
+use qaward_proto::qaward::{applications::v1 as pb, common::v1::Explanation};
+use std::time::Instant;
+use time::OffsetDateTime;
+
+use crate::call;
+
+use super::{
+    COMMITTEE, Failure, OBJECTING_DEPARTMENT, Walk, date_of, decimal, failed, reason_and_rule, rid,
+    stage_name,
+};
+
+impl Walk {
+    /// Fixes the candidates from the ranking; a tie at the cut line is reported
+    /// to the office, which resolves it with the committee's reasons. `true` when vacant.
+    pub async fn select(&mut self) -> Result<bool, Failure> {
+        let cycle = self.cycle();
+        let fix = |ties: Vec<pb::TieResolution>, n: usize| pb::FixCandidatesRequest {
+            cycle: cycle.clone(),
+            tie_resolutions: ties,
+            request_id: rid(&format!("demo-{cycle}-fix-{n}")),
+        };
+        let fixed = match call!(self.door.apps, fix_candidates, &self.office, fix(vec![], 1)) {
+            Err(s)
+                if reason_and_rule(&s).0 == "TIE_UNRESOLVED" && !self.plan.tie_break.is_empty() =>
+            {
+                let (reason, rule) = reason_and_rule(&s);
+                let told = format!("{rule} {reason}: {}", s.message());
+                self.say.heading("Tie at the cut line");
+                self.say.line(&format!("the office is told: {told}"));
+                self.outcome.tie_reported = Some(told);
+                let ties: Vec<pb::TieResolution> = self
+                    .plan
+                    .tie_break
+                    .iter()
+                    .map(|(i, seat)| pb::TieResolution {
+                        application: self.app(*i),
+                        candidate: *seat,
+                        reason: "评审委员会研究：顾客满意度和市场结果得分更高者优先".into(),
+                    })
+                    .collect();
+                for (i, seat) in &self.plan.tie_break {
+                    self.say.line(&format!(
+                        "tie-break: {} {}",
+                        self.name(*i),
+                        if *seat { "takes the seat" } else { "does not" }
+                    ));
+                }
+                call!(self.door.apps, fix_candidates, &self.office, fix(ties, 2))
+                    .map_err(failed("fix the candidates after the tie-break"))?
+            }
+            other => other.map_err(failed("fix the candidates"))?,
+        };
+        for a in &fixed.applications {
+            self.record(a);
+        }
+        self.results_table();
+        if fixed.vacant {
+            self.outcome.vacant = true;
+            self.say.heading(&format!(
+                "Vacant: nobody reached the candidate line this year (R-17); cycle {} is {}",
+                cycle,
+                fixed
+                    .cycle
+                    .map(|c| pb::CycleState::try_from(c.state)
+                        .map(|s| s.as_str_name().to_string())
+                        .unwrap_or_default())
+                    .unwrap_or_default()
+            ));
+            return Ok(true);
+        }
+        self.outcome.candidates = self.in_stage(&[pb::ApplicationStage::Candidate]);
+        Ok(false)
+    }
+
+    pub(super) fn results_table(&mut self) {
+        self.say
+            .heading("Results: every threshold decision, with its rule and numbers");
+        let pick = |d: &[(i32, Explanation)], key: &str| {
+            d.iter()
+                .rev()
+                .find_map(|(_, e)| e.inputs.get(key).cloned())
+                .unwrap_or_else(|| "-".into())
+        };
+        let mut rows: Vec<(usize, String)> = Vec::new();
+        for (i, d) in &self.outcome.decisions {
+            let (stage, last) = d.last().cloned().unwrap_or_default();
+            rows.push((
+                *i,
+                format!(
+                    "{:<28} materials {:>6}  review {:>7}  composite {:>7}  → {:<16} {} {}",
+                    self.plan.entrants[*i].name,
+                    pick(d, "materials_score"),
+                    pick(d, "review_score"),
+                    pick(d, "composite_score"),
+                    stage_name(stage),
+                    last.rule,
+                    last.message
+                ),
+            ));
+        }
+        for (_, row) in rows {
+            self.say.line(&row);
+        }
+    }
+
+    /// Consultation of the departments, the public notice and a complaint.
+    pub async fn consult_and_notify(&mut self) -> Result<(), Failure> {
+        let cycle = self.cycle();
+        let candidates = self.outcome.candidates.clone();
+        self.say.heading("Consultation of the departments (R-20)");
+        call!(
+            self.door.apps,
+            request_consultation,
+            &self.office,
+            pb::RequestConsultationRequest {
+                cycle: cycle.clone(),
+                deadline: Some(self.clock.date(10)),
+                request_id: rid(&format!("demo-{cycle}-consult")),
+            }
+        )
+        .map_err(failed("ask the departments"))?;
+        let departments = self
+            .settings
+            .as_ref()
+            .map(|s| s.consulted_departments.clone())
+            .unwrap_or_default();
+        for dept in &departments {
+            let t = self
+                .tokens
+                .issue(Role::Department, &format!("{dept}-科室"), Some(dept), None);
+            for &i in &candidates {
+                let object = dept == OBJECTING_DEPARTMENT && self.plan.objection == Some(i);
+                call!(
+                    self.door.apps,
+                    record_consultation_opinion,
+                    &t,
+                    pb::RecordConsultationOpinionRequest {
+                        name: self.app(i),
+                        department: dept.clone(),
+                        opinion: if object {
+                            pb::Opinion::Object
+                        } else {
+                            pb::Opinion::Support
+                        } as i32,
+                        text: if object {
+                            "该企业上年度有一笔税款逾期申报".into()
+                        } else {
+                            "经查询，近三年无不良记录".into()
+                        },
+                        request_id: rid(&format!("demo-{cycle}-opinion-{dept}-{i}")),
+                    }
+                )
+                .map_err(failed("record a department's opinion"))?;
+                if object {
+                    self.say.line(&format!(
+                        "{dept} objects to {}: 该企业上年度有一笔税款逾期申报",
+                        self.name(i)
+                    ));
+                }
+            }
+        }
+        self.say.line(&format!(
+            "{} departments answered for {} candidates",
+            departments.len(),
+            candidates.len()
+        ));
+        if let Some(i) = self.plan.objection.filter(|i| candidates.contains(i)) {
+            call!(
+                self.door.apps,
+                decide_objection,
+                &self.office,
+                pb::DecideObjectionRequest {
+                    name: self.app(i),
+                    department: OBJECTING_DEPARTMENT.into(),
+                    upheld: false,
+                    reason: "逾期申报已补正并缴纳滞纳金，不属于重大违法行为".into(),
+                    request_id: rid(&format!("demo-{cycle}-objection-{i}")),
+                }
+            )
+            .map_err(failed("decide the objection"))?;
+            self.say.line(&format!(
+                "the office overrules the objection to {}: 逾期申报已补正，不属于重大违法行为",
+                self.name(i)
+            ));
+        }
+
+        let notice = call!(
+            self.door.apps,
+            open_public_notice,
+            &self.office,
+            pb::OpenPublicNoticeRequest {
+                cycle: cycle.clone(),
+                request_id: rid(&format!("demo-{cycle}-notice")),
+            }
+        )
+        .map_err(failed("open the public notice"))?;
+        self.clock.observe(&notice.start_time);
+        self.say.heading(&format!(
+            "Public notice (R-21): {} entries, until {}",
+            notice.entries.len(),
+            notice
+                .end_time
+                .as_ref()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+                .and_then(|t| {
+                    t.to_offset(time::macros::offset!(+8))
+                        .format(time::macros::format_description!(
+                            "[year]-[month]-[day] [hour]:[minute] (UTC+8)"
+                        ))
+                        .ok()
+                })
+                .unwrap_or_default()
+        ));
+        for e in &notice.entries {
+            self.say.line(&format!(
+                "#{} {} — materials {}, site {}, review {}, defence {}, composite {}",
+                e.rank,
+                e.enterprise_name,
+                decimal(&e.materials_score),
+                decimal(&e.site_score),
+                decimal(&e.review_score),
+                decimal(&e.defence_score),
+                decimal(&e.composite_score)
+            ));
+        }
+        if let Some(i) = self.plan.complaint.filter(|i| candidates.contains(i)) {
+            let public = self.tokens.issue(Role::Public, "citizen-0423", None, None);
+            let complaint = call!(
+                self.door.apps,
+                create_complaint,
+                &public,
+                pb::CreateComplaintRequest {
+                    parent: self.app(i),
+                    complaint: Some(pb::Complaint {
+                        text: "反映该企业厂区夜间噪声扰民，质疑其环境管理".into(),
+                        evidence: vec!["录音文件说明".into()],
+                        ..Default::default()
+                    }),
+                    request_id: rid(&format!("demo-{cycle}-complaint-{i}")),
+                }
+            )
+            .map_err(failed("file a complaint"))?;
+            self.say.line(&format!(
+                "a citizen complains about {}: 反映该企业厂区夜间噪声扰民",
+                self.name(i)
+            ));
+            call!(
+                self.door.apps,
+                resolve_complaint,
+                &self.office,
+                pb::ResolveComplaintRequest {
+                    name: complaint.name.clone(),
+                    outcome: pb::ComplaintOutcome::Unfounded as i32,
+                    investigation: "经生态环境局现场监测，厂界噪声达标，反映情况不属实".into(),
+                    request_id: rid(&format!("demo-{cycle}-resolve-{i}")),
+                }
+            )
+            .map_err(failed("resolve the complaint"))?;
+            self.say.line(
+                "investigated: 厂界噪声达标，反映情况不属实 (unfounded; the candidate stays)",
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits out the notice, then the committee and the county government's approval
+    ///
+    pub async fn decide(&mut self) -> Result<(), Failure> {
+        let cycle = self.cycle();
+        let candidates = self.outcome.candidates.clone();
+        let meeting = pb::RecordCommitteeMeetingRequest {
+            name: cycle.clone(),
+            units_present: COMMITTEE[..7].iter().map(|u| u.to_string()).collect(),
+            decisions: candidates
+                .iter()
+                .map(|i| pb::CommitteeDecision {
+                    application: self.app(*i),
+                    adopted: true,
+                    note: "同意授予".into(),
+                })
+                .collect(),
+            request_id: rid(&format!("demo-{cycle}-committee")),
+            recusals: Vec::new(),
+        };
+        let waited = Instant::now();
+        let mut said = false;
+        let decided = loop {
+            match call!(
+                self.door.apps,
+                record_committee_meeting,
+                &self.office,
+                meeting.clone()
+            ) {
+                Err(s) if reason_and_rule(&s).0 == "NOTICE_RUNNING" => {
+                    if !said {
+                        self.say.line(&format!(
+                            "waiting for the notice to run its course (the server's clock runs at about {:.0}× real time)…",
+                            self.clock.speed
+                        ));
+                        said = true;
+                    }
+                    if waited.elapsed() > std::time::Duration::from_secs(120) {
+                        return Err(Failure(
+                            "the public notice did not end within 2 minutes: is the server on a simulated clock (QAWARD_CLOCK__SPEED=86400)?".into(),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => break other.map_err(failed("record the committee meeting"))?,
+            }
+        };
+        self.say.heading(&format!(
+            "Evaluation committee (R-22): {} of {} member units present; every candidate adopted; cycle {}",
+            meeting.units_present.len(),
+            COMMITTEE.len(),
+            pb::CycleState::try_from(decided.state)
+                .map(|s| s.as_str_name())
+                .unwrap_or_default()
+        ));
+        let year = self.clock.date(0).year;
+        let approved = call!(
+            self.door.apps,
+            record_approval,
+            &self.office,
+            pb::RecordApprovalRequest {
+                name: cycle.clone(),
+                document_number: format!("云阳府发〔{year}〕18号"),
+                approval_date: Some(self.clock.date(0)),
+                request_id: rid(&format!("demo-{cycle}-approval")),
+            }
+        )
+        .map_err(failed("record the approval"))?;
+        self.say.heading(&format!(
+            "Approved by the county government: {} of {}",
+            approved.approval_document,
+            approved
+                .approval_date
+                .as_ref()
+                .map(date_of)
+                .unwrap_or_default()
+        ));
+        for i in candidates {
+            let a = call!(
+                self.door.apps,
+                get_application,
+                &self.office,
+                pb::GetApplicationRequest { name: self.app(i) }
+            )
+            .map_err(failed("read a winner"))?;
+            self.record(&a);
+            if a.stage == pb::ApplicationStage::Awarded as i32 {
+                self.outcome.winners.push(i);
+                let d = a.last_decision.unwrap_or_default();
+                self.say.line(&format!(
+                    "AWARDED {} ({}) — {} {}",
+                    self.name(i),
+                    self.codes[i],
+                    d.rule,
+                    d.message
+                ));
+            }
+        }
+        Ok(())
+    }
+}
