@@ -1,0 +1,152 @@
+//! The sections every service reads: server limits, identity, telemetry, the clock.
+
+use serde::{Deserialize, Serialize};
+use std::{path::PathBuf, time::Duration};
+
+use super::Secret;
+
+/// The clock the services run on: the wall clock, or — for training and demonstrations only —
+/// a simulated one that starts at `start` and runs `speed` times faster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockSettings {
+    /// RFC 3339 (`2027-03-01T09:00:00+08:00`); unset: now.
+    pub start: Option<String>,
+    /// 1: real time; 86400: a day per second.
+    pub speed: u32,
+    /// RFC 3339: the real instant at which the simulated clock reads `start`; unset: when the
+    /// process starts. Give every process of a multi-process deployment the same value, so
+    /// their clocks agree and a restarted process goes on from where the others are.
+    pub anchor: Option<String>,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        ClockSettings {
+            start: None,
+            speed: 1,
+            anchor: None,
+        }
+    }
+}
+
+/// Limits every server applies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerLimits {
+    /// A request that runs longer is cancelled (milliseconds).
+    pub request_timeout_ms: u64,
+    /// Requests in flight per service; beyond it, RESOURCE_EXHAUSTED at once, never a queue.
+    pub max_concurrent_requests: usize,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// How long in-flight calls may take to finish after a shutdown signal (milliseconds).
+    pub shutdown_grace_ms: u64,
+    /// Connections per backend database pool.
+    pub database_max_connections: u32,
+    /// Migrate each service's database when it starts (one machine). With several replicas set
+    /// it to false and run `qaward migrate` once per release (a Kubernetes Job, a compose
+    /// one-shot); a service then refuses to start on a database that is not migrated.
+    pub migrate_on_start: bool,
+}
+
+/// Who may call: bearer JWTs signed with an asymmetric key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    pub issuer: String,
+    /// Further issuers whose tokens are accepted, for example other award programmes' identity
+    /// providers calling the reviewers service; their keys must be in the same JWKS. The
+    /// policy table and the `programme` claim apply to their callers as to anyone's.
+    pub other_issuers: Vec<String>,
+    pub audience: String,
+    /// A JWKS file with the verification keys. Empty: the local key made in `data_dir`.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL (http://), fetched at start and refreshed every `jwks_refresh_secs`.
+    pub jwks_url: Option<String>,
+    pub jwks_refresh_secs: u64,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// Lifetime of tokens printed by `qaward token`, in seconds.
+    pub token_ttl_secs: u64,
+    /// The token a service presents on its own account (role `service`; outbox relays), for
+    /// deployments whose tokens come from an identity provider. Empty: minted with the local
+    /// key in `data_dir`.
+    pub service_token: Secret<String>,
+}
+
+/// Logs and OpenTelemetry export.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telemetry {
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub log_filter: String,
+    /// OTLP/gRPC endpoint for traces and metrics. Empty: no export, unless
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            request_timeout_ms: 30_000,
+            max_concurrent_requests: 512,
+            max_message_bytes: 16 * 1024 * 1024,
+            shutdown_grace_ms: 10_000,
+            database_max_connections: 8,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            issuer: "qaward-local".to_string(),
+            other_issuers: Vec::new(),
+            audience: "qaward".to_string(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_secs: 300,
+            leeway_secs: 30,
+            token_ttl_secs: 8 * 3600,
+            service_token: Secret::default(),
+        }
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            log_format: LogFormat::Text,
+            log_filter: "info".to_string(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl ClockSettings {
+    /// Whether the services run on a simulated clock.
+    pub fn simulated(&self) -> bool {
+        self.start.is_some() || self.speed > 1
+    }
+}
+
+impl ServerLimits {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
