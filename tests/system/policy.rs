@@ -4,7 +4,7 @@
 //! request is enough: the table is applied before any handler reads the request, and a handler
 //! that refuses an allowed role for its role alone shows up here as a disagreement.
 
-use qaward_kit::{auth::Role, policy};
+use qaward_kit::auth::Role;
 use tonic::{
     Code, Status,
     client::Grpc,
@@ -64,7 +64,7 @@ async fn every_method_answers_every_role_as_the_policy_table_says_at_the_service
             "caller-1",
             &["--programme", "yunyang", "--org", "91500235MA5U0XXXXX"],
         );
-        for service in policy::POLICY {
+        for service in qaward::POLICY.services() {
             // qaward.<name>.v1.<Service>
             let name = service.service.split('.').nth(1).unwrap();
             let direct = channel(name);
@@ -95,7 +95,7 @@ async fn every_method_answers_every_role_as_the_policy_table_says_at_the_service
             }
         }
     }
-    let methods: usize = policy::POLICY.iter().map(|s| s.rules.len()).sum();
+    let methods: usize = qaward::POLICY.services().map(|s| s.rules.len()).sum();
     assert_eq!(calls, methods * Role::ALL.len() * 2);
     assert!(
         disagreements.is_empty(),

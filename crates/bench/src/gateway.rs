@@ -12,6 +12,15 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+/// The whole table, as `qaward serve` composes it.
+const POLICY: qaward_kit::policy::Policy = qaward_kit::policy::Policy::new(&[
+    &qaward_applications::POLICY,
+    &qaward_reviewers::POLICY,
+    &qaward_scoring::POLICY,
+    &qaward_notifications::POLICY,
+    &qaward_gateway::POLICY,
+]);
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
@@ -69,7 +78,11 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         .connect_lazy();
     let mut channels: HashMap<&'static str, Channel> = HashMap::new();
     channels.insert("qaward.reviewers.v1.ReviewerService", upstream);
-    let edge = Arc::new(qaward_gateway::Edge::new(&ctx.config, ctx.verifier.clone()));
+    let edge = Arc::new(qaward_gateway::Edge::new(
+        &ctx.config,
+        ctx.verifier.clone(),
+        POLICY,
+    ));
     let (channels_again, edge_again) = (channels.clone(), edge.clone());
     let gateway = qaward_gateway::start(&ctx, channels, edge)?;
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;

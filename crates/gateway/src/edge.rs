@@ -10,6 +10,7 @@ use std::{
 use qaward_kit::{
     auth::{Caller, Verifier},
     config::Config,
+    policy::Policy,
 };
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt};
@@ -17,6 +18,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// What both ports check before passing a call on.
 pub struct Edge {
     pub verifier: Arc<Verifier>,
+    /// The whole policy table: every service's rows, the gateway's own included.
+    pub policy: Policy,
     limiter: Option<RateLimiter>,
     /// The longest a call may run (`server.request_timeout_ms`).
     pub max_timeout: Duration,
@@ -27,10 +30,11 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn new(config: &Config, verifier: Arc<Verifier>) -> Edge {
+    pub fn new(config: &Config, verifier: Arc<Verifier>, policy: Policy) -> Edge {
         let g = &config.gateway;
         Edge {
             verifier,
+            policy,
             limiter: RateLimiter::new(g.rate_per_second, g.rate_burst),
             max_timeout: config.server.request_timeout(),
             cors_origins: g.cors_origins.clone(),
@@ -48,7 +52,9 @@ impl Edge {
             .verify_header(authorization)
             .map_err(|e| e.to_status())?;
         self.count(&caller)?;
-        qaward_kit::policy::check(path, &caller).map_err(|e| e.to_status())?;
+        self.policy
+            .check(path, &caller)
+            .map_err(|e| e.to_status())?;
         Ok(caller)
     }
 

@@ -8,6 +8,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The whole table, as `qaward serve` composes it.
+const POLICY: qaward_kit::policy::Policy = qaward_kit::policy::Policy::new(&[
+    &qaward_applications::POLICY,
+    &qaward_reviewers::POLICY,
+    &qaward_scoring::POLICY,
+    &qaward_notifications::POLICY,
+    &qaward_gateway::POLICY,
+]);
+
 use qaward_gateway::{Edge, Proxy, http_router};
 use qaward_kit::{auth::Role, testing::TestKeys};
 use tonic::transport::{Channel, Endpoint};
@@ -62,7 +71,7 @@ fn edge(keys: &TestKeys, rate: u32, burst: u32, origins: &[&str]) -> Arc<Edge> {
     config.gateway.rate_burst = burst;
     config.gateway.cors_origins = origins.iter().map(|o| o.to_string()).collect();
     config.server.request_timeout_ms = 5_000;
-    Arc::new(Edge::new(&config, keys.verifier.clone()))
+    Arc::new(Edge::new(&config, keys.verifier.clone(), POLICY))
 }
 
 fn upstreams(channel: Channel) -> HashMap<&'static str, Channel> {

@@ -5,17 +5,26 @@
 
 use std::collections::HashMap;
 
+/// The whole table, as `qaward serve` composes it.
+const POLICY: qaward_kit::policy::Policy = qaward_kit::policy::Policy::new(&[
+    &qaward_applications::POLICY,
+    &qaward_reviewers::POLICY,
+    &qaward_scoring::POLICY,
+    &qaward_notifications::POLICY,
+    &qaward_gateway::POLICY,
+]);
+
 use std::sync::Arc;
 
 use qaward_gateway::{Edge, Proxy, http_router, transcode::Routes};
-use qaward_kit::{auth::Role, policy, testing::TestKeys};
+use qaward_kit::{auth::Role, testing::TestKeys};
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 use tower::ServiceExt;
 
 fn nowhere() -> HashMap<&'static str, Channel> {
-    policy::POLICY
-        .iter()
+    POLICY
+        .services()
         .map(|s| {
             (
                 s.service,
@@ -29,7 +38,7 @@ fn nowhere() -> HashMap<&'static str, Channel> {
 fn edge(keys: &TestKeys) -> Arc<Edge> {
     let mut config = qaward_kit::config::Config::default();
     config.gateway.rate_per_second = 0;
-    Arc::new(Edge::new(&config, keys.verifier.clone()))
+    Arc::new(Edge::new(&config, keys.verifier.clone(), POLICY))
 }
 
 fn header(r: &http::Response<tonic::body::Body>, name: &str) -> Option<String> {
@@ -44,7 +53,7 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
     let keys = TestKeys::new();
     let proxy = Proxy::new(nowhere(), edge(&keys));
     let mut checked = 0;
-    for service in policy::POLICY {
+    for service in POLICY.services() {
         for rule in service.rules {
             let path = format!("/{}/{}", service.service, rule.method);
             for role in Role::ALL {
@@ -75,7 +84,7 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
             }
         }
     }
-    let methods: usize = policy::POLICY.iter().map(|s| s.rules.len()).sum();
+    let methods: usize = POLICY.services().map(|s| s.rules.len()).sum();
     assert_eq!(checked, methods * Role::ALL.len());
 }
 
@@ -86,7 +95,9 @@ async fn every_method_with_every_role_over_http_json_is_admitted_as_the_table_sa
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut checked = 0;
     for route in routes.all() {
-        let rule = policy::rule_of(&route.grpc_path).expect("a row for every route");
+        let rule = POLICY
+            .rule_of(&route.grpc_path)
+            .expect("a row for every route");
         let path = route.template.example();
         for role in Role::ALL {
             let token = keys.token("caller-1", role);

@@ -575,15 +575,6 @@ impl Verifier {
             .ok_or_else(|| Error::unauthenticated("MISSING_TOKEN", "a bearer token is required"))?;
         self.verify(token)
     }
-
-    /// Admits a call to the gRPC method `path` (`/package.Service/Method`): its token verified,
-    /// then its role checked against the policy table. Every door — the gateway's two ports
-    /// and every service's host — admits calls with this one function.
-    pub fn admit(&self, path: &str, authorization: Option<&str>) -> Result<Caller, Error> {
-        let caller = self.verify_header(authorization)?;
-        crate::policy::check(path, &caller)?;
-        Ok(caller)
-    }
 }
 
 /// Puts the caller's token on an outgoing request to another service, with the current span's

@@ -75,6 +75,8 @@ pub struct ServiceHost {
     verifier: Arc<Verifier>,
     routes: tonic::service::RoutesBuilder,
     services: Vec<&'static str>,
+    /// The rows of the services added here that have them ([`ServiceHost::with_policy`]).
+    policies: Vec<&'static crate::policy::ServicePolicy>,
     health: HealthReporter,
     health_service:
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
@@ -96,6 +98,7 @@ impl ServiceHost {
             verifier,
             routes: Routes::builder(),
             services: Vec::new(),
+            policies: Vec::new(),
             health,
             health_service,
             fallback: None,
@@ -136,8 +139,16 @@ impl ServiceHost {
         self.limits.max_message_bytes
     }
 
-    /// Adds a service; every call to it must carry a valid bearer token of a role the policy
-    /// table allows for the method (`policy.rs`).
+    /// The policy rows of a service about to be added: its calls are then admitted only for
+    /// the roles its rows allow (the service crate's `policy.rs`).
+    pub fn with_policy(mut self, rows: &'static crate::policy::ServicePolicy) -> Self {
+        self.policies.push(rows);
+        self
+    }
+
+    /// Adds a service; every call to it must carry a valid bearer token, and, when the host has
+    /// the service's policy rows ([`ServiceHost::with_policy`]), of a role they allow for the
+    /// method.
     pub fn add_service<S>(mut self, service: S) -> Self
     where
         S: tower::Service<
@@ -152,9 +163,11 @@ impl ServiceHost {
         S::Future: Send + 'static,
     {
         self.services.push(S::NAME);
+        let policy = self.policies.iter().copied().find(|p| p.service == S::NAME);
         self.routes.add_service(Guarded {
             inner: service,
             verifier: self.verifier.clone(),
+            policy,
         });
         self
     }
@@ -262,14 +275,15 @@ impl ServiceHost {
     }
 }
 
-/// A service whose calls are admitted first ([`Verifier::admit`]): the token verified, the
-/// role checked against the policy table for the called path, and the verified
+/// A service whose calls are admitted first: the token verified, the role checked against the
+/// service's policy rows for the called path, and the verified
 /// [`Caller`](crate::auth::Caller) put on the request for the handler. A refused call never
 /// reaches the handler.
 #[derive(Clone)]
 struct Guarded<S> {
     inner: S,
     verifier: Arc<Verifier>,
+    policy: Option<&'static crate::policy::ServicePolicy>,
 }
 
 impl<S: NamedService> NamedService for Guarded<S> {
@@ -301,12 +315,14 @@ where
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        // Every service of the contracts is in the table; a service outside it (a test's
-        // probe) is only authenticated.
-        let admitted = if crate::policy::governs(S::NAME) {
-            self.verifier.admit(request.uri().path(), header)
-        } else {
-            self.verifier.verify_header(header)
+        // Every service of the contracts has its rows; a service without (a test's probe) is
+        // only authenticated.
+        let admitted = match self.policy {
+            Some(rows) => self.verifier.verify_header(header).and_then(|caller| {
+                rows.check(request.uri().path(), &caller)?;
+                Ok(caller)
+            }),
+            None => self.verifier.verify_header(header),
         };
         match admitted {
             Ok(caller) => {

@@ -83,7 +83,11 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     };
     let mut hosts = Vec::new();
     let mut channels = None;
-    let edge = Arc::new(qaward_gateway::Edge::new(&ctx.config, ctx.verifier.clone()));
+    let edge = Arc::new(qaward_gateway::Edge::new(
+        &ctx.config,
+        ctx.verifier.clone(),
+        qaward::POLICY,
+    ));
     for (kind, listener) in listeners {
         let host = if kind == ServiceKind::Gateway {
             let c = qaward_gateway::upstream_channels(&ctx)?;

@@ -1,0 +1,6 @@
+//! What the `qaward` binary composes from the service crates, for the binary itself and for the
+//! whole-system tests.
+
+pub mod policy;
+
+pub use policy::POLICY;

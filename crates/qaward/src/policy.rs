@@ -1,0 +1,116 @@
+//! The whole policy table of this binary: the rows of every service it runs, as the gateway
+//! admits calls with them. Each service crate owns its rows (`crates/<service>/src/policy.rs`).
+
+use qaward_kit::policy::Policy;
+
+/// Every service's rows, the gateway's own included.
+pub const POLICY: Policy = Policy::new(&[
+    &qaward_applications::POLICY,
+    &qaward_reviewers::POLICY,
+    &qaward_scoring::POLICY,
+    &qaward_notifications::POLICY,
+    &qaward_gateway::POLICY,
+]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use qaward_kit::auth::Role::*;
+
+    /// Every method of the contracts, as `/package.Service/Method`.
+    fn contract_methods() -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(qaward_proto::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        let mut out = Vec::new();
+        for file in set.file {
+            let package = file.package().to_string();
+            if !package.starts_with("qaward.") {
+                continue;
+            }
+            for service in &file.service {
+                for method in &service.method {
+                    out.push(format!("/{package}.{}/{}", service.name(), method.name()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn every_method_of_the_contracts_has_exactly_one_row() {
+        let methods = contract_methods();
+        assert_eq!(
+            methods.len(),
+            100,
+            "the contracts changed: update the table"
+        );
+        let mut rows: Vec<String> = POLICY
+            .services()
+            .flat_map(|s| {
+                s.rules
+                    .iter()
+                    .map(move |r| format!("/{}/{}", s.service, r.method))
+            })
+            .collect();
+        rows.sort();
+        assert_eq!(rows, methods);
+    }
+
+    #[test]
+    fn the_supervisor_reads_everything_and_changes_nothing() {
+        const READS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export"];
+        for s in POLICY.services() {
+            for r in s.rules {
+                // Opening a consensus sheet only shows it to staff: nothing is written for them.
+                let read =
+                    READS.iter().any(|v| r.method.starts_with(v)) || r.method == "OpenConsensus";
+                let name = format!("{}/{}", s.service, r.method);
+                if r.roles.contains(&Supervisor) {
+                    assert!(read, "the supervisor may change something: {name}");
+                }
+                if read && r.roles.contains(&Office) {
+                    assert!(
+                        r.roles.contains(&Supervisor),
+                        "hidden from the supervisor: {name}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_public_sees_published_notices_and_may_complain_only() {
+        let mut public: Vec<String> = POLICY
+            .services()
+            .flat_map(|s| s.rules.iter())
+            .filter(|r| r.roles.contains(&Public))
+            .map(|r| r.method.to_string())
+            .collect();
+        public.sort();
+        assert_eq!(
+            public,
+            [
+                "CreateComplaint",
+                "GetCycle",
+                "GetPublicNotice",
+                "GetRubric",
+                "ListCycles",
+                "ListRubrics"
+            ]
+        );
+    }
+
+    #[test]
+    fn docs_print_the_table_as_it_is() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md"))
+                .expect("docs/policy.md");
+        assert!(
+            doc.contains(&POLICY.markdown()),
+            "docs/policy.md is out of date; paste this table:\n{}",
+            POLICY.markdown()
+        );
+    }
+}
