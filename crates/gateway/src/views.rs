@@ -236,7 +236,7 @@ impl GatewayService for Views {
             scoring.get_feedback_report(call.request(spb::GetFeedbackReportRequest {
                 name: format!(
                     "{}/applications/{name}/feedbackReport",
-                    qaward_kit::names::scoring_cycle(&programme, year)
+                    qaward_proto::names::scoring_cycle(&programme, year)
                 ),
                 include_html: false,
             })),

@@ -1,17 +1,6 @@
 //! Resource names (AIP-122): the ids a client chooses for the resources it creates.
 
 /// A client-chosen id: 1-63 lower-case letters, digits or '-' (`yunyang`, `gbt-19580-2012`).
-/// The rubric every installation's scoring service has from its first start (GB/T 19580-2012
-/// with the points of R-10), and the one a programme that names no rubric is scored on.
-pub const DEFAULT_RUBRIC_ID: &str = "gbt-19580-2012";
-
-/// The scoring service's name for the cycle of `programme` in `year`: the applications service
-/// creates its assignments under it, and the feedback report of an application is
-/// `{scoring_cycle}/applications/{application name}/feedbackReport`.
-pub fn scoring_cycle(programme: &str, year: i64) -> String {
-    format!("cycles/{programme}-{year}")
-}
-
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 63

@@ -8,6 +8,8 @@
 
 include!(concat!(env!("OUT_DIR"), "/qaward.rs"));
 
+pub mod names;
+
 /// The encoded `FileDescriptorSet` of every contract and its imports, for gRPC server
 /// reflection and proto3 JSON transcoding.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -32,7 +32,7 @@ pub static MIGRATIONS: Migrations = Migrations {
 
 /// The rubric every installation has from its first start: GB/T 19580-2012 with the points of
 /// R-10, as `rubrics/gbt-19580-2012`. A programme that names no rubric is scored on it.
-pub const DEFAULT_RUBRIC: &str = qaward_kit::names::DEFAULT_RUBRIC_ID;
+pub const DEFAULT_RUBRIC: &str = qaward_proto::names::DEFAULT_RUBRIC_ID;
 
 /// Seeds [`DEFAULT_RUBRIC`] unless it exists.
 pub async fn seed_default_rubric(db: &Database, at: time::OffsetDateTime) -> Result<(), DbError> {

@@ -94,10 +94,6 @@ pub fn specialities(industries: &[String]) -> Vec<String> {
     v
 }
 
-/// Scoring's name for a cycle: `cycles/{programme}-{year}`. Programme ids are lower-case
-/// letters, digits and hyphens and the year ends the name, so the mapping is one to one.
-pub use qaward_kit::names::scoring_cycle;
-
 /// Refuses a group for an application that is not where the review starts from, with the rule
 /// of the step (the application must be accepted before its materials review, and so on).
 pub fn may_join(stage: ReviewStage, current: Stage) -> Result<(), Explanation> {

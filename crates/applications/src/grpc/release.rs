@@ -61,7 +61,7 @@ impl ApplicationsApi {
             let running = self.in_review(&mut conn, &p, y, stage).await?;
             drop(conn);
             review::may_release(stage, running.len(), &[]).map_err(refused)?;
-            let scoring_cycle = review::scoring_cycle(&p, y);
+            let scoring_cycle = qaward_proto::names::scoring_cycle(&p, y);
             let results = self.scoring_results(&c, &p, y, &settings).await?;
             // Every application of the stage must have scoring's decision: a group that has
             // not signed its consensus holds the release back.

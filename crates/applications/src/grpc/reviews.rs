@@ -52,7 +52,7 @@ impl ApplicationsApi {
         settings: &Settings,
     ) -> Result<spb::CycleResults> {
         let mut compute = Request::new(spb::ComputeResultsRequest {
-            cycle: review::scoring_cycle(p, y),
+            cycle: qaward_proto::names::scoring_cycle(p, y),
             settings: Some(result_settings(settings)),
         });
         relay_token(c, &mut compute);
@@ -72,7 +72,7 @@ impl ApplicationsApi {
         y: i64,
         stage: spb::Stage,
     ) -> Result<()> {
-        let cycle = review::scoring_cycle(p, y);
+        let cycle = qaward_proto::names::scoring_cycle(p, y);
         let mut release = Request::new(spb::ReleaseStageRequest {
             cycle: cycle.clone(),
             stage: stage as i32,
@@ -395,11 +395,11 @@ impl ApplicationsApi {
 
             // One scoring assignment per application, reused when a retry finds it.
             let rubric = if settings.rubric.is_empty() {
-                format!("rubrics/{}", qaward_kit::names::DEFAULT_RUBRIC_ID)
+                format!("rubrics/{}", qaward_proto::names::DEFAULT_RUBRIC_ID)
             } else {
                 settings.rubric.clone()
             };
-            let scoring_cycle = review::scoring_cycle(&p, y);
+            let scoring_cycle = qaward_proto::names::scoring_cycle(&p, y);
             let mut scoring = self.scoring();
             let mut conn = self.db().pool().acquire().await?;
             for (app, assignment) in g.applications.iter_mut() {
