@@ -1,8 +1,9 @@
 //! Applications: a draft, what it may say, who may read it, and the cycle board.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Role, change, clock::unix_micros, cn::CreditCode,
-    convert::chinese_date, error::FieldViolation, idempotency::RequestKey, paging::Page,
+    Error, Result, audit::AuditRecord, auth::Role, change::Done, clock::unix_micros,
+    cn::CreditCode, convert::chinese_date, error::FieldViolation, idempotency::RequestKey,
+    paging::Page,
 };
 use qaward_proto::qaward::applications::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -54,9 +55,6 @@ impl ApplicationsApi {
                 })?;
             only_the_enterprise(&c, code.as_str())?;
             let key = RequestKey::new("CreateApplication", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let mut bad = Vec::new();
             for (field, v) in [
                 ("application.application_form", &a.application_form),
@@ -75,40 +73,41 @@ impl ApplicationsApi {
             }
             let now = self.now();
             let micros = unix_micros(now);
-            let mut tx = self.db().begin().await?;
-            let cycle = store::get_cycle(&mut tx, &p, y).await?;
-            store::get_enterprise(&mut tx, code.as_str()).await?;
-            if cycle.state != "OPEN" || micros > cycle.deadline_micros {
-                return Err(refused(
-                    Explanation::new("R-01", "CYCLE_CLOSED", "本年度申报已截止").with(
-                        "deadline",
-                        qaward_kit::clock::from_unix_micros(cycle.deadline_micros),
-                    ),
-                ));
-            }
-            let row = ApplicationRow {
-                id: ApplicationRow::key(&p, y, code.as_str()),
-                programme_id: p.clone(),
-                year: y,
-                credit_code: code.as_str().to_string(),
-                stage: Stage::Draft.as_str().to_string(),
-                application_form: a.application_form.clone(),
-                organisation_profile: a.organisation_profile.clone(),
-                self_assessment: a.self_assessment.clone(),
-                submitted_micros: None,
-                last_rule: "R-05".into(),
-                last_reason: "DRAFTED".into(),
-                last_message: "申报草稿已创建".into(),
-                last_inputs: "{}".into(),
-                created_micros: micros,
-                updated_micros: micros,
-            };
-            store::insert_application(&mut tx, &row).await?;
-            let response = application_pb(&mut tx, &row).await?;
-            let record =
-                AuditRecord::by(&c, "application.create", response.name.clone()).because("R-05");
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let cycle = store::get_cycle(&mut tx, &p, y).await?;
+                store::get_enterprise(&mut tx, code.as_str()).await?;
+                if cycle.state != "OPEN" || micros > cycle.deadline_micros {
+                    return Err(refused(
+                        Explanation::new("R-01", "CYCLE_CLOSED", "本年度申报已截止").with(
+                            "deadline",
+                            qaward_kit::clock::from_unix_micros(cycle.deadline_micros),
+                        ),
+                    ));
+                }
+                let row = ApplicationRow {
+                    id: ApplicationRow::key(&p, y, code.as_str()),
+                    programme_id: p.clone(),
+                    year: y,
+                    credit_code: code.as_str().to_string(),
+                    stage: Stage::Draft.as_str().to_string(),
+                    application_form: a.application_form.clone(),
+                    organisation_profile: a.organisation_profile.clone(),
+                    self_assessment: a.self_assessment.clone(),
+                    submitted_micros: None,
+                    last_rule: "R-05".into(),
+                    last_reason: "DRAFTED".into(),
+                    last_message: "申报草稿已创建".into(),
+                    last_inputs: "{}".into(),
+                    created_micros: micros,
+                    updated_micros: micros,
+                };
+                store::insert_application(&mut tx, &row).await?;
+                let response = application_pb(&mut tx, &row).await?;
+                let record = AuditRecord::by(&c, "application.create", response.name.clone())
+                    .because("R-05");
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -264,9 +263,6 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&a.name, "application.name")?;
             only_the_enterprise(&c, code.as_str())?;
             let key = RequestKey::new("UpdateApplication", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let paths: Vec<&str> = if r.update_mask.trim().is_empty() {
                 vec![
                     "application_form",
@@ -277,44 +273,45 @@ impl ApplicationsApi {
                 r.update_mask.split(',').map(str::trim).collect()
             };
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut l = load(&mut tx, &p, y, &code).await?;
-            if stage_of(&l.row)? != Stage::Draft {
-                return Err(refused(Explanation::new(
-                    "R-05",
-                    "NOT_A_DRAFT",
-                    format!("申报处于{}阶段，提交后不能修改", l.row.stage),
-                )));
-            }
-            for path in paths {
-                let (slot, value) = match path {
-                    "application_form" => (&mut l.row.application_form, &a.application_form),
-                    "organisation_profile" => {
-                        (&mut l.row.organisation_profile, &a.organisation_profile)
-                    }
-                    "self_assessment" => (&mut l.row.self_assessment, &a.self_assessment),
-                    other => {
+            self.change(key, |mut tx| async move {
+                let mut l = load(&mut tx, &p, y, &code).await?;
+                if stage_of(&l.row)? != Stage::Draft {
+                    return Err(refused(Explanation::new(
+                        "R-05",
+                        "NOT_A_DRAFT",
+                        format!("申报处于{}阶段，提交后不能修改", l.row.stage),
+                    )));
+                }
+                for path in paths {
+                    let (slot, value) = match path {
+                        "application_form" => (&mut l.row.application_form, &a.application_form),
+                        "organisation_profile" => {
+                            (&mut l.row.organisation_profile, &a.organisation_profile)
+                        }
+                        "self_assessment" => (&mut l.row.self_assessment, &a.self_assessment),
+                        other => {
+                            return Err(Error::invalid(
+                                "update_mask",
+                                format!("{other} cannot be updated"),
+                            ));
+                        }
+                    };
+                    if value.chars().count() > MAX_DRAFT_CHARS {
                         return Err(Error::invalid(
-                            "update_mask",
-                            format!("{other} cannot be updated"),
+                            format!("application.{path}"),
+                            format!("must be at most {MAX_DRAFT_CHARS} characters"),
                         ));
                     }
-                };
-                if value.chars().count() > MAX_DRAFT_CHARS {
-                    return Err(Error::invalid(
-                        format!("application.{path}"),
-                        format!("must be at most {MAX_DRAFT_CHARS} characters"),
-                    ));
+                    *slot = value.clone();
                 }
-                *slot = value.clone();
-            }
-            l.row.updated_micros = unix_micros(now);
-            store::save_application(&mut tx, &l.row).await?;
-            let response = application_pb(&mut tx, &l.row).await?;
-            let record =
-                AuditRecord::by(&c, "application.update", response.name.clone()).because("R-05");
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                l.row.updated_micros = unix_micros(now);
+                store::save_application(&mut tx, &l.row).await?;
+                let response = application_pb(&mut tx, &l.row).await?;
+                let record = AuditRecord::by(&c, "application.update", response.name.clone())
+                    .because("R-05");
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

@@ -4,7 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
-    change,
+    change::Done,
     clock::{from_unix_micros, unix_micros},
     convert::{date_from_pb, iso_date},
     error::FieldViolation,
@@ -96,80 +96,79 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("RecordCommitteeMeeting", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
             let on_notice = self.all_in(&p, y, Stage::PublicNotice).await?;
-            let mut tx = self.db().begin().await?;
-            let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
-            selection::committee_may_decide(units.len() as u32, &settings).map_err(refused)?;
-            let (_, end) = selection::published(store::public_notice(&mut tx, &p, y).await?)
-                .map_err(refused)?;
-            let pending = store::pending_complaints(&mut tx, &p, y).await?;
-            selection::committee_may_meet(now, from_unix_micros(end), pending).map_err(refused)?;
-            let codes: Vec<&str> = decisions.iter().map(|(code, _, _)| code.as_str()).collect();
-            let undecided: Vec<String> = on_notice
-                .iter()
-                .filter(|a| !codes.contains(&a.credit_code.as_str()))
-                .map(application_resource)
-                .collect();
-            let strangers: Vec<&str> = codes
-                .iter()
-                .filter(|code| !on_notice.iter().any(|a| a.credit_code == **code))
-                .copied()
-                .collect();
-            selection::decisions_complete(on_notice.len(), &undecided, &strangers)
-                .map_err(refused)?;
-            let meeting = self.new_id();
-            let recusals = serde_json::Value::Array(recusals);
-            store::insert_meeting(
-                &mut tx,
-                &meeting,
-                &p,
-                y,
-                &units,
-                &recusals,
-                unix_micros(now),
-            )
-            .await?;
-            for (code, adopted, note) in &decisions {
-                let mut row =
-                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
+            self.change(key, |mut tx| async move {
+                let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
+                let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+                selection::committee_may_decide(units.len() as u32, &settings).map_err(refused)?;
+                let (_, end) = selection::published(store::public_notice(&mut tx, &p, y).await?)
+                    .map_err(refused)?;
+                let pending = store::pending_complaints(&mut tx, &p, y).await?;
+                selection::committee_may_meet(now, from_unix_micros(end), pending)
+                    .map_err(refused)?;
+                let codes: Vec<&str> = decisions.iter().map(|(code, _, _)| code.as_str()).collect();
+                let undecided: Vec<String> = on_notice
+                    .iter()
+                    .filter(|a| !codes.contains(&a.credit_code.as_str()))
+                    .map(application_resource)
+                    .collect();
+                let strangers: Vec<&str> = codes
+                    .iter()
+                    .filter(|code| !on_notice.iter().any(|a| a.credit_code == **code))
+                    .copied()
+                    .collect();
+                selection::decisions_complete(on_notice.len(), &undecided, &strangers)
+                    .map_err(refused)?;
+                let meeting = self.new_id();
+                let recusals = serde_json::Value::Array(recusals);
+                store::insert_meeting(
+                    &mut tx,
+                    &meeting,
+                    &p,
+                    y,
+                    &units,
+                    &recusals,
+                    unix_micros(now),
+                )
+                .await?;
+                for (code, adopted, note) in &decisions {
+                    let mut row =
+                        store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
+                            .await?;
+                    store::insert_committee_decision(&mut tx, &row.id, &meeting, *adopted, note)
                         .await?;
-                store::insert_committee_decision(&mut tx, &row.id, &meeting, *adopted, note)
-                    .await?;
-                if !adopted {
-                    move_by(
-                        &mut tx,
-                        &c,
-                        now,
-                        &mut row,
-                        &Step::NotAdopted { note: note.clone() },
-                    )
-                    .await?;
+                    if !adopted {
+                        move_by(
+                            &mut tx,
+                            &c,
+                            now,
+                            &mut row,
+                            &Step::NotAdopted { note: note.clone() },
+                        )
+                        .await?;
+                    }
                 }
-            }
-            cycle.state = if decisions.iter().any(|d| d.1) {
-                "DECIDED"
-            } else {
-                "VACANT"
-            }
-            .to_string();
-            store::set_cycle_state(&mut tx, &cycle).await?;
-            let response = cycle_pb(&cycle);
-            let record = AuditRecord::by(&c, "cycle.committee_meeting", r.name.clone())
-                .because("R-22")
-                .with_detail(serde_json::json!({
-                    "meeting": meeting, "units_present": units, "recusals": recusals,
-                    "member_units": settings.committee_member_units,
-                    "decisions": decisions.iter().map(|(code, a, n)| serde_json::json!({
-                        "enterprise": code.as_str(), "adopted": a, "note": n,
-                    })).collect::<Vec<_>>(),
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                cycle.state = if decisions.iter().any(|d| d.1) {
+                    "DECIDED"
+                } else {
+                    "VACANT"
+                }
+                .to_string();
+                store::set_cycle_state(&mut tx, &cycle).await?;
+                let response = cycle_pb(&cycle);
+                let record = AuditRecord::by(&c, "cycle.committee_meeting", r.name.clone())
+                    .because("R-22")
+                    .with_detail(serde_json::json!({
+                        "meeting": meeting, "units_present": units, "recusals": recusals,
+                        "member_units": settings.committee_member_units,
+                        "decisions": decisions.iter().map(|(code, a, n)| serde_json::json!({
+                            "enterprise": code.as_str(), "adopted": a, "note": n,
+                        })).collect::<Vec<_>>(),
+                    }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -198,74 +197,72 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             };
             let key = RequestKey::new("RecordApproval", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
             let on_notice = self.all_in(&p, y, Stage::PublicNotice).await?;
-            let mut tx = self.db().begin().await?;
-            let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-            selection::may_record_approval(&cycle.state).map_err(refused)?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let mut n = 0;
-            for mut row in on_notice {
-                if store::adopted(&mut tx, &row.id).await? != Some(true) {
-                    continue;
-                }
-                n += 1;
-                let certificate = selection::certificate_number(&p, y, n);
-                move_by(
-                    &mut tx,
-                    &c,
-                    now,
-                    &mut row,
-                    &Step::Award {
-                        document: document.clone(),
-                    },
-                )
-                .await?;
-                store::insert_award(&mut tx, &row.id, &certificate, &iso_date(date), &document)
+            self.change(key, |mut tx| async move {
+                let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
+                selection::may_record_approval(&cycle.state).map_err(refused)?;
+                let programme = store::get_programme(&mut tx, &p).await?;
+                let mut n = 0;
+                for mut row in on_notice {
+                    if store::adopted(&mut tx, &row.id).await? != Some(true) {
+                        continue;
+                    }
+                    n += 1;
+                    let certificate = selection::certificate_number(&p, y, n);
+                    move_by(
+                        &mut tx,
+                        &c,
+                        now,
+                        &mut row,
+                        &Step::Award {
+                            document: document.clone(),
+                        },
+                    )
                     .await?;
-                // The award bars the next applications for the ban years.
-                store::add_record(
-                    &mut tx,
-                    &row.credit_code,
-                    &p,
-                    "award",
-                    &iso_date(date),
-                    &certificate,
-                    unix_micros(now),
-                )
-                .await?;
-                let e = store::get_enterprise(&mut tx, &row.credit_code).await?;
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "award.granted",
+                    store::insert_award(&mut tx, &row.id, &certificate, &iso_date(date), &document)
+                        .await?;
+                    // The award bars the next applications for the ban years.
+                    store::add_record(
+                        &mut tx,
                         &row.credit_code,
-                        &e.display_name,
-                        &[
-                            ("enterprise_name", e.display_name.clone()),
-                            ("programme_name", programme.display_name.clone()),
-                            ("year", y.to_string()),
-                            ("certificate_number", certificate.clone()),
-                            ("document_number", document.clone()),
-                        ],
-                    ),
-                )
-                .await?;
-            }
-            cycle.state = "APPROVED".to_string();
-            cycle.approval_document = document.clone();
-            cycle.approval_date = iso_date(date);
-            store::set_cycle_state(&mut tx, &cycle).await?;
-            let response = cycle_pb(&cycle);
-            let record = AuditRecord::by(&c, "cycle.approve", r.name.clone())
-                .because("R-23")
-                .with_detail(serde_json::json!({ "document": document, "date": iso_date(date), "awards": n }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                        &p,
+                        "award",
+                        &iso_date(date),
+                        &certificate,
+                        unix_micros(now),
+                    )
+                    .await?;
+                    let e = store::get_enterprise(&mut tx, &row.credit_code).await?;
+                    notify::enqueue(
+                        &mut tx,
+                        now,
+                        &notice(
+                            "award.granted",
+                            &row.credit_code,
+                            &e.display_name,
+                            &[
+                                ("enterprise_name", e.display_name.clone()),
+                                ("programme_name", programme.display_name.clone()),
+                                ("year", y.to_string()),
+                                ("certificate_number", certificate.clone()),
+                                ("document_number", document.clone()),
+                            ],
+                        ),
+                    )
+                    .await?;
+                }
+                cycle.state = "APPROVED".to_string();
+                cycle.approval_document = document.clone();
+                cycle.approval_date = iso_date(date);
+                store::set_cycle_state(&mut tx, &cycle).await?;
+                let response = cycle_pb(&cycle);
+                let record = AuditRecord::by(&c, "cycle.approve", r.name.clone())
+                    .because("R-23")
+                    .with_detail(serde_json::json!({ "document": document, "date": iso_date(date), "awards": n }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

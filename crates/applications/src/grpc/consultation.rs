@@ -5,7 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
     auth::{Caller, Role},
-    change,
+    change::Done,
     clock::unix_micros,
     convert::{chinese_date, date_from_pb, iso_date},
     db::Conn,
@@ -96,9 +96,6 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("FixCandidates", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let mut conn = self.db().pool().acquire().await?;
             let cycle = store::get_cycle(&mut conn, &p, y).await?;
             let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
@@ -138,79 +135,80 @@ impl ApplicationsApi {
             let verdicts = selection::fix_candidates(&ranked, &ties, &settings).map_err(refused)?;
 
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut moved = Vec::new();
-            let mut any = false;
-            for v in &verdicts {
-                let (_, _, code) = application_name(&v.application, "application")?;
-                let mut row =
-                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
-                        .await?;
-                move_by(
-                    &mut tx,
-                    &c,
-                    now,
-                    &mut row,
-                    &Step::Candidacy {
-                        candidate: v.candidate,
-                        why: v.why.clone(),
-                    },
-                )
-                .await?;
-                let rk = ranked.iter().find(|x| x.application == v.application);
-                let released = results
-                    .results
-                    .iter()
-                    .find(|x| x.application == v.application);
-                let score =
-                    |f: fn(
-                        &spb::ApplicationResult,
+            self.change(key, |mut tx| async move {
+                let mut moved = Vec::new();
+                let mut any = false;
+                for v in &verdicts {
+                    let (_, _, code) = application_name(&v.application, "application")?;
+                    let mut row =
+                        store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
+                            .await?;
+                    move_by(
+                        &mut tx,
+                        &c,
+                        now,
+                        &mut row,
+                        &Step::Candidacy {
+                            candidate: v.candidate,
+                            why: v.why.clone(),
+                        },
                     )
-                        -> &Option<qaward_proto::qaward::common::v1::Decimal>| {
-                        released
-                            .and_then(|x| f(x).as_ref())
-                            .map(|d| d.value.clone())
-                    };
-                let scores = serde_json::json!({
-                    "materials": score(|x| &x.materials_score),
-                    "site": score(|x| &x.site_score),
-                    "review": score(|x| &x.review_score),
-                    "defence": score(|x| &x.defence_score),
-                });
-                store::put_candidacy(
-                    &mut tx,
-                    &row.id,
-                    v.candidate,
-                    &rk.map(|x| x.composite.normalize().to_string())
-                        .unwrap_or_default(),
-                    &scores,
-                    rk.map_or(0, |x| i64::from(x.rank)),
-                    unix_micros(now),
-                )
-                .await?;
-                any |= v.candidate;
-                moved.push(application_pb(&mut tx, &row).await?);
-            }
-            let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-            if !any {
-                cycle.state = "VACANT".to_string();
-                store::set_cycle_state(&mut tx, &cycle).await?;
-            }
-            let response = pb::FixCandidatesResponse {
-                cycle: Some(cycle_pb(&cycle)),
-                applications: moved,
-                vacant: !any,
-            };
-            let record = AuditRecord::by(&c, "cycle.fix_candidates", r.cycle.clone())
-                .because("R-17")
-                .with_detail(serde_json::json!({
-                    "vacant": !any,
-                    "ties": ties.iter().map(|t| serde_json::json!({
-                        "application": t.application, "candidate": t.candidate, "reason": t.reason,
-                    })).collect::<Vec<_>>(),
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                    .await?;
+                    let rk = ranked.iter().find(|x| x.application == v.application);
+                    let released = results
+                        .results
+                        .iter()
+                        .find(|x| x.application == v.application);
+                    let score =
+                        |f: fn(
+                            &spb::ApplicationResult,
+                        )
+                            -> &Option<qaward_proto::qaward::common::v1::Decimal>| {
+                            released
+                                .and_then(|x| f(x).as_ref())
+                                .map(|d| d.value.clone())
+                        };
+                    let scores = serde_json::json!({
+                        "materials": score(|x| &x.materials_score),
+                        "site": score(|x| &x.site_score),
+                        "review": score(|x| &x.review_score),
+                        "defence": score(|x| &x.defence_score),
+                    });
+                    store::put_candidacy(
+                        &mut tx,
+                        &row.id,
+                        v.candidate,
+                        &rk.map(|x| x.composite.normalize().to_string())
+                            .unwrap_or_default(),
+                        &scores,
+                        rk.map_or(0, |x| i64::from(x.rank)),
+                        unix_micros(now),
+                    )
+                    .await?;
+                    any |= v.candidate;
+                    moved.push(application_pb(&mut tx, &row).await?);
+                }
+                let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
+                if !any {
+                    cycle.state = "VACANT".to_string();
+                    store::set_cycle_state(&mut tx, &cycle).await?;
+                }
+                let response = pb::FixCandidatesResponse {
+                    cycle: Some(cycle_pb(&cycle)),
+                    applications: moved,
+                    vacant: !any,
+                };
+                let record = AuditRecord::by(&c, "cycle.fix_candidates", r.cycle.clone())
+                    .because("R-17")
+                    .with_detail(serde_json::json!({
+                        "vacant": !any,
+                        "ties": ties.iter().map(|t| serde_json::json!({
+                            "application": t.application, "candidate": t.candidate, "reason": t.reason,
+                        })).collect::<Vec<_>>(),
+                    }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -229,56 +227,54 @@ impl ApplicationsApi {
                 None => return Err(Error::invalid("deadline", "is required")),
             };
             let key = RequestKey::new("RequestConsultation", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
             if deadline < china_date(unix_micros(now)) {
                 return Err(Error::invalid("deadline", "must not be in the past"));
             }
             let candidates = self.all_in(&p, y, Stage::Candidate).await?;
             selection::may_consult(candidates.len()).map_err(refused)?;
-            let mut tx = self.db().begin().await?;
-            let cycle = store::get_cycle(&mut tx, &p, y).await?;
-            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
-            let mut names = Vec::new();
-            for row in &candidates {
-                for d in &settings.consulted_departments {
-                    store::request_consultation(&mut tx, &row.id, d, &iso_date(deadline)).await?;
+            self.change(key, |mut tx| async move {
+                let cycle = store::get_cycle(&mut tx, &p, y).await?;
+                let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+                let mut names = Vec::new();
+                for row in &candidates {
+                    for d in &settings.consulted_departments {
+                        store::request_consultation(&mut tx, &row.id, d, &iso_date(deadline)).await?;
+                    }
+                    names.push(
+                        store::get_enterprise(&mut tx, &row.credit_code)
+                            .await?
+                            .display_name,
+                    );
                 }
-                names.push(
-                    store::get_enterprise(&mut tx, &row.credit_code)
-                        .await?
-                        .display_name,
-                );
-            }
-            for d in &settings.consulted_departments {
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "consultation.requested",
-                        &department_inbox(d),
-                        d,
-                        &[
-                            ("department_name", d.clone()),
-                            ("candidates", names.join("、")),
-                            ("deadline", chinese_date(deadline)),
-                        ],
-                    ),
-                )
-                .await?;
-            }
-            let response = cycle_pb(&cycle);
-            let record = AuditRecord::by(&c, "cycle.request_consultation", r.cycle.clone())
-                .because("R-20")
-                .with_detail(serde_json::json!({
-                    "departments": settings.consulted_departments,
-                    "deadline": iso_date(deadline),
-                    "candidates": candidates.iter().map(application_resource).collect::<Vec<_>>(),
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                for d in &settings.consulted_departments {
+                    notify::enqueue(
+                        &mut tx,
+                        now,
+                        &notice(
+                            "consultation.requested",
+                            &department_inbox(d),
+                            d,
+                            &[
+                                ("department_name", d.clone()),
+                                ("candidates", names.join("、")),
+                                ("deadline", chinese_date(deadline)),
+                            ],
+                        ),
+                    )
+                    .await?;
+                }
+                let response = cycle_pb(&cycle);
+                let record = AuditRecord::by(&c, "cycle.request_consultation", r.cycle.clone())
+                    .because("R-20")
+                    .with_detail(serde_json::json!({
+                        "departments": settings.consulted_departments,
+                        "deadline": iso_date(deadline),
+                        "candidates": candidates.iter().map(application_resource).collect::<Vec<_>>(),
+                    }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -315,57 +311,56 @@ impl ApplicationsApi {
                 ));
             }
             let key = RequestKey::new("RecordConsultationOpinion", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut row =
-                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
-            let mut asked = store::consultations_of(&mut tx, &row.id)
-                .await?
-                .into_iter()
-                .find(|x| x.department == r.department)
-                .ok_or_else(|| {
-                    refused(Explanation::new(
+            self.change(key, |mut tx| async move {
+                let mut row =
+                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
+                        .await?;
+                let mut asked = store::consultations_of(&mut tx, &row.id)
+                    .await?
+                    .into_iter()
+                    .find(|x| x.department == r.department)
+                    .ok_or_else(|| {
+                        refused(Explanation::new(
+                            "R-20",
+                            "NOT_CONSULTED",
+                            format!("未就该申报征求{}的意见", r.department),
+                        ))
+                    })?;
+                if stage_of(&row)? != Stage::Candidate || !asked.opinion.is_empty() {
+                    return Err(refused(Explanation::new(
                         "R-20",
-                        "NOT_CONSULTED",
-                        format!("未就该申报征求{}的意见", r.department),
-                    ))
-                })?;
-            if stage_of(&row)? != Stage::Candidate || !asked.opinion.is_empty() {
-                return Err(refused(Explanation::new(
-                    "R-20",
-                    "CONSULTATION_CLOSED",
-                    "该意见已经提交，或申报已不在征求意见阶段",
-                )));
-            }
-            asked.opinion = opinion.to_string();
-            asked.text = text.clone();
-            // a late answer is recorded and marked late.
-            asked.late = qaward_kit::convert::parse_iso_date(&asked.deadline)
-                .is_some_and(|d| china_date(unix_micros(now)) > d);
-            store::save_consultation(&mut tx, &asked, Some(unix_micros(now))).await?;
-            if opinion == "OBJECT" {
-                let why = Explanation::new(
-                    "R-20",
-                    "OBJECTION",
-                    format!("{}提出异议：{text}，待评选委员会办公室决定", r.department),
+                        "CONSULTATION_CLOSED",
+                        "该意见已经提交，或申报已不在征求意见阶段",
+                    )));
+                }
+                asked.opinion = opinion.to_string();
+                asked.text = text.clone();
+                // a late answer is recorded and marked late.
+                asked.late = qaward_kit::convert::parse_iso_date(&asked.deadline)
+                    .is_some_and(|d| china_date(unix_micros(now)) > d);
+                store::save_consultation(&mut tx, &asked, Some(unix_micros(now))).await?;
+                if opinion == "OBJECT" {
+                    let why = Explanation::new(
+                        "R-20",
+                        "OBJECTION",
+                        format!("{}提出异议：{text}，待评选委员会办公室决定", r.department),
+                    )
+                    .with("department", &r.department);
+                    decide(&mut row, Stage::Candidate, &why, unix_micros(now));
+                    store::save_application(&mut tx, &row).await?;
+                }
+                let response = application_pb(&mut tx, &row).await?;
+                let record = AuditRecord::by(
+                    &c,
+                    "application.consultation_opinion",
+                    response.name.clone(),
                 )
-                .with("department", &r.department);
-                decide(&mut row, Stage::Candidate, &why, unix_micros(now));
-                store::save_application(&mut tx, &row).await?;
-            }
-            let response = application_pb(&mut tx, &row).await?;
-            let record = AuditRecord::by(
-                &c,
-                "application.consultation_opinion",
-                response.name.clone(),
-            )
-            .because("R-20")
-            .with_detail(serde_json::json!({ "department": r.department, "opinion": opinion }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                .because("R-20")
+                .with_detail(serde_json::json!({ "department": r.department, "opinion": opinion }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -388,59 +383,57 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("DecideObjection", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut row =
-                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
-            let mut objection = store::consultations_of(&mut tx, &row.id)
-                .await?
-                .into_iter()
-                .find(|x| {
-                    x.department == r.department && x.opinion == "OBJECT" && x.decision.is_empty()
-                })
-                .ok_or_else(|| {
-                    refused(Explanation::new(
+            self.change(key, |mut tx| async move {
+                let mut row =
+                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
+                let mut objection = store::consultations_of(&mut tx, &row.id)
+                    .await?
+                    .into_iter()
+                    .find(|x| {
+                        x.department == r.department && x.opinion == "OBJECT" && x.decision.is_empty()
+                    })
+                    .ok_or_else(|| {
+                        refused(Explanation::new(
+                            "R-20",
+                            "NO_OBJECTION",
+                            format!("{}没有待决定的异议", r.department),
+                        ))
+                    })?;
+                objection.decision = if r.upheld { "UPHELD" } else { "DISMISSED" }.to_string();
+                objection.decision_reason = reason.clone();
+                store::save_consultation(&mut tx, &objection, None).await?;
+                if r.upheld {
+                    move_by(
+                        &mut tx,
+                        &c,
+                        now,
+                        &mut row,
+                        &Step::Disqualify {
+                            rule: "R-20",
+                            reason: format!("{}的异议成立：{reason}", r.department),
+                        },
+                    )
+                    .await?;
+                } else {
+                    let why = Explanation::new(
                         "R-20",
-                        "NO_OBJECTION",
-                        format!("{}没有待决定的异议", r.department),
-                    ))
-                })?;
-            objection.decision = if r.upheld { "UPHELD" } else { "DISMISSED" }.to_string();
-            objection.decision_reason = reason.clone();
-            store::save_consultation(&mut tx, &objection, None).await?;
-            if r.upheld {
-                move_by(
-                    &mut tx,
-                    &c,
-                    now,
-                    &mut row,
-                    &Step::Disqualify {
-                        rule: "R-20",
-                        reason: format!("{}的异议成立：{reason}", r.department),
-                    },
-                )
-                .await?;
-            } else {
-                let why = Explanation::new(
-                    "R-20",
-                    "OBJECTION_DISMISSED",
-                    format!(
-                        "{}的异议经评选委员会办公室研究不予采纳：{reason}",
-                        r.department
-                    ),
-                );
-                decide(&mut row, Stage::Candidate, &why, unix_micros(now));
-                store::save_application(&mut tx, &row).await?;
-            }
-            let response = application_pb(&mut tx, &row).await?;
-            let record = AuditRecord::by(&c, "application.decide_objection", response.name.clone())
-                .because("R-20")
-                .with_detail(serde_json::json!({ "department": r.department, "upheld": r.upheld, "reason": reason }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                        "OBJECTION_DISMISSED",
+                        format!(
+                            "{}的异议经评选委员会办公室研究不予采纳：{reason}",
+                            r.department
+                        ),
+                    );
+                    decide(&mut row, Stage::Candidate, &why, unix_micros(now));
+                    store::save_application(&mut tx, &row).await?;
+                }
+                let response = application_pb(&mut tx, &row).await?;
+                let record = AuditRecord::by(&c, "application.decide_objection", response.name.clone())
+                    .because("R-20")
+                    .with_detail(serde_json::json!({ "department": r.department, "upheld": r.upheld, "reason": reason }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

@@ -5,7 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
-    change,
+    change::Done,
     clock::unix_micros,
     cn::CreditCode,
     convert::{parse_iso_date, timestamp_from_pb},
@@ -73,9 +73,6 @@ impl ApplicationsApi {
             let programme = programme_id(&r.parent, "parent")?;
             c.require_programme(&programme, &[Role::Office])?;
             let key = RequestKey::new("CreateCycle", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let cy = r
                 .cycle
                 .as_ref()
@@ -128,28 +125,29 @@ impl ApplicationsApi {
             if !bad.is_empty() {
                 return Err(Error::invalid_fields(bad));
             }
-            let mut tx = self.db.begin().await?;
-            let p = store::get_programme(&mut tx, &programme).await?;
-            let row = CycleRow {
-                programme_id: programme.clone(),
-                year: i64::from(cy.year),
-                notice_title: title,
-                conditions,
-                required_materials: materials,
-                deadline_micros: unix_micros(deadline),
-                settings_version: p.settings_version,
-                state: "OPEN".into(),
-                created_micros: unix_micros(now),
-                approval_document: String::new(),
-                approval_date: String::new(),
-            };
-            store::insert_cycle(&mut tx, &row).await?;
-            let response = cycle_pb(&row);
-            let record = AuditRecord::by(&c, "cycle.publish_notice", response.name.clone())
-                .because("R-01")
-                .with_detail(serde_json::json!({ "settings_version": p.settings_version, "deadline_micros": row.deadline_micros }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let p = store::get_programme(&mut tx, &programme).await?;
+                let row = CycleRow {
+                    programme_id: programme.clone(),
+                    year: i64::from(cy.year),
+                    notice_title: title,
+                    conditions,
+                    required_materials: materials,
+                    deadline_micros: unix_micros(deadline),
+                    settings_version: p.settings_version,
+                    state: "OPEN".into(),
+                    created_micros: unix_micros(now),
+                    approval_document: String::new(),
+                    approval_date: String::new(),
+                };
+                store::insert_cycle(&mut tx, &row).await?;
+                let response = cycle_pb(&row);
+                let record = AuditRecord::by(&c, "cycle.publish_notice", response.name.clone())
+                    .because("R-01")
+                    .with_detail(serde_json::json!({ "settings_version": p.settings_version, "deadline_micros": row.deadline_micros }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

@@ -4,7 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
-    change,
+    change::Done,
     clock::unix_micros,
     convert::{chinese_date, date_from_pb, date_to_pb, iso_date, parse_iso_date},
     error::FieldViolation,
@@ -87,76 +87,74 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("FileReport", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
             let today = china_date(unix_micros(now));
-            let mut tx = self.db().begin().await?;
-            let awards = store::awards_of(&mut tx, code.as_str()).await?;
-            let Some(award) = awards.iter().find(|a| !a.revoked) else {
-                return Err(refused(Explanation::new(
-                    "R-30",
-                    "NOT_AN_AWARD_HOLDER",
-                    "只有获奖企业报送年度自评报告和事故报告",
-                )));
-            };
-            let award_date = parse_iso_date(&award.award_date)
-                .ok_or_else(|| Error::internal("stored award date"))?;
-            let (rule, year, due) = if kind == "ANNUAL" {
-                let y = report.year;
-                if y < award_date.year() || y >= today.year() {
-                    return Err(Error::invalid(
-                        "report.year",
-                        format!(
-                            "a report is on a past year from the award year {} on (R-30)",
-                            award_date.year()
-                        ),
-                    ));
-                }
-                if store::annual_years_filed(&mut tx, code.as_str())
-                    .await?
-                    .contains(&y)
-                {
-                    return Err(Error::already_exists(format!(
-                        "{}/reports (annual {y})",
-                        r.parent
+            self.change(key, |mut tx| async move {
+                let awards = store::awards_of(&mut tx, code.as_str()).await?;
+                let Some(award) = awards.iter().find(|a| !a.revoked) else {
+                    return Err(refused(Explanation::new(
+                        "R-30",
+                        "NOT_AN_AWARD_HOLDER",
+                        "只有获奖企业报送年度自评报告和事故报告",
                     )));
-                }
-                ("R-30", y, duties::annual_due(y))
-            } else {
-                let e = event.expect("checked above");
-                if e > today {
-                    return Err(Error::invalid(
-                        "report.event_date",
-                        "must not be in the future",
-                    ));
-                }
-                let due = duties::incident_due(&self.calendar(), e)
-                    .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
-                ("R-31", e.year(), due)
-            };
-            let late = duties::lateness(rule, today, due);
-            let row = ReportRow {
-                id: self.new_id(),
-                credit_code: code.as_str().to_string(),
-                kind: kind.to_string(),
-                year: i64::from(year),
-                text,
-                event_date: event.map(iso_date).unwrap_or_default(),
-                due_date: iso_date(due),
-                filed_micros: unix_micros(now),
-                late: late.is_some(),
-            };
-            store::insert_report(&mut tx, &row).await?;
-            let response = report_pb(&row);
-            let record = AuditRecord::by(&c, "report.file", response.name.clone())
-                .because(rule)
-                .with_detail(serde_json::json!({
-                    "kind": kind, "due_date": row.due_date, "late": row.late,
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                };
+                let award_date = parse_iso_date(&award.award_date)
+                    .ok_or_else(|| Error::internal("stored award date"))?;
+                let (rule, year, due) = if kind == "ANNUAL" {
+                    let y = report.year;
+                    if y < award_date.year() || y >= today.year() {
+                        return Err(Error::invalid(
+                            "report.year",
+                            format!(
+                                "a report is on a past year from the award year {} on (R-30)",
+                                award_date.year()
+                            ),
+                        ));
+                    }
+                    if store::annual_years_filed(&mut tx, code.as_str())
+                        .await?
+                        .contains(&y)
+                    {
+                        return Err(Error::already_exists(format!(
+                            "{}/reports (annual {y})",
+                            r.parent
+                        )));
+                    }
+                    ("R-30", y, duties::annual_due(y))
+                } else {
+                    let e = event.expect("checked above");
+                    if e > today {
+                        return Err(Error::invalid(
+                            "report.event_date",
+                            "must not be in the future",
+                        ));
+                    }
+                    let due = duties::incident_due(&self.calendar(), e)
+                        .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
+                    ("R-31", e.year(), due)
+                };
+                let late = duties::lateness(rule, today, due);
+                let row = ReportRow {
+                    id: self.new_id(),
+                    credit_code: code.as_str().to_string(),
+                    kind: kind.to_string(),
+                    year: i64::from(year),
+                    text,
+                    event_date: event.map(iso_date).unwrap_or_default(),
+                    due_date: iso_date(due),
+                    filed_micros: unix_micros(now),
+                    late: late.is_some(),
+                };
+                store::insert_report(&mut tx, &row).await?;
+                let response = report_pb(&row);
+                let record = AuditRecord::by(&c, "report.file", response.name.clone())
+                    .because(rule)
+                    .with_detail(serde_json::json!({
+                        "kind": kind, "due_date": row.due_date, "late": row.late,
+                    }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -257,74 +255,73 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("RevokeAward", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
             let today = china_date(unix_micros(now));
-            let mut tx = self.db().begin().await?;
-            let enterprise = store::get_enterprise(&mut tx, code.as_str()).await?;
-            let Some(award) = store::awards_of(&mut tx, code.as_str())
-                .await?
-                .into_iter()
-                .find(|a| a.programme_id == p && !a.revoked)
-            else {
-                return Err(refused(Explanation::new(
-                    "R-32",
-                    "NO_STANDING_AWARD",
-                    "该企业没有可撤销的本奖项",
-                )));
-            };
-            let detail = serde_json::json!({
-                "ground": ground, "reason": reason, "approval_document": document,
-                "publication": publication, "date": iso_date(today),
-            });
-            store::revoke_award(
-                &mut tx,
-                &award.application_id,
-                &detail.to_string(),
-                unix_micros(now),
-            )
-            .await?;
-            // the revocation bars the enterprise for the programme's ban years.
-            store::add_record(
-                &mut tx,
-                code.as_str(),
-                &p,
-                "revocation",
-                &iso_date(today),
-                &reason,
-                unix_micros(now),
-            )
-            .await?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let settings = store::settings_version(&mut tx, &p, programme.settings_version).await?;
-            let until = duties::ban_ends(today, settings.ban_years);
-            notify::enqueue(
-                &mut tx,
-                now,
-                &notice(
-                    "award.revoked",
+            self.change(key, |mut tx| async move {
+                let enterprise = store::get_enterprise(&mut tx, code.as_str()).await?;
+                let Some(award) = store::awards_of(&mut tx, code.as_str())
+                    .await?
+                    .into_iter()
+                    .find(|a| a.programme_id == p && !a.revoked)
+                else {
+                    return Err(refused(Explanation::new(
+                        "R-32",
+                        "NO_STANDING_AWARD",
+                        "该企业没有可撤销的本奖项",
+                    )));
+                };
+                let detail = serde_json::json!({
+                    "ground": ground, "reason": reason, "approval_document": document,
+                    "publication": publication, "date": iso_date(today),
+                });
+                store::revoke_award(
+                    &mut tx,
+                    &award.application_id,
+                    &detail.to_string(),
+                    unix_micros(now),
+                )
+                .await?;
+                // the revocation bars the enterprise for the programme's ban years.
+                store::add_record(
+                    &mut tx,
                     code.as_str(),
-                    &enterprise.display_name,
-                    &[
-                        ("enterprise_name", enterprise.display_name.clone()),
-                        ("reason", reason.clone()),
-                        ("document_number", document.clone()),
-                        ("ban_until", chinese_date(until)),
-                    ],
-                ),
-            )
-            .await?;
-            let response = enterprise_pb(&enterprise);
-            let record = AuditRecord::by(&c, "award.revoke", response.name.clone())
-                .because("R-32")
-                .with_detail(serde_json::json!({
-                    "certificate": award.certificate_number, "revocation": detail,
-                    "ban_until": iso_date(until),
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                    &p,
+                    "revocation",
+                    &iso_date(today),
+                    &reason,
+                    unix_micros(now),
+                )
+                .await?;
+                let programme = store::get_programme(&mut tx, &p).await?;
+                let settings =
+                    store::settings_version(&mut tx, &p, programme.settings_version).await?;
+                let until = duties::ban_ends(today, settings.ban_years);
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "award.revoked",
+                        code.as_str(),
+                        &enterprise.display_name,
+                        &[
+                            ("enterprise_name", enterprise.display_name.clone()),
+                            ("reason", reason.clone()),
+                            ("document_number", document.clone()),
+                            ("ban_until", chinese_date(until)),
+                        ],
+                    ),
+                )
+                .await?;
+                let response = enterprise_pb(&enterprise);
+                let record = AuditRecord::by(&c, "award.revoke", response.name.clone())
+                    .because("R-32")
+                    .with_detail(serde_json::json!({
+                        "certificate": award.certificate_number, "revocation": detail,
+                        "ban_until": iso_date(until),
+                    }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

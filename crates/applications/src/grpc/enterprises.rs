@@ -4,7 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
-    change,
+    change::Done,
     clock::unix_micros,
     cn::{self, CreditCode},
     convert::{date_from_pb, iso_date},
@@ -54,9 +54,6 @@ impl ApplicationsApi {
                 c.require(&[Role::Office])?;
             }
             let key = RequestKey::new("CreateEnterprise", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let name = line(&e.display_name, "enterprise.display_name", 200, &mut bad);
             let now = self.now();
             let established = match &e.established_date {
@@ -107,13 +104,14 @@ impl ApplicationsApi {
                 recommending_unit: unit,
                 created_micros: unix_micros(now),
             };
-            let mut tx = self.db.begin().await?;
-            store::insert_enterprise(&mut tx, &row).await?;
-            let response = enterprise_pb(&row);
-            let record =
-                AuditRecord::by(&c, "enterprise.create", response.name.clone()).because("R-02");
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                store::insert_enterprise(&mut tx, &row).await?;
+                let response = enterprise_pb(&row);
+                let record =
+                    AuditRecord::by(&c, "enterprise.create", response.name.clone()).because("R-02");
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

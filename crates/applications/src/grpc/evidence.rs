@@ -1,7 +1,7 @@
 //! Evidence files: uploads streamed in chunks, checked and stored with their digest.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, change, clock::unix_micros, error::FieldViolation,
+    Error, Result, audit::AuditRecord, change::Done, clock::unix_micros, error::FieldViolation,
     idempotency::RequestKey,
 };
 use qaward_proto::qaward::applications::v1 as pb;
@@ -45,9 +45,6 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&h.parent, "header.parent")?;
             only_the_enterprise(&c, code.as_str())?;
             let key = RequestKey::new("UploadEvidence", &c, &first.request_id, &first)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let mut bad = Vec::new();
             if !evidence::valid_file_name(&h.file_name) {
                 bad.push(FieldViolation::new(
@@ -149,31 +146,32 @@ impl ApplicationsApi {
                 .await
                 .map_err(|e| Error::internal(format_args!("blob store: {e}")))?;
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let l = load(&mut tx, &p, y, &code).await?;
-            if stage_of(&l.row)? != Stage::Draft {
-                return Err(refused(Explanation::new(
-                    "R-05",
-                    "NOT_A_DRAFT",
-                    "申报提交后不能再上传证明材料",
-                )));
-            }
-            let row = EvidenceRow {
-                id,
-                application_id: l.row.id.clone(),
-                file_name: h.file_name.clone(),
-                content_type: h.content_type.clone(),
-                size_bytes: size as i64,
-                sha256: sha.clone(),
-                created_micros: unix_micros(now),
-            };
-            store::insert_evidence(&mut tx, &row).await?;
-            let response = evidence_pb(&h.parent, &row);
-            let record = AuditRecord::by(&c, "evidence.upload", response.name.clone())
-                .because("R-05")
-                .with_detail(serde_json::json!({ "sha256": sha, "size_bytes": size, "content_type": h.content_type }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let l = load(&mut tx, &p, y, &code).await?;
+                if stage_of(&l.row)? != Stage::Draft {
+                    return Err(refused(Explanation::new(
+                        "R-05",
+                        "NOT_A_DRAFT",
+                        "申报提交后不能再上传证明材料",
+                    )));
+                }
+                let row = EvidenceRow {
+                    id,
+                    application_id: l.row.id.clone(),
+                    file_name: h.file_name.clone(),
+                    content_type: h.content_type.clone(),
+                    size_bytes: size as i64,
+                    sha256: sha.clone(),
+                    created_micros: unix_micros(now),
+                };
+                store::insert_evidence(&mut tx, &row).await?;
+                let response = evidence_pb(&h.parent, &row);
+                let record = AuditRecord::by(&c, "evidence.upload", response.name.clone())
+                    .because("R-05")
+                    .with_detail(serde_json::json!({ "sha256": sha, "size_bytes": size, "content_type": h.content_type }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

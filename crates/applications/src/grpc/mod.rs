@@ -44,8 +44,11 @@ use pb::application_service_server::ApplicationService;
 use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
+    change::{self, Done},
     config::ServiceKind,
     db::Database,
+    db::Tx,
+    idempotency::RequestKey,
     server::ServiceContext,
 };
 use qaward_proto::qaward::{
@@ -156,6 +159,18 @@ impl ApplicationsApi {
 
     pub(crate) fn new_id(&self) -> String {
         self.ctx.time_ordered_id()
+    }
+
+    /// Runs one mutating call ([`change::run`]): a retry gets its first answer; otherwise
+    /// `work` changes the store in a transaction committed with its audit record (and the
+    /// outbox events `work` enqueued in it).
+    async fn change<M, F, Fut>(&self, key: Option<RequestKey>, work: F) -> Result<M>
+    where
+        M: prost::Message + Default,
+        F: FnOnce(Tx) -> Fut,
+        Fut: Future<Output = Result<Done<M>>>,
+    {
+        change::run(&self.db, self.now(), key, work).await
     }
 }
 

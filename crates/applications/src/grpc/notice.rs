@@ -4,7 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
-    change,
+    change::Done,
     clock::{from_unix_micros, to_timestamp, unix_micros},
     convert::chinese_date,
     db::Conn,
@@ -42,74 +42,72 @@ impl ApplicationsApi {
             let (p, y) = cycle_id(&r.cycle, "cycle")?;
             c.require_programme(&p, &[Role::Office])?;
             let key = RequestKey::new("OpenPublicNotice", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let candidates = self.all_in(&p, y, Stage::Candidate).await?;
             selection::may_publish(candidates.len()).map_err(refused)?;
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            // every consulted department answered, every objection decided.
-            let mut open = Vec::new();
-            for row in &candidates {
-                let asked = store::consultations_of(&mut tx, &row.id).await?;
-                if asked.is_empty() {
-                    open.push(format!("{}（未征求意见）", application_resource(row)));
+            self.change(key, |mut tx| async move {
+                // every consulted department answered, every objection decided.
+                let mut open = Vec::new();
+                for row in &candidates {
+                    let asked = store::consultations_of(&mut tx, &row.id).await?;
+                    if asked.is_empty() {
+                        open.push(format!("{}（未征求意见）", application_resource(row)));
+                    }
+                    for a in asked.iter().filter(|a| {
+                        a.opinion.is_empty() || (a.opinion == "OBJECT" && a.decision.is_empty())
+                    }) {
+                        open.push(format!("{}（{}）", application_resource(row), a.department));
+                    }
                 }
-                for a in asked.iter().filter(|a| {
-                    a.opinion.is_empty() || (a.opinion == "OBJECT" && a.decision.is_empty())
-                }) {
-                    open.push(format!("{}（{}）", application_resource(row), a.department));
+                selection::consultation_done(&open).map_err(refused)?;
+                let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
+                let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+                let ends = selection::notice_ends(now, &settings);
+                store::insert_public_notice(&mut tx, &p, y, unix_micros(now), unix_micros(ends))
+                    .await
+                    .map_err(|_| Error::already_exists(format!("{}/publicNotice", r.cycle)))?;
+                let programme = store::get_programme(&mut tx, &p).await?;
+                let mut names = Vec::new();
+                for row in &candidates {
+                    let mut row = row.clone();
+                    move_by(&mut tx, &c, now, &mut row, &Step::OpenPublicNotice).await?;
+                    names.push(
+                        store::get_enterprise(&mut tx, &row.credit_code)
+                            .await?
+                            .display_name,
+                    );
                 }
-            }
-            selection::consultation_done(&open).map_err(refused)?;
-            let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
-            let ends = selection::notice_ends(now, &settings);
-            store::insert_public_notice(&mut tx, &p, y, unix_micros(now), unix_micros(ends))
-                .await
-                .map_err(|_| Error::already_exists(format!("{}/publicNotice", r.cycle)))?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let mut names = Vec::new();
-            for row in &candidates {
-                let mut row = row.clone();
-                move_by(&mut tx, &c, now, &mut row, &Step::OpenPublicNotice).await?;
-                names.push(
-                    store::get_enterprise(&mut tx, &row.credit_code)
-                        .await?
-                        .display_name,
+                cycle.state = "PUBLIC_NOTICE".to_string();
+                store::set_cycle_state(&mut tx, &cycle).await?;
+                let when = |t: time::OffsetDateTime| chinese_date(china_date(unix_micros(t)));
+                let mut n = notice(
+                    "public_notice.opened",
+                    &candidates[0].credit_code,
+                    "",
+                    &[
+                        ("programme_name", programme.display_name.clone()),
+                        ("year", y.to_string()),
+                        ("candidates", names.join("、")),
+                        ("notice_start", when(now)),
+                        ("notice_end", when(ends)),
+                        ("notice_url", format!("/v1/{}/publicNotice", r.cycle)),
+                    ],
                 );
-            }
-            cycle.state = "PUBLIC_NOTICE".to_string();
-            store::set_cycle_state(&mut tx, &cycle).await?;
-            let when = |t: time::OffsetDateTime| chinese_date(china_date(unix_micros(t)));
-            let mut n = notice(
-                "public_notice.opened",
-                &candidates[0].credit_code,
-                "",
-                &[
-                    ("programme_name", programme.display_name.clone()),
-                    ("year", y.to_string()),
-                    ("candidates", names.join("、")),
-                    ("notice_start", when(now)),
-                    ("notice_end", when(ends)),
-                    ("notice_url", format!("/v1/{}/publicNotice", r.cycle)),
-                ],
-            );
-            n.recipients = candidates
-                .iter()
-                .map(|row| npb::Recipient {
-                    id: row.credit_code.clone(),
-                    ..Default::default()
-                })
-                .collect();
-            notify::enqueue(&mut tx, now, &n).await?;
-            let response = self.notice_pb(&mut tx, &p, y).await?;
-            let record = AuditRecord::by(&c, "cycle.open_public_notice", response.name.clone())
-                .because("R-21")
-                .with_detail(serde_json::json!({ "ends_micros": unix_micros(ends) }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                n.recipients = candidates
+                    .iter()
+                    .map(|row| npb::Recipient {
+                        id: row.credit_code.clone(),
+                        ..Default::default()
+                    })
+                    .collect();
+                notify::enqueue(&mut tx, now, &n).await?;
+                let response = self.notice_pb(&mut tx, &p, y).await?;
+                let record = AuditRecord::by(&c, "cycle.open_public_notice", response.name.clone())
+                    .because("R-21")
+                    .with_detail(serde_json::json!({ "ends_micros": unix_micros(ends) }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -210,45 +208,44 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("CreateComplaint", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let row =
-                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
-            let Some((start, end)) = store::public_notice(&mut tx, &p, y).await? else {
-                return Err(refused(Explanation::new(
-                    "R-21",
-                    "NO_PUBLIC_NOTICE",
-                    "公示尚未开始，不受理异议",
-                )));
-            };
-            if stage_of(&row)? != Stage::PublicNotice {
-                return Err(refused(Explanation::new(
-                    "R-21",
-                    "NOT_ON_NOTICE",
-                    "该申报不在公示名单中",
-                )));
-            }
-            selection::complaint_window(now, from_unix_micros(start), from_unix_micros(end))
-                .map_err(refused)?;
-            let stored = ComplaintRow {
-                id: self.new_id(),
-                application_id: row.id.clone(),
-                complainant: c.subject.clone(),
-                text,
-                evidence,
-                outcome: "PENDING".to_string(),
-                investigation: String::new(),
-                created_micros: unix_micros(now),
-            };
-            store::insert_complaint(&mut tx, &stored).await?;
-            let response = complaint_pb(&r.parent, &stored);
-            let record =
-                AuditRecord::by(&c, "complaint.create", response.name.clone()).because("R-52");
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let row =
+                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
+                        .await?;
+                let Some((start, end)) = store::public_notice(&mut tx, &p, y).await? else {
+                    return Err(refused(Explanation::new(
+                        "R-21",
+                        "NO_PUBLIC_NOTICE",
+                        "公示尚未开始，不受理异议",
+                    )));
+                };
+                if stage_of(&row)? != Stage::PublicNotice {
+                    return Err(refused(Explanation::new(
+                        "R-21",
+                        "NOT_ON_NOTICE",
+                        "该申报不在公示名单中",
+                    )));
+                }
+                selection::complaint_window(now, from_unix_micros(start), from_unix_micros(end))
+                    .map_err(refused)?;
+                let stored = ComplaintRow {
+                    id: self.new_id(),
+                    application_id: row.id.clone(),
+                    complainant: c.subject.clone(),
+                    text,
+                    evidence,
+                    outcome: "PENDING".to_string(),
+                    investigation: String::new(),
+                    created_micros: unix_micros(now),
+                };
+                store::insert_complaint(&mut tx, &stored).await?;
+                let response = complaint_pb(&r.parent, &stored);
+                let record =
+                    AuditRecord::by(&c, "complaint.create", response.name.clone()).because("R-52");
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -314,69 +311,74 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("ResolveComplaint", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut row =
-                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
-            let mut complaint = store::get_complaint(&mut tx, &row.id, id)
-                .await?
-                .ok_or_else(|| Error::not_found(r.name.clone()))?;
-            let first =
-                store::resolve_complaint(&mut tx, id, outcome, &investigation, unix_micros(now))
+            let r = &r;
+            self.change(key, |mut tx| async move {
+                let mut row =
+                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
+                        .await?;
+                let mut complaint = store::get_complaint(&mut tx, &row.id, id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(r.name.clone()))?;
+                let first = store::resolve_complaint(
+                    &mut tx,
+                    id,
+                    outcome,
+                    &investigation,
+                    unix_micros(now),
+                )
+                .await?;
+                selection::first_resolution(first).map_err(refused)?;
+                complaint.outcome = outcome.to_string();
+                complaint.investigation = investigation.clone();
+                // substantiated disqualifies; unfounded keeps the candidate.
+                if outcome == "SUBSTANTIATED" {
+                    move_by(
+                        &mut tx,
+                        &c,
+                        now,
+                        &mut row,
+                        &Step::Disqualify {
+                            rule: "R-21",
+                            reason: format!("公示期异议经调查属实：{investigation}"),
+                        },
+                    )
                     .await?;
-            selection::first_resolution(first).map_err(refused)?;
-            complaint.outcome = outcome.to_string();
-            complaint.investigation = investigation.clone();
-            // substantiated disqualifies; unfounded keeps the candidate.
-            if outcome == "SUBSTANTIATED" {
-                move_by(
-                    &mut tx,
-                    &c,
-                    now,
-                    &mut row,
-                    &Step::Disqualify {
-                        rule: "R-21",
-                        reason: format!("公示期异议经调查属实：{investigation}"),
-                    },
-                )
-                .await?;
-            }
-            let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
-            if notify::valid_recipient_id(&complaint.complainant) {
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "complaint.outcome",
-                        &complaint.complainant,
-                        "",
-                        &[
-                            ("complainant_name", complaint.complainant.clone()),
-                            ("enterprise_name", enterprise.display_name.clone()),
-                            (
-                                "outcome",
-                                if outcome == "SUBSTANTIATED" {
-                                    "异议属实"
-                                } else {
-                                    "异议不成立"
-                                }
-                                .to_string(),
-                            ),
-                            ("reason", investigation.clone()),
-                        ],
-                    ),
-                )
-                .await?;
-            }
-            let response = complaint_pb(application, &complaint);
-            let record = AuditRecord::by(&c, "complaint.resolve", response.name.clone())
-                .because("R-52")
-                .with_detail(serde_json::json!({ "outcome": outcome }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                }
+                let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
+                if notify::valid_recipient_id(&complaint.complainant) {
+                    notify::enqueue(
+                        &mut tx,
+                        now,
+                        &notice(
+                            "complaint.outcome",
+                            &complaint.complainant,
+                            "",
+                            &[
+                                ("complainant_name", complaint.complainant.clone()),
+                                ("enterprise_name", enterprise.display_name.clone()),
+                                (
+                                    "outcome",
+                                    if outcome == "SUBSTANTIATED" {
+                                        "异议属实"
+                                    } else {
+                                        "异议不成立"
+                                    }
+                                    .to_string(),
+                                ),
+                                ("reason", investigation.clone()),
+                            ],
+                        ),
+                    )
+                    .await?;
+                }
+                let response = complaint_pb(application, &complaint);
+                let record = AuditRecord::by(&c, "complaint.resolve", response.name.clone())
+                    .because("R-52")
+                    .with_detail(serde_json::json!({ "outcome": outcome }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

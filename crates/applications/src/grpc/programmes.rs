@@ -5,7 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Role,
-    change,
+    change::Done,
     clock::unix_micros,
     error::FieldViolation,
     idempotency::RequestKey,
@@ -38,9 +38,6 @@ impl ApplicationsApi {
             }
             c.require_programme(&r.programme_id, &[Role::Office])?;
             let key = RequestKey::new("CreateProgramme", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let p = r
                 .programme
                 .as_ref()
@@ -66,14 +63,21 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let now = self.now();
-            let mut tx = self.db.begin().await?;
-            store::insert_programme(&mut tx, &r.programme_id, &name, &settings, unix_micros(now))
+            self.change(key, |mut tx| async move {
+                store::insert_programme(
+                    &mut tx,
+                    &r.programme_id,
+                    &name,
+                    &settings,
+                    unix_micros(now),
+                )
                 .await?;
-            let response = programme_pb(&store::get_programme(&mut tx, &r.programme_id).await?);
-            let record =
-                AuditRecord::by(&c, "programme.create", response.name.clone()).because("R-01");
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                let response = programme_pb(&store::get_programme(&mut tx, &r.programme_id).await?);
+                let record =
+                    AuditRecord::by(&c, "programme.create", response.name.clone()).because("R-01");
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -122,23 +126,23 @@ impl ApplicationsApi {
             let id = programme_id(&r.name, "name")?;
             c.require_programme(&id, &[Role::Office])?;
             let key = RequestKey::new("UpdateProgrammeSettings", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let settings = settings_from_pb(
                 r.settings
                     .as_ref()
                     .ok_or_else(|| Error::invalid("settings", "is required"))?,
             )?;
             let now = self.now();
-            let mut tx = self.db.begin().await?;
-            let version = store::update_settings(&mut tx, &id, &settings, unix_micros(now)).await?;
-            let response = programme_pb(&store::get_programme(&mut tx, &id).await?);
-            let record = AuditRecord::by(&c, "programme.update_settings", response.name.clone())
-                .because("R-01")
-                .with_detail(serde_json::json!({ "version": version }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let version =
+                    store::update_settings(&mut tx, &id, &settings, unix_micros(now)).await?;
+                let response = programme_pb(&store::get_programme(&mut tx, &id).await?);
+                let record =
+                    AuditRecord::by(&c, "programme.update_settings", response.name.clone())
+                        .because("R-01")
+                        .with_detail(serde_json::json!({ "version": version }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

@@ -5,7 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
     auth::Role,
-    change,
+    change::Done,
     clock::unix_micros,
     db::Conn,
     idempotency::RequestKey,
@@ -52,9 +52,6 @@ impl ApplicationsApi {
                 None => return Err(Error::invalid("stage", "must be MATERIALS or SITE")),
             };
             let key = RequestKey::new("ReleaseReviewStage", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let mut conn = self.db().pool().acquire().await?;
             let cycle = store::get_cycle(&mut conn, &p, y).await?;
             let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
@@ -84,60 +81,63 @@ impl ApplicationsApi {
                 .await?;
 
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let mut moved = Vec::new();
-            for (id, s) in steps {
-                let mut row = store::get_application(&mut tx, &id).await?;
-                let mut why = Vec::new();
-                for step in &s {
-                    let d = stage::apply(stage_of(&row)?, step).map_err(refused)?;
-                    decide(&mut row, d.to, &d.why, unix_micros(now));
-                    why.push(d.why);
-                }
-                store::save_application(&mut tx, &row).await?;
-                let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
-                let resource = application_resource(&row);
-                for (step, w) in s.iter().zip(&why) {
-                    let record = AuditRecord::by(
-                        &c,
-                        &format!("application.{}", step.name()),
-                        resource.clone(),
+            self.change(key, |mut tx| async move {
+                let programme = store::get_programme(&mut tx, &p).await?;
+                let mut moved = Vec::new();
+                for (id, s) in steps {
+                    let mut row = store::get_application(&mut tx, &id).await?;
+                    let mut why = Vec::new();
+                    for step in &s {
+                        let d = stage::apply(stage_of(&row)?, step).map_err(refused)?;
+                        decide(&mut row, d.to, &d.why, unix_micros(now));
+                        why.push(d.why);
+                    }
+                    store::save_application(&mut tx, &row).await?;
+                    let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
+                    let resource = application_resource(&row);
+                    for (step, w) in s.iter().zip(&why) {
+                        let record = AuditRecord::by(
+                            &c,
+                            &format!("application.{}", step.name()),
+                            resource.clone(),
+                        )
+                        .because(w.rule)
+                        .with_detail(
+                            serde_json::json!({ "message": w.message, "inputs": w.inputs }),
+                        );
+                        audit::append(&mut tx, now, &record).await?;
+                    }
+                    let last = why.last().cloned().unwrap_or_else(|| {
+                        Explanation::new(stage.rule(), "STAGE_CHANGED", String::new())
+                    });
+                    self.result_notice(
+                        &mut tx,
+                        now,
+                        &row,
+                        &enterprise,
+                        &programme.display_name,
+                        &scoring_cycle,
+                        &last,
                     )
-                    .because(w.rule)
-                    .with_detail(serde_json::json!({ "message": w.message, "inputs": w.inputs }));
-                    audit::append(&mut tx, now, &record).await?;
+                    .await?;
+                    moved.push(application_pb(&mut tx, &row).await?);
                 }
-                let last = why.last().cloned().unwrap_or_else(|| {
-                    Explanation::new(stage.rule(), "STAGE_CHANGED", String::new())
-                });
-                self.result_notice(
-                    &mut tx,
-                    now,
-                    &row,
-                    &enterprise,
-                    &programme.display_name,
-                    &scoring_cycle,
-                    &last,
+                let response = pb::ReleaseReviewStageResponse {
+                    applications: moved,
+                };
+                let record = AuditRecord::by(
+                    &c,
+                    "review_stage.release",
+                    format!("{}/stages/{}", r.cycle, stage.as_str().to_lowercase()),
                 )
-                .await?;
-                moved.push(application_pb(&mut tx, &row).await?);
-            }
-            let response = pb::ReleaseReviewStageResponse {
-                applications: moved,
-            };
-            let record = AuditRecord::by(
-                &c,
-                "review_stage.release",
-                format!("{}/stages/{}", r.cycle, stage.as_str().to_lowercase()),
-            )
-            .because(if stage == ReviewStage::Materials {
-                "R-13"
-            } else {
-                "R-16"
-            });
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                .because(if stage == ReviewStage::Materials {
+                    "R-13"
+                } else {
+                    "R-16"
+                });
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -238,59 +238,57 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("StopSiteVisit", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut l = load(&mut tx, &p, y, &code).await?;
-            // Only the leader of the site group that visits this applicant stops the visit.
-            let leads = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
-                .await?
-                .filter(|g| g.state == "STARTED")
-                .is_some_and(|g| {
-                    c.role == Role::Reviewer
-                        && g.members
-                            .iter()
-                            .any(|(m, leader)| *leader && m.eq_ignore_ascii_case(&c.subject))
-                });
-            if !leads {
-                return Err(Error::permission_denied(
-                    "only the leader of the site group visiting this applicant stops the visit (R-15)",
-                ));
-            }
-            let current = stage_of(&l.row)?;
-            let stopped = store::site_stop(&mut tx, &l.row.id).await?.is_some();
-            review::may_stop_site_visit(current, stopped).map_err(refused)?;
-            store::insert_site_stop(&mut tx, &l.row.id, &finding, &c.subject, unix_micros(now))
+            self.change(key, |mut tx| async move {
+                let mut l = load(&mut tx, &p, y, &code).await?;
+                // Only the leader of the site group that visits this applicant stops the visit.
+                let leads = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
+                    .await?
+                    .filter(|g| g.state == "STARTED")
+                    .is_some_and(|g| {
+                        c.role == Role::Reviewer
+                            && g.members
+                                .iter()
+                                .any(|(m, leader)| *leader && m.eq_ignore_ascii_case(&c.subject))
+                    });
+                if !leads {
+                    return Err(Error::permission_denied(
+                        "only the leader of the site group visiting this applicant stops the visit (R-15)",
+                    ));
+                }
+                let current = stage_of(&l.row)?;
+                let stopped = store::site_stop(&mut tx, &l.row.id).await?.is_some();
+                review::may_stop_site_visit(current, stopped).map_err(refused)?;
+                store::insert_site_stop(&mut tx, &l.row.id, &finding, &c.subject, unix_micros(now))
+                    .await?;
+                let why = Explanation::new(
+                    "R-15",
+                    "SITE_VISIT_STOPPED",
+                    format!("现场评审发现严重不符或弄虚作假，已中止：{finding}"),
+                );
+                decide(&mut l.row, current, &why, unix_micros(now));
+                store::save_application(&mut tx, &l.row).await?;
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "site_visit.stopped",
+                        &format!("office.{p}"),
+                        "",
+                        &[
+                            ("enterprise_name", l.enterprise.display_name.clone()),
+                            ("reason", finding.clone()),
+                        ],
+                    ),
+                )
                 .await?;
-            let why = Explanation::new(
-                "R-15",
-                "SITE_VISIT_STOPPED",
-                format!("现场评审发现严重不符或弄虚作假，已中止：{finding}"),
-            );
-            decide(&mut l.row, current, &why, unix_micros(now));
-            store::save_application(&mut tx, &l.row).await?;
-            notify::enqueue(
-                &mut tx,
-                now,
-                &notice(
-                    "site_visit.stopped",
-                    &format!("office.{p}"),
-                    "",
-                    &[
-                        ("enterprise_name", l.enterprise.display_name.clone()),
-                        ("reason", finding.clone()),
-                    ],
-                ),
-            )
-            .await?;
-            let response = application_pb(&mut tx, &l.row).await?;
-            let record = AuditRecord::by(&c, "application.stop_site_visit", response.name.clone())
-                .because("R-15")
-                .with_detail(serde_json::json!({ "finding": finding }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                let response = application_pb(&mut tx, &l.row).await?;
+                let record = AuditRecord::by(&c, "application.stop_site_visit", response.name.clone())
+                    .because("R-15")
+                    .with_detail(serde_json::json!({ "finding": finding }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

@@ -5,7 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::{Caller, Role},
-    change,
+    change::Done,
     clock::unix_micros,
     cn::CreditCode,
     convert::chinese_date,
@@ -44,71 +44,71 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&r.name, "name")?;
             only_the_enterprise(&c, code.as_str())?;
             let key = RequestKey::new("SubmitApplication", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut l = load(&mut tx, &p, y, &code).await?;
-            let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
-            let ineligible = eligibility_of(&mut tx, &code, &l.enterprise, &l.cycle).await?;
-            let files = store::evidence_of(&mut tx, &l.row.id).await?.len();
-            let problems = stage::submission_problems(
-                now,
-                qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
-                ineligible,
-                &l.row.organisation_profile,
-                &l.row.self_assessment,
-                files,
-                &settings,
-            );
-            let d = stage::apply(stage_of(&l.row)?, &Step::Submit { problems }).map_err(refused)?;
-            decide(&mut l.row, d.to, &d.why, unix_micros(now));
-            l.row.submitted_micros = Some(unix_micros(now));
-            store::save_application(&mut tx, &l.row).await?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let response = application_pb(&mut tx, &l.row).await?;
-            let name = &l.enterprise.display_name;
-            notify::enqueue(
-                &mut tx,
-                now,
-                &notice(
-                    "application.submitted",
-                    code.as_str(),
-                    name,
-                    &[
-                        ("enterprise_name", name.clone()),
-                        ("programme_name", programme.display_name.clone()),
-                        ("year", y.to_string()),
-                        ("application_id", response.name.clone()),
-                    ],
-                ),
-            )
-            .await?;
-            notify::enqueue(
-                &mut tx,
-                now,
-                &notice(
-                    "recommendation.requested",
-                    &l.enterprise.recommending_unit,
-                    "",
-                    &[
-                        ("unit_name", l.enterprise.recommending_unit.clone()),
-                        ("enterprise_name", name.clone()),
-                        ("programme_name", programme.display_name.clone()),
-                        ("year", y.to_string()),
-                        (
-                            "deadline",
-                            chinese_date(china_date(l.cycle.deadline_micros)),
-                        ),
-                    ],
-                ),
-            )
-            .await?;
-            let record = AuditRecord::by(&c, "application.submit", response.name.clone())
-                .because(d.why.rule);
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let mut l = load(&mut tx, &p, y, &code).await?;
+                let settings =
+                    store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
+                let ineligible = eligibility_of(&mut tx, &code, &l.enterprise, &l.cycle).await?;
+                let files = store::evidence_of(&mut tx, &l.row.id).await?.len();
+                let problems = stage::submission_problems(
+                    now,
+                    qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
+                    ineligible,
+                    &l.row.organisation_profile,
+                    &l.row.self_assessment,
+                    files,
+                    &settings,
+                );
+                let d =
+                    stage::apply(stage_of(&l.row)?, &Step::Submit { problems }).map_err(refused)?;
+                decide(&mut l.row, d.to, &d.why, unix_micros(now));
+                l.row.submitted_micros = Some(unix_micros(now));
+                store::save_application(&mut tx, &l.row).await?;
+                let programme = store::get_programme(&mut tx, &p).await?;
+                let response = application_pb(&mut tx, &l.row).await?;
+                let name = &l.enterprise.display_name;
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "application.submitted",
+                        code.as_str(),
+                        name,
+                        &[
+                            ("enterprise_name", name.clone()),
+                            ("programme_name", programme.display_name.clone()),
+                            ("year", y.to_string()),
+                            ("application_id", response.name.clone()),
+                        ],
+                    ),
+                )
+                .await?;
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "recommendation.requested",
+                        &l.enterprise.recommending_unit,
+                        "",
+                        &[
+                            ("unit_name", l.enterprise.recommending_unit.clone()),
+                            ("enterprise_name", name.clone()),
+                            ("programme_name", programme.display_name.clone()),
+                            ("year", y.to_string()),
+                            (
+                                "deadline",
+                                chinese_date(china_date(l.cycle.deadline_micros)),
+                            ),
+                        ],
+                    ),
+                )
+                .await?;
+                let record = AuditRecord::by(&c, "application.submit", response.name.clone())
+                    .because(d.why.rule);
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -182,111 +182,113 @@ impl ApplicationsApi {
                 return Err(Error::invalid_fields(bad));
             }
             let key = RequestKey::new("SignRecommendation", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db().begin().await?;
-            let mut l = load(&mut tx, &p, y, &code).await?;
-            let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
-            // The recommending unit signs as itself; a required department as its org.
-            let required = stage::required_signers(
-                &l.enterprise.recommending_unit,
-                &settings.required_departments,
-            );
-            let unit = match (c.role, c.org.as_deref()) {
-                (Role::RecommendingUnit, Some(org)) if org == l.enterprise.recommending_unit => {
-                    org.to_string()
-                }
-                (Role::Department, Some(org))
-                    if settings.required_departments.iter().any(|d| d == org) =>
-                {
-                    org.to_string()
-                }
-                _ => {
-                    return Err(Error::permission_denied(format!(
-                        "only {} sign opinions on this application",
-                        required.join(", ")
+            self.change(key, |mut tx| async move {
+                let mut l = load(&mut tx, &p, y, &code).await?;
+                let settings =
+                    store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
+                // The recommending unit signs as itself; a required department as its org.
+                let required = stage::required_signers(
+                    &l.enterprise.recommending_unit,
+                    &settings.required_departments,
+                );
+                let unit = match (c.role, c.org.as_deref()) {
+                    (Role::RecommendingUnit, Some(org))
+                        if org == l.enterprise.recommending_unit =>
+                    {
+                        org.to_string()
+                    }
+                    (Role::Department, Some(org))
+                        if settings.required_departments.iter().any(|d| d == org) =>
+                    {
+                        org.to_string()
+                    }
+                    _ => {
+                        return Err(Error::permission_denied(format!(
+                            "only {} sign opinions on this application",
+                            required.join(", ")
+                        )));
+                    }
+                };
+                let current = stage_of(&l.row)?;
+                if current != Stage::Submitted {
+                    return Err(refused(Explanation::new(
+                        "R-05",
+                        "STEP_NOT_ALLOWED",
+                        format!("申报处于{}阶段，不需要推荐意见", current.as_str()),
                     )));
                 }
-            };
-            let current = stage_of(&l.row)?;
-            if current != Stage::Submitted {
-                return Err(refused(Explanation::new(
-                    "R-05",
-                    "STEP_NOT_ALLOWED",
-                    format!("申报处于{}阶段，不需要推荐意见", current.as_str()),
-                )));
-            }
-            // The recommending unit's support attests what the system cannot check (R-03,
-            // R-04); a department gives its opinion only.
-            if unit == l.enterprise.recommending_unit {
-                if opinion == "SUPPORT" {
-                    let missing = crate::domain::eligibility::unattested(&attested);
-                    if let Some(first) = missing.first() {
-                        let names: Vec<String> = missing
-                            .iter()
-                            .map(|m| m.inputs["condition"].clone())
-                            .collect();
-                        return Err(refused(Explanation {
-                            message: missing
+                // The recommending unit's support attests what the system cannot check (R-03,
+                // R-04); a department gives its opinion only.
+                if unit == l.enterprise.recommending_unit {
+                    if opinion == "SUPPORT" {
+                        let missing = crate::domain::eligibility::unattested(&attested);
+                        if let Some(first) = missing.first() {
+                            let names: Vec<String> = missing
                                 .iter()
-                                .map(|m| format!("{}（{}）", m.message, m.rule))
-                                .collect::<Vec<_>>()
-                                .join("；"),
-                            ..first.clone()
-                        })
-                        .with_metadata("missing", names.join(",")));
+                                .map(|m| m.inputs["condition"].clone())
+                                .collect();
+                            return Err(refused(Explanation {
+                                message: missing
+                                    .iter()
+                                    .map(|m| format!("{}（{}）", m.message, m.rule))
+                                    .collect::<Vec<_>>()
+                                    .join("；"),
+                                ..first.clone()
+                            })
+                            .with_metadata("missing", names.join(",")));
+                        }
                     }
+                } else if !attested.is_empty() {
+                    return Err(Error::invalid(
+                        "attested",
+                        "only the recommending unit attests the conditions",
+                    ));
                 }
-            } else if !attested.is_empty() {
-                return Err(Error::invalid(
-                    "attested",
-                    "only the recommending unit attests the conditions",
-                ));
-            }
-            store::put_recommendation(
-                &mut tx,
-                &l.row.id,
-                &RecommendationRow {
-                    unit: unit.clone(),
-                    opinion: opinion.to_string(),
-                    reasons: reasons.clone(),
-                    signed_micros: unix_micros(now),
-                    attested: attested.clone(),
-                },
-                &c.subject,
-            )
-            .await?;
-            if opinion == "SUPPORT" {
-                let signed: Vec<(String, String)> = store::recommendations_of(&mut tx, &l.row.id)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.unit, r.opinion))
-                    .collect();
-                let missing = stage::missing_opinions(&required, &signed);
-                match stage::apply(current, &Step::Recommend { missing }) {
-                    Ok(d) => decide(&mut l.row, d.to, &d.why, unix_micros(now)),
-                    // Still waiting for others: the opinion is recorded, the stage stays.
-                    Err(why) => decide(&mut l.row, current, &why, unix_micros(now)),
-                }
-            } else {
-                let why = Explanation::new(
-                    "R-05",
-                    "RECOMMENDATION_AGAINST",
-                    format!("{unit}不同意推荐：{reasons}"),
+                store::put_recommendation(
+                    &mut tx,
+                    &l.row.id,
+                    &RecommendationRow {
+                        unit: unit.clone(),
+                        opinion: opinion.to_string(),
+                        reasons: reasons.clone(),
+                        signed_micros: unix_micros(now),
+                        attested: attested.clone(),
+                    },
+                    &c.subject,
                 )
-                .with("unit", &unit);
-                decide(&mut l.row, current, &why, unix_micros(now));
-            }
-            store::save_application(&mut tx, &l.row).await?;
-            let response = application_pb(&mut tx, &l.row).await?;
-            let record =
-                AuditRecord::by(&c, "application.sign_recommendation", response.name.clone())
-                    .because("R-05")
-                    .with_detail(serde_json::json!({ "unit": unit, "opinion": opinion }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                .await?;
+                if opinion == "SUPPORT" {
+                    let signed: Vec<(String, String)> =
+                        store::recommendations_of(&mut tx, &l.row.id)
+                            .await?
+                            .into_iter()
+                            .map(|r| (r.unit, r.opinion))
+                            .collect();
+                    let missing = stage::missing_opinions(&required, &signed);
+                    match stage::apply(current, &Step::Recommend { missing }) {
+                        Ok(d) => decide(&mut l.row, d.to, &d.why, unix_micros(now)),
+                        // Still waiting for others: the opinion is recorded, the stage stays.
+                        Err(why) => decide(&mut l.row, current, &why, unix_micros(now)),
+                    }
+                } else {
+                    let why = Explanation::new(
+                        "R-05",
+                        "RECOMMENDATION_AGAINST",
+                        format!("{unit}不同意推荐：{reasons}"),
+                    )
+                    .with("unit", &unit);
+                    decide(&mut l.row, current, &why, unix_micros(now));
+                }
+                store::save_application(&mut tx, &l.row).await?;
+                let response = application_pb(&mut tx, &l.row).await?;
+                let record =
+                    AuditRecord::by(&c, "application.sign_recommendation", response.name.clone())
+                        .because("R-05")
+                        .with_detail(serde_json::json!({ "unit": unit, "opinion": opinion }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
@@ -369,62 +371,60 @@ impl ApplicationsApi {
         reason: &str,
     ) -> Result<pb::Application> {
         let key = RequestKey::new("TransitionApplication", c, &r.request_id, r)?;
-        if let Some(done) = change::recall(self.db(), &key).await? {
-            return Ok(done);
-        }
         let now = self.now();
-        let mut tx = self.db().begin().await?;
-        let mut l = load(&mut tx, p, y, code).await?;
-        let Some(finding) = store::site_stop(&mut tx, &l.row.id).await? else {
-            return Err(refused(Explanation::new(
-                "R-15",
-                "NO_FINDING",
-                "没有现场评审组中止评审的记录，不能取消评选资格",
-            )));
-        };
-        let full = format!("{finding}；{reason}");
-        let d = stage::apply(
-            stage_of(&l.row)?,
-            &Step::Disqualify {
-                rule: "R-15",
-                reason: full.clone(),
-            },
-        )
-        .map_err(refused)?;
-        decide(&mut l.row, d.to, &d.why, unix_micros(now));
-        store::save_application(&mut tx, &l.row).await?;
-        store::add_record(
-            &mut tx,
-            code.as_str(),
-            p,
-            "fraud",
-            &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
-            &full,
-            unix_micros(now),
-        )
-        .await?;
-        let name = l.enterprise.display_name.clone();
-        notify::enqueue(
-            &mut tx,
-            now,
-            &notice(
-                "candidate.disqualified",
+        self.change(key, |mut tx| async move {
+            let mut l = load(&mut tx, p, y, code).await?;
+            let Some(finding) = store::site_stop(&mut tx, &l.row.id).await? else {
+                return Err(refused(Explanation::new(
+                    "R-15",
+                    "NO_FINDING",
+                    "没有现场评审组中止评审的记录，不能取消评选资格",
+                )));
+            };
+            let full = format!("{finding}；{reason}");
+            let d = stage::apply(
+                stage_of(&l.row)?,
+                &Step::Disqualify {
+                    rule: "R-15",
+                    reason: full.clone(),
+                },
+            )
+            .map_err(refused)?;
+            decide(&mut l.row, d.to, &d.why, unix_micros(now));
+            store::save_application(&mut tx, &l.row).await?;
+            store::add_record(
+                &mut tx,
                 code.as_str(),
-                &name,
-                &[
-                    ("enterprise_name", name.clone()),
-                    ("reason", full.clone()),
-                    ("rule", "R-15".to_string()),
-                ],
-            ),
-        )
-        .await?;
-        let response = application_pb(&mut tx, &l.row).await?;
-        let record = AuditRecord::by(c, "application.disqualify", response.name.clone())
-            .because("R-15")
-            .with_detail(serde_json::json!({ "finding": finding, "reason": reason }));
-        change::commit(tx, now, &key, record, &response).await?;
-        Ok(response)
+                p,
+                "fraud",
+                &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
+                &full,
+                unix_micros(now),
+            )
+            .await?;
+            let name = l.enterprise.display_name.clone();
+            notify::enqueue(
+                &mut tx,
+                now,
+                &notice(
+                    "candidate.disqualified",
+                    code.as_str(),
+                    &name,
+                    &[
+                        ("enterprise_name", name.clone()),
+                        ("reason", full.clone()),
+                        ("rule", "R-15".to_string()),
+                    ],
+                ),
+            )
+            .await?;
+            let response = application_pb(&mut tx, &l.row).await?;
+            let record = AuditRecord::by(c, "application.disqualify", response.name.clone())
+                .because("R-15")
+                .with_detail(serde_json::json!({ "finding": finding, "reason": reason }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     /// One step of the stage table on one application, with its audit record.
@@ -442,48 +442,46 @@ impl ApplicationsApi {
         reason: &str,
     ) -> Result<pb::Application> {
         let key = RequestKey::new(method, c, request_id, request)?;
-        if let Some(done) = change::recall(self.db(), &key).await? {
-            return Ok(done);
-        }
         let now = self.now();
-        let mut tx = self.db().begin().await?;
-        let mut l = load(&mut tx, p, y, code).await?;
-        let d = stage::apply(stage_of(&l.row)?, &step).map_err(refused)?;
-        decide(&mut l.row, d.to, &d.why, unix_micros(now));
-        store::save_application(&mut tx, &l.row).await?;
-        // The office's acceptance review is announced to the applicant; a refusal is copied to
-        // its recommending unit.
-        if matches!(d.to, Stage::Accepted | Stage::Rejected) {
-            let programme = store::get_programme(&mut tx, p).await?;
-            let name = l.enterprise.display_name.clone();
-            let mut vars = vec![
-                ("enterprise_name", name.clone()),
-                ("programme_name", programme.display_name.clone()),
-                ("year", y.to_string()),
-            ];
-            let event = if d.to == Stage::Accepted {
-                "application.accepted"
-            } else {
-                vars.push(("reason", reason.to_string()));
-                "application.rejected"
-            };
-            let mut n = notice(event, code.as_str(), &name, &vars);
-            if d.to == Stage::Rejected {
-                n.recipients.push(npb::Recipient {
-                    id: l.enterprise.recommending_unit.clone(),
-                    ..Default::default()
-                });
+        self.change(key, |mut tx| async move {
+            let mut l = load(&mut tx, p, y, code).await?;
+            let d = stage::apply(stage_of(&l.row)?, &step).map_err(refused)?;
+            decide(&mut l.row, d.to, &d.why, unix_micros(now));
+            store::save_application(&mut tx, &l.row).await?;
+            // The office's acceptance review is announced to the applicant; a refusal is copied to
+            // its recommending unit.
+            if matches!(d.to, Stage::Accepted | Stage::Rejected) {
+                let programme = store::get_programme(&mut tx, p).await?;
+                let name = l.enterprise.display_name.clone();
+                let mut vars = vec![
+                    ("enterprise_name", name.clone()),
+                    ("programme_name", programme.display_name.clone()),
+                    ("year", y.to_string()),
+                ];
+                let event = if d.to == Stage::Accepted {
+                    "application.accepted"
+                } else {
+                    vars.push(("reason", reason.to_string()));
+                    "application.rejected"
+                };
+                let mut n = notice(event, code.as_str(), &name, &vars);
+                if d.to == Stage::Rejected {
+                    n.recipients.push(npb::Recipient {
+                        id: l.enterprise.recommending_unit.clone(),
+                        ..Default::default()
+                    });
+                }
+                notify::enqueue(&mut tx, now, &n).await?;
             }
-            notify::enqueue(&mut tx, now, &n).await?;
-        }
-        let response = application_pb(&mut tx, &l.row).await?;
-        let record = AuditRecord::by(
-            c,
-            &format!("application.{}", step.name()),
-            response.name.clone(),
-        )
-        .because(format!("{} {}", d.why.rule, reason).trim().to_string());
-        change::commit(tx, now, &key, record, &response).await?;
-        Ok(response)
+            let response = application_pb(&mut tx, &l.row).await?;
+            let record = AuditRecord::by(
+                c,
+                &format!("application.{}", step.name()),
+                response.name.clone(),
+            )
+            .because(format!("{} {}", d.why.rule, reason).trim().to_string());
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 }

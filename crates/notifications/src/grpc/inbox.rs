@@ -1,7 +1,7 @@
 //! A recipient's inbox on the platform.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Role, change, clock::unix_micros,
+    Error, Result, audit::AuditRecord, auth::Role, change::Done, clock::unix_micros,
     idempotency::RequestKey, paging::Page,
 };
 use qaward_proto::qaward::notifications::v1 as pb;
@@ -61,16 +61,14 @@ impl NotificationsApi {
                 ));
             }
             let key = RequestKey::new("MarkInboxMessageRead", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let now = self.now();
-            let mut tx = self.db.begin().await?;
-            let row = store::mark_read(&mut tx, &who, &id, unix_micros(now)).await?;
-            let response = inbox_pb(&row);
-            let record = AuditRecord::by(&c, "inbox.mark_read", response.name.clone());
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let row = store::mark_read(&mut tx, &who, &id, unix_micros(now)).await?;
+                let response = inbox_pb(&row);
+                let record = AuditRecord::by(&c, "inbox.mark_read", response.name.clone());
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

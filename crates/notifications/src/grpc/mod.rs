@@ -24,7 +24,10 @@ use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
     calendar::Calendar,
+    change::{self, Done},
     db::Database,
+    db::Tx,
+    idempotency::RequestKey,
     server::ServiceContext,
 };
 use qaward_proto::qaward::notifications::v1 as pb;
@@ -92,6 +95,18 @@ impl NotificationsApi {
 
     fn new_id(&self) -> String {
         self.ctx.time_ordered_id()
+    }
+
+    /// Runs one mutating call ([`change::run`]): a retry gets its first answer; otherwise
+    /// `work` changes the store in a transaction committed with its audit record (and the
+    /// outbox events `work` enqueued in it).
+    async fn change<M, F, Fut>(&self, key: Option<RequestKey>, work: F) -> Result<M>
+    where
+        M: prost::Message + Default,
+        F: FnOnce(Tx) -> Fut,
+        Fut: Future<Output = Result<Done<M>>>,
+    {
+        change::run(&self.db, self.now(), key, work).await
     }
 }
 

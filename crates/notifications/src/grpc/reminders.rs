@@ -4,7 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     calendar::CalendarError,
-    change,
+    change::Done,
     clock::{to_timestamp, unix_micros},
     convert::timestamp_from_pb,
     error::{ErrorCode, FieldViolation},
@@ -34,9 +34,6 @@ impl NotificationsApi {
         let run = async {
             c.require(&SENDERS)?;
             let key = RequestKey::new("CreateReminder", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let m = r
                 .reminder
                 .as_ref()
@@ -107,64 +104,65 @@ impl NotificationsApi {
                 )?;
             let id = self.new_id();
             let deadline_text = reminder::chinese_date(reminder::deadline_date(deadline));
-            let mut tx = self.db.begin().await?;
-            store::insert_reminder(
-                &mut tx,
-                &store::ReminderRow {
-                    id: id.clone(),
+            self.change(key, |mut tx| async move {
+                store::insert_reminder(
+                    &mut tx,
+                    &store::ReminderRow {
+                        id: id.clone(),
+                        event_type: event.name.clone(),
+                        variables: serde_json::to_string(&m.variables).unwrap_or_default(),
+                        recipients: recipients_json(&recipients),
+                        deadline_micros: unix_micros(deadline),
+                        days_before: serde_json::to_string(&days).unwrap_or_default(),
+                        working_days: m.working_days,
+                        created_by: c.subject.clone(),
+                        created_micros: unix_micros(now),
+                    },
+                )
+                .await?;
+                let mut names = Vec::new();
+                for o in &occurrences {
+                    let mut vars = m.variables.clone();
+                    vars.insert(DEADLINE_VAR.into(), deadline_text.clone());
+                    vars.insert(DAYS_LEFT_VAR.into(), o.days_left.to_string());
+                    let (row, _) = self
+                        .accept(
+                            &mut tx,
+                            event,
+                            &recipients,
+                            &vars,
+                            o.send_at,
+                            Some(id.clone()),
+                            &c.subject,
+                        )
+                        .await?;
+                    names.push(format!("notifications/{}", row.id));
+                }
+                let response = pb::Reminder {
+                    name: format!("reminders/{id}"),
                     event_type: event.name.clone(),
-                    variables: serde_json::to_string(&m.variables).unwrap_or_default(),
-                    recipients: recipients_json(&recipients),
-                    deadline_micros: unix_micros(deadline),
-                    days_before: serde_json::to_string(&days).unwrap_or_default(),
+                    recipients: recipients_pb(&recipients_json(&recipients)),
+                    variables: m.variables.clone(),
+                    deadline: Some(to_timestamp(unix_micros(deadline))),
+                    days_before: m.days_before.clone(),
                     working_days: m.working_days,
-                    created_by: c.subject.clone(),
-                    created_micros: unix_micros(now),
-                },
-            )
-            .await?;
-            let mut names = Vec::new();
-            for o in &occurrences {
-                let mut vars = m.variables.clone();
-                vars.insert(DEADLINE_VAR.into(), deadline_text.clone());
-                vars.insert(DAYS_LEFT_VAR.into(), o.days_left.to_string());
-                let (row, _) = self
-                    .accept(
-                        &mut tx,
-                        event,
-                        &recipients,
-                        &vars,
-                        o.send_at,
-                        Some(id.clone()),
-                        &c.subject,
-                    )
-                    .await?;
-                names.push(format!("notifications/{}", row.id));
-            }
-            let response = pb::Reminder {
-                name: format!("reminders/{id}"),
-                event_type: event.name.clone(),
-                recipients: recipients_pb(&recipients_json(&recipients)),
-                variables: m.variables.clone(),
-                deadline: Some(to_timestamp(unix_micros(deadline))),
-                days_before: m.days_before.clone(),
-                working_days: m.working_days,
-                scheduled_times: occurrences
-                    .iter()
-                    .map(|o| to_timestamp(unix_micros(o.send_at)))
-                    .collect(),
-                notifications: names,
-            };
-            let record = AuditRecord::by(&c, "reminder.create", response.name.clone())
-                .because(event.rule.clone())
-                .with_detail(serde_json::json!({
-                    "event_type": event.name,
-                    "deadline": deadline_text,
-                    "working_days": m.working_days,
-                    "scheduled": occurrences.iter().map(|o| unix_micros(o.send_at)).collect::<Vec<_>>(),
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+                    scheduled_times: occurrences
+                        .iter()
+                        .map(|o| to_timestamp(unix_micros(o.send_at)))
+                        .collect(),
+                    notifications: names,
+                };
+                let record = AuditRecord::by(&c, "reminder.create", response.name.clone())
+                    .because(event.rule.clone())
+                    .with_detail(serde_json::json!({
+                        "event_type": event.name,
+                        "deadline": deadline_text,
+                        "working_days": m.working_days,
+                        "scheduled": occurrences.iter().map(|o| unix_micros(o.send_at)).collect::<Vec<_>>(),
+                    }));
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

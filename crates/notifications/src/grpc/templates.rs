@@ -1,7 +1,7 @@
 //! Templates: the Chinese message of each event type and channel, versioned.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Role, change, clock::unix_micros,
+    Error, Result, audit::AuditRecord, auth::Role, change::Done, clock::unix_micros,
     idempotency::RequestKey, paging::Page,
 };
 use qaward_proto::qaward::notifications::v1 as pb;
@@ -27,9 +27,6 @@ impl NotificationsApi {
         let run = async {
             c.require(&[Role::Office])?;
             let key = RequestKey::new("CreateTemplate", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
             let t = r
                 .template
                 .as_ref()
@@ -46,21 +43,22 @@ impl NotificationsApi {
             template::check(event, &t.subject, &t.body)
                 .map_err(|e| Error::invalid(format!("template.{}", e.part), e.message))?;
             let now = self.now();
-            let mut tx = self.db.begin().await?;
-            let row = store::insert_template(
-                &mut tx,
-                &event.name,
-                channel,
-                &t.subject,
-                &t.body,
-                &c.subject,
-                unix_micros(now),
-            )
-            .await?;
-            let response = template_pb(&row);
-            let record = AuditRecord::by(&c, "template.create", response.name.clone());
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+            self.change(key, |mut tx| async move {
+                let row = store::insert_template(
+                    &mut tx,
+                    &event.name,
+                    channel,
+                    &t.subject,
+                    &t.body,
+                    &c.subject,
+                    unix_micros(now),
+                )
+                .await?;
+                let response = template_pb(&row);
+                let record = AuditRecord::by(&c, "template.create", response.name.clone());
+                Ok(Done::new(tx, record, response))
+            })
+            .await
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }
