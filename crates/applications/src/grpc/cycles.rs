@@ -4,6 +4,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
+    auth::Caller,
     auth::Role,
     change::Done,
     clock::unix_micros,
@@ -65,91 +66,87 @@ pub(crate) async fn eligibility_of(
 impl ApplicationsApi {
     pub(super) async fn cycle_create(
         &self,
-        request: Request<pb::CreateCycleRequest>,
-    ) -> Result<Response<pb::Cycle>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let programme = programme_id(&r.parent, "parent")?;
-            c.require_programme(&programme, &[Role::Office])?;
-            let key = RequestKey::new("CreateCycle", &c, &r.request_id, &r)?;
-            let cy = r
-                .cycle
-                .as_ref()
-                .ok_or_else(|| Error::invalid("cycle", "is required"))?;
-            let now = self.now();
-            let mut bad = Vec::new();
-            if !(2000..=2100).contains(&cy.year) {
-                bad.push(FieldViolation::new("cycle.year", "must be 2000-2100"));
+        c: &Caller,
+        r: pb::CreateCycleRequest,
+    ) -> Result<pb::Cycle> {
+        let programme = programme_id(&r.parent, "parent")?;
+        c.require_programme(&programme, &[Role::Office])?;
+        let key = RequestKey::new("CreateCycle", c, &r.request_id, &r)?;
+        let cy = r
+            .cycle
+            .as_ref()
+            .ok_or_else(|| Error::invalid("cycle", "is required"))?;
+        let now = self.now();
+        let mut bad = Vec::new();
+        if !(2000..=2100).contains(&cy.year) {
+            bad.push(FieldViolation::new("cycle.year", "must be 2000-2100"));
+        }
+        let title = line(&cy.notice_title, "cycle.notice_title", 200, &mut bad);
+        let conditions = cy.conditions.trim().to_string();
+        if conditions.is_empty() || conditions.chars().count() > 20_000 {
+            bad.push(FieldViolation::new(
+                "cycle.conditions",
+                "must be 1-20000 characters",
+            ));
+        }
+        if cy.required_materials.is_empty() || cy.required_materials.len() > 50 {
+            bad.push(FieldViolation::new(
+                "cycle.required_materials",
+                "must list 1-50 materials",
+            ));
+        }
+        let materials: Vec<String> = cy
+            .required_materials
+            .iter()
+            .enumerate()
+            .map(|(i, m)| line(m, &format!("cycle.required_materials[{i}]"), 200, &mut bad))
+            .collect();
+        let deadline = match &cy.deadline {
+            None => {
+                bad.push(FieldViolation::new("cycle.deadline", "is required"));
+                now
             }
-            let title = line(&cy.notice_title, "cycle.notice_title", 200, &mut bad);
-            let conditions = cy.conditions.trim().to_string();
-            if conditions.is_empty() || conditions.chars().count() > 20_000 {
-                bad.push(FieldViolation::new(
-                    "cycle.conditions",
-                    "must be 1-20000 characters",
-                ));
-            }
-            if cy.required_materials.is_empty() || cy.required_materials.len() > 50 {
-                bad.push(FieldViolation::new(
-                    "cycle.required_materials",
-                    "must list 1-50 materials",
-                ));
-            }
-            let materials: Vec<String> = cy
-                .required_materials
-                .iter()
-                .enumerate()
-                .map(|(i, m)| line(m, &format!("cycle.required_materials[{i}]"), 200, &mut bad))
-                .collect();
-            let deadline = match &cy.deadline {
-                None => {
-                    bad.push(FieldViolation::new("cycle.deadline", "is required"));
+            Some(t) => match timestamp_from_pb(t, "cycle.deadline") {
+                Ok(d) if d <= now => {
+                    bad.push(FieldViolation::new(
+                        "cycle.deadline",
+                        "must be in the future",
+                    ));
+                    d
+                }
+                Ok(d) => d,
+                Err(e) => {
+                    bad.extend(e.violations.iter().cloned());
                     now
                 }
-                Some(t) => match timestamp_from_pb(t, "cycle.deadline") {
-                    Ok(d) if d <= now => {
-                        bad.push(FieldViolation::new(
-                            "cycle.deadline",
-                            "must be in the future",
-                        ));
-                        d
-                    }
-                    Ok(d) => d,
-                    Err(e) => {
-                        bad.extend(e.violations.iter().cloned());
-                        now
-                    }
-                },
-            };
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            self.change(key, |mut tx| async move {
-                let p = store::get_programme(&mut tx, &programme).await?;
-                let row = CycleRow {
-                    programme_id: programme.clone(),
-                    year: i64::from(cy.year),
-                    notice_title: title,
-                    conditions,
-                    required_materials: materials,
-                    deadline_micros: unix_micros(deadline),
-                    settings_version: p.settings_version,
-                    state: "OPEN".into(),
-                    created_micros: unix_micros(now),
-                    approval_document: String::new(),
-                    approval_date: String::new(),
-                };
-                store::insert_cycle(&mut tx, &row).await?;
-                let response = cycle_pb(&row);
-                let record = AuditRecord::by(&c, "cycle.publish_notice", response.name.clone())
-                    .because("R-01")
-                    .with_detail(serde_json::json!({ "settings_version": p.settings_version, "deadline_micros": row.deadline_micros }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
+            },
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        self.change(key, |mut tx| async move {
+            let p = store::get_programme(&mut tx, &programme).await?;
+            let row = CycleRow {
+                programme_id: programme.clone(),
+                year: i64::from(cy.year),
+                notice_title: title,
+                conditions,
+                required_materials: materials,
+                deadline_micros: unix_micros(deadline),
+                settings_version: p.settings_version,
+                state: "OPEN".into(),
+                created_micros: unix_micros(now),
+                approval_document: String::new(),
+                approval_date: String::new(),
+            };
+            store::insert_cycle(&mut tx, &row).await?;
+            let response = cycle_pb(&row);
+            let record = AuditRecord::by(c, "cycle.publish_notice", response.name.clone())
+                .because("R-01")
+                .with_detail(serde_json::json!({ "settings_version": p.settings_version, "deadline_micros": row.deadline_micros }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     pub(super) async fn cycle_get(
@@ -187,56 +184,51 @@ impl ApplicationsApi {
 
     pub(super) async fn cycle_check_eligibility(
         &self,
-        request: Request<pb::CheckEligibilityRequest>,
-    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let r = request.get_ref();
-            let code = enterprise_code(&r.enterprise, "enterprise")?;
-            let (programme, year) = cycle_id(&r.cycle, "cycle")?;
-            if !is_enterprise(&c, code.as_str()) {
-                c.require(&[Role::Office, Role::Supervisor, Role::RecommendingUnit])?;
-            }
-            let mut conn = self.db.pool().acquire().await?;
-            let e = store::get_enterprise(&mut conn, code.as_str()).await?;
-            if c.role == Role::RecommendingUnit
-                && c.org.as_deref() != Some(e.recommending_unit.as_str())
-            {
-                return Err(Error::permission_denied(
-                    "this enterprise is not in your area",
-                ));
-            }
-            let cycle = store::get_cycle(&mut conn, &programme, year).await?;
-            let settings =
-                store::settings_version(&mut conn, &programme, cycle.settings_version).await?;
-            let dates = |v: Vec<String>| {
-                v.iter()
-                    .filter_map(|d| parse_iso_date(d))
-                    .collect::<Vec<_>>()
-            };
-            let awards =
-                dates(store::record_dates(&mut conn, code.as_str(), &programme, "award").await?);
-            let revocations = dates(
-                store::record_dates(&mut conn, code.as_str(), &programme, "revocation").await?,
-            );
-            let fraud =
-                dates(store::record_dates(&mut conn, code.as_str(), &programme, "fraud").await?);
-            let facts = eligibility::Facts {
-                credit_code: Some(&code),
-                established: parse_iso_date(&e.established_date),
-                awards: &awards,
-                revocations: &revocations,
-                fraud_findings: &fraud,
-            };
-            let deadline = qaward_kit::clock::from_unix_micros(cycle.deadline_micros)
-                .to_offset(time::macros::offset!(+8))
-                .date();
-            let reasons = eligibility::check(&facts, &settings, deadline);
-            Ok(pb::CheckEligibilityResponse {
-                eligible: reasons.is_empty(),
-                reasons: reasons.iter().map(explanation_pb).collect(),
-            })
+        c: &Caller,
+        r: pb::CheckEligibilityRequest,
+    ) -> Result<pb::CheckEligibilityResponse> {
+        let code = enterprise_code(&r.enterprise, "enterprise")?;
+        let (programme, year) = cycle_id(&r.cycle, "cycle")?;
+        if !is_enterprise(c, code.as_str()) {
+            c.require(&[Role::Office, Role::Supervisor, Role::RecommendingUnit])?;
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let e = store::get_enterprise(&mut conn, code.as_str()).await?;
+        if c.role == Role::RecommendingUnit
+            && c.org.as_deref() != Some(e.recommending_unit.as_str())
+        {
+            return Err(Error::permission_denied(
+                "this enterprise is not in your area",
+            ));
+        }
+        let cycle = store::get_cycle(&mut conn, &programme, year).await?;
+        let settings =
+            store::settings_version(&mut conn, &programme, cycle.settings_version).await?;
+        let dates = |v: Vec<String>| {
+            v.iter()
+                .filter_map(|d| parse_iso_date(d))
+                .collect::<Vec<_>>()
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        let awards =
+            dates(store::record_dates(&mut conn, code.as_str(), &programme, "award").await?);
+        let revocations =
+            dates(store::record_dates(&mut conn, code.as_str(), &programme, "revocation").await?);
+        let fraud =
+            dates(store::record_dates(&mut conn, code.as_str(), &programme, "fraud").await?);
+        let facts = eligibility::Facts {
+            credit_code: Some(&code),
+            established: parse_iso_date(&e.established_date),
+            awards: &awards,
+            revocations: &revocations,
+            fraud_findings: &fraud,
+        };
+        let deadline = qaward_kit::clock::from_unix_micros(cycle.deadline_micros)
+            .to_offset(time::macros::offset!(+8))
+            .date();
+        let reasons = eligibility::check(&facts, &settings, deadline);
+        Ok(pb::CheckEligibilityResponse {
+            eligible: reasons.is_empty(),
+            reasons: reasons.iter().map(explanation_pb).collect(),
+        })
     }
 }

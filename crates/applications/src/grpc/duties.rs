@@ -3,6 +3,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
+    auth::Caller,
     auth::Role,
     change::Done,
     clock::unix_micros,
@@ -13,7 +14,6 @@ use qaward_kit::{
     notify,
 };
 use qaward_proto::qaward::applications::v1 as pb;
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{Explanation, duties, refused},
@@ -21,308 +21,291 @@ use crate::{
 };
 
 use super::{
-    ApplicationsApi, caller,
+    ApplicationsApi,
     convert::{china_date, enterprise_pb, line, notice, report_pb},
     is_enterprise,
     names::enterprise_code,
 };
 
 impl ApplicationsApi {
-    pub(crate) async fn duties_file(
+    pub(super) async fn duties_file(
         &self,
-        request: Request<pb::FileReportRequest>,
-    ) -> Result<Response<pb::WinnerReport>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let code = enterprise_code(&r.parent, "parent")?;
-            if !is_enterprise(&c, code.as_str()) {
-                return Err(Error::permission_denied(
-                    "an award holder files its own reports",
-                ));
-            }
-            let report = r
-                .report
-                .as_ref()
-                .ok_or_else(|| Error::invalid("report", "is required"))?;
-            let mut bad = Vec::new();
-            let text = report.text.trim().to_string();
-            if text.is_empty() || text.chars().count() > 60_000 {
+        c: &Caller,
+        r: pb::FileReportRequest,
+    ) -> Result<pb::WinnerReport> {
+        let code = enterprise_code(&r.parent, "parent")?;
+        if !is_enterprise(c, code.as_str()) {
+            return Err(Error::permission_denied(
+                "an award holder files its own reports",
+            ));
+        }
+        let report = r
+            .report
+            .as_ref()
+            .ok_or_else(|| Error::invalid("report", "is required"))?;
+        let mut bad = Vec::new();
+        let text = report.text.trim().to_string();
+        if text.is_empty() || text.chars().count() > 60_000 {
+            bad.push(FieldViolation::new(
+                "report.text",
+                "must be 1-60000 characters",
+            ));
+        }
+        let kind = match pb::ReportKind::try_from(report.kind) {
+            Ok(pb::ReportKind::Annual) => "ANNUAL",
+            Ok(pb::ReportKind::Incident) => "INCIDENT",
+            _ => {
                 bad.push(FieldViolation::new(
-                    "report.text",
-                    "must be 1-60000 characters",
+                    "report.kind",
+                    "must be ANNUAL or INCIDENT",
                 ));
+                ""
             }
-            let kind = match pb::ReportKind::try_from(report.kind) {
-                Ok(pb::ReportKind::Annual) => "ANNUAL",
-                Ok(pb::ReportKind::Incident) => "INCIDENT",
-                _ => {
-                    bad.push(FieldViolation::new(
-                        "report.kind",
-                        "must be ANNUAL or INCIDENT",
-                    ));
-                    ""
-                }
-            };
-            let event = match (&report.event_date, kind) {
-                (Some(d), _) => date_from_pb(d, "report.event_date")
-                    .map_err(|e| bad.extend(e.violations.clone()))
-                    .ok(),
-                (None, "INCIDENT") => {
-                    bad.push(FieldViolation::new(
-                        "report.event_date",
-                        "the date of the accident or the failed spot check is required (R-31)",
-                    ));
-                    None
-                }
-                (None, _) => None,
-            };
-            if kind == "ANNUAL" && !(2000..=2200).contains(&report.year) {
+        };
+        let event = match (&report.event_date, kind) {
+            (Some(d), _) => date_from_pb(d, "report.event_date")
+                .map_err(|e| bad.extend(e.violations.clone()))
+                .ok(),
+            (None, "INCIDENT") => {
                 bad.push(FieldViolation::new(
-                    "report.year",
-                    "the report year, 2000-2200",
+                    "report.event_date",
+                    "the date of the accident or the failed spot check is required (R-31)",
                 ));
+                None
             }
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let key = RequestKey::new("FileReport", &c, &r.request_id, &r)?;
-            let now = self.now();
-            let today = china_date(unix_micros(now));
-            self.change(key, |mut tx| async move {
-                let awards = store::awards_of(&mut tx, code.as_str()).await?;
-                let Some(award) = awards.iter().find(|a| !a.revoked) else {
-                    return Err(refused(Explanation::new(
-                        "R-30",
-                        "NOT_AN_AWARD_HOLDER",
-                        "只有获奖企业报送年度自评报告和事故报告",
-                    )));
-                };
-                let award_date = parse_iso_date(&award.award_date)
-                    .ok_or_else(|| Error::internal("stored award date"))?;
-                let (rule, year, due) = if kind == "ANNUAL" {
-                    let y = report.year;
-                    if y < award_date.year() || y >= today.year() {
-                        return Err(Error::invalid(
-                            "report.year",
-                            format!(
-                                "a report is on a past year from the award year {} on (R-30)",
-                                award_date.year()
-                            ),
-                        ));
-                    }
-                    if store::annual_years_filed(&mut tx, code.as_str())
-                        .await?
-                        .contains(&y)
-                    {
-                        return Err(Error::already_exists(format!(
-                            "{}/reports (annual {y})",
-                            r.parent
-                        )));
-                    }
-                    ("R-30", y, duties::annual_due(y))
-                } else {
-                    let e = event.expect("checked above");
-                    if e > today {
-                        return Err(Error::invalid(
-                            "report.event_date",
-                            "must not be in the future",
-                        ));
-                    }
-                    let due = duties::incident_due(&self.calendar(), e)
-                        .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
-                    ("R-31", e.year(), due)
-                };
-                let late = duties::lateness(rule, today, due);
-                let row = ReportRow {
-                    id: self.new_id(),
-                    credit_code: code.as_str().to_string(),
-                    kind: kind.to_string(),
-                    year: i64::from(year),
-                    text,
-                    event_date: event.map(iso_date).unwrap_or_default(),
-                    due_date: iso_date(due),
-                    filed_micros: unix_micros(now),
-                    late: late.is_some(),
-                };
-                store::insert_report(&mut tx, &row).await?;
-                let response = report_pb(&row);
-                let record = AuditRecord::by(&c, "report.file", response.name.clone())
-                    .because(rule)
-                    .with_detail(serde_json::json!({
-                        "kind": kind, "due_date": row.due_date, "late": row.late,
-                    }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
+            (None, _) => None,
         };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-
-    pub(crate) async fn duties_list(
-        &self,
-        request: Request<pb::ListReportsRequest>,
-    ) -> Result<Response<pb::ListReportsResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let r = request.get_ref();
-            let code = enterprise_code(&r.parent, "parent")?;
-            if !is_enterprise(&c, code.as_str()) {
-                c.require(&[Role::Office, Role::Supervisor])?;
-            }
-            let page = qaward_kit::paging::Page::parse(r.page_size, &r.page_token)?;
-            let mut conn = self.db().pool().acquire().await?;
-            let mut rows = store::reports_of(&mut conn, code.as_str(), &page).await?;
-            let next_page_token = page.finish(&mut rows, |x| x.id.clone());
-            Ok(pb::ListReportsResponse {
-                reports: rows.iter().map(report_pb).collect(),
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-
-    pub(crate) async fn duties_overdue(
-        &self,
-        request: Request<pb::ListOverdueReportsRequest>,
-    ) -> Result<Response<pb::ListOverdueReportsResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let r = request.get_ref();
-            let p = programme_id(&r.programme, "programme")?;
-            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
-            let page = qaward_kit::paging::Page::parse(r.page_size, &r.page_token)?;
-            let today = china_date(unix_micros(self.now()));
-            let mut conn = self.db().pool().acquire().await?;
-            let mut reports = Vec::new();
-            for a in store::standing_awards(&mut conn, &p).await? {
-                let Some(awarded) = parse_iso_date(&a.award_date) else {
-                    continue;
-                };
-                let filed = store::annual_years_filed(&mut conn, &a.credit_code).await?;
-                for (year, due) in duties::overdue_annual(awarded, &filed, today) {
-                    reports.push(pb::OverdueReport {
-                        enterprise: format!("enterprises/{}", a.credit_code),
-                        report_year: year,
-                        due_date: Some(date_to_pb(due)),
-                    });
-                }
-            }
-            // Ordered by enterprise and year; a page continues after the last of the previous one.
-            let key = |o: &pb::OverdueReport| format!("{}:{:04}", o.enterprise, o.report_year);
-            reports.sort_by_key(key);
-            let mut reports: Vec<pb::OverdueReport> = reports
-                .into_iter()
-                .filter(|o| page.after.is_empty() || key(o) > page.after)
-                .take(page.fetch() as usize)
-                .collect();
-            let next_page_token = page.finish(&mut reports, key);
-            Ok(pb::ListOverdueReportsResponse {
-                reports,
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-
-    pub(crate) async fn duties_revoke(
-        &self,
-        request: Request<pb::RevokeAwardRequest>,
-    ) -> Result<Response<pb::Enterprise>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let code = enterprise_code(&r.name, "name")?;
-            let p = c.programme_id().map(str::to_string).ok_or_else(|| {
-                Error::permission_denied("the office of the award's programme revokes it")
-            })?;
-            c.require_programme(&p, &[Role::Office])?;
-            let mut bad = Vec::new();
-            let reason = line(&r.reason, "reason", 2_000, &mut bad);
-            let document = line(&r.approval_document, "approval_document", 100, &mut bad);
-            let publication = line(&r.publication, "publication", 500, &mut bad);
-            let ground = match pb::RevocationGround::try_from(r.ground) {
-                Ok(pb::RevocationGround::Unspecified) | Err(_) => {
-                    bad.push(FieldViolation::new(
-                        "ground",
-                        "must be one of Art. 20's grounds (R-32)",
-                    ));
-                    ""
-                }
-                Ok(g) => g.as_str_name().trim_start_matches("REVOCATION_GROUND_"),
+        if kind == "ANNUAL" && !(2000..=2200).contains(&report.year) {
+            bad.push(FieldViolation::new(
+                "report.year",
+                "the report year, 2000-2200",
+            ));
+        }
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("FileReport", c, &r.request_id, &r)?;
+        let now = self.now();
+        let today = china_date(unix_micros(now));
+        self.change(key, |mut tx| async move {
+            let awards = store::awards_of(&mut tx, code.as_str()).await?;
+            let Some(award) = awards.iter().find(|a| !a.revoked) else {
+                return Err(refused(Explanation::new(
+                    "R-30",
+                    "NOT_AN_AWARD_HOLDER",
+                    "只有获奖企业报送年度自评报告和事故报告",
+                )));
             };
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let key = RequestKey::new("RevokeAward", &c, &r.request_id, &r)?;
-            let now = self.now();
-            let today = china_date(unix_micros(now));
-            self.change(key, |mut tx| async move {
-                let enterprise = store::get_enterprise(&mut tx, code.as_str()).await?;
-                let Some(award) = store::awards_of(&mut tx, code.as_str())
+            let award_date = parse_iso_date(&award.award_date)
+                .ok_or_else(|| Error::internal("stored award date"))?;
+            let (rule, year, due) = if kind == "ANNUAL" {
+                let y = report.year;
+                if y < award_date.year() || y >= today.year() {
+                    return Err(Error::invalid(
+                        "report.year",
+                        format!(
+                            "a report is on a past year from the award year {} on (R-30)",
+                            award_date.year()
+                        ),
+                    ));
+                }
+                if store::annual_years_filed(&mut tx, code.as_str())
                     .await?
-                    .into_iter()
-                    .find(|a| a.programme_id == p && !a.revoked)
-                else {
-                    return Err(refused(Explanation::new(
-                        "R-32",
-                        "NO_STANDING_AWARD",
-                        "该企业没有可撤销的本奖项",
+                    .contains(&y)
+                {
+                    return Err(Error::already_exists(format!(
+                        "{}/reports (annual {y})",
+                        r.parent
                     )));
-                };
-                let detail = serde_json::json!({
-                    "ground": ground, "reason": reason, "approval_document": document,
-                    "publication": publication, "date": iso_date(today),
+                }
+                ("R-30", y, duties::annual_due(y))
+            } else {
+                let e = event.expect("checked above");
+                if e > today {
+                    return Err(Error::invalid(
+                        "report.event_date",
+                        "must not be in the future",
+                    ));
+                }
+                let due = duties::incident_due(&self.calendar(), e)
+                    .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
+                ("R-31", e.year(), due)
+            };
+            let late = duties::lateness(rule, today, due);
+            let row = ReportRow {
+                id: self.new_id(),
+                credit_code: code.as_str().to_string(),
+                kind: kind.to_string(),
+                year: i64::from(year),
+                text,
+                event_date: event.map(iso_date).unwrap_or_default(),
+                due_date: iso_date(due),
+                filed_micros: unix_micros(now),
+                late: late.is_some(),
+            };
+            store::insert_report(&mut tx, &row).await?;
+            let response = report_pb(&row);
+            let record = AuditRecord::by(c, "report.file", response.name.clone())
+                .because(rule)
+                .with_detail(serde_json::json!({
+                    "kind": kind, "due_date": row.due_date, "late": row.late,
+                }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
+    }
+
+    pub(super) async fn duties_list(
+        &self,
+        c: &Caller,
+        r: pb::ListReportsRequest,
+    ) -> Result<pb::ListReportsResponse> {
+        let code = enterprise_code(&r.parent, "parent")?;
+        if !is_enterprise(c, code.as_str()) {
+            c.require(&[Role::Office, Role::Supervisor])?;
+        }
+        let page = qaward_kit::paging::Page::parse(r.page_size, &r.page_token)?;
+        let mut conn = self.db().pool().acquire().await?;
+        let mut rows = store::reports_of(&mut conn, code.as_str(), &page).await?;
+        let next_page_token = page.finish(&mut rows, |x| x.id.clone());
+        Ok(pb::ListReportsResponse {
+            reports: rows.iter().map(report_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn duties_overdue(
+        &self,
+        c: &Caller,
+        r: pb::ListOverdueReportsRequest,
+    ) -> Result<pb::ListOverdueReportsResponse> {
+        let p = programme_id(&r.programme, "programme")?;
+        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        let page = qaward_kit::paging::Page::parse(r.page_size, &r.page_token)?;
+        let today = china_date(unix_micros(self.now()));
+        let mut conn = self.db().pool().acquire().await?;
+        let mut reports = Vec::new();
+        for a in store::standing_awards(&mut conn, &p).await? {
+            let Some(awarded) = parse_iso_date(&a.award_date) else {
+                continue;
+            };
+            let filed = store::annual_years_filed(&mut conn, &a.credit_code).await?;
+            for (year, due) in duties::overdue_annual(awarded, &filed, today) {
+                reports.push(pb::OverdueReport {
+                    enterprise: format!("enterprises/{}", a.credit_code),
+                    report_year: year,
+                    due_date: Some(date_to_pb(due)),
                 });
-                store::revoke_award(
-                    &mut tx,
-                    &award.application_id,
-                    &detail.to_string(),
-                    unix_micros(now),
-                )
-                .await?;
-                // the revocation bars the enterprise for the programme's ban years.
-                store::add_record(
-                    &mut tx,
-                    code.as_str(),
-                    &p,
-                    "revocation",
-                    &iso_date(today),
-                    &reason,
-                    unix_micros(now),
-                )
-                .await?;
-                let programme = store::get_programme(&mut tx, &p).await?;
-                let settings =
-                    store::settings_version(&mut tx, &p, programme.settings_version).await?;
-                let until = duties::ban_ends(today, settings.ban_years);
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "award.revoked",
-                        code.as_str(),
-                        &enterprise.display_name,
-                        &[
-                            ("enterprise_name", enterprise.display_name.clone()),
-                            ("reason", reason.clone()),
-                            ("document_number", document.clone()),
-                            ("ban_until", chinese_date(until)),
-                        ],
-                    ),
-                )
-                .await?;
-                let response = enterprise_pb(&enterprise);
-                let record = AuditRecord::by(&c, "award.revoke", response.name.clone())
-                    .because("R-32")
-                    .with_detail(serde_json::json!({
-                        "certificate": award.certificate_number, "revocation": detail,
-                        "ban_until": iso_date(until),
-                    }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
+            }
+        }
+        // Ordered by enterprise and year; a page continues after the last of the previous one.
+        let key = |o: &pb::OverdueReport| format!("{}:{:04}", o.enterprise, o.report_year);
+        reports.sort_by_key(key);
+        let mut reports: Vec<pb::OverdueReport> = reports
+            .into_iter()
+            .filter(|o| page.after.is_empty() || key(o) > page.after)
+            .take(page.fetch() as usize)
+            .collect();
+        let next_page_token = page.finish(&mut reports, key);
+        Ok(pb::ListOverdueReportsResponse {
+            reports,
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn duties_revoke(
+        &self,
+        c: &Caller,
+        r: pb::RevokeAwardRequest,
+    ) -> Result<pb::Enterprise> {
+        let code = enterprise_code(&r.name, "name")?;
+        let p = c.programme_id().map(str::to_string).ok_or_else(|| {
+            Error::permission_denied("the office of the award's programme revokes it")
+        })?;
+        c.require_programme(&p, &[Role::Office])?;
+        let mut bad = Vec::new();
+        let reason = line(&r.reason, "reason", 2_000, &mut bad);
+        let document = line(&r.approval_document, "approval_document", 100, &mut bad);
+        let publication = line(&r.publication, "publication", 500, &mut bad);
+        let ground = match pb::RevocationGround::try_from(r.ground) {
+            Ok(pb::RevocationGround::Unspecified) | Err(_) => {
+                bad.push(FieldViolation::new(
+                    "ground",
+                    "must be one of Art. 20's grounds (R-32)",
+                ));
+                ""
+            }
+            Ok(g) => g.as_str_name().trim_start_matches("REVOCATION_GROUND_"),
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("RevokeAward", c, &r.request_id, &r)?;
+        let now = self.now();
+        let today = china_date(unix_micros(now));
+        self.change(key, |mut tx| async move {
+            let enterprise = store::get_enterprise(&mut tx, code.as_str()).await?;
+            let Some(award) = store::awards_of(&mut tx, code.as_str())
+                .await?
+                .into_iter()
+                .find(|a| a.programme_id == p && !a.revoked)
+            else {
+                return Err(refused(Explanation::new(
+                    "R-32",
+                    "NO_STANDING_AWARD",
+                    "该企业没有可撤销的本奖项",
+                )));
+            };
+            let detail = serde_json::json!({
+                "ground": ground, "reason": reason, "approval_document": document,
+                "publication": publication, "date": iso_date(today),
+            });
+            store::revoke_award(
+                &mut tx,
+                &award.application_id,
+                &detail.to_string(),
+                unix_micros(now),
+            )
+            .await?;
+            // the revocation bars the enterprise for the programme's ban years.
+            store::add_record(
+                &mut tx,
+                code.as_str(),
+                &p,
+                "revocation",
+                &iso_date(today),
+                &reason,
+                unix_micros(now),
+            )
+            .await?;
+            let programme = store::get_programme(&mut tx, &p).await?;
+            let settings = store::settings_version(&mut tx, &p, programme.settings_version).await?;
+            let until = duties::ban_ends(today, settings.ban_years);
+            notify::enqueue(
+                &mut tx,
+                now,
+                &notice(
+                    "award.revoked",
+                    code.as_str(),
+                    &enterprise.display_name,
+                    &[
+                        ("enterprise_name", enterprise.display_name.clone()),
+                        ("reason", reason.clone()),
+                        ("document_number", document.clone()),
+                        ("ban_until", chinese_date(until)),
+                    ],
+                ),
+            )
+            .await?;
+            let response = enterprise_pb(&enterprise);
+            let record = AuditRecord::by(c, "award.revoke", response.name.clone())
+                .because("R-32")
+                .with_detail(serde_json::json!({
+                    "certificate": award.certificate_number, "revocation": detail,
+                    "ban_until": iso_date(until),
+                }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 }

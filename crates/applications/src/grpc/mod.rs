@@ -44,6 +44,7 @@ use pb::application_service_server::ApplicationService;
 use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
+    change::reply,
     change::{self, Done},
     config::ServiceKind,
     db::Database,
@@ -180,35 +181,40 @@ impl ApplicationService for ApplicationsApi {
         &self,
         request: Request<pb::CreateProgrammeRequest>,
     ) -> Result<Response<pb::Programme>, Status> {
-        self.programme_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.programme_create(&c, r).await)
     }
 
     async fn get_programme(
         &self,
         request: Request<pb::GetProgrammeRequest>,
     ) -> Result<Response<pb::Programme>, Status> {
-        self.programme_get(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.programme_get(&c, r).await)
     }
 
     async fn list_programmes(
         &self,
         request: Request<pb::ListProgrammesRequest>,
     ) -> Result<Response<pb::ListProgrammesResponse>, Status> {
-        self.programme_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.programme_list(&c, r).await)
     }
 
     async fn update_programme_settings(
         &self,
         request: Request<pb::UpdateProgrammeSettingsRequest>,
     ) -> Result<Response<pb::Programme>, Status> {
-        self.programme_update_settings(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.programme_update_settings(&c, r).await)
     }
 
     async fn create_cycle(
         &self,
         request: Request<pb::CreateCycleRequest>,
     ) -> Result<Response<pb::Cycle>, Status> {
-        self.cycle_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.cycle_create(&c, r).await)
     }
 
     async fn get_cycle(
@@ -229,56 +235,64 @@ impl ApplicationService for ApplicationsApi {
         &self,
         request: Request<pb::CreateEnterpriseRequest>,
     ) -> Result<Response<pb::Enterprise>, Status> {
-        self.enterprise_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.enterprise_create(&c, r).await)
     }
 
     async fn get_enterprise(
         &self,
         request: Request<pb::GetEnterpriseRequest>,
     ) -> Result<Response<pb::Enterprise>, Status> {
-        self.enterprise_get(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.enterprise_get(&c, r).await)
     }
 
     async fn list_enterprises(
         &self,
         request: Request<pb::ListEnterprisesRequest>,
     ) -> Result<Response<pb::ListEnterprisesResponse>, Status> {
-        self.enterprise_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.enterprise_list(&c, r).await)
     }
 
     async fn get_cycle_board(
         &self,
         request: Request<pb::GetCycleBoardRequest>,
     ) -> Result<Response<pb::CycleBoard>, Status> {
-        self.intake_board(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_board(&c, r).await)
     }
 
     async fn create_application(
         &self,
         request: Request<pb::CreateApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_create(&c, r).await)
     }
 
     async fn get_application(
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_get(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_get(&c, r).await)
     }
 
     async fn list_applications(
         &self,
         request: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        self.intake_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_list(&c, r).await)
     }
 
     async fn update_application(
         &self,
         request: Request<pb::UpdateApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_update(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_update(&c, r).await)
     }
 
     async fn upload_evidence(
@@ -299,70 +313,80 @@ impl ApplicationService for ApplicationsApi {
         &self,
         request: Request<pb::WithdrawApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_withdraw(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_withdraw(&c, r).await)
     }
 
     async fn sign_recommendation(
         &self,
         request: Request<pb::SignRecommendationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_sign(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_sign(&c, r).await)
     }
 
     async fn transition_application(
         &self,
         request: Request<pb::TransitionApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_transition(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_transition(&c, r).await)
     }
 
     async fn prepare_review_group(
         &self,
         request: Request<pb::PrepareReviewGroupRequest>,
     ) -> Result<Response<pb::ReviewGroup>, Status> {
-        self.review_prepare(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.review_prepare(&c, r).await)
     }
 
     async fn start_review_group(
         &self,
         request: Request<pb::StartReviewGroupRequest>,
     ) -> Result<Response<pb::ReviewGroup>, Status> {
-        self.review_start(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.review_start(&c, r).await)
     }
 
     async fn get_review_group(
         &self,
         request: Request<pb::GetReviewGroupRequest>,
     ) -> Result<Response<pb::ReviewGroup>, Status> {
-        self.review_get(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.review_get(&c, r).await)
     }
 
     async fn list_review_groups(
         &self,
         request: Request<pb::ListReviewGroupsRequest>,
     ) -> Result<Response<pb::ListReviewGroupsResponse>, Status> {
-        self.review_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.review_list(&c, r).await)
     }
 
     async fn release_review_stage(
         &self,
         request: Request<pb::ReleaseReviewStageRequest>,
     ) -> Result<Response<pb::ReleaseReviewStageResponse>, Status> {
-        self.review_release(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.review_release(&c, r).await)
     }
 
     async fn stop_site_visit(
         &self,
         request: Request<pb::StopSiteVisitRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.review_stop_site_visit(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.review_stop_site_visit(&c, r).await)
     }
 
     async fn fix_candidates(
         &self,
         request: Request<pb::FixCandidatesRequest>,
     ) -> Result<Response<pb::FixCandidatesResponse>, Status> {
-        self.selection_fix(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_fix(&c, r).await)
     }
 
     async fn request_consultation(
@@ -376,104 +400,119 @@ impl ApplicationService for ApplicationsApi {
         &self,
         request: Request<pb::RecordConsultationOpinionRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.selection_record_opinion(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_record_opinion(&c, r).await)
     }
 
     async fn decide_objection(
         &self,
         request: Request<pb::DecideObjectionRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.selection_decide_objection(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_decide_objection(&c, r).await)
     }
 
     async fn open_public_notice(
         &self,
         request: Request<pb::OpenPublicNoticeRequest>,
     ) -> Result<Response<pb::PublicNotice>, Status> {
-        self.selection_open_notice(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_open_notice(&c, r).await)
     }
 
     async fn get_public_notice(
         &self,
         request: Request<pb::GetPublicNoticeRequest>,
     ) -> Result<Response<pb::PublicNotice>, Status> {
-        self.selection_get_notice(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_get_notice(&c, r).await)
     }
 
     async fn create_complaint(
         &self,
         request: Request<pb::CreateComplaintRequest>,
     ) -> Result<Response<pb::Complaint>, Status> {
-        self.selection_complain(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_complain(&c, r).await)
     }
 
     async fn list_complaints(
         &self,
         request: Request<pb::ListComplaintsRequest>,
     ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
-        self.selection_list_complaints(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_list_complaints(&c, r).await)
     }
 
     async fn resolve_complaint(
         &self,
         request: Request<pb::ResolveComplaintRequest>,
     ) -> Result<Response<pb::Complaint>, Status> {
-        self.selection_resolve_complaint(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_resolve_complaint(&c, r).await)
     }
 
     async fn record_committee_meeting(
         &self,
         request: Request<pb::RecordCommitteeMeetingRequest>,
     ) -> Result<Response<pb::Cycle>, Status> {
-        self.selection_committee(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_committee(&c, r).await)
     }
 
     async fn record_approval(
         &self,
         request: Request<pb::RecordApprovalRequest>,
     ) -> Result<Response<pb::Cycle>, Status> {
-        self.selection_approve(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_approve(&c, r).await)
     }
 
     async fn file_report(
         &self,
         request: Request<pb::FileReportRequest>,
     ) -> Result<Response<pb::WinnerReport>, Status> {
-        self.duties_file(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.duties_file(&c, r).await)
     }
 
     async fn list_reports(
         &self,
         request: Request<pb::ListReportsRequest>,
     ) -> Result<Response<pb::ListReportsResponse>, Status> {
-        self.duties_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.duties_list(&c, r).await)
     }
 
     async fn revoke_award(
         &self,
         request: Request<pb::RevokeAwardRequest>,
     ) -> Result<Response<pb::Enterprise>, Status> {
-        self.duties_revoke(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.duties_revoke(&c, r).await)
     }
 
     async fn list_overdue_reports(
         &self,
         request: Request<pb::ListOverdueReportsRequest>,
     ) -> Result<Response<pb::ListOverdueReportsResponse>, Status> {
-        self.duties_overdue(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.duties_overdue(&c, r).await)
     }
 
     async fn export_cycle_record(
         &self,
         request: Request<pb::ExportCycleRecordRequest>,
     ) -> Result<Response<pb::CycleRecordArchive>, Status> {
-        self.export_cycle(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.export_cycle(&c, r).await)
     }
 
     async fn check_eligibility(
         &self,
         request: Request<pb::CheckEligibilityRequest>,
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
-        self.cycle_check_eligibility(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.cycle_check_eligibility(&c, r).await)
     }
 }

@@ -3,6 +3,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
+    auth::Caller,
     auth::Role,
     change::Done,
     clock::{from_unix_micros, to_timestamp, unix_micros},
@@ -14,7 +15,6 @@ use qaward_kit::{
     paging::Page,
 };
 use qaward_proto::qaward::{applications::v1 as pb, notifications::v1 as npb};
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
@@ -25,91 +25,87 @@ use crate::{
 };
 
 use super::{
-    ApplicationsApi, caller,
+    ApplicationsApi,
     consultation::move_by,
     convert::{china_date, complaint_pb, line, notice},
     names::{application_name, application_resource, cycle_id},
 };
 
 impl ApplicationsApi {
-    pub(crate) async fn selection_open_notice(
+    pub(super) async fn selection_open_notice(
         &self,
-        request: Request<pb::OpenPublicNoticeRequest>,
-    ) -> Result<Response<pb::PublicNotice>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y) = cycle_id(&r.cycle, "cycle")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let key = RequestKey::new("OpenPublicNotice", &c, &r.request_id, &r)?;
-            let candidates = self.all_in(&p, y, Stage::Candidate).await?;
-            selection::may_publish(candidates.len()).map_err(refused)?;
-            let now = self.now();
-            self.change(key, |mut tx| async move {
-                // every consulted department answered, every objection decided.
-                let mut open = Vec::new();
-                for row in &candidates {
-                    let asked = store::consultations_of(&mut tx, &row.id).await?;
-                    if asked.is_empty() {
-                        open.push(format!("{}（未征求意见）", application_resource(row)));
-                    }
-                    for a in asked.iter().filter(|a| {
-                        a.opinion.is_empty() || (a.opinion == "OBJECT" && a.decision.is_empty())
-                    }) {
-                        open.push(format!("{}（{}）", application_resource(row), a.department));
-                    }
+        c: &Caller,
+        r: pb::OpenPublicNoticeRequest,
+    ) -> Result<pb::PublicNotice> {
+        let (p, y) = cycle_id(&r.cycle, "cycle")?;
+        c.require_programme(&p, &[Role::Office])?;
+        let key = RequestKey::new("OpenPublicNotice", c, &r.request_id, &r)?;
+        let candidates = self.all_in(&p, y, Stage::Candidate).await?;
+        selection::may_publish(candidates.len()).map_err(refused)?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            // every consulted department answered, every objection decided.
+            let mut open = Vec::new();
+            for row in &candidates {
+                let asked = store::consultations_of(&mut tx, &row.id).await?;
+                if asked.is_empty() {
+                    open.push(format!("{}（未征求意见）", application_resource(row)));
                 }
-                selection::consultation_done(&open).map_err(refused)?;
-                let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-                let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
-                let ends = selection::notice_ends(now, &settings);
-                store::insert_public_notice(&mut tx, &p, y, unix_micros(now), unix_micros(ends))
-                    .await
-                    .map_err(|_| Error::already_exists(format!("{}/publicNotice", r.cycle)))?;
-                let programme = store::get_programme(&mut tx, &p).await?;
-                let mut names = Vec::new();
-                for row in &candidates {
-                    let mut row = row.clone();
-                    move_by(&mut tx, &c, now, &mut row, &Step::OpenPublicNotice).await?;
-                    names.push(
-                        store::get_enterprise(&mut tx, &row.credit_code)
-                            .await?
-                            .display_name,
-                    );
+                for a in asked.iter().filter(|a| {
+                    a.opinion.is_empty() || (a.opinion == "OBJECT" && a.decision.is_empty())
+                }) {
+                    open.push(format!("{}（{}）", application_resource(row), a.department));
                 }
-                cycle.state = "PUBLIC_NOTICE".to_string();
-                store::set_cycle_state(&mut tx, &cycle).await?;
-                let when = |t: time::OffsetDateTime| chinese_date(china_date(unix_micros(t)));
-                let mut n = notice(
-                    "public_notice.opened",
-                    &candidates[0].credit_code,
-                    "",
-                    &[
-                        ("programme_name", programme.display_name.clone()),
-                        ("year", y.to_string()),
-                        ("candidates", names.join("、")),
-                        ("notice_start", when(now)),
-                        ("notice_end", when(ends)),
-                        ("notice_url", format!("/v1/{}/publicNotice", r.cycle)),
-                    ],
+            }
+            selection::consultation_done(&open).map_err(refused)?;
+            let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
+            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+            let ends = selection::notice_ends(now, &settings);
+            store::insert_public_notice(&mut tx, &p, y, unix_micros(now), unix_micros(ends))
+                .await
+                .map_err(|_| Error::already_exists(format!("{}/publicNotice", r.cycle)))?;
+            let programme = store::get_programme(&mut tx, &p).await?;
+            let mut names = Vec::new();
+            for row in &candidates {
+                let mut row = row.clone();
+                move_by(&mut tx, c, now, &mut row, &Step::OpenPublicNotice).await?;
+                names.push(
+                    store::get_enterprise(&mut tx, &row.credit_code)
+                        .await?
+                        .display_name,
                 );
-                n.recipients = candidates
-                    .iter()
-                    .map(|row| npb::Recipient {
-                        id: row.credit_code.clone(),
-                        ..Default::default()
-                    })
-                    .collect();
-                notify::enqueue(&mut tx, now, &n).await?;
-                let response = self.notice_pb(&mut tx, &p, y).await?;
-                let record = AuditRecord::by(&c, "cycle.open_public_notice", response.name.clone())
-                    .because("R-21")
-                    .with_detail(serde_json::json!({ "ends_micros": unix_micros(ends) }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+            }
+            cycle.state = "PUBLIC_NOTICE".to_string();
+            store::set_cycle_state(&mut tx, &cycle).await?;
+            let when = |t: time::OffsetDateTime| chinese_date(china_date(unix_micros(t)));
+            let mut n = notice(
+                "public_notice.opened",
+                &candidates[0].credit_code,
+                "",
+                &[
+                    ("programme_name", programme.display_name.clone()),
+                    ("year", y.to_string()),
+                    ("candidates", names.join("、")),
+                    ("notice_start", when(now)),
+                    ("notice_end", when(ends)),
+                    ("notice_url", format!("/v1/{}/publicNotice", r.cycle)),
+                ],
+            );
+            n.recipients = candidates
+                .iter()
+                .map(|row| npb::Recipient {
+                    id: row.credit_code.clone(),
+                    ..Default::default()
+                })
+                .collect();
+            notify::enqueue(&mut tx, now, &n).await?;
+            let response = self.notice_pb(&mut tx, &p, y).await?;
+            let record = AuditRecord::by(c, "cycle.open_public_notice", response.name.clone())
+                .because("R-21")
+                .with_detail(serde_json::json!({ "ends_micros": unix_micros(ends) }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     pub(super) async fn notice_pb(
@@ -155,231 +151,210 @@ impl ApplicationsApi {
         })
     }
 
-    pub(crate) async fn selection_get_notice(
+    pub(super) async fn selection_get_notice(
         &self,
-        request: Request<pb::GetPublicNoticeRequest>,
-    ) -> Result<Response<pb::PublicNotice>, Status> {
-        let run = async {
-            let name = &request.get_ref().name;
-            let cycle = name.strip_suffix("/publicNotice").ok_or_else(|| {
-                Error::invalid("name", "must be programmes/{p}/cycles/{year}/publicNotice")
-            })?;
-            let (p, y) = cycle_id(cycle, "name")?;
-            // Published to everyone, the public role included.
-            let mut conn = self.db().pool().acquire().await?;
-            self.notice_pb(&mut conn, &p, y).await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        _c: &Caller,
+        r: pb::GetPublicNoticeRequest,
+    ) -> Result<pb::PublicNotice> {
+        let name = &r.name;
+        let cycle = name.strip_suffix("/publicNotice").ok_or_else(|| {
+            Error::invalid("name", "must be programmes/{p}/cycles/{year}/publicNotice")
+        })?;
+        let (p, y) = cycle_id(cycle, "name")?;
+        // Published to everyone, the public role included.
+        let mut conn = self.db().pool().acquire().await?;
+        self.notice_pb(&mut conn, &p, y).await
     }
 
-    pub(crate) async fn selection_complain(
+    pub(super) async fn selection_complain(
         &self,
-        request: Request<pb::CreateComplaintRequest>,
-    ) -> Result<Response<pb::Complaint>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, code) = application_name(&r.parent, "parent")?;
-            let complaint = r
-                .complaint
-                .as_ref()
-                .ok_or_else(|| Error::invalid("complaint", "is required"))?;
-            let mut bad = Vec::new();
-            let text = complaint.text.trim().to_string();
-            if text.is_empty() || text.chars().count() > 10_000 {
-                bad.push(FieldViolation::new(
-                    "complaint.text",
-                    "must be 1-10000 characters: a complaint is made in writing (R-21)",
-                ));
-            }
-            if complaint.evidence.len() > 20 {
-                bad.push(FieldViolation::new(
-                    "complaint.evidence",
-                    "at most 20 items",
-                ));
-            }
-            let evidence: Vec<String> = complaint
-                .evidence
-                .iter()
-                .enumerate()
-                .map(|(i, e)| line(e, &format!("complaint.evidence[{i}]"), 500, &mut bad))
-                .collect();
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let key = RequestKey::new("CreateComplaint", &c, &r.request_id, &r)?;
-            let now = self.now();
-            self.change(key, |mut tx| async move {
-                let row =
-                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
-                        .await?;
-                let Some((start, end)) = store::public_notice(&mut tx, &p, y).await? else {
-                    return Err(refused(Explanation::new(
-                        "R-21",
-                        "NO_PUBLIC_NOTICE",
-                        "公示尚未开始，不受理异议",
-                    )));
-                };
-                if stage_of(&row)? != Stage::PublicNotice {
-                    return Err(refused(Explanation::new(
-                        "R-21",
-                        "NOT_ON_NOTICE",
-                        "该申报不在公示名单中",
-                    )));
-                }
-                selection::complaint_window(now, from_unix_micros(start), from_unix_micros(end))
-                    .map_err(refused)?;
-                let stored = ComplaintRow {
-                    id: self.new_id(),
-                    application_id: row.id.clone(),
-                    complainant: c.subject.clone(),
-                    text,
-                    evidence,
-                    outcome: "PENDING".to_string(),
-                    investigation: String::new(),
-                    created_micros: unix_micros(now),
-                };
-                store::insert_complaint(&mut tx, &stored).await?;
-                let response = complaint_pb(&r.parent, &stored);
-                let record =
-                    AuditRecord::by(&c, "complaint.create", response.name.clone()).because("R-52");
-                Ok(Done::new(tx, record, response))
-            })
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-
-    pub(crate) async fn selection_list_complaints(
-        &self,
-        request: Request<pb::ListComplaintsRequest>,
-    ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let r = request.get_ref();
-            let (p, y, code) = application_name(&r.parent, "parent")?;
-            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
-            let page = Page::parse(r.page_size, &r.page_token)?;
-            let mut conn = self.db().pool().acquire().await?;
-            let mut rows =
-                store::complaints_of(&mut conn, &ApplicationRow::key(&p, y, code.as_str()), &page)
-                    .await?;
-            let next_page_token = page.finish(&mut rows, |x| x.id.clone());
-            Ok(pb::ListComplaintsResponse {
-                complaints: rows.iter().map(|x| complaint_pb(&r.parent, x)).collect(),
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
-
-    pub(crate) async fn selection_resolve_complaint(
-        &self,
-        request: Request<pb::ResolveComplaintRequest>,
-    ) -> Result<Response<pb::Complaint>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (application, id) = r.name.rsplit_once("/complaints/").ok_or_else(|| {
-                Error::invalid(
-                    "name",
-                    "must be …/applications/{code}/complaints/{complaint}",
-                )
-            })?;
-            let (p, y, code) = application_name(application, "name")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let mut bad = Vec::new();
-            let investigation = r.investigation.trim().to_string();
-            if investigation.is_empty() || investigation.chars().count() > 10_000 {
-                bad.push(FieldViolation::new(
-                    "investigation",
-                    "must be 1-10000 characters",
-                ));
-            }
-            let outcome = match pb::ComplaintOutcome::try_from(r.outcome) {
-                Ok(pb::ComplaintOutcome::Substantiated) => "SUBSTANTIATED",
-                Ok(pb::ComplaintOutcome::Unfounded) => "UNFOUNDED",
-                _ => {
-                    bad.push(FieldViolation::new(
-                        "outcome",
-                        "must be SUBSTANTIATED or UNFOUNDED",
-                    ));
-                    ""
-                }
+        c: &Caller,
+        r: pb::CreateComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let (p, y, code) = application_name(&r.parent, "parent")?;
+        let complaint = r
+            .complaint
+            .as_ref()
+            .ok_or_else(|| Error::invalid("complaint", "is required"))?;
+        let mut bad = Vec::new();
+        let text = complaint.text.trim().to_string();
+        if text.is_empty() || text.chars().count() > 10_000 {
+            bad.push(FieldViolation::new(
+                "complaint.text",
+                "must be 1-10000 characters: a complaint is made in writing (R-21)",
+            ));
+        }
+        if complaint.evidence.len() > 20 {
+            bad.push(FieldViolation::new(
+                "complaint.evidence",
+                "at most 20 items",
+            ));
+        }
+        let evidence: Vec<String> = complaint
+            .evidence
+            .iter()
+            .enumerate()
+            .map(|(i, e)| line(e, &format!("complaint.evidence[{i}]"), 500, &mut bad))
+            .collect();
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("CreateComplaint", c, &r.request_id, &r)?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            let row =
+                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
+            let Some((start, end)) = store::public_notice(&mut tx, &p, y).await? else {
+                return Err(refused(Explanation::new(
+                    "R-21",
+                    "NO_PUBLIC_NOTICE",
+                    "公示尚未开始，不受理异议",
+                )));
             };
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
+            if stage_of(&row)? != Stage::PublicNotice {
+                return Err(refused(Explanation::new(
+                    "R-21",
+                    "NOT_ON_NOTICE",
+                    "该申报不在公示名单中",
+                )));
             }
-            let key = RequestKey::new("ResolveComplaint", &c, &r.request_id, &r)?;
-            let now = self.now();
-            let r = &r;
-            self.change(key, |mut tx| async move {
-                let mut row =
-                    store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str()))
-                        .await?;
-                let mut complaint = store::get_complaint(&mut tx, &row.id, id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(r.name.clone()))?;
-                let first = store::resolve_complaint(
+            selection::complaint_window(now, from_unix_micros(start), from_unix_micros(end))
+                .map_err(refused)?;
+            let stored = ComplaintRow {
+                id: self.new_id(),
+                application_id: row.id.clone(),
+                complainant: c.subject.clone(),
+                text,
+                evidence,
+                outcome: "PENDING".to_string(),
+                investigation: String::new(),
+                created_micros: unix_micros(now),
+            };
+            store::insert_complaint(&mut tx, &stored).await?;
+            let response = complaint_pb(&r.parent, &stored);
+            let record =
+                AuditRecord::by(c, "complaint.create", response.name.clone()).because("R-52");
+            Ok(Done::new(tx, record, response))
+        })
+        .await
+    }
+
+    pub(super) async fn selection_list_complaints(
+        &self,
+        c: &Caller,
+        r: pb::ListComplaintsRequest,
+    ) -> Result<pb::ListComplaintsResponse> {
+        let (p, y, code) = application_name(&r.parent, "parent")?;
+        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let mut conn = self.db().pool().acquire().await?;
+        let mut rows =
+            store::complaints_of(&mut conn, &ApplicationRow::key(&p, y, code.as_str()), &page)
+                .await?;
+        let next_page_token = page.finish(&mut rows, |x| x.id.clone());
+        Ok(pb::ListComplaintsResponse {
+            complaints: rows.iter().map(|x| complaint_pb(&r.parent, x)).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn selection_resolve_complaint(
+        &self,
+        c: &Caller,
+        r: pb::ResolveComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let (application, id) = r.name.rsplit_once("/complaints/").ok_or_else(|| {
+            Error::invalid(
+                "name",
+                "must be …/applications/{code}/complaints/{complaint}",
+            )
+        })?;
+        let (p, y, code) = application_name(application, "name")?;
+        c.require_programme(&p, &[Role::Office])?;
+        let mut bad = Vec::new();
+        let investigation = r.investigation.trim().to_string();
+        if investigation.is_empty() || investigation.chars().count() > 10_000 {
+            bad.push(FieldViolation::new(
+                "investigation",
+                "must be 1-10000 characters",
+            ));
+        }
+        let outcome = match pb::ComplaintOutcome::try_from(r.outcome) {
+            Ok(pb::ComplaintOutcome::Substantiated) => "SUBSTANTIATED",
+            Ok(pb::ComplaintOutcome::Unfounded) => "UNFOUNDED",
+            _ => {
+                bad.push(FieldViolation::new(
+                    "outcome",
+                    "must be SUBSTANTIATED or UNFOUNDED",
+                ));
+                ""
+            }
+        };
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("ResolveComplaint", c, &r.request_id, &r)?;
+        let now = self.now();
+        let r = &r;
+        self.change(key, |mut tx| async move {
+            let mut row =
+                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
+            let mut complaint = store::get_complaint(&mut tx, &row.id, id)
+                .await?
+                .ok_or_else(|| Error::not_found(r.name.clone()))?;
+            let first =
+                store::resolve_complaint(&mut tx, id, outcome, &investigation, unix_micros(now))
+                    .await?;
+            selection::first_resolution(first).map_err(refused)?;
+            complaint.outcome = outcome.to_string();
+            complaint.investigation = investigation.clone();
+            // substantiated disqualifies; unfounded keeps the candidate.
+            if outcome == "SUBSTANTIATED" {
+                move_by(
                     &mut tx,
-                    id,
-                    outcome,
-                    &investigation,
-                    unix_micros(now),
+                    c,
+                    now,
+                    &mut row,
+                    &Step::Disqualify {
+                        rule: "R-21",
+                        reason: format!("公示期异议经调查属实：{investigation}"),
+                    },
                 )
                 .await?;
-                selection::first_resolution(first).map_err(refused)?;
-                complaint.outcome = outcome.to_string();
-                complaint.investigation = investigation.clone();
-                // substantiated disqualifies; unfounded keeps the candidate.
-                if outcome == "SUBSTANTIATED" {
-                    move_by(
-                        &mut tx,
-                        &c,
-                        now,
-                        &mut row,
-                        &Step::Disqualify {
-                            rule: "R-21",
-                            reason: format!("公示期异议经调查属实：{investigation}"),
-                        },
-                    )
-                    .await?;
-                }
-                let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
-                if notify::valid_recipient_id(&complaint.complainant) {
-                    notify::enqueue(
-                        &mut tx,
-                        now,
-                        &notice(
-                            "complaint.outcome",
-                            &complaint.complainant,
-                            "",
-                            &[
-                                ("complainant_name", complaint.complainant.clone()),
-                                ("enterprise_name", enterprise.display_name.clone()),
-                                (
-                                    "outcome",
-                                    if outcome == "SUBSTANTIATED" {
-                                        "异议属实"
-                                    } else {
-                                        "异议不成立"
-                                    }
-                                    .to_string(),
-                                ),
-                                ("reason", investigation.clone()),
-                            ],
-                        ),
-                    )
-                    .await?;
-                }
-                let response = complaint_pb(application, &complaint);
-                let record = AuditRecord::by(&c, "complaint.resolve", response.name.clone())
-                    .because("R-52")
-                    .with_detail(serde_json::json!({ "outcome": outcome }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+            }
+            let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
+            if notify::valid_recipient_id(&complaint.complainant) {
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "complaint.outcome",
+                        &complaint.complainant,
+                        "",
+                        &[
+                            ("complainant_name", complaint.complainant.clone()),
+                            ("enterprise_name", enterprise.display_name.clone()),
+                            (
+                                "outcome",
+                                if outcome == "SUBSTANTIATED" {
+                                    "异议属实"
+                                } else {
+                                    "异议不成立"
+                                }
+                                .to_string(),
+                            ),
+                            ("reason", investigation.clone()),
+                        ],
+                    ),
+                )
+                .await?;
+            }
+            let response = complaint_pb(application, &complaint);
+            let record = AuditRecord::by(c, "complaint.resolve", response.name.clone())
+                .because("R-52")
+                .with_detail(serde_json::json!({ "outcome": outcome }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 }

@@ -16,7 +16,7 @@ use qaward_kit::{
     paging::Page,
 };
 use qaward_proto::qaward::{applications::v1 as pb, reviewers::v1 as rpb, scoring::v1 as spb};
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use crate::{
     domain::{
@@ -31,7 +31,6 @@ use crate::{
 use super::{
     ApplicationsApi,
     access::load,
-    caller,
     convert::{
         group_pb, line, notice, purpose, read_date, result_settings, scoring_stage, stage_from_pb,
     },
@@ -86,534 +85,517 @@ impl ApplicationsApi {
         Ok(())
     }
 
-    pub(crate) async fn review_prepare(
+    pub(super) async fn review_prepare(
         &self,
-        request: Request<pb::PrepareReviewGroupRequest>,
-    ) -> Result<Response<pb::ReviewGroup>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y) = cycle_id(&r.parent, "parent")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let g = r
-                .review_group
-                .as_ref()
-                .ok_or_else(|| Error::invalid("review_group", "is required"))?;
-            let mut bad = Vec::new();
-            let stage = stage_from_pb(g.stage);
-            if stage.is_none() {
-                bad.push(FieldViolation::new(
-                    "review_group.stage",
-                    "must be MATERIALS, DEFENCE or SITE",
-                ));
-            }
-            let mut codes = Vec::new();
-            for (i, a) in g.applications.iter().enumerate() {
-                let field = format!("review_group.applications[{i}]");
-                match application_name(a, &field) {
-                    Ok((ap, ay, code)) if ap == p && ay == y => {
-                        if codes.contains(&code) {
-                            bad.push(FieldViolation::new(field, "is listed twice"));
-                        } else {
-                            codes.push(code);
-                        }
+        c: &Caller,
+        r: pb::PrepareReviewGroupRequest,
+    ) -> Result<pb::ReviewGroup> {
+        let (p, y) = cycle_id(&r.parent, "parent")?;
+        c.require_programme(&p, &[Role::Office])?;
+        let g = r
+            .review_group
+            .as_ref()
+            .ok_or_else(|| Error::invalid("review_group", "is required"))?;
+        let mut bad = Vec::new();
+        let stage = stage_from_pb(g.stage);
+        if stage.is_none() {
+            bad.push(FieldViolation::new(
+                "review_group.stage",
+                "must be MATERIALS, DEFENCE or SITE",
+            ));
+        }
+        let mut codes = Vec::new();
+        for (i, a) in g.applications.iter().enumerate() {
+            let field = format!("review_group.applications[{i}]");
+            match application_name(a, &field) {
+                Ok((ap, ay, code)) if ap == p && ay == y => {
+                    if codes.contains(&code) {
+                        bad.push(FieldViolation::new(field, "is listed twice"));
+                    } else {
+                        codes.push(code);
                     }
-                    Ok(_) => bad.push(FieldViolation::new(field, "is not of this cycle")),
+                }
+                Ok(_) => bad.push(FieldViolation::new(field, "is not of this cycle")),
+                Err(e) => bad.extend(e.violations.clone()),
+            }
+        }
+        if g.applications.is_empty() || g.applications.len() > MAX_GROUP_APPLICATIONS {
+            bad.push(FieldViolation::new(
+                "review_group.applications",
+                format!("must name 1-{MAX_GROUP_APPLICATIONS} applications"),
+            ));
+        }
+        let mut window = Vec::new();
+        for (field, d) in [
+            ("review_group.window_start", &g.window_start),
+            ("review_group.window_end", &g.window_end),
+        ] {
+            match d {
+                None => bad.push(FieldViolation::new(field, "is required")),
+                Some(d) => match date_from_pb(d, field) {
+                    Ok(d) => window.push(d),
                     Err(e) => bad.extend(e.violations.clone()),
-                }
+                },
             }
-            if g.applications.is_empty() || g.applications.len() > MAX_GROUP_APPLICATIONS {
-                bad.push(FieldViolation::new(
-                    "review_group.applications",
-                    format!("must name 1-{MAX_GROUP_APPLICATIONS} applications"),
-                ));
+        }
+        if let [start, end] = window[..]
+            && end < start
+        {
+            bad.push(FieldViolation::new(
+                "review_group.window_end",
+                "must not be before window_start",
+            ));
+        }
+        let source = line(
+            &g.entropy_source,
+            "review_group.entropy_source",
+            200,
+            &mut bad,
+        );
+        let commitment = g.entropy_commitment.trim().to_ascii_lowercase();
+        let is_sha256 = commitment.len() == 64 && commitment.bytes().all(|b| b.is_ascii_hexdigit());
+        if !commitment.is_empty() && !is_sha256 {
+            bad.push(FieldViolation::new(
+                "review_group.entropy_commitment",
+                "must be a SHA-256 in hex (64 characters) or empty",
+            ));
+        }
+        let mut specialities = Vec::new();
+        for (i, s) in g.specialities.iter().enumerate() {
+            match cn::industry(s) {
+                Ok(s) if !specialities.contains(&s) => specialities.push(s),
+                Ok(_) => bad.push(FieldViolation::new(
+                    format!("review_group.specialities[{i}]"),
+                    "is listed twice",
+                )),
+                Err(e) => bad.push(FieldViolation::new(
+                    format!("review_group.specialities[{i}]"),
+                    e.to_string(),
+                )),
             }
-            let mut window = Vec::new();
-            for (field, d) in [
-                ("review_group.window_start", &g.window_start),
-                ("review_group.window_end", &g.window_end),
-            ] {
-                match d {
-                    None => bad.push(FieldViolation::new(field, "is required")),
-                    Some(d) => match date_from_pb(d, field) {
-                        Ok(d) => window.push(d),
-                        Err(e) => bad.extend(e.violations.clone()),
-                    },
-                }
-            }
-            if let [start, end] = window[..]
-                && end < start
+        }
+        // a defence panel seats 1-2 non-scoring advisors; no other group has any.
+        let mut advisors: Vec<String> = Vec::new();
+        for (i, a) in g.advisors.iter().enumerate() {
+            match a
+                .strip_prefix("reviewers/")
+                .filter(|x| !x.is_empty() && x.len() <= 64 && !x.contains('/'))
             {
-                bad.push(FieldViolation::new(
-                    "review_group.window_end",
-                    "must not be before window_start",
-                ));
-            }
-            let source = line(
-                &g.entropy_source,
-                "review_group.entropy_source",
-                200,
-                &mut bad,
-            );
-            let commitment = g.entropy_commitment.trim().to_ascii_lowercase();
-            let is_sha256 =
-                commitment.len() == 64 && commitment.bytes().all(|b| b.is_ascii_hexdigit());
-            if !commitment.is_empty() && !is_sha256 {
-                bad.push(FieldViolation::new(
-                    "review_group.entropy_commitment",
-                    "must be a SHA-256 in hex (64 characters) or empty",
-                ));
-            }
-            let mut specialities = Vec::new();
-            for (i, s) in g.specialities.iter().enumerate() {
-                match cn::industry(s) {
-                    Ok(s) if !specialities.contains(&s) => specialities.push(s),
-                    Ok(_) => bad.push(FieldViolation::new(
-                        format!("review_group.specialities[{i}]"),
-                        "is listed twice",
-                    )),
-                    Err(e) => bad.push(FieldViolation::new(
-                        format!("review_group.specialities[{i}]"),
-                        e.to_string(),
-                    )),
+                Some(id) if !advisors.contains(&id.to_ascii_uppercase()) => {
+                    advisors.push(id.to_ascii_uppercase())
                 }
+                _ => bad.push(FieldViolation::new(
+                    format!("review_group.advisors[{i}]"),
+                    "must be reviewers/{id}, once",
+                )),
             }
-            // a defence panel seats 1-2 non-scoring advisors; no other group has any.
-            let mut advisors: Vec<String> = Vec::new();
-            for (i, a) in g.advisors.iter().enumerate() {
-                match a
-                    .strip_prefix("reviewers/")
-                    .filter(|x| !x.is_empty() && x.len() <= 64 && !x.contains('/'))
-                {
-                    Some(id) if !advisors.contains(&id.to_ascii_uppercase()) => {
-                        advisors.push(id.to_ascii_uppercase())
-                    }
-                    _ => bad.push(FieldViolation::new(
-                        format!("review_group.advisors[{i}]"),
-                        "must be reviewers/{id}, once",
-                    )),
-                }
-            }
-            if stage == Some(ReviewStage::Defence) && !(1..=2).contains(&advisors.len()) {
-                bad.push(FieldViolation::new(
-                    "review_group.advisors",
-                    "a defence panel invites 1-2 non-scoring advisors (R-14)",
-                ));
-            }
-            if stage.is_some_and(|s| s != ReviewStage::Defence) && !advisors.is_empty() {
-                bad.push(FieldViolation::new(
-                    "review_group.advisors",
-                    "advisors sit only on the defence panel (R-14)",
-                ));
-            }
-            let (Some(stage), &[start, end]) = (stage, &window[..]) else {
-                return Err(Error::invalid_fields(bad));
-            };
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let key = RequestKey::new("PrepareReviewGroup", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
-
-            // Read what the draw needs; every application must be where this review starts.
-            let mut conn = self.db().pool().acquire().await?;
-            let cycle = store::get_cycle(&mut conn, &p, y).await?;
-            let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
-            let mut ids = Vec::new();
-            let mut industries = Vec::new();
-            for code in &codes {
-                let l = load(&mut conn, &p, y, code).await?;
-                review::may_join(stage, stage_of(&l.row)?).map_err(|e| {
-                    refused(e).with_metadata("application", application_resource(&l.row))
-                })?;
-                let other = store::group_of(&mut conn, &l.row.id, stage.as_str()).await?;
-                review::one_group_per_stage(
-                    stage,
-                    &application_resource(&l.row),
-                    other.as_ref().map(|g| g.id.as_str()),
-                )
-                .map_err(refused)?;
-                ids.push(l.row.id.clone());
-                industries.push(l.enterprise.industry_code.clone());
-            }
-            drop(conn);
-            if specialities.is_empty() {
-                specialities = review::specialities(&industries);
-            }
-            let size = review::ReviewStage::size(stage, &settings);
-
-            let mut call = Request::new(rpb::PrepareDrawRequest {
-                parent: format!("programmes/{p}"),
-                draw: Some(rpb::Draw {
-                    purpose: purpose(stage) as i32,
-                    enterprise_codes: codes.iter().map(|c| c.as_str().to_string()).collect(),
-                    size: size as i32,
-                    backups: settings.draw_backups as i32,
-                    specialities: specialities
-                        .iter()
-                        .map(|s| rpb::SpecialityRequirement {
-                            speciality: s.clone(),
-                            min_members: 1,
-                        })
-                        .collect(),
-                    window_start: Some(date_to_pb(start)),
-                    window_end: Some(date_to_pb(end)),
-                    entropy_commitment: commitment.clone(),
-                    entropy_source: source.clone(),
-                    ..Default::default()
-                }),
-                request_id: derived_request_id(&[&r.request_id, &c.subject, "prepare"]),
-            });
-            relay_token(&c, &mut call);
-            let draw = self
-                .reviewers()
-                .prepare_draw(call)
-                .await
-                .map_err(upstream("reviewers"))?
-                .into_inner();
-
-            let now = self.now();
-            let row = ReviewGroupRow {
-                id: self.new_id(),
-                programme_id: p.clone(),
-                year: y,
-                stage: stage.as_str().to_string(),
-                state: "PREPARED".to_string(),
-                window_start: iso_date(start),
-                window_end: iso_date(end),
-                entropy_commitment: commitment,
-                entropy_source: source,
-                specialities,
-                advisors,
-                size: i64::from(size),
-                draw: draw.name.clone(),
-                panel: String::new(),
-                created_micros: unix_micros(now),
-                applications: ids.into_iter().map(|a| (a, String::new())).collect(),
-                members: Vec::new(),
-            };
-            let mut tx = self.db().begin().await?;
-            store::insert_review_group(&mut tx, &row).await?;
-            let response = group_pb(&row, &c);
-            let record = AuditRecord::by(&c, "review_group.prepare", response.name.clone())
-                .because(stage.rule())
-                .with_detail(serde_json::json!({
-                    "stage": row.stage,
-                    "draw": row.draw,
-                    "size": size,
-                    "applications": response.applications,
-                    "specialities": row.specialities,
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
+        }
+        if stage == Some(ReviewStage::Defence) && !(1..=2).contains(&advisors.len()) {
+            bad.push(FieldViolation::new(
+                "review_group.advisors",
+                "a defence panel invites 1-2 non-scoring advisors (R-14)",
+            ));
+        }
+        if stage.is_some_and(|s| s != ReviewStage::Defence) && !advisors.is_empty() {
+            bad.push(FieldViolation::new(
+                "review_group.advisors",
+                "advisors sit only on the defence panel (R-14)",
+            ));
+        }
+        let (Some(stage), &[start, end]) = (stage, &window[..]) else {
+            return Err(Error::invalid_fields(bad));
         };
-        run.await.map(Response::new).map_err(Error::into_status)
-    }
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("PrepareReviewGroup", c, &r.request_id, &r)?;
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
 
-    pub(crate) async fn review_start(
-        &self,
-        request: Request<pb::StartReviewGroupRequest>,
-    ) -> Result<Response<pb::ReviewGroup>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, id) = group_name(&r.name, "name")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let entropy = r.entropy.trim().to_string();
-            if entropy.is_empty() || entropy.len() > 256 {
-                return Err(Error::invalid("entropy", "must be 1-256 characters"));
-            }
-            let key = RequestKey::new("StartReviewGroup", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(self.db(), &key).await? {
-                return Ok(done);
-            }
-            let mut conn = self.db().pool().acquire().await?;
-            let mut g = store::get_review_group(&mut conn, &p, y, &id).await?;
-            let stage = ReviewStage::parse(&g.stage)
-                .ok_or_else(|| Error::internal(format_args!("group stage {}", g.stage)))?;
-            review::may_draw(&id, g.state == "STARTED").map_err(refused)?;
-            // Every application must still be where the review starts (none withdrew).
-            for (app, _) in &g.applications {
-                let row = store::get_application(&mut conn, app).await?;
-                review::may_join(stage, stage_of(&row)?).map_err(|e| {
-                    refused(e).with_metadata("application", application_resource(&row))
-                })?;
-            }
-            let cycle = store::get_cycle(&mut conn, &p, y).await?;
-            let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
-            drop(conn);
-
-            // The draw: executed once; a retry (by anyone) finds it executed.
-            let mut reviewers = self.reviewers();
-            let mut get = Request::new(rpb::GetDrawRequest {
-                name: g.draw.clone(),
-            });
-            relay_token(&c, &mut get);
-            let mut draw = reviewers
-                .get_draw(get)
-                .await
-                .map_err(upstream("reviewers"))?
-                .into_inner();
-            if draw.state == rpb::DrawState::Prepared as i32 {
-                let mut exec = Request::new(rpb::ExecuteDrawRequest {
-                    name: g.draw.clone(),
-                    entropy: entropy.clone(),
-                    request_id: derived_request_id(&[&g.id, "execute"]),
-                });
-                relay_token(&c, &mut exec);
-                draw = reviewers
-                    .execute_draw(exec)
-                    .await
-                    .map_err(upstream("reviewers"))?
-                    .into_inner();
-            }
-            review::drawn(
-                &draw.name,
-                draw.state == rpb::DrawState::Executed as i32,
-                &draw.failure,
+        // Read what the draw needs; every application must be where this review starts.
+        let mut conn = self.db().pool().acquire().await?;
+        let cycle = store::get_cycle(&mut conn, &p, y).await?;
+        let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
+        let mut ids = Vec::new();
+        let mut industries = Vec::new();
+        for code in &codes {
+            let l = load(&mut conn, &p, y, code).await?;
+            review::may_join(stage, stage_of(&l.row)?).map_err(|e| {
+                refused(e).with_metadata("application", application_resource(&l.row))
+            })?;
+            let other = store::group_of(&mut conn, &l.row.id, stage.as_str()).await?;
+            review::one_group_per_stage(
+                stage,
+                &application_resource(&l.row),
+                other.as_ref().map(|g| g.id.as_str()),
             )
             .map_err(refused)?;
-            let leader = draw.leader.clone();
-            let mut members: Vec<(String, bool)> = vec![(leader.clone(), true)];
-            members.extend(
-                draw.members
+            ids.push(l.row.id.clone());
+            industries.push(l.enterprise.industry_code.clone());
+        }
+        drop(conn);
+        if specialities.is_empty() {
+            specialities = review::specialities(&industries);
+        }
+        let size = review::ReviewStage::size(stage, &settings);
+
+        let mut call = Request::new(rpb::PrepareDrawRequest {
+            parent: format!("programmes/{p}"),
+            draw: Some(rpb::Draw {
+                purpose: purpose(stage) as i32,
+                enterprise_codes: codes.iter().map(|c| c.as_str().to_string()).collect(),
+                size: size as i32,
+                backups: settings.draw_backups as i32,
+                specialities: specialities
                     .iter()
-                    .filter(|m| **m != leader)
-                    .map(|m| (m.clone(), false)),
-            );
-            let mut get_panel = Request::new(rpb::GetPanelRequest {
-                name: draw.panel.clone(),
+                    .map(|s| rpb::SpecialityRequirement {
+                        speciality: s.clone(),
+                        min_members: 1,
+                    })
+                    .collect(),
+                window_start: Some(date_to_pb(start)),
+                window_end: Some(date_to_pb(end)),
+                entropy_commitment: commitment.clone(),
+                entropy_source: source.clone(),
+                ..Default::default()
+            }),
+            request_id: derived_request_id(&[&r.request_id, &c.subject, "prepare"]),
+        });
+        relay_token(c, &mut call);
+        let draw = self
+            .reviewers()
+            .prepare_draw(call)
+            .await
+            .map_err(upstream("reviewers"))?
+            .into_inner();
+
+        let now = self.now();
+        let row = ReviewGroupRow {
+            id: self.new_id(),
+            programme_id: p.clone(),
+            year: y,
+            stage: stage.as_str().to_string(),
+            state: "PREPARED".to_string(),
+            window_start: iso_date(start),
+            window_end: iso_date(end),
+            entropy_commitment: commitment,
+            entropy_source: source,
+            specialities,
+            advisors,
+            size: i64::from(size),
+            draw: draw.name.clone(),
+            panel: String::new(),
+            created_micros: unix_micros(now),
+            applications: ids.into_iter().map(|a| (a, String::new())).collect(),
+            members: Vec::new(),
+        };
+        let mut tx = self.db().begin().await?;
+        store::insert_review_group(&mut tx, &row).await?;
+        let response = group_pb(&row, c);
+        let record = AuditRecord::by(c, "review_group.prepare", response.name.clone())
+            .because(stage.rule())
+            .with_detail(serde_json::json!({
+                "stage": row.stage,
+                "draw": row.draw,
+                "size": size,
+                "applications": response.applications,
+                "specialities": row.specialities,
+            }));
+        change::commit(tx, now, &key, record, &response).await?;
+        Ok(response)
+    }
+
+    pub(super) async fn review_start(
+        &self,
+        c: &Caller,
+        r: pb::StartReviewGroupRequest,
+    ) -> Result<pb::ReviewGroup> {
+        let (p, y, id) = group_name(&r.name, "name")?;
+        c.require_programme(&p, &[Role::Office])?;
+        let entropy = r.entropy.trim().to_string();
+        if entropy.is_empty() || entropy.len() > 256 {
+            return Err(Error::invalid("entropy", "must be 1-256 characters"));
+        }
+        let key = RequestKey::new("StartReviewGroup", c, &r.request_id, &r)?;
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
+        let mut conn = self.db().pool().acquire().await?;
+        let mut g = store::get_review_group(&mut conn, &p, y, &id).await?;
+        let stage = ReviewStage::parse(&g.stage)
+            .ok_or_else(|| Error::internal(format_args!("group stage {}", g.stage)))?;
+        review::may_draw(&id, g.state == "STARTED").map_err(refused)?;
+        // Every application must still be where the review starts (none withdrew).
+        for (app, _) in &g.applications {
+            let row = store::get_application(&mut conn, app).await?;
+            review::may_join(stage, stage_of(&row)?)
+                .map_err(|e| refused(e).with_metadata("application", application_resource(&row)))?;
+        }
+        let cycle = store::get_cycle(&mut conn, &p, y).await?;
+        let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
+        drop(conn);
+
+        // The draw: executed once; a retry (by anyone) finds it executed.
+        let mut reviewers = self.reviewers();
+        let mut get = Request::new(rpb::GetDrawRequest {
+            name: g.draw.clone(),
+        });
+        relay_token(c, &mut get);
+        let mut draw = reviewers
+            .get_draw(get)
+            .await
+            .map_err(upstream("reviewers"))?
+            .into_inner();
+        if draw.state == rpb::DrawState::Prepared as i32 {
+            let mut exec = Request::new(rpb::ExecuteDrawRequest {
+                name: g.draw.clone(),
+                entropy: entropy.clone(),
+                request_id: derived_request_id(&[&g.id, "execute"]),
             });
-            relay_token(&c, &mut get_panel);
-            let panel = reviewers
-                .get_panel(get_panel)
+            relay_token(c, &mut exec);
+            draw = reviewers
+                .execute_draw(exec)
                 .await
                 .map_err(upstream("reviewers"))?
                 .into_inner();
+        }
+        review::drawn(
+            &draw.name,
+            draw.state == rpb::DrawState::Executed as i32,
+            &draw.failure,
+        )
+        .map_err(refused)?;
+        let leader = draw.leader.clone();
+        let mut members: Vec<(String, bool)> = vec![(leader.clone(), true)];
+        members.extend(
+            draw.members
+                .iter()
+                .filter(|m| **m != leader)
+                .map(|m| (m.clone(), false)),
+        );
+        let mut get_panel = Request::new(rpb::GetPanelRequest {
+            name: draw.panel.clone(),
+        });
+        relay_token(c, &mut get_panel);
+        let panel = reviewers
+            .get_panel(get_panel)
+            .await
+            .map_err(upstream("reviewers"))?
+            .into_inner();
 
-            // One scoring assignment per application, reused when a retry finds it.
-            let rubric = if settings.rubric.is_empty() {
-                format!("rubrics/{}", qaward_proto::names::DEFAULT_RUBRIC_ID)
-            } else {
-                settings.rubric.clone()
+        // One scoring assignment per application, reused when a retry finds it.
+        let rubric = if settings.rubric.is_empty() {
+            format!("rubrics/{}", qaward_proto::names::DEFAULT_RUBRIC_ID)
+        } else {
+            settings.rubric.clone()
+        };
+        let scoring_cycle = qaward_proto::names::scoring_cycle(&p, y);
+        let mut scoring = self.scoring();
+        let mut conn = self.db().pool().acquire().await?;
+        for (app, assignment) in g.applications.iter_mut() {
+            let row = store::get_application(&mut conn, app).await?;
+            let enterprise = store::get_enterprise(&mut conn, &row.credit_code).await?;
+            let resource = application_resource(&row);
+            let mut list = Request::new(spb::ListAssignmentsRequest {
+                cycle: scoring_cycle.clone(),
+                application: resource.clone(),
+                page_size: 10,
+                page_token: String::new(),
+            });
+            relay_token(c, &mut list);
+            let existing = scoring
+                .list_assignments(list)
+                .await
+                .map_err(upstream("scoring"))?
+                .into_inner()
+                .assignments
+                .into_iter()
+                .find(|a| a.stage == scoring_stage(stage) as i32);
+            let made = match existing {
+                Some(a) => a,
+                None => {
+                    let mut create = Request::new(spb::CreateAssignmentRequest {
+                        assignment: Some(spb::Assignment {
+                            cycle: scoring_cycle.clone(),
+                            application: resource.clone(),
+                            stage: scoring_stage(stage) as i32,
+                            rubric: rubric.clone(),
+                            people: members
+                                .iter()
+                                .map(|(m, leads)| spb::AssignedPerson {
+                                    reviewer: format!("reviewers/{m}"),
+                                    role: if *leads && stage != ReviewStage::Defence {
+                                        spb::AssignmentRole::Leader
+                                    } else {
+                                        spb::AssignmentRole::Member
+                                    } as i32,
+                                })
+                                .chain(g.advisors.iter().map(|a| spb::AssignedPerson {
+                                    reviewer: format!("reviewers/{a}"),
+                                    role: spb::AssignmentRole::Advisor as i32,
+                                }))
+                                .collect(),
+                            enterprise_code: row.credit_code.clone(),
+                            recommending_unit: enterprise.recommending_unit.clone(),
+                            ..Default::default()
+                        }),
+                        request_id: derived_request_id(&[&g.id, app, "assign"]),
+                    });
+                    relay_token(c, &mut create);
+                    scoring
+                        .create_assignment(create)
+                        .await
+                        .map_err(upstream("scoring"))?
+                        .into_inner()
+                }
             };
-            let scoring_cycle = qaward_proto::names::scoring_cycle(&p, y);
-            let mut scoring = self.scoring();
-            let mut conn = self.db().pool().acquire().await?;
-            for (app, assignment) in g.applications.iter_mut() {
-                let row = store::get_application(&mut conn, app).await?;
-                let enterprise = store::get_enterprise(&mut conn, &row.credit_code).await?;
-                let resource = application_resource(&row);
-                let mut list = Request::new(spb::ListAssignmentsRequest {
-                    cycle: scoring_cycle.clone(),
-                    application: resource.clone(),
-                    page_size: 10,
-                    page_token: String::new(),
-                });
-                relay_token(&c, &mut list);
-                let existing = scoring
-                    .list_assignments(list)
-                    .await
-                    .map_err(upstream("scoring"))?
-                    .into_inner()
-                    .assignments
-                    .into_iter()
-                    .find(|a| a.stage == scoring_stage(stage) as i32);
-                let made = match existing {
-                    Some(a) => a,
-                    None => {
-                        let mut create = Request::new(spb::CreateAssignmentRequest {
-                            assignment: Some(spb::Assignment {
-                                cycle: scoring_cycle.clone(),
-                                application: resource.clone(),
-                                stage: scoring_stage(stage) as i32,
-                                rubric: rubric.clone(),
-                                people: members
-                                    .iter()
-                                    .map(|(m, leads)| spb::AssignedPerson {
-                                        reviewer: format!("reviewers/{m}"),
-                                        role: if *leads && stage != ReviewStage::Defence {
-                                            spb::AssignmentRole::Leader
-                                        } else {
-                                            spb::AssignmentRole::Member
-                                        } as i32,
-                                    })
-                                    .chain(g.advisors.iter().map(|a| spb::AssignedPerson {
-                                        reviewer: format!("reviewers/{a}"),
-                                        role: spb::AssignmentRole::Advisor as i32,
-                                    }))
-                                    .collect(),
-                                enterprise_code: row.credit_code.clone(),
-                                recommending_unit: enterprise.recommending_unit.clone(),
-                                ..Default::default()
-                            }),
-                            request_id: derived_request_id(&[&g.id, app, "assign"]),
-                        });
-                        relay_token(&c, &mut create);
-                        scoring
-                            .create_assignment(create)
-                            .await
-                            .map_err(upstream("scoring"))?
-                            .into_inner()
-                    }
-                };
-                *assignment = made.name;
-            }
-            drop(conn);
+            *assignment = made.name;
+        }
+        drop(conn);
 
-            // Move the applications, with their audit records and notices, in one transaction.
-            let now = self.now();
-            let mut tx = self.db().begin().await?;
-            g.state = "STARTED".to_string();
-            g.panel = draw.panel.clone();
-            g.members = members.clone();
-            store::start_review_group(&mut tx, &g, unix_micros(now)).await?;
-            let window = format!(
-                "{}至{}",
-                read_date(&g.window_start),
-                read_date(&g.window_end)
-            );
-            for (app, assignment) in &g.applications {
-                let mut row = store::get_application(&mut tx, app).await?;
-                let d = stage::apply(stage_of(&row)?, &stage.start_step()).map_err(refused)?;
-                decide(&mut row, d.to, &d.why, unix_micros(now));
-                store::save_application(&mut tx, &row).await?;
-                let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
-                let name = enterprise.display_name.clone();
-                match stage {
-                    ReviewStage::Defence => {
-                        notify::enqueue(
-                            &mut tx,
-                            now,
-                            &notice(
-                                "defence.scheduled",
-                                &row.credit_code,
-                                &name,
-                                &[
-                                    ("enterprise_name", name.clone()),
-                                    ("defence_time", window.clone()),
-                                    ("place", "另行通知".to_string()),
-                                ],
-                            ),
-                        )
-                        .await?;
-                    }
-                    ReviewStage::Site => {
-                        notify::enqueue(
-                            &mut tx,
-                            now,
-                            &notice(
-                                "site_visit.scheduled",
-                                &row.credit_code,
-                                &name,
-                                &[
-                                    ("enterprise_name", name.clone()),
-                                    ("visit_start", read_date(&g.window_start)),
-                                    ("visit_end", read_date(&g.window_end)),
-                                ],
-                            ),
-                        )
-                        .await?;
-                    }
-                    ReviewStage::Materials => {}
+        // Move the applications, with their audit records and notices, in one transaction.
+        let now = self.now();
+        let mut tx = self.db().begin().await?;
+        g.state = "STARTED".to_string();
+        g.panel = draw.panel.clone();
+        g.members = members.clone();
+        store::start_review_group(&mut tx, &g, unix_micros(now)).await?;
+        let window = format!(
+            "{}至{}",
+            read_date(&g.window_start),
+            read_date(&g.window_end)
+        );
+        for (app, assignment) in &g.applications {
+            let mut row = store::get_application(&mut tx, app).await?;
+            let d = stage::apply(stage_of(&row)?, &stage.start_step()).map_err(refused)?;
+            decide(&mut row, d.to, &d.why, unix_micros(now));
+            store::save_application(&mut tx, &row).await?;
+            let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
+            let name = enterprise.display_name.clone();
+            match stage {
+                ReviewStage::Defence => {
+                    notify::enqueue(
+                        &mut tx,
+                        now,
+                        &notice(
+                            "defence.scheduled",
+                            &row.credit_code,
+                            &name,
+                            &[
+                                ("enterprise_name", name.clone()),
+                                ("defence_time", window.clone()),
+                                ("place", "另行通知".to_string()),
+                            ],
+                        ),
+                    )
+                    .await?;
                 }
-                let record = AuditRecord::by(
-                    &c,
-                    &format!("application.{}", stage.start_step().name()),
-                    application_resource(&row),
-                )
-                .because(d.why.rule)
-                .with_detail(serde_json::json!({
-                    "group": g.id, "draw": g.draw, "assignment": assignment,
-                }));
-                audit::append(&mut tx, now, &record).await?;
-            }
-            for m in &panel.members {
-                let Some(id) = m.reviewer.strip_prefix("reviewers/").or(Some(&m.reviewer)) else {
-                    continue;
-                };
-                if !members.iter().any(|(x, _)| x == id) {
-                    continue;
+                ReviewStage::Site => {
+                    notify::enqueue(
+                        &mut tx,
+                        now,
+                        &notice(
+                            "site_visit.scheduled",
+                            &row.credit_code,
+                            &name,
+                            &[
+                                ("enterprise_name", name.clone()),
+                                ("visit_start", read_date(&g.window_start)),
+                                ("visit_end", read_date(&g.window_end)),
+                            ],
+                        ),
+                    )
+                    .await?;
                 }
-                let respond_by = m
-                    .respond_by
-                    .as_ref()
-                    .map(|t| {
-                        chinese_date(
-                            time::OffsetDateTime::from_unix_timestamp(t.seconds)
-                                .unwrap_or(now)
-                                .to_offset(time::macros::offset!(+8))
-                                .date(),
-                        )
-                    })
-                    .unwrap_or_default();
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "reviewer.drawn",
-                        id,
-                        "",
-                        &[
-                            ("reviewer_name", id.to_string()),
-                            ("purpose", stage.label().to_string()),
-                            ("window_start", read_date(&g.window_start)),
-                            ("window_end", read_date(&g.window_end)),
-                            ("respond_by", respond_by),
-                        ],
-                    ),
-                )
-                .await?;
+                ReviewStage::Materials => {}
             }
-            let response = group_pb(&g, &c);
-            let record = AuditRecord::by(&c, "review_group.start", response.name.clone())
-                .because(stage.rule())
-                .with_detail(serde_json::json!({
-                    "draw": g.draw, "panel": g.panel, "members": response.members,
-                    "assignments": response.assignments,
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            Ok(response)
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+            let record = AuditRecord::by(
+                c,
+                &format!("application.{}", stage.start_step().name()),
+                application_resource(&row),
+            )
+            .because(d.why.rule)
+            .with_detail(serde_json::json!({
+                "group": g.id, "draw": g.draw, "assignment": assignment,
+            }));
+            audit::append(&mut tx, now, &record).await?;
+        }
+        for m in &panel.members {
+            let Some(id) = m.reviewer.strip_prefix("reviewers/").or(Some(&m.reviewer)) else {
+                continue;
+            };
+            if !members.iter().any(|(x, _)| x == id) {
+                continue;
+            }
+            let respond_by = m
+                .respond_by
+                .as_ref()
+                .map(|t| {
+                    chinese_date(
+                        time::OffsetDateTime::from_unix_timestamp(t.seconds)
+                            .unwrap_or(now)
+                            .to_offset(time::macros::offset!(+8))
+                            .date(),
+                    )
+                })
+                .unwrap_or_default();
+            notify::enqueue(
+                &mut tx,
+                now,
+                &notice(
+                    "reviewer.drawn",
+                    id,
+                    "",
+                    &[
+                        ("reviewer_name", id.to_string()),
+                        ("purpose", stage.label().to_string()),
+                        ("window_start", read_date(&g.window_start)),
+                        ("window_end", read_date(&g.window_end)),
+                        ("respond_by", respond_by),
+                    ],
+                ),
+            )
+            .await?;
+        }
+        let response = group_pb(&g, c);
+        let record = AuditRecord::by(c, "review_group.start", response.name.clone())
+            .because(stage.rule())
+            .with_detail(serde_json::json!({
+                "draw": g.draw, "panel": g.panel, "members": response.members,
+                "assignments": response.assignments,
+            }));
+        change::commit(tx, now, &key, record, &response).await?;
+        Ok(response)
     }
 
-    pub(crate) async fn review_get(
+    pub(super) async fn review_get(
         &self,
-        request: Request<pb::GetReviewGroupRequest>,
-    ) -> Result<Response<pb::ReviewGroup>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let (p, y, id) = group_name(&request.get_ref().name, "name")?;
-            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
-            let mut conn = self.db().pool().acquire().await?;
-            let g = store::get_review_group(&mut conn, &p, y, &id).await?;
-            Ok(group_pb(&g, &c))
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::GetReviewGroupRequest,
+    ) -> Result<pb::ReviewGroup> {
+        let (p, y, id) = group_name(&r.name, "name")?;
+        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        let mut conn = self.db().pool().acquire().await?;
+        let g = store::get_review_group(&mut conn, &p, y, &id).await?;
+        Ok(group_pb(&g, c))
     }
 
-    pub(crate) async fn review_list(
+    pub(super) async fn review_list(
         &self,
-        request: Request<pb::ListReviewGroupsRequest>,
-    ) -> Result<Response<pb::ListReviewGroupsResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let r = request.get_ref();
-            let (p, y) = cycle_id(&r.parent, "parent")?;
-            c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
-            let page = Page::parse(r.page_size, &r.page_token)?;
-            let mut conn = self.db().pool().acquire().await?;
-            let mut rows = store::list_review_groups(&mut conn, &p, y, &page).await?;
-            let next = page.finish(&mut rows, |g| g.id.clone());
-            Ok(pb::ListReviewGroupsResponse {
-                review_groups: rows.iter().map(|g| group_pb(g, &c)).collect(),
-                next_page_token: next,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::ListReviewGroupsRequest,
+    ) -> Result<pb::ListReviewGroupsResponse> {
+        let (p, y) = cycle_id(&r.parent, "parent")?;
+        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let mut conn = self.db().pool().acquire().await?;
+        let mut rows = store::list_review_groups(&mut conn, &p, y, &page).await?;
+        let next = page.finish(&mut rows, |g| g.id.clone());
+        Ok(pb::ListReviewGroupsResponse {
+            review_groups: rows.iter().map(|g| group_pb(g, c)).collect(),
+            next_page_token: next,
+        })
     }
 
     /// The applications of a cycle whose `stage` review runs and that a started group reviews.

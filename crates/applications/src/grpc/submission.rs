@@ -113,249 +113,233 @@ impl ApplicationsApi {
         run.await.map(Response::new).map_err(Error::into_status)
     }
 
-    pub(crate) async fn intake_withdraw(
+    pub(super) async fn intake_withdraw(
         &self,
-        request: Request<pb::WithdrawApplicationRequest>,
-    ) -> Result<Response<pb::Application>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, code) = application_name(&r.name, "name")?;
-            only_the_enterprise(&c, code.as_str())?;
-            let mut bad = Vec::new();
-            let reason = line(&r.reason, "reason", 500, &mut bad);
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            self.step(
-                &c,
-                &r.request_id,
-                "WithdrawApplication",
-                &r,
-                &p,
-                y,
-                &code,
-                Step::Withdraw,
-                &reason,
-            )
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::WithdrawApplicationRequest,
+    ) -> Result<pb::Application> {
+        let (p, y, code) = application_name(&r.name, "name")?;
+        only_the_enterprise(c, code.as_str())?;
+        let mut bad = Vec::new();
+        let reason = line(&r.reason, "reason", 500, &mut bad);
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        self.step(
+            c,
+            &r.request_id,
+            "WithdrawApplication",
+            &r,
+            &p,
+            y,
+            &code,
+            Step::Withdraw,
+            &reason,
+        )
+        .await
     }
 
-    pub(crate) async fn intake_sign(
+    pub(super) async fn intake_sign(
         &self,
-        request: Request<pb::SignRecommendationRequest>,
-    ) -> Result<Response<pb::Application>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, code) = application_name(&r.name, "name")?;
-            let mut bad = Vec::new();
-            let opinion = opinion_str(r.opinion).unwrap_or_else(|| {
-                bad.push(FieldViolation::new(
-                    "opinion",
-                    "must be OPINION_SUPPORT or OPINION_OBJECT",
-                ));
-                ""
-            });
-            let reasons = r.reasons.trim().to_string();
-            if reasons.is_empty() || reasons.chars().count() > 2_000 {
-                bad.push(FieldViolation::new("reasons", "must be 1-2000 characters"));
-            }
-            let mut attested: Vec<String> = Vec::new();
-            for (i, a) in r.attested.iter().enumerate() {
-                match pb::Condition::try_from(*a) {
-                    Ok(pb::Condition::Unspecified) | Err(_) => bad.push(FieldViolation::new(
-                        format!("attested[{i}]"),
-                        "must name a condition of Art. 11 or Art. 12(1)",
-                    )),
-                    Ok(c) => {
-                        let name = c.as_str_name().trim_start_matches("CONDITION_").to_string();
-                        if !attested.contains(&name) {
-                            attested.push(name);
-                        }
+        c: &Caller,
+        r: pb::SignRecommendationRequest,
+    ) -> Result<pb::Application> {
+        let (p, y, code) = application_name(&r.name, "name")?;
+        let mut bad = Vec::new();
+        let opinion = opinion_str(r.opinion).unwrap_or_else(|| {
+            bad.push(FieldViolation::new(
+                "opinion",
+                "must be OPINION_SUPPORT or OPINION_OBJECT",
+            ));
+            ""
+        });
+        let reasons = r.reasons.trim().to_string();
+        if reasons.is_empty() || reasons.chars().count() > 2_000 {
+            bad.push(FieldViolation::new("reasons", "must be 1-2000 characters"));
+        }
+        let mut attested: Vec<String> = Vec::new();
+        for (i, a) in r.attested.iter().enumerate() {
+            match pb::Condition::try_from(*a) {
+                Ok(pb::Condition::Unspecified) | Err(_) => bad.push(FieldViolation::new(
+                    format!("attested[{i}]"),
+                    "must name a condition of Art. 11 or Art. 12(1)",
+                )),
+                Ok(c) => {
+                    let name = c.as_str_name().trim_start_matches("CONDITION_").to_string();
+                    if !attested.contains(&name) {
+                        attested.push(name);
                     }
                 }
             }
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let key = RequestKey::new("SignRecommendation", &c, &r.request_id, &r)?;
-            let now = self.now();
-            self.change(key, |mut tx| async move {
-                let mut l = load(&mut tx, &p, y, &code).await?;
-                let settings =
-                    store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
-                // The recommending unit signs as itself; a required department as its org.
-                let required = stage::required_signers(
-                    &l.enterprise.recommending_unit,
-                    &settings.required_departments,
-                );
-                let unit = match (c.role, c.org.as_deref()) {
-                    (Role::RecommendingUnit, Some(org))
-                        if org == l.enterprise.recommending_unit =>
-                    {
-                        org.to_string()
-                    }
-                    (Role::Department, Some(org))
-                        if settings.required_departments.iter().any(|d| d == org) =>
-                    {
-                        org.to_string()
-                    }
-                    _ => {
-                        return Err(Error::permission_denied(format!(
-                            "only {} sign opinions on this application",
-                            required.join(", ")
-                        )));
-                    }
-                };
-                let current = stage_of(&l.row)?;
-                if current != Stage::Submitted {
-                    return Err(refused(Explanation::new(
-                        "R-05",
-                        "STEP_NOT_ALLOWED",
-                        format!("申报处于{}阶段，不需要推荐意见", current.as_str()),
+        }
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("SignRecommendation", c, &r.request_id, &r)?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            let mut l = load(&mut tx, &p, y, &code).await?;
+            let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
+            // The recommending unit signs as itself; a required department as its org.
+            let required = stage::required_signers(
+                &l.enterprise.recommending_unit,
+                &settings.required_departments,
+            );
+            let unit = match (c.role, c.org.as_deref()) {
+                (Role::RecommendingUnit, Some(org)) if org == l.enterprise.recommending_unit => {
+                    org.to_string()
+                }
+                (Role::Department, Some(org))
+                    if settings.required_departments.iter().any(|d| d == org) =>
+                {
+                    org.to_string()
+                }
+                _ => {
+                    return Err(Error::permission_denied(format!(
+                        "only {} sign opinions on this application",
+                        required.join(", ")
                     )));
                 }
-                // The recommending unit's support attests what the system cannot check (R-03,
-                // R-04); a department gives its opinion only.
-                if unit == l.enterprise.recommending_unit {
-                    if opinion == "SUPPORT" {
-                        let missing = crate::domain::eligibility::unattested(&attested);
-                        if let Some(first) = missing.first() {
-                            let names: Vec<String> = missing
-                                .iter()
-                                .map(|m| m.inputs["condition"].clone())
-                                .collect();
-                            return Err(refused(Explanation {
-                                message: missing
-                                    .iter()
-                                    .map(|m| format!("{}（{}）", m.message, m.rule))
-                                    .collect::<Vec<_>>()
-                                    .join("；"),
-                                ..first.clone()
-                            })
-                            .with_metadata("missing", names.join(",")));
-                        }
-                    }
-                } else if !attested.is_empty() {
-                    return Err(Error::invalid(
-                        "attested",
-                        "only the recommending unit attests the conditions",
-                    ));
-                }
-                store::put_recommendation(
-                    &mut tx,
-                    &l.row.id,
-                    &RecommendationRow {
-                        unit: unit.clone(),
-                        opinion: opinion.to_string(),
-                        reasons: reasons.clone(),
-                        signed_micros: unix_micros(now),
-                        attested: attested.clone(),
-                    },
-                    &c.subject,
-                )
-                .await?;
+            };
+            let current = stage_of(&l.row)?;
+            if current != Stage::Submitted {
+                return Err(refused(Explanation::new(
+                    "R-05",
+                    "STEP_NOT_ALLOWED",
+                    format!("申报处于{}阶段，不需要推荐意见", current.as_str()),
+                )));
+            }
+            // The recommending unit's support attests what the system cannot check (R-03,
+            // R-04); a department gives its opinion only.
+            if unit == l.enterprise.recommending_unit {
                 if opinion == "SUPPORT" {
-                    let signed: Vec<(String, String)> =
-                        store::recommendations_of(&mut tx, &l.row.id)
-                            .await?
-                            .into_iter()
-                            .map(|r| (r.unit, r.opinion))
+                    let missing = crate::domain::eligibility::unattested(&attested);
+                    if let Some(first) = missing.first() {
+                        let names: Vec<String> = missing
+                            .iter()
+                            .map(|m| m.inputs["condition"].clone())
                             .collect();
-                    let missing = stage::missing_opinions(&required, &signed);
-                    match stage::apply(current, &Step::Recommend { missing }) {
-                        Ok(d) => decide(&mut l.row, d.to, &d.why, unix_micros(now)),
-                        // Still waiting for others: the opinion is recorded, the stage stays.
-                        Err(why) => decide(&mut l.row, current, &why, unix_micros(now)),
+                        return Err(refused(Explanation {
+                            message: missing
+                                .iter()
+                                .map(|m| format!("{}（{}）", m.message, m.rule))
+                                .collect::<Vec<_>>()
+                                .join("；"),
+                            ..first.clone()
+                        })
+                        .with_metadata("missing", names.join(",")));
                     }
-                } else {
-                    let why = Explanation::new(
-                        "R-05",
-                        "RECOMMENDATION_AGAINST",
-                        format!("{unit}不同意推荐：{reasons}"),
-                    )
-                    .with("unit", &unit);
-                    decide(&mut l.row, current, &why, unix_micros(now));
                 }
-                store::save_application(&mut tx, &l.row).await?;
-                let response = application_pb(&mut tx, &l.row).await?;
-                let record =
-                    AuditRecord::by(&c, "application.sign_recommendation", response.name.clone())
-                        .because("R-05")
-                        .with_detail(serde_json::json!({ "unit": unit, "opinion": opinion }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+            } else if !attested.is_empty() {
+                return Err(Error::invalid(
+                    "attested",
+                    "only the recommending unit attests the conditions",
+                ));
+            }
+            store::put_recommendation(
+                &mut tx,
+                &l.row.id,
+                &RecommendationRow {
+                    unit: unit.clone(),
+                    opinion: opinion.to_string(),
+                    reasons: reasons.clone(),
+                    signed_micros: unix_micros(now),
+                    attested: attested.clone(),
+                },
+                &c.subject,
+            )
+            .await?;
+            if opinion == "SUPPORT" {
+                let signed: Vec<(String, String)> = store::recommendations_of(&mut tx, &l.row.id)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.unit, r.opinion))
+                    .collect();
+                let missing = stage::missing_opinions(&required, &signed);
+                match stage::apply(current, &Step::Recommend { missing }) {
+                    Ok(d) => decide(&mut l.row, d.to, &d.why, unix_micros(now)),
+                    // Still waiting for others: the opinion is recorded, the stage stays.
+                    Err(why) => decide(&mut l.row, current, &why, unix_micros(now)),
+                }
+            } else {
+                let why = Explanation::new(
+                    "R-05",
+                    "RECOMMENDATION_AGAINST",
+                    format!("{unit}不同意推荐：{reasons}"),
+                )
+                .with("unit", &unit);
+                decide(&mut l.row, current, &why, unix_micros(now));
+            }
+            store::save_application(&mut tx, &l.row).await?;
+            let response = application_pb(&mut tx, &l.row).await?;
+            let record =
+                AuditRecord::by(c, "application.sign_recommendation", response.name.clone())
+                    .because("R-05")
+                    .with_detail(serde_json::json!({ "unit": unit, "opinion": opinion }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
-    pub(crate) async fn intake_transition(
+    pub(super) async fn intake_transition(
         &self,
-        request: Request<pb::TransitionApplicationRequest>,
-    ) -> Result<Response<pb::Application>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, code) = application_name(&r.name, "name")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let mut bad = Vec::new();
-            let reason = line(&r.reason, "reason", 2_000, &mut bad);
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
+        c: &Caller,
+        r: pb::TransitionApplicationRequest,
+    ) -> Result<pb::Application> {
+        let (p, y, code) = application_name(&r.name, "name")?;
+        c.require_programme(&p, &[Role::Office])?;
+        let mut bad = Vec::new();
+        let reason = line(&r.reason, "reason", 2_000, &mut bad);
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let step = match pb::ApplicationStage::try_from(r.to_stage) {
+            Ok(pb::ApplicationStage::Accepted) => Step::Accept,
+            Ok(pb::ApplicationStage::Rejected) => Step::Reject {
+                reason: reason.clone(),
+            },
+            Ok(pb::ApplicationStage::Disqualified) => {
+                return self.disqualify(c, &r, &p, y, &code, &reason).await;
             }
-            let step = match pb::ApplicationStage::try_from(r.to_stage) {
-                Ok(pb::ApplicationStage::Accepted) => Step::Accept,
-                Ok(pb::ApplicationStage::Rejected) => Step::Reject {
-                    reason: reason.clone(),
-                },
-                Ok(pb::ApplicationStage::Disqualified) => {
-                    return self.disqualify(&c, &r, &p, y, &code, &reason).await;
-                }
-                Ok(pb::ApplicationStage::Unspecified) | Err(_) => {
-                    return Err(Error::invalid("to_stage", "must name a stage"));
-                }
-                Ok(other) => {
-                    let how = match other {
-                        pb::ApplicationStage::MaterialsReview
-                        | pb::ApplicationStage::Defence
-                        | pb::ApplicationStage::SiteVisit => "StartReviewGroup",
-                        pb::ApplicationStage::MaterialsPassed
-                        | pb::ApplicationStage::MaterialsFailed
-                        | pb::ApplicationStage::Scored
-                        | pb::ApplicationStage::FinalSelection
-                        | pb::ApplicationStage::NotSelected => "ReleaseReviewStage",
-                        pb::ApplicationStage::Submitted => "SubmitApplication",
-                        pb::ApplicationStage::Recommended => "SignRecommendation",
-                        pb::ApplicationStage::Withdrawn => "WithdrawApplication",
-                        _ => "the candidate steps of part 2 of the cycle (not built yet)",
-                    };
-                    return Err(Error::invalid(
-                        "to_stage",
-                        format!(
-                            "{} is reached by {how}, not by a transition",
-                            other.as_str_name()
-                        ),
-                    ));
-                }
-            };
-            self.step(
-                &c,
-                &r.request_id,
-                "TransitionApplication",
-                &r,
-                &p,
-                y,
-                &code,
-                step,
-                &reason,
-            )
-            .await
+            Ok(pb::ApplicationStage::Unspecified) | Err(_) => {
+                return Err(Error::invalid("to_stage", "must name a stage"));
+            }
+            Ok(other) => {
+                let how = match other {
+                    pb::ApplicationStage::MaterialsReview
+                    | pb::ApplicationStage::Defence
+                    | pb::ApplicationStage::SiteVisit => "StartReviewGroup",
+                    pb::ApplicationStage::MaterialsPassed
+                    | pb::ApplicationStage::MaterialsFailed
+                    | pb::ApplicationStage::Scored
+                    | pb::ApplicationStage::FinalSelection
+                    | pb::ApplicationStage::NotSelected => "ReleaseReviewStage",
+                    pb::ApplicationStage::Submitted => "SubmitApplication",
+                    pb::ApplicationStage::Recommended => "SignRecommendation",
+                    pb::ApplicationStage::Withdrawn => "WithdrawApplication",
+                    _ => "the candidate steps of part 2 of the cycle (not built yet)",
+                };
+                return Err(Error::invalid(
+                    "to_stage",
+                    format!(
+                        "{} is reached by {how}, not by a transition",
+                        other.as_str_name()
+                    ),
+                ));
+            }
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        self.step(
+            c,
+            &r.request_id,
+            "TransitionApplication",
+            &r,
+            &p,
+            y,
+            &code,
+            step,
+            &reason,
+        )
+        .await
     }
 
     /// The office confirms what the site group found: the applicant is disqualified, the

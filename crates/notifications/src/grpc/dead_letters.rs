@@ -1,69 +1,61 @@
 //! Deliveries that ran out of retries, and their requeue.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Role, change, clock::unix_micros,
+    Result, audit::AuditRecord, auth::Caller, auth::Role, change, clock::unix_micros,
     idempotency::RequestKey, paging::Page,
 };
 use qaward_proto::qaward::notifications::v1 as pb;
-use tonic::{Request, Response, Status};
 
 use crate::store;
 
-use super::{NotificationsApi, caller, convert::delivery_pb, id_of};
+use super::{NotificationsApi, convert::delivery_pb, id_of};
 
 impl NotificationsApi {
     pub(super) async fn dead_letter_list(
         &self,
-        request: Request<pb::ListDeadLettersRequest>,
-    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            c.require(&[Role::Office, Role::Supervisor])?;
-            let r = request.get_ref();
-            let page = Page::parse(r.page_size, &r.page_token)?;
-            let mut rows = store::list_dead(&self.db, &page).await?;
-            let next_page_token = page.finish(&mut rows, |d| d.id.clone());
-            Ok(pb::ListDeadLettersResponse {
-                dead_letters: rows
-                    .iter()
-                    .map(|d| {
-                        let mut p = delivery_pb(d);
-                        p.name = format!("deadLetters/{}", d.id);
-                        p
-                    })
-                    .collect(),
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::ListDeadLettersRequest,
+    ) -> Result<pb::ListDeadLettersResponse> {
+        c.require(&[Role::Office, Role::Supervisor])?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let mut rows = store::list_dead(&self.db, &page).await?;
+        let next_page_token = page.finish(&mut rows, |d| d.id.clone());
+        Ok(pb::ListDeadLettersResponse {
+            dead_letters: rows
+                .iter()
+                .map(|d| {
+                    let mut p = delivery_pb(d);
+                    p.name = format!("deadLetters/{}", d.id);
+                    p
+                })
+                .collect(),
+            next_page_token,
+        })
     }
 
     pub(super) async fn dead_letter_requeue(
         &self,
-        request: Request<pb::RequeueDeadLetterRequest>,
-    ) -> Result<Response<pb::Delivery>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let id = id_of(&r.name, "deadLetters", "name")?;
-            c.require(&[Role::Office])?;
-            let key = RequestKey::new("RequeueDeadLetter", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
-            let now = self.now();
-            let mut tx = self.db.begin().await?;
-            let before = store::get_delivery(&mut tx, &id).await?;
-            let row = store::requeue(&mut tx, &id, unix_micros(now)).await?;
-            let response = delivery_pb(&row);
-            let record = AuditRecord::by(&c, "delivery.requeue", response.name.clone())
-                .with_detail(serde_json::json!({
-                    "attempts_before": before.attempts, "last_error": before.last_error,
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            self.wake.notify_waiters();
-            Ok(response)
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::RequeueDeadLetterRequest,
+    ) -> Result<pb::Delivery> {
+        let id = id_of(&r.name, "deadLetters", "name")?;
+        c.require(&[Role::Office])?;
+        let key = RequestKey::new("RequeueDeadLetter", c, &r.request_id, &r)?;
+        if let Some(done) = change::recall(&self.db, &key).await? {
+            return Ok(done);
+        }
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let before = store::get_delivery(&mut tx, &id).await?;
+        let row = store::requeue(&mut tx, &id, unix_micros(now)).await?;
+        let response = delivery_pb(&row);
+        let record = AuditRecord::by(c, "delivery.requeue", response.name.clone()).with_detail(
+            serde_json::json!({
+                "attempts_before": before.attempts, "last_error": before.last_error,
+            }),
+        );
+        change::commit(tx, now, &key, record, &response).await?;
+        self.wake.notify_waiters();
+        Ok(response)
     }
 }

@@ -24,6 +24,7 @@ use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
     calendar::Calendar,
+    change::reply,
     change::{self, Done},
     db::Database,
     db::Tx,
@@ -42,10 +43,6 @@ pub struct NotificationsApi {
     ctx: ServiceContext,
     calendar: Arc<Calendar>,
     wake: Arc<Notify>,
-}
-
-fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
-    Caller::of(r).cloned()
 }
 
 /// Callers who see every notification and template.
@@ -116,76 +113,87 @@ impl NotificationService for NotificationsApi {
         &self,
         request: Request<pb::CreateNotificationRequest>,
     ) -> Result<Response<pb::Notification>, Status> {
-        self.notification_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.notification_create(&c, r).await)
     }
 
     async fn get_notification(
         &self,
         request: Request<pb::GetNotificationRequest>,
     ) -> Result<Response<pb::Notification>, Status> {
-        self.notification_get(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.notification_get(&c, r).await)
     }
 
     async fn list_notifications(
         &self,
         request: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
-        self.notification_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.notification_list(&c, r).await)
     }
 
     async fn create_template(
         &self,
         request: Request<pb::CreateTemplateRequest>,
     ) -> Result<Response<pb::Template>, Status> {
-        self.template_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.template_create(&c, r).await)
     }
 
     async fn list_templates(
         &self,
         request: Request<pb::ListTemplatesRequest>,
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
-        self.template_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.template_list(&c, r).await)
     }
 
     async fn list_inbox_messages(
         &self,
         request: Request<pb::ListInboxMessagesRequest>,
     ) -> Result<Response<pb::ListInboxMessagesResponse>, Status> {
-        self.inbox_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.inbox_list(&c, r).await)
     }
 
     async fn mark_inbox_message_read(
         &self,
         request: Request<pb::MarkInboxMessageReadRequest>,
     ) -> Result<Response<pb::InboxMessage>, Status> {
-        self.inbox_mark_read(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.inbox_mark_read(&c, r).await)
     }
 
     async fn list_dead_letters(
         &self,
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        self.dead_letter_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.dead_letter_list(&c, r).await)
     }
 
     async fn requeue_dead_letter(
         &self,
         request: Request<pb::RequeueDeadLetterRequest>,
     ) -> Result<Response<pb::Delivery>, Status> {
-        self.dead_letter_requeue(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.dead_letter_requeue(&c, r).await)
     }
 
     async fn create_reminder(
         &self,
         request: Request<pb::CreateReminderRequest>,
     ) -> Result<Response<pb::Reminder>, Status> {
-        self.reminder_create(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.reminder_create(&c, r).await)
     }
 
     async fn list_reminders(
         &self,
         request: Request<pb::ListRemindersRequest>,
     ) -> Result<Response<pb::ListRemindersResponse>, Status> {
-        self.reminder_list(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.reminder_list(&c, r).await)
     }
 }

@@ -4,6 +4,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
+    auth::Caller,
     change,
     clock::unix_micros,
     convert::timestamp_from_pb,
@@ -14,7 +15,6 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::notifications::v1 as pb;
 use std::collections::BTreeMap;
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
@@ -27,7 +27,7 @@ use crate::{
 };
 
 use super::{
-    NotificationsApi, SENDERS, STAFF, caller,
+    NotificationsApi, SENDERS, STAFF,
     convert::{
         delivery_pb, event_at, notification_pb, recipients_json, recipients_of, template_pb,
         variables_of,
@@ -112,140 +112,129 @@ impl NotificationsApi {
 
     pub(super) async fn notification_create(
         &self,
-        request: Request<pb::CreateNotificationRequest>,
-    ) -> Result<Response<pb::Notification>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            c.require(&SENDERS)?;
-            if r.request_id.is_empty() {
-                return Err(Error::invalid(
-                    "request_id",
-                    "is required: it is the notification's idempotency key",
-                ));
-            }
-            let key = RequestKey::new("CreateNotification", &c, &r.request_id, &r)?;
-            if let Some(done) = change::recall(&self.db, &key).await? {
-                return Ok(done);
-            }
-            let n = r
-                .notification
-                .as_ref()
-                .ok_or_else(|| Error::invalid("notification", "is required"))?;
-            let event = event_at(&n.event_type, "notification.event_type")?;
-            let mut bad = Vec::new();
-            let recipients = recipients_of(&n.recipients, "notification.recipients", &mut bad);
-            variables_of(event, &n.variables, &[], "notification.variables", &mut bad);
-            let now = self.now();
-            let send_at = match &n.send_time {
-                None => now,
-                Some(t) => match timestamp_from_pb(t, "notification.send_time") {
-                    Err(e) => {
-                        bad.extend(e.violations.iter().cloned());
-                        now
-                    }
-                    Ok(at) if at < now - time::Duration::seconds(SEND_TIME_GRACE_SECS) => {
-                        bad.push(FieldViolation::new(
-                            "notification.send_time",
-                            format!("is in the past (more than {SEND_TIME_GRACE_SECS} s ago)"),
-                        ));
-                        now
-                    }
-                    Ok(at) if at > now + time::Duration::days(MAX_SCHEDULE_DAYS) => {
-                        bad.push(FieldViolation::new(
-                            "notification.send_time",
-                            format!("is more than {MAX_SCHEDULE_DAYS} days ahead"),
-                        ));
-                        now
-                    }
-                    Ok(at) => at.max(now),
-                },
-            };
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let mut tx = self.db.begin().await?;
-            let (row, deliveries) = self
-                .accept(
-                    &mut tx,
-                    event,
-                    &recipients,
-                    &n.variables,
-                    send_at,
-                    None,
-                    &c.subject,
-                )
-                .await?;
-            let response = notification_pb(&row, &deliveries);
-            let record = AuditRecord::by(&c, "notification.create", response.name.clone())
-                .because(event.rule.clone())
-                .with_detail(serde_json::json!({
-                    "event_type": event.name,
-                    "recipients": recipients.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-                    "deliveries": deliveries.len(),
-                    "send_micros": row.send_micros,
-                }));
-            change::commit(tx, now, &key, record, &response).await?;
-            self.wake.notify_waiters();
-            Ok(response)
+        c: &Caller,
+        r: pb::CreateNotificationRequest,
+    ) -> Result<pb::Notification> {
+        c.require(&SENDERS)?;
+        if r.request_id.is_empty() {
+            return Err(Error::invalid(
+                "request_id",
+                "is required: it is the notification's idempotency key",
+            ));
+        }
+        let key = RequestKey::new("CreateNotification", c, &r.request_id, &r)?;
+        if let Some(done) = change::recall(&self.db, &key).await? {
+            return Ok(done);
+        }
+        let n = r
+            .notification
+            .as_ref()
+            .ok_or_else(|| Error::invalid("notification", "is required"))?;
+        let event = event_at(&n.event_type, "notification.event_type")?;
+        let mut bad = Vec::new();
+        let recipients = recipients_of(&n.recipients, "notification.recipients", &mut bad);
+        variables_of(event, &n.variables, &[], "notification.variables", &mut bad);
+        let now = self.now();
+        let send_at = match &n.send_time {
+            None => now,
+            Some(t) => match timestamp_from_pb(t, "notification.send_time") {
+                Err(e) => {
+                    bad.extend(e.violations.iter().cloned());
+                    now
+                }
+                Ok(at) if at < now - time::Duration::seconds(SEND_TIME_GRACE_SECS) => {
+                    bad.push(FieldViolation::new(
+                        "notification.send_time",
+                        format!("is in the past (more than {SEND_TIME_GRACE_SECS} s ago)"),
+                    ));
+                    now
+                }
+                Ok(at) if at > now + time::Duration::days(MAX_SCHEDULE_DAYS) => {
+                    bad.push(FieldViolation::new(
+                        "notification.send_time",
+                        format!("is more than {MAX_SCHEDULE_DAYS} days ahead"),
+                    ));
+                    now
+                }
+                Ok(at) => at.max(now),
+            },
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let mut tx = self.db.begin().await?;
+        let (row, deliveries) = self
+            .accept(
+                &mut tx,
+                event,
+                &recipients,
+                &n.variables,
+                send_at,
+                None,
+                &c.subject,
+            )
+            .await?;
+        let response = notification_pb(&row, &deliveries);
+        let record = AuditRecord::by(c, "notification.create", response.name.clone())
+            .because(event.rule.clone())
+            .with_detail(serde_json::json!({
+                "event_type": event.name,
+                "recipients": recipients.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+                "deliveries": deliveries.len(),
+                "send_micros": row.send_micros,
+            }));
+        change::commit(tx, now, &key, record, &response).await?;
+        self.wake.notify_waiters();
+        Ok(response)
     }
 
     pub(super) async fn notification_get(
         &self,
-        request: Request<pb::GetNotificationRequest>,
-    ) -> Result<Response<pb::Notification>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let id = id_of(&request.get_ref().name, "notifications", "name")?;
-            c.require(&STAFF)?;
-            let mut conn = self.db.pool().acquire().await?;
-            let n = store::get_notification(&mut conn, &id).await?;
-            let d = store::deliveries_of(&mut conn, &id).await?;
-            Ok(notification_pb(&n, &d))
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::GetNotificationRequest,
+    ) -> Result<pb::Notification> {
+        let id = id_of(&r.name, "notifications", "name")?;
+        c.require(&STAFF)?;
+        let mut conn = self.db.pool().acquire().await?;
+        let n = store::get_notification(&mut conn, &id).await?;
+        let d = store::deliveries_of(&mut conn, &id).await?;
+        Ok(notification_pb(&n, &d))
     }
 
     pub(super) async fn notification_list(
         &self,
-        request: Request<pb::ListNotificationsRequest>,
-    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            let r = request.get_ref();
-            let page = Page::parse(r.page_size, &r.page_token)?;
-            if !r.recipient_id.is_empty() && !recipient::valid_id(&r.recipient_id) {
-                return Err(Error::invalid("recipient_id", "is not a recipient id"));
+        c: &Caller,
+        r: pb::ListNotificationsRequest,
+    ) -> Result<pb::ListNotificationsResponse> {
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        if !r.recipient_id.is_empty() && !recipient::valid_id(&r.recipient_id) {
+            return Err(Error::invalid("recipient_id", "is not a recipient id"));
+        }
+        // Staff see every notification; anyone else the ones addressed to them, with
+        // only their own deliveries and address.
+        let own = !STAFF.contains(&c.role);
+        if own && (r.recipient_id.is_empty() || !is_recipient(c, &r.recipient_id)) {
+            return Err(Error::permission_denied(
+                "set recipient_id to your own id to list your notifications",
+            ));
+        }
+        let mut rows = store::list_notifications(&self.db, &r.recipient_id, &page).await?;
+        let next_page_token = page.finish(&mut rows, |n| n.id.clone());
+        let mut conn = self.db.pool().acquire().await?;
+        let mut notifications = Vec::new();
+        for n in &rows {
+            let mut d = store::deliveries_of(&mut conn, &n.id).await?;
+            let mut p = notification_pb(n, &[]);
+            if own {
+                d.retain(|d| d.recipient_id == r.recipient_id);
+                p.recipients.retain(|x| x.id == r.recipient_id);
             }
-            // Staff see every notification; anyone else the ones addressed to them, with
-            // only their own deliveries and address.
-            let own = !STAFF.contains(&c.role);
-            if own && (r.recipient_id.is_empty() || !is_recipient(&c, &r.recipient_id)) {
-                return Err(Error::permission_denied(
-                    "set recipient_id to your own id to list your notifications",
-                ));
-            }
-            let mut rows = store::list_notifications(&self.db, &r.recipient_id, &page).await?;
-            let next_page_token = page.finish(&mut rows, |n| n.id.clone());
-            let mut conn = self.db.pool().acquire().await?;
-            let mut notifications = Vec::new();
-            for n in &rows {
-                let mut d = store::deliveries_of(&mut conn, &n.id).await?;
-                let mut p = notification_pb(n, &[]);
-                if own {
-                    d.retain(|d| d.recipient_id == r.recipient_id);
-                    p.recipients.retain(|x| x.id == r.recipient_id);
-                }
-                p.deliveries = d.iter().map(delivery_pb).collect();
-                notifications.push(p);
-            }
-            Ok(pb::ListNotificationsResponse {
-                notifications,
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+            p.deliveries = d.iter().map(delivery_pb).collect();
+            notifications.push(p);
+        }
+        Ok(pb::ListNotificationsResponse {
+            notifications,
+            next_page_token,
+        })
     }
 }

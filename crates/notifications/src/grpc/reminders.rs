@@ -3,6 +3,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
+    auth::Caller,
     calendar::CalendarError,
     change::Done,
     clock::{to_timestamp, unix_micros},
@@ -12,7 +13,6 @@ use qaward_kit::{
     paging::Page,
 };
 use qaward_proto::qaward::notifications::v1 as pb;
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::reminder::{self, DAYS_LEFT_VAR, DEADLINE_VAR, ScheduleError},
@@ -20,182 +20,172 @@ use crate::{
 };
 
 use super::{
-    NotificationsApi, SENDERS, STAFF, caller,
+    NotificationsApi, SENDERS, STAFF,
     convert::{event_at, recipients_json, recipients_of, recipients_pb, variables_of},
 };
 
 impl NotificationsApi {
     pub(super) async fn reminder_create(
         &self,
-        request: Request<pb::CreateReminderRequest>,
-    ) -> Result<Response<pb::Reminder>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            c.require(&SENDERS)?;
-            let key = RequestKey::new("CreateReminder", &c, &r.request_id, &r)?;
-            let m = r
-                .reminder
-                .as_ref()
-                .ok_or_else(|| Error::invalid("reminder", "is required"))?;
-            let event = event_at(&m.event_type, "reminder.event_type")?;
-            if !(event.carries(DEADLINE_VAR) && event.carries(DAYS_LEFT_VAR)) {
-                return Err(Error::invalid(
-                    "reminder.event_type",
-                    format!(
-                        "event {} carries no {DEADLINE_VAR} and {DAYS_LEFT_VAR}, so it cannot remind",
-                        event.name
-                    ),
-                ));
+        c: &Caller,
+        r: pb::CreateReminderRequest,
+    ) -> Result<pb::Reminder> {
+        c.require(&SENDERS)?;
+        let key = RequestKey::new("CreateReminder", c, &r.request_id, &r)?;
+        let m = r
+            .reminder
+            .as_ref()
+            .ok_or_else(|| Error::invalid("reminder", "is required"))?;
+        let event = event_at(&m.event_type, "reminder.event_type")?;
+        if !(event.carries(DEADLINE_VAR) && event.carries(DAYS_LEFT_VAR)) {
+            return Err(Error::invalid(
+                "reminder.event_type",
+                format!(
+                    "event {} carries no {DEADLINE_VAR} and {DAYS_LEFT_VAR}, so it cannot remind",
+                    event.name
+                ),
+            ));
+        }
+        let mut bad = Vec::new();
+        let recipients = recipients_of(&m.recipients, "reminder.recipients", &mut bad);
+        variables_of(
+            event,
+            &m.variables,
+            &[DEADLINE_VAR, DAYS_LEFT_VAR],
+            "reminder.variables",
+            &mut bad,
+        );
+        let deadline = match &m.deadline {
+            None => {
+                bad.push(FieldViolation::new("reminder.deadline", "is required"));
+                None
             }
-            let mut bad = Vec::new();
-            let recipients = recipients_of(&m.recipients, "reminder.recipients", &mut bad);
-            variables_of(
-                event,
-                &m.variables,
-                &[DEADLINE_VAR, DAYS_LEFT_VAR],
-                "reminder.variables",
-                &mut bad,
-            );
-            let deadline = match &m.deadline {
-                None => {
-                    bad.push(FieldViolation::new("reminder.deadline", "is required"));
+            Some(t) => match timestamp_from_pb(t, "reminder.deadline") {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    bad.extend(e.violations.iter().cloned());
                     None
                 }
-                Some(t) => match timestamp_from_pb(t, "reminder.deadline") {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        bad.extend(e.violations.iter().cloned());
-                        None
-                    }
-                },
-            };
-            let mut days = Vec::new();
-            for (i, d) in m.days_before.iter().enumerate() {
-                match u32::try_from(*d) {
-                    Ok(d) => days.push(d),
-                    Err(_) => bad.push(FieldViolation::new(
-                        format!("reminder.days_before[{i}]"),
-                        "must not be negative",
-                    )),
-                }
-            }
-            if !bad.is_empty() {
-                return Err(Error::invalid_fields(bad));
-            }
-            let deadline = deadline.expect("checked above");
-            let now = self.now();
-            let occurrences =
-                reminder::schedule(deadline, &days, m.working_days, &self.calendar, now).map_err(
-                    |e| match e {
-                        ScheduleError::Days(d) => Error::invalid("reminder.days_before", d),
-                        ScheduleError::AllPassed => Error::invalid(
-                            "reminder.days_before",
-                            "every reminder day has already passed",
-                        ),
-                        ScheduleError::Calendar(e @ CalendarError::UnknownYear(_)) => Error::new(
-                            ErrorCode::FailedPrecondition,
-                            "CALENDAR_YEAR_UNKNOWN",
-                            e.to_string(),
-                        )
-                        .with_metadata("rule", "R-31"),
-                        ScheduleError::Calendar(e) => Error::internal(e),
-                    },
-                )?;
-            let id = self.new_id();
-            let deadline_text = reminder::chinese_date(reminder::deadline_date(deadline));
-            self.change(key, |mut tx| async move {
-                store::insert_reminder(
-                    &mut tx,
-                    &store::ReminderRow {
-                        id: id.clone(),
-                        event_type: event.name.clone(),
-                        variables: serde_json::to_string(&m.variables).unwrap_or_default(),
-                        recipients: recipients_json(&recipients),
-                        deadline_micros: unix_micros(deadline),
-                        days_before: serde_json::to_string(&days).unwrap_or_default(),
-                        working_days: m.working_days,
-                        created_by: c.subject.clone(),
-                        created_micros: unix_micros(now),
-                    },
-                )
-                .await?;
-                let mut names = Vec::new();
-                for o in &occurrences {
-                    let mut vars = m.variables.clone();
-                    vars.insert(DEADLINE_VAR.into(), deadline_text.clone());
-                    vars.insert(DAYS_LEFT_VAR.into(), o.days_left.to_string());
-                    let (row, _) = self
-                        .accept(
-                            &mut tx,
-                            event,
-                            &recipients,
-                            &vars,
-                            o.send_at,
-                            Some(id.clone()),
-                            &c.subject,
-                        )
-                        .await?;
-                    names.push(format!("notifications/{}", row.id));
-                }
-                let response = pb::Reminder {
-                    name: format!("reminders/{id}"),
-                    event_type: event.name.clone(),
-                    recipients: recipients_pb(&recipients_json(&recipients)),
-                    variables: m.variables.clone(),
-                    deadline: Some(to_timestamp(unix_micros(deadline))),
-                    days_before: m.days_before.clone(),
-                    working_days: m.working_days,
-                    scheduled_times: occurrences
-                        .iter()
-                        .map(|o| to_timestamp(unix_micros(o.send_at)))
-                        .collect(),
-                    notifications: names,
-                };
-                let record = AuditRecord::by(&c, "reminder.create", response.name.clone())
-                    .because(event.rule.clone())
-                    .with_detail(serde_json::json!({
-                        "event_type": event.name,
-                        "deadline": deadline_text,
-                        "working_days": m.working_days,
-                        "scheduled": occurrences.iter().map(|o| unix_micros(o.send_at)).collect::<Vec<_>>(),
-                    }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
+            },
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        let mut days = Vec::new();
+        for (i, d) in m.days_before.iter().enumerate() {
+            match u32::try_from(*d) {
+                Ok(d) => days.push(d),
+                Err(_) => bad.push(FieldViolation::new(
+                    format!("reminder.days_before[{i}]"),
+                    "must not be negative",
+                )),
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let deadline = deadline.expect("checked above");
+        let now = self.now();
+        let occurrences = reminder::schedule(deadline, &days, m.working_days, &self.calendar, now)
+            .map_err(|e| match e {
+                ScheduleError::Days(d) => Error::invalid("reminder.days_before", d),
+                ScheduleError::AllPassed => Error::invalid(
+                    "reminder.days_before",
+                    "every reminder day has already passed",
+                ),
+                ScheduleError::Calendar(e @ CalendarError::UnknownYear(_)) => Error::new(
+                    ErrorCode::FailedPrecondition,
+                    "CALENDAR_YEAR_UNKNOWN",
+                    e.to_string(),
+                )
+                .with_metadata("rule", "R-31"),
+                ScheduleError::Calendar(e) => Error::internal(e),
+            })?;
+        let id = self.new_id();
+        let deadline_text = reminder::chinese_date(reminder::deadline_date(deadline));
+        self.change(key, |mut tx| async move {
+            store::insert_reminder(
+                &mut tx,
+                &store::ReminderRow {
+                    id: id.clone(),
+                    event_type: event.name.clone(),
+                    variables: serde_json::to_string(&m.variables).unwrap_or_default(),
+                    recipients: recipients_json(&recipients),
+                    deadline_micros: unix_micros(deadline),
+                    days_before: serde_json::to_string(&days).unwrap_or_default(),
+                    working_days: m.working_days,
+                    created_by: c.subject.clone(),
+                    created_micros: unix_micros(now),
+                },
+            )
+            .await?;
+            let mut names = Vec::new();
+            for o in &occurrences {
+                let mut vars = m.variables.clone();
+                vars.insert(DEADLINE_VAR.into(), deadline_text.clone());
+                vars.insert(DAYS_LEFT_VAR.into(), o.days_left.to_string());
+                let (row, _) = self
+                    .accept(
+                        &mut tx,
+                        event,
+                        &recipients,
+                        &vars,
+                        o.send_at,
+                        Some(id.clone()),
+                        &c.subject,
+                    )
+                    .await?;
+                names.push(format!("notifications/{}", row.id));
+            }
+            let response = pb::Reminder {
+                name: format!("reminders/{id}"),
+                event_type: event.name.clone(),
+                recipients: recipients_pb(&recipients_json(&recipients)),
+                variables: m.variables.clone(),
+                deadline: Some(to_timestamp(unix_micros(deadline))),
+                days_before: m.days_before.clone(),
+                working_days: m.working_days,
+                scheduled_times: occurrences
+                    .iter()
+                    .map(|o| to_timestamp(unix_micros(o.send_at)))
+                    .collect(),
+                notifications: names,
+            };
+            let record = AuditRecord::by(c, "reminder.create", response.name.clone())
+                .because(event.rule.clone())
+                .with_detail(serde_json::json!({
+                    "event_type": event.name,
+                    "deadline": deadline_text,
+                    "working_days": m.working_days,
+                    "scheduled": occurrences.iter().map(|o| unix_micros(o.send_at)).collect::<Vec<_>>(),
+                }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     pub(super) async fn reminder_list(
         &self,
-        request: Request<pb::ListRemindersRequest>,
-    ) -> Result<Response<pb::ListRemindersResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            c.require(&STAFF)?;
-            let r = request.get_ref();
-            let page = Page::parse(r.page_size, &r.page_token)?;
-            let mut rows = store::list_reminders(&self.db, &page).await?;
-            let next_page_token = page.finish(&mut rows, |m| m.id.clone());
-            Ok(pb::ListRemindersResponse {
-                reminders: rows
-                    .iter()
-                    .map(|m| pb::Reminder {
-                        name: format!("reminders/{}", m.id),
-                        event_type: m.event_type.clone(),
-                        recipients: recipients_pb(&m.recipients),
-                        variables: serde_json::from_str(&m.variables).unwrap_or_default(),
-                        deadline: Some(to_timestamp(m.deadline_micros)),
-                        days_before: serde_json::from_str(&m.days_before).unwrap_or_default(),
-                        working_days: m.working_days,
-                        scheduled_times: Vec::new(),
-                        notifications: Vec::new(),
-                    })
-                    .collect(),
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::ListRemindersRequest,
+    ) -> Result<pb::ListRemindersResponse> {
+        c.require(&STAFF)?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        let mut rows = store::list_reminders(&self.db, &page).await?;
+        let next_page_token = page.finish(&mut rows, |m| m.id.clone());
+        Ok(pb::ListRemindersResponse {
+            reminders: rows
+                .iter()
+                .map(|m| pb::Reminder {
+                    name: format!("reminders/{}", m.id),
+                    event_type: m.event_type.clone(),
+                    recipients: recipients_pb(&m.recipients),
+                    variables: serde_json::from_str(&m.variables).unwrap_or_default(),
+                    deadline: Some(to_timestamp(m.deadline_micros)),
+                    days_before: serde_json::from_str(&m.days_before).unwrap_or_default(),
+                    working_days: m.working_days,
+                    scheduled_times: Vec::new(),
+                    notifications: Vec::new(),
+                })
+                .collect(),
+            next_page_token,
+        })
     }
 }

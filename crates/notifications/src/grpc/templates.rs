@@ -1,11 +1,10 @@
 //! Templates: the Chinese message of each event type and channel, versioned.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Role, change::Done, clock::unix_micros,
+    Error, Result, audit::AuditRecord, auth::Caller, auth::Role, change::Done, clock::unix_micros,
     idempotency::RequestKey, paging::Page,
 };
 use qaward_proto::qaward::notifications::v1 as pb;
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{Channel, template},
@@ -13,75 +12,67 @@ use crate::{
 };
 
 use super::{
-    NotificationsApi, STAFF, caller,
+    NotificationsApi, STAFF,
     convert::{channel_of, event_at, template_pb},
 };
 
 impl NotificationsApi {
     pub(super) async fn template_create(
         &self,
-        request: Request<pb::CreateTemplateRequest>,
-    ) -> Result<Response<pb::Template>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            c.require(&[Role::Office])?;
-            let key = RequestKey::new("CreateTemplate", &c, &r.request_id, &r)?;
-            let t = r
-                .template
-                .as_ref()
-                .ok_or_else(|| Error::invalid("template", "is required"))?;
-            let event = event_at(&t.event_type, "template.event_type")?;
-            let channel = channel_of(t.channel)
-                .ok_or_else(|| Error::invalid("template.channel", "must name one channel"))?;
-            if channel == Channel::Sms && !t.subject.is_empty() {
-                return Err(Error::invalid(
-                    "template.subject",
-                    "an SMS has no subject; leave it empty",
-                ));
-            }
-            template::check(event, &t.subject, &t.body)
-                .map_err(|e| Error::invalid(format!("template.{}", e.part), e.message))?;
-            let now = self.now();
-            self.change(key, |mut tx| async move {
-                let row = store::insert_template(
-                    &mut tx,
-                    &event.name,
-                    channel,
-                    &t.subject,
-                    &t.body,
-                    &c.subject,
-                    unix_micros(now),
-                )
-                .await?;
-                let response = template_pb(&row);
-                let record = AuditRecord::by(&c, "template.create", response.name.clone());
-                Ok(Done::new(tx, record, response))
-            })
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::CreateTemplateRequest,
+    ) -> Result<pb::Template> {
+        c.require(&[Role::Office])?;
+        let key = RequestKey::new("CreateTemplate", c, &r.request_id, &r)?;
+        let t = r
+            .template
+            .as_ref()
+            .ok_or_else(|| Error::invalid("template", "is required"))?;
+        let event = event_at(&t.event_type, "template.event_type")?;
+        let channel = channel_of(t.channel)
+            .ok_or_else(|| Error::invalid("template.channel", "must name one channel"))?;
+        if channel == Channel::Sms && !t.subject.is_empty() {
+            return Err(Error::invalid(
+                "template.subject",
+                "an SMS has no subject; leave it empty",
+            ));
+        }
+        template::check(event, &t.subject, &t.body)
+            .map_err(|e| Error::invalid(format!("template.{}", e.part), e.message))?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            let row = store::insert_template(
+                &mut tx,
+                &event.name,
+                channel,
+                &t.subject,
+                &t.body,
+                &c.subject,
+                unix_micros(now),
+            )
+            .await?;
+            let response = template_pb(&row);
+            let record = AuditRecord::by(c, "template.create", response.name.clone());
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     pub(super) async fn template_list(
         &self,
-        request: Request<pb::ListTemplatesRequest>,
-    ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
-        let c = caller(&request)?;
-        let run = async {
-            c.require(&STAFF)?;
-            let r = request.get_ref();
-            let page = Page::parse(r.page_size, &r.page_token)?;
-            if !r.event_type.is_empty() {
-                event_at(&r.event_type, "event_type")?;
-            }
-            let mut rows = store::list_templates(&self.db, &r.event_type, &page).await?;
-            let next_page_token = page.finish(&mut rows, store::template_key);
-            Ok(pb::ListTemplatesResponse {
-                templates: rows.iter().map(template_pb).collect(),
-                next_page_token,
-            })
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::ListTemplatesRequest,
+    ) -> Result<pb::ListTemplatesResponse> {
+        c.require(&STAFF)?;
+        let page = Page::parse(r.page_size, &r.page_token)?;
+        if !r.event_type.is_empty() {
+            event_at(&r.event_type, "event_type")?;
+        }
+        let mut rows = store::list_templates(&self.db, &r.event_type, &page).await?;
+        let next_page_token = page.finish(&mut rows, store::template_key);
+        Ok(pb::ListTemplatesResponse {
+            templates: rows.iter().map(template_pb).collect(),
+            next_page_token,
+        })
     }
 }
