@@ -134,6 +134,13 @@ impl Caller {
     /// supervisor tokens act for one programme, the one their `programme` claim names.
     pub fn require_programme(&self, programme: &str, roles: &[Role]) -> Result<(), Error> {
         self.require(roles)?;
+        self.acts_for(programme)
+    }
+
+    /// Refuses with PERMISSION_DENIED unless the token acts for `programmes/{programme}`: the
+    /// record-level half of [`Caller::require_programme`], for a handler whose roles the policy
+    /// table has already checked.
+    pub fn acts_for(&self, programme: &str) -> Result<(), Error> {
         if self.programme_id() != Some(programme) {
             return Err(Error::permission_denied(format!(
                 "this token does not act for programmes/{programme}"

@@ -71,7 +71,7 @@ impl ApplicationsApi {
         r: pb::FixCandidatesRequest,
     ) -> Result<pb::FixCandidatesResponse> {
         let (p, y) = cycle_id(&r.cycle, "cycle")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let mut bad = Vec::new();
         let mut ties = Vec::new();
         for (i, t) in r.tie_resolutions.iter().enumerate() {
@@ -344,13 +344,12 @@ impl ApplicationsApi {
                 store::save_application(&mut tx, &row).await?;
             }
             let response = application_pb(&mut tx, &row).await?;
-            let record = AuditRecord::by(
-                c,
-                "application.consultation_opinion",
-                response.name.clone(),
-            )
-            .because("R-20")
-            .with_detail(serde_json::json!({ "department": r.department, "opinion": opinion }));
+            let record =
+                AuditRecord::by(c, "application.consultation_opinion", response.name.clone())
+                    .because("R-20")
+                    .with_detail(
+                        serde_json::json!({ "department": r.department, "opinion": opinion }),
+                    );
             Ok(Done::new(tx, record, response))
         })
         .await
@@ -362,7 +361,7 @@ impl ApplicationsApi {
         r: pb::DecideObjectionRequest,
     ) -> Result<pb::Application> {
         let (p, y, code) = application_name(&r.name, "name")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let mut bad = Vec::new();
         let reason = line(&r.reason, "reason", 2_000, &mut bad);
         if r.department.trim().is_empty() {

@@ -70,7 +70,7 @@ impl ApplicationsApi {
         r: pb::CreateCycleRequest,
     ) -> Result<pb::Cycle> {
         let programme = programme_id(&r.parent, "parent")?;
-        c.require_programme(&programme, &[Role::Office])?;
+        c.acts_for(&programme)?;
         let key = RequestKey::new("CreateCycle", c, &r.request_id, &r)?;
         let cy = r
             .cycle

@@ -180,7 +180,7 @@ impl ApplicationsApi {
         r: pb::ListOverdueReportsRequest,
     ) -> Result<pb::ListOverdueReportsResponse> {
         let p = programme_id(&r.programme, "programme")?;
-        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        c.acts_for(&p)?;
         let page = qaward_kit::paging::Page::parse(r.page_size, &r.page_token)?;
         let today = china_date(unix_micros(self.now()));
         let mut conn = self.db().pool().acquire().await?;
@@ -222,7 +222,7 @@ impl ApplicationsApi {
         let p = c.programme_id().map(str::to_string).ok_or_else(|| {
             Error::permission_denied("the office of the award's programme revokes it")
         })?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let mut bad = Vec::new();
         let reason = line(&r.reason, "reason", 2_000, &mut bad);
         let document = line(&r.approval_document, "approval_document", 100, &mut bad);

@@ -3,7 +3,7 @@
 use qaward_kit::{
     Error, Result, audit,
     auth::Caller,
-    auth::{Role, relay_token},
+    auth::relay_token,
     clock::{to_timestamp, unix_micros},
     paging::Page,
 };
@@ -28,7 +28,7 @@ impl ApplicationsApi {
     ) -> Result<pb::CycleRecordArchive> {
         let name = r.name.clone();
         let (p, y) = cycle_id(&name, "name")?;
-        c.require_programme(&p, &[Role::Supervisor, Role::Office])?;
+        c.acts_for(&p)?;
         let now = self.now();
         let mut conn = self.db().pool().acquire().await?;
         let cycle = store::get_cycle(&mut conn, &p, y).await?;

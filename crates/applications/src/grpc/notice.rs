@@ -4,7 +4,6 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Caller,
-    auth::Role,
     change::Done,
     clock::{from_unix_micros, to_timestamp, unix_micros},
     convert::chinese_date,
@@ -38,7 +37,7 @@ impl ApplicationsApi {
         r: pb::OpenPublicNoticeRequest,
     ) -> Result<pb::PublicNotice> {
         let (p, y) = cycle_id(&r.cycle, "cycle")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let key = RequestKey::new("OpenPublicNotice", c, &r.request_id, &r)?;
         let candidates = self.all_in(&p, y, Stage::Candidate).await?;
         selection::may_publish(candidates.len()).map_err(refused)?;
@@ -153,7 +152,7 @@ impl ApplicationsApi {
 
     pub(super) async fn selection_get_notice(
         &self,
-        _c: &Caller,
+        _caller: &Caller,
         r: pb::GetPublicNoticeRequest,
     ) -> Result<pb::PublicNotice> {
         let name = &r.name;
@@ -245,7 +244,7 @@ impl ApplicationsApi {
         r: pb::ListComplaintsRequest,
     ) -> Result<pb::ListComplaintsResponse> {
         let (p, y, code) = application_name(&r.parent, "parent")?;
-        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        c.acts_for(&p)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut conn = self.db().pool().acquire().await?;
         let mut rows =
@@ -270,7 +269,7 @@ impl ApplicationsApi {
             )
         })?;
         let (p, y, code) = application_name(application, "name")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let mut bad = Vec::new();
         let investigation = r.investigation.trim().to_string();
         if investigation.is_empty() || investigation.chars().count() > 10_000 {

@@ -5,7 +5,6 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Caller,
-    auth::Role,
     change::Done,
     clock::unix_micros,
     error::FieldViolation,
@@ -34,7 +33,7 @@ impl ApplicationsApi {
                 "1-63 lower-case letters, digits or '-'",
             ));
         }
-        c.require_programme(&r.programme_id, &[Role::Office])?;
+        c.acts_for(&r.programme_id)?;
         let key = RequestKey::new("CreateProgramme", c, &r.request_id, &r)?;
         let p = r
             .programme
@@ -75,7 +74,7 @@ impl ApplicationsApi {
         r: pb::GetProgrammeRequest,
     ) -> Result<pb::Programme> {
         let id = programme_id(&r.name, "name")?;
-        c.require_programme(&id, &[Role::Office, Role::Supervisor])?;
+        c.acts_for(&id)?;
         let mut conn = self.db.pool().acquire().await?;
         Ok(programme_pb(&store::get_programme(&mut conn, &id).await?))
     }
@@ -85,7 +84,6 @@ impl ApplicationsApi {
         c: &Caller,
         r: pb::ListProgrammesRequest,
     ) -> Result<pb::ListProgrammesResponse> {
-        c.require(&[Role::Office, Role::Supervisor])?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let only = c.programme_id().unwrap_or_default();
         let mut rows = store::list_programmes(&self.db, only, &page).await?;
@@ -102,7 +100,7 @@ impl ApplicationsApi {
         r: pb::UpdateProgrammeSettingsRequest,
     ) -> Result<pb::Programme> {
         let id = programme_id(&r.name, "name")?;
-        c.require_programme(&id, &[Role::Office])?;
+        c.acts_for(&id)?;
         let key = RequestKey::new("UpdateProgrammeSettings", c, &r.request_id, &r)?;
         let settings = settings_from_pb(
             r.settings

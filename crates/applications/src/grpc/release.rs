@@ -37,7 +37,7 @@ impl ApplicationsApi {
         r: pb::ReleaseReviewStageRequest,
     ) -> Result<pb::ReleaseReviewStageResponse> {
         let (p, y) = cycle_id(&r.cycle, "cycle")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let stage = match stage_from_pb(r.stage) {
             Some(s @ (ReviewStage::Materials | ReviewStage::Site)) => s,
             Some(ReviewStage::Defence) => {

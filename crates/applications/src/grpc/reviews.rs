@@ -4,7 +4,7 @@
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
-    auth::{Caller, Role, relay_token},
+    auth::{Caller, relay_token},
     change,
     clock::unix_micros,
     cn,
@@ -91,7 +91,7 @@ impl ApplicationsApi {
         r: pb::PrepareReviewGroupRequest,
     ) -> Result<pb::ReviewGroup> {
         let (p, y) = cycle_id(&r.parent, "parent")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let g = r
             .review_group
             .as_ref()
@@ -312,7 +312,7 @@ impl ApplicationsApi {
         r: pb::StartReviewGroupRequest,
     ) -> Result<pb::ReviewGroup> {
         let (p, y, id) = group_name(&r.name, "name")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let entropy = r.entropy.trim().to_string();
         if entropy.is_empty() || entropy.len() > 256 {
             return Err(Error::invalid("entropy", "must be 1-256 characters"));
@@ -575,7 +575,7 @@ impl ApplicationsApi {
         r: pb::GetReviewGroupRequest,
     ) -> Result<pb::ReviewGroup> {
         let (p, y, id) = group_name(&r.name, "name")?;
-        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        c.acts_for(&p)?;
         let mut conn = self.db().pool().acquire().await?;
         let g = store::get_review_group(&mut conn, &p, y, &id).await?;
         Ok(group_pb(&g, c))
@@ -587,7 +587,7 @@ impl ApplicationsApi {
         r: pb::ListReviewGroupsRequest,
     ) -> Result<pb::ListReviewGroupsResponse> {
         let (p, y) = cycle_id(&r.parent, "parent")?;
-        c.require_programme(&p, &[Role::Office, Role::Supervisor])?;
+        c.acts_for(&p)?;
         let page = Page::parse(r.page_size, &r.page_token)?;
         let mut conn = self.db().pool().acquire().await?;
         let mut rows = store::list_review_groups(&mut conn, &p, y, &page).await?;

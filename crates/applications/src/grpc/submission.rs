@@ -287,7 +287,7 @@ impl ApplicationsApi {
         r: pb::TransitionApplicationRequest,
     ) -> Result<pb::Application> {
         let (p, y, code) = application_name(&r.name, "name")?;
-        c.require_programme(&p, &[Role::Office])?;
+        c.acts_for(&p)?;
         let mut bad = Vec::new();
         let reason = line(&r.reason, "reason", 2_000, &mut bad);
         if !bad.is_empty() {

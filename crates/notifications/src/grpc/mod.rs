@@ -48,9 +48,6 @@ pub struct NotificationsApi {
 /// Callers who see every notification and template.
 const STAFF: [Role; 3] = [Role::Office, Role::Supervisor, Role::Service];
 
-/// Callers who may send.
-const SENDERS: [Role; 2] = [Role::Office, Role::Service];
-
 /// Whether `c` is the recipient `id`: its subject (a reviewer's certificate number) or its
 /// organisation (an enterprise's credit code, a unit's code).
 fn is_recipient(c: &Caller, id: &str) -> bool {

@@ -4,7 +4,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
-    auth::{Caller, Role},
+    auth::Caller,
     change::{self, Done},
     cn,
     error::FieldViolation,
@@ -149,7 +149,7 @@ pub(super) async fn prepare(
     r: pb::PrepareDrawRequest,
 ) -> Result<pb::Draw> {
     let programme = programme_id(&r.parent, "parent")?;
-    c.require_programme(&programme, &[Role::Office])?;
+    c.acts_for(&programme)?;
     let key = RequestKey::new("PrepareDraw", c, &r.request_id, &r)?;
     let d = r
         .draw
@@ -252,7 +252,7 @@ pub(super) async fn execute(
     r: pb::ExecuteDrawRequest,
 ) -> Result<pb::Draw> {
     let (programme, id) = child(&r.name, "draws", "name")?;
-    c.require_programme(&programme, &[Role::Office])?;
+    c.acts_for(&programme)?;
     let key = RequestKey::new("ExecuteDraw", c, &r.request_id, &r)?;
     if r.entropy.is_empty() || r.entropy.chars().count() > 1000 {
         return Err(Error::invalid("entropy", "must be 1-1000 characters"));
@@ -318,7 +318,7 @@ pub(super) async fn execute(
 
 pub(super) async fn get(api: &ReviewersApi, c: &Caller, r: pb::GetDrawRequest) -> Result<pb::Draw> {
     let (programme, id) = child(&r.name, "draws", "name")?;
-    c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
+    c.acts_for(&programme)?;
     let mut conn = api.db.pool().acquire().await?;
     Ok(draw_pb(
         &store::get_draw(&mut conn, &programme, &id).await?,
@@ -332,7 +332,7 @@ pub(super) async fn list(
     r: pb::ListDrawsRequest,
 ) -> Result<pb::ListDrawsResponse> {
     let programme = programme_id(&r.parent, "parent")?;
-    c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
+    c.acts_for(&programme)?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut rows = store::list_draws(&api.db, &programme, &page).await?;
     let next_page_token = page.finish(&mut rows, |d| d.id.clone());
@@ -348,7 +348,7 @@ pub(super) async fn verify(
     r: pb::VerifyDrawRequest,
 ) -> Result<pb::VerifyDrawResponse> {
     let (programme, id) = child(&r.name, "draws", "name")?;
-    c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
+    c.acts_for(&programme)?;
     let mut conn = api.db.pool().acquire().await?;
     let d = store::get_draw(&mut conn, &programme, &id).await?;
     Ok(super::replay::verify(

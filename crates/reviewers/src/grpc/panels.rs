@@ -55,7 +55,7 @@ pub(super) async fn list(
     r: pb::ListPanelsRequest,
 ) -> Result<pb::ListPanelsResponse> {
     let programme = programme_id(&r.parent, "parent")?;
-    c.require_programme(&programme, &[Role::Office, Role::Supervisor])?;
+    c.acts_for(&programme)?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut rows = store::list_panels(&api.db, &programme, &page).await?;
     let next_page_token = page.finish(&mut rows, |p| p.id.clone());
@@ -111,7 +111,7 @@ pub(super) async fn replace_member(
     r: pb::ReplaceMemberRequest,
 ) -> Result<pb::Panel> {
     let (programme, panel_id) = child(&r.panel, "panels", "panel")?;
-    c.require_programme(&programme, &[Role::Office])?;
+    c.acts_for(&programme)?;
     let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
     let key = RequestKey::new("ReplaceMember", c, &r.request_id, &r)?;
     let reason = pb::ReplaceReason::try_from(r.reason)
@@ -151,7 +151,7 @@ pub(super) async fn release(
     r: pb::ReleasePanelRequest,
 ) -> Result<pb::Panel> {
     let (programme, panel_id) = child(&r.name, "panels", "name")?;
-    c.require_programme(&programme, &[Role::Office])?;
+    c.acts_for(&programme)?;
     let key = RequestKey::new("ReleasePanel", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
         store::get_panel(&mut tx, &programme, &panel_id).await?;

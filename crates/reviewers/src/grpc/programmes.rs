@@ -1,13 +1,8 @@
 //! Programmes: a tenant of the reviewer pool and its versioned draw policy (Art. 8, 16(3-5)).
 
 use qaward_kit::{
-    Error, Result,
-    audit::AuditRecord,
-    auth::{Caller, Role},
-    change::Done,
-    idempotency::RequestKey,
-    names::valid_id,
-    paging::Page,
+    Error, Result, audit::AuditRecord, auth::Caller, change::Done, idempotency::RequestKey,
+    names::valid_id, paging::Page,
 };
 use qaward_proto::qaward::reviewers::v1 as pb;
 
@@ -29,7 +24,7 @@ pub(super) async fn create(
             "1-63 lower-case letters, digits or '-'",
         ));
     }
-    c.require_programme(&r.programme_id, &[Role::Office])?;
+    c.acts_for(&r.programme_id)?;
     let key = RequestKey::new("CreateProgramme", c, &r.request_id, &r)?;
     let p = r
         .programme
@@ -61,7 +56,7 @@ pub(super) async fn get(
     r: pb::GetProgrammeRequest,
 ) -> Result<pb::Programme> {
     let id = programme_id(&r.name, "name")?;
-    c.require_programme(&id, &[Role::Office, Role::Supervisor])?;
+    c.acts_for(&id)?;
     let mut conn = api.db.pool().acquire().await?;
     Ok(programme_pb(&store::get_programme(&mut conn, &id).await?))
 }
@@ -71,7 +66,6 @@ pub(super) async fn list(
     c: &Caller,
     r: pb::ListProgrammesRequest,
 ) -> Result<pb::ListProgrammesResponse> {
-    c.require(&[Role::Office, Role::Supervisor])?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     // A token for no programme lists none ("\u{0}" matches no id).
     let only = c.programme_id().unwrap_or("\u{0}");
@@ -89,7 +83,7 @@ pub(super) async fn update_draw_policy(
     r: pb::UpdateDrawPolicyRequest,
 ) -> Result<pb::Programme> {
     let id = programme_id(&r.name, "name")?;
-    c.require_programme(&id, &[Role::Office])?;
+    c.acts_for(&id)?;
     let key = RequestKey::new("UpdateDrawPolicy", c, &r.request_id, &r)?;
     let policy = policy_from_pb(
         r.policy
