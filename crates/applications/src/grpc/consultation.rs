@@ -14,7 +14,6 @@ use qaward_kit::{
     notify,
 };
 use qaward_proto::qaward::{applications::v1 as pb, scoring::v1 as spb};
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
@@ -26,7 +25,7 @@ use crate::{
 };
 
 use super::{
-    ApplicationsApi, caller,
+    ApplicationsApi,
     convert::{application_pb, china_date, cycle_pb, decimal, line, notice, opinion_str},
     names::{application_name, application_resource, cycle_id, department_inbox},
 };
@@ -209,70 +208,66 @@ impl ApplicationsApi {
         .await
     }
 
-    pub(crate) async fn selection_request_consultation(
+    pub(super) async fn selection_request_consultation(
         &self,
-        request: Request<pb::RequestConsultationRequest>,
-    ) -> Result<Response<pb::Cycle>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y) = cycle_id(&r.cycle, "cycle")?;
-            c.require_programme(&p, &[Role::Office])?;
-            let deadline = match &r.deadline {
-                Some(d) => date_from_pb(d, "deadline")?,
-                None => return Err(Error::invalid("deadline", "is required")),
-            };
-            let key = RequestKey::new("RequestConsultation", &c, &r.request_id, &r)?;
-            let now = self.now();
-            if deadline < china_date(unix_micros(now)) {
-                return Err(Error::invalid("deadline", "must not be in the past"));
-            }
-            let candidates = self.all_in(&p, y, Stage::Candidate).await?;
-            selection::may_consult(candidates.len()).map_err(refused)?;
-            self.change(key, |mut tx| async move {
-                let cycle = store::get_cycle(&mut tx, &p, y).await?;
-                let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
-                let mut names = Vec::new();
-                for row in &candidates {
-                    for d in &settings.consulted_departments {
-                        store::request_consultation(&mut tx, &row.id, d, &iso_date(deadline)).await?;
-                    }
-                    names.push(
-                        store::get_enterprise(&mut tx, &row.credit_code)
-                            .await?
-                            .display_name,
-                    );
-                }
-                for d in &settings.consulted_departments {
-                    notify::enqueue(
-                        &mut tx,
-                        now,
-                        &notice(
-                            "consultation.requested",
-                            &department_inbox(d),
-                            d,
-                            &[
-                                ("department_name", d.clone()),
-                                ("candidates", names.join("、")),
-                                ("deadline", chinese_date(deadline)),
-                            ],
-                        ),
-                    )
-                    .await?;
-                }
-                let response = cycle_pb(&cycle);
-                let record = AuditRecord::by(&c, "cycle.request_consultation", r.cycle.clone())
-                    .because("R-20")
-                    .with_detail(serde_json::json!({
-                        "departments": settings.consulted_departments,
-                        "deadline": iso_date(deadline),
-                        "candidates": candidates.iter().map(application_resource).collect::<Vec<_>>(),
-                    }));
-                Ok(Done::new(tx, record, response))
-            })
-            .await
+        c: &Caller,
+        r: pb::RequestConsultationRequest,
+    ) -> Result<pb::Cycle> {
+        let (p, y) = cycle_id(&r.cycle, "cycle")?;
+        c.require_programme(&p, &[Role::Office])?;
+        let deadline = match &r.deadline {
+            Some(d) => date_from_pb(d, "deadline")?,
+            None => return Err(Error::invalid("deadline", "is required")),
         };
-        run.await.map(Response::new).map_err(Error::into_status)
+        let key = RequestKey::new("RequestConsultation", c, &r.request_id, &r)?;
+        let now = self.now();
+        if deadline < china_date(unix_micros(now)) {
+            return Err(Error::invalid("deadline", "must not be in the past"));
+        }
+        let candidates = self.all_in(&p, y, Stage::Candidate).await?;
+        selection::may_consult(candidates.len()).map_err(refused)?;
+        self.change(key, |mut tx| async move {
+            let cycle = store::get_cycle(&mut tx, &p, y).await?;
+            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+            let mut names = Vec::new();
+            for row in &candidates {
+                for d in &settings.consulted_departments {
+                    store::request_consultation(&mut tx, &row.id, d, &iso_date(deadline)).await?;
+                }
+                names.push(
+                    store::get_enterprise(&mut tx, &row.credit_code)
+                        .await?
+                        .display_name,
+                );
+            }
+            for d in &settings.consulted_departments {
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "consultation.requested",
+                        &department_inbox(d),
+                        d,
+                        &[
+                            ("department_name", d.clone()),
+                            ("candidates", names.join("、")),
+                            ("deadline", chinese_date(deadline)),
+                        ],
+                    ),
+                )
+                .await?;
+            }
+            let response = cycle_pb(&cycle);
+            let record = AuditRecord::by(c, "cycle.request_consultation", r.cycle.clone())
+                .because("R-20")
+                .with_detail(serde_json::json!({
+                    "departments": settings.consulted_departments,
+                    "deadline": iso_date(deadline),
+                    "candidates": candidates.iter().map(application_resource).collect::<Vec<_>>(),
+                }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     pub(super) async fn selection_record_opinion(

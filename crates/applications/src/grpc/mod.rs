@@ -306,7 +306,8 @@ impl ApplicationService for ApplicationsApi {
         &self,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        self.intake_submit(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.intake_submit(&c, r).await)
     }
 
     async fn withdraw_application(
@@ -393,7 +394,8 @@ impl ApplicationService for ApplicationsApi {
         &self,
         request: Request<pb::RequestConsultationRequest>,
     ) -> Result<Response<pb::Cycle>, Status> {
-        self.selection_request_consultation(request).await
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.selection_request_consultation(&c, r).await)
     }
 
     async fn record_consultation_opinion(

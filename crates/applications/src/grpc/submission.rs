@@ -14,7 +14,6 @@ use qaward_kit::{
     notify,
 };
 use qaward_proto::qaward::{applications::v1 as pb, notifications::v1 as npb};
-use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
@@ -27,90 +26,83 @@ use crate::{
 use super::{
     ApplicationsApi,
     access::{load, only_the_enterprise},
-    caller,
     convert::{application_pb, china_date, line, notice, opinion_str},
     cycles::eligibility_of,
     names::application_name,
 };
 
 impl ApplicationsApi {
-    pub(crate) async fn intake_submit(
+    pub(super) async fn intake_submit(
         &self,
-        request: Request<pb::SubmitApplicationRequest>,
-    ) -> Result<Response<pb::Application>, Status> {
-        let c = caller(&request)?;
-        let r = request.into_inner();
-        let run = async {
-            let (p, y, code) = application_name(&r.name, "name")?;
-            only_the_enterprise(&c, code.as_str())?;
-            let key = RequestKey::new("SubmitApplication", &c, &r.request_id, &r)?;
-            let now = self.now();
-            self.change(key, |mut tx| async move {
-                let mut l = load(&mut tx, &p, y, &code).await?;
-                let settings =
-                    store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
-                let ineligible = eligibility_of(&mut tx, &code, &l.enterprise, &l.cycle).await?;
-                let files = store::evidence_of(&mut tx, &l.row.id).await?.len();
-                let problems = stage::submission_problems(
-                    now,
-                    qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
-                    ineligible,
-                    &l.row.organisation_profile,
-                    &l.row.self_assessment,
-                    files,
-                    &settings,
-                );
-                let d =
-                    stage::apply(stage_of(&l.row)?, &Step::Submit { problems }).map_err(refused)?;
-                decide(&mut l.row, d.to, &d.why, unix_micros(now));
-                l.row.submitted_micros = Some(unix_micros(now));
-                store::save_application(&mut tx, &l.row).await?;
-                let programme = store::get_programme(&mut tx, &p).await?;
-                let response = application_pb(&mut tx, &l.row).await?;
-                let name = &l.enterprise.display_name;
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "application.submitted",
-                        code.as_str(),
-                        name,
-                        &[
-                            ("enterprise_name", name.clone()),
-                            ("programme_name", programme.display_name.clone()),
-                            ("year", y.to_string()),
-                            ("application_id", response.name.clone()),
-                        ],
-                    ),
-                )
-                .await?;
-                notify::enqueue(
-                    &mut tx,
-                    now,
-                    &notice(
-                        "recommendation.requested",
-                        &l.enterprise.recommending_unit,
-                        "",
-                        &[
-                            ("unit_name", l.enterprise.recommending_unit.clone()),
-                            ("enterprise_name", name.clone()),
-                            ("programme_name", programme.display_name.clone()),
-                            ("year", y.to_string()),
-                            (
-                                "deadline",
-                                chinese_date(china_date(l.cycle.deadline_micros)),
-                            ),
-                        ],
-                    ),
-                )
-                .await?;
-                let record = AuditRecord::by(&c, "application.submit", response.name.clone())
-                    .because(d.why.rule);
-                Ok(Done::new(tx, record, response))
-            })
-            .await
-        };
-        run.await.map(Response::new).map_err(Error::into_status)
+        c: &Caller,
+        r: pb::SubmitApplicationRequest,
+    ) -> Result<pb::Application> {
+        let (p, y, code) = application_name(&r.name, "name")?;
+        only_the_enterprise(c, code.as_str())?;
+        let key = RequestKey::new("SubmitApplication", c, &r.request_id, &r)?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            let mut l = load(&mut tx, &p, y, &code).await?;
+            let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
+            let ineligible = eligibility_of(&mut tx, &code, &l.enterprise, &l.cycle).await?;
+            let files = store::evidence_of(&mut tx, &l.row.id).await?.len();
+            let problems = stage::submission_problems(
+                now,
+                qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
+                ineligible,
+                &l.row.organisation_profile,
+                &l.row.self_assessment,
+                files,
+                &settings,
+            );
+            let d = stage::apply(stage_of(&l.row)?, &Step::Submit { problems }).map_err(refused)?;
+            decide(&mut l.row, d.to, &d.why, unix_micros(now));
+            l.row.submitted_micros = Some(unix_micros(now));
+            store::save_application(&mut tx, &l.row).await?;
+            let programme = store::get_programme(&mut tx, &p).await?;
+            let response = application_pb(&mut tx, &l.row).await?;
+            let name = &l.enterprise.display_name;
+            notify::enqueue(
+                &mut tx,
+                now,
+                &notice(
+                    "application.submitted",
+                    code.as_str(),
+                    name,
+                    &[
+                        ("enterprise_name", name.clone()),
+                        ("programme_name", programme.display_name.clone()),
+                        ("year", y.to_string()),
+                        ("application_id", response.name.clone()),
+                    ],
+                ),
+            )
+            .await?;
+            notify::enqueue(
+                &mut tx,
+                now,
+                &notice(
+                    "recommendation.requested",
+                    &l.enterprise.recommending_unit,
+                    "",
+                    &[
+                        ("unit_name", l.enterprise.recommending_unit.clone()),
+                        ("enterprise_name", name.clone()),
+                        ("programme_name", programme.display_name.clone()),
+                        ("year", y.to_string()),
+                        (
+                            "deadline",
+                            chinese_date(china_date(l.cycle.deadline_micros)),
+                        ),
+                    ],
+                ),
+            )
+            .await?;
+            let record =
+                AuditRecord::by(c, "application.submit", response.name.clone()).because(d.why.rule);
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 
     pub(super) async fn intake_withdraw(
