@@ -42,15 +42,23 @@ async fn failures_back_off_then_dead_letter_and_the_office_requeues_them() {
             if delivered(d) {
                 break n;
             }
+            let mut step = time::Duration::ZERO;
             if state(d) == pb::DeliveryState::Retrying {
-                let wait = d.next_attempt_time.as_ref().unwrap().seconds - r.now().unix_timestamp();
-                if waits.len() < d.attempts as usize {
-                    waits.push(wait);
-                }
                 assert!(d.last_error.contains("HTTP 503"), "{}", d.last_error);
+                // Each wait is read once, as the worker set it, before the clock moves: the
+                // clock then jumps just past the retry time, so the next attempt's wait is
+                // measured from the time that attempt was made — however slow the machine.
+                if waits.len() < d.attempts as usize {
+                    let next = d.next_attempt_time.as_ref().unwrap();
+                    waits.push(next.seconds - r.now().unix_timestamp());
+                    let at = time::OffsetDateTime::from_unix_timestamp(next.seconds).unwrap()
+                        + time::Duration::nanoseconds(i64::from(next.nanos));
+                    step =
+                        (at - r.now()).max(time::Duration::ZERO) + time::Duration::milliseconds(1);
+                }
             }
             assert!(tokio::time::Instant::now() < deadline, "{label}: {d:?}");
-            r.clock.advance(time::Duration::milliseconds(500));
+            r.clock.advance(step);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
         assert_eq!(n.deliveries[0].attempts, 3, "{label}");
