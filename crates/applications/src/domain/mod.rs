@@ -4,6 +4,7 @@
 //! say which rule and which numbers led to it.
 
 pub mod chars;
+pub mod cycle;
 pub mod duties;
 pub mod eligibility;
 pub mod evidence;

@@ -81,6 +81,29 @@ impl ReviewStage {
     }
 }
 
+/// A review group: prepared (its draw fixed, not yet executed), then started (drawn, assigned
+/// in scoring). Stored as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Prepared,
+    Started,
+}
+
+impl GroupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupState::Prepared => "PREPARED",
+            GroupState::Started => "STARTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupState> {
+        [GroupState::Prepared, GroupState::Started]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+}
+
 /// the specialities a group needs — the industry division (GB/T 4754 letter and two
 /// digits, `C13`) of each applicant, once each, sorted; a section-only code stays a section.
 pub fn specialities(industries: &[String]) -> Vec<String> {
@@ -161,8 +184,8 @@ pub fn one_group_per_stage(
 }
 
 /// a group's reviewers are drawn once.
-pub fn may_draw(group: &str, started: bool) -> Result<(), Explanation> {
-    if started {
+pub fn may_draw(group: &str, state: GroupState) -> Result<(), Explanation> {
+    if state == GroupState::Started {
         return Err(Explanation::new(
             "R-45",
             "ALREADY_STARTED",
@@ -306,7 +329,11 @@ mod tests {
         assert_eq!((e.rule, e.reason), ("R-14", "ALREADY_IN_A_GROUP"));
         assert_eq!(e.inputs["application"], "a/1");
         assert!(one_group_per_stage(ReviewStage::Materials, "a/1", None).is_ok());
-        assert_eq!(may_draw("g1", true).unwrap_err().reason, "ALREADY_STARTED");
+        assert_eq!(
+            may_draw("g1", GroupState::Started).unwrap_err().reason,
+            "ALREADY_STARTED"
+        );
+        assert!(may_draw("g1", GroupState::Prepared).is_ok());
         assert_eq!(
             drawn("d1", false, "short").unwrap_err().inputs["draw"],
             "d1"

@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use time::{Duration, OffsetDateTime};
 
-use super::{Explanation, settings::Settings};
+use super::{Explanation, cycle::CycleState, settings::Settings};
 
 /// Scoring's verdict on one application of the final selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,14 +338,14 @@ pub fn decisions_complete(
 }
 
 /// the government's approval is recorded after the committee's decision.
-pub fn may_record_approval(cycle_state: &str) -> Result<(), Explanation> {
-    if cycle_state != "DECIDED" {
+pub fn may_record_approval(cycle_state: CycleState) -> Result<(), Explanation> {
+    if cycle_state != CycleState::Decided {
         return Err(Explanation::new(
             "R-23",
             "NOT_DECIDED",
             "评选委员会尚未作出决定，不能登记批准文件",
         )
-        .with("cycle_state", cycle_state));
+        .with("cycle_state", cycle_state.as_str()));
     }
     Ok(())
 }
@@ -498,11 +498,11 @@ mod tests {
                 .rule,
             "R-22"
         );
-        let e = may_record_approval("NOTICE").unwrap_err();
+        let e = may_record_approval(CycleState::PublicNotice).unwrap_err();
         assert_eq!(
             (e.reason, e.inputs["cycle_state"].as_str()),
-            ("NOT_DECIDED", "NOTICE")
+            ("NOT_DECIDED", "PUBLIC_NOTICE")
         );
-        assert!(may_record_approval("DECIDED").is_ok());
+        assert!(may_record_approval(CycleState::Decided).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use qaward_kit::{
 };
 
 use crate::{
-    domain::review::{self, ReviewStage},
+    domain::review::{self, GroupState, ReviewStage},
     store::{self, ApplicationRow, CycleRow, EnterpriseRow, stage_of},
 };
 
@@ -72,7 +72,7 @@ pub(crate) async fn reviewer_may_read(
     let mut drawn_for = Vec::new();
     for stage in ReviewStage::ALL {
         if let Some(g) = store::group_of(conn, &row.id, stage.as_str()).await?
-            && g.state == "STARTED"
+            && g.state == GroupState::Started
             && g.members
                 .iter()
                 .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))

@@ -1,15 +1,24 @@
 //! Applications: a draft, what it may say, who may read it, and the cycle board.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Caller, auth::Role, change::Done, clock::unix_micros,
-    cn::CreditCode, convert::chinese_date, error::FieldViolation, idempotency::RequestKey,
+    Error, Result,
+    audit::AuditRecord,
+    auth::{Caller, Role},
+    change::Done,
+    clock::unix_micros,
+    cn::CreditCode,
+    convert::chinese_date,
+    error::FieldViolation,
+    idempotency::RequestKey,
     paging::Page,
 };
 use qaward_proto::qaward::applications::v1 as pb;
 
 use crate::{
     domain::{
-        Explanation, refused,
+        Explanation,
+        cycle::CycleState,
+        refused,
         stage::{self, Stage},
     },
     store::{self, ApplicationRow, stage_of},
@@ -72,7 +81,7 @@ impl ApplicationsApi {
         self.change(key, |mut tx| async move {
             let cycle = store::get_cycle(&mut tx, &p, y).await?;
             store::get_enterprise(&mut tx, code.as_str()).await?;
-            if cycle.state != "OPEN" || micros > cycle.deadline_micros {
+            if cycle.state != CycleState::Open || micros > cycle.deadline_micros {
                 return Err(refused(
                     Explanation::new("R-01", "CYCLE_CLOSED", "本年度申报已截止").with(
                         "deadline",

@@ -15,6 +15,7 @@ use qaward_proto::qaward::applications::v1 as pb;
 
 use crate::{
     domain::{
+        cycle::CycleState,
         refused, selection,
         stage::{Stage, Step},
     },
@@ -146,11 +147,10 @@ impl ApplicationsApi {
                 }
             }
             cycle.state = if decisions.iter().any(|d| d.1) {
-                "DECIDED"
+                CycleState::Decided
             } else {
-                "VACANT"
-            }
-            .to_string();
+                CycleState::Vacant
+            };
             store::set_cycle_state(&mut tx, &cycle).await?;
             let response = cycle_pb(&cycle);
             let record = AuditRecord::by(c, "cycle.committee_meeting", r.name.clone())
@@ -193,7 +193,7 @@ impl ApplicationsApi {
         let on_notice = self.all_in(&p, y, Stage::PublicNotice).await?;
         self.change(key, |mut tx| async move {
             let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
-            selection::may_record_approval(&cycle.state).map_err(refused)?;
+            selection::may_record_approval(cycle.state).map_err(refused)?;
             let programme = store::get_programme(&mut tx, &p).await?;
             let mut n = 0;
             for mut row in on_notice {
@@ -244,7 +244,7 @@ impl ApplicationsApi {
                 )
                 .await?;
             }
-            cycle.state = "APPROVED".to_string();
+            cycle.state = CycleState::Approved;
             cycle.approval_document = document.clone();
             cycle.approval_date = iso_date(date);
             store::set_cycle_state(&mut tx, &cycle).await?;

@@ -17,7 +17,9 @@ use qaward_proto::qaward::{applications::v1 as pb, scoring::v1 as spb};
 
 use crate::{
     domain::{
-        Explanation, refused,
+        Explanation,
+        cycle::CycleState,
+        refused,
         selection::{self, Ranked, Ranking, TieResolution},
         stage::{self, Stage, Step},
     },
@@ -187,7 +189,7 @@ impl ApplicationsApi {
             }
             let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
             if !any {
-                cycle.state = "VACANT".to_string();
+                cycle.state = CycleState::Vacant;
                 store::set_cycle_state(&mut tx, &cycle).await?;
             }
             let response = pb::FixCandidatesResponse {

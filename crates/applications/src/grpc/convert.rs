@@ -18,7 +18,8 @@ use rust_decimal::Decimal;
 use crate::{
     domain::{
         self,
-        review::ReviewStage,
+        cycle::CycleState,
+        review::{GroupState, ReviewStage},
         settings::{Settings, defaults},
     },
     store::{
@@ -195,8 +196,14 @@ pub(super) fn programme_pb(r: &ProgrammeRow) -> pb::Programme {
     }
 }
 
-pub(super) fn cycle_state_pb(s: &str) -> pb::CycleState {
-    pb::CycleState::from_str_name(&format!("CYCLE_STATE_{s}")).unwrap_or_default()
+pub(super) fn cycle_state_pb(s: CycleState) -> pb::CycleState {
+    match s {
+        CycleState::Open => pb::CycleState::Open,
+        CycleState::PublicNotice => pb::CycleState::PublicNotice,
+        CycleState::Decided => pb::CycleState::Decided,
+        CycleState::Vacant => pb::CycleState::Vacant,
+        CycleState::Approved => pb::CycleState::Approved,
+    }
 }
 
 pub(crate) fn cycle_pb(c: &CycleRow) -> pb::Cycle {
@@ -208,7 +215,7 @@ pub(crate) fn cycle_pb(c: &CycleRow) -> pb::Cycle {
         required_materials: c.required_materials.clone(),
         deadline: Some(to_timestamp(c.deadline_micros)),
         settings_version: c.settings_version as i32,
-        state: cycle_state_pb(&c.state) as i32,
+        state: cycle_state_pb(c.state) as i32,
         approval_document: c.approval_document.clone(),
         approval_date: parse_iso_date(&c.approval_date).map(date_to_pb),
     }
@@ -371,10 +378,9 @@ pub(super) fn group_pb(g: &ReviewGroupRow, c: &Caller) -> pb::ReviewGroup {
         window_end: parse_iso_date(&g.window_end).map(date_to_pb),
         entropy_commitment: g.entropy_commitment.clone(),
         entropy_source: g.entropy_source.clone(),
-        state: (if g.state == "STARTED" {
-            pb::ReviewGroupState::Started
-        } else {
-            pb::ReviewGroupState::Prepared
+        state: (match g.state {
+            GroupState::Started => pb::ReviewGroupState::Started,
+            GroupState::Prepared => pb::ReviewGroupState::Prepared,
         }) as i32,
         draw: g.draw.clone(),
         panel: g.panel.clone(),

@@ -4,8 +4,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
-    auth::Caller,
-    auth::Role,
+    auth::{Caller, Role},
     change::Done,
     clock::unix_micros,
     cn::CreditCode,
@@ -19,7 +18,7 @@ use qaward_proto::qaward::applications::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, eligibility},
+    domain::{self, cycle::CycleState, eligibility},
     store::{self, CycleRow, EnterpriseRow},
 };
 
@@ -134,7 +133,7 @@ impl ApplicationsApi {
                 required_materials: materials,
                 deadline_micros: unix_micros(deadline),
                 settings_version: p.settings_version,
-                state: "OPEN".into(),
+                state: CycleState::Open,
                 created_micros: unix_micros(now),
                 approval_document: String::new(),
                 approval_date: String::new(),

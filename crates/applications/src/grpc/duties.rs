@@ -3,8 +3,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
-    auth::Caller,
-    auth::Role,
+    auth::{Caller, Role},
     change::Done,
     clock::unix_micros,
     convert::{chinese_date, date_from_pb, date_to_pb, iso_date, parse_iso_date},

@@ -3,8 +3,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
-    auth::Caller,
-    auth::Role,
+    auth::{Caller, Role},
     change::Done,
     clock::unix_micros,
     cn::{self, CreditCode},

@@ -2,8 +2,7 @@
 
 use qaward_kit::{
     Error, Result, audit,
-    auth::Caller,
-    auth::relay_token,
+    auth::{Caller, relay_token},
     clock::{to_timestamp, unix_micros},
     paging::Page,
 };
@@ -99,7 +98,7 @@ impl ApplicationsApi {
                 .map_err(upstream("reviewers"))?
                 .into_inner();
             review_groups.push(json!({
-                "id": g.id, "stage": g.stage, "state": g.state,
+                "id": g.id, "stage": g.stage, "state": g.state.as_str(),
                 "window": [g.window_start, g.window_end],
                 "applications": g.applications.iter().map(|(a, _)| a).collect::<Vec<_>>(),
                 "assignments": g.applications.iter().map(|(_, s)| s).collect::<Vec<_>>(),
@@ -135,7 +134,7 @@ impl ApplicationsApi {
         );
         let document = json!({
             "cycle": {
-                "name": name, "year": y, "state": cycle.state,
+                "name": name, "year": y, "state": cycle.state.as_str(),
                 "notice_title": cycle.notice_title, "deadline_micros": cycle.deadline_micros,
                 "settings_version": cycle.settings_version,
                 "approval_document": cycle.approval_document, "approval_date": cycle.approval_date,

@@ -44,11 +44,9 @@ use pb::application_service_server::ApplicationService;
 use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
-    change::reply,
-    change::{self, Done},
+    change::{self, Done, reply},
     config::ServiceKind,
-    db::Database,
-    db::Tx,
+    db::{Database, Tx},
     idempotency::RequestKey,
     server::ServiceContext,
 };

@@ -17,7 +17,9 @@ use qaward_proto::qaward::{applications::v1 as pb, notifications::v1 as npb};
 
 use crate::{
     domain::{
-        Explanation, refused, selection,
+        Explanation,
+        cycle::CycleState,
+        refused, selection,
         stage::{Stage, Step},
     },
     store::{self, ApplicationRow, ComplaintRow, stage_of},
@@ -74,7 +76,7 @@ impl ApplicationsApi {
                         .display_name,
                 );
             }
-            cycle.state = "PUBLIC_NOTICE".to_string();
+            cycle.state = CycleState::PublicNotice;
             store::set_cycle_state(&mut tx, &cycle).await?;
             let when = |t: time::OffsetDateTime| chinese_date(china_date(unix_micros(t)));
             let mut n = notice(

@@ -4,8 +4,7 @@
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
-    auth::Caller,
-    auth::Role,
+    auth::{Caller, Role},
     change::Done,
     clock::unix_micros,
     db::Conn,
@@ -17,7 +16,7 @@ use qaward_proto::qaward::applications::v1 as pb;
 use crate::{
     domain::{
         Explanation, refused,
-        review::{self, ReviewStage},
+        review::{self, GroupState, ReviewStage},
         stage::{self, Stage},
     },
     store::{self, ApplicationRow, decide, stage_of},
@@ -235,7 +234,7 @@ impl ApplicationsApi {
             // Only the leader of the site group that visits this applicant stops the visit.
             let leads = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
                 .await?
-                .filter(|g| g.state == "STARTED")
+                .filter(|g| g.state == GroupState::Started)
                 .is_some_and(|g| {
                     c.role == Role::Reviewer
                         && g.members

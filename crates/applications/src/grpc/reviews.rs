@@ -21,7 +21,7 @@ use tonic::Request;
 use crate::{
     domain::{
         refused,
-        review::{self, ReviewStage},
+        review::{self, GroupState, ReviewStage},
         settings::Settings,
         stage,
     },
@@ -276,7 +276,7 @@ impl ApplicationsApi {
             programme_id: p.clone(),
             year: y,
             stage: stage.as_str().to_string(),
-            state: "PREPARED".to_string(),
+            state: GroupState::Prepared,
             window_start: iso_date(start),
             window_end: iso_date(end),
             entropy_commitment: commitment,
@@ -325,7 +325,7 @@ impl ApplicationsApi {
         let mut g = store::get_review_group(&mut conn, &p, y, &id).await?;
         let stage = ReviewStage::parse(&g.stage)
             .ok_or_else(|| Error::internal(format_args!("group stage {}", g.stage)))?;
-        review::may_draw(&id, g.state == "STARTED").map_err(refused)?;
+        review::may_draw(&id, g.state).map_err(refused)?;
         // Every application must still be where the review starts (none withdrew).
         for (app, _) in &g.applications {
             let row = store::get_application(&mut conn, app).await?;
@@ -457,7 +457,7 @@ impl ApplicationsApi {
         // Move the applications, with their audit records and notices, in one transaction.
         let now = self.now();
         let mut tx = self.db().begin().await?;
-        g.state = "STARTED".to_string();
+        g.state = GroupState::Started;
         g.panel = draw.panel.clone();
         g.members = members.clone();
         store::start_review_group(&mut tx, &g, unix_micros(now)).await?;
@@ -610,7 +610,7 @@ impl ApplicationsApi {
         for row in store::applications_in(conn, p, y, stage.running().as_str()).await? {
             if store::group_of(conn, &row.id, stage.as_str())
                 .await?
-                .is_some_and(|g| g.state == "STARTED")
+                .is_some_and(|g| g.state == GroupState::Started)
             {
                 out.push(row);
             }

@@ -7,6 +7,8 @@ use qaward_kit::{
 };
 use sqlx::{Row, any::AnyRow};
 
+use crate::domain::cycle::CycleState;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CycleRow {
     pub programme_id: String,
@@ -16,7 +18,7 @@ pub struct CycleRow {
     pub required_materials: Vec<String>,
     pub deadline_micros: i64,
     pub settings_version: i64,
-    pub state: String,
+    pub state: CycleState,
     pub created_micros: i64,
     /// The government's approval (R-23), once recorded.
     pub approval_document: String,
@@ -35,7 +37,11 @@ pub(super) fn cycle_row(r: &AnyRow) -> Result<CycleRow> {
             .unwrap_or_default(),
         deadline_micros: r.try_get("deadline_micros")?,
         settings_version: r.try_get("settings_version")?,
-        state: r.try_get("state")?,
+        state: {
+            let text: String = r.try_get("state")?;
+            CycleState::parse(&text)
+                .ok_or_else(|| Error::internal(format!("unknown cycle state {text:?}")))?
+        },
         created_micros: r.try_get("created_micros")?,
         approval_document: r.try_get("approval_document")?,
         approval_date: r.try_get("approval_date")?,
@@ -48,7 +54,7 @@ pub async fn set_cycle_state(conn: &mut Conn, c: &CycleRow) -> Result<()> {
         "UPDATE cycles SET state = $1, approval_document = $2, approval_date = $3
          WHERE programme_id = $4 AND year = $5",
     )
-    .bind(&c.state)
+    .bind(c.state.as_str())
     .bind(&c.approval_document)
     .bind(&c.approval_date)
     .bind(&c.programme_id)
@@ -81,7 +87,7 @@ pub async fn insert_cycle(conn: &mut Conn, c: &CycleRow) -> Result<()> {
     .bind(serde_json::to_string(&c.required_materials).unwrap_or_default())
     .bind(c.deadline_micros)
     .bind(c.settings_version)
-    .bind(&c.state)
+    .bind(c.state.as_str())
     .bind(c.created_micros)
     .execute(&mut *conn)
     .await?;

@@ -3,6 +3,8 @@
 use qaward_kit::{Error, Result, db::Conn, paging::Page};
 use sqlx::{Row, any::AnyRow};
 
+use crate::domain::review::GroupState;
+
 /// A review group as stored: the stage it reviews, its draw in the reviewers service and, once
 /// started, its panel, members and scoring assignments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub struct ReviewGroupRow {
     /// MATERIALS, DEFENCE or SITE (scoring's stage names).
     pub stage: String,
     /// PREPARED or STARTED.
-    pub state: String,
+    pub state: GroupState,
     pub window_start: String,
     pub window_end: String,
     pub entropy_commitment: String,
@@ -52,7 +54,11 @@ pub(super) async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGrou
         programme_id: r.try_get("programme_id")?,
         year: r.try_get("year")?,
         stage: r.try_get("stage")?,
-        state: r.try_get("state")?,
+        state: {
+            let text: String = r.try_get("state")?;
+            GroupState::parse(&text)
+                .ok_or_else(|| Error::internal(format!("unknown group state {text:?}")))?
+        },
         window_start: r.try_get("window_start")?,
         window_end: r.try_get("window_end")?,
         entropy_commitment: r.try_get("entropy_commitment")?,
@@ -87,7 +93,7 @@ pub async fn insert_review_group(conn: &mut Conn, g: &ReviewGroupRow) -> Result<
     .bind(&g.programme_id)
     .bind(g.year)
     .bind(&g.stage)
-    .bind(&g.state)
+    .bind(g.state.as_str())
     .bind(&g.window_start)
     .bind(&g.window_end)
     .bind(&g.entropy_commitment)
@@ -139,7 +145,7 @@ pub async fn start_review_group(
     sqlx::query(
         "UPDATE review_groups SET state = $1, panel = $2, updated_micros = $3 WHERE id = $4",
     )
-    .bind(&g.state)
+    .bind(g.state.as_str())
     .bind(&g.panel)
     .bind(now_micros)
     .bind(&g.id)
