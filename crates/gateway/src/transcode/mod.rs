@@ -27,7 +27,6 @@ use tonic::{
 use tonic_types::StatusExt;
 
 pub use routes::{Bindings, Route, Routes};
-use template::percent_decode;
 pub use template::{Template, percent_encode};
 
 /// Sets `path` (dotted, for nested fields) of `msg` from its text form.
@@ -133,10 +132,8 @@ pub fn request_message(
         set_path(&mut msg, field, value).map_err(|e| invalid(field, e))?;
     }
     if let Some(q) = query {
-        for pair in q.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(&k.replace('+', " "));
-            let v = percent_decode(&v.replace('+', " "));
+        // application/x-www-form-urlencoded: `+` is a space, `%XX` a byte.
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
             if vars.iter().any(|(f, _)| *f == k) {
                 continue;
             }
@@ -407,6 +404,7 @@ pub type Upstreams = Arc<HashMap<&'static str, Channel>>;
 
 #[cfg(test)]
 mod tests {
+    use super::template::percent_decode;
     use super::*;
     use http::Method;
 

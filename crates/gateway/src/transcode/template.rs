@@ -194,16 +194,15 @@ impl Template {
 
 /// Every byte outside RFC 3986's unreserved characters as `%XX`.
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, UNRESERVED_KEPT).to_string()
 }
+
+/// Everything but RFC 3986's unreserved characters (letters, digits, `-._~`) is encoded.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The string at a dotted field path of `msg`.
 pub(crate) fn string_at(msg: &DynamicMessage, path: &str) -> Option<String> {
@@ -220,25 +219,9 @@ pub(crate) fn string_at(msg: &DynamicMessage, path: &str) -> Option<String> {
 }
 
 pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        // Hex digits read as bytes: a `%` before a multi-byte character is kept as it is
-        // (slicing the text there would split the character).
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    // A `%` not followed by two hex digits stays as it is; bytes that are not UTF-8 become
+    // U+FFFD.
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
