@@ -49,6 +49,17 @@ pub async fn service(db: Database, ctx: &ServiceContext) -> Result<Notifications
     store::seed_shipped_templates(&db, unix_micros(ctx.clock.now()))
         .await
         .map_err(|e| fail(format!("cannot seed the shipped templates: {e}")))?;
+    if db.backend() == qaward_kit::db::Backend::Sqlite {
+        let released = store::release_stale_leases(&db, unix_micros(ctx.clock.now()))
+            .await
+            .map_err(|e| fail(format!("cannot release stale delivery leases: {e}")))?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "deliveries claimed by a previous process are due again"
+            );
+        }
+    }
     let wake = Arc::new(Notify::new());
     worker::Pool::new(
         db.clone(),

@@ -354,6 +354,22 @@ pub async fn claim(
     Ok(out)
 }
 
+/// SQLite, at start: hands back every delivery a predecessor claimed and never recorded. One
+/// process owns the SQLite file, so a lease still held when it starts belongs to a process that
+/// died mid-send (a SIGKILL, a power cut); waiting for the lease to run out would delay those
+/// deliveries by a lease period for nothing. They are due again at once. Returns how many.
+/// (PostgreSQL needs none of this: its claims are row locks, released when a process dies.)
+pub async fn release_stale_leases(db: &Database, now_micros: i64) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE deliveries SET next_attempt_micros = $1, lease = ''
+         WHERE lease <> '' AND state IN ('pending', 'retrying')",
+    )
+    .bind(now_micros)
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// Takes up to `batch` due deliveries inside `tx` and keeps them locked until it ends
 /// (PostgreSQL): other workers skip locked rows, and if this worker dies its transaction is
 /// rolled back and the rows are due again at once. The rows keep an empty lease, which is

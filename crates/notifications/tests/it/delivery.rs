@@ -188,3 +188,67 @@ async fn a_scheduled_notification_waits_for_its_time() {
         assert!(done.deliveries[0].delivered_time.as_ref().unwrap().seconds >= at.unix_timestamp());
     }
 }
+
+/// A process killed mid-send leaves its claims behind. On SQLite one process owns the file, so
+/// the next one to start hands them back at once instead of waiting out the lease (60 s by
+/// default): recovery after a kill -9 takes seconds, not a lease period.
+#[tokio::test]
+async fn a_restart_on_sqlite_takes_back_at_once_what_a_killed_worker_had_claimed() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        if db.label != "sqlite" {
+            continue; // PostgreSQL claims are row locks, released when the process dies
+        }
+        let sink = HttpSink::start().await;
+        let mut s = settings();
+        s.webhook = SignedHttp {
+            url: sink.url.clone(),
+            secret: Secret::new("county-platform-shared-secret".into()),
+            timeout_ms: 5_000,
+        };
+        // The first process: no workers of its own, and a claim made by one that then died.
+        let mut before = s.clone();
+        before.workers = 0;
+        let mut r = start(db, before).await;
+        let n = r.create(passed(vec![webhook_recipient()]), "k-1").await;
+        let now = qaward_kit::clock::unix_micros(r.now());
+        let lease_ms = i64::try_from(s.lease_ms).unwrap();
+        let claimed = qaward_notifications::store::claim(
+            &r.db,
+            now,
+            now + lease_ms * 1_000,
+            "killed-worker",
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(claimed.len(), 1);
+
+        // The restarted process, on the same file and the same (unmoving) clock.
+        let ctx = qaward_kit::server::ServiceContext {
+            config: std::sync::Arc::new(qaward_kit::config::Config {
+                notifications: s.clone(),
+                ..qaward_kit::config::Config::default()
+            }),
+            verifier: r.keys.verifier.clone(),
+            clock: r.clock.clone(),
+            randomness: std::sync::Arc::new(qaward_kit::clock::SeededRandomness::new(12)),
+        };
+        let _restarted = qaward_notifications::service(r.db.db.clone(), &ctx)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = r.get(&n.name).await;
+            if delivered(&got.deliveries[0]) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still {:?} a lease period early",
+                got.deliveries[0]
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(sink.received().len(), 1);
+    }
+}
