@@ -287,6 +287,34 @@ async fn two_programmes_draw_from_the_shared_registry_at_once_without_double_boo
     yunyang.set_up().await.unwrap();
     let (mut fengjie, _) = walk(&c, true, Plan::fengjie("fengjie")).await;
     fengjie.set_up().await.unwrap();
+    // Six panels of three from the sample registry's 23 eligible reviewers, of whom 8 may lead:
+    // random draws can seat several of the 8 in one panel and leave none for a redraw, which
+    // then cannot be made at all — a matter of chance, not of the concurrency this test
+    // is about. Here any member may lead; the reviewers service's own tests hold the leader
+    // rule.
+    for w in [&yunyang, &fengjie] {
+        let name = format!("programmes/{}", w.plan().programme);
+        let programme = qaward_demo::call!(
+            w.door().reviewers,
+            get_programme,
+            w.office_token(),
+            rpb::GetProgrammeRequest { name: name.clone() }
+        )
+        .unwrap();
+        let mut policy = programme.policy.unwrap_or_default();
+        policy.leader_must_be_qualified = false;
+        qaward_demo::call!(
+            w.door().reviewers,
+            update_draw_policy,
+            w.office_token(),
+            rpb::UpdateDrawPolicyRequest {
+                name,
+                policy: Some(policy),
+                request_id: String::new(),
+            }
+        )
+        .unwrap();
+    }
 
     // Each prepares three site-visit draws of 3 members for the same three days, for its own
     // applicants; then all six execute at once. Draws that lose a reviewer to another one
