@@ -4,6 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::{Caller, Role},
+    change,
     change::Done,
     clock::unix_micros,
     cn::CreditCode,
@@ -60,6 +61,10 @@ impl ApplicationsApi {
             })?;
         only_the_enterprise(c, code.as_str())?;
         let key = RequestKey::new("CreateApplication", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let mut bad = Vec::new();
         for (field, v) in [
             ("application.application_form", &a.application_form),

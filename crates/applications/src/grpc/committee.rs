@@ -4,6 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Caller,
+    change,
     change::Done,
     clock::{from_unix_micros, unix_micros},
     convert::{date_from_pb, iso_date},
@@ -94,6 +95,10 @@ impl ApplicationsApi {
             return Err(Error::invalid_fields(bad));
         }
         let key = RequestKey::new("RecordCommitteeMeeting", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let now = self.now();
         let on_notice = self.all_in(&p, y, Stage::PublicNotice).await?;
         self.change(key, |mut tx| async move {
@@ -189,6 +194,10 @@ impl ApplicationsApi {
             return Err(Error::invalid_fields(bad));
         };
         let key = RequestKey::new("RecordApproval", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let now = self.now();
         let on_notice = self.all_in(&p, y, Stage::PublicNotice).await?;
         self.change(key, |mut tx| async move {

@@ -5,6 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
     auth::{Caller, Role},
+    change,
     change::Done,
     clock::unix_micros,
     convert::{chinese_date, date_from_pb, iso_date},
@@ -95,6 +96,10 @@ impl ApplicationsApi {
             return Err(Error::invalid_fields(bad));
         }
         let key = RequestKey::new("FixCandidates", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let mut conn = self.db().pool().acquire().await?;
         let cycle = store::get_cycle(&mut conn, &p, y).await?;
         let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
@@ -222,6 +227,10 @@ impl ApplicationsApi {
             None => return Err(Error::invalid("deadline", "is required")),
         };
         let key = RequestKey::new("RequestConsultation", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let now = self.now();
         if deadline < china_date(unix_micros(now)) {
             return Err(Error::invalid("deadline", "must not be in the past"));

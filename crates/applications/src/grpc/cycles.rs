@@ -5,6 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::{Caller, Role},
+    change,
     change::Done,
     clock::unix_micros,
     cn::CreditCode,
@@ -71,6 +72,10 @@ impl ApplicationsApi {
         let programme = programme_id(&r.parent, "parent")?;
         c.acts_for(&programme)?;
         let key = RequestKey::new("CreateCycle", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let cy = r
             .cycle
             .as_ref()

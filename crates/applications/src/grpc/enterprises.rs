@@ -4,6 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::{Caller, Role},
+    change,
     change::Done,
     clock::unix_micros,
     cn::{self, CreditCode},
@@ -51,6 +52,10 @@ impl ApplicationsApi {
             c.require(&[Role::Office])?;
         }
         let key = RequestKey::new("CreateEnterprise", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let name = line(&e.display_name, "enterprise.display_name", 200, &mut bad);
         let now = self.now();
         let established = match &e.established_date {

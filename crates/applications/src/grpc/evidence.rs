@@ -1,8 +1,8 @@
 //! Evidence files: uploads streamed in chunks, checked and stored with their digest.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, change::Done, clock::unix_micros, error::FieldViolation,
-    idempotency::RequestKey,
+    Error, Result, audit::AuditRecord, change, change::Done, clock::unix_micros,
+    error::FieldViolation, idempotency::RequestKey,
 };
 use qaward_proto::qaward::applications::v1 as pb;
 use tonic::{Request, Response, Status, Streaming};
@@ -45,6 +45,10 @@ impl ApplicationsApi {
             let (p, y, code) = application_name(&h.parent, "header.parent")?;
             only_the_enterprise(&c, code.as_str())?;
             let key = RequestKey::new("UploadEvidence", &c, &first.request_id, &first)?;
+            // A retry is answered before the state it reads below has moved on (AIP-155).
+            if let Some(done) = change::recall(self.db(), &key).await? {
+                return Ok(done);
+            }
             let mut bad = Vec::new();
             if !evidence::valid_file_name(&h.file_name) {
                 bad.push(FieldViolation::new(

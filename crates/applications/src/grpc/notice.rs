@@ -4,6 +4,7 @@ use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::Caller,
+    change,
     change::Done,
     clock::{from_unix_micros, to_timestamp, unix_micros},
     convert::chinese_date,
@@ -41,6 +42,10 @@ impl ApplicationsApi {
         let (p, y) = cycle_id(&r.cycle, "cycle")?;
         c.acts_for(&p)?;
         let key = RequestKey::new("OpenPublicNotice", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let candidates = self.all_in(&p, y, Stage::Candidate).await?;
         selection::may_publish(candidates.len()).map_err(refused)?;
         let now = self.now();

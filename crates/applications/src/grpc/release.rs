@@ -5,6 +5,7 @@ use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
     auth::{Caller, Role},
+    change,
     change::Done,
     clock::unix_micros,
     db::Conn,
@@ -48,6 +49,10 @@ impl ApplicationsApi {
             None => return Err(Error::invalid("stage", "must be MATERIALS or SITE")),
         };
         let key = RequestKey::new("ReleaseReviewStage", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(self.db(), &key).await? {
+            return Ok(done);
+        }
         let mut conn = self.db().pool().acquire().await?;
         let cycle = store::get_cycle(&mut conn, &p, y).await?;
         let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;

@@ -219,13 +219,31 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             ))
             .await
             .unwrap();
+        let with_id = || {
+            as_(
+                &office,
+                pb::OpenPublicNoticeRequest {
+                    cycle: CYCLE.into(),
+                    request_id: "notice-1".into(),
+                },
+            )
+        };
         let notice = w
             .apps
-            .open_public_notice(open_notice())
+            .open_public_notice(with_id())
             .await
             .unwrap()
             .into_inner();
         assert_eq!(notice.entries.len(), 2, "{label}");
+        // AIP-155: a retry gets the first answer, though the candidates it checked have moved
+        // on to the notice since (a fresh call would find none, R-21).
+        let again = w
+            .apps
+            .open_public_notice(with_id())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again, notice, "{label}");
         // the public reads it.
         let public = w.keys.token("citizen-1", Role::Public);
         let read = w

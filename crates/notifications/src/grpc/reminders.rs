@@ -5,6 +5,7 @@ use qaward_kit::{
     audit::AuditRecord,
     auth::Caller,
     calendar::CalendarError,
+    change,
     change::Done,
     clock::{to_timestamp, unix_micros},
     convert::timestamp_from_pb,
@@ -31,6 +32,10 @@ impl NotificationsApi {
         r: pb::CreateReminderRequest,
     ) -> Result<pb::Reminder> {
         let key = RequestKey::new("CreateReminder", c, &r.request_id, &r)?;
+        // A retry is answered before the state it reads below has moved on (AIP-155).
+        if let Some(done) = change::recall(&self.db, &key).await? {
+            return Ok(done);
+        }
         let m = r
             .reminder
             .as_ref()
