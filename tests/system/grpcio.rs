@@ -31,23 +31,12 @@ pub fn python() -> Option<String> {
     has_grpcio.then(|| "python3".to_string())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// One call for the script: a method, a token and its messages.
 fn call(method: &str, token: Option<&str>, messages: &[Vec<u8>]) -> Value {
     json!({
         "method": method,
         "token": token,
-        "messages": messages.iter().map(|m| hex(m)).collect::<Vec<_>>(),
+        "messages": messages.iter().map(hex::encode).collect::<Vec<_>>(),
         "client_streaming": false,
     })
 }
@@ -238,7 +227,9 @@ async fn grpcio_reads_every_error_kind_through_the_gateway_with_its_details() {
         seen[2]
     );
     assert_eq!(code(3), "OK", "{}", seen[3]);
-    let created = pb::Programme::decode(&unhex(seen[3]["response"].as_str().unwrap())[..]).unwrap();
+    let created =
+        pb::Programme::decode(&hex::decode(seen[3]["response"].as_str().unwrap()).unwrap()[..])
+            .unwrap();
     assert_eq!(created.name, "programmes/yunyang");
     assert_eq!(created.display_name, "云阳县县长质量奖");
     assert_eq!(code(4), "ALREADY_EXISTS", "{}", seen[4]);

@@ -8,14 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The whole table, as `qaward serve` composes it.
-const POLICY: qaward_kit::policy::Policy = qaward_kit::policy::Policy::new(&[
-    &qaward_applications::POLICY,
-    &qaward_reviewers::POLICY,
-    &qaward_scoring::POLICY,
-    &qaward_notifications::POLICY,
-    &qaward_gateway::POLICY,
-]);
+use qaward::POLICY;
 
 use qaward_gateway::{Edge, Proxy, http_router};
 use qaward_kit::{auth::Role, testing::TestKeys};

@@ -5,14 +5,7 @@
 
 use std::collections::HashMap;
 
-/// The whole table, as `qaward serve` composes it.
-const POLICY: qaward_kit::policy::Policy = qaward_kit::policy::Policy::new(&[
-    &qaward_applications::POLICY,
-    &qaward_reviewers::POLICY,
-    &qaward_scoring::POLICY,
-    &qaward_notifications::POLICY,
-    &qaward_gateway::POLICY,
-]);
+use qaward::POLICY;
 
 use std::sync::Arc;
 

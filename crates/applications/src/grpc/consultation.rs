@@ -29,7 +29,7 @@ use crate::{
 
 use super::{
     ApplicationsApi,
-    convert::{application_pb, china_date, cycle_pb, decimal, line, notice, opinion_str},
+    convert::{application_pb, china_date, cycle_pb, decimal, line, notice, opinion_field},
     names::{application_name, application_resource, cycle_id, department_inbox},
 };
 
@@ -288,13 +288,7 @@ impl ApplicationsApi {
     ) -> Result<pb::Application> {
         let (p, y, code) = application_name(&r.name, "name")?;
         let mut bad = Vec::new();
-        let opinion = opinion_str(r.opinion).unwrap_or_else(|| {
-            bad.push(FieldViolation::new(
-                "opinion",
-                "must be OPINION_SUPPORT or OPINION_OBJECT",
-            ));
-            ""
-        });
+        let opinion = opinion_field(r.opinion, &mut bad);
         let text = r.text.trim().to_string();
         if text.is_empty() || text.chars().count() > 5_000 {
             bad.push(FieldViolation::new("text", "must be 1-5000 characters"));

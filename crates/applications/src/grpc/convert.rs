@@ -272,6 +272,17 @@ pub(crate) fn opinion_str(o: i32) -> Option<&'static str> {
     }
 }
 
+/// A request's `opinion` field, or a violation naming it (and "" in its place).
+pub(super) fn opinion_field(o: i32, bad: &mut Vec<FieldViolation>) -> &'static str {
+    opinion_str(o).unwrap_or_else(|| {
+        bad.push(FieldViolation::new(
+            "opinion",
+            "must be OPINION_SUPPORT or OPINION_OBJECT",
+        ));
+        ""
+    })
+}
+
 pub(crate) async fn application_pb(
     conn: &mut Conn,
     row: &ApplicationRow,

@@ -26,7 +26,7 @@ use crate::{
 use super::{
     ApplicationsApi,
     access::{load, only_the_enterprise},
-    convert::{application_pb, china_date, line, notice, opinion_str},
+    convert::{application_pb, china_date, line, notice, opinion_field},
     cycles::eligibility_of,
     names::application_name,
 };
@@ -138,13 +138,7 @@ impl ApplicationsApi {
     ) -> Result<pb::Application> {
         let (p, y, code) = application_name(&r.name, "name")?;
         let mut bad = Vec::new();
-        let opinion = opinion_str(r.opinion).unwrap_or_else(|| {
-            bad.push(FieldViolation::new(
-                "opinion",
-                "must be OPINION_SUPPORT or OPINION_OBJECT",
-            ));
-            ""
-        });
+        let opinion = opinion_field(r.opinion, &mut bad);
         let reasons = r.reasons.trim().to_string();
         if reasons.is_empty() || reasons.chars().count() > 2_000 {
             bad.push(FieldViolation::new("reasons", "must be 1-2000 characters"));

@@ -8,14 +8,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-/// The whole table, as `qaward serve` composes it, for the gateway in these tests.
-const POLICY: qaward_kit::policy::Policy = qaward_kit::policy::Policy::new(&[
-    &qaward_applications::POLICY,
-    &qaward_reviewers::POLICY,
-    &qaward_scoring::POLICY,
-    &qaward_notifications::POLICY,
-    &qaward_gateway::POLICY,
-]);
+use qaward::POLICY;
 
 use qaward_kit::{
     auth::Role,

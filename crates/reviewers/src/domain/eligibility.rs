@@ -72,6 +72,19 @@ fn overlaps(start: &str, end: Option<&str>, from: &str, to: &str) -> bool {
     start <= to && end.is_none_or(|e| e >= from)
 }
 
+/// Whether a flag (its kind, whether resolved, its dates) suspends the reviewer on some day of
+/// `from..=to`: an unresolved SUSPENSION whose period overlaps it.
+pub fn suspends(
+    kind: &str,
+    resolved: bool,
+    start: &str,
+    end: Option<&str>,
+    from: &str,
+    to: &str,
+) -> bool {
+    kind == "SUSPENSION" && !resolved && overlaps(start, end, from, to)
+}
+
 fn add_years(date: &str, years: i32) -> String {
     match date.split_once('-') {
         Some((y, rest)) => match y.parse::<i32>() {
@@ -130,7 +143,14 @@ pub fn conflicts(r: &ReviewerFacts, enterprises: &[String], from: &str, to: &str
         }
         let pending_matter = matches!(f.kind.as_str(), "COMPLAINT" | "DISCIPLINARY");
         if pending_matter
-            || (f.kind == "SUSPENSION" && overlaps(&f.start_date, f.end_date.as_deref(), from, to))
+            || suspends(
+                &f.kind,
+                f.resolved,
+                &f.start_date,
+                f.end_date.as_deref(),
+                from,
+                to,
+            )
         {
             out.push(Reason {
                 code: format!("PENDING_{}", f.kind),

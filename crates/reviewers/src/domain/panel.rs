@@ -14,6 +14,11 @@ use crate::domain::{
 /// How long a drawn (or called) reviewer has to accept or decline.
 pub const RESPONSE_HOURS: i64 = 72;
 
+/// When a seat given at `now` must be answered by (Unix microseconds).
+pub fn respond_by(now: time::OffsetDateTime) -> i64 {
+    qaward_kit::clock::unix_micros(now + time::Duration::hours(RESPONSE_HOURS))
+}
+
 /// the seat named is not a sitting member's.
 pub const NOT_A_MEMBER: &str = "NOT_A_MEMBER";
 /// no waiting backup keeps the group's needs.

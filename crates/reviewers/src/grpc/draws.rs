@@ -279,9 +279,7 @@ pub(super) async fn execute(
                 return Err(lifecycle::infeasible(&shortage));
             }
         };
-        let respond_by = qaward_kit::clock::unix_micros(
-            now + time::Duration::hours(panel::RESPONSE_HOURS),
-        );
+        let respond_by = panel::respond_by(now);
         let seated = Panel::seat(id, programme, id, p, &outcome, respond_by);
         store::insert_panel(&mut tx, &seated).await?;
         // An appointment books no days and reviews no one; a review does both.

@@ -175,8 +175,7 @@ async fn call_backup(
     reason: &str,
 ) -> Result<Done<pb::Panel>> {
     let d = store::get_draw(&mut tx, &p.programme_id, &p.draw_id).await?;
-    let respond_by =
-        qaward_kit::clock::unix_micros(api.now() + time::Duration::hours(panel::RESPONSE_HOURS));
+    let respond_by = panel::respond_by(api.now());
     let moved = p.replace(
         &d.prepared,
         d.outcome.as_ref(),

@@ -20,7 +20,10 @@ use super::{
     names::{child, reviewer_id, reviewer_year},
     self_or,
 };
-use crate::{domain::record, store};
+use crate::{
+    domain::{eligibility, record},
+    store,
+};
 
 pub(super) async fn record_event(
     api: &ReviewersApi,
@@ -139,10 +142,14 @@ pub(super) async fn get_year(
         .await?
         .iter()
         .any(|f| {
-            f.kind == "SUSPENSION"
-                && !f.resolved
-                && f.start_date <= today
-                && f.end_date.as_ref().is_none_or(|e| *e >= today)
+            eligibility::suspends(
+                &f.kind,
+                f.resolved,
+                &f.start_date,
+                f.end_date.as_deref(),
+                &today,
+                &today,
+            )
         });
     let training_hours = events
         .iter()

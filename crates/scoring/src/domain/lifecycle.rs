@@ -299,22 +299,22 @@ pub fn may_save_over(existing: Option<&Sheet>) -> Result<()> {
     }
 }
 
-/// the sheet was submitted (or corrected) by another call between our read and our
-/// write.
-pub fn changed_meanwhile(correction: bool) -> Error {
-    if correction {
-        Error::rule(
-            "R-51",
-            ALREADY_CORRECTED,
-            "the sheet was corrected meanwhile",
-        )
-    } else {
-        Error::rule(
-            "R-51",
-            ALREADY_SUBMITTED,
-            "the sheet was submitted meanwhile",
-        )
-    }
+/// the sheet was submitted by another call between our read and our write.
+pub fn submitted_meanwhile() -> Error {
+    Error::rule(
+        "R-51",
+        ALREADY_SUBMITTED,
+        "the sheet was submitted meanwhile",
+    )
+}
+
+/// the version being corrected was corrected by another call meanwhile.
+pub fn corrected_meanwhile() -> Error {
+    Error::rule(
+        "R-51",
+        ALREADY_CORRECTED,
+        "the sheet was corrected meanwhile",
+    )
 }
 
 /// whether a group at `stage` may sign its consensus now: never at the

@@ -180,7 +180,7 @@ pub(super) async fn submit(
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         s.submit(&rubric, api.now_micros())?;
         if !store::seal(&mut tx, &s).await? {
-            return Err(lifecycle::changed_meanwhile(false));
+            return Err(lifecycle::submitted_meanwhile());
         }
         let response = sheet_pb(&s);
         let record = AuditRecord::by(c, "sheet.submit", response.name.clone())
@@ -215,7 +215,7 @@ pub(super) async fn correct(
         let changed = items_from_pb(&r.items, &rubric, "items")?;
         let new = old.corrected(&rubric, changed, r.reason.trim(), api.now_micros())?;
         if !store::supersede(&mut tx, &old.id, old.version).await? {
-            return Err(lifecycle::changed_meanwhile(true));
+            return Err(lifecycle::corrected_meanwhile());
         }
         store::insert_sheet(&mut tx, &new).await?;
         let response = sheet_pb(&new);
