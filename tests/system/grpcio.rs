@@ -279,6 +279,37 @@ async fn grpcio_reflection_lists_the_whole_api_at_the_gateway_and_a_service() {
             .contains(&json!("qaward/reviewers/v1/reviewers.proto")),
         "{gateway}"
     );
+    // Who may call a method is in the contract, and reflection hands it to a client that has
+    // none of our code (docs/policy.md).
+    assert_eq!(
+        gateway["access"]["/qaward.reviewers.v1.ReviewerService/ExecuteDraw"]["roles"],
+        json!(["ROLE_OFFICE"]),
+        "{gateway}"
+    );
+    assert_eq!(
+        gateway["access"]["/qaward.applications.v1.ApplicationService/GetApplication"]["roles"],
+        json!([
+            "ROLE_OFFICE",
+            "ROLE_SUPERVISOR",
+            "ROLE_ENTERPRISE",
+            "ROLE_RECOMMENDING_UNIT",
+            "ROLE_REVIEWER"
+        ]),
+        "{gateway}"
+    );
+    let access = gateway["access"].as_object().unwrap();
+    let methods: usize = qaward::policy()
+        .services()
+        .filter(|s| services.contains(&s.service.as_str()))
+        .map(|s| s.rules.len())
+        .sum();
+    assert_eq!(access.len(), methods, "{gateway}");
+    assert!(
+        access
+            .values()
+            .all(|a| a["roles"].as_array().is_some_and(|r| !r.is_empty())),
+        "every method the gateway advertises says who may call it: {gateway}"
+    );
     let reviewers = reflected_by_grpcio(&python, q.addr("reviewers"));
     assert_eq!(
         reviewers["services"],

@@ -10,7 +10,6 @@
 pub mod blobs;
 pub mod domain;
 mod grpc;
-pub mod policy;
 pub mod s3;
 pub mod store;
 
@@ -22,7 +21,6 @@ use qaward_kit::{
 use qaward_proto::qaward::applications::v1::application_service_server::ApplicationServiceServer;
 
 pub use grpc::ApplicationsApi;
-pub use policy::POLICY;
 
 /// Hands the outbox's notifications to the notifications service, with this service's own
 /// token, until the process ends; an event survives a crash as a row and is handed over once
@@ -60,9 +58,7 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         .map_err(|e| DbError::Setup(format!("calendar_file: {e}")))?;
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     relay_notifications(&db, ctx).map_err(DbError::Setup)?;
-    let host = ServiceHost::for_kind(KIND, ctx)
-        .map_err(DbError::Setup)?
-        .with_policy(&POLICY);
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let blobs = blobs::BlobStore::from_config(&ctx.config).map_err(DbError::Setup)?;
     let service =

@@ -12,7 +12,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use qaward::POLICY;
+use qaward::policy;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -74,7 +74,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
     let edge = Arc::new(qaward_gateway::Edge::new(
         &ctx.config,
         ctx.verifier.clone(),
-        POLICY,
+        policy(),
     ));
     let (channels_again, edge_again) = (channels.clone(), edge.clone());
     let gateway = qaward_gateway::start(&ctx, channels, edge)?;

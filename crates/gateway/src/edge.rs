@@ -19,7 +19,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub struct Edge {
     pub verifier: Arc<Verifier>,
     /// The whole policy table: every service's rows, the gateway's own included.
-    pub policy: Policy,
+    pub policy: &'static Policy,
     limiter: Option<RateLimiter>,
     /// The longest a call may run (`server.request_timeout_ms`).
     pub max_timeout: Duration,
@@ -30,7 +30,7 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn new(config: &Config, verifier: Arc<Verifier>, policy: Policy) -> Edge {
+    pub fn new(config: &Config, verifier: Arc<Verifier>, policy: &'static Policy) -> Edge {
         let g = &config.gateway;
         Edge {
             verifier,

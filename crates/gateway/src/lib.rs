@@ -14,7 +14,6 @@ pub mod edge;
 mod http_api;
 pub mod http_client;
 pub mod openapi;
-pub mod policy;
 mod proxy;
 pub mod transcode;
 pub mod views;
@@ -30,7 +29,6 @@ use tonic::transport::Channel;
 
 pub use edge::Edge;
 pub use http_api::{router as http_router, serve_http};
-pub use policy::POLICY;
 pub use proxy::Proxy;
 
 pub const KIND: ServiceKind = ServiceKind::Gateway;
@@ -61,7 +59,6 @@ pub fn start(
     let views = views::Views::new(channels.clone(), edge.max_timeout, Some(edge.clone()));
     let proxy = Proxy::new(channels, edge);
     Ok(ServiceHost::for_kind(KIND, ctx)?
-        .with_policy(&POLICY)
         .add_service(GatewayServiceServer::new(views))
         .with_fallback(&names, move |router| router.fallback_service(proxy)))
 }

@@ -208,18 +208,22 @@ mod tests {
         let nowhere = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
         let mut upstreams = HashMap::new();
         upstreams.insert("qaward.reviewers.v1.ReviewerService", nowhere);
-        const READ: qaward_kit::policy::ServicePolicy = qaward_kit::policy::ServicePolicy {
-            service: "qaward.reviewers.v1.ReviewerService",
-            rules: &[qaward_kit::policy::rule(
-                "GetProgramme",
-                qaward_kit::policy::STAFF,
-                "",
-            )],
+        let read = qaward_kit::policy::ServicePolicy {
+            service: "qaward.reviewers.v1.ReviewerService".into(),
+            rules: vec![qaward_kit::policy::Rule {
+                method: "GetProgramme".into(),
+                roles: vec![
+                    qaward_kit::auth::Role::Office,
+                    qaward_kit::auth::Role::Supervisor,
+                ],
+                records: String::new(),
+            }],
         };
+        let policy = Box::leak(Box::new(qaward_kit::policy::Policy::new(vec![read])));
         let edge = Edge::new(
             &qaward_kit::config::Config::default(),
             keys.verifier.clone(),
-            qaward_kit::policy::Policy::new(&[&READ]),
+            policy,
         );
         Proxy::new(upstreams, Arc::new(edge))
     }

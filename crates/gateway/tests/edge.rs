@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use qaward::POLICY;
+use qaward::policy;
 
 use qaward_gateway::{Edge, Proxy, http_router};
 use qaward_kit::{auth::Role, testing::TestKeys};
@@ -64,7 +64,7 @@ fn edge(keys: &TestKeys, rate: u32, burst: u32, origins: &[&str]) -> Arc<Edge> {
     config.gateway.rate_burst = burst;
     config.gateway.cors_origins = origins.iter().map(|o| o.to_string()).collect();
     config.server.request_timeout_ms = 5_000;
-    Arc::new(Edge::new(&config, keys.verifier.clone(), POLICY))
+    Arc::new(Edge::new(&config, keys.verifier.clone(), policy()))
 }
 
 fn upstreams(channel: Channel) -> HashMap<&'static str, Channel> {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use qaward::POLICY;
+use qaward::policy;
 
 use std::sync::Arc;
 
@@ -16,11 +16,11 @@ use tonic_types::StatusExt;
 use tower::ServiceExt;
 
 fn nowhere() -> HashMap<&'static str, Channel> {
-    POLICY
+    policy()
         .services()
         .map(|s| {
             (
-                s.service,
+                s.service.as_str(),
                 Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
             )
         })
@@ -31,7 +31,7 @@ fn nowhere() -> HashMap<&'static str, Channel> {
 fn edge(keys: &TestKeys) -> Arc<Edge> {
     let mut config = qaward_kit::config::Config::default();
     config.gateway.rate_per_second = 0;
-    Arc::new(Edge::new(&config, keys.verifier.clone(), POLICY))
+    Arc::new(Edge::new(&config, keys.verifier.clone(), policy()))
 }
 
 fn header(r: &http::Response<tonic::body::Body>, name: &str) -> Option<String> {
@@ -46,8 +46,8 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
     let keys = TestKeys::new();
     let proxy = Proxy::new(nowhere(), edge(&keys));
     let mut checked = 0;
-    for service in POLICY.services() {
-        for rule in service.rules {
+    for service in policy().services() {
+        for rule in &service.rules {
             let path = format!("/{}/{}", service.service, rule.method);
             for role in Role::ALL {
                 let token = keys.token("caller-1", role);
@@ -77,7 +77,7 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
             }
         }
     }
-    let methods: usize = POLICY.services().map(|s| s.rules.len()).sum();
+    let methods: usize = policy().services().map(|s| s.rules.len()).sum();
     assert_eq!(checked, methods * Role::ALL.len());
 }
 
@@ -88,7 +88,7 @@ async fn every_method_with_every_role_over_http_json_is_admitted_as_the_table_sa
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut checked = 0;
     for route in routes.all() {
-        let rule = POLICY
+        let rule = policy()
             .rule_of(&route.grpc_path)
             .expect("a row for every route");
         let path = route.template.example();

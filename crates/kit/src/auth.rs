@@ -76,6 +76,18 @@ impl Role {
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
+
+    /// The role a value of the contracts' one role enum (`qaward.common.v1.Role`) names:
+    /// `ROLE_OFFICE` is `office`. None for ROLE_UNSPECIFIED and unknown numbers.
+    pub fn from_number(number: i32) -> Option<Role> {
+        let value = qaward_proto::qaward::common::v1::Role::try_from(number).ok()?;
+        Role::parse(
+            &value
+                .as_str_name()
+                .strip_prefix("ROLE_")?
+                .to_ascii_lowercase(),
+        )
+    }
 }
 
 /// The reason of a refusal for the caller's role alone (the policy table's, or a handler's).
@@ -630,6 +642,21 @@ pub fn service_token_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_contracts_role_enum_names_exactly_these_roles() {
+        use qaward_proto::qaward::common::v1::Role as Contract;
+        let mut seen = Vec::new();
+        for number in 1..64 {
+            if let Ok(value) = Contract::try_from(number) {
+                let role = Role::from_number(number)
+                    .unwrap_or_else(|| panic!("{} has no Rust role", value.as_str_name()));
+                seen.push(role);
+            }
+        }
+        assert_eq!(seen, Role::ALL, "the contract's roles, in its order");
+        assert_eq!(Role::from_number(0), None);
+    }
 
     #[test]
     fn a_service_token_is_minted_with_the_local_key_or_taken_from_the_configuration() {

@@ -75,8 +75,6 @@ pub struct ServiceHost {
     verifier: Arc<Verifier>,
     routes: tonic::service::RoutesBuilder,
     services: Vec<&'static str>,
-    /// The rows of the services added here that have them ([`ServiceHost::with_policy`]).
-    policies: Vec<&'static crate::policy::ServicePolicy>,
     health: HealthReporter,
     health_service:
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
@@ -98,7 +96,6 @@ impl ServiceHost {
             verifier,
             routes: Routes::builder(),
             services: Vec::new(),
-            policies: Vec::new(),
             health,
             health_service,
             fallback: None,
@@ -139,16 +136,9 @@ impl ServiceHost {
         self.limits.max_message_bytes
     }
 
-    /// The policy rows of a service about to be added: its calls are then admitted only for
-    /// the roles its rows allow (the service crate's `policy.rs`).
-    pub fn with_policy(mut self, rows: &'static crate::policy::ServicePolicy) -> Self {
-        self.policies.push(rows);
-        self
-    }
-
-    /// Adds a service; every call to it must carry a valid bearer token, and, when the host has
-    /// the service's policy rows ([`ServiceHost::with_policy`]), of a role they allow for the
-    /// method.
+    /// Adds a service; every call to it must carry a valid bearer token, and, for a service of
+    /// the contracts, of a role its methods' access options allow
+    /// ([`Policy::contracts`](crate::policy::Policy::contracts)).
     pub fn add_service<S>(mut self, service: S) -> Self
     where
         S: tower::Service<
@@ -163,7 +153,7 @@ impl ServiceHost {
         S::Future: Send + 'static,
     {
         self.services.push(S::NAME);
-        let policy = self.policies.iter().copied().find(|p| p.service == S::NAME);
+        let policy = crate::policy::Policy::contracts().service(S::NAME);
         self.routes.add_service(Guarded {
             inner: service,
             verifier: self.verifier.clone(),
@@ -276,7 +266,7 @@ impl ServiceHost {
 }
 
 /// A service whose calls are admitted first: the token verified, the role checked against the
-/// service's policy rows for the called path, and the verified
+/// access options of the service's contract for the called path, and the verified
 /// [`Caller`](crate::auth::Caller) put on the request for the handler. A refused call never
 /// reaches the handler.
 #[derive(Clone)]
@@ -315,8 +305,8 @@ where
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        // Every service of the contracts has its rows; a service without (a test's probe) is
-        // only authenticated.
+        // Every service of the contracts has its rows; a service outside them (a test's probe)
+        // is only authenticated.
         let admitted = match self.policy {
             Some(rows) => self.verifier.verify_header(header).and_then(|caller| {
                 rows.check(request.uri().path(), &caller)?;

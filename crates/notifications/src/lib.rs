@@ -11,7 +11,6 @@
 pub mod channels;
 pub mod domain;
 mod grpc;
-pub mod policy;
 pub mod store;
 pub mod worker;
 
@@ -27,7 +26,6 @@ use qaward_proto::qaward::notifications::v1::notification_service_server::Notifi
 use tokio::sync::Notify;
 
 pub use grpc::NotificationsApi;
-pub use policy::POLICY;
 
 pub const KIND: ServiceKind = ServiceKind::Notifications;
 
@@ -78,9 +76,7 @@ pub async fn service(db: Database, ctx: &ServiceContext) -> Result<Notifications
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     let api = service(db, ctx).await?;
-    let host = ServiceHost::for_kind(KIND, ctx)
-        .map_err(DbError::Setup)?
-        .with_policy(&POLICY);
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let service = NotificationServiceServer::new(api)
         .max_decoding_message_size(limit)

@@ -216,3 +216,33 @@ fn names_follow_protobuf_style() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn every_method_says_who_may_call_it() {
+    // The policy table is the contracts' `qaward.common.v1.access` options (docs/policy.md):
+    // a method without one, or admitting nobody, would be a door nobody decided about.
+    let pool = pool();
+    let access = pool
+        .get_extension_by_name("qaward.common.v1.access")
+        .expect("qaward.common.v1.access is in the descriptor set");
+    let mut problems = Vec::new();
+    for s in pool.services().filter(|s| ours(s.full_name())) {
+        for m in s.methods() {
+            let options = m.options();
+            if !options.has_extension(&access) {
+                problems.push(format!("{}: no access option", m.full_name()));
+                continue;
+            }
+            let value = options.get_extension(&access);
+            let roles = value
+                .as_message()
+                .and_then(|row| row.get_field_by_name("roles"))
+                .and_then(|v| v.as_list().map(|l| l.len()))
+                .unwrap_or(0);
+            if roles == 0 {
+                problems.push(format!("{}: admits no role", m.full_name()));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -3,4 +3,4 @@
 
 pub mod policy;
 
-pub use policy::POLICY;
+pub use policy::policy;

@@ -1,16 +1,13 @@
-//! The whole policy table of this binary: the rows of every service it runs, as the gateway
-//! admits calls with them. Each service crate owns its rows (`crates/<service>/src/policy.rs`).
+//! The whole policy table of this binary, as the gateway admits calls with it: the access
+//! options of every contract it serves (`proto/qaward/<service>/v1/*.proto`, read by
+//! [`Policy::contracts`]). Here are the tests that hold the table to the award's rules.
 
-use qaward_kit::policy::Policy;
+pub use qaward_kit::policy::Policy;
 
 /// Every service's rows, the gateway's own included.
-pub const POLICY: Policy = Policy::new(&[
-    &qaward_applications::POLICY,
-    &qaward_reviewers::POLICY,
-    &qaward_scoring::POLICY,
-    &qaward_notifications::POLICY,
-    &qaward_gateway::POLICY,
-]);
+pub fn policy() -> &'static Policy {
+    Policy::contracts()
+}
 
 #[cfg(test)]
 mod tests {
@@ -46,7 +43,7 @@ mod tests {
             100,
             "the contracts changed: update the table"
         );
-        let mut rows: Vec<String> = POLICY
+        let mut rows: Vec<String> = policy()
             .services()
             .flat_map(|s| {
                 s.rules
@@ -61,8 +58,8 @@ mod tests {
     #[test]
     fn the_supervisor_reads_everything_and_changes_nothing() {
         const READS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export"];
-        for s in POLICY.services() {
-            for r in s.rules {
+        for s in policy().services() {
+            for r in &s.rules {
                 // Opening a consensus sheet only shows it to staff: nothing is written for them.
                 let read =
                     READS.iter().any(|v| r.method.starts_with(v)) || r.method == "OpenConsensus";
@@ -82,7 +79,7 @@ mod tests {
 
     #[test]
     fn the_public_sees_published_notices_and_may_complain_only() {
-        let mut public: Vec<String> = POLICY
+        let mut public: Vec<String> = policy()
             .services()
             .flat_map(|s| s.rules.iter())
             .filter(|r| r.roles.contains(&Public))
@@ -104,13 +101,25 @@ mod tests {
 
     #[test]
     fn docs_print_the_table_as_it_is() {
-        let doc =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md"))
-                .expect("docs/policy.md");
+        const MARK: &str = "<!-- generated from the contracts' access options";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md");
+        let doc = std::fs::read_to_string(path).expect("docs/policy.md");
+        let start = doc
+            .find(MARK)
+            .expect("docs/policy.md has its generated part");
+        let body = start
+            + doc[start..]
+                .find("\n\n")
+                .expect("a blank line after the mark")
+            + 2;
+        let table = policy().markdown();
+        if std::env::var_os("QAWARD_UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{}{table}", &doc[..body])).expect("docs/policy.md");
+            return;
+        }
         assert!(
-            doc.contains(&POLICY.markdown()),
-            "docs/policy.md is out of date; paste this table:\n{}",
-            POLICY.markdown()
+            doc[body..] == table,
+            "docs/policy.md is out of date: run this test with QAWARD_UPDATE_DOCS=1"
         );
     }
 }

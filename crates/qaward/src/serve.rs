@@ -86,7 +86,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     let edge = Arc::new(qaward_gateway::Edge::new(
         &ctx.config,
         ctx.verifier.clone(),
-        qaward::POLICY,
+        qaward::policy(),
     ));
     for (kind, listener) in listeners {
         let host = if kind == ServiceKind::Gateway {

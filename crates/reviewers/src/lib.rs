@@ -9,7 +9,6 @@
 
 pub mod domain;
 mod grpc;
-pub mod policy;
 pub mod store;
 
 use qaward_kit::{
@@ -20,7 +19,6 @@ use qaward_kit::{
 use qaward_proto::qaward::reviewers::v1::reviewer_service_server::ReviewerServiceServer;
 
 pub use grpc::{ReviewersApi, verify, verify_record};
-pub use policy::POLICY;
 
 pub const KIND: ServiceKind = ServiceKind::Reviewers;
 
@@ -35,9 +33,7 @@ pub static MIGRATIONS: Migrations = Migrations {
 /// Opens and migrates this service's database and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
-    let host = ServiceHost::for_kind(KIND, ctx)
-        .map_err(DbError::Setup)?
-        .with_policy(&POLICY);
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     // A registry export may be larger than other messages: accept up to the import limit, so
     // an oversize import is refused by the import itself, naming its limit.

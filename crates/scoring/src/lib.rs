@@ -7,7 +7,6 @@
 
 pub mod domain;
 mod grpc;
-pub mod policy;
 pub mod store;
 
 use qaward_kit::{
@@ -18,7 +17,6 @@ use qaward_kit::{
 use qaward_proto::qaward::scoring::v1::scoring_service_server::ScoringServiceServer;
 
 pub use grpc::{ScoringApi, compute_cycle};
-pub use policy::POLICY;
 
 pub const KIND: ServiceKind = ServiceKind::Scoring;
 
@@ -56,9 +54,7 @@ pub async fn seed_default_rubric(db: &Database, at: time::OffsetDateTime) -> Res
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     seed_default_rubric(&db, ctx.clock.now()).await?;
-    let host = ServiceHost::for_kind(KIND, ctx)
-        .map_err(DbError::Setup)?
-        .with_policy(&POLICY);
+    let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let service = ScoringServiceServer::new(ScoringApi::new(db, ctx.clone()))
         .max_decoding_message_size(limit)

@@ -57,7 +57,6 @@ async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Running 
         randomness: Arc::new(SeededRandomness::new(5)),
     };
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
-        .with_policy(&qaward_applications::POLICY)
         .add_service(
             pb::application_service_server::ApplicationServiceServer::new(
                 qaward_applications::ApplicationsApi::new(db.db.clone(), ctx).with_blobs(blobs),

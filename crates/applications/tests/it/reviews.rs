@@ -8,7 +8,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use qaward::POLICY;
+use qaward::policy;
 
 use qaward_kit::{
     auth::Role,
@@ -114,25 +114,22 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
     let server = |name: &str| ServiceHost::new(name, &ctx.config.server, ctx.verifier.clone());
 
     let rdb = database(backend, "reviewers", &qaward_reviewers::MIGRATIONS).await;
-    let reviewers = testing::serve_on_loopback(
-        server("reviewers")
-            .with_policy(&qaward_reviewers::POLICY)
-            .add_service(rpb::reviewer_service_server::ReviewerServiceServer::new(
-                qaward_reviewers::ReviewersApi::new(rdb.db.clone(), ctx.clone()),
-            )),
-    )
+    let reviewers = testing::serve_on_loopback(server("reviewers").add_service(
+        rpb::reviewer_service_server::ReviewerServiceServer::new(
+            qaward_reviewers::ReviewersApi::new(rdb.db.clone(), ctx.clone()),
+        ),
+    ))
     .await;
     let sdb = database(backend, "scoring", &qaward_scoring::MIGRATIONS).await;
     qaward_scoring::seed_default_rubric(&sdb.db, super::NOW)
         .await
         .unwrap();
-    let scoring = testing::serve_on_loopback(
-        server("scoring")
-            .with_policy(&qaward_scoring::POLICY)
-            .add_service(spb::scoring_service_server::ScoringServiceServer::new(
-                qaward_scoring::ScoringApi::new(sdb.db.clone(), ctx.clone()),
-            )),
-    )
+    let scoring = testing::serve_on_loopback(server("scoring").add_service(
+        spb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(
+            sdb.db.clone(),
+            ctx.clone(),
+        )),
+    ))
     .await;
     let ndb = database(backend, "notifications", &qaward_notifications::MIGRATIONS).await;
     let napi = qaward_notifications::service(ndb.db.clone(), &ctx)
@@ -140,24 +137,19 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         .unwrap();
     let notifications = testing::serve_on_loopback(
         server("notifications")
-            .with_policy(&qaward_notifications::POLICY)
             .add_service(npb::notification_service_server::NotificationServiceServer::new(napi)),
     )
     .await;
-    let apps = testing::serve_on_loopback(
-        server("applications")
-            .with_policy(&qaward_applications::POLICY)
-            .add_service(
-                pb::application_service_server::ApplicationServiceServer::new(
-                    qaward_applications::ApplicationsApi::with_upstreams(
-                        apps_db.db.clone(),
-                        ctx.clone(),
-                        reviewers.clone(),
-                        scoring.clone(),
-                    ),
-                ),
+    let apps = testing::serve_on_loopback(server("applications").add_service(
+        pb::application_service_server::ApplicationServiceServer::new(
+            qaward_applications::ApplicationsApi::with_upstreams(
+                apps_db.db.clone(),
+                ctx.clone(),
+                reviewers.clone(),
+                scoring.clone(),
             ),
-    )
+        ),
+    ))
     .await;
     // The outbox relay, as `qaward_applications::start` runs it, with a service token.
     let service_token = keys.token("system:applications", Role::Service);
@@ -191,7 +183,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
             let edge = Arc::new(qaward_gateway::Edge::new(
                 &config,
                 keys.verifier.clone(),
-                POLICY,
+                policy(),
             ));
             let front = if door == Door::GatewayGrpc {
                 let host = qaward_gateway::start(&ctx, channels, edge).unwrap();

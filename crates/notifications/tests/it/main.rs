@@ -64,7 +64,6 @@ pub async fn start(db: TestDb, settings: Notifications) -> Running {
         .await
         .expect("service starts");
     let host = ServiceHost::new("notifications", &ctx.config.server, ctx.verifier.clone())
-        .with_policy(&qaward_notifications::POLICY)
         .add_service(pb::notification_service_server::NotificationServiceServer::new(api));
     let channel = testing::serve_on_loopback(host).await;
     let office = keys.token("office-1", Role::Office);

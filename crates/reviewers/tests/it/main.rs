@@ -32,11 +32,11 @@ async fn start(db: TestDb) -> Running {
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(7)),
     };
-    let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone())
-        .with_policy(&qaward_reviewers::POLICY)
-        .add_service(pb::reviewer_service_server::ReviewerServiceServer::new(
+    let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(
+        pb::reviewer_service_server::ReviewerServiceServer::new(
             qaward_reviewers::ReviewersApi::new(db.db.clone(), ctx),
-        ));
+        ),
+    );
     let channel = testing::serve_on_loopback(host).await;
     Running {
         client: ReviewerServiceClient::new(channel),

@@ -30,11 +30,12 @@ async fn start(db: TestDb) -> Running {
         )),
         randomness: Arc::new(SeededRandomness::new(11)),
     };
-    let host = ServiceHost::new("scoring", &ctx.config.server, ctx.verifier.clone())
-        .with_policy(&qaward_scoring::POLICY)
-        .add_service(pb::scoring_service_server::ScoringServiceServer::new(
-            qaward_scoring::ScoringApi::new(db.db.clone(), ctx),
-        ));
+    let host = ServiceHost::new("scoring", &ctx.config.server, ctx.verifier.clone()).add_service(
+        pb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(
+            db.db.clone(),
+            ctx,
+        )),
+    );
     let channel = testing::serve_on_loopback(host).await;
     Running {
         client: ScoringServiceClient::new(channel),
