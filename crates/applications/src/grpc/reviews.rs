@@ -347,6 +347,8 @@ impl ApplicationsApi {
             .await
             .map_err(upstream("reviewers"))?
             .into_inner();
+        // Executed here, the answer carries the panel; executed before (a retry), it is read.
+        let mut panel = None;
         if draw.state == rpb::DrawState::Prepared as i32 {
             let mut exec = Request::new(rpb::ExecuteDrawRequest {
                 name: g.draw.clone(),
@@ -354,11 +356,13 @@ impl ApplicationsApi {
                 request_id: derived_request_id(&[&g.id, "execute"]),
             });
             relay_token(c, &mut exec);
-            draw = reviewers
+            let executed = reviewers
                 .execute_draw(exec)
                 .await
                 .map_err(upstream("reviewers"))?
                 .into_inner();
+            draw = executed.draw.unwrap_or_default();
+            panel = executed.panel;
         }
         review::drawn(
             &draw.name,
@@ -374,15 +378,20 @@ impl ApplicationsApi {
                 .filter(|m| **m != leader)
                 .map(|m| (m.clone(), false)),
         );
-        let mut get_panel = Request::new(rpb::GetPanelRequest {
-            name: draw.panel.clone(),
-        });
-        relay_token(c, &mut get_panel);
-        let panel = reviewers
-            .get_panel(get_panel)
-            .await
-            .map_err(upstream("reviewers"))?
-            .into_inner();
+        let panel = match panel {
+            Some(panel) => panel,
+            None => {
+                let mut get_panel = Request::new(rpb::GetPanelRequest {
+                    name: draw.panel.clone(),
+                });
+                relay_token(c, &mut get_panel);
+                reviewers
+                    .get_panel(get_panel)
+                    .await
+                    .map_err(upstream("reviewers"))?
+                    .into_inner()
+            }
+        };
 
         // One scoring assignment per application, reused when a retry finds it.
         let rubric = if settings.rubric.is_empty() {

@@ -15,7 +15,7 @@ use qaward_proto::qaward::reviewers::v1 as pb;
 
 use super::{
     ReviewersApi,
-    convert::{date_of, draw_pb, enterprise_codes, purpose_of},
+    convert::{date_of, draw_pb, enterprise_codes, panel_pb, purpose_of},
     names::{child, programme_id},
 };
 use crate::{
@@ -250,7 +250,7 @@ pub(super) async fn execute(
     api: &ReviewersApi,
     c: &Caller,
     r: pb::ExecuteDrawRequest,
-) -> Result<pb::Draw> {
+) -> Result<pb::ExecuteDrawResponse> {
     let (programme, id) = child(&r.name, "draws", "name")?;
     c.acts_for(&programme)?;
     let key = RequestKey::new("ExecuteDraw", c, &r.request_id, &r)?;
@@ -306,9 +306,14 @@ pub(super) async fn execute(
         if !store::complete_draw(&mut tx, id, entropy, &outcome, id, now).await? {
             return Err(lifecycle::executed_meanwhile());
         }
-        let response = draw_pb(&store::get_draw(&mut tx, programme, id).await?, false);
-        let record = AuditRecord::by(c, "draw.execute", response.name.clone())
+        let draw = draw_pb(&store::get_draw(&mut tx, programme, id).await?, false);
+        let panel = panel_pb(&store::get_panel(&mut tx, programme, &seated.id).await?, c);
+        let record = AuditRecord::by(c, "draw.execute", draw.name.clone())
             .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups }));
+        let response = pb::ExecuteDrawResponse {
+            draw: Some(draw),
+            panel: Some(panel),
+        };
         Ok(Done::new(tx, record, response))
     })
     .await

@@ -193,7 +193,10 @@ impl ReviewerService for ReviewersApi {
         reply(draws::prepare(self, &c, r).await)
     }
 
-    async fn execute_draw(&self, r: Request<pb::ExecuteDrawRequest>) -> Answer<pb::Draw> {
+    async fn execute_draw(
+        &self,
+        r: Request<pb::ExecuteDrawRequest>,
+    ) -> Answer<pb::ExecuteDrawResponse> {
         let (c, r) = Caller::and_message(r)?;
         reply(draws::execute(self, &c, r).await)
     }

@@ -199,7 +199,7 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
                 .any(|e| e.reviewer == "reviewers/CQ-0003" && e.code == "SHAREHOLDING")
         );
 
-        let executed = r
+        let answer = r
             .client
             .execute_draw(as_(
                 &office,
@@ -212,6 +212,21 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
             .await
             .unwrap()
             .into_inner();
+        let executed = answer.draw.unwrap();
+        // The answer carries the seated panel: no GetDraw and GetPanel after it.
+        let seated = answer.panel.expect("the panel the draw seated");
+        assert_eq!(seated.name, executed.panel);
+        assert_eq!(seated.draw, executed.name);
+        assert_eq!(seated.backups_remaining, 3);
+        assert!(!seated.sealed, "the office sees its members");
+        let seats: Vec<&str> = seated.members.iter().map(|m| m.reviewer.as_str()).collect();
+        assert_eq!(seats.len(), 5, "{seats:?}");
+        assert_eq!(
+            seated.members.iter().filter(|m| m.leader).count(),
+            1,
+            "one leader seated"
+        );
+        assert!(seated.members.iter().all(|m| m.respond_by.is_some()));
         assert_eq!(executed.members.len(), 5);
         assert_eq!(executed.backup_order.len(), 3);
         assert!(!executed.members.contains(&"CQ-0003".to_string()));
@@ -500,7 +515,7 @@ async fn concurrent_draws_never_book_one_reviewer_twice() {
         let mut members = Vec::new();
         for run in runs {
             match run.await.unwrap() {
-                Ok(d) => members.extend(d.into_inner().members),
+                Ok(d) => members.extend(d.into_inner().draw.unwrap().members),
                 Err(e) => assert!(
                     matches!(e.code(), Code::Aborted | Code::FailedPrecondition),
                     "{label}: {e:?}"
@@ -589,7 +604,9 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             ))
             .await
             .unwrap()
-            .into_inner();
+            .into_inner()
+            .draw
+            .unwrap();
         // A retried execute with the same request_id gets the first answer, not a refusal.
         let retry = r
             .client
@@ -603,7 +620,9 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             ))
             .await
             .unwrap()
-            .into_inner();
+            .into_inner()
+            .draw
+            .unwrap();
         assert_eq!(retry.members, x.members, "{label}");
         let (first, second) = (x.members[0].clone(), x.members[1].clone());
         let replace = |who: &str, reason: pb::ReplaceReason| pb::ReplaceMemberRequest {
@@ -794,7 +813,9 @@ async fn a_reviewers_record_holds_training_certificates_assessments_and_conduct(
             ))
             .await
             .unwrap()
-            .into_inner();
+            .into_inner()
+            .draw
+            .unwrap();
         let id = |m: &str| m.trim_start_matches("reviewers/").to_string();
         let leader = id(&drawn.leader);
         let member = drawn
@@ -992,7 +1013,9 @@ async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
                     ))
                     .await
                     .unwrap()
-                    .into_inner();
+                    .into_inner()
+                    .draw
+                    .unwrap();
                 (prepared, executed)
             }
         };
