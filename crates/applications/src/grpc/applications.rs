@@ -259,15 +259,22 @@ impl ApplicationsApi {
         let (p, y, code) = application_name(&a.name, "application.name")?;
         only_the_enterprise(c, code.as_str())?;
         let key = RequestKey::new("UpdateApplication", c, &r.request_id, &r)?;
-        let paths: Vec<&str> = if r.update_mask.trim().is_empty() {
-            vec![
-                "application_form",
-                "organisation_profile",
-                "self_assessment",
-            ]
-        } else {
-            r.update_mask.split(',').map(str::trim).collect()
+        const ALL: [&str; 3] = [
+            "application_form",
+            "organisation_profile",
+            "self_assessment",
+        ];
+        let paths: Vec<&str> = match r.update_mask.as_ref().map(|m| &m.paths[..]) {
+            None | Some([]) => ALL.to_vec(),
+            Some(paths) if paths.iter().any(|p| p == "*") => ALL.to_vec(),
+            Some(paths) => paths.iter().map(String::as_str).collect(),
         };
+        if let Some(other) = paths.iter().find(|p| !ALL.contains(p)) {
+            return Err(Error::invalid(
+                "update_mask",
+                format!("{other} cannot be updated; the fields are {}", ALL.join(", ")),
+            ));
+        }
         let now = self.now();
         self.change(key, |mut tx| async move {
             let mut l = load(&mut tx, &p, y, &code).await?;
@@ -285,12 +292,8 @@ impl ApplicationsApi {
                         (&mut l.row.organisation_profile, &a.organisation_profile)
                     }
                     "self_assessment" => (&mut l.row.self_assessment, &a.self_assessment),
-                    other => {
-                        return Err(Error::invalid(
-                            "update_mask",
-                            format!("{other} cannot be updated"),
-                        ));
-                    }
+                    // Any other path was refused before the transaction.
+                    _ => continue,
                 };
                 if value.chars().count() > MAX_DRAFT_CHARS {
                     return Err(Error::invalid(

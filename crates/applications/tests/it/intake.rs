@@ -182,12 +182,36 @@ async fn r05_an_application_from_draft_to_acceptance() {
                         self_assessment: "卓越绩效\n".repeat(15_000),
                         ..Default::default()
                     }),
-                    update_mask: "self_assessment".into(),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["self_assessment".into()],
+                    }),
                     request_id: String::new(),
                 },
             ))
             .await
             .unwrap();
+        // A mask naming a field that cannot be updated is refused, naming the field, and
+        // changes nothing (AIP-134).
+        let err = r
+            .client
+            .update_application(as_(
+                &me,
+                pb::UpdateApplicationRequest {
+                    application: Some(pb::Application {
+                        name: app_name(&good),
+                        self_assessment: "改写".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["self_assessment".into(), "stage".into()],
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{label}");
+        assert_eq!(fields(&err), ["update_mask"], "{}", err.message());
         let a = r
             .client
             .submit_application(as_(
@@ -215,7 +239,9 @@ async fn r05_an_application_from_draft_to_acceptance() {
                         name: app_name(&good),
                         ..Default::default()
                     }),
-                    update_mask: "organisation_profile".into(),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["organisation_profile".into()],
+                    }),
                     request_id: String::new(),
                 },
             ))

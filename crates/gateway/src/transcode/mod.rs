@@ -47,7 +47,10 @@ fn set_path(msg: &mut DynamicMessage, path: &str, text: &str) -> Result<(), Stri
             _ => Err(format!("{head} is not a message")),
         };
     }
-    let value = scalar(&field.kind(), text).map_err(|e| format!("{path}: {e}"))?;
+    let value = match field.kind() {
+        Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask" => field_mask(&m, text),
+        kind => scalar(&kind, text).map_err(|e| format!("{path}: {e}"))?,
+    };
     if field.is_list() {
         if let Value::List(items) = msg.get_field_mut(&field) {
             items.push(value);
@@ -56,6 +59,31 @@ fn set_path(msg: &mut DynamicMessage, path: &str, text: &str) -> Result<(), Stri
         msg.set_field(&field, value);
     }
     Ok(())
+}
+
+/// A `google.protobuf.FieldMask` from a path or query parameter: comma-separated paths, each
+/// written as in its JSON form (`selfAssessment`) or as the field is named (`self_assessment`).
+fn field_mask(desc: &MessageDescriptor, text: &str) -> Value {
+    let mut mask = DynamicMessage::new(desc.clone());
+    let paths = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut snake = String::new();
+            for c in p.chars() {
+                if c.is_ascii_uppercase() {
+                    snake.push('_');
+                    snake.push(c.to_ascii_lowercase());
+                } else {
+                    snake.push(c);
+                }
+            }
+            Value::String(snake)
+        })
+        .collect();
+    mask.set_field_by_name("paths", Value::List(paths));
+    Value::Message(mask)
 }
 
 fn scalar(kind: &Kind, text: &str) -> Result<Value, String> {
@@ -544,6 +572,38 @@ mod tests {
             routes.find(&Method::GET, "/v1/nothing"),
             Err(false)
         ));
+    }
+
+    #[test]
+    fn an_update_mask_comes_from_the_query_as_comma_separated_paths() {
+        // AIP-134 over HTTP: PATCH ...?updateMask=selfAssessment,application_form.
+        let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let (r, vars) = routes
+            .find(
+                &Method::PATCH,
+                "/v1/programmes/yunyang/cycles/2026/applications/91500235MA5U0XXXXX",
+            )
+            .unwrap();
+        let m = request_message(
+            r,
+            &vars,
+            Some("updateMask=selfAssessment,application_form"),
+            br#"{"selfAssessment": "x"}"#,
+        )
+        .unwrap();
+        let mask = m.get_field_by_name("update_mask").unwrap();
+        let paths = mask
+            .as_message()
+            .unwrap()
+            .get_field_by_name("paths")
+            .unwrap();
+        let paths: Vec<&str> = paths
+            .as_list()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(paths, ["self_assessment", "application_form"]);
     }
 
     #[test]
