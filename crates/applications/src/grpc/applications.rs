@@ -264,15 +264,29 @@ impl ApplicationsApi {
             "organisation_profile",
             "self_assessment",
         ];
+        // AIP-134: no mask means the fields the request populates; `*` replaces all three.
+        let populated = [
+            &a.application_form,
+            &a.organisation_profile,
+            &a.self_assessment,
+        ];
         let paths: Vec<&str> = match r.update_mask.as_ref().map(|m| &m.paths[..]) {
-            None | Some([]) => ALL.to_vec(),
+            None | Some([]) => ALL
+                .into_iter()
+                .zip(populated)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(p, _)| p)
+                .collect(),
             Some(paths) if paths.iter().any(|p| p == "*") => ALL.to_vec(),
             Some(paths) => paths.iter().map(String::as_str).collect(),
         };
         if let Some(other) = paths.iter().find(|p| !ALL.contains(p)) {
             return Err(Error::invalid(
                 "update_mask",
-                format!("{other} cannot be updated; the fields are {}", ALL.join(", ")),
+                format!(
+                    "{other} cannot be updated; the fields are {}",
+                    ALL.join(", ")
+                ),
             ));
         }
         let now = self.now();

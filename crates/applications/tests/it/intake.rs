@@ -212,6 +212,30 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{label}");
         assert_eq!(fields(&err), ["update_mask"], "{}", err.message());
+        // No mask: only the fields the request populates change (AIP-134).
+        let updated = r
+            .client
+            .update_application(as_(
+                &me,
+                pb::UpdateApplicationRequest {
+                    application: Some(pb::Application {
+                        name: app_name(&good),
+                        organisation_profile: "重庆云阳的一家制造企业".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: None,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(updated.organisation_profile, "重庆云阳的一家制造企业");
+        assert_eq!(
+            updated.self_assessment,
+            "卓越绩效\n".repeat(15_000),
+            "{label}: neither the refused mask nor the unmasked update touched it"
+        );
         let a = r
             .client
             .submit_application(as_(
