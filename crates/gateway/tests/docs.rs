@@ -1,0 +1,59 @@
+//! `docs/http.md` lists every HTTP/JSON route as the contracts bind it: the table is generated
+//! from the same descriptor set the gateway's transcoder reads, and this test keeps the two
+//! equal (`QAWARD_UPDATE_DOCS=1` rewrites the generated part).
+
+use qaward_gateway::transcode::Routes;
+
+const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/http.md");
+const MARK: &str = "<!-- generated from the contracts' google.api.http annotations";
+
+/// One section per service, one row per route, in the contracts' order.
+fn route_table() -> String {
+    let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for r in routes.all() {
+        if sections.last().is_none_or(|(s, _)| *s != r.service) {
+            sections.push((r.service.clone(), String::new()));
+        }
+        let method = r.grpc_path.rsplit('/').next().unwrap_or_default();
+        let body = match r.body.as_str() {
+            _ if r.client_streaming => "the file, streamed".to_string(),
+            "" => "none".to_string(),
+            "*" => "the request".to_string(),
+            field => format!("`{field}`"),
+        };
+        let rows = &mut sections.last_mut().expect("pushed above").1;
+        rows.push_str(&format!(
+            "| {} | `{}` | {method} | {body} |\n",
+            r.http_method, r.template_text
+        ));
+    }
+    sections
+        .iter()
+        .map(|(service, rows)| {
+            format!(
+                "### `{service}`\n\n| HTTP | path | method | body |\n|---|---|---|---|\n{rows}\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_route_table_in_the_docs_is_the_contracts_bindings() {
+    let doc = std::fs::read_to_string(DOC).expect("docs/http.md");
+    let start = doc.find(MARK).expect("docs/http.md has its generated part");
+    let body = start
+        + doc[start..]
+            .find("\n\n")
+            .expect("a blank line after the mark")
+        + 2;
+    let table = route_table();
+    if std::env::var_os("QAWARD_UPDATE_DOCS").is_some() {
+        std::fs::write(DOC, format!("{}{table}", &doc[..body])).expect("docs/http.md");
+        return;
+    }
+    assert!(
+        doc[body..] == table,
+        "docs/http.md's route table is out of date: run this test with QAWARD_UPDATE_DOCS=1"
+    );
+}
