@@ -62,13 +62,13 @@ pub async fn run(o: ResultsOptions) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc();
-    let cycle = "cycles/bench";
+    let cycle = "programmes/bench/cycles/2026";
     let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
     store::insert_rubric(&mut tx, "gbt", &Rubric::gbt_19580_2012(), now)
         .await
         .map_err(|e| e.message.clone())?;
     for a in 0..o.applications {
-        let app = format!("apps/{a:05}");
+        let app = format!("{cycle}/applications/{a:05}");
         for (stage, people) in [("MATERIALS", 3), ("SITE", 3), ("DEFENCE", 5)] {
             let id = format!("{a:05}-{}", stage.to_lowercase());
             let row = AssignmentRow {

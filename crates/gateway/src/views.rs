@@ -212,7 +212,7 @@ impl GatewayService for Views {
         self.count(&request)?;
         let call = Call::of(&request, self.max_timeout);
         let name = request.into_inner().name;
-        let (cycle, programme, year, code) = application_of(&name)?;
+        let (cycle, _, _, code) = application_of(&name)?;
         // The application is the page: without it there is no dossier, and its refusal
         // (not found, not yours) is the answer.
         let application = self
@@ -234,10 +234,7 @@ impl GatewayService for Views {
         let report = call.part(
             "feedback_report",
             scoring.get_feedback_report(call.request(spb::GetFeedbackReportRequest {
-                name: format!(
-                    "{}/applications/{name}/feedbackReport",
-                    qaward_proto::names::scoring_cycle(&programme, year)
-                ),
+                name: qaward_proto::names::feedback_report(&name),
                 include_html: false,
             })),
         );

@@ -59,7 +59,6 @@ impl ApplicationsApi {
         let running = self.in_review(&mut conn, &p, y, stage).await?;
         drop(conn);
         review::may_release(stage, running.len(), &[]).map_err(refused)?;
-        let scoring_cycle = qaward_proto::names::scoring_cycle(&p, y);
         let results = self.scoring_results(c, &p, y, &settings).await?;
         // Every application of the stage must have scoring's decision: a group that has
         // not signed its consensus holds the release back.
@@ -115,7 +114,6 @@ impl ApplicationsApi {
                     &row,
                     &enterprise,
                     &programme.display_name,
-                    &scoring_cycle,
                     &last,
                 )
                 .await?;
@@ -142,7 +140,6 @@ impl ApplicationsApi {
     /// The notice a released result sends: passed (prepare for the defence), failed (the
     /// feedback report, to the applicant and a copy to its recommending unit, R-13), or the
     /// final-selection decision.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn result_notice(
         &self,
         tx: &mut Conn,
@@ -150,7 +147,6 @@ impl ApplicationsApi {
         row: &ApplicationRow,
         enterprise: &store::EnterpriseRow,
         programme_name: &str,
-        scoring_cycle: &str,
         why: &Explanation,
     ) -> Result<()> {
         let name = enterprise.display_name.clone();
@@ -183,8 +179,8 @@ impl ApplicationsApi {
                         (
                             "report_url",
                             format!(
-                                "/v1/{scoring_cycle}/applications/{}/feedbackReport",
-                                application_resource(row)
+                                "/v1/{}",
+                                qaward_proto::names::feedback_report(&application_resource(row))
                             ),
                         ),
                     ],

@@ -51,7 +51,7 @@ impl ApplicationsApi {
         settings: &Settings,
     ) -> Result<spb::CycleResults> {
         let mut compute = Request::new(spb::ComputeResultsRequest {
-            cycle: qaward_proto::names::scoring_cycle(p, y),
+            cycle: qaward_proto::names::cycle(p, y),
             settings: Some(result_settings(settings)),
         });
         relay_token(c, &mut compute);
@@ -71,7 +71,7 @@ impl ApplicationsApi {
         y: i64,
         stage: spb::Stage,
     ) -> Result<()> {
-        let cycle = qaward_proto::names::scoring_cycle(p, y);
+        let cycle = qaward_proto::names::cycle(p, y);
         let mut release = Request::new(spb::ReleaseStageRequest {
             cycle: cycle.clone(),
             stage: stage as i32,
@@ -399,7 +399,7 @@ impl ApplicationsApi {
         } else {
             settings.rubric.clone()
         };
-        let scoring_cycle = qaward_proto::names::scoring_cycle(&p, y);
+        let cycle_name = qaward_proto::names::cycle(&p, y);
         let mut scoring = self.scoring();
         let mut conn = self.db().pool().acquire().await?;
         for (app, assignment) in g.applications.iter_mut() {
@@ -407,7 +407,7 @@ impl ApplicationsApi {
             let enterprise = store::get_enterprise(&mut conn, &row.credit_code).await?;
             let resource = application_resource(&row);
             let mut list = Request::new(spb::ListAssignmentsRequest {
-                cycle: scoring_cycle.clone(),
+                cycle: cycle_name.clone(),
                 application: resource.clone(),
                 page_size: 10,
                 page_token: String::new(),
@@ -426,7 +426,7 @@ impl ApplicationsApi {
                 None => {
                     let mut create = Request::new(spb::CreateAssignmentRequest {
                         assignment: Some(spb::Assignment {
-                            cycle: scoring_cycle.clone(),
+                            cycle: cycle_name.clone(),
                             application: resource.clone(),
                             stage: scoring_stage(stage) as i32,
                             rubric: rubric.clone(),

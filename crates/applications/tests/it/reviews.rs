@@ -73,6 +73,8 @@ pub(super) struct World {
     pub(super) keys: TestKeys,
     pub(super) office: String,
     pub(super) clock: Arc<ManualClock>,
+    /// The gateway's HTTP/JSON port, when the world is reached through it.
+    pub(super) http: Option<std::net::SocketAddr>,
     pub(super) _dirs: Vec<tempfile::TempDir>,
     pub(super) _dbs: Vec<TestDb>,
 }
@@ -168,6 +170,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
     tokio::spawn(relay.run(std::future::pending()));
 
     let office = keys.token_for("office-1", Role::Office, "yunyang");
+    let mut http = None;
     let [apps, reviewers, scoring, notifications] = match door {
         Door::Direct => [apps, reviewers, scoring, notifications].map(transport),
         Door::GatewayGrpc | Door::GatewayHttp => {
@@ -191,6 +194,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
             } else {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
+                http = Some(addr);
                 tokio::spawn(qaward_gateway::serve_http(
                     listener,
                     channels,
@@ -212,6 +216,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         keys,
         office,
         clock,
+        http,
         _dirs: vec![dir],
         _dbs: vec![apps_db, rdb, sdb, ndb],
     }
@@ -229,6 +234,26 @@ pub(super) fn reason_of(s: &tonic::Status) -> String {
         .error_info()
         .map(|i| i.reason.clone())
         .unwrap_or_default()
+}
+
+/// A GET over a bare TCP connection, as curl would send it: the status code and the raw rest.
+async fn http_get(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Accept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
 }
 
 pub(super) fn app(code: &str) -> String {
@@ -860,9 +885,24 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
         let ids: Vec<&str> = copied.recipients.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, [fails.as_str(), UNIT], "{label}");
         assert_eq!(copied.variables["materials_score"], "450");
-        assert!(
-            copied.variables["report_url"].ends_with(&format!("{}/feedbackReport", app(&fails)))
+        let report_url = &copied.variables["report_url"];
+        assert_eq!(
+            *report_url,
+            format!("/v1/{}/feedbackReport", app(&fails)),
+            "{label}"
         );
+        if let Some(addr) = w.http {
+            // The link in the notice answers over HTTP/JSON, for the applicant it was sent to
+            // (R-13), asked as a plain HTTP client would: it once named a report the routes
+            // could not reach (404).
+            let token = w.keys.token_for_org("e", Role::Enterprise, &fails);
+            let (status, body) = http_get(addr, report_url, &token).await;
+            assert_eq!(status, 200, "{label}: GET {report_url}: {body}");
+            assert!(
+                body.contains(&format!("\"{}/feedbackReport\"", app(&fails))),
+                "{label}: {body}"
+            );
+        }
 
         // Defence panel (R-14: five) and site group for the three that passed.
         let passed = [c500.as_str(), fraud.as_str(), strong.as_str()];
@@ -881,7 +921,7 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .list_assignments(as_(
                 &office,
                 spb::ListAssignmentsRequest {
-                    cycle: "cycles/yunyang-2026".into(),
+                    cycle: CYCLE.into(),
                     application: app(&c500),
                     ..Default::default()
                 },

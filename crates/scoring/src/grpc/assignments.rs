@@ -10,8 +10,7 @@ use qaward_proto::qaward::scoring::v1 as pb;
 use super::{
     ScoringApi,
     convert::{assignment_pb, stage_name},
-    is_office,
-    names::{self, id_of},
+    is_office, names,
 };
 use crate::{
     domain::group,
@@ -29,10 +28,10 @@ pub(super) async fn create(
         .as_ref()
         .ok_or_else(|| Error::invalid("assignment", "is required"))?;
     let mut bad = Vec::new();
-    if id_of(&a.cycle, "cycles", "assignment.cycle").is_err() {
+    if names::cycle(&a.cycle, "assignment.cycle").is_err() {
         bad.push(FieldViolation::new(
             "assignment.cycle",
-            "must be cycles/{cycle}",
+            "must be programmes/{programme}/cycles/{cycle}",
         ));
     }
     if a.application.trim().is_empty() || a.application.len() > 300 {

@@ -16,8 +16,7 @@ use rust_decimal::Decimal;
 use super::{
     ScoringApi,
     convert::{dec_pb, results_pb, settings_from_pb, stage_name},
-    is_office,
-    names::{self, id_of},
+    is_office, names,
 };
 use crate::{
     domain::{
@@ -34,7 +33,7 @@ pub(super) async fn release_stage(
     c: &Caller,
     r: pb::ReleaseStageRequest,
 ) -> Result<pb::ReleaseStageResponse> {
-    id_of(&r.cycle, "cycles", "cycle")?;
+    names::cycle(&r.cycle, "cycle")?;
     let stage = stage_name(r.stage).ok_or_else(|| Error::invalid("stage", "must be set"))?;
     let key = RequestKey::new("ReleaseStage", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
@@ -68,7 +67,7 @@ pub(super) async fn compute(
     _caller: &Caller,
     r: pb::ComputeResultsRequest,
 ) -> Result<pb::CycleResults> {
-    id_of(&r.cycle, "cycles", "cycle")?;
+    names::cycle(&r.cycle, "cycle")?;
     let settings = settings_from_pb(&r.settings)?;
     let computed = compute_cycle(&api.db, &r.cycle, &settings).await?;
     let mut answer = results_pb(&r.cycle, &computed);

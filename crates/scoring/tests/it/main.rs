@@ -14,6 +14,8 @@ use qaward_proto::qaward::{common::v1::Decimal, scoring::v1 as pb};
 use qaward_scoring::domain::rubric::Rubric;
 use tonic::{Code, Request, transport::Channel};
 
+mod migrations;
+
 struct Running {
     client: ScoringServiceClient<Channel>,
     keys: TestKeys,
@@ -150,8 +152,8 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                 &office,
                 pb::CreateAssignmentRequest {
                     assignment: Some(pb::Assignment {
-                        cycle: "cycles/y2026".into(),
-                        application: "apps/a".into(),
+                        cycle: "programmes/yunyang/cycles/2026".into(),
+                        application: "programmes/yunyang/cycles/2026/applications/a".into(),
                         stage: pb::Stage::Materials as i32,
                         rubric: "rubrics/gbt".into(),
                         people: vec![
@@ -476,8 +478,8 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                 &office,
                 pb::CreateAssignmentRequest {
                     assignment: Some(pb::Assignment {
-                        cycle: "cycles/y2026".into(),
-                        application: "apps/a".into(),
+                        cycle: "programmes/yunyang/cycles/2026".into(),
+                        application: "programmes/yunyang/cycles/2026/applications/a".into(),
                         stage: pb::Stage::Site as i32,
                         rubric: "rubrics/gbt@1".into(),
                         people: vec![
@@ -541,8 +543,8 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                 &office,
                 pb::CreateAssignmentRequest {
                     assignment: Some(pb::Assignment {
-                        cycle: "cycles/y2026".into(),
-                        application: "apps/a".into(),
+                        cycle: "programmes/yunyang/cycles/2026".into(),
+                        application: "programmes/yunyang/cycles/2026/applications/a".into(),
                         stage: pb::Stage::Defence as i32,
                         rubric: "rubrics/gbt".into(),
                         people: ["D1", "D2", "D3", "D4", "D5"]
@@ -835,7 +837,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             .compute_results(as_(
                 &office,
                 pb::ComputeResultsRequest {
-                    cycle: "cycles/y2026".into(),
+                    cycle: "programmes/yunyang/cycles/2026".into(),
                     settings: None,
                 },
             ))
@@ -913,7 +915,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             )
             .unwrap();
         let report = pb::GetFeedbackReportRequest {
-            name: "cycles/y2026/applications/apps/a/feedbackReport".into(),
+            name: "programmes/yunyang/cycles/2026/applications/a/feedbackReport".into(),
             include_html: true,
         };
         let e = r
@@ -926,7 +928,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             .release_stage(as_(
                 &office,
                 pb::ReleaseStageRequest {
-                    cycle: "cycles/y2026".into(),
+                    cycle: "programmes/yunyang/cycles/2026".into(),
                     stage: pb::Stage::Materials as i32,
                     request_id: String::new(),
                 },
@@ -1056,7 +1058,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             .get_feedback_report(as_(
                 &other,
                 pb::GetFeedbackReportRequest {
-                    name: "cycles/y2026/applications/apps/a/feedbackReport".into(),
+                    name: "programmes/yunyang/cycles/2026/applications/a/feedbackReport".into(),
                     include_html: false,
                 },
             ))
