@@ -90,6 +90,17 @@ impl Role {
     }
 }
 
+/// The caller's subject as the services compare it. A reviewer (or an advisor, who is a
+/// reviewer of the registry) is named in the contracts as `reviewers/{certificate number}`,
+/// and its token may say so; the bare certificate number is accepted too. Either way the
+/// subject is the certificate number.
+fn subject_of(role: Role, sub: String) -> String {
+    match (role, sub.strip_prefix("reviewers/")) {
+        (Role::Reviewer | Role::Advisor, Some(id)) => id.to_string(),
+        _ => sub,
+    }
+}
+
 /// The reason of a refusal for the caller's role alone (the policy table's, or a handler's).
 pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";
 
@@ -537,7 +548,7 @@ impl Verifier {
         let exp = c.exp;
         Ok((
             Caller {
-                subject: c.sub,
+                subject: subject_of(c.role, c.sub),
                 role: c.role,
                 org: c.org,
                 programme: c.programme,
@@ -642,6 +653,24 @@ pub fn service_token_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reviewer_may_be_named_by_its_resource_name_or_its_certificate_number() {
+        assert_eq!(
+            subject_of(Role::Reviewer, "reviewers/CQ-0001".into()),
+            "CQ-0001"
+        );
+        assert_eq!(
+            subject_of(Role::Advisor, "reviewers/CQ-0002".into()),
+            "CQ-0002"
+        );
+        assert_eq!(subject_of(Role::Reviewer, "CQ-0001".into()), "CQ-0001");
+        // Only a reviewer's subject is a reviewer's name.
+        assert_eq!(
+            subject_of(Role::Office, "reviewers/CQ-0001".into()),
+            "reviewers/CQ-0001"
+        );
+    }
 
     #[test]
     fn the_contracts_role_enum_names_exactly_these_roles() {

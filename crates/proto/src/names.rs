@@ -19,3 +19,15 @@ pub fn cycle(programme: &str, year: i64) -> String {
 pub fn feedback_report(application: &str) -> String {
     format!("{application}/feedbackReport")
 }
+
+/// A reviewer's resource name, `reviewers/{certificate number}`: how every message of the
+/// contracts names a reviewer (a draw's members, a panel's seats, a group's members, a scorer).
+pub fn reviewer(certificate_number: &str) -> String {
+    format!("reviewers/{certificate_number}")
+}
+
+/// The certificate number a reviewer's resource name holds, if it is one.
+pub fn reviewer_id(name: &str) -> Option<&str> {
+    name.strip_prefix("reviewers/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}

@@ -370,13 +370,20 @@ impl ApplicationsApi {
             &draw.failure,
         )
         .map_err(refused)?;
-        let leader = draw.leader.clone();
+        // The draw names reviewers `reviewers/{id}`; the group keeps their certificate numbers.
+        let id = |name: &str| {
+            qaward_proto::names::reviewer_id(name)
+                .unwrap_or(name)
+                .to_string()
+        };
+        let leader = id(&draw.leader);
         let mut members: Vec<(String, bool)> = vec![(leader.clone(), true)];
         members.extend(
             draw.members
                 .iter()
-                .filter(|m| **m != leader)
-                .map(|m| (m.clone(), false)),
+                .map(|m| id(m))
+                .filter(|m| *m != leader)
+                .map(|m| (m, false)),
         );
         let panel = match panel {
             Some(panel) => panel,

@@ -9,7 +9,10 @@ use qaward_kit::{
     convert::{date_from_pb, date_to_pb, iso_date, parse_iso_date},
     error::FieldViolation,
 };
-use qaward_proto::qaward::{common::v1 as common, reviewers::v1 as pb};
+use qaward_proto::{
+    names,
+    qaward::{common::v1 as common, reviewers::v1 as pb},
+};
 
 use super::is_self;
 use crate::{
@@ -340,15 +343,15 @@ pub(super) fn draw_pb(d: &store::DrawRow, sealed: bool) -> pb::Draw {
         pool_hash: p.pool_hash.clone(),
         members: outcome
             .as_ref()
-            .map(|o| o.members.clone())
+            .map(|o| reviewer_names(&o.members))
             .unwrap_or_default(),
         backup_order: outcome
             .as_ref()
-            .map(|o| o.backups.clone())
+            .map(|o| reviewer_names(&o.backups))
             .unwrap_or_default(),
         leader: outcome
             .as_ref()
-            .map(|o| o.leader.clone())
+            .map(|o| names::reviewer(&o.leader))
             .unwrap_or_default(),
         panel: d
             .panel_id
@@ -438,4 +441,10 @@ pub(super) fn enterprise_codes(raw: &[String], field: &str) -> Result<Vec<String
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Certificate numbers as the contracts name reviewers, `reviewers/{id}`, in order. (A draw's
+/// record keeps the bare numbers its algorithm hashed: docs/draw.md.)
+pub(super) fn reviewer_names(ids: &[String]) -> Vec<String> {
+    ids.iter().map(|id| names::reviewer(id)).collect()
 }

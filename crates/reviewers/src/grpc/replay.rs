@@ -70,8 +70,8 @@ pub fn verify(
             } else {
                 "the replay differs from the record".into()
             },
-            replayed_members: replayed.members,
-            replayed_backups: replayed.backups,
+            replayed_members: super::convert::reviewer_names(&replayed.members),
+            replayed_backups: super::convert::reviewer_names(&replayed.backups),
         },
         (Err(s), None) => pb::VerifyDrawResponse {
             matches: true,

@@ -229,7 +229,7 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
         assert!(seated.members.iter().all(|m| m.respond_by.is_some()));
         assert_eq!(executed.members.len(), 5);
         assert_eq!(executed.backup_order.len(), 3);
-        assert!(!executed.members.contains(&"CQ-0003".to_string()));
+        assert!(!executed.members.contains(&"reviewers/CQ-0003".to_string()));
         // no silent redraw.
         let again = r
             .client
@@ -274,7 +274,7 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
             .into_inner();
         assert!(view.sealed);
         assert_eq!(view.members.len(), 1);
-        assert_eq!(view.members[0].reviewer, format!("reviewers/{member}"));
+        assert_eq!(view.members[0].reviewer, member.clone());
         let full = r
             .client
             .get_panel(as_(
@@ -298,7 +298,7 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
                     accept: false,
                     reason: "出差".into(),
                     request_id: String::new(),
-                    reviewer: format!("reviewers/{member}"),
+                    reviewer: member.clone(),
                 },
             ))
             .await
@@ -319,14 +319,11 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
         let gone = after
             .members
             .iter()
-            .find(|m| m.reviewer == format!("reviewers/{member}"))
+            .find(|m| m.reviewer == member.clone())
             .unwrap();
         assert_eq!(gone.state, pb::AssignmentState::Declined as i32);
         assert!(
-            executed
-                .backup_order
-                .iter()
-                .any(|b| gone.replaced_by == format!("reviewers/{b}")),
+            executed.backup_order.iter().any(|b| gone.replaced_by == *b),
             "{label}"
         );
         assert_eq!(after.backups_remaining, 2);
@@ -627,7 +624,7 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
         let (first, second) = (x.members[0].clone(), x.members[1].clone());
         let replace = |who: &str, reason: pb::ReplaceReason| pb::ReplaceMemberRequest {
             panel: x.panel.clone(),
-            reviewer: format!("reviewers/{who}"),
+            reviewer: who.to_string(),
             reason: reason as i32,
             note: String::new(),
             request_id: String::new(),
@@ -653,13 +650,9 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             .await
             .unwrap()
             .into_inner();
-        let m = p
-            .members
-            .iter()
-            .find(|m| m.reviewer == format!("reviewers/{first}"))
-            .unwrap();
+        let m = p.members.iter().find(|m| m.reviewer == first).unwrap();
         assert_eq!(m.state, pb::AssignmentState::Expired as i32, "{label}");
-        assert_eq!(m.replaced_by, format!("reviewers/{}", x.backup_order[0]));
+        assert_eq!(m.replaced_by, x.backup_order[0]);
         // The called backup has its own time to answer, counted from the call.
         let called = x.backup_order[0].clone();
         let called_token = r.keys.token_for(&called, Role::Reviewer, "yunyang");
@@ -671,7 +664,7 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
                     accept: true,
                     reason: String::new(),
                     request_id: String::new(),
-                    reviewer: format!("reviewers/{called}"),
+                    reviewer: called.clone(),
                 },
             ))
             .await
@@ -691,7 +684,7 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             .create_relation(as_(
                 &office,
                 pb::CreateRelationRequest {
-                    parent: format!("reviewers/{second}"),
+                    parent: second.clone(),
                     relation: Some(pb::Relation {
                         enterprise_code: applicant(),
                         kind: pb::RelationKind::Consultancy as i32,
@@ -712,18 +705,14 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             .await
             .unwrap()
             .into_inner();
-        let m = p
-            .members
-            .iter()
-            .find(|m| m.reviewer == format!("reviewers/{second}"))
-            .unwrap();
+        let m = p.members.iter().find(|m| m.reviewer == second).unwrap();
         assert_eq!(m.state, pb::AssignmentState::Replaced as i32, "{label}");
         assert!(
             m.decline_reason.contains("CONSULTANCY"),
             "{}",
             m.decline_reason
         );
-        assert_eq!(m.replaced_by, format!("reviewers/{}", x.backup_order[1]));
+        assert_eq!(m.replaced_by, x.backup_order[1]);
         assert_eq!(p.backups_remaining, 1);
     }
 }
