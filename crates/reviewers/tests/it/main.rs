@@ -316,16 +316,9 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
             .await
             .unwrap()
             .into_inner();
-        let gone = after
-            .members
-            .iter()
-            .find(|m| m.reviewer == member.clone())
-            .unwrap();
+        let gone = after.members.iter().find(|m| m.reviewer == member).unwrap();
         assert_eq!(gone.state, pb::AssignmentState::Declined as i32);
-        assert!(
-            executed.backup_order.iter().any(|b| gone.replaced_by == *b),
-            "{label}"
-        );
+        assert!(executed.backup_order.contains(&gone.replaced_by), "{label}");
         assert_eq!(after.backups_remaining, 2);
 
         // Double booking: a second draw over the same days cannot take the booked members.
