@@ -327,7 +327,7 @@ async fn two_programmes_draw_from_the_shared_registry_at_once_without_double_boo
             purpose: rpb::DrawPurpose::SiteGroup as i32,
             enterprise_codes: vec![w.code(n).to_string()],
             size: 3,
-            backups: 0,
+            backups: None,
             window_start: day(start),
             window_end: day(start + time::Duration::days(2)),
             entropy_source: "公证处摇号".into(),

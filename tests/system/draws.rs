@@ -70,7 +70,7 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
                     purpose: pb::DrawPurpose::SiteGroup as i32,
                     enterprise_codes: vec![applicant],
                     size: 3,
-                    backups: 2,
+                    backups: Some(2),
                     window_start: Some(Date {
                         year: 2026,
                         month: 5,

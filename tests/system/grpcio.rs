@@ -123,7 +123,7 @@ async fn grpcio_reads_every_error_kind_through_the_gateway_with_its_details() {
             purpose: pb::DrawPurpose::MaterialsGroup as i32,
             enterprise_codes: vec![applicant.clone()],
             size: 3,
-            backups: 0,
+            backups: None,
             specialities: vec![pb::SpecialityRequirement {
                 speciality: "C13".into(),
                 min_members: 1,

@@ -2,6 +2,7 @@
 //! when saved. A cycle pins the version it opened with; changing the programme later does not
 //! change a running cycle. The defaults are Yunyang County's.
 
+use qaward_reviewers::domain::{Purpose, policy};
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,9 +42,14 @@ pub struct Settings {
     pub defence_panel_size: u32,
     #[serde(default = "defaults::site_group_size")]
     pub site_group_size: u32,
-    /// Ordered backups drawn with each group (R-41: a late conflict takes the next one).
+    /// Ordered backups drawn with each group (R-41: a late conflict takes the next one); none
+    /// is a choice.
     #[serde(default = "defaults::draw_backups")]
     pub draw_backups: u32,
+    /// the fewest defence scores a defence result is computed from (the seed's panel
+    /// minimum, 5, unless the programme asks for more), passed to the scoring service.
+    #[serde(default = "defaults::defence_min_scorers")]
+    pub defence_min_scorers: u32,
     /// Art. 10, 14: departments whose opinion every application needs besides its
     /// recommending unit's; the `org` of their department tokens.
     #[serde(default)]
@@ -63,6 +69,9 @@ pub mod defaults {
     }
     pub fn draw_backups() -> u32 {
         2
+    }
+    pub fn defence_min_scorers() -> u32 {
+        5
     }
 }
 
@@ -96,6 +105,7 @@ impl Default for Settings {
             defence_panel_size: defaults::defence_panel_size(),
             site_group_size: defaults::site_group_size(),
             draw_backups: defaults::draw_backups(),
+            defence_min_scorers: defaults::defence_min_scorers(),
             required_departments: Vec::new(),
         }
     }
@@ -154,11 +164,6 @@ impl Settings {
                 100,
             ),
             ("ban_years", self.ban_years, 0, 20),
-            // a materials group has at least 3 reviewers; R-14: a panel at least 5.
-            ("materials_group_size", self.materials_group_size, 3, 15),
-            ("defence_panel_size", self.defence_panel_size, 5, 25),
-            ("site_group_size", self.site_group_size, 3, 15),
-            ("draw_backups", self.draw_backups, 0, 10),
             ("min_operating_years", self.min_operating_years, 0, 100),
             ("profile_max_chars", self.profile_max_chars, 1, 100_000),
             (
@@ -171,6 +176,41 @@ impl Settings {
             if !(lo..=hi).contains(&v) {
                 bad.push((field, format!("must be {lo}-{hi}")));
             }
+        }
+        // The sizes the draws ask for, checked by the reviewers service's one rule of group
+        // sizes (Art. 8: groups of 3-5; Art. 16(4): a defence panel of 5 or more), so the
+        // programme cannot ask for a draw the registry's rules refuse.
+        for (field, purpose, size) in [
+            (
+                "materials_group_size",
+                Purpose::MaterialsGroup,
+                self.materials_group_size,
+            ),
+            (
+                "defence_panel_size",
+                Purpose::DefencePanel,
+                self.defence_panel_size,
+            ),
+            ("site_group_size", Purpose::SiteGroup, self.site_group_size),
+        ] {
+            if let Some(p) = policy::size_problem(purpose, size) {
+                bad.push((field, p));
+            }
+        }
+        if let Some(p) = policy::backups_problem(self.draw_backups) {
+            bad.push(("draw_backups", p));
+        }
+        let panel_min = *policy::DEFENCE_PANEL_SIZE.start();
+        if self.defence_min_scorers < panel_min
+            || self.defence_min_scorers > self.defence_panel_size
+        {
+            bad.push((
+                "defence_min_scorers",
+                format!(
+                    "must be {panel_min} (R-14) up to the defence panel's size {}",
+                    self.defence_panel_size
+                ),
+            ));
         }
         if self.division_codes.is_empty() {
             bad.push((
@@ -286,7 +326,35 @@ mod tests {
             ..Settings::default()
         };
         let fields: Vec<&str> = s.validate().iter().map(|(f, _)| *f).collect();
-        assert_eq!(fields, ["materials_group_size", "defence_panel_size"]);
+        assert_eq!(
+            fields,
+            [
+                "materials_group_size",
+                "defence_panel_size",
+                "defence_min_scorers"
+            ]
+        );
+        // Art. 8: a group has at most 5; the reviewers' rule, so no draw is refused later.
+        let big = Settings {
+            materials_group_size: 6,
+            ..Settings::default()
+        };
+        let problems = big.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].1.contains("Art. 8"), "{problems:?}");
+        // No backups is a choice; a defence minimum above the panel is not.
+        let s = Settings {
+            draw_backups: 0,
+            defence_panel_size: 7,
+            defence_min_scorers: 7,
+            ..Settings::default()
+        };
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+        let s = Settings {
+            defence_min_scorers: 6,
+            ..Settings::default()
+        };
+        assert_eq!(s.validate()[0].0, "defence_min_scorers");
         // A version saved before the sizes existed reads with the defaults.
         let mut old = serde_json::to_value(Settings::default()).unwrap();
         for k in [

@@ -135,7 +135,16 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
             defaults::site_group_size,
             &mut bad,
         ),
-        draw_backups: count_of(p.draw_backups, "draw_backups", &mut bad),
+        draw_backups: match p.draw_backups {
+            None => defaults::draw_backups(),
+            Some(v) => count_of(v, "draw_backups", &mut bad),
+        },
+        defence_min_scorers: or_default(
+            p.defence_min_scorers,
+            "defence_min_scorers",
+            defaults::defence_min_scorers,
+            &mut bad,
+        ),
         required_departments: p
             .required_departments
             .iter()
@@ -182,7 +191,8 @@ pub(super) fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         materials_group_size: s.materials_group_size as i32,
         defence_panel_size: s.defence_panel_size as i32,
         site_group_size: s.site_group_size as i32,
-        draw_backups: s.draw_backups as i32,
+        draw_backups: Some(s.draw_backups as i32),
+        defence_min_scorers: s.defence_min_scorers as i32,
         required_departments: s.required_departments.clone(),
     }
 }
@@ -439,6 +449,7 @@ pub(super) fn result_settings(s: &Settings) -> spb::ResultSettings {
         final_threshold: dec(s.final_selection_threshold),
         candidate_threshold: dec(s.candidate_threshold),
         max_candidates: s.max_candidates as i32,
+        defence_min_scorers: s.defence_min_scorers as i32,
         ..Default::default()
     }
 }

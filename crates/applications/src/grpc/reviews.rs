@@ -246,7 +246,7 @@ impl ApplicationsApi {
                 purpose: purpose(stage) as i32,
                 enterprise_codes: codes.iter().map(|c| c.as_str().to_string()).collect(),
                 size: size as i32,
-                backups: settings.draw_backups as i32,
+                backups: Some(settings.draw_backups as i32),
                 specialities: specialities
                     .iter()
                     .map(|s| rpb::SpecialityRequirement {

@@ -191,7 +191,17 @@ async fn r01_a_cycle_pins_the_settings_it_opened_with() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(updated.settings.unwrap().version, 2);
+        let kept = updated.settings.unwrap();
+        assert_eq!(kept.version, 2);
+        assert_eq!(
+            kept.draw_backups,
+            Some(2),
+            "{label}: unset keeps the default"
+        );
+        assert_eq!(
+            kept.defence_min_scorers, 5,
+            "{label}: R-14's floor by default"
+        );
         let again = r
             .client
             .get_cycle(as_(
@@ -207,6 +217,45 @@ async fn r01_a_cycle_pins_the_settings_it_opened_with() {
             again.settings_version, 1,
             "{label}: the notice is public and pinned"
         );
+
+        // No backups is a choice that a whole-message update can make (explicit presence);
+        // a group larger than Art. 8 allows is refused by the reviewers' rule of sizes.
+        let mut none = s.clone();
+        none.materials_threshold = Some(Decimal {
+            value: "520".into(),
+        });
+        none.draw_backups = Some(0);
+        let v3 = r
+            .client
+            .update_programme_settings(as_(
+                &r.office,
+                pb::UpdateProgrammeSettingsRequest {
+                    name: "programmes/yunyang".into(),
+                    settings: Some(none.clone()),
+                    request_id: "s-3".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .settings
+            .unwrap();
+        assert_eq!((v3.version, v3.draw_backups), (3, Some(0)), "{label}");
+        none.materials_group_size = 6;
+        let err = r
+            .client
+            .update_programme_settings(as_(
+                &r.office,
+                pb::UpdateProgrammeSettingsRequest {
+                    name: "programmes/yunyang".into(),
+                    settings: Some(none),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&err), ["settings.materials_group_size"], "{label}");
+        assert!(err.message().contains("Art. 8"), "{}", err.message());
 
         // Bad settings name their fields and change nothing.
         let mut bad = s.clone();
@@ -250,7 +299,7 @@ async fn r01_a_cycle_pins_the_settings_it_opened_with() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(now.settings.unwrap().version, 2);
+        assert_eq!(now.settings.unwrap().version, 3);
 
         // Another programme's office cannot touch this one; a deadline in the past is refused.
         let other = r.keys.token_for("office-9", Role::Office, "fengjie");

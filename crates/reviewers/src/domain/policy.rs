@@ -42,47 +42,79 @@ impl Default for DrawPolicy {
 /// A policy field that breaks a rule: (field, what is wrong).
 pub type Violation = (&'static str, String);
 
+/// Art. 8: a review group (materials or site) has 3 to 5 reviewers.
+pub const GROUP_SIZE: std::ops::RangeInclusive<u32> = 3..=5;
+/// Art. 16(4): a defence panel has at least 5 reviewers. The seed sets no ceiling; this one
+/// keeps a mistyped number from booking the whole registry.
+pub const DEFENCE_PANEL_SIZE: std::ops::RangeInclusive<u32> = 5..=25;
+/// Ordered backups drawn with a group: none at all may be asked for.
+pub const BACKUPS: std::ops::RangeInclusive<u32> = 0..=20;
+
+/// The one check of how many reviewers a group or panel for `purpose` may have — for a
+/// programme's draw policy here and for the award programme's settings in the applications
+/// service, which sets the sizes its draws ask for. None when `size` is allowed.
+pub fn size_problem(purpose: Purpose, size: u32) -> Option<String> {
+    let (range, rule) = match purpose {
+        Purpose::MaterialsGroup | Purpose::SiteGroup => (GROUP_SIZE, "Art. 8"),
+        Purpose::DefencePanel => (DEFENCE_PANEL_SIZE, "Art. 16(4)"),
+        Purpose::AnnualAppointment => return None,
+    };
+    (!range.contains(&size)).then(|| {
+        format!(
+            "a {} has {}-{} reviewers ({rule}), not {size}",
+            match purpose {
+                Purpose::DefencePanel => "defence panel",
+                _ => "review group",
+            },
+            range.start(),
+            range.end()
+        )
+    })
+}
+
+/// The one check of how many ordered backups a draw may take.
+pub fn backups_problem(backups: u32) -> Option<String> {
+    (!BACKUPS.contains(&backups)).then(|| {
+        format!(
+            "{}-{} backups, not {backups}",
+            BACKUPS.start(),
+            BACKUPS.end()
+        )
+    })
+}
+
 impl DrawPolicy {
     /// Every problem at once, so the office fixes them in one round.
     pub fn validate(&self) -> Vec<Violation> {
         let mut v = Vec::new();
-        let mut range = |field_min: &'static str, field_max: &'static str, min: u32, max: u32| {
-            if min < 3 {
-                v.push((
-                    field_min,
-                    "a group has at least 3 reviewers (Art. 8)".to_string(),
-                ));
+        let mut range = |purpose: Purpose,
+                         (field_min, min): (&'static str, u32),
+                         (field_max, max): (&'static str, u32)| {
+            if let Some(p) = size_problem(purpose, min) {
+                v.push((field_min, p));
             }
-            if max > 5 {
-                v.push((
-                    field_max,
-                    "a group has at most 5 reviewers (Art. 8)".to_string(),
-                ));
+            if let Some(p) = size_problem(purpose, max) {
+                v.push((field_max, p));
             }
             if min > max {
                 v.push((field_max, "must not be below the minimum".to_string()));
             }
         };
         range(
-            "materials_group_min",
-            "materials_group_max",
-            self.materials_group_min,
-            self.materials_group_max,
+            Purpose::MaterialsGroup,
+            ("materials_group_min", self.materials_group_min),
+            ("materials_group_max", self.materials_group_max),
         );
         range(
-            "site_group_min",
-            "site_group_max",
-            self.site_group_min,
-            self.site_group_max,
+            Purpose::SiteGroup,
+            ("site_group_min", self.site_group_min),
+            ("site_group_max", self.site_group_max),
         );
-        if self.defence_panel_min < 5 {
-            v.push((
-                "defence_panel_min",
-                "a defence panel has at least 5 reviewers (Art. 16(4))".to_string(),
-            ));
+        if let Some(p) = size_problem(Purpose::DefencePanel, self.defence_panel_min) {
+            v.push(("defence_panel_min", p));
         }
-        if self.backups_per_draw > 20 {
-            v.push(("backups_per_draw", "at most 20".to_string()));
+        if let Some(p) = backups_problem(self.backups_per_draw) {
+            v.push(("backups_per_draw", p));
         }
         if self.yearly_cap == 0 {
             v.push(("yearly_cap", "must be at least 1".to_string()));
@@ -155,6 +187,23 @@ mod tests {
             fields,
             ["materials_group_min", "site_group_max", "defence_panel_min"]
         );
+    }
+
+    #[test]
+    fn art_8_and_16_4_decide_every_size_and_backups_may_be_none() {
+        for ok in [3, 4, 5] {
+            assert_eq!(size_problem(Purpose::MaterialsGroup, ok), None);
+            assert_eq!(size_problem(Purpose::SiteGroup, ok), None);
+        }
+        for bad in [0, 2, 6, 15] {
+            let p = size_problem(Purpose::MaterialsGroup, bad).expect("refused");
+            assert!(p.contains("Art. 8") && p.contains(&bad.to_string()), "{p}");
+        }
+        assert_eq!(size_problem(Purpose::DefencePanel, 5), None);
+        assert_eq!(size_problem(Purpose::DefencePanel, 9), None);
+        assert!(size_problem(Purpose::DefencePanel, 4).is_some_and(|p| p.contains("Art. 16(4)")));
+        assert_eq!(backups_problem(0), None, "no backups is a choice");
+        assert!(backups_problem(21).is_some());
     }
 
     #[test]

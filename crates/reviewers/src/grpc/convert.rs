@@ -321,7 +321,7 @@ pub(super) fn draw_pb(d: &store::DrawRow, sealed: bool) -> pb::Draw {
         purpose: purpose_pb(&p.purpose),
         enterprise_codes: p.enterprise_codes.clone(),
         size: p.size as i32,
-        backups: p.backups as i32,
+        backups: Some(p.backups as i32),
         specialities: p
             .specialities
             .iter()

@@ -25,6 +25,7 @@ use crate::{
         eligibility::{self, Load},
         lifecycle,
         panel::{self, Panel},
+        policy,
         pool::{self, Group},
     },
     store,
@@ -82,11 +83,19 @@ impl DrawRequest {
                 "window_start and window_end are required",
             )),
         }
-        if d.backups < 0 || d.size < 0 {
-            bad.push(FieldViolation::new(
-                "draw.size",
-                "size and backups must not be negative",
-            ));
+        if d.size < 0 {
+            bad.push(FieldViolation::new("draw.size", "must not be negative"));
+        }
+        match d.backups {
+            Some(b) if b < 0 => {
+                bad.push(FieldViolation::new("draw.backups", "must not be negative"))
+            }
+            Some(b) => {
+                if let Some(p) = policy::backups_problem(b as u32) {
+                    bad.push(FieldViolation::new("draw.backups", p));
+                }
+            }
+            None => {}
         }
         if !d.entropy_commitment.is_empty()
             && (d.entropy_commitment.len() != 64
@@ -212,10 +221,9 @@ pub(super) async fn prepare(
             purpose: ask.purpose.as_str().into(),
             enterprise_codes: ask.codes.clone(),
             size: d.size as u32,
-            backups: if d.backups == 0 {
-                prog.policy.backups_per_draw
-            } else {
-                d.backups as u32
+            backups: match d.backups {
+                None => prog.policy.backups_per_draw,
+                Some(b) => b as u32,
             },
             specialities: needs,
             leader_required: prog.policy.leader_must_be_qualified && ask.purpose.is_review(),

@@ -118,7 +118,7 @@ fn draw_request(size: i32, backups: i32, from: i32, to: i32) -> pb::Draw {
         purpose: pb::DrawPurpose::MaterialsGroup as i32,
         enterprise_codes: vec![applicant()],
         size,
-        backups,
+        backups: Some(backups),
         specialities: vec![pb::SpecialityRequirement {
             speciality: "C13".into(),
             min_members: 1,
@@ -1005,7 +1005,7 @@ async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
         let appointment = pb::Draw {
             purpose: pb::DrawPurpose::AnnualAppointment as i32,
             size: 4,
-            backups: 1,
+            backups: Some(1),
             window_start: date(2026, 1, 1),
             window_end: date(2026, 12, 31),
             ..draw_request(4, 2, 1, 1)
@@ -1088,6 +1088,46 @@ async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
                 .iter()
                 .all(|x| x.code != "NOT_APPOINTED"),
             "{label}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn r41_a_draw_may_ask_for_no_backups_and_an_unset_count_takes_the_policys() {
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 30).await;
+        let mut drawn = Vec::new();
+        for (i, (backups, days)) in [(Some(0), (2, 3)), (None, (5, 6)), (Some(-1), (8, 9))]
+            .into_iter()
+            .enumerate()
+        {
+            let answer = r
+                .client
+                .prepare_draw(as_(
+                    &office,
+                    pb::PrepareDrawRequest {
+                        parent: "programmes/yunyang".into(),
+                        draw: Some(pb::Draw {
+                            backups,
+                            ..draw_request(3, 0, days.0, days.1)
+                        }),
+                        request_id: format!("b-{i}"),
+                    },
+                ))
+                .await;
+            drawn.push(answer.map(|a| a.into_inner().backups));
+        }
+        // Explicit presence: 0 is none at all, unset is the policy's 3 (the seed's default).
+        assert_eq!(drawn[0].as_ref().ok(), Some(&Some(0)), "{label}");
+        assert_eq!(drawn[1].as_ref().ok(), Some(&Some(3)), "{label}");
+        let e = drawn[2].as_ref().unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert!(
+            e.message().contains("draw.backups"),
+            "{label}: {}",
+            e.message()
         );
     }
 }
