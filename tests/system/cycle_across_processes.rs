@@ -292,8 +292,25 @@ async fn two_programmes_draw_from_the_shared_registry_at_once_without_double_boo
     // then cannot be made at all — a matter of chance, not of the concurrency this test
     // is about. Here any member may lead; the reviewers service's own tests hold the leader
     // rule.
+    // A programme that wants its own draw policy before its first draw makes its tenant in the
+    // reviewers service itself (the applications service would make it with the seed's
+    // policy on the first review group).
     for w in [&yunyang, &fengjie] {
         let name = format!("programmes/{}", w.plan().programme);
+        qaward_demo::call!(
+            w.door().reviewers,
+            create_programme,
+            w.office_token(),
+            rpb::CreateProgrammeRequest {
+                programme: Some(rpb::DrawTenant {
+                    display_name: w.plan().display_name.clone(),
+                    ..Default::default()
+                }),
+                programme_id: w.plan().programme.clone(),
+                request_id: String::new(),
+            }
+        )
+        .unwrap();
         let programme = qaward_demo::call!(
             w.door().reviewers,
             get_programme,

@@ -38,7 +38,7 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
     client
         .create_programme(with_token(
             pb::CreateProgrammeRequest {
-                programme: Some(pb::Programme {
+                programme: Some(pb::DrawTenant {
                     display_name: "云阳".into(),
                     ..Default::default()
                 }),

@@ -102,7 +102,7 @@ async fn grpcio_reads_every_error_kind_through_the_gateway_with_its_details() {
     .encode_to_vec();
     let create = |id: &str, request_id: &str| {
         pb::CreateProgrammeRequest {
-            programme: Some(pb::Programme {
+            programme: Some(pb::DrawTenant {
                 display_name: "云阳县县长质量奖".into(),
                 ..Default::default()
             }),
@@ -228,7 +228,7 @@ async fn grpcio_reads_every_error_kind_through_the_gateway_with_its_details() {
     );
     assert_eq!(code(3), "OK", "{}", seen[3]);
     let created =
-        pb::Programme::decode(&hex::decode(seen[3]["response"].as_str().unwrap()).unwrap()[..])
+        pb::DrawTenant::decode(&hex::decode(seen[3]["response"].as_str().unwrap()).unwrap()[..])
             .unwrap();
     assert_eq!(created.name, "programmes/yunyang");
     assert_eq!(created.display_name, "云阳县县长质量奖");

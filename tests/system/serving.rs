@@ -100,7 +100,7 @@ async fn a_simulated_clock_starts_where_configured_and_runs_faster() {
     // For training and demonstrations: the services' time starts at clock.start and runs
     // clock.speed times faster (here an hour per second); resources carry that time.
     use qaward_proto::qaward::reviewers::v1::{
-        CreateProgrammeRequest, Programme, reviewer_service_client::ReviewerServiceClient,
+        CreateProgrammeRequest, DrawTenant, reviewer_service_client::ReviewerServiceClient,
     };
     let q = crate::support::Qaward::start(
         &[],
@@ -118,7 +118,7 @@ async fn a_simulated_clock_starts_where_configured_and_runs_faster() {
             .create_programme(crate::support::with_token(
                 CreateProgrammeRequest {
                     programme_id: id.into(),
-                    programme: Some(Programme {
+                    programme: Some(DrawTenant {
                         display_name: "演示".into(),
                         ..Default::default()
                     }),

@@ -182,7 +182,7 @@ async fn a_prepared_group(q: &Qaward, channel: tonic::transport::Channel) -> Str
         .create_programme(with_token(
             rpb::CreateProgrammeRequest {
                 programme_id: "yunyang".into(),
-                programme: Some(rpb::Programme {
+                programme: Some(rpb::DrawTenant {
                     display_name: "云阳县县长质量奖".into(),
                     ..Default::default()
                 }),

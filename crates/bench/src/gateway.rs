@@ -24,7 +24,7 @@ use qaward_kit::{
     testing::TestKeys,
 };
 use qaward_proto::qaward::reviewers::v1::{
-    CreateProgrammeRequest, GetProgrammeRequest, Programme,
+    CreateProgrammeRequest, DrawTenant, GetProgrammeRequest,
     reviewer_service_client::ReviewerServiceClient,
 };
 use tonic::transport::Channel;
@@ -97,7 +97,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
     ReviewerServiceClient::new(direct[0].clone())
         .create_programme(with_token(
             CreateProgrammeRequest {
-                programme: Some(Programme {
+                programme: Some(DrawTenant {
                     display_name: "云阳县县长质量奖".into(),
                     ..Default::default()
                 }),

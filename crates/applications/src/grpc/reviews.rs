@@ -42,6 +42,43 @@ use super::{
 pub(super) const MAX_GROUP_APPLICATIONS: usize = 30;
 
 impl ApplicationsApi {
+    /// The award programme's tenant in the reviewers service (`DrawTenant`), made on the
+    /// programme's first draw with the seed's draw policy, under the office's own token and in
+    /// its name: a county creates the award programme here and nothing in the reviewers
+    /// service. A tenant made there first (a custom draw policy) is kept as it is. The group
+    /// sizes the draws ask for come from this programme's settings, which the reviewers'
+    /// rule of sizes already checked.
+    async fn ensure_draw_tenant(&self, c: &Caller, p: &str) -> Result<()> {
+        let mut reviewers = self.reviewers();
+        let mut get = Request::new(rpb::GetProgrammeRequest {
+            name: format!("programmes/{p}"),
+        });
+        relay_token(c, &mut get);
+        match reviewers.get_programme(get).await {
+            Ok(_) => return Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(upstream("reviewers")(s)),
+        }
+        let mut conn = self.db().pool().acquire().await?;
+        let programme = store::get_programme(&mut conn, p).await?;
+        drop(conn);
+        let mut create = Request::new(rpb::CreateProgrammeRequest {
+            programme: Some(rpb::DrawTenant {
+                display_name: programme.display_name,
+                ..Default::default()
+            }),
+            programme_id: p.to_string(),
+            request_id: derived_request_id(&[p, "draw-tenant"]),
+        });
+        relay_token(c, &mut create);
+        match reviewers.create_programme(create).await {
+            // Made meanwhile by another office call: the tenant is there either way.
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
+            Err(s) => Err(upstream("reviewers")(s)),
+        }
+    }
+
     /// A cycle's results as scoring computes them with the cycle's settings, for the caller.
     pub(crate) async fn scoring_results(
         &self,
@@ -239,6 +276,7 @@ impl ApplicationsApi {
             specialities = review::specialities(&industries);
         }
         let size = review::ReviewStage::size(stage, &settings);
+        self.ensure_draw_tenant(c, &p).await?;
 
         let mut call = Request::new(rpb::PrepareDrawRequest {
             parent: format!("programmes/{p}"),

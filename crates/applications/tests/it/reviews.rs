@@ -273,21 +273,9 @@ fn registry() -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The municipal registry, shared by every programme. The programme's tenant in the reviewers
+/// service is not made here: the applications service provisions it on the first draw.
 pub(super) async fn set_up_registry(w: &mut World) {
-    w.reviewers
-        .create_programme(as_(
-            &w.office,
-            rpb::CreateProgrammeRequest {
-                programme: Some(rpb::Programme {
-                    display_name: "云阳县县长质量奖".into(),
-                    ..Default::default()
-                }),
-                programme_id: "yunyang".into(),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .unwrap();
     let report = w
         .reviewers
         .import_reviewers(as_(
@@ -737,6 +725,31 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
         assert!(
             !materials.members.contains(&"reviewers/CQ-0004".to_string()),
             "{label}: R-41 recusal"
+        );
+        // One owner: the county created the award programme only; its first draw made the
+        // programme's tenant in the reviewers service, named as the award, with the seed's
+        // draw policy.
+        let tenant = w
+            .reviewers
+            .get_programme(as_(
+                &office,
+                rpb::GetProgrammeRequest {
+                    name: "programmes/yunyang".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(tenant.display_name, "云阳县县长质量奖", "{label}");
+        let policy = tenant.policy.unwrap();
+        assert_eq!(
+            (
+                policy.version,
+                policy.materials_group_max,
+                policy.defence_panel_min
+            ),
+            (1, 5, 5),
+            "{label}"
         );
         for c in all {
             let a = get(&mut w, &office, c).await.unwrap();

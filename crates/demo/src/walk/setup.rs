@@ -16,8 +16,8 @@ use super::{
 };
 
 impl Walk {
-    /// The programme in both services (Yunyang's settings), the shared registry and the
-    /// relations that force recusals.
+    /// The award programme (Yunyang's settings), the shared registry and the relations that
+    /// force recusals.
     pub async fn set_up(&mut self) -> Result<(), Failure> {
         let p = self.plan.programme.clone();
         self.say.heading(&format!(
@@ -38,24 +38,6 @@ impl Walk {
             Ok(_) => return Err(already_there(&p)),
             Err(s) => return Err(failed("look for the programme")(s)),
         }
-        let created = call!(
-            self.door.reviewers,
-            create_programme,
-            &self.office,
-            rpb::CreateProgrammeRequest {
-                programme: Some(rpb::Programme {
-                    display_name: self.plan.display_name.clone(),
-                    ..Default::default()
-                }),
-                programme_id: p.clone(),
-                request_id: rid(&format!("demo-{p}-reviewers-programme")),
-            }
-        );
-        let created = match created {
-            Err(s) if s.code() == Code::AlreadyExists => return Err(already_there(&p)),
-            other => other.map_err(failed("create the programme in the reviewers service"))?,
-        };
-        self.clock.observe(&created.create_time);
         let programme = call!(
             self.door.apps,
             create_programme,
@@ -70,6 +52,9 @@ impl Walk {
             }
         )
         .map_err(failed("create the programme"))?;
+        self.clock.observe(&programme.create_time);
+        // One owner: the award programme is created here only; the applications service
+        // makes its tenant in the reviewers service on the first draw.
         let mut settings = programme.settings.unwrap_or_default();
         if settings.division_codes != [self.plan.division] {
             settings.division_codes = vec![self.plan.division.to_string()];

@@ -97,8 +97,8 @@ pub(super) fn policy_pb(p: &DrawPolicy, version: i64) -> pb::DrawPolicy {
     }
 }
 
-pub(super) fn programme_pb(r: &store::ProgrammeRow) -> pb::Programme {
-    pb::Programme {
+pub(super) fn programme_pb(r: &store::ProgrammeRow) -> pb::DrawTenant {
+    pb::DrawTenant {
         name: format!("programmes/{}", r.id),
         display_name: r.display_name.clone(),
         policy: Some(policy_pb(&r.policy, r.policy_version)),

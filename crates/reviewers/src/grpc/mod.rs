@@ -105,12 +105,12 @@ impl ReviewerService for ReviewersApi {
     async fn create_programme(
         &self,
         r: Request<pb::CreateProgrammeRequest>,
-    ) -> Answer<pb::Programme> {
+    ) -> Answer<pb::DrawTenant> {
         let (c, r) = Caller::and_message(r)?;
         reply(programmes::create(self, &c, r).await)
     }
 
-    async fn get_programme(&self, r: Request<pb::GetProgrammeRequest>) -> Answer<pb::Programme> {
+    async fn get_programme(&self, r: Request<pb::GetProgrammeRequest>) -> Answer<pb::DrawTenant> {
         let (c, r) = Caller::and_message(r)?;
         reply(programmes::get(self, &c, r).await)
     }
@@ -126,7 +126,7 @@ impl ReviewerService for ReviewersApi {
     async fn update_draw_policy(
         &self,
         r: Request<pb::UpdateDrawPolicyRequest>,
-    ) -> Answer<pb::Programme> {
+    ) -> Answer<pb::DrawTenant> {
         let (c, r) = Caller::and_message(r)?;
         reply(programmes::update_draw_policy(self, &c, r).await)
     }

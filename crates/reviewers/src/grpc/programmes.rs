@@ -17,7 +17,7 @@ pub(super) async fn create(
     api: &ReviewersApi,
     c: &Caller,
     r: pb::CreateProgrammeRequest,
-) -> Result<pb::Programme> {
+) -> Result<pb::DrawTenant> {
     if !valid_id(&r.programme_id) {
         return Err(Error::invalid(
             "programme_id",
@@ -54,7 +54,7 @@ pub(super) async fn get(
     api: &ReviewersApi,
     c: &Caller,
     r: pb::GetProgrammeRequest,
-) -> Result<pb::Programme> {
+) -> Result<pb::DrawTenant> {
     let id = programme_id(&r.name, "name")?;
     c.acts_for(&id)?;
     let mut conn = api.db.pool().acquire().await?;
@@ -81,7 +81,7 @@ pub(super) async fn update_draw_policy(
     api: &ReviewersApi,
     c: &Caller,
     r: pb::UpdateDrawPolicyRequest,
-) -> Result<pb::Programme> {
+) -> Result<pb::DrawTenant> {
     let id = programme_id(&r.name, "name")?;
     c.acts_for(&id)?;
     let key = RequestKey::new("UpdateDrawPolicy", c, &r.request_id, &r)?;

@@ -82,7 +82,7 @@ async fn set_up(r: &mut Running, n: usize) -> String {
         .create_programme(as_(
             &office,
             pb::CreateProgrammeRequest {
-                programme: Some(pb::Programme {
+                programme: Some(pb::DrawTenant {
                     display_name: "云阳县县长质量奖".into(),
                     ..Default::default()
                 }),
