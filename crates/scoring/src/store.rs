@@ -203,7 +203,7 @@ pub async fn get_assignment(conn: &mut Conn, id: &str) -> Result<AssignmentRow> 
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| Error::not_found(format!("assignments/{id}")))?;
+    .ok_or_else(|| Error::not_found(format!("assignment {id}")))?;
     Ok(with_people(conn, vec![row]).await?.remove(0))
 }
 

@@ -120,6 +120,9 @@ pub(super) async fn list(
     c: &Caller,
     r: pb::ListAssignmentsRequest,
 ) -> Result<pb::ListAssignmentsResponse> {
+    if !r.cycle.is_empty() {
+        names::cycle(&r.cycle, "cycle")?;
+    }
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut conn = api.db.pool().acquire().await?;
     let mut rows = store::list_assignments(&mut conn, &r.cycle, &r.application, &page).await?;

@@ -16,8 +16,7 @@ use qaward_proto::qaward::scoring::v1 as pb;
 use super::{
     ScoringApi,
     convert::{items_from_pb, opinion_pb, sheet_pb},
-    is_office,
-    names::id_of,
+    is_office, names,
 };
 use crate::{
     domain::{
@@ -33,9 +32,10 @@ pub(super) async fn open(
     c: &Caller,
     r: pb::OpenConsensusRequest,
 ) -> Result<pb::ConsensusView> {
-    let id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
+    let named = names::assignment(&r.assignment, "assignment")?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &id).await?;
+    let a = store::get_assignment(&mut conn, &named.id).await?;
+    named.check(&a)?;
     if !(is_office(c) || (c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER"))) {
         return Err(Error::permission_denied("the group leader opens consensus"));
     }
@@ -68,7 +68,7 @@ pub(super) async fn open(
     // Items whose scores lie more than one band apart are discussed first.
     items.sort_by_key(|i| !i.discuss_first);
     Ok(pb::ConsensusView {
-        assignment: format!("assignments/{}", a.id),
+        assignment: names::assignment_name(&a.cycle, &a.id),
         items,
     })
 }
@@ -78,10 +78,11 @@ pub(super) async fn sign(
     c: &Caller,
     r: pb::SignConsensusRequest,
 ) -> Result<pb::Sheet> {
-    let id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
+    let named = names::assignment(&r.assignment, "assignment")?;
     let key = RequestKey::new("SignConsensus", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &id).await?;
+        let a = store::get_assignment(&mut tx, &named.id).await?;
+        named.check(&a)?;
         if !(c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER")) {
             return Err(Error::permission_denied(
                 "the group leader signs the consensus (R-12)",
@@ -136,7 +137,7 @@ pub(super) async fn sign(
         };
         row.seal_hash = row.seal_hash();
         store::insert_sheet(&mut tx, &row).await?;
-        let response = sheet_pb(&row);
+        let response = sheet_pb(&a.cycle, &row);
         let record = AuditRecord::by(c, "consensus.sign", response.name.clone())
             .with_detail(serde_json::json!({ "total": row.total, "seal_hash": row.seal_hash }));
         Ok(Done::new(tx, record, response))
@@ -149,7 +150,7 @@ pub(super) async fn reserve_opinion(
     c: &Caller,
     r: pb::ReserveOpinionRequest,
 ) -> Result<pb::ReservedOpinion> {
-    let id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
+    let named = names::assignment(&r.assignment, "assignment")?;
     let o = r
         .reserved_opinion
         .as_ref()
@@ -164,7 +165,8 @@ pub(super) async fn reserve_opinion(
     }
     let key = RequestKey::new("ReserveOpinion", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &id).await?;
+        let a = store::get_assignment(&mut tx, &named.id).await?;
+        named.check(&a)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         for (i, code) in o.item_codes.iter().enumerate() {
             if rubric.item(code).is_none() {
@@ -192,7 +194,7 @@ pub(super) async fn reserve_opinion(
             created_micros: api.now_micros(),
         };
         store::insert_opinion(&mut tx, &row).await?;
-        let response = opinion_pb(&row);
+        let response = opinion_pb(&a.cycle, &row);
         let record = AuditRecord::by(c, "consensus.reserve_opinion", response.name.clone())
             .with_detail(serde_json::json!({
                 "consensus_total": row.consensus_total,
@@ -208,10 +210,11 @@ pub(super) async fn list_reserved_opinions(
     c: &Caller,
     r: pb::ListReservedOpinionsRequest,
 ) -> Result<pb::ListReservedOpinionsResponse> {
-    let id = id_of(&r.parent, "assignments", "parent")?.to_string();
+    let named = names::assignment(&r.parent, "parent")?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &id).await?;
+    let a = store::get_assignment(&mut conn, &named.id).await?;
+    named.check(&a)?;
     let member = c.role == Role::Reviewer && a.role_of(&c.subject).is_some();
     if !(is_office(c) || member) {
         return Err(Error::permission_denied(
@@ -225,7 +228,7 @@ pub(super) async fn list_reserved_opinions(
     }
     let next_page_token = page.finish(&mut rows, |o| o.reviewer.clone());
     Ok(pb::ListReservedOpinionsResponse {
-        reserved_opinions: rows.iter().map(opinion_pb).collect(),
+        reserved_opinions: rows.iter().map(|o| opinion_pb(&a.cycle, o)).collect(),
         next_page_token,
     })
 }

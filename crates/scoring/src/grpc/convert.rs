@@ -16,6 +16,8 @@ use crate::{
     store::{self, AssignmentRow},
 };
 
+use super::names::assignment_name;
+
 pub(super) fn dec(d: &Option<common::Decimal>, field: &str) -> Result<Option<Decimal>> {
     match d {
         None => Ok(None),
@@ -163,7 +165,7 @@ pub(super) fn rubric_pb(id: &str, version: i64, r: &Rubric) -> pb::Rubric {
 
 pub(super) fn assignment_pb(a: &AssignmentRow) -> pb::Assignment {
     pb::Assignment {
-        name: format!("assignments/{}", a.id),
+        name: assignment_name(&a.cycle, &a.id),
         cycle: a.cycle.clone(),
         application: a.application.clone(),
         stage: stage_pb(&a.stage),
@@ -185,10 +187,12 @@ pub(super) fn assignment_pb(a: &AssignmentRow) -> pb::Assignment {
     }
 }
 
-pub(super) fn sheet_pb(s: &Sheet) -> pb::Sheet {
+/// A sheet of an assignment of `cycle` (`programmes/{p}/cycles/{c}`).
+pub(super) fn sheet_pb(cycle: &str, s: &Sheet) -> pb::Sheet {
+    let assignment = assignment_name(cycle, &s.assignment_id);
     pb::Sheet {
-        name: format!("sheets/{}", s.id),
-        assignment: format!("assignments/{}", s.assignment_id),
+        name: format!("{assignment}/sheets/{}", s.id),
+        assignment,
         reviewer: format!("reviewers/{}", s.reviewer),
         kind: (match s.kind {
             SheetKind::Consensus => pb::SheetKind::Consensus,
@@ -396,7 +400,9 @@ pub(super) fn log_from_pb(l: &pb::ReviewLog) -> Result<review_log::Log> {
     })
 }
 
-pub(super) fn log_pb(l: &store::LogRow, scores: Vec<pb::ScoreLine>) -> pb::ReviewLog {
+/// The log of an assignment of `cycle` (`programmes/{p}/cycles/{c}`).
+pub(super) fn log_pb(cycle: &str, l: &store::LogRow, scores: Vec<pb::ScoreLine>) -> pb::ReviewLog {
+    let assignment = assignment_name(cycle, &l.assignment_id);
     use pb::review_log::Record;
     let record = match &l.log {
         review_log::Log::Hearing(h) => Record::Hearing(pb::Hearing {
@@ -446,8 +452,8 @@ pub(super) fn log_pb(l: &store::LogRow, scores: Vec<pb::ScoreLine>) -> pb::Revie
         }),
     };
     pb::ReviewLog {
-        name: format!("assignments/{}/reviewLog", l.assignment_id),
-        assignment: format!("assignments/{}", l.assignment_id),
+        name: format!("{assignment}/reviewLog"),
+        assignment,
         version: l.version as i32,
         record: Some(record),
         scores,
@@ -456,11 +462,13 @@ pub(super) fn log_pb(l: &store::LogRow, scores: Vec<pb::ScoreLine>) -> pb::Revie
     }
 }
 
-pub(super) fn opinion_pb(o: &store::OpinionRow) -> pb::ReservedOpinion {
+/// A reserved opinion on an assignment of `cycle` (`programmes/{p}/cycles/{c}`).
+pub(super) fn opinion_pb(cycle: &str, o: &store::OpinionRow) -> pb::ReservedOpinion {
     pb::ReservedOpinion {
         name: format!(
-            "assignments/{}/reservedOpinions/{}",
-            o.assignment_id, o.reviewer
+            "{}/reservedOpinions/{}",
+            assignment_name(cycle, &o.assignment_id),
+            o.reviewer
         ),
         reviewer: format!("reviewers/{}", o.reviewer),
         text: o.text.clone(),

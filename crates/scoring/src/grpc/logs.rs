@@ -15,8 +15,7 @@ use rust_decimal::Decimal;
 use super::{
     ScoringApi,
     convert::{dec_pb, log_from_pb, log_pb, reviewer_ref},
-    is_office,
-    names::{self, id_of},
+    is_office, names,
 };
 use crate::{
     domain::{
@@ -35,11 +34,12 @@ pub(super) async fn save(
         .review_log
         .as_ref()
         .ok_or_else(|| Error::invalid("review_log", "is required"))?;
-    let id = id_of(&l.assignment, "assignments", "review_log.assignment")?.to_string();
+    let named = names::assignment(&l.assignment, "review_log.assignment")?;
     let log = log_from_pb(l)?;
     let key = RequestKey::new("SaveReviewLog", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &id).await?;
+        let a = store::get_assignment(&mut tx, &named.id).await?;
+        named.check(&a)?;
         let scorer =
             c.role == Role::Reviewer && matches!(a.role_of(&c.subject), Some("MEMBER" | "LEADER"));
         if !(c.role == Role::Office || scorer) {
@@ -81,7 +81,7 @@ pub(super) async fn save(
         } else {
             Vec::new()
         };
-        let response = log_pb(&row, scores);
+        let response = log_pb(&a.cycle, &row, scores);
         let record = AuditRecord::by(c, "review_log.save", response.name.clone())
             .with_detail(serde_json::json!({ "version": version, "stage": a.stage }));
         Ok(Done::new(tx, record, response))
@@ -94,9 +94,10 @@ pub(super) async fn get(
     c: &Caller,
     r: pb::GetReviewLogRequest,
 ) -> Result<pb::ReviewLog> {
-    let id = names::review_log(&r.name, "name")?;
+    let named = names::review_log(&r.name, "name")?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &id).await?;
+    let a = store::get_assignment(&mut conn, &named.id).await?;
+    named.check(&a)?;
     let in_group =
         matches!(c.role, Role::Reviewer | Role::Advisor) && a.role_of(&c.subject).is_some();
     if !(is_office(c) || in_group) {
@@ -113,7 +114,7 @@ pub(super) async fn get(
     } else {
         Vec::new()
     };
-    Ok(log_pb(&row, scores))
+    Ok(log_pb(&a.cycle, &row, scores))
 }
 
 /// The scores a log is read alongside: each panel member's defence score, or the group's

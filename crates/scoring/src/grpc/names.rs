@@ -23,13 +23,65 @@ pub(super) fn rubric(name: &str, field: &str) -> Result<(String, Option<i64>)> {
     }
 }
 
-/// `assignments/{assignment}/reviewLog` → the assignment's id.
-pub(super) fn review_log(name: &str, field: &str) -> Result<String> {
-    name.strip_prefix("assignments/")
-        .and_then(|n| n.strip_suffix("/reviewLog"))
-        .filter(|id| !id.is_empty() && !id.contains('/'))
-        .map(str::to_string)
-        .ok_or_else(|| Error::invalid(field, "must be assignments/{assignment}/reviewLog"))
+/// A parsed `programmes/{programme}/cycles/{cycle}/assignments/{assignment}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct AssignmentName {
+    /// `programmes/{programme}/cycles/{cycle}`.
+    pub cycle: String,
+    pub id: String,
+}
+
+const ASSIGNMENT: &str = "programmes/{programme}/cycles/{cycle}/assignments/{assignment}";
+
+impl AssignmentName {
+    /// NOT_FOUND unless `a` is the assignment this name names. The id finds the row; the cycle
+    /// must be the row's, so a name is canonical and never an alias of another.
+    pub(super) fn check(&self, a: &crate::store::AssignmentRow) -> Result<()> {
+        if a.id == self.id && a.cycle == self.cycle {
+            Ok(())
+        } else {
+            Err(Error::not_found(assignment_name(&self.cycle, &self.id)))
+        }
+    }
+}
+
+/// The name of assignment `id` of `cycle` (`programmes/{p}/cycles/{c}`).
+pub(super) fn assignment_name(cycle: &str, id: &str) -> String {
+    format!("{cycle}/assignments/{id}")
+}
+
+/// `programmes/{p}/cycles/{c}/assignments/{a}` → its cycle and id.
+pub(super) fn assignment(name: &str, field: &str) -> Result<AssignmentName> {
+    let bad = || Error::invalid(field, format!("must be {ASSIGNMENT}"));
+    let (cycle_name, id) = name.rsplit_once("/assignments/").ok_or_else(bad)?;
+    if !single(id) {
+        return Err(bad());
+    }
+    let cycle = cycle(cycle_name, field).map_err(|_| bad())?;
+    Ok(AssignmentName {
+        cycle,
+        id: id.to_string(),
+    })
+}
+
+/// `{assignment name}/sheets/{sheet}` → the assignment's name and the sheet's id.
+pub(super) fn sheet(name: &str, field: &str) -> Result<(AssignmentName, String)> {
+    let bad = || Error::invalid(field, format!("must be {ASSIGNMENT}/sheets/{{sheet}}"));
+    let (assignment_part, id) = name.rsplit_once("/sheets/").ok_or_else(bad)?;
+    if !single(id) {
+        return Err(bad());
+    }
+    Ok((
+        assignment(assignment_part, field).map_err(|_| bad())?,
+        id.to_string(),
+    ))
+}
+
+/// `{assignment name}/reviewLog` → the assignment's name.
+pub(super) fn review_log(name: &str, field: &str) -> Result<AssignmentName> {
+    let bad = || Error::invalid(field, format!("must be {ASSIGNMENT}/reviewLog"));
+    let assignment_part = name.strip_suffix("/reviewLog").ok_or_else(bad)?;
+    assignment(assignment_part, field).map_err(|_| bad())
 }
 
 /// `programmes/{programme}/cycles/{cycle}` (the applications service's name for a cycle),
@@ -96,6 +148,44 @@ mod tests {
             assert!(feedback_report(bad, "name").is_err(), "{bad}");
         }
         assert!(cycle("cycles/yunyang-2026", "cycle").is_err());
+    }
+
+    #[test]
+    fn assignments_sheets_and_logs_sit_under_their_cycle() {
+        let a = assignment(
+            "programmes/yunyang/cycles/2026/assignments/a1",
+            "assignment",
+        )
+        .unwrap();
+        assert_eq!(
+            (a.cycle.as_str(), a.id.as_str()),
+            ("programmes/yunyang/cycles/2026", "a1")
+        );
+        let (a2, s) = sheet(
+            "programmes/yunyang/cycles/2026/assignments/a1/sheets/s9",
+            "name",
+        )
+        .unwrap();
+        assert_eq!((a2, s.as_str()), (a.clone(), "s9"));
+        assert_eq!(
+            review_log(
+                "programmes/yunyang/cycles/2026/assignments/a1/reviewLog",
+                "name"
+            )
+            .unwrap(),
+            a
+        );
+        for bad in [
+            "assignments/a1",
+            "programmes/yunyang/cycles/2026/assignments/",
+            "programmes/yunyang/cycles/2026/assignments/a/b",
+            "cycles/x/assignments/a1",
+        ] {
+            let e = assignment(bad, "assignment").unwrap_err();
+            assert_eq!(e.code, qaward_kit::ErrorCode::InvalidArgument, "{bad}");
+        }
+        assert!(sheet("sheets/s9", "name").is_err());
+        assert!(review_log("assignments/a1/reviewLog", "name").is_err());
         assert!(cycle("programmes/yunyang/cycles/2026", "cycle").is_ok());
     }
 }

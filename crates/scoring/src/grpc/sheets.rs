@@ -15,8 +15,7 @@ use rust_decimal::Decimal;
 use super::{
     ScoringApi,
     convert::{dec, items_from_pb, sheet_pb},
-    is_office,
-    names::id_of,
+    is_office, names,
 };
 use crate::{
     domain::lifecycle::{self, Sheet, SheetKind, SheetState},
@@ -42,11 +41,21 @@ fn may_read(
     sheet.reviewer.eq_ignore_ascii_case(&c.subject) || own_submitted || released
 }
 
-/// The sheet `id`, or NOT_FOUND.
-async fn sheet(conn: &mut qaward_kit::db::Conn, id: &str) -> Result<Sheet> {
+/// The sheet `id` of the named assignment, or NOT_FOUND.
+async fn sheet(
+    conn: &mut qaward_kit::db::Conn,
+    assignment: &names::AssignmentName,
+    id: &str,
+) -> Result<Sheet> {
     store::get_sheet(conn, id)
         .await?
-        .ok_or_else(|| Error::not_found(format!("sheets/{id}")))
+        .filter(|s| s.assignment_id == assignment.id)
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "{}/sheets/{id}",
+                names::assignment_name(&assignment.cycle, &assignment.id)
+            ))
+        })
 }
 
 pub(super) async fn save(
@@ -58,7 +67,7 @@ pub(super) async fn save(
         .sheet
         .as_ref()
         .ok_or_else(|| Error::invalid("sheet", "is required"))?;
-    let assignment_id = id_of(&s.assignment, "assignments", "sheet.assignment")?.to_string();
+    let assignment = names::assignment(&s.assignment, "sheet.assignment")?;
     let kind = match pb::SheetKind::try_from(s.kind) {
         Ok(pb::SheetKind::Independent) => SheetKind::Independent,
         Ok(pb::SheetKind::Defence) => SheetKind::Defence,
@@ -77,7 +86,8 @@ pub(super) async fn save(
     };
     let key = RequestKey::new("SaveSheet", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &assignment_id).await?;
+        let a = store::get_assignment(&mut tx, &assignment.id).await?;
+        assignment.check(&a)?;
         lifecycle::may_score(a.role_of(&c.subject).filter(|_| c.role == Role::Reviewer))?;
         let own = SheetKind::own_at(&a.stage);
         if kind != own {
@@ -116,7 +126,7 @@ pub(super) async fn save(
         let draft = Sheet::draft(&a.id, &c.subject, kind, items, defence);
         lifecycle::may_save_over(store::get_sheet(&mut tx, &draft.id).await?.as_ref())?;
         store::save_draft(&mut tx, &draft).await?;
-        let response = sheet_pb(&draft);
+        let response = sheet_pb(&a.cycle, &draft);
         let record = AuditRecord::by(c, "sheet.save", response.name.clone());
         Ok(Done::new(tx, record, response))
     })
@@ -124,10 +134,11 @@ pub(super) async fn save(
 }
 
 pub(super) async fn get(api: &ScoringApi, c: &Caller, r: pb::GetSheetRequest) -> Result<pb::Sheet> {
-    let id = id_of(&r.name, "sheets", "name")?.to_string();
+    let (assignment, id) = names::sheet(&r.name, "name")?;
     let mut conn = api.db.pool().acquire().await?;
-    let s = sheet(&mut conn, &id).await?;
+    let s = sheet(&mut conn, &assignment, &id).await?;
     let a = store::get_assignment(&mut conn, &s.assignment_id).await?;
+    assignment.check(&a)?;
     let own_id = Sheet::own_id(&a.id, &c.subject, SheetKind::own_at(&a.stage));
     let own = store::get_sheet(&mut conn, &own_id).await?;
     let own_submitted = own.is_some_and(|o| o.state != SheetState::Draft);
@@ -137,7 +148,7 @@ pub(super) async fn get(api: &ScoringApi, c: &Caller, r: pb::GetSheetRequest) ->
             "sheets are sealed until your own is submitted, and from everyone outside the group until release (R-12, R-43)",
         ));
     }
-    Ok(sheet_pb(&s))
+    Ok(sheet_pb(&a.cycle, &s))
 }
 
 pub(super) async fn list(
@@ -145,10 +156,11 @@ pub(super) async fn list(
     c: &Caller,
     r: pb::ListSheetsRequest,
 ) -> Result<pb::ListSheetsResponse> {
-    let assignment_id = id_of(&r.assignment, "assignments", "assignment")?.to_string();
+    let assignment = names::assignment(&r.assignment, "assignment")?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &assignment_id).await?;
+    let a = store::get_assignment(&mut conn, &assignment.id).await?;
+    assignment.check(&a)?;
     let mut all = store::assignment_sheets(&mut conn, &a.id).await?;
     let own_submitted = all.iter().any(|s| {
         s.reviewer.eq_ignore_ascii_case(&c.subject)
@@ -159,7 +171,7 @@ pub(super) async fn list(
     all.retain(|s| s.id > page.after && may_read(c, &a, s, own_submitted, released));
     let next_page_token = page.finish(&mut all, |s| s.id.clone());
     Ok(pb::ListSheetsResponse {
-        sheets: all.iter().map(sheet_pb).collect(),
+        sheets: all.iter().map(|s| sheet_pb(&a.cycle, s)).collect(),
         next_page_token,
     })
 }
@@ -169,20 +181,21 @@ pub(super) async fn submit(
     c: &Caller,
     r: pb::SubmitSheetRequest,
 ) -> Result<pb::Sheet> {
-    let id = id_of(&r.name, "sheets", "name")?.to_string();
+    let (assignment, id) = names::sheet(&r.name, "name")?;
     let key = RequestKey::new("SubmitSheet", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let mut s = sheet(&mut tx, &id).await?;
+        let mut s = sheet(&mut tx, &assignment, &id).await?;
         if !(c.role == Role::Reviewer && s.reviewer.eq_ignore_ascii_case(&c.subject)) {
             return Err(Error::permission_denied("only its author submits a sheet"));
         }
         let a = store::get_assignment(&mut tx, &s.assignment_id).await?;
+        assignment.check(&a)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         s.submit(&rubric, api.now_micros())?;
         if !store::seal(&mut tx, &s).await? {
             return Err(lifecycle::submitted_meanwhile());
         }
-        let response = sheet_pb(&s);
+        let response = sheet_pb(&a.cycle, &s);
         let record = AuditRecord::by(c, "sheet.submit", response.name.clone())
             .with_detail(serde_json::json!({ "total": s.total, "seal_hash": s.seal_hash }));
         Ok(Done::new(tx, record, response))
@@ -195,7 +208,7 @@ pub(super) async fn correct(
     c: &Caller,
     r: pb::CorrectSheetRequest,
 ) -> Result<pb::Sheet> {
-    let id = id_of(&r.name, "sheets", "name")?.to_string();
+    let (assignment, id) = names::sheet(&r.name, "name")?;
     if r.reason.trim().is_empty() {
         return Err(Error::invalid(
             "reason",
@@ -204,12 +217,13 @@ pub(super) async fn correct(
     }
     let key = RequestKey::new("CorrectSheet", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let old = sheet(&mut tx, &id).await?;
+        let old = sheet(&mut tx, &assignment, &id).await?;
         if !(c.role == Role::Reviewer && old.reviewer.eq_ignore_ascii_case(&c.subject)) {
             return Err(Error::permission_denied("only its author corrects a sheet"));
         }
         old.may_correct()?;
         let a = store::get_assignment(&mut tx, &old.assignment_id).await?;
+        assignment.check(&a)?;
         lifecycle::check_open(store::released(&mut tx, &a.cycle, &a.stage).await?)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         let changed = items_from_pb(&r.items, &rubric, "items")?;
@@ -218,7 +232,7 @@ pub(super) async fn correct(
             return Err(lifecycle::corrected_meanwhile());
         }
         store::insert_sheet(&mut tx, &new).await?;
-        let response = sheet_pb(&new);
+        let response = sheet_pb(&a.cycle, &new);
         let record = AuditRecord::by(c, "sheet.correct", response.name.clone())
             .because(new.correction_reason.clone())
             .with_detail(serde_json::json!({ "version": new.version, "previous_seal": old.seal_hash, "seal_hash": new.seal_hash }));

@@ -172,6 +172,40 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             .unwrap()
             .into_inner();
         assert_eq!(materials.rubric, "rubrics/gbt@1");
+        // The assignment sits under the cycle it scores; a name is canonical: the same id
+        // under another cycle is no name of it, and the old flat form is no name at all.
+        assert!(
+            materials
+                .name
+                .starts_with("programmes/yunyang/cycles/2026/assignments/"),
+            "{}",
+            materials.name
+        );
+        let id = materials.name.rsplit('/').next().unwrap().to_string();
+        for (name, expected) in [
+            (
+                format!("programmes/yunyang/cycles/2025/assignments/{id}"),
+                Code::NotFound,
+            ),
+            (
+                format!("programmes/fengjie/cycles/2026/assignments/{id}"),
+                Code::NotFound,
+            ),
+            (format!("assignments/{id}"), Code::InvalidArgument),
+        ] {
+            let e = r
+                .client
+                .list_sheets(as_(
+                    &office,
+                    pb::ListSheetsRequest {
+                        assignment: name.clone(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), expected, "{label}: {name}: {}", e.message());
+        }
 
         // percentages in 5 % steps; an outsider cannot write a sheet.
         let t1 = reviewer_token(&r.keys, "R1");
