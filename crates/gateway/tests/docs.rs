@@ -40,20 +40,5 @@ fn route_table() -> String {
 
 #[test]
 fn the_route_table_in_the_docs_is_the_contracts_bindings() {
-    let doc = std::fs::read_to_string(DOC).expect("docs/http.md");
-    let start = doc.find(MARK).expect("docs/http.md has its generated part");
-    let body = start
-        + doc[start..]
-            .find("\n\n")
-            .expect("a blank line after the mark")
-        + 2;
-    let table = route_table();
-    if std::env::var_os("QAWARD_UPDATE_DOCS").is_some() {
-        std::fs::write(DOC, format!("{}{table}", &doc[..body])).expect("docs/http.md");
-        return;
-    }
-    assert!(
-        doc[body..] == table,
-        "docs/http.md's route table is out of date: run this test with QAWARD_UPDATE_DOCS=1"
-    );
+    qaward_kit::testing::check_generated(DOC, MARK, &route_table());
 }

@@ -316,3 +316,28 @@ pub async fn serve_on_loopback(host: crate::server::ServiceHost) -> tonic::trans
         .await
         .expect("connect to the test server")
 }
+
+/// Holds the generated part of a document to what the code generates: the text after the line
+/// starting with `mark` (and the blank line after it) must be `generated`. With
+/// `QAWARD_UPDATE_DOCS` set, it rewrites that part instead. For docs generated from the
+/// contracts (`docs/policy.md`, the route table of `docs/http.md`).
+pub fn check_generated(path: &str, mark: &str, generated: &str) {
+    let doc = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let start = doc
+        .find(mark)
+        .unwrap_or_else(|| panic!("{path} has no generated part ({mark})"));
+    let body = start
+        + doc[start..]
+            .find("\n\n")
+            .unwrap_or_else(|| panic!("{path}: a blank line after the mark"))
+        + 2;
+    if std::env::var_os("QAWARD_UPDATE_DOCS").is_some() {
+        std::fs::write(path, format!("{}{generated}", &doc[..body]))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        return;
+    }
+    assert!(
+        doc[body..] == *generated,
+        "{path} is out of date: run this test with QAWARD_UPDATE_DOCS=1"
+    );
+}

@@ -101,25 +101,10 @@ mod tests {
 
     #[test]
     fn docs_print_the_table_as_it_is() {
-        const MARK: &str = "<!-- generated from the contracts' access options";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md");
-        let doc = std::fs::read_to_string(path).expect("docs/policy.md");
-        let start = doc
-            .find(MARK)
-            .expect("docs/policy.md has its generated part");
-        let body = start
-            + doc[start..]
-                .find("\n\n")
-                .expect("a blank line after the mark")
-            + 2;
-        let table = policy().markdown();
-        if std::env::var_os("QAWARD_UPDATE_DOCS").is_some() {
-            std::fs::write(path, format!("{}{table}", &doc[..body])).expect("docs/policy.md");
-            return;
-        }
-        assert!(
-            doc[body..] == table,
-            "docs/policy.md is out of date: run this test with QAWARD_UPDATE_DOCS=1"
+        qaward_kit::testing::check_generated(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policy.md"),
+            "<!-- generated from the contracts' access options",
+            &policy().markdown(),
         );
     }
 }
