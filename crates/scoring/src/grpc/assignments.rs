@@ -10,7 +10,7 @@ use qaward_proto::qaward::scoring::v1 as pb;
 use super::{
     ScoringApi,
     convert::{assignment_pb, stage_name},
-    is_office, names,
+    names, staff_of,
 };
 use crate::{
     domain::group,
@@ -28,7 +28,9 @@ pub(super) async fn create(
         .as_ref()
         .ok_or_else(|| Error::invalid("assignment", "is required"))?;
     let mut bad = Vec::new();
-    if names::cycle(&a.cycle, "assignment.cycle").is_err() {
+    if names::cycle(&a.cycle, "assignment.cycle").is_ok() {
+        c.acts_for(names::programme_of(&a.cycle))?;
+    } else {
         bad.push(FieldViolation::new(
             "assignment.cycle",
             "must be programmes/{programme}/cycles/{cycle}",
@@ -38,6 +40,16 @@ pub(super) async fn create(
         bad.push(FieldViolation::new(
             "assignment.application",
             "the application's resource name is required",
+        ));
+    } else if !a
+        .application
+        .strip_prefix(a.cycle.as_str())
+        .and_then(|r| r.strip_prefix("/applications/"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    {
+        bad.push(FieldViolation::new(
+            "assignment.application",
+            "must be an application of the assignment's cycle ({cycle}/applications/{application})",
         ));
     }
     let stage = stage_name(a.stage);
@@ -130,7 +142,7 @@ pub(super) async fn list(
     // Reviewers and advisors see only their own assignments.
     let visible = rows
         .iter()
-        .filter(|a| is_office(c) || a.role_of(&c.subject).is_some());
+        .filter(|a| staff_of(c, &a.cycle) || a.role_of(&c.subject).is_some());
     Ok(pb::ListAssignmentsResponse {
         assignments: visible.map(assignment_pb).collect(),
         next_page_token,

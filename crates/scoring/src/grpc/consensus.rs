@@ -16,7 +16,7 @@ use qaward_proto::qaward::scoring::v1 as pb;
 use super::{
     ScoringApi,
     convert::{items_from_pb, opinion_pb, sheet_pb},
-    is_office, names,
+    names, staff_of,
 };
 use crate::{
     domain::{
@@ -36,7 +36,9 @@ pub(super) async fn open(
     let mut conn = api.db.pool().acquire().await?;
     let a = store::get_assignment(&mut conn, &named.id).await?;
     named.check(&a)?;
-    if !(is_office(c) || (c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER"))) {
+    if !(staff_of(c, &a.cycle)
+        || (c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER")))
+    {
         return Err(Error::permission_denied("the group leader opens consensus"));
     }
     let independent = lifecycle::all_independent_in(
@@ -216,14 +218,15 @@ pub(super) async fn list_reserved_opinions(
     let a = store::get_assignment(&mut conn, &named.id).await?;
     named.check(&a)?;
     let member = c.role == Role::Reviewer && a.role_of(&c.subject).is_some();
-    if !(is_office(c) || member) {
+    let staff = staff_of(c, &a.cycle);
+    if !(staff || member) {
         return Err(Error::permission_denied(
             "reserved opinions are the office's and their authors' (Rev. Art. 6(4))",
         ));
     }
     let mut rows = store::opinions(&mut conn, &a.id, &page).await?;
     // A member reads its own; the office and the supervisor every one.
-    if !is_office(c) {
+    if !staff {
         rows.retain(|o| o.reviewer.eq_ignore_ascii_case(&c.subject));
     }
     let next_page_token = page.finish(&mut rows, |o| o.reviewer.clone());

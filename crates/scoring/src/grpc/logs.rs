@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use super::{
     ScoringApi,
     convert::{dec_pb, log_from_pb, log_pb, reviewer_ref},
-    is_office, names,
+    names, staff_of,
 };
 use crate::{
     domain::{
@@ -42,7 +42,8 @@ pub(super) async fn save(
         named.check(&a)?;
         let scorer =
             c.role == Role::Reviewer && matches!(a.role_of(&c.subject), Some("MEMBER" | "LEADER"));
-        if !(c.role == Role::Office || scorer) {
+        let office = c.role == Role::Office && staff_of(c, &a.cycle);
+        if !(office || scorer) {
             return Err(Error::permission_denied(
                 "the log is kept by the office or a scoring member of the panel or group",
             ));
@@ -76,7 +77,7 @@ pub(super) async fn save(
         };
         store::insert_log(&mut tx, &row).await?;
         // The scores alongside are the office's to read before release.
-        let scores = if c.role == Role::Office {
+        let scores = if office {
             scores_beside(&mut tx, &a).await?
         } else {
             Vec::new()
@@ -100,7 +101,8 @@ pub(super) async fn get(
     named.check(&a)?;
     let in_group =
         matches!(c.role, Role::Reviewer | Role::Advisor) && a.role_of(&c.subject).is_some();
-    if !(is_office(c) || in_group) {
+    let staff = staff_of(c, &a.cycle);
+    if !(staff || in_group) {
         return Err(Error::permission_denied(
             "the log is the office's and the panel's or group's (R-43)",
         ));
@@ -109,7 +111,7 @@ pub(super) async fn get(
         .await?
         .ok_or_else(|| Error::not_found(r.name.clone()))?;
     // Scores alongside: for the office at once; for the group once released.
-    let scores = if is_office(c) || store::released(&mut conn, &a.cycle, &a.stage).await? {
+    let scores = if staff || store::released(&mut conn, &a.cycle, &a.stage).await? {
         scores_beside(&mut conn, &a).await?
     } else {
         Vec::new()

@@ -77,8 +77,11 @@ impl ScoringApi {
 }
 
 /// The office and the supervisor read every record of the service.
-fn is_office(c: &Caller) -> bool {
+/// Whether `c` is the office or the supervisor of the programme `cycle` belongs to. Staff of
+/// another programme are outsiders here: they read and change nothing of it.
+fn staff_of(c: &Caller, cycle: &str) -> bool {
     matches!(c.role, Role::Office | Role::Supervisor)
+        && c.programme_id() == Some(names::programme_of(cycle))
 }
 
 #[tonic::async_trait]

@@ -101,6 +101,16 @@ pub(super) fn cycle(name: &str, field: &str) -> Result<String> {
     }
 }
 
+/// The programme id of a cycle name `programmes/{programme}/cycles/{cycle}` (as [`cycle`]
+/// accepted it; empty for anything else).
+pub(super) fn programme_of(cycle: &str) -> &str {
+    cycle
+        .strip_prefix("programmes/")
+        .and_then(|r| r.split_once("/cycles/"))
+        .map(|(p, _)| p)
+        .unwrap_or_default()
+}
+
 fn single(segment: &str) -> bool {
     !segment.is_empty() && !segment.contains('/')
 }

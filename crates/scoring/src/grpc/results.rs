@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use super::{
     ScoringApi,
     convert::{dec_pb, results_pb, settings_from_pb, stage_name},
-    is_office, names,
+    names, staff_of,
 };
 use crate::{
     domain::{
@@ -34,6 +34,7 @@ pub(super) async fn release_stage(
     r: pb::ReleaseStageRequest,
 ) -> Result<pb::ReleaseStageResponse> {
     names::cycle(&r.cycle, "cycle")?;
+    c.acts_for(names::programme_of(&r.cycle))?;
     let stage = stage_name(r.stage).ok_or_else(|| Error::invalid("stage", "must be set"))?;
     let key = RequestKey::new("ReleaseStage", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
@@ -64,10 +65,12 @@ pub(super) async fn release_stage(
 
 pub(super) async fn compute(
     api: &ScoringApi,
-    _caller: &Caller,
+    c: &Caller,
     r: pb::ComputeResultsRequest,
 ) -> Result<pb::CycleResults> {
     names::cycle(&r.cycle, "cycle")?;
+    // The office and the supervisor of the cycle's programme (the policy admits no one else).
+    c.acts_for(names::programme_of(&r.cycle))?;
     let settings = settings_from_pb(&r.settings)?;
     let computed = compute_cycle(&api.db, &r.cycle, &settings).await?;
     let mut answer = results_pb(&r.cycle, &computed);
@@ -89,7 +92,7 @@ pub(super) async fn feedback_report(
         .find(|a| a.stage == "MATERIALS")
         .ok_or_else(|| Error::not_found(r.name.clone()))?;
     let released = store::released(&mut conn, &cycle, "MATERIALS").await?;
-    let entitled = is_office(c)
+    let entitled = staff_of(c, &cycle)
         || (released
             && c.role == Role::Enterprise
             && c.org.as_deref() == Some(a.enterprise_code.as_str()))

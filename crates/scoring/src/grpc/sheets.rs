@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use super::{
     ScoringApi,
     convert::{dec, items_from_pb, sheet_pb},
-    is_office, names,
+    names, staff_of,
 };
 use crate::{
     domain::lifecycle::{self, Sheet, SheetKind, SheetState},
@@ -32,7 +32,7 @@ fn may_read(
     own_submitted: bool,
     released: bool,
 ) -> bool {
-    if is_office(c) {
+    if staff_of(c, &a.cycle) {
         return true;
     }
     if c.role != Role::Reviewer || a.role_of(&c.subject).is_none() {

@@ -114,7 +114,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
     for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
         let label = db.label;
         let mut r = start(db).await;
-        let office = r.keys.token("office-1", Role::Office);
+        let office = r.keys.token_for("office-1", Role::Office, "yunyang");
         let rubric = Rubric::gbt_19580_2012();
 
         // a rubric that does not add up is refused; the real one is accepted.
@@ -1019,7 +1019,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             .unwrap_err();
         assert_eq!(e.code(), Code::FailedPrecondition);
         // The supervisor reads every sheet.
-        let supervisor = r.keys.token("sup-1", Role::Supervisor);
+        let supervisor = r.keys.token_for("sup-1", Role::Supervisor, "yunyang");
         assert!(
             r.client
                 .get_sheet(as_(
@@ -1030,6 +1030,102 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
                 ))
                 .await
                 .is_ok()
+        );
+        // Another programme's office and supervisor, and staff acting for no programme, see
+        // and change nothing of this one: every scoring resource sits under its programme.
+        let others = [
+            r.keys.token_for("office-9", Role::Office, "fengjie"),
+            r.keys.token_for("sup-9", Role::Supervisor, "fengjie"),
+            r.keys.token("office-x", Role::Office),
+        ];
+        for other in &others {
+            let denied = |e: tonic::Status, what: &str| {
+                assert_eq!(e.code(), Code::PermissionDenied, "{label}: {what}: {e:?}");
+            };
+            let e = r
+                .client
+                .compute_results(as_(
+                    other,
+                    pb::ComputeResultsRequest {
+                        cycle: "programmes/yunyang/cycles/2026".into(),
+                        settings: None,
+                    },
+                ))
+                .await
+                .unwrap_err();
+            denied(e, "ComputeResults");
+            let e = r
+                .client
+                .get_sheet(as_(
+                    other,
+                    pb::GetSheetRequest {
+                        name: names[1].clone(),
+                    },
+                ))
+                .await
+                .unwrap_err();
+            denied(e, "GetSheet");
+            let e = r
+                .client
+                .get_feedback_report(as_(other, report.clone()))
+                .await
+                .unwrap_err();
+            denied(e, "GetFeedbackReport");
+            let listed = r
+                .client
+                .list_assignments(as_(
+                    other,
+                    pb::ListAssignmentsRequest {
+                        cycle: "programmes/yunyang/cycles/2026".into(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(listed.assignments.is_empty(), "{label}: {listed:?}");
+        }
+        let e = r
+            .client
+            .release_stage(as_(
+                &others[0],
+                pb::ReleaseStageRequest {
+                    cycle: "programmes/yunyang/cycles/2026".into(),
+                    stage: pb::Stage::Site as i32,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}: ReleaseStage");
+        let e = r
+            .client
+            .create_assignment(as_(
+                &others[0],
+                pb::CreateAssignmentRequest {
+                    assignment: Some(pb::Assignment {
+                        cycle: "programmes/yunyang/cycles/2026".into(),
+                        application: "programmes/yunyang/cycles/2026/applications/b".into(),
+                        stage: pb::Stage::Materials as i32,
+                        rubric: "rubrics/gbt".into(),
+                        people: vec![
+                            person("R7", pb::AssignmentRole::Leader),
+                            person("R8", pb::AssignmentRole::Member),
+                            person("R9", pb::AssignmentRole::Member),
+                        ],
+                        enterprise_code: "915002357474797878".into(),
+                        recommending_unit: "town-1".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::PermissionDenied,
+            "{label}: CreateAssignment"
         );
         let fb = r
             .client
