@@ -108,15 +108,39 @@ pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub sub: String,
     pub exp: u64,
     pub iat: u64,
+    /// Not before: a token is refused until then (RFC 7519 §4.1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub programme: Option<String>,
+}
+
+/// A token's `aud`: one audience, or several (RFC 7519 §4.1.3 allows an array); the token is
+/// for us when ours is among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<String> for Audience {
+    fn from(one: String) -> Self {
+        Audience::One(one)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(one: &str) -> Self {
+        Audience::One(one.to_string())
+    }
 }
 
 /// The verified caller of a request, available to handlers as a request extension.
@@ -306,9 +330,10 @@ impl LocalKey {
         let iat = now.unix_timestamp().max(0) as u64;
         self.sign(&Claims {
             iss: auth.issuer.clone(),
-            aud: auth.audience.clone(),
+            aud: auth.audience.clone().into(),
             sub: subject.to_string(),
             iat,
+            nbf: None,
             exp: iat + auth.token_ttl_secs,
             role,
             org,
@@ -346,6 +371,8 @@ pub struct Verifier {
     issuers: Vec<String>,
     audience: String,
     leeway: u64,
+    /// `auth.max_token_lifetime_secs`.
+    max_lifetime: u64,
     /// Wakes the JWKS refresher (with a `jwks_url`) when a token names an unknown key.
     wake: Arc<tokio::sync::Notify>,
     last_wake: std::sync::Mutex<Option<std::time::Instant>>,
@@ -370,6 +397,7 @@ impl Verifier {
                 .collect(),
             audience: auth.audience.clone(),
             leeway: auth.leeway_secs,
+            max_lifetime: auth.max_token_lifetime_secs,
             wake: Arc::new(tokio::sync::Notify::new()),
             last_wake: std::sync::Mutex::new(None),
             verified: std::sync::Mutex::new(HashMap::new()),
@@ -502,7 +530,8 @@ impl Verifier {
         Ok(caller)
     }
 
-    /// The full check: key, algorithm, signature, issuer, audience, expiry. The caller and the
+    /// The full check: key, algorithm, signature, issuer, audience, expiry, not-before, issue
+    /// time and lifetime. The caller and the
     /// token's `exp`.
     fn verify_signed(&self, token: &str) -> Result<(Caller, u64), Error> {
         let refuse = |reason: &str, message: &str| Error::unauthenticated(reason, message);
@@ -531,6 +560,7 @@ impl Verifier {
         validation.set_issuer(&self.issuers);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             match e.kind() {
@@ -545,6 +575,22 @@ impl Verifier {
             }
         })?;
         let c = data.claims;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        if c.iat > now.saturating_add(self.leeway) {
+            return Err(refuse(
+                "TOKEN_NOT_YET_VALID",
+                "the token says it was issued in the future",
+            ));
+        }
+        if c.exp.saturating_sub(c.iat) > self.max_lifetime {
+            return Err(refuse(
+                "TOKEN_LIFETIME_TOO_LONG",
+                &format!(
+                    "the token is meant to last longer than the {} s accepted",
+                    self.max_lifetime
+                ),
+            ));
+        }
         let exp = c.exp;
         Ok((
             Caller {

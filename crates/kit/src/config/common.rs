@@ -69,6 +69,9 @@ pub struct Auth {
     pub leeway_secs: u64,
     /// Lifetime of tokens printed by `qaward token`, in seconds.
     pub token_ttl_secs: u64,
+    /// The longest lifetime (`exp` − `iat`) of a token accepted, in seconds: a token meant to
+    /// last longer is refused whoever signed it.
+    pub max_token_lifetime_secs: u64,
     /// The token a service presents on its own account (role `service`; outbox relays), for
     /// deployments whose tokens come from an identity provider. Empty: minted with the local
     /// key in `data_dir`.
@@ -119,6 +122,7 @@ impl Default for Auth {
             jwks_refresh_secs: 300,
             leeway_secs: 30,
             token_ttl_secs: 8 * 3600,
+            max_token_lifetime_secs: 12 * 3600,
             service_token: Secret::default(),
         }
     }

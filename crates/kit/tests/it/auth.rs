@@ -13,10 +13,11 @@ fn claims(auth: &config::Auth) -> Claims {
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
     Claims {
         iss: auth.issuer.clone(),
-        aud: auth.audience.clone(),
+        aud: auth.audience.clone().into(),
         sub: "ent-91500235".into(),
         exp: now + 600,
         iat: now,
+        nbf: None,
         role: Role::Enterprise,
         org: Some("915002357474797878".into()),
         programme: Some("programmes/yunyang-mayor".into()),
@@ -105,6 +106,84 @@ fn an_expired_token_is_refused_beyond_the_leeway() {
     // Inside the leeway a slightly stale clock is tolerated.
     c.exp = now - keys.auth.leeway_secs / 2;
     assert!(keys.verifier.verify(&keys.key.sign(&c).unwrap()).is_ok());
+}
+
+#[test]
+fn a_token_not_valid_yet_or_meant_to_last_too_long_is_refused() {
+    let keys = TestKeys::new();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    const YEAR: u64 = 365 * 24 * 3600;
+    // Valid only next year (nbf): refused now, though signed by our key.
+    let next_year = keys
+        .key
+        .sign(&Claims {
+            nbf: Some(now + YEAR),
+            exp: now + YEAR + 600,
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert_eq!(refused(&keys, &next_year), "TOKEN_NOT_YET_VALID");
+    // Issued an hour from now.
+    let future = keys
+        .key
+        .sign(&Claims {
+            iat: now + 3600,
+            exp: now + 3600 + 600,
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert_eq!(refused(&keys, &future), "TOKEN_NOT_YET_VALID");
+    // Meant to last a hundred years, or just over the 12 h accepted by default.
+    for lifetime in [100 * YEAR, 12 * 3600 + 1] {
+        let long = keys
+            .key
+            .sign(&Claims {
+                exp: now + lifetime,
+                ..claims(&keys.auth)
+            })
+            .unwrap();
+        assert_eq!(
+            refused(&keys, &long),
+            "TOKEN_LIFETIME_TOO_LONG",
+            "{lifetime}"
+        );
+    }
+    // Within the leeway and the lifetime: accepted.
+    let ok = keys
+        .key
+        .sign(&Claims {
+            iat: now + 5,
+            nbf: Some(now + 5),
+            exp: now + 12 * 3600,
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert!(keys.verifier.verify(&ok).is_ok());
+}
+
+#[test]
+fn an_audience_array_with_ours_is_accepted_and_one_without_is_refused() {
+    // RFC 7519 §4.1.3: `aud` may be an array; the token is for us when we are in it.
+    let keys = TestKeys::new();
+    let ours = keys
+        .key
+        .sign(&Claims {
+            aud: qaward_kit::auth::Audience::Many(vec![
+                "the-platform".into(),
+                keys.auth.audience.clone(),
+            ]),
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert!(keys.verifier.verify(&ours).is_ok());
+    let theirs = keys
+        .key
+        .sign(&Claims {
+            aud: qaward_kit::auth::Audience::Many(vec!["the-platform".into()]),
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert_eq!(refused(&keys, &theirs), "WRONG_AUDIENCE");
 }
 
 #[test]
