@@ -80,7 +80,15 @@ where
     if let Some(done) = recall(db, &key).await? {
         return Ok(done);
     }
-    let tx = db.begin().await?;
+    let mut tx = db.begin().await?;
+    if let Some(k) = &key {
+        // A concurrent first call with the same key waits here for this one to end, then
+        // finds its answer: every caller with one key gets one answer, and one change.
+        idempotency::take_turn(&mut tx, db.backend(), k).await?;
+        if let Some(done) = idempotency::recall(&mut tx, k).await? {
+            return Ok(done);
+        }
+    }
     let done = work(tx).await?;
     commit(done.tx, at, &key, done.record, &done.response).await?;
     Ok(done.response)

@@ -7,7 +7,12 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{Error, Result, auth::Caller, clock::unix_micros, db::Conn};
+use crate::{
+    Error, Result,
+    auth::Caller,
+    clock::unix_micros,
+    db::{Backend, Conn},
+};
 
 /// The identity of one idempotent call.
 #[derive(Debug, Clone)]
@@ -89,6 +94,33 @@ pub async fn recall<R: Message + Default>(conn: &mut Conn, key: &RequestKey) -> 
     R::decode(bytes.as_slice())
         .map(Some)
         .map_err(|e| Error::internal(format_args!("stored response does not decode: {e}")))
+}
+
+/// Makes concurrent calls with one key take turns, inside the transaction of the change: a
+/// second first call with the key waits here until the first's transaction ends, then reads
+/// its answer ([`recall`] in the same transaction) instead of racing it to the change. On
+/// PostgreSQL a transaction-scoped advisory lock on the key's hash; on SQLite the transaction
+/// already holds the database's write lock (`BEGIN IMMEDIATE`), so nothing more is needed.
+/// Nothing is written: a call that fails (or commits only the record of its failure) leaves no
+/// trace of the key.
+pub async fn take_turn(conn: &mut Conn, backend: Backend, key: &RequestKey) -> Result<()> {
+    if backend == Backend::Postgres {
+        let digest = Sha256::digest(
+            [
+                key.method.as_str(),
+                key.subject.as_str(),
+                key.request_id.as_str(),
+            ]
+            .join("\u{1f}")
+            .as_bytes(),
+        );
+        let lock = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stores the answer, in the transaction of the change it answers.

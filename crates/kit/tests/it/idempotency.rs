@@ -102,3 +102,68 @@ async fn the_same_request_always_hashes_alike() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 }
+
+/// Fifty callers send the same first create at once with one request id (a client's retries
+/// racing each other): every one gets the same answer, and the change is made once — the
+/// second waits for the first instead of racing it (AIP-155; Stripe's idempotency keys do the
+/// same). The change's id is the server's, so nothing else would stop a second one.
+#[tokio::test]
+async fn concurrent_first_calls_with_one_request_id_all_get_the_one_answer() {
+    use qaward_kit::{
+        audit::AuditRecord,
+        change::{self, Done},
+    };
+    for t in testing::backends("idem", &testing::no_migrations()).await {
+        sqlx::query("CREATE TABLE things (id TEXT PRIMARY KEY)")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let key = RequestKey::new("CreateThing", &caller(), "same-key-1", &msg("thing"))
+            .unwrap()
+            .unwrap();
+        let mut calls = Vec::new();
+        for _ in 0..50 {
+            let (db, key) = (t.db.clone(), key.clone());
+            calls.push(tokio::spawn(async move {
+                change::run(
+                    &db,
+                    time::OffsetDateTime::now_utc(),
+                    Some(key),
+                    |mut tx| async move {
+                        let id = uuid::Uuid::new_v4().to_string();
+                        sqlx::query("INSERT INTO things (id) VALUES ($1)")
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                        let record =
+                            AuditRecord::by(&caller(), "thing.create", format!("things/{id}"));
+                        Ok(Done::new(tx, record, msg(&id)))
+                    },
+                )
+                .await
+            }));
+        }
+        let mut answers = Vec::new();
+        for call in calls {
+            answers.push(
+                call.await
+                    .unwrap()
+                    .map(|m: Msg| m.rule)
+                    .map_err(|e| e.reason.clone()),
+            );
+        }
+        let first = answers[0].clone();
+        assert!(first.is_ok(), "{}: {first:?}", t.label);
+        assert!(
+            answers.iter().all(|a| *a == first),
+            "{}: {:?}",
+            t.label,
+            answers.iter().filter(|a| **a != first).collect::<Vec<_>>()
+        );
+        let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM things")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(made, 1, "{}", t.label);
+    }
+}
