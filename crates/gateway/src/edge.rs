@@ -11,6 +11,7 @@ use qaward_kit::{
     auth::{Caller, Verifier},
     config::Config,
     policy::Policy,
+    security,
 };
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt};
@@ -47,14 +48,23 @@ impl Edge {
     /// A refused call still counts against the caller's rate, so hammering with a forbidden
     /// method is limited too.
     pub fn admit(&self, path: &str, authorization: Option<&str>) -> Result<Caller, Status> {
-        let caller = self
-            .verifier
-            .verify_header(authorization)
-            .map_err(|e| e.to_status())?;
-        self.count(&caller)?;
-        self.policy
-            .check(path, &caller)
-            .map_err(|e| e.to_status())?;
+        let caller = self.verifier.verify_header(authorization).map_err(|e| {
+            security::refused(security::Kind::Authentication, &e.reason, path, None, None);
+            e.to_status()
+        })?;
+        self.count(&caller).inspect_err(|_| {
+            security::refused(
+                security::Kind::Rate,
+                "RATE_LIMITED",
+                path,
+                Some(&caller),
+                None,
+            );
+        })?;
+        self.policy.check(path, &caller).map_err(|e| {
+            security::refused(security::Kind::Policy, &e.reason, path, Some(&caller), None);
+            e.to_status()
+        })?;
         Ok(caller)
     }
 

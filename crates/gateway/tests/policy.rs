@@ -45,6 +45,8 @@ fn header(r: &http::Response<tonic::body::Body>, name: &str) -> Option<String> {
 async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() {
     let keys = TestKeys::new();
     let proxy = Proxy::new(nowhere(), edge(&keys));
+    let logged = qaward_kit::security::refusals(qaward_kit::security::Kind::Policy);
+    let mut denied = 0;
     let mut checked = 0;
     for service in policy().services() {
         for rule in &service.rules {
@@ -61,6 +63,9 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(-1);
                 let allowed = rule.roles.contains(&role);
+                if !allowed {
+                    denied += 1;
+                }
                 let expected = if allowed {
                     tonic::Code::Unavailable
                 } else {
@@ -79,6 +84,11 @@ async fn every_method_with_every_role_over_grpc_is_admitted_as_the_table_says() 
     }
     let methods: usize = policy().services().map(|s| s.rules.len()).sum();
     assert_eq!(checked, methods * Role::ALL.len());
+    // Every refusal by the table is a security event.
+    assert!(
+        qaward_kit::security::refusals(qaward_kit::security::Kind::Policy) >= logged + denied,
+        "{denied} refusals"
+    );
 }
 
 #[tokio::test]

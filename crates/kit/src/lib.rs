@@ -11,6 +11,7 @@
 //! | [`audit`]   | the append-only, hash-chained audit trail                          |
 //! | [`outbox`]  | the transactional outbox and its at-least-once relay                       |
 //! | [`idempotency`] | `request_id`: a retried mutation answers once and changes nothing twice |
+//! | [`security`] | every refused call as one structured log line and a count (等保 audit) |
 //! | [`clock`]   | injected time and injected, seedable randomness                           |
 
 pub mod audit;
@@ -31,6 +32,7 @@ pub mod notify;
 pub mod outbox;
 pub mod paging;
 pub mod policy;
+pub mod security;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

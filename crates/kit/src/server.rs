@@ -19,6 +19,7 @@ use crate::{
     auth::Verifier,
     clock::{SharedClock, SharedRandomness},
     config::{Config, ServerLimits},
+    security,
     telemetry::TraceLayer,
 };
 
@@ -307,29 +308,69 @@ where
             .and_then(|v| v.to_str().ok());
         // Every service of the contracts has its rows; a service outside them (a test's probe)
         // is only authenticated.
-        let admitted = match self.policy {
-            Some(rows) => self.verifier.verify_header(header).and_then(|caller| {
-                rows.check(request.uri().path(), &caller)?;
-                Ok(caller)
-            }),
-            None => self.verifier.verify_header(header),
+        let peer = peer_of(&request);
+        let path = request.uri().path().to_string();
+        let verified = self.verifier.verify_header(header);
+        let admitted = match (&verified, self.policy) {
+            (Ok(caller), Some(rows)) => rows
+                .check(&path, caller)
+                .map(|()| caller.clone())
+                .map_err(|e| (security::Kind::Policy, e)),
+            (Ok(caller), None) => Ok(caller.clone()),
+            (Err(e), _) => Err((security::Kind::Authentication, e.clone())),
         };
         match admitted {
             Ok(caller) => {
-                request.extensions_mut().insert(caller);
+                request.extensions_mut().insert(caller.clone());
                 let answer = self.inner.call(request);
                 Box::pin(async move {
                     let mut response = answer.await?;
                     invalid_message_is_the_callers(&mut response);
+                    // A record-level refusal by the handler (whose record, which group).
+                    if response
+                        .headers()
+                        .get("grpc-status")
+                        .is_some_and(|v| v == "7")
+                    {
+                        let status = tonic::Status::from_header_map(response.headers());
+                        let reason = status
+                            .as_ref()
+                            .and_then(|s| {
+                                tonic_types::StatusExt::get_error_details(s)
+                                    .error_info()
+                                    .map(|i| i.reason.clone())
+                            })
+                            .unwrap_or_else(|| "PERMISSION_DENIED".to_string());
+                        security::refused(
+                            security::Kind::Record,
+                            &reason,
+                            &path,
+                            Some(&caller),
+                            peer,
+                        );
+                    }
                     Ok(response)
                 })
             }
-            Err(e) => {
+            Err((kind, e)) => {
+                security::refused(kind, &e.reason, &path, verified.as_ref().ok(), peer);
                 let response = e.to_status().into_http();
                 Box::pin(async move { Ok(response) })
             }
         }
     }
+}
+
+/// The address a call came from, when the listener recorded it (plain TCP or TLS).
+fn peer_of<B>(request: &http::Request<B>) -> Option<std::net::SocketAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let ext = request.extensions();
+    ext.get::<TcpConnectInfo>()
+        .and_then(|i| i.remote_addr())
+        .or_else(|| {
+            ext.get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|i| i.get_ref().remote_addr())
+        })
 }
 
 /// A request whose bytes are not a valid message of the method's type is the caller's error:

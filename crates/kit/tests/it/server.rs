@@ -21,6 +21,7 @@ async fn a_call_without_a_token_is_unauthenticated_and_with_one_succeeds() {
     .await;
     let channel = probe::channel(running.addr).await;
 
+    let logged = qaward_kit::security::refusals(qaward_kit::security::Kind::Authentication);
     let refused = probe::call(channel.clone(), None).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 
@@ -28,6 +29,10 @@ async fn a_call_without_a_token_is_unauthenticated_and_with_one_succeeds() {
         .await
         .unwrap_err();
     assert_eq!(garbage.code(), Code::Unauthenticated);
+    // Each refusal is a security event (one log line on the `security` target, one count).
+    assert!(
+        qaward_kit::security::refusals(qaward_kit::security::Kind::Authentication) >= logged + 2
+    );
 
     let token = keys.token("office-1", Role::Office);
     let ok = probe::call(channel.clone(), Some(&token)).await.unwrap();

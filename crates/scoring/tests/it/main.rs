@@ -1038,6 +1038,7 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             r.keys.token_for("sup-9", Role::Supervisor, "fengjie"),
             r.keys.token("office-x", Role::Office),
         ];
+        let logged = qaward_kit::security::refusals(qaward_kit::security::Kind::Record);
         for other in &others {
             let denied = |e: tonic::Status, what: &str| {
                 assert_eq!(e.code(), Code::PermissionDenied, "{label}: {what}: {e:?}");
@@ -1126,6 +1127,11 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             e.code(),
             Code::PermissionDenied,
             "{label}: CreateAssignment"
+        );
+        // Each refusal of a record is a security event (a log line and a count).
+        assert!(
+            qaward_kit::security::refusals(qaward_kit::security::Kind::Record) >= logged + 11,
+            "{label}"
         );
         let fb = r
             .client
