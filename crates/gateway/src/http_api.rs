@@ -202,6 +202,18 @@ async fn healthz(State(port): State<Port>) -> (StatusCode, Json<serde_json::Valu
 
 fn error(status: &Status) -> Response {
     let (code, body) = transcode::error_response(status);
+    answer(code, body, status)
+}
+
+/// An error answered with an HTTP status of its own (413, 405) that the gRPC code does not
+/// give: the body's `code` says the same status as the response.
+fn error_with(http_status: StatusCode, status: &Status) -> Response {
+    let (_, mut body) = transcode::error_response(status);
+    body["error"]["code"] = serde_json::json!(http_status.as_u16());
+    answer(http_status, body, status)
+}
+
+fn answer(code: StatusCode, body: serde_json::Value, status: &Status) -> Response {
     let mut response = (code, Json(body)).into_response();
     if let Some(wait) = status
         .get_error_details()
@@ -238,12 +250,24 @@ async fn transcoded(
     let (route, vars) = match port.routes.find(&method, uri.path()) {
         Ok(found) => found,
         Err(true) => {
-            let mut r = error(&Status::unimplemented(format!(
-                "{} {} is not a method of this route",
-                method,
-                uri.path()
-            )));
-            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            let allowed: Vec<String> = port
+                .routes
+                .methods_at(uri.path())
+                .into_iter()
+                .map(|m| m.to_string())
+                .collect();
+            let mut r = error_with(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &Status::unimplemented(format!(
+                    "{} {} is not a method of this route; it answers {}",
+                    method,
+                    uri.path(),
+                    allowed.join(", ")
+                )),
+            );
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                r.headers_mut().insert(http::header::ALLOW, v);
+            }
             return r;
         }
         Err(false) => {
@@ -287,11 +311,14 @@ async fn transcoded(
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            let mut r = error(&Status::invalid_argument(format!(
-                "the body is larger than {MAX_BODY_BYTES} bytes"
-            )));
-            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return r;
+            return error_with(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &qaward_kit::Error::invalid(
+                    "body",
+                    format!("is larger than {MAX_BODY_BYTES} bytes"),
+                )
+                .to_status(),
+            );
         }
     };
     let message = match transcode::request_message(route, &vars, uri.query(), &body) {

@@ -169,3 +169,46 @@ async fn a_refusal_over_grpc_carries_the_reason_and_names_the_roles() {
             .contains("role supervisor may not call RecordApproval")
     );
 }
+
+/// A 405 and a 413 say the same status in their body as on the response, and a 405 says which
+/// methods the path answers (RFC 9110 §15.5.6 asks for `Allow`).
+#[tokio::test]
+async fn a_wrong_method_and_an_oversized_body_answer_consistently() {
+    let keys = TestKeys::new();
+    let router = http_router(nowhere(), edge(&keys)).unwrap();
+    let token = keys.token_for("office-1", Role::Office, "yunyang");
+    let send = |method: &str, body: Vec<u8>| {
+        http::Request::builder()
+            .method(method)
+            .uri("/v1/programmes")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let read = |r: http::Response<axum::body::Body>| async move {
+        let status = r.status().as_u16();
+        let allow = r
+            .headers()
+            .get(http::header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        (status, allow, json)
+    };
+    let (status, allow, json) =
+        read(router.clone().oneshot(send("PUT", vec![])).await.unwrap()).await;
+    assert_eq!(status, 405, "{json}");
+    assert_eq!(json["error"]["code"], 405, "{json}");
+    assert_eq!(allow, "POST, GET", "{json}");
+    let big = format!("{{\"displayName\": \"{}\"}}", "x".repeat(5 << 20)).into_bytes();
+    let (status, _, json) = read(router.clone().oneshot(send("POST", big)).await.unwrap()).await;
+    assert_eq!(status, 413, "{json}");
+    assert_eq!(json["error"]["code"], 413, "{json}");
+    assert_eq!(
+        json["error"]["details"][1]["fieldViolations"][0]["field"], "body",
+        "{json}"
+    );
+}

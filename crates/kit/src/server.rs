@@ -417,6 +417,23 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 's
     }
 }
 
+/// The answer to a call shed at the concurrency limit: RESOURCE_EXHAUSTED with ErrorInfo
+/// (reason `OVERLOADED`) and RetryInfo (a second), so a client — and the gateway's HTTP door,
+/// which turns RetryInfo into `Retry-After` — knows to come back rather than give up.
+pub fn overloaded() -> tonic::Status {
+    let mut details = tonic_types::ErrorDetails::with_error_info(
+        "OVERLOADED",
+        crate::error::ERROR_DOMAIN,
+        std::collections::HashMap::new(),
+    );
+    details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+    <tonic::Status as tonic_types::StatusExt>::with_error_details(
+        tonic::Code::ResourceExhausted,
+        "the server is at its concurrency limit; retry with backoff",
+        details,
+    )
+}
+
 /// Load shedding: at most `limit` calls in flight; one more is refused at once with
 /// RESOURCE_EXHAUSTED rather than queued. Health checks are never shed, so an orchestrator
 /// does not kill a busy but healthy replica.
@@ -477,12 +494,7 @@ where
                     response
                 })
             }
-            Err(_) => Box::pin(async {
-                Ok(tonic::Status::resource_exhausted(
-                    "the server is at its concurrency limit; retry with backoff",
-                )
-                .into_http())
-            }),
+            Err(_) => Box::pin(async { Ok(overloaded().into_http()) }),
         }
     }
 }

@@ -102,6 +102,17 @@ impl Routes {
         self.routes.is_empty()
     }
 
+    /// The HTTP methods some route answers at `path` (for a 405's `Allow`).
+    pub fn methods_at(&self, path: &str) -> Vec<&Method> {
+        let mut methods: Vec<&Method> = Vec::new();
+        for r in &self.routes {
+            if r.template.matches(path).is_some() && !methods.contains(&&r.http_method) {
+                methods.push(&r.http_method);
+            }
+        }
+        methods
+    }
+
     /// The route for a request, with its path variables. A path that matches under another
     /// HTTP method is `Err(true)` (405); none at all `Err(false)` (404).
     pub fn find(&self, method: &Method, path: &str) -> Result<(&Route, Bindings), bool> {

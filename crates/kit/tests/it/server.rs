@@ -75,7 +75,21 @@ async fn beyond_the_concurrency_limit_calls_are_shed_with_resource_exhausted() {
     for c in calls {
         match c.await.unwrap() {
             Ok(_) => ok += 1,
-            Err(s) if s.code() == Code::ResourceExhausted => shed += 1,
+            Err(s) if s.code() == Code::ResourceExhausted => {
+                // Said as such, with when to come back (the gateway's HTTP door turns the
+                // RetryInfo into Retry-After).
+                let details = tonic_types::StatusExt::get_error_details(&s);
+                assert_eq!(
+                    details.error_info().map(|i| i.reason.as_str()),
+                    Some("OVERLOADED")
+                );
+                assert!(
+                    details
+                        .retry_info()
+                        .is_some_and(|r| r.retry_delay.is_some())
+                );
+                shed += 1
+            }
             Err(s) => panic!("unexpected {s:?}"),
         }
     }
