@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -22,6 +23,8 @@ pub struct Edge {
     /// The whole policy table: every service's rows, the gateway's own included.
     pub policy: &'static Policy,
     limiter: Option<RateLimiter>,
+    /// Failed authentications per client address (`gateway.failed_auth_per_second`).
+    failures: Option<RateLimiter>,
     /// The longest a call may run (`server.request_timeout_ms`).
     pub max_timeout: Duration,
     /// Browser origins the HTTP port answers CORS for.
@@ -37,32 +40,68 @@ impl Edge {
             verifier,
             policy,
             limiter: RateLimiter::new(g.rate_per_second, g.rate_burst),
+            failures: RateLimiter::new(g.failed_auth_per_second, g.failed_auth_burst),
             max_timeout: config.server.request_timeout(),
             cors_origins: g.cors_origins.clone(),
             max_message_bytes: config.server.max_message_bytes,
         }
     }
 
-    /// Admits a call to `path`: UNAUTHENTICATED without a valid token, RESOURCE_EXHAUSTED
-    /// when the caller is over its rate, PERMISSION_DENIED when the table refuses its role.
-    /// A refused call still counts against the caller's rate, so hammering with a forbidden
-    /// method is limited too.
-    pub fn admit(&self, path: &str, authorization: Option<&str>) -> Result<Caller, Status> {
-        let caller = self.verifier.verify_header(authorization).map_err(|e| {
-            security::refused(security::Kind::Authentication, &e.reason, path, None, None);
+    /// The caller a call's token names, or UNAUTHENTICATED. A client address (`peer`) that
+    /// has failed too often is refused RESOURCE_EXHAUSTED before its token is even read, so a
+    /// flood of bad tokens costs little and cannot starve valid callers; each failure counts
+    /// against the address, a valid token does not.
+    pub fn authenticate(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        peer: Option<SocketAddr>,
+    ) -> Result<Caller, Status> {
+        let address = peer.map(|p| p.ip().to_string());
+        if let (Some(failures), Some(address)) = (&self.failures, &address)
+            && let Some(wait) = failures.exhausted(address, Instant::now())
+        {
+            security::refused(
+                security::Kind::Rate,
+                TOO_MANY_FAILED_AUTHENTICATIONS,
+                path,
+                None,
+                peer,
+            );
+            return Err(failed_too_often(wait));
+        }
+        self.verifier.verify_header(authorization).map_err(|e| {
+            if let (Some(failures), Some(address)) = (&self.failures, &address) {
+                let _ = failures.take(address, Instant::now());
+            }
+            security::refused(security::Kind::Authentication, &e.reason, path, None, peer);
             e.to_status()
-        })?;
+        })
+    }
+
+    /// Admits a call to `path` from `peer`: UNAUTHENTICATED without a valid token (and
+    /// RESOURCE_EXHAUSTED for an address that failed too often), RESOURCE_EXHAUSTED when the
+    /// caller is over its rate, PERMISSION_DENIED when the table refuses its role. A refused
+    /// call still counts against the caller's rate, so hammering with a forbidden method is
+    /// limited too.
+    pub fn admit(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        peer: Option<SocketAddr>,
+    ) -> Result<Caller, Status> {
+        let caller = self.authenticate(path, authorization, peer)?;
         self.count(&caller).inspect_err(|_| {
             security::refused(
                 security::Kind::Rate,
                 "RATE_LIMITED",
                 path,
                 Some(&caller),
-                None,
+                peer,
             );
         })?;
         self.policy.check(path, &caller).map_err(|e| {
-            security::refused(security::Kind::Policy, &e.reason, path, Some(&caller), None);
+            security::refused(security::Kind::Policy, &e.reason, path, Some(&caller), peer);
             e.to_status()
         })?;
         Ok(caller)
@@ -150,6 +189,28 @@ pub fn rate_limited(wait: Duration) -> Status {
     )
 }
 
+/// The reason of a refusal for an address whose authentications failed too often.
+pub const TOO_MANY_FAILED_AUTHENTICATIONS: &str = "TOO_MANY_FAILED_AUTHENTICATIONS";
+
+/// RESOURCE_EXHAUSTED for an address that failed to authenticate too often, with the time to
+/// wait (ErrorInfo and RetryInfo, so the HTTP door answers Retry-After).
+pub fn failed_too_often(wait: Duration) -> Status {
+    let mut details = ErrorDetails::with_error_info(
+        TOO_MANY_FAILED_AUTHENTICATIONS,
+        qaward_kit::error::ERROR_DOMAIN,
+        HashMap::from([("retry_after_ms".to_string(), wait.as_millis().to_string())]),
+    );
+    details.set_retry_info(Some(wait));
+    Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        format!(
+            "too many failed authentications from this address; retry in {} ms",
+            wait.as_millis().max(1)
+        ),
+        details,
+    )
+}
+
 /// A token bucket per caller: `burst` calls at once, refilled at `per_second`.
 pub struct RateLimiter {
     per_second: f64,
@@ -173,6 +234,16 @@ impl RateLimiter {
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// How long until `key`'s bucket holds a call again, if it is empty now; takes nothing.
+    pub fn exhausted(&self, key: &str, now: Instant) -> Option<Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets.get(key)?;
+        let tokens = (b.tokens
+            + now.saturating_duration_since(b.at).as_secs_f64() * self.per_second)
+            .min(self.burst);
+        (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / self.per_second))
     }
 
     /// Takes one call from `key`'s bucket, or says how long until one is there.

@@ -60,10 +60,13 @@ pub async fn serve_http(
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        return axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| format!("gateway HTTP on {addr}: {e}"));
+        return axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("gateway HTTP on {addr}: {e}"));
     };
     tracing::info!(service = "gateway-http", %addr, "serving over TLS");
     serve_tls(listener, acceptor, app, shutdown).await;
@@ -120,7 +123,12 @@ async fn serve_tls(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, app) = (acceptor.clone(), app.clone());
+        // The client's address, for the edge's limit on failed authentications.
+        let (acceptor, app) = (
+            acceptor.clone(),
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         tokio::spawn(async move {
             let stream = match acceptor.accept(tcp).await {
                 Ok(s) => s,
@@ -237,15 +245,19 @@ async fn transcoded(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: http::Extensions,
     body: axum::body::Body,
 ) -> Response {
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
     // A bad token is answered before the route: an unauthenticated caller learns nothing of
     // the API's shape.
-    if let Err(e) = port.edge.verifier.verify_header(header) {
-        return error(&e.to_status());
+    if let Err(s) = port.edge.authenticate(uri.path(), header, peer) {
+        return error(&s);
     }
     let (route, vars) = match port.routes.find(&method, uri.path()) {
         Ok(found) => found,
@@ -279,7 +291,7 @@ async fn transcoded(
     };
     let timeout = match port
         .edge
-        .admit(&route.grpc_path, header)
+        .admit(&route.grpc_path, header, peer)
         .and_then(|_| port.edge.timeout(&headers))
     {
         Ok(t) => t,

@@ -120,9 +120,10 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
+        let peer = qaward_kit::server::peer_of(&request);
         let admitted = self
             .edge
-            .admit(request.uri().path(), header)
+            .admit(request.uri().path(), header, peer)
             .and_then(|_| self.edge.timeout(request.headers()));
         let timeout = match admitted {
             Ok(t) => t,

@@ -56,6 +56,13 @@ pub struct Gateway {
     pub rate_per_second: u32,
     /// Calls a caller may make at once after being idle (the bucket's size).
     pub rate_burst: u32,
+    /// Failed authentications per second one client address may make, sustained: past it the
+    /// address's calls are refused (RESOURCE_EXHAUSTED / HTTP 429) before any token is
+    /// verified, so a flood of bad tokens cannot take the verifier from valid callers. A valid
+    /// token costs nothing here. 0: no limit.
+    pub failed_auth_per_second: u32,
+    /// Failed authentications an address may make at once after being quiet.
+    pub failed_auth_burst: u32,
     /// Browser origins allowed to call the HTTP port (CORS), exactly as the browser sends them
     /// (`https://zwfw.yunyang.gov.cn`). Empty: no cross-origin calls.
     pub cors_origins: Vec<String>,
@@ -66,6 +73,8 @@ impl Default for Gateway {
         Gateway {
             rate_per_second: 50,
             rate_burst: 100,
+            failed_auth_per_second: 5,
+            failed_auth_burst: 50,
             cors_origins: Vec::new(),
         }
     }
