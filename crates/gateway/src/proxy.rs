@@ -120,7 +120,13 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let peer = qaward_kit::server::peer_of(&request);
+        // tonic's listener records the address; a router served by axum, its ConnectInfo.
+        let peer = qaward_kit::server::peer_of(&request).or_else(|| {
+            request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0)
+        });
         let admitted = self
             .edge
             .admit(request.uri().path(), header, peer)

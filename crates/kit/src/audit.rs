@@ -196,8 +196,18 @@ pub async fn entries_under(conn: &mut Conn, resource: &str) -> Result<Vec<AuditE
 
 /// Reads the whole trail and checks every link.
 pub async fn verify(db: &Database) -> Result<Verdict> {
+    // The head and the rows are read in one snapshot: a service still writing while it is
+    // verified commits between two separate reads, and its new row would look like a head
+    // that lags (or rows that were cut off). A read-only transaction: REPEATABLE READ on
+    // PostgreSQL; on SQLite a deferred transaction's reads share one snapshot.
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == crate::db::Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
+        .fetch_one(&mut *tx)
         .await?;
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: String = head.try_get("hash")?;
@@ -206,7 +216,7 @@ pub async fn verify(db: &Database) -> Result<Verdict> {
         "SELECT seq, at_micros, actor, role, action, resource, reason, detail, prev_hash, hash
          FROM audit_log ORDER BY seq",
     )
-    .fetch(db.pool());
+    .fetch(&mut *tx);
     let mut expected_seq = 1i64;
     let mut prev = GENESIS.to_string();
     while let Some(row) = rows.try_next().await? {

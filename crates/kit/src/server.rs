@@ -361,16 +361,10 @@ where
     }
 }
 
-/// The address a call came from, when the listener recorded it (tonic's plain TCP or TLS
-/// listener, or axum's `ConnectInfo`).
+/// The address a call came from, when tonic's listener recorded it (plain TCP or TLS).
 pub fn peer_of<B>(request: &http::Request<B>) -> Option<std::net::SocketAddr> {
     use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
     let ext = request.extensions();
-    if let Some(axum::extract::ConnectInfo(addr)) =
-        ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-    {
-        return Some(*addr);
-    }
     ext.get::<TcpConnectInfo>()
         .and_then(|i| i.remote_addr())
         .or_else(|| {
