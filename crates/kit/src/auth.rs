@@ -411,7 +411,7 @@ impl Verifier {
     pub async fn from_config(config: &config::Config) -> Result<Arc<Verifier>, KeyError> {
         let auth = &config.auth;
         let jwks = if let Some(url) = &auth.jwks_url {
-            fetch_jwks(url).await?
+            fetch_jwks(url, auth.jwks_ca_file.as_deref()).await?
         } else {
             let path = match &auth.jwks_file {
                 Some(p) => p.clone(),
@@ -427,6 +427,7 @@ impl Verifier {
         };
         let verifier = Arc::new(Verifier::from_jwks(&jwks, auth)?);
         if let Some(url) = auth.jwks_url.clone() {
+            let ca_file = auth.jwks_ca_file.clone();
             let every = std::time::Duration::from_secs(auth.jwks_refresh_secs.max(10));
             let weak = Arc::downgrade(&verifier);
             let wake = verifier.wake.clone();
@@ -439,7 +440,10 @@ impl Verifier {
                         _ = wake.notified() => {}
                     }
                     let Some(v) = weak.upgrade() else { return };
-                    match fetch_jwks(&url).await.and_then(|j| v.replace_keys(&j)) {
+                    match fetch_jwks(&url, ca_file.as_deref())
+                        .await
+                        .and_then(|j| v.replace_keys(&j))
+                    {
                         Ok(()) => tracing::debug!(%url, "JWKS refreshed"),
                         Err(e) => {
                             tracing::warn!(error = %e, "JWKS refresh failed; keeping the old keys")
@@ -605,8 +609,15 @@ impl Verifier {
     }
 }
 
-/// Fetches a JWKS document over plain HTTP (an in-cluster identity provider).
-async fn fetch_jwks(url: &str) -> Result<String, KeyError> {
+/// The largest JWKS document fetched: a key set is a few kilobytes; a server that sends more
+/// is refused rather than read.
+pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+/// Fetches a JWKS document: over https (rustls; the web's roots, or `ca_file`'s certificates
+/// for a private CA), or over plain http to a loopback address only (a sidecar on the same
+/// host) — a key set fetched in clear over a network could be replaced on the way. At most
+/// [`MAX_JWKS_BYTES`], within ten seconds.
+async fn fetch_jwks(url: &str, ca_file: Option<&Path>) -> Result<String, KeyError> {
     use http_body_util::BodyExt;
     let fail = |message: String| KeyError::Fetch {
         url: url.to_string(),
@@ -615,27 +626,65 @@ async fn fetch_jwks(url: &str) -> Result<String, KeyError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e: http::uri::InvalidUri| fail(e.to_string()))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(fail(
-            "only http:// JWKS URLs are supported; use jwks_file for others".into(),
-        ));
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback(uri.host().unwrap_or_default()) => {}
+        Some("http") => {
+            return Err(fail(
+                "http:// is allowed to a loopback address only; use https://".into(),
+            ));
+        }
+        _ => return Err(fail("must be an https:// URL".into())),
     }
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match ca_file {
+        Some(path) => {
+            use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
+            let bad =
+                |e: &dyn std::fmt::Display| fail(format!("jwks_ca_file {}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            builder.with_tls_config(tls)
+        }
+        None => builder.with_webpki_roots(),
+    };
+    let connector = builder.https_or_http().enable_http1().build();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(uri))
+        .build::<_, http_body_util::Empty<bytes::Bytes>>(connector);
+    let fetched = async {
+        let response = client.get(uri).await.map_err(|e| fail(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(fail(format!("HTTP {}", response.status())));
+        }
+        http_body_util::Limited::new(response.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|e| fail(format!("{e} (at most {MAX_JWKS_BYTES} bytes)")))
+    };
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), fetched)
         .await
-        .map_err(|_| fail("timed out".into()))?
-        .map_err(|e| fail(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(fail(format!("HTTP {}", response.status())));
-    }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| fail(e.to_string()))?
-        .to_bytes();
+        .map_err(|_| fail("timed out".into()))??;
     String::from_utf8(body.to_vec()).map_err(|e| fail(e.to_string()))
+}
+
+/// Whether `host` (from a URL) is this machine: a loopback address or `localhost`.
+fn loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Verifier {

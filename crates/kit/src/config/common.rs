@@ -62,8 +62,12 @@ pub struct Auth {
     pub audience: String,
     /// A JWKS file with the verification keys. Empty: the local key made in `data_dir`.
     pub jwks_file: Option<PathBuf>,
-    /// A JWKS URL (http://), fetched at start and refreshed every `jwks_refresh_secs`.
+    /// A JWKS URL, fetched at start and refreshed every `jwks_refresh_secs`: https://, or
+    /// http:// to a loopback address only (a sidecar). The document may be 1 MiB at most.
     pub jwks_url: Option<String>,
+    /// PEM certificates of the CA that signed the JWKS server's certificate, for an identity
+    /// provider with a private CA. Unset: the web's roots (webpki-roots).
+    pub jwks_ca_file: Option<PathBuf>,
     pub jwks_refresh_secs: u64,
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
@@ -119,6 +123,7 @@ impl Default for Auth {
             audience: "qaward".to_string(),
             jwks_file: None,
             jwks_url: None,
+            jwks_ca_file: None,
             jwks_refresh_secs: 300,
             leeway_secs: 30,
             token_ttl_secs: 8 * 3600,

@@ -385,3 +385,117 @@ fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn_or_it_expires() {
     let e = verifier.verify(&short).unwrap_err();
     assert_eq!(e.reason, "TOKEN_EXPIRED");
 }
+
+/// Serves `body` once over TLS on loopback with a certificate for `localhost` signed by a new
+/// CA; the CA's PEM and the port.
+async fn jwks_over_tls(body: String) -> (String, u16) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from_pem_slice(cert.pem().as_bytes()).unwrap()],
+        PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (ca_pem, port)
+}
+
+/// Key sets come over https, checked against the configured CA (or the web's roots, which do
+/// not know a private CA); plain http only from this machine; a document over 1 MiB is refused.
+#[tokio::test]
+async fn a_jwks_url_is_https_or_loopback_and_its_document_is_bounded() {
+    let keys = TestKeys::new();
+    let (ca_pem, port) = jwks_over_tls(keys.key.jwks_json()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("idp-ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let with = |url: String, ca: Option<std::path::PathBuf>| config::Config {
+        data_dir: dir.path().to_path_buf(),
+        auth: config::Auth {
+            jwks_url: Some(url),
+            jwks_ca_file: ca,
+            ..config::Auth::default()
+        },
+        ..config::Config::default()
+    };
+    let url = format!("https://localhost:{port}/.well-known/jwks.json");
+    let verifier = Verifier::from_config(&with(url.clone(), Some(ca_file)))
+        .await
+        .unwrap();
+    assert!(
+        verifier
+            .verify(&keys.token("office-1", Role::Office))
+            .is_ok()
+    );
+    // The web's roots do not trust the private CA.
+    assert!(Verifier::from_config(&with(url, None)).await.is_err());
+    // Plain http beyond this machine is refused before anything is sent.
+    let e = Verifier::from_config(&with("http://10.0.0.1/jwks.json".into(), None))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("loopback"), "{e}");
+    // A loopback server sending more than a key set's worth is not read to the end.
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{huge}",
+                huge.len()
+            );
+        }
+    });
+    let e = Verifier::from_config(&with(format!("http://{addr}/jwks.json"), None))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("at most"), "{e}");
+}
