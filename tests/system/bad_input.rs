@@ -64,8 +64,17 @@ fn audit_rows(q: &Qaward) -> Vec<String> {
 
 #[tokio::test]
 async fn every_method_refuses_bad_input_at_the_edge_with_its_error_and_changes_nothing() {
-    // No rate limit here: the test is one caller making hundreds of calls.
-    let q = Qaward::start(&[], &[("QAWARD_GATEWAY__RATE_PER_SECOND", "0")]).await;
+    // No rate limits here: the test is one caller making hundreds of calls, a few hundred of
+    // them without a token from one address (the edge's limit on failed authentications is
+    // tested in the gateway's edge tests).
+    let q = Qaward::start(
+        &[],
+        &[
+            ("QAWARD_GATEWAY__RATE_PER_SECOND", "0"),
+            ("QAWARD_GATEWAY__FAILED_AUTH_PER_SECOND", "0"),
+        ],
+    )
+    .await;
     // A token of a role each method allows, so what is checked is the input, not the role.
     let tokens: std::collections::HashMap<qaward_kit::auth::Role, String> =
         qaward_kit::auth::Role::ALL
