@@ -73,6 +73,8 @@ async fn every_method_answers_every_role_as_the_policy_table_says_at_the_service
                 let streaming = rule.method == "UploadEvidence";
                 let allowed = rule.roles.contains(&role);
                 for (door, ch) in [("service", direct.clone()), ("gateway", gateway.clone())] {
+                    // The gateway refuses the service role whatever the row says.
+                    let allowed = allowed && !(door == "gateway" && role == Role::Service);
                     let result = call(ch, &path, &token, streaming).await;
                     calls += 1;
                     if refused_for_role(&result) == allowed {

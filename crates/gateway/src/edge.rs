@@ -9,7 +9,7 @@ use std::{
 };
 
 use qaward_kit::{
-    auth::{Caller, Verifier},
+    auth::{Caller, Role, Verifier},
     config::Config,
     policy::Policy,
     security,
@@ -100,10 +100,13 @@ impl Edge {
                 peer,
             );
         })?;
-        self.policy.check(path, &caller).map_err(|e| {
-            security::refused(security::Kind::Policy, &e.reason, path, Some(&caller), peer);
-            e.to_status()
-        })?;
+        self.policy
+            .check(path, &caller)
+            .and_then(|()| not_a_service(&caller))
+            .map_err(|e| {
+                security::refused(security::Kind::Policy, &e.reason, path, Some(&caller), peer);
+                e.to_status()
+            })?;
         Ok(caller)
     }
 
@@ -187,6 +190,20 @@ pub fn rate_limited(wait: Duration) -> Status {
         ),
         details,
     )
+}
+
+/// The `service` role is a qaward service acting on its own account (an outbox relay). Such
+/// calls go from service to service directly, never through the public edge: a service
+/// credential that leaked is refused here whatever the method's row says.
+fn not_a_service(caller: &Caller) -> Result<(), qaward_kit::Error> {
+    if caller.role == Role::Service {
+        return Err(qaward_kit::Error::new(
+            qaward_kit::ErrorCode::PermissionDenied,
+            qaward_kit::auth::ROLE_NOT_ALLOWED,
+            "the service role is not accepted at the gateway: qaward services call each other directly",
+        ));
+    }
+    Ok(())
 }
 
 /// The reason of a refusal for an address whose authentications failed too often.
