@@ -176,18 +176,21 @@ pub fn grpc_timeout_value(left: Duration) -> String {
 /// The answer to a caller over its rate: RESOURCE_EXHAUSTED with reason `RATE_LIMITED` and the
 /// time to wait (`google.rpc.RetryInfo`; the HTTP port also sends `Retry-After`).
 pub fn rate_limited(wait: Duration) -> Status {
+    come_back_later("RATE_LIMITED", "too many calls from this caller", wait)
+}
+
+/// RESOURCE_EXHAUSTED with `reason`, the time to wait in ErrorInfo (`retry_after_ms`) and in
+/// RetryInfo, which the HTTP door turns into `Retry-After`.
+fn come_back_later(reason: &str, what: &str, wait: Duration) -> Status {
     let mut details = ErrorDetails::with_error_info(
-        "RATE_LIMITED",
+        reason,
         qaward_kit::error::ERROR_DOMAIN,
         HashMap::from([("retry_after_ms".to_string(), wait.as_millis().to_string())]),
     );
     details.set_retry_info(Some(wait));
     Status::with_error_details(
         tonic::Code::ResourceExhausted,
-        format!(
-            "too many calls from this caller; retry in {} ms",
-            wait.as_millis().max(1)
-        ),
+        format!("{what}; retry in {} ms", wait.as_millis().max(1)),
         details,
     )
 }
@@ -210,21 +213,12 @@ fn not_a_service(caller: &Caller) -> Result<(), qaward_kit::Error> {
 pub const TOO_MANY_FAILED_AUTHENTICATIONS: &str = "TOO_MANY_FAILED_AUTHENTICATIONS";
 
 /// RESOURCE_EXHAUSTED for an address that failed to authenticate too often, with the time to
-/// wait (ErrorInfo and RetryInfo, so the HTTP door answers Retry-After).
+/// wait.
 pub fn failed_too_often(wait: Duration) -> Status {
-    let mut details = ErrorDetails::with_error_info(
+    come_back_later(
         TOO_MANY_FAILED_AUTHENTICATIONS,
-        qaward_kit::error::ERROR_DOMAIN,
-        HashMap::from([("retry_after_ms".to_string(), wait.as_millis().to_string())]),
-    );
-    details.set_retry_info(Some(wait));
-    Status::with_error_details(
-        tonic::Code::ResourceExhausted,
-        format!(
-            "too many failed authentications from this address; retry in {} ms",
-            wait.as_millis().max(1)
-        ),
-        details,
+        "too many failed authentications from this address",
+        wait,
     )
 }
 
