@@ -51,7 +51,13 @@ async fn crash_mid_burst(database_url: Option<String>) {
         ("QAWARD_NOTIFICATIONS__RATE_PER_SECOND__WEBHOOK", "20"),
         ("QAWARD_NOTIFICATIONS__WEBHOOK__URL", sink.url.as_str()),
         ("QAWARD_NOTIFICATIONS__WEBHOOK__SECRET", SECRET),
-        ("QAWARD_NOTIFICATIONS__LEASE_MS", "1000"),
+        // Longer than a claimed batch takes to send at this rate (128 at 20/s: 6.4 s). A 1 s
+        // lease expired mid-batch: other workers claimed the same deliveries again, posted
+        // them again and had their outcomes discarded, so under a loaded CI machine a
+        // delivery could stay PENDING past the wait below. Recovery after the kill does not
+        // wait for leases: SQLite releases a dead process's claims at start, PostgreSQL's
+        // claims are row locks.
+        ("QAWARD_NOTIFICATIONS__LEASE_MS", "10000"),
         ("QAWARD_NOTIFICATIONS__BASE_BACKOFF_MS", "100"),
     ];
     let mut args = vec!["--target", "notifications"];
