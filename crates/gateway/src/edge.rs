@@ -13,9 +13,9 @@ use qaward_kit::{
     config::Config,
     policy::Policy,
     security,
+    server::come_back_later,
 };
 use tonic::Status;
-use tonic_types::{ErrorDetails, StatusExt};
 
 /// What both ports check before passing a call on.
 pub struct Edge {
@@ -94,7 +94,7 @@ impl Edge {
         self.count(&caller).inspect_err(|_| {
             security::refused(
                 security::Kind::Rate,
-                "RATE_LIMITED",
+                RATE_LIMITED,
                 path,
                 Some(&caller),
                 peer,
@@ -173,26 +173,13 @@ pub fn grpc_timeout_value(left: Duration) -> String {
     format!("{}m", left.as_millis().clamp(1, 99_999_999))
 }
 
+/// The reason of a refusal for a caller over its rate.
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
+
 /// The answer to a caller over its rate: RESOURCE_EXHAUSTED with reason `RATE_LIMITED` and the
 /// time to wait (`google.rpc.RetryInfo`; the HTTP port also sends `Retry-After`).
 pub fn rate_limited(wait: Duration) -> Status {
-    come_back_later("RATE_LIMITED", "too many calls from this caller", wait)
-}
-
-/// RESOURCE_EXHAUSTED with `reason`, the time to wait in ErrorInfo (`retry_after_ms`) and in
-/// RetryInfo, which the HTTP door turns into `Retry-After`.
-fn come_back_later(reason: &str, what: &str, wait: Duration) -> Status {
-    let mut details = ErrorDetails::with_error_info(
-        reason,
-        qaward_kit::error::ERROR_DOMAIN,
-        HashMap::from([("retry_after_ms".to_string(), wait.as_millis().to_string())]),
-    );
-    details.set_retry_info(Some(wait));
-    Status::with_error_details(
-        tonic::Code::ResourceExhausted,
-        format!("{what}; retry in {} ms", wait.as_millis().max(1)),
-        details,
-    )
+    come_back_later(RATE_LIMITED, "too many calls from this caller", wait)
 }
 
 /// The `service` role is a qaward service acting on its own account (an outbox relay). Such
@@ -207,6 +194,15 @@ fn not_a_service(caller: &Caller) -> Result<(), qaward_kit::Error> {
         ));
     }
     Ok(())
+}
+
+/// The client address of a call on either port: tonic's listener records it (the gRPC port),
+/// axum's `ConnectInfo` carries it (the HTTP port, plain or TLS).
+pub fn peer(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| qaward_kit::server::peer_of(extensions))
 }
 
 /// The reason of a refusal for an address whose authentications failed too often.
@@ -250,34 +246,39 @@ impl RateLimiter {
     /// How long until `key`'s bucket holds a call again, if it is empty now; takes nothing.
     pub fn exhausted(&self, key: &str, now: Instant) -> Option<Duration> {
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = buckets.get(key)?;
-        let tokens = (b.tokens
-            + now.saturating_duration_since(b.at).as_secs_f64() * self.per_second)
-            .min(self.burst);
-        (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / self.per_second))
+        let tokens = self.refilled(buckets.get(key)?, now);
+        (tokens < 1.0).then(|| self.wait_for_one(tokens))
+    }
+
+    /// What `b` holds at `now`: its tokens plus the refill since it was last touched, at most
+    /// the burst.
+    fn refilled(&self, b: &Bucket, now: Instant) -> f64 {
+        (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.per_second)
+            .min(self.burst)
+    }
+
+    /// How long until a bucket holding `tokens` (fewer than one) holds one.
+    fn wait_for_one(&self, tokens: f64) -> Duration {
+        Duration::from_secs_f64((1.0 - tokens) / self.per_second)
     }
 
     /// Takes one call from `key`'s bucket, or says how long until one is there.
     pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_REMEMBERED && !buckets.contains_key(key) {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
-            });
+            buckets.retain(|_, b| self.refilled(b, now) < self.burst);
         }
         let b = buckets.entry(key.to_string()).or_insert(Bucket {
             tokens: self.burst,
             at: now,
         });
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.per_second).min(self.burst);
+        b.tokens = self.refilled(b, now);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+            Err(self.wait_for_one(b.tokens))
         }
     }
 }
@@ -327,7 +328,7 @@ mod tests {
     fn a_rate_refusal_says_how_long_to_wait() {
         let s = rate_limited(Duration::from_millis(250));
         assert_eq!(s.code(), tonic::Code::ResourceExhausted);
-        let d = s.get_error_details();
+        let d = tonic_types::StatusExt::get_error_details(&s);
         assert_eq!(d.error_info().unwrap().reason, "RATE_LIMITED");
         assert_eq!(
             d.retry_info().unwrap().retry_delay,

@@ -251,9 +251,7 @@ async fn transcoded(
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let peer = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
+    let peer = crate::edge::peer(&extensions);
     // A bad token is answered before the route: an unauthenticated caller learns nothing of
     // the API's shape.
     if let Err(s) = port.edge.authenticate(uri.path(), header, peer) {

@@ -120,13 +120,7 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        // tonic's listener records the address; a router served by axum, its ConnectInfo.
-        let peer = qaward_kit::server::peer_of(&request).or_else(|| {
-            request
-                .extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0)
-        });
+        let peer = crate::edge::peer(request.extensions());
         let admitted = self
             .edge
             .admit(request.uri().path(), header, peer)

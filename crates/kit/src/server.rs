@@ -308,7 +308,7 @@ where
             .and_then(|v| v.to_str().ok());
         // Every service of the contracts has its rows; a service outside them (a test's probe)
         // is only authenticated.
-        let peer = peer_of(&request);
+        let peer = peer_of(request.extensions());
         let path = request.uri().path().to_string();
         let verified = self.verifier.verify_header(header);
         let admitted = match (&verified, self.policy) {
@@ -362,9 +362,8 @@ where
 }
 
 /// The address a call came from, when tonic's listener recorded it (plain TCP or TLS).
-pub fn peer_of<B>(request: &http::Request<B>) -> Option<std::net::SocketAddr> {
+pub fn peer_of(ext: &http::Extensions) -> Option<std::net::SocketAddr> {
     use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-    let ext = request.extensions();
     ext.get::<TcpConnectInfo>()
         .and_then(|i| i.remote_addr())
         .or_else(|| {
@@ -421,15 +420,29 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 's
 /// (reason `OVERLOADED`) and RetryInfo (a second), so a client — and the gateway's HTTP door,
 /// which turns RetryInfo into `Retry-After` — knows to come back rather than give up.
 pub fn overloaded() -> tonic::Status {
-    let mut details = tonic_types::ErrorDetails::with_error_info(
+    come_back_later(
         "OVERLOADED",
+        "the server is at its concurrency limit",
+        std::time::Duration::from_secs(1),
+    )
+}
+
+/// RESOURCE_EXHAUSTED with `reason` and the time to wait, both in ErrorInfo (`retry_after_ms`)
+/// and in RetryInfo, which the gateway's HTTP door turns into `Retry-After`: every "not now,
+/// later" answer (load shedding, a caller's rate, an address's failed authentications).
+pub fn come_back_later(reason: &str, what: &str, wait: std::time::Duration) -> tonic::Status {
+    let mut details = tonic_types::ErrorDetails::with_error_info(
+        reason,
         crate::error::ERROR_DOMAIN,
-        std::collections::HashMap::new(),
+        std::collections::HashMap::from([(
+            "retry_after_ms".to_string(),
+            wait.as_millis().to_string(),
+        )]),
     );
-    details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+    details.set_retry_info(Some(wait));
     <tonic::Status as tonic_types::StatusExt>::with_error_details(
         tonic::Code::ResourceExhausted,
-        "the server is at its concurrency limit; retry with backoff",
+        format!("{what}; retry in {} ms", wait.as_millis().max(1)),
         details,
     )
 }

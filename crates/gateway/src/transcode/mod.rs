@@ -69,18 +69,7 @@ fn field_mask(desc: &MessageDescriptor, text: &str) -> Value {
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut snake = String::new();
-            for c in p.chars() {
-                if c.is_ascii_uppercase() {
-                    snake.push('_');
-                    snake.push(c.to_ascii_lowercase());
-                } else {
-                    snake.push(c);
-                }
-            }
-            Value::String(snake)
-        })
+        .map(|p| Value::String(snake_case(p)))
         .collect();
     mask.set_field_by_name("paths", Value::List(paths));
     Value::Message(mask)
@@ -374,12 +363,18 @@ fn render(route: &Route, answer: Bytes) -> Result<serde_json::Value, Status> {
 
 /// A gRPC code as Google's error model names it: `PERMISSION_DENIED` for `PermissionDenied`.
 pub fn code_name(code: tonic::Code) -> String {
+    snake_case(&format!("{code:?}")).to_ascii_uppercase()
+}
+
+/// `selfAssessment` or `PermissionDenied` as `self_assessment` or `permission_denied`; a name
+/// already in snake case is unchanged.
+fn snake_case(camel: &str) -> String {
     let mut out = String::new();
-    for (i, ch) in format!("{code:?}").chars().enumerate() {
+    for (i, ch) in camel.chars().enumerate() {
         if i > 0 && ch.is_ascii_uppercase() {
             out.push('_');
         }
-        out.push(ch.to_ascii_uppercase());
+        out.push(ch.to_ascii_lowercase());
     }
     out
 }

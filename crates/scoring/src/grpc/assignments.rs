@@ -2,7 +2,7 @@
 //! which rubric version.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Caller, change::Done, error::FieldViolation,
+    Error, Result, audit::AuditRecord, auth::Caller, change::Done, db::Conn, error::FieldViolation,
     idempotency::RequestKey, paging::Page,
 };
 use qaward_proto::qaward::scoring::v1 as pb;
@@ -147,4 +147,12 @@ pub(super) async fn list(
         assignments: visible.map(assignment_pb).collect(),
         next_page_token,
     })
+}
+
+/// The assignment a name names, or NOT_FOUND: found by its id, and only if the name's cycle
+/// is its own (a name is canonical, never an alias).
+pub(super) async fn named(conn: &mut Conn, name: &names::AssignmentName) -> Result<AssignmentRow> {
+    let a = store::get_assignment(conn, &name.id).await?;
+    name.check(&a)?;
+    Ok(a)
 }

@@ -14,7 +14,7 @@ use qaward_kit::{
 use qaward_proto::qaward::scoring::v1 as pb;
 
 use super::{
-    ScoringApi,
+    ScoringApi, assignments,
     convert::{items_from_pb, opinion_pb, sheet_pb},
     names, staff_of,
 };
@@ -34,8 +34,7 @@ pub(super) async fn open(
 ) -> Result<pb::ConsensusView> {
     let named = names::assignment(&r.assignment, "assignment")?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &named.id).await?;
-    named.check(&a)?;
+    let a = assignments::named(&mut conn, &named).await?;
     if !(staff_of(c, &a.cycle)
         || (c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER")))
     {
@@ -83,8 +82,7 @@ pub(super) async fn sign(
     let named = names::assignment(&r.assignment, "assignment")?;
     let key = RequestKey::new("SignConsensus", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &named.id).await?;
-        named.check(&a)?;
+        let a = assignments::named(&mut tx, &named).await?;
         if !(c.role == Role::Reviewer && a.role_of(&c.subject) == Some("LEADER")) {
             return Err(Error::permission_denied(
                 "the group leader signs the consensus (R-12)",
@@ -167,8 +165,7 @@ pub(super) async fn reserve_opinion(
     }
     let key = RequestKey::new("ReserveOpinion", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &named.id).await?;
-        named.check(&a)?;
+        let a = assignments::named(&mut tx, &named).await?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         for (i, code) in o.item_codes.iter().enumerate() {
             if rubric.item(code).is_none() {
@@ -215,8 +212,7 @@ pub(super) async fn list_reserved_opinions(
     let named = names::assignment(&r.parent, "parent")?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &named.id).await?;
-    named.check(&a)?;
+    let a = assignments::named(&mut conn, &named).await?;
     let member = c.role == Role::Reviewer && a.role_of(&c.subject).is_some();
     let staff = staff_of(c, &a.cycle);
     if !(staff || member) {

@@ -13,7 +13,7 @@ use qaward_proto::qaward::scoring::v1 as pb;
 use rust_decimal::Decimal;
 
 use super::{
-    ScoringApi,
+    ScoringApi, assignments,
     convert::{dec_pb, log_from_pb, log_pb, reviewer_ref},
     names, staff_of,
 };
@@ -38,8 +38,7 @@ pub(super) async fn save(
     let log = log_from_pb(l)?;
     let key = RequestKey::new("SaveReviewLog", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &named.id).await?;
-        named.check(&a)?;
+        let a = assignments::named(&mut tx, &named).await?;
         let scorer =
             c.role == Role::Reviewer && matches!(a.role_of(&c.subject), Some("MEMBER" | "LEADER"));
         let office = c.role == Role::Office && staff_of(c, &a.cycle);
@@ -97,8 +96,7 @@ pub(super) async fn get(
 ) -> Result<pb::ReviewLog> {
     let named = names::review_log(&r.name, "name")?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &named.id).await?;
-    named.check(&a)?;
+    let a = assignments::named(&mut conn, &named).await?;
     let in_group =
         matches!(c.role, Role::Reviewer | Role::Advisor) && a.role_of(&c.subject).is_some();
     let staff = staff_of(c, &a.cycle);

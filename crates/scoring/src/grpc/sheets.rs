@@ -13,7 +13,7 @@ use qaward_proto::qaward::scoring::v1 as pb;
 use rust_decimal::Decimal;
 
 use super::{
-    ScoringApi,
+    ScoringApi, assignments,
     convert::{dec, items_from_pb, sheet_pb},
     names, staff_of,
 };
@@ -86,8 +86,7 @@ pub(super) async fn save(
     };
     let key = RequestKey::new("SaveSheet", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        let a = store::get_assignment(&mut tx, &assignment.id).await?;
-        assignment.check(&a)?;
+        let a = assignments::named(&mut tx, &assignment).await?;
         lifecycle::may_score(a.role_of(&c.subject).filter(|_| c.role == Role::Reviewer))?;
         let own = SheetKind::own_at(&a.stage);
         if kind != own {
@@ -137,8 +136,7 @@ pub(super) async fn get(api: &ScoringApi, c: &Caller, r: pb::GetSheetRequest) ->
     let (assignment, id) = names::sheet(&r.name, "name")?;
     let mut conn = api.db.pool().acquire().await?;
     let s = sheet(&mut conn, &assignment, &id).await?;
-    let a = store::get_assignment(&mut conn, &s.assignment_id).await?;
-    assignment.check(&a)?;
+    let a = assignments::named(&mut conn, &assignment).await?;
     let own_id = Sheet::own_id(&a.id, &c.subject, SheetKind::own_at(&a.stage));
     let own = store::get_sheet(&mut conn, &own_id).await?;
     let own_submitted = own.is_some_and(|o| o.state != SheetState::Draft);
@@ -159,8 +157,7 @@ pub(super) async fn list(
     let assignment = names::assignment(&r.assignment, "assignment")?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let mut conn = api.db.pool().acquire().await?;
-    let a = store::get_assignment(&mut conn, &assignment.id).await?;
-    assignment.check(&a)?;
+    let a = assignments::named(&mut conn, &assignment).await?;
     let mut all = store::assignment_sheets(&mut conn, &a.id).await?;
     let own_submitted = all.iter().any(|s| {
         s.reviewer.eq_ignore_ascii_case(&c.subject)
@@ -188,8 +185,7 @@ pub(super) async fn submit(
         if !(c.role == Role::Reviewer && s.reviewer.eq_ignore_ascii_case(&c.subject)) {
             return Err(Error::permission_denied("only its author submits a sheet"));
         }
-        let a = store::get_assignment(&mut tx, &s.assignment_id).await?;
-        assignment.check(&a)?;
+        let a = assignments::named(&mut tx, &assignment).await?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         s.submit(&rubric, api.now_micros())?;
         if !store::seal(&mut tx, &s).await? {
@@ -222,8 +218,7 @@ pub(super) async fn correct(
             return Err(Error::permission_denied("only its author corrects a sheet"));
         }
         old.may_correct()?;
-        let a = store::get_assignment(&mut tx, &old.assignment_id).await?;
-        assignment.check(&a)?;
+        let a = assignments::named(&mut tx, &assignment).await?;
         lifecycle::check_open(store::released(&mut tx, &a.cycle, &a.stage).await?)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         let changed = items_from_pb(&r.items, &rubric, "items")?;
