@@ -235,10 +235,12 @@ mod tests {
 
     fn caller(role: Role) -> Caller {
         Caller {
+            issuer: "qaward-local".into(),
             subject: "x".into(),
             role,
             org: None,
             programme: None,
+            registry_keeper: false,
             token: String::new(),
         }
     }

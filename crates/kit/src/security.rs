@@ -91,6 +91,7 @@ pub fn refused(
             reason,
             method,
             peer,
+            issuer = c.issuer.as_str(),
             subject = c.subject.as_str(),
             role = c.role.as_str(),
             programme = c.programme_id().unwrap_or_default(),
@@ -136,10 +137,12 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let caller = Caller {
+            issuer: "qaward-local".into(),
             subject: "office-9".into(),
             role: Role::Office,
             org: None,
             programme: Some("fengjie".into()),
+            registry_keeper: false,
             token: "eyJhbGciOiJFZERTQSJ9.secret.signature".into(),
         };
         let before = refusals(Kind::Record);
@@ -160,6 +163,7 @@ mod tests {
         let fields = &line["fields"];
         assert_eq!(fields["kind"], "record");
         assert_eq!(fields["reason"], "PERMISSION_DENIED");
+        assert_eq!(fields["issuer"], "qaward-local");
         assert_eq!(fields["subject"], "office-9");
         assert_eq!(fields["role"], "office");
         assert_eq!(fields["peer"], "10.1.2.3");

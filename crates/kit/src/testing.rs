@@ -103,9 +103,11 @@ pub fn no_migrations() -> Migrations {
     Migrations::NONE
 }
 
-/// A fixed signing key and a verifier that trusts it.
+/// A fixed signing key, a fixed services' key, and a verifier that trusts them.
 pub struct TestKeys {
     pub key: LocalKey,
+    /// The services' own key: [`TestKeys::token`] signs `service` tokens with it.
+    pub service_key: LocalKey,
     pub auth: config::Auth,
     pub verifier: Arc<Verifier>,
 }
@@ -119,12 +121,17 @@ impl Default for TestKeys {
 impl TestKeys {
     pub fn new() -> Self {
         let key = LocalKey::from_seed([7u8; 32]);
+        let service_key = LocalKey::from_seed([8u8; 32]);
         let auth = config::Auth::default();
-        let verifier = Arc::new(Verifier::from_jwks(&key.jwks_json(), &auth).expect("test JWKS"));
+        let verifier = Verifier::from_jwks(&key.jwks_json(), &auth).expect("test JWKS");
+        verifier
+            .replace_keys_of(&auth.service_issuer, &service_key.jwks_json())
+            .expect("test services' JWKS");
         TestKeys {
             key,
+            service_key,
             auth,
-            verifier,
+            verifier: Arc::new(verifier),
         }
     }
 
@@ -157,8 +164,15 @@ impl TestKeys {
             .expect("sign test token")
     }
 
-    /// A valid token for `subject` in `role`.
+    /// A valid token for `subject` in `role` (a `service` token is signed with the services'
+    /// key, as a service's own would be).
     pub fn token(&self, subject: &str, role: Role) -> String {
+        if role == Role::Service {
+            return self
+                .service_key
+                .issue_service(&self.auth, time::OffsetDateTime::now_utc(), subject)
+                .expect("sign test service token");
+        }
         self.key
             .issue(
                 &self.auth,

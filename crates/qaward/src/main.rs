@@ -60,10 +60,11 @@ enum Command {
         #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
         targets: Vec<ServiceKind>,
     },
-    /// Print a bearer token signed with the local key of the data directory.
+    /// Print a bearer token signed with the local key of the data directory (role service:
+    /// with the services' key, which a running qaward serve made there).
     Token {
         /// enterprise, recommending_unit, office, reviewer, advisor, committee_member,
-        /// department, government, public or supervisor.
+        /// department, government, public, supervisor or service.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         #[arg(long)]
@@ -99,6 +100,11 @@ enum Command {
         #[arg(long, default_value = "yunyang")]
         programme: String,
     },
+    /// Signing key commands.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Reviewer draw commands.
     Draw {
         #[command(subcommand)]
@@ -113,6 +119,17 @@ enum DrawCommand {
     Verify {
         /// The record file (JSON).
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make the two key pairs of a deployment in DIR (kept if present): the people's
+    /// (signing-key.pk8, jwks.json; `qaward token --data-dir` signs with it) and the services'
+    /// (service-key.pk8, service-jwks.json). Every service gets both JWKS; only the services
+    /// that relay an outbox get service-key.pk8; no container gets signing-key.pk8.
+    Init {
+        dir: PathBuf,
     },
 }
 
@@ -163,6 +180,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `qaward keys init DIR`: the people's and the services' key pairs, flat in `dir`.
+fn init_keys(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (key, jwks) in [
+        ("signing-key.pk8", "jwks.json"),
+        ("service-key.pk8", "service-jwks.json"),
+    ] {
+        let made = LocalKey::load_or_create_at(&dir.join(key), &dir.join(jwks))
+            .map_err(|e| e.to_string())?;
+        println!("{}: key {} (public: {})", key, made.kid(), dir.join(jwks).display());
+    }
+    Ok(())
+}
+
 fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
@@ -187,6 +218,12 @@ fn run(cli: Cli) -> Result<(), String> {
     {
         return verify_draw_file(file);
     }
+    if let Command::Keys {
+        command: KeysCommand::Init { dir },
+    } = &cli.command
+    {
+        return init_keys(dir);
+    }
     let config = load_config(&cli)?;
     match cli.command {
         Command::Config => {
@@ -204,6 +241,20 @@ fn run(cli: Cli) -> Result<(), String> {
                     "auth.jwks_file or auth.jwks_url is set: tokens come from your identity provider, not the local key"
                         .to_string(),
                 );
+            }
+            if role == Role::Service {
+                // A service's own credential comes from the services' key, never the people's.
+                let path = config
+                    .auth
+                    .service_key_file
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join(LocalKey::SERVICE_KEY_FILE));
+                let key = LocalKey::load(&path).map_err(|e| e.to_string())?;
+                let token = key
+                    .issue_service(&config.auth, time::OffsetDateTime::now_utc(), &subject)
+                    .map_err(|e| e.to_string())?;
+                println!("{token}");
+                return Ok(());
             }
             let key = LocalKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
             let token = key
@@ -230,7 +281,9 @@ fn run(cli: Cli) -> Result<(), String> {
             http,
             programme,
         } => runtime()?.block_on(demo(config, gateway, http, programme)),
-        Command::Draw { .. } => unreachable!("handled before the configuration is read"),
+        Command::Draw { .. } | Command::Keys { .. } => {
+            unreachable!("handled before the configuration is read")
+        }
     }
 }
 

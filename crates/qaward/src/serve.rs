@@ -177,6 +177,10 @@ pub async fn migrate(mut config: Config, targets: Vec<ServiceKind>) -> Result<()
     if config.auth.jwks_file.is_none() && config.auth.jwks_url.is_none() {
         qaward_kit::auth::LocalKey::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
     }
+    if config.auth.service_jwks_file.is_none() {
+        qaward_kit::auth::LocalKey::load_or_create_service(&config.data_dir)
+            .map_err(|e| e.to_string())?;
+    }
     for kind in targets {
         let Some(migrations) = migrations_of(kind) else {
             continue;

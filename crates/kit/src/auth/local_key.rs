@@ -26,21 +26,54 @@ impl LocalKey {
     pub const SIGNING_KEY_FILE: &'static str = "keys/signing-key.pk8";
     pub const JWKS_FILE: &'static str = "keys/jwks.json";
 
+    /// The services' own key (role `service` tokens), apart from the people's key.
+    pub const SERVICE_KEY_FILE: &'static str = "keys/service-key.pk8";
+    pub const SERVICE_JWKS_FILE: &'static str = "keys/service-jwks.json";
+
     /// Reads the key in `data_dir`, or makes one (and its public JWKS) on first start.
     pub fn load_or_create(data_dir: &Path) -> Result<LocalKey, KeyError> {
-        let path = data_dir.join(Self::SIGNING_KEY_FILE);
+        Self::load_or_create_at(
+            &data_dir.join(Self::SIGNING_KEY_FILE),
+            &data_dir.join(Self::JWKS_FILE),
+        )
+    }
+
+    /// Reads the services' key in `data_dir`, or makes one (and its public JWKS).
+    pub fn load_or_create_service(data_dir: &Path) -> Result<LocalKey, KeyError> {
+        Self::load_or_create_at(
+            &data_dir.join(Self::SERVICE_KEY_FILE),
+            &data_dir.join(Self::SERVICE_JWKS_FILE),
+        )
+    }
+
+    /// Reads an Ed25519 PKCS#8 key that must exist (a mounted secret).
+    pub fn load(path: &Path) -> Result<LocalKey, KeyError> {
+        let der = std::fs::read(path).map_err(|e| KeyError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_pkcs8(&der).ok_or_else(|| KeyError::File {
+            path: path.to_path_buf(),
+            message: "not an Ed25519 PKCS#8 key".to_string(),
+        })
+    }
+
+    fn from_pkcs8(der: &[u8]) -> Option<LocalKey> {
+        let seed: [u8; 32] = der
+            .strip_prefix(&ED25519_PKCS8_PREFIX[..])
+            .and_then(|s| s.try_into().ok())?;
+        Some(LocalKey::from_seed(seed))
+    }
+
+    /// Reads the key at `path`, or makes one there; either way writes its public JWKS to
+    /// `jwks_path`.
+    pub fn load_or_create_at(path: &Path, jwks_path: &Path) -> Result<LocalKey, KeyError> {
+        let path = path.to_path_buf();
         let file_err = |message: String| KeyError::File {
             path: path.clone(),
             message,
         };
-        let read = |path: &Path| -> Result<LocalKey, KeyError> {
-            let der = std::fs::read(path).map_err(|e| file_err(e.to_string()))?;
-            let seed: [u8; 32] = der
-                .strip_prefix(&ED25519_PKCS8_PREFIX[..])
-                .and_then(|s| s.try_into().ok())
-                .ok_or_else(|| file_err("not an Ed25519 PKCS#8 key".to_string()))?;
-            Ok(LocalKey::from_seed(seed))
-        };
+        let read = |path: &Path| LocalKey::load(path);
         let key = if path.exists() {
             read(&path)?
         } else {
@@ -56,9 +89,8 @@ impl LocalKey {
                 Err(e) => return Err(file_err(e.to_string())),
             }
         };
-        let jwks_path = data_dir.join(Self::JWKS_FILE);
-        std::fs::write(&jwks_path, key.jwks_json()).map_err(|e| KeyError::File {
-            path: jwks_path,
+        std::fs::write(jwks_path, key.jwks_json()).map_err(|e| KeyError::File {
+            path: jwks_path.to_path_buf(),
             message: e.to_string(),
         })?;
         Ok(key)
@@ -126,6 +158,28 @@ impl LocalKey {
             role,
             org,
             programme,
+        })
+    }
+
+    /// A service's own token: issuer `auth.service_issuer`, role `service`, valid for
+    /// `auth.service_token_ttl_secs` from `now`.
+    pub fn issue_service(
+        &self,
+        auth: &config::Auth,
+        now: time::OffsetDateTime,
+        subject: &str,
+    ) -> Result<String, KeyError> {
+        let iat = now.unix_timestamp().max(0) as u64;
+        self.sign(&Claims {
+            iss: auth.service_issuer.clone(),
+            aud: auth.audience.clone().into(),
+            sub: subject.to_string(),
+            iat,
+            nbf: None,
+            exp: iat + auth.service_token_ttl_secs,
+            role: Role::Service,
+            org: None,
+            programme: None,
         })
     }
 }

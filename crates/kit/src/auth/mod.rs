@@ -19,7 +19,7 @@ mod verifier;
 
 pub use jwks::MAX_JWKS_BYTES;
 pub use local_key::LocalKey;
-pub use verifier::Verifier;
+pub use verifier::{ISSUER_MAY_NOT_ASSERT, Verifier};
 
 /// The roles of DOMAIN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +99,11 @@ pub(super) fn subject_of(role: Role, sub: String) -> String {
     }
 }
 
+/// The identity of `subject` of `issuer`, as [`Caller::identity`] writes it.
+pub fn identity(issuer: &str, subject: &str) -> String {
+    format!("{issuer}#{subject}")
+}
+
 /// The reason of a refusal for the caller's role alone (the policy table's, or a handler's).
 pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";
 
@@ -144,15 +149,28 @@ impl From<&str> for Audience {
 /// The verified caller of a request, available to handlers as a request extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The issuer whose key signed the token (its `iss`).
+    pub issuer: String,
+    /// The token's subject: who the caller is to that issuer.
     pub subject: String,
     pub role: Role,
     pub org: Option<String>,
     pub programme: Option<String>,
+    /// The issuer's callers may write the shared reviewer registry (`registry_keeper` in its
+    /// configuration).
+    pub registry_keeper: bool,
     /// The bearer token as received, relayed unchanged on calls to other services.
     pub token: String,
 }
 
 impl Caller {
+    /// Who the caller is, across issuers: `{issuer}#{subject}`. Two issuers may both have a
+    /// subject `office-1`; they are different people. Idempotency keys, rate keys and audit
+    /// actors use this. (An OpenID issuer has no fragment, so the first `#` splits it.)
+    pub fn identity(&self) -> String {
+        identity(&self.issuer, &self.subject)
+    }
+
     /// The caller of a request that passed the [`Authenticator`].
     pub fn of<T>(request: &Request<T>) -> Result<&Caller, Status> {
         request
@@ -230,36 +248,23 @@ pub fn relay_token<T>(caller: &Caller, request: &mut Request<T>) {
 }
 
 /// Where a service's own token comes from when it calls another service on its own account
-/// (role `service`, subject `system:<service>`): `auth.service_token` when set; else, on a
-/// one-machine installation with no identity provider configured, a fresh token signed with the
-/// local key for each call.
+/// (role `service`, subject `system:<service>`, issuer `auth.service_issuer`): a fresh,
+/// short-lived token for each call, signed with the services' key — `auth.service_key_file`,
+/// or on one machine the local service key in `data_dir/keys` (made if missing). Only a
+/// service that relays an outbox to another needs it.
 pub fn service_token_source(
     config: &config::Config,
     service: &str,
 ) -> Result<Arc<dyn Fn() -> String + Send + Sync>, KeyError> {
-    let fixed = config.auth.service_token.expose().clone();
-    if !fixed.is_empty() {
-        return Ok(Arc::new(move || fixed.clone()));
-    }
-    if config.auth.jwks_file.is_some() || config.auth.jwks_url.is_some() {
-        return Err(KeyError::Jwks(
-            "tokens come from an identity provider: set auth.service_token to a token with role service"
-                .to_string(),
-        ));
-    }
-    let key = LocalKey::load_or_create(&config.data_dir)?;
+    let key = match &config.auth.service_key_file {
+        Some(path) => LocalKey::load(path)?,
+        None => LocalKey::load_or_create_service(&config.data_dir)?,
+    };
     let auth = config.auth.clone();
     let subject = format!("system:{service}");
     Ok(Arc::new(move || {
-        key.issue(
-            &auth,
-            time::OffsetDateTime::now_utc(),
-            &subject,
-            Role::Service,
-            None,
-            None,
-        )
-        .unwrap_or_default()
+        key.issue_service(&auth, time::OffsetDateTime::now_utc(), &subject)
+            .unwrap_or_default()
     }))
 }
 
@@ -301,25 +306,71 @@ mod tests {
     }
 
     #[test]
-    fn a_service_token_is_minted_with_the_local_key_or_taken_from_the_configuration() {
+    fn a_service_token_is_signed_with_the_services_key_and_no_other_key_may_assert_service() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config::Config {
             data_dir: dir.path().to_path_buf(),
             ..config::Config::default()
         };
         let source = service_token_source(&config, "applications").unwrap();
-        let jwks = std::fs::read_to_string(dir.path().join(LocalKey::JWKS_FILE)).unwrap();
-        let verifier = Verifier::from_jwks(&jwks, &config.auth).unwrap();
+        let people = LocalKey::load_or_create(dir.path()).unwrap();
+        let verifier = Verifier::from_jwks(&people.jwks_json(), &config.auth).unwrap();
+        let services =
+            std::fs::read_to_string(dir.path().join(LocalKey::SERVICE_JWKS_FILE)).unwrap();
+        verifier
+            .replace_keys_of(&config.auth.service_issuer, &services)
+            .unwrap();
         let caller = verifier.verify(&source()).unwrap();
         assert_eq!(caller.role, Role::Service);
         assert_eq!(caller.subject, "system:applications");
+        assert_eq!(caller.identity(), "qaward-services#system:applications");
 
-        config.auth.jwks_file = Some(dir.path().join("idp.json"));
-        assert!(service_token_source(&config, "applications").is_err());
-        config.auth.service_token = config::Secret::new("from-the-idp".into());
+        // The people's key (which `qaward token` signs with) cannot mint a service token.
+        let forged = people
+            .issue(
+                &config.auth,
+                time::OffsetDateTime::now_utc(),
+                "system:applications",
+                Role::Service,
+                None,
+                None,
+            )
+            .unwrap();
         assert_eq!(
-            service_token_source(&config, "applications").unwrap()(),
-            "from-the-idp"
+            verifier.verify(&forged).unwrap_err().reason,
+            ISSUER_MAY_NOT_ASSERT
         );
+        // Nor by naming the services' issuer: that issuer's keys must verify it.
+        let mut claims = verifier_claims(&config.auth);
+        claims.iss = config.auth.service_issuer.clone();
+        assert_eq!(
+            verifier
+                .verify(&people.sign(&claims).unwrap())
+                .unwrap_err()
+                .reason,
+            "UNKNOWN_KEY"
+        );
+
+        // A service key given by path is used as it is.
+        config.auth.service_key_file = Some(dir.path().join(LocalKey::SERVICE_KEY_FILE));
+        let again = service_token_source(&config, "applications").unwrap();
+        assert!(verifier.verify(&again()).is_ok());
+        config.auth.service_key_file = Some(dir.path().join("missing.pk8"));
+        assert!(service_token_source(&config, "applications").is_err());
+    }
+
+    fn verifier_claims(auth: &config::Auth) -> Claims {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        Claims {
+            iss: auth.issuer.clone(),
+            aud: auth.audience.clone().into(),
+            sub: "system:applications".into(),
+            exp: now + 60,
+            iat: now,
+            nbf: None,
+            role: Role::Service,
+            org: None,
+            programme: None,
+        }
     }
 }

@@ -13,7 +13,7 @@ use jsonwebtoken::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Caller, Claims, KeyError, LocalKey, jwks::fetch_jwks, subject_of};
+use super::{Caller, Claims, KeyError, LocalKey, Role, jwks::fetch_jwks, subject_of};
 use crate::{Error, config};
 
 struct VerifyingKey {
@@ -21,18 +21,87 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
-/// Verifies bearer tokens against a set of public keys.
-pub struct Verifier {
+/// What an issuer's tokens may assert.
+#[derive(Debug, Clone)]
+struct Grant {
+    roles: Vec<Role>,
+    /// None: any programme, or none.
+    programmes: Option<Vec<String>>,
+    registry_keeper: bool,
+}
+
+/// One issuer whose tokens are accepted: its keys (only they verify a token naming it) and
+/// its grant.
+struct Trusted {
+    issuer: String,
     keys: RwLock<HashMap<String, Arc<VerifyingKey>>>,
-    /// `auth.issuer` first, then `auth.other_issuers`.
-    issuers: Vec<String>,
+    grant: Grant,
+    /// Where its keys are fetched from, if they are (`jwks_url`).
+    url: Option<String>,
+    /// Wakes its JWKS refresher when a token names a key not yet known.
+    wake: Arc<tokio::sync::Notify>,
+    last_wake: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Trusted {
+    fn new(issuer: &str, grant: Grant, url: Option<String>) -> Trusted {
+        Trusted {
+            issuer: issuer.to_string(),
+            keys: RwLock::new(HashMap::new()),
+            grant,
+            url,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            last_wake: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Asks its JWKS refresher for the provider's keys now, at most once every
+    /// [`WAKE_AT_MOST_EVERY`] (without a refresher, nobody listens).
+    fn wake_refresher(&self) {
+        let now = std::time::Instant::now();
+        let mut last = self.last_wake.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| now.duration_since(at) >= WAKE_AT_MOST_EVERY) {
+            *last = Some(now);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Refuses claims beyond the issuer's grant.
+    fn check_grant(&self, role: Role, programme: Option<&str>) -> Result<(), Error> {
+        let refuse = |what: String| {
+            Err(Error::unauthenticated(
+                ISSUER_MAY_NOT_ASSERT,
+                format!("issuer {} may not assert {what}", self.issuer),
+            ))
+        };
+        if !self.grant.roles.contains(&role) {
+            return refuse(format!("role {}", role.as_str()));
+        }
+        if let Some(allowed) = &self.grant.programmes {
+            let id = programme.map(|p| p.trim_start_matches("programmes/"));
+            if !id.is_some_and(|id| allowed.iter().any(|a| a == id)) {
+                return refuse(format!(
+                    "programme {}",
+                    programme.unwrap_or("(none: its tokens must name one)")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The reason of a token whose issuer signed claims beyond its grant: a role or a programme
+/// it may not speak for.
+pub const ISSUER_MAY_NOT_ASSERT: &str = "ISSUER_MAY_NOT_ASSERT";
+
+/// Verifies bearer tokens: each issuer against its own keys and grant.
+pub struct Verifier {
+    /// The own issuer first, then the services' issuer, then `auth.other_issuers`.
+    issuers: Vec<Trusted>,
     audience: String,
     leeway: u64,
     /// `auth.max_token_lifetime_secs`.
     max_lifetime: u64,
-    /// Wakes the JWKS refresher (with a `jwks_url`) when a token names an unknown key.
-    wake: Arc<tokio::sync::Notify>,
-    last_wake: std::sync::Mutex<Option<std::time::Instant>>,
     /// Tokens already verified (by SHA-256), with the caller and the last second they are
     /// good for (`exp` plus the leeway).
     verified: std::sync::Mutex<HashMap<[u8; 32], (Caller, u64)>>,
@@ -44,30 +113,89 @@ const VERIFIED_REMEMBERED: usize = 10_000;
 /// The soonest a token with an unknown key wakes the JWKS refresher again.
 const WAKE_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Every role a person may have: what the own issuer may assert.
+fn people() -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|r| *r != Role::Service)
+        .collect()
+}
+
 impl Verifier {
-    /// A verifier with the keys of a JWKS document.
-    pub fn from_jwks(jwks: &str, auth: &config::Auth) -> Result<Verifier, KeyError> {
-        let v = Verifier {
-            keys: RwLock::new(HashMap::new()),
-            issuers: std::iter::once(auth.issuer.clone())
-                .chain(auth.other_issuers.iter().cloned())
-                .collect(),
+    /// A verifier with no keys yet: the issuers and grants of `auth`.
+    fn empty(auth: &config::Auth) -> Verifier {
+        let mut issuers = vec![
+            Trusted::new(
+                &auth.issuer,
+                Grant {
+                    roles: people(),
+                    programmes: None,
+                    registry_keeper: auth.registry_keeper,
+                },
+                auth.jwks_url.clone(),
+            ),
+            Trusted::new(
+                &auth.service_issuer,
+                Grant {
+                    roles: vec![Role::Service],
+                    programmes: None,
+                    registry_keeper: false,
+                },
+                None,
+            ),
+        ];
+        for o in &auth.other_issuers {
+            issuers.push(Trusted::new(
+                &o.issuer,
+                Grant {
+                    roles: o
+                        .roles
+                        .iter()
+                        .copied()
+                        .filter(|r| *r != Role::Service)
+                        .collect(),
+                    programmes: Some(
+                        o.programmes
+                            .iter()
+                            .map(|p| p.trim_start_matches("programmes/").to_string())
+                            .collect(),
+                    ),
+                    registry_keeper: o.registry_keeper,
+                },
+                o.jwks_url.clone(),
+            ));
+        }
+        Verifier {
+            issuers,
             audience: auth.audience.clone(),
             leeway: auth.leeway_secs,
             max_lifetime: auth.max_token_lifetime_secs,
-            wake: Arc::new(tokio::sync::Notify::new()),
-            last_wake: std::sync::Mutex::new(None),
             verified: std::sync::Mutex::new(HashMap::new()),
-        };
+        }
+    }
+
+    /// A verifier with the own issuer's keys from a JWKS document; the services' and other
+    /// issuers' keys are added with [`Verifier::replace_keys_of`].
+    pub fn from_jwks(jwks: &str, auth: &config::Auth) -> Result<Verifier, KeyError> {
+        let v = Verifier::empty(auth);
         v.replace_keys(jwks)?;
         Ok(v)
     }
 
-    /// The verifier the configuration asks for: a JWKS file, a JWKS URL, or else the local
-    /// key in the data directory (made if missing).
+    /// The verifier the configuration asks for. The own issuer's keys: a JWKS file, a JWKS
+    /// URL, or else the local key in the data directory (made if missing). The services' keys:
+    /// `auth.service_jwks_file`, or else the local service key. Each other issuer's: its file
+    /// or URL.
     pub async fn from_config(config: &config::Config) -> Result<Arc<Verifier>, KeyError> {
         let auth = &config.auth;
-        let jwks = if let Some(url) = &auth.jwks_url {
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path).map_err(|e| KeyError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        };
+        let v = Verifier::empty(auth);
+        let own = if let Some(url) = &auth.jwks_url {
             fetch_jwks(url, auth.jwks_ca_file.as_deref()).await?
         } else {
             let path = match &auth.jwks_file {
@@ -77,54 +205,94 @@ impl Verifier {
                     config.data_dir.join(LocalKey::JWKS_FILE)
                 }
             };
-            std::fs::read_to_string(&path).map_err(|e| KeyError::File {
-                path,
-                message: e.to_string(),
-            })?
+            read(&path)?
         };
-        let verifier = Arc::new(Verifier::from_jwks(&jwks, auth)?);
-        if let Some(url) = auth.jwks_url.clone() {
-            let ca_file = auth.jwks_ca_file.clone();
-            let every = std::time::Duration::from_secs(auth.jwks_refresh_secs.max(10));
-            let weak = Arc::downgrade(&verifier);
-            let wake = verifier.wake.clone();
-            tokio::spawn(async move {
-                loop {
-                    // Every interval, or at once when a token names a key not yet known (a
-                    // provider that rotated since the last refresh).
-                    tokio::select! {
-                        _ = tokio::time::sleep(every) => {}
-                        _ = wake.notified() => {}
-                    }
-                    let Some(v) = weak.upgrade() else { return };
-                    match fetch_jwks(&url, ca_file.as_deref())
-                        .await
-                        .and_then(|j| v.replace_keys(&j))
-                    {
-                        Ok(()) => tracing::debug!(%url, "JWKS refreshed"),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "JWKS refresh failed; keeping the old keys")
-                        }
-                    }
+        v.replace_keys(&own)?;
+        let services = match &auth.service_jwks_file {
+            Some(path) => read(path)?,
+            None => LocalKey::load_or_create_service(&config.data_dir)?.jwks_json(),
+        };
+        v.replace_keys_of(&auth.service_issuer, &services)?;
+        for o in &auth.other_issuers {
+            let jwks = match (&o.jwks_file, &o.jwks_url) {
+                (Some(path), _) => read(path)?,
+                (None, Some(url)) => fetch_jwks(url, auth.jwks_ca_file.as_deref()).await?,
+                (None, None) => {
+                    return Err(KeyError::Jwks(format!("issuer {} has no keys", o.issuer)));
                 }
-            });
+            };
+            v.replace_keys_of(&o.issuer, &jwks)?;
+        }
+        let verifier = Arc::new(v);
+        for (i, trusted) in verifier.issuers.iter().enumerate() {
+            if let Some(url) = trusted.url.clone() {
+                spawn_refresher(&verifier, i, url, auth);
+            }
         }
         Ok(verifier)
     }
 
-    /// Asks the JWKS refresher for the provider's keys now, at most once every
-    /// [`WAKE_AT_MOST_EVERY`] (without a refresher, nobody listens).
-    fn wake_refresher(&self) {
-        let now = std::time::Instant::now();
-        let mut last = self.last_wake.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_none_or(|at| now.duration_since(at) >= WAKE_AT_MOST_EVERY) {
-            *last = Some(now);
-            self.wake.notify_one();
-        }
+    /// Replaces the own issuer's key set, refusing symmetric and malformed keys.
+    pub fn replace_keys(&self, jwks: &str) -> Result<(), KeyError> {
+        self.issuers[0].replace(jwks)?;
+        self.forget_verified();
+        Ok(())
     }
 
+    /// Replaces the key set of `issuer` (the own issuer, the services' or another configured
+    /// one).
+    pub fn replace_keys_of(&self, issuer: &str, jwks: &str) -> Result<(), KeyError> {
+        let trusted = self
+            .issuers
+            .iter()
+            .find(|t| t.issuer == issuer)
+            .ok_or_else(|| KeyError::Jwks(format!("issuer {issuer} is not configured")))?;
+        trusted.replace(jwks)?;
+        self.forget_verified();
+        Ok(())
+    }
+
+    fn forget_verified(&self) {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Keeps `verifier.issuers[index]`'s keys fresh from `url`: every `jwks_refresh_secs`, or at
+/// once when a token names a key not yet known (a provider that rotated since).
+fn spawn_refresher(verifier: &Arc<Verifier>, index: usize, url: String, auth: &config::Auth) {
+    let ca_file = auth.jwks_ca_file.clone();
+    let every = std::time::Duration::from_secs(auth.jwks_refresh_secs.max(10));
+    let weak = Arc::downgrade(verifier);
+    let wake = verifier.issuers[index].wake.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = wake.notified() => {}
+            }
+            let Some(v) = weak.upgrade() else { return };
+            match fetch_jwks(&url, ca_file.as_deref())
+                .await
+                .and_then(|j| v.issuers[index].replace(&j))
+            {
+                Ok(()) => {
+                    v.forget_verified();
+                    tracing::debug!(%url, "JWKS refreshed")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS refresh failed; keeping the old keys")
+                }
+            }
+        }
+    });
+}
+
+impl Trusted {
     /// Replaces the key set, refusing symmetric and malformed keys.
-    pub fn replace_keys(&self, jwks: &str) -> Result<(), KeyError> {
+    fn replace(&self, jwks: &str) -> Result<(), KeyError> {
         let set: JwkSet = serde_json::from_str(jwks).map_err(|e| KeyError::Jwks(e.to_string()))?;
         let mut keys = HashMap::new();
         for (i, jwk) in set.keys.iter().enumerate() {
@@ -158,13 +326,11 @@ impl Verifier {
             return Err(KeyError::Jwks("no keys".to_string()));
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
         Ok(())
     }
+}
 
+impl Verifier {
     /// Verifies a token and returns its caller, or UNAUTHENTICATED with a stable reason.
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
         // A token verified before is answered from memory until it expires: the signature
@@ -198,8 +364,17 @@ impl Verifier {
         let refuse = |reason: &str, message: &str| Error::unauthenticated(reason, message);
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| refuse("MALFORMED_TOKEN", "the bearer token is not a signed JWT"))?;
+        // The token names its issuer; only that issuer's keys may verify it, so a key of
+        // one identity provider never speaks for another.
+        let named = unverified_issuer(token)
+            .ok_or_else(|| refuse("MALFORMED_TOKEN", "the bearer token names no issuer"))?;
+        let trusted = self
+            .issuers
+            .iter()
+            .find(|t| t.issuer == named)
+            .ok_or_else(|| refuse("WRONG_ISSUER", "the token is from another issuer"))?;
         let key = {
-            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+            let keys = trusted.keys.read().unwrap_or_else(|p| p.into_inner());
             match &header.kid {
                 Some(kid) => keys.get(kid).cloned(),
                 None if keys.len() == 1 => keys.values().next().cloned(),
@@ -207,8 +382,11 @@ impl Verifier {
             }
         }
         .ok_or_else(|| {
-            self.wake_refresher();
-            refuse("UNKNOWN_KEY", "the token is signed with an unknown key")
+            trusted.wake_refresher();
+            refuse(
+                "UNKNOWN_KEY",
+                "the token is signed with a key its issuer does not have",
+            )
         })?;
         if header.alg != key.alg {
             return Err(refuse(
@@ -218,7 +396,7 @@ impl Verifier {
         }
         let mut validation = Validation::new(key.alg);
         validation.leeway = self.leeway;
-        validation.set_issuer(&self.issuers);
+        validation.set_issuer(&[&trusted.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
@@ -252,13 +430,16 @@ impl Verifier {
                 ),
             ));
         }
+        trusted.check_grant(c.role, c.programme.as_deref())?;
         let exp = c.exp;
         Ok((
             Caller {
+                issuer: trusted.issuer.clone(),
                 subject: subject_of(c.role, c.sub),
                 role: c.role,
                 org: c.org,
                 programme: c.programme,
+                registry_keeper: trusted.grant.registry_keeper,
                 token: token.to_string(),
             },
             exp,
@@ -279,4 +460,16 @@ impl Verifier {
             .ok_or_else(|| Error::unauthenticated("MISSING_TOKEN", "a bearer token is required"))?;
         self.verify(token)
     }
+}
+
+/// The `iss` a token's payload names, read before its signature is checked (to choose the
+/// keys that must verify it; nothing else is believed until they do).
+fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
 }

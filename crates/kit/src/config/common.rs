@@ -3,8 +3,6 @@
 use serde::{Deserialize, Serialize};
 use std::{path::PathBuf, time::Duration};
 
-use super::Secret;
-
 /// The clock the services run on: the wall clock, or — for training and demonstrations only —
 /// a simulated one that starts at `start` and runs `speed` times faster.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,17 +48,24 @@ pub struct ServerLimits {
     pub migrate_on_start: bool,
 }
 
-/// Who may call: bearer JWTs signed with an asymmetric key.
+/// Who may call: bearer JWTs signed with an asymmetric key. Each issuer has its own keys and
+/// may assert only what it is granted: a key of one issuer never verifies a token that names
+/// another.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Auth {
+    /// The county's own issuer (its e-government platform, or the local key): it may assert
+    /// every role but `service`, for any programme.
     pub issuer: String,
-    /// Further issuers whose tokens are accepted, for example other award programmes' identity
-    /// providers calling the reviewers service; their keys must be in the same JWKS. The
-    /// policy table and the `programme` claim apply to their callers as to anyone's.
-    pub other_issuers: Vec<String>,
+    /// The own issuer's callers may write the shared reviewer registry (import, relations,
+    /// flags): the municipal registry's keeper. Set false where another issuer keeps it.
+    pub registry_keeper: bool,
+    /// Other issuers accepted too (other award programmes' identity providers), each with its
+    /// own keys and the roles and programmes it may speak for.
+    pub other_issuers: Vec<OtherIssuer>,
     pub audience: String,
-    /// A JWKS file with the verification keys. Empty: the local key made in `data_dir`.
+    /// A JWKS file with the own issuer's verification keys. Empty: the local key made in
+    /// `data_dir`.
     pub jwks_file: Option<PathBuf>,
     /// A JWKS URL, fetched at start and refreshed every `jwks_refresh_secs`: https://, or
     /// http:// to a loopback address only (a sidecar). The document may be 1 MiB at most.
@@ -76,10 +81,40 @@ pub struct Auth {
     /// The longest lifetime (`exp` − `iat`) of a token accepted, in seconds: a token meant to
     /// last longer is refused whoever signed it.
     pub max_token_lifetime_secs: u64,
-    /// The token a service presents on its own account (role `service`; outbox relays), for
-    /// deployments whose tokens come from an identity provider. Empty: minted with the local
-    /// key in `data_dir`.
-    pub service_token: Secret<String>,
+    /// The issuer of the tokens qaward services present on their own account (role
+    /// `service`, outbox relays): the only issuer that may assert `service`, and it may
+    /// assert nothing else.
+    pub service_issuer: String,
+    /// The services' public keys (a JWKS). Unset: the local service key made in
+    /// `data_dir/keys` on first start.
+    pub service_jwks_file: Option<PathBuf>,
+    /// The private key (Ed25519 PKCS#8) a service signs its own calls with; mount it only
+    /// where an outbox relays to another service (the applications service). Unset: the local
+    /// service key in `data_dir/keys`.
+    pub service_key_file: Option<PathBuf>,
+    /// Lifetime of a service's own tokens, in seconds (each call gets a fresh one).
+    pub service_token_ttl_secs: u64,
+}
+
+/// Another issuer whose tokens are accepted: another award programme's identity provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtherIssuer {
+    /// Its `iss`.
+    pub issuer: String,
+    /// Its keys, as a JWKS file ...
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// ... or a JWKS URL (https://, or http:// to loopback), refreshed like `auth.jwks_url`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The roles its tokens may assert (never `service`).
+    pub roles: Vec<crate::auth::Role>,
+    /// The programmes its tokens may act for: every token it signs names one of them.
+    pub programmes: Vec<String>,
+    /// Its callers may write the shared reviewer registry.
+    #[serde(default)]
+    pub registry_keeper: bool,
 }
 
 /// Logs and OpenTelemetry export.
@@ -119,6 +154,7 @@ impl Default for Auth {
     fn default() -> Self {
         Auth {
             issuer: "qaward-local".to_string(),
+            registry_keeper: true,
             other_issuers: Vec::new(),
             audience: "qaward".to_string(),
             jwks_file: None,
@@ -128,7 +164,10 @@ impl Default for Auth {
             leeway_secs: 30,
             token_ttl_secs: 8 * 3600,
             max_token_lifetime_secs: 12 * 3600,
-            service_token: Secret::default(),
+            service_issuer: "qaward-services".to_string(),
+            service_jwks_file: None,
+            service_key_file: None,
+            service_token_ttl_secs: 300,
         }
     }
 }

@@ -35,7 +35,6 @@ const ENV_NOT_CONFIG: &[&str] = &[
 /// (container secrets), its trailing newline dropped.
 pub const SECRET_SETTINGS: &[&str] = &[
     "DATABASE_URL",
-    "AUTH__SERVICE_TOKEN",
     "BLOBS__S3__SECRET_ACCESS_KEY",
     "NOTIFICATIONS__SMTP__PASSWORD",
     "NOTIFICATIONS__WEBHOOK__SECRET",
@@ -289,6 +288,7 @@ impl Config {
                 )));
             }
         }
+        self.validate_issuers()?;
         let t = &self.tls;
         if t.cert_file.is_some() != t.key_file.is_some() {
             return Err(ConfigError::Invalid(
@@ -381,6 +381,44 @@ impl Config {
     }
 
     /// The effective configuration as TOML, with every secret masked.
+    /// Every issuer is named once, has its own keys, and asserts only what an issuer may.
+    fn validate_issuers(&self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let mut seen = vec![a.issuer.as_str(), a.service_issuer.as_str()];
+        if a.issuer.is_empty() || a.service_issuer.is_empty() || a.issuer == a.service_issuer {
+            return invalid(
+                "auth.issuer and auth.service_issuer must be set and differ: only services' own keys may speak for a service".to_string(),
+            );
+        }
+        for (i, o) in a.other_issuers.iter().enumerate() {
+            let at = format!("auth.other_issuers[{i}]");
+            if o.issuer.is_empty() || seen.contains(&o.issuer.as_str()) {
+                return invalid(format!(
+                    "{at}.issuer {:?} is empty or names an issuer already configured",
+                    o.issuer
+                ));
+            }
+            seen.push(&o.issuer);
+            if o.jwks_file.is_some() == o.jwks_url.is_some() {
+                return invalid(format!(
+                    "{at} needs its own keys: exactly one of jwks_file and jwks_url"
+                ));
+            }
+            if o.roles.is_empty() || o.roles.contains(&crate::auth::Role::Service) {
+                return invalid(format!(
+                    "{at}.roles must name the roles it may assert, never service"
+                ));
+            }
+            if o.programmes.is_empty() || o.programmes.iter().any(|p| p.is_empty()) {
+                return invalid(format!(
+                    "{at}.programmes must name the programmes it may speak for"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
@@ -520,12 +558,16 @@ mod tests {
         assert!(!c.to_toml().contains("hunter2"));
         let e = Config::load_from(
             None,
-            env(&[("QAWARD_AUTH__SERVICE_TOKEN_FILE", "/nonexistent/token")]),
+            env(&[(
+                "QAWARD_NOTIFICATIONS__WEBHOOK__SECRET_FILE",
+                "/nonexistent/token",
+            )]),
         )
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("QAWARD_AUTH__SERVICE_TOKEN_FILE") && e.contains("/nonexistent/token"),
+            e.contains("QAWARD_NOTIFICATIONS__WEBHOOK__SECRET_FILE")
+                && e.contains("/nonexistent/token"),
             "{e}"
         );
     }

@@ -4,7 +4,7 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use qaward_kit::{
     ErrorCode,
-    auth::{Claims, LocalKey, Role, Verifier},
+    auth::{Claims, ISSUER_MAY_NOT_ASSERT, LocalKey, Role, Verifier},
     config,
     testing::TestKeys,
 };
@@ -200,20 +200,182 @@ fn a_token_for_another_audience_or_issuer_is_refused() {
     assert_eq!(refused(&keys, &keys.key.sign(&c).unwrap()), "WRONG_ISSUER");
 }
 
-#[test]
-fn another_programmes_issuer_is_accepted_when_configured() {
+/// The county's own key set and Wanzhou's identity provider (another award programme), each
+/// with its own keys; Wanzhou may speak for its office and reviewers in its own programme.
+fn two_issuers() -> (TestKeys, LocalKey, Verifier, config::Auth) {
     let keys = TestKeys::new();
+    let wanzhou = LocalKey::from_seed([21u8; 32]);
     let auth = config::Auth {
-        other_issuers: vec!["https://idp.wanzhou.gov.cn".into()],
+        other_issuers: vec![config::OtherIssuer {
+            issuer: "https://idp.wanzhou.gov.cn".into(),
+            jwks_file: Some("/unused-in-this-test".into()),
+            jwks_url: None,
+            roles: vec![Role::Office, Role::Reviewer],
+            programmes: vec!["wanzhou".into()],
+            registry_keeper: false,
+        }],
         ..config::Auth::default()
     };
     let verifier = Verifier::from_jwks(&keys.key.jwks_json(), &auth).unwrap();
-    let mut c = claims(&auth);
-    c.iss = "https://idp.wanzhou.gov.cn".into();
-    assert!(verifier.verify(&keys.key.sign(&c).unwrap()).is_ok());
+    verifier
+        .replace_keys_of("https://idp.wanzhou.gov.cn", &wanzhou.jwks_json())
+        .unwrap();
+    (keys, wanzhou, verifier, auth)
+}
+
+fn wanzhou_claims(auth: &config::Auth, role: Role, programme: Option<&str>) -> Claims {
+    Claims {
+        iss: "https://idp.wanzhou.gov.cn".into(),
+        role,
+        programme: programme.map(str::to_string),
+        ..claims(auth)
+    }
+}
+
+#[test]
+fn another_programmes_issuer_speaks_with_its_own_keys_for_its_own_programme() {
+    let (_, wanzhou, verifier, auth) = two_issuers();
+    let token = wanzhou
+        .sign(&wanzhou_claims(
+            &auth,
+            Role::Office,
+            Some("programmes/wanzhou"),
+        ))
+        .unwrap();
+    let caller = verifier.verify(&token).unwrap();
+    assert_eq!(caller.issuer, "https://idp.wanzhou.gov.cn");
+    assert_eq!(caller.identity(), "https://idp.wanzhou.gov.cn#ent-91500235");
+    assert!(!caller.registry_keeper);
+    let mut c = wanzhou_claims(&auth, Role::Office, Some("wanzhou"));
     c.iss = "https://idp.elsewhere.example".into();
-    let e = verifier.verify(&keys.key.sign(&c).unwrap()).unwrap_err();
+    let e = verifier.verify(&wanzhou.sign(&c).unwrap()).unwrap_err();
     assert_eq!(e.reason, "WRONG_ISSUER");
+}
+
+#[test]
+fn a_key_of_one_issuer_cannot_sign_for_another() {
+    // Before keys were bound to issuers, Wanzhou's key could sign a county office token.
+    let (keys, wanzhou, verifier, auth) = two_issuers();
+    let county_office = Claims {
+        role: Role::Office,
+        programme: Some("yunyang".into()),
+        ..claims(&auth)
+    };
+    let e = verifier
+        .verify(&wanzhou.sign(&county_office).unwrap())
+        .unwrap_err();
+    assert_eq!(e.reason, "UNKNOWN_KEY");
+    // And the county's key cannot sign for Wanzhou either.
+    let theirs = wanzhou_claims(&auth, Role::Office, Some("wanzhou"));
+    let e = verifier
+        .verify(&keys.key.sign(&theirs).unwrap())
+        .unwrap_err();
+    assert_eq!(e.reason, "UNKNOWN_KEY");
+    // The services' issuer's keys are the services' alone.
+    let service = Claims {
+        iss: auth.service_issuer.clone(),
+        role: Role::Service,
+        ..claims(&auth)
+    };
+    let e = verifier
+        .verify(&wanzhou.sign(&service).unwrap())
+        .unwrap_err();
+    assert_eq!(e.reason, "UNKNOWN_KEY");
+}
+
+#[test]
+fn an_issuer_asserting_a_role_or_programme_beyond_its_grant_is_refused() {
+    let (_, wanzhou, verifier, auth) = two_issuers();
+    for (role, programme) in [
+        // Another programme's office.
+        (Role::Office, Some("yunyang")),
+        // No programme at all: every token of another issuer names one of its own.
+        (Role::Office, None),
+        (Role::Reviewer, None),
+        // A role it is not granted.
+        (Role::Supervisor, Some("wanzhou")),
+        (Role::Government, Some("wanzhou")),
+        // Never service.
+        (Role::Service, Some("wanzhou")),
+    ] {
+        let token = wanzhou
+            .sign(&wanzhou_claims(&auth, role, programme))
+            .unwrap();
+        let e = verifier.verify(&token).unwrap_err();
+        assert_eq!(
+            (e.code, e.reason.as_str()),
+            (
+                qaward_kit::ErrorCode::Unauthenticated,
+                ISSUER_MAY_NOT_ASSERT
+            ),
+            "{role:?} for {programme:?}"
+        );
+    }
+    // The county's own issuer may not assert service: only the services' key may.
+    let keys = TestKeys::new();
+    let forged = keys
+        .key
+        .sign(&Claims {
+            role: Role::Service,
+            sub: "system:applications".into(),
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert_eq!(refused(&keys, &forged), ISSUER_MAY_NOT_ASSERT);
+    assert_eq!(
+        keys.verifier
+            .verify(&keys.token("system:applications", Role::Service))
+            .unwrap()
+            .role,
+        Role::Service
+    );
+}
+
+#[test]
+fn configuration_refuses_an_issuer_without_keys_or_with_the_service_role() {
+    let base = config::OtherIssuer {
+        issuer: "https://idp.wanzhou.gov.cn".into(),
+        jwks_file: Some("/etc/qaward/wanzhou.json".into()),
+        jwks_url: None,
+        roles: vec![Role::Office],
+        programmes: vec!["wanzhou".into()],
+        registry_keeper: false,
+    };
+    let check = |o: config::OtherIssuer| {
+        config::Config {
+            auth: config::Auth {
+                other_issuers: vec![o],
+                ..config::Auth::default()
+            },
+            ..config::Config::default()
+        }
+        .validate()
+    };
+    assert!(check(base.clone()).is_ok());
+    for bad in [
+        config::OtherIssuer {
+            jwks_file: None,
+            ..base.clone()
+        },
+        config::OtherIssuer {
+            roles: vec![Role::Office, Role::Service],
+            ..base.clone()
+        },
+        config::OtherIssuer {
+            programmes: vec![],
+            ..base.clone()
+        },
+        config::OtherIssuer {
+            issuer: "qaward-local".into(),
+            ..base.clone()
+        },
+        config::OtherIssuer {
+            issuer: "qaward-services".into(),
+            ..base.clone()
+        },
+    ] {
+        assert!(check(bad.clone()).is_err(), "{bad:?}");
+    }
 }
 
 #[test]

@@ -10,10 +10,12 @@ use qaward_kit::{
 
 fn caller() -> Caller {
     Caller {
+        issuer: "qaward-local".into(),
         subject: "office-1".into(),
         role: Role::Office,
         org: None,
         programme: None,
+        registry_keeper: false,
         token: String::new(),
     }
 }
