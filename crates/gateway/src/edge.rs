@@ -114,7 +114,7 @@ impl Edge {
     /// when it is over.
     pub fn count(&self, caller: &Caller) -> Result<(), Status> {
         if let Some(limiter) = &self.limiter {
-            let key = format!("{}:{}", caller.role.as_str(), caller.subject);
+            let key = format!("{}:{}", caller.role.as_str(), caller.identity());
             limiter.take(&key, Instant::now()).map_err(rate_limited)?;
         }
         Ok(())

@@ -25,7 +25,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// What happened, as the service describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
-    /// Subject of the caller, or `system:<service>` for the service's own work.
+    /// The caller's identity, `{issuer}#{subject}` (`…#system:<service>` for a service's own
+    /// work). Rows before an `audit.actors_qualified` row name the subject alone.
     pub actor: String,
     pub role: String,
     /// A verb in dotted form: `draw.execute`, `sheet.submit`.
@@ -42,7 +43,7 @@ impl AuditRecord {
     /// A record of a change made by `caller`.
     pub fn by(caller: &Caller, action: &str, resource: impl Into<String>) -> Self {
         AuditRecord {
-            actor: caller.subject.clone(),
+            actor: caller.identity(),
             role: caller.role.as_str().to_string(),
             action: action.to_string(),
             resource: resource.into(),

@@ -99,6 +99,12 @@ impl Database {
         db.observe_pool(service);
         if config.server.migrate_on_start {
             db.migrate(service, migrations).await?;
+            crate::identities::qualify_stored(&db, service, &config.auth.issuer)
+                .await
+                .map_err(|e| DbError::Migrate {
+                    service: service.to_string(),
+                    message: format!("qualifying stored identities: {}", e.message),
+                })?;
         } else {
             db.check_migrated(service, migrations).await?;
         }

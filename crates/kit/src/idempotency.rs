@@ -38,7 +38,7 @@ impl RequestKey {
         validate_request_id(request_id)?;
         Ok(Some(RequestKey {
             method: method.to_string(),
-            subject: caller.subject.clone(),
+            subject: caller.identity(),
             request_id: request_id.to_string(),
             request_hash: hex::encode(Sha256::digest(request.encode_to_vec())),
         }))

@@ -27,6 +27,7 @@ pub mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod idempotency;
+pub mod identities;
 pub mod names;
 pub mod notify;
 pub mod outbox;

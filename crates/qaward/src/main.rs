@@ -128,9 +128,7 @@ enum KeysCommand {
     /// (signing-key.pk8, jwks.json; `qaward token --data-dir` signs with it) and the services'
     /// (service-key.pk8, service-jwks.json). Every service gets both JWKS; only the services
     /// that relay an outbox get service-key.pk8; no container gets signing-key.pk8.
-    Init {
-        dir: PathBuf,
-    },
+    Init { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -189,7 +187,12 @@ fn init_keys(dir: &std::path::Path) -> Result<(), String> {
     ] {
         let made = LocalKey::load_or_create_at(&dir.join(key), &dir.join(jwks))
             .map_err(|e| e.to_string())?;
-        println!("{}: key {} (public: {})", key, made.kid(), dir.join(jwks).display());
+        println!(
+            "{}: key {} (public: {})",
+            key,
+            made.kid(),
+            dir.join(jwks).display()
+        );
     }
     Ok(())
 }

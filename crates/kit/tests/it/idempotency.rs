@@ -169,3 +169,94 @@ async fn concurrent_first_calls_with_one_request_id_all_get_the_one_answer() {
         assert_eq!(made, 1, "{}", t.label);
     }
 }
+
+/// An answer stored before identities named their issuer (the subject alone in the key), and
+/// an audit trail of that time.
+async fn write_as_before(db: &qaward_kit::db::Database, answer: &Msg) {
+    use prost::Message;
+    use sha2::Digest;
+    sqlx::query(
+        "INSERT INTO request_log (method, subject, request_id, request_hash, response, created_micros)
+         VALUES ('Create', 'office-1', 'before-upgrade', $1, $2, 1)",
+    )
+    .bind(hex::encode(sha2::Sha256::digest(msg("R-01").encode_to_vec())))
+    .bind(answer.encode_to_vec())
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let record = qaward_kit::audit::AuditRecord {
+        actor: "office-1".into(),
+        role: "office".into(),
+        action: "application.create".into(),
+        resource: "programmes/yunyang/cycles/2027/applications/a1".into(),
+        reason: String::new(),
+        detail: serde_json::Value::Null,
+    };
+    qaward_kit::audit::append(&mut tx, time::OffsetDateTime::now_utc(), &record)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_of_a_request_answered_before_identities_named_their_issuer_gets_its_first_answer()
+{
+    use qaward_kit::{audit, identities};
+    for db in testing::backends("idem_upgrade", &testing::no_migrations()).await {
+        write_as_before(&db, &msg("first answer")).await;
+        assert!(
+            identities::qualify_stored(&db, "idem_upgrade", "qaward-local")
+                .await
+                .unwrap()
+        );
+        let key = RequestKey::new("Create", &caller(), "before-upgrade", &msg("R-01"))
+            .unwrap()
+            .unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert_eq!(
+            idempotency::recall::<Msg>(&mut conn, &key).await.unwrap(),
+            Some(msg("first answer")),
+            "{}: the retry finds the answer stored under the bare subject",
+            db.label
+        );
+        // The same subject of another issuer is someone else.
+        let stranger = Caller {
+            issuer: "https://idp.wanzhou.gov.cn".into(),
+            ..caller()
+        };
+        let key = RequestKey::new("Create", &stranger, "before-upgrade", &msg("R-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            idempotency::recall::<Msg>(&mut conn, &key).await.unwrap(),
+            None
+        );
+        drop(conn);
+        // The trail is intact and says from where on actors name their issuer.
+        assert!(matches!(
+            audit::verify(&db).await.unwrap(),
+            audit::Verdict::Intact { rows: 2, .. }
+        ));
+        let mut conn = db.pool().acquire().await.unwrap();
+        let rows = audit::entries_under(&mut conn, "").await.unwrap();
+        let marker = rows.last().unwrap();
+        assert_eq!(marker.record.action, identities::AUDIT_ACTION);
+        assert_eq!(marker.record.actor, "qaward-local#system:idem_upgrade");
+        assert_eq!(
+            marker.record.detail["earlier_actors_are_subjects_of"],
+            "qaward-local"
+        );
+        drop(conn);
+        // Once only: a second migration changes nothing.
+        assert!(
+            !identities::qualify_stored(&db, "idem_upgrade", "qaward-local")
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            audit::verify(&db).await.unwrap(),
+            audit::Verdict::Intact { rows: 2, .. }
+        ));
+    }
+}
