@@ -108,6 +108,9 @@ pub struct TestKeys {
     pub key: LocalKey,
     /// The services' own key: [`TestKeys::token`] signs `service` tokens with it.
     pub service_key: LocalKey,
+    /// Another award programme's identity provider ([`TestKeys::OTHER_ISSUER`]), granted
+    /// office, supervisor and reviewer for programme `other` and not the registry keeper.
+    pub other_key: LocalKey,
     pub auth: config::Auth,
     pub verifier: Arc<Verifier>,
 }
@@ -122,17 +125,53 @@ impl TestKeys {
     pub fn new() -> Self {
         let key = LocalKey::from_seed([7u8; 32]);
         let service_key = LocalKey::from_seed([8u8; 32]);
-        let auth = config::Auth::default();
+        let other_key = LocalKey::from_seed([21u8; 32]);
+        let auth = config::Auth {
+            other_issuers: vec![config::OtherIssuer {
+                issuer: Self::OTHER_ISSUER.to_string(),
+                jwks_file: Some("other-idp-jwks.json".into()),
+                jwks_url: None,
+                roles: vec![Role::Office, Role::Supervisor, Role::Reviewer],
+                programmes: vec!["other".to_string()],
+                registry_keeper: false,
+            }],
+            ..config::Auth::default()
+        };
         let verifier = Verifier::from_jwks(&key.jwks_json(), &auth).expect("test JWKS");
         verifier
             .replace_keys_of(&auth.service_issuer, &service_key.jwks_json())
             .expect("test services' JWKS");
+        verifier
+            .replace_keys_of(Self::OTHER_ISSUER, &other_key.jwks_json())
+            .expect("test other issuer's JWKS");
         TestKeys {
             key,
             service_key,
+            other_key,
             auth,
             verifier: Arc::new(verifier),
         }
+    }
+
+    pub const OTHER_ISSUER: &'static str = "https://idp.other.example";
+
+    /// A token of the other programme's identity provider for `subject` in `role`, acting for
+    /// `programme` (which it may, for `other`, or may not).
+    pub fn other_token(&self, subject: &str, role: Role, programme: &str) -> String {
+        let iat = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+        self.other_key
+            .sign(&crate::auth::Claims {
+                iss: Self::OTHER_ISSUER.to_string(),
+                aud: self.auth.audience.clone().into(),
+                sub: subject.to_string(),
+                iat,
+                nbf: None,
+                exp: iat + 600,
+                role,
+                org: None,
+                programme: Some(programme.to_string()),
+            })
+            .expect("sign test token")
     }
 
     /// A valid token for `subject` in `role`, acting for `programme`.
@@ -354,4 +393,14 @@ pub fn check_generated(path: &str, mark: &str, generated: &str) {
         doc[body..] == *generated,
         "{path} is out of date: run this test with QAWARD_UPDATE_DOCS=1"
     );
+}
+
+/// The `ErrorInfo.reason` of a status (empty without one).
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
 }

@@ -19,7 +19,7 @@ use super::{
     convert::{date_of, enterprise_codes, flag_kind, flag_pb, relation_kind, relation_pb},
     is_self,
     names::{flag, reviewer_id},
-    self_or,
+    registry_keeper, self_or,
 };
 use crate::{domain::eligibility, store};
 
@@ -29,7 +29,10 @@ pub(super) async fn create_relation(
     r: pb::CreateRelationRequest,
 ) -> Result<pb::Relation> {
     let reviewer = reviewer_id(&r.parent, "parent")?;
-    let declared_by_self = self_or(c, &reviewer, &[Role::Office])?;
+    let declared_by_self = is_self(c, &reviewer);
+    if !declared_by_self {
+        registry_keeper(c)?;
+    }
     let key = RequestKey::new("CreateRelation", c, &r.request_id, &r)?;
     let rel = r
         .relation
@@ -144,7 +147,7 @@ pub(super) async fn create_flag(
     let kind = flag_kind(f.kind).ok_or_else(|| Error::invalid("flag.kind", "must be set"))?;
     // A reviewer may declare their own unavailability; everything else is the office's.
     if !(kind == "UNAVAILABLE" && is_self(c, &reviewer)) {
-        c.require(&[Role::Office])?;
+        registry_keeper(c)?;
     }
     let key = RequestKey::new("CreateFlag", c, &r.request_id, &r)?;
     let start = date_of(&f.start_date, "flag.start_date")?
@@ -197,6 +200,7 @@ pub(super) async fn resolve_flag(
     r: pb::ResolveFlagRequest,
 ) -> Result<pb::Flag> {
     let (reviewer, id) = flag(&r.name, "name")?;
+    registry_keeper(c)?;
     let key = RequestKey::new("ResolveFlag", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
         let row = store::resolve_flag(&mut tx, &reviewer, &id, api.now()).await?;

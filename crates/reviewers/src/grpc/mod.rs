@@ -91,12 +91,44 @@ fn is_self(c: &Caller, reviewer: &str) -> bool {
     c.role == Role::Reviewer && c.subject.eq_ignore_ascii_case(reviewer)
 }
 
+/// The reason of a write to the shared registry by an office whose issuer does not keep it.
+pub(crate) const NOT_REGISTRY_KEEPER: &str = "NOT_REGISTRY_KEEPER";
+
+/// Writes to the municipal registry every programme's draws rely on (import, relations,
+/// flags) are the registry keeper's: an office whose issuer is granted `registry_keeper`.
+fn registry_keeper(c: &Caller) -> Result<()> {
+    c.require(&[Role::Office])?;
+    if !c.registry_keeper {
+        return Err(qaward_kit::Error::new(
+            qaward_kit::ErrorCode::PermissionDenied,
+            NOT_REGISTRY_KEEPER,
+            format!(
+                "the reviewer registry is shared by every programme; only its keeper writes it, and issuer {} is not",
+                c.issuer
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Staff reads of the registry: a caller in one of `roles` acting for a programme (whose draws
+/// read the registry), or of the keeper's issuer.
+fn registry_reader(c: &Caller, roles: &[Role]) -> Result<()> {
+    c.require(roles)?;
+    if c.programme_id().is_none() && !c.registry_keeper {
+        return Err(qaward_kit::Error::permission_denied(
+            "a token that acts for no programme and is not the registry keeper's reads no reviewers",
+        ));
+    }
+    Ok(())
+}
+
 /// The reviewer themselves, or a caller in one of `roles`; true when it is the reviewer.
 fn self_or(c: &Caller, reviewer: &str, roles: &[Role]) -> Result<bool> {
     if is_self(c, reviewer) {
         return Ok(true);
     }
-    c.require(roles)?;
+    registry_reader(c, roles)?;
     Ok(false)
 }
 

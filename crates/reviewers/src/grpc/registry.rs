@@ -12,7 +12,10 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::reviewers::v1 as pb;
 
-use super::{ReviewersApi, convert::reviewer_pb, names::reviewer_id, self_or};
+use super::{
+    ReviewersApi, convert::reviewer_pb, names::reviewer_id, registry_keeper, registry_reader,
+    self_or,
+};
 use crate::{
     domain::registry::{self, Encoding, Format},
     store,
@@ -23,6 +26,7 @@ pub(super) async fn import(
     c: &Caller,
     r: pb::ImportReviewersRequest,
 ) -> Result<pb::ImportReviewersResponse> {
+    registry_keeper(c)?;
     let key = RequestKey::new("ImportReviewers", c, &r.request_id, &r)?;
     let format = match pb::ImportFormat::try_from(r.format) {
         Ok(pb::ImportFormat::Csv) => Format::Csv,
@@ -81,6 +85,7 @@ pub(super) async fn list(
     c: &Caller,
     r: pb::ListReviewersRequest,
 ) -> Result<pb::ListReviewersResponse> {
+    registry_reader(c, &[Role::Office, Role::Supervisor])?;
     let page = Page::parse(r.page_size, &r.page_token)?;
     let speciality = if r.speciality.is_empty() {
         String::new()
