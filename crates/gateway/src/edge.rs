@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -31,6 +31,22 @@ pub struct Edge {
     pub cors_origins: Vec<String>,
     /// The largest message passed on (`server.max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (`gateway.trusted_proxies`).
+    trusted_proxies: Vec<IpAddr>,
+    /// Request bytes held at once for unary calls passed on (`gateway.max_buffered_bytes`).
+    pub buffered: Arc<tokio::sync::Semaphore>,
+    /// The HTTP port's own limits: request head size, body wait, requests in flight.
+    pub http_max_header_bytes: usize,
+    pub http_body_timeout: Duration,
+    pub http_in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Where a call comes from, as the edge sees it: the connection's address (for the security
+/// log) and whom its failed authentications count against.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub peer: Option<SocketAddr>,
+    failures_key: Option<String>,
 }
 
 impl Edge {
@@ -44,7 +60,50 @@ impl Edge {
             max_timeout: config.server.request_timeout(),
             cors_origins: g.cors_origins.clone(),
             max_message_bytes: config.server.max_message_bytes,
+            trusted_proxies: g.trusted_proxies.clone(),
+            buffered: Arc::new(tokio::sync::Semaphore::new(g.max_buffered_bytes)),
+            http_max_header_bytes: g.http_max_header_bytes,
+            http_body_timeout: Duration::from_millis(g.http_body_timeout_ms.max(1)),
+            http_in_flight: Arc::new(tokio::sync::Semaphore::new(
+                config.server.max_concurrent_requests,
+            )),
         }
+    }
+
+    /// The client of a call with `headers` on a connection whose extensions are `extensions`
+    /// (either port). Failed authentications count against the connection's address; from a
+    /// trusted proxy, against the client it forwards for (the rightmost `X-Forwarded-For`
+    /// address that is not itself a trusted proxy), or, when it names none, against the
+    /// identity the token claims.
+    pub fn client(&self, headers: &http::HeaderMap, extensions: &http::Extensions) -> Client {
+        let peer = peer(extensions);
+        let failures_key = peer.map(|p| p.ip()).map(|ip| {
+            if !self.trusted_proxies.contains(&ip) {
+                return format!("addr:{ip}");
+            }
+            let forwarded = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .collect::<Vec<_>>();
+            if let Some(client) = forwarded
+                .into_iter()
+                .rev()
+                .find(|a| !self.trusted_proxies.contains(a))
+            {
+                return format!("addr:{client}");
+            }
+            let authorization = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match qaward_kit::auth::claimed_identity(authorization) {
+                Some(claimed) => format!("claimed:{claimed}"),
+                None => format!("addr:{ip}"),
+            }
+        });
+        Client { peer, failures_key }
     }
 
     /// The caller a call's token names, or UNAUTHENTICATED. A client address (`peer`) that
@@ -55,10 +114,10 @@ impl Edge {
         &self,
         path: &str,
         authorization: Option<&str>,
-        peer: Option<SocketAddr>,
+        client: &Client,
     ) -> Result<Caller, Status> {
-        let address = peer.map(|p| p.ip().to_string());
-        if let (Some(failures), Some(address)) = (&self.failures, &address)
+        let (peer, address) = (client.peer, &client.failures_key);
+        if let (Some(failures), Some(address)) = (&self.failures, address)
             && let Some(wait) = failures.exhausted(address, Instant::now())
         {
             security::refused(
@@ -71,7 +130,7 @@ impl Edge {
             return Err(failed_too_often(wait));
         }
         self.verifier.verify_header(authorization).map_err(|e| {
-            if let (Some(failures), Some(address)) = (&self.failures, &address) {
+            if let (Some(failures), Some(address)) = (&self.failures, address) {
                 let _ = failures.take(address, Instant::now());
             }
             security::refused(security::Kind::Authentication, &e.reason, path, None, peer);
@@ -88,9 +147,10 @@ impl Edge {
         &self,
         path: &str,
         authorization: Option<&str>,
-        peer: Option<SocketAddr>,
+        client: &Client,
     ) -> Result<Caller, Status> {
-        let caller = self.authenticate(path, authorization, peer)?;
+        let peer = client.peer;
+        let caller = self.authenticate(path, authorization, client)?;
         self.count(&caller).inspect_err(|_| {
             security::refused(
                 security::Kind::Rate,
@@ -198,7 +258,7 @@ fn not_a_service(caller: &Caller) -> Result<(), qaward_kit::Error> {
 
 /// The client address of a call on either port: tonic's listener records it (the gRPC port),
 /// axum's `ConnectInfo` carries it (the HTTP port, plain or TLS).
-pub fn peer(extensions: &http::Extensions) -> Option<SocketAddr> {
+fn peer(extensions: &http::Extensions) -> Option<SocketAddr> {
     extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0)

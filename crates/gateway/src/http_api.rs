@@ -170,6 +170,13 @@ pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Resu
             get(|State(port): State<Port>| async move { Json(port.openapi.as_ref().clone()) }),
         )
         .fallback(transcoded)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            port.edge.http_body_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            port.edge.clone(),
+            crate::http_limits::limits,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             port.clone(),
             cors_and_request_id,
@@ -208,14 +215,14 @@ async fn healthz(State(port): State<Port>) -> (StatusCode, Json<serde_json::Valu
     (code, Json(body))
 }
 
-fn error(status: &Status) -> Response {
+pub(crate) fn error(status: &Status) -> Response {
     let (code, body) = transcode::error_response(status);
     answer(code, body, status)
 }
 
 /// An error answered with an HTTP status of its own (413, 405) that the gRPC code does not
 /// give: the body's `code` says the same status as the response.
-fn error_with(http_status: StatusCode, status: &Status) -> Response {
+pub(crate) fn error_with(http_status: StatusCode, status: &Status) -> Response {
     let (_, mut body) = transcode::error_response(status);
     body["error"]["code"] = serde_json::json!(http_status.as_u16());
     answer(http_status, body, status)
@@ -251,10 +258,10 @@ async fn transcoded(
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let peer = crate::edge::peer(&extensions);
+    let client = port.edge.client(&headers, &extensions);
     // A bad token is answered before the route: an unauthenticated caller learns nothing of
     // the API's shape.
-    if let Err(s) = port.edge.authenticate(uri.path(), header, peer) {
+    if let Err(s) = port.edge.authenticate(uri.path(), header, &client) {
         return error(&s);
     }
     let (route, vars) = match port.routes.find(&method, uri.path()) {
@@ -289,7 +296,7 @@ async fn transcoded(
     };
     let timeout = match port
         .edge
-        .admit(&route.grpc_path, header, peer)
+        .admit(&route.grpc_path, header, &client)
         .and_then(|_| port.edge.timeout(&headers))
     {
         Ok(t) => t,
@@ -317,18 +324,11 @@ async fn transcoded(
             Err(_) => error(&deadline_exceeded(&route.service, timeout)),
         };
     }
-    // A JSON body is read whole, up to MAX_BODY_BYTES.
+    // A JSON body is read whole, up to MAX_BODY_BYTES, within gateway.http_body_timeout_ms.
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            return error_with(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &qaward_kit::Error::invalid(
-                    "body",
-                    format!("is larger than {MAX_BODY_BYTES} bytes"),
-                )
-                .to_status(),
-            );
+        Err(e) => {
+            return crate::http_limits::unread_body(&e, MAX_BODY_BYTES, port.edge.http_body_timeout);
         }
     };
     let message = match transcode::request_message(route, &vars, uri.query(), &body) {

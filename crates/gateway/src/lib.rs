@@ -13,6 +13,7 @@
 pub mod edge;
 mod http_api;
 pub mod http_client;
+mod http_limits;
 pub mod openapi;
 mod proxy;
 pub mod transcode;

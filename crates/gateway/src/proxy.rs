@@ -87,6 +87,47 @@ fn check_message(path: &str, body: &[u8]) -> Result<(), Status> {
 /// would send the headers without END_STREAM and then an empty DATA frame that ends the stream
 /// — which grpc-core clients (Python's grpcio, C++, Ruby…) report as UNKNOWN "Stream removed",
 /// the status and its details lost.
+/// Reads a unary request whole, at most `max` bytes, counting each chunk against the gateway's
+/// buffer budget as it arrives: past `max` the call is RESOURCE_EXHAUSTED naming the limit;
+/// when the budget is spent (a burst of large requests) it is refused at once with the
+/// come-back-later answer instead of being read.
+async fn read_held(
+    mut body: axum::body::Body,
+    max: usize,
+    budget: &Arc<tokio::sync::Semaphore>,
+) -> Result<(bytes::Bytes, Option<tokio::sync::OwnedSemaphorePermit>), Status> {
+    use http_body_util::BodyExt;
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut whole = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Status::cancelled(format!("request: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if whole.len() + data.len() > max {
+            return Err(Status::resource_exhausted(format!(
+                "the request message is larger than {max} bytes (server.max_message_bytes)"
+            )));
+        }
+        let more = u32::try_from(data.len())
+            .ok()
+            .and_then(|n| budget.clone().try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                qaward_kit::server::come_back_later(
+                    "OVERLOADED",
+                    "the gateway holds as many request bytes as it may",
+                    std::time::Duration::from_secs(1),
+                )
+            })?;
+        match &mut held {
+            Some(h) => h.merge(more),
+            None => held = Some(more),
+        }
+        whole.extend_from_slice(&data);
+    }
+    Ok((whole.freeze(), held))
+}
+
 fn relayed_body(whole: http_body_util::Collected<bytes::Bytes>) -> Body {
     if whole.trailers().is_none() {
         let data = whole.to_bytes();
@@ -120,16 +161,17 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let peer = crate::edge::peer(request.extensions());
+        let client = self.edge.client(request.headers(), request.extensions());
         let admitted = self
             .edge
-            .admit(request.uri().path(), header, peer)
+            .admit(request.uri().path(), header, &client)
             .and_then(|_| self.edge.timeout(request.headers()));
         let timeout = match admitted {
             Ok(t) => t,
             Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
         };
         let max_message = self.max_message;
+        let budget = self.edge.buffered.clone();
         let Some(channel) = self.upstreams.get(service.as_str()).cloned() else {
             return Box::pin(async move {
                 Ok(Status::unimplemented(format!("unknown service {service:?}")).into_http())
@@ -152,13 +194,15 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             let path = request.uri().path().to_string();
             let streaming = method(&path).is_some_and(|(streams, _)| *streams);
             let call = async {
+                // The request's bytes stay counted against the gateway's buffer budget until
+                // the answer is back.
+                let mut _held = None;
                 let request = if streaming {
                     request.map(Body::new)
                 } else {
                     let (parts, body) = request.into_parts();
-                    let bytes = axum::body::to_bytes(body, max_message)
-                        .await
-                        .map_err(|e| Status::resource_exhausted(format!("request: {e}")))?;
+                    let (bytes, held) = read_held(body, max_message, &budget).await?;
+                    _held = held;
                     check_message(&path, &bytes)?;
                     http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)))
                 };

@@ -19,7 +19,7 @@ mod verifier;
 
 pub use jwks::MAX_JWKS_BYTES;
 pub use local_key::LocalKey;
-pub use verifier::{ISSUER_MAY_NOT_ASSERT, Verifier};
+pub use verifier::{ISSUER_MAY_NOT_ASSERT, MAX_TOKEN_BYTES, Verifier, claimed_identity};
 
 /// The roles of DOMAIN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -36,7 +36,8 @@ pub struct ServerLimits {
     pub request_timeout_ms: u64,
     /// Requests in flight per service; beyond it, RESOURCE_EXHAUSTED at once, never a queue.
     pub max_concurrent_requests: usize,
-    /// Largest request or response message, in bytes.
+    /// Largest request or response message, in bytes. Evidence uploads stream in chunks and
+    /// are limited by `blobs` settings, not by this.
     pub max_message_bytes: usize,
     /// How long in-flight calls may take to finish after a shutdown signal (milliseconds).
     pub shutdown_grace_ms: u64,
@@ -142,7 +143,7 @@ impl Default for ServerLimits {
         ServerLimits {
             request_timeout_ms: 30_000,
             max_concurrent_requests: 512,
-            max_message_bytes: 16 * 1024 * 1024,
+            max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace_ms: 10_000,
             database_max_connections: 8,
             migrate_on_start: true,

@@ -66,6 +66,22 @@ pub struct Gateway {
     /// Browser origins allowed to call the HTTP port (CORS), exactly as the browser sends them
     /// (`https://zwfw.yunyang.gov.cn`). Empty: no cross-origin calls.
     pub cors_origins: Vec<String>,
+    /// Addresses of proxies in front of the gateway (the e-government platform's egress, a
+    /// load balancer) whose `X-Forwarded-For` is believed. Failed authentications from such
+    /// an address count against the client it forwards for (the rightmost address not itself
+    /// a trusted proxy), or, when it names none, against the issuer and subject the token
+    /// claims; so one bad client behind the platform cannot lock out everyone behind it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Request bytes the gateway holds in memory at once for unary gRPC calls it passes on;
+    /// past it a call is refused RESOURCE_EXHAUSTED (OVERLOADED, retry in a second) rather
+    /// than read. Streams (evidence uploads) are not held.
+    pub max_buffered_bytes: usize,
+    /// The largest request head (all header names and values) the HTTP port reads; larger is
+    /// 431.
+    pub http_max_header_bytes: usize,
+    /// How long the HTTP port waits for a request body to arrive (milliseconds); slower is
+    /// 408.
+    pub http_body_timeout_ms: u64,
 }
 
 impl Default for Gateway {
@@ -76,6 +92,10 @@ impl Default for Gateway {
             failed_auth_per_second: 5,
             failed_auth_burst: 50,
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_buffered_bytes: 64 * 1024 * 1024,
+            http_max_header_bytes: 16 * 1024,
+            http_body_timeout_ms: 10_000,
         }
     }
 }

@@ -661,3 +661,33 @@ async fn a_jwks_url_is_https_or_loopback_and_its_document_is_bounded() {
         .to_string();
     assert!(e.contains("at most"), "{e}");
 }
+
+#[test]
+fn an_oversized_token_is_refused_before_it_is_decoded() {
+    // A validly signed token of 16-43 KB once reached a service and broke its header limit
+    // (HTTP 500 "grpc-status header missing"); now every door refuses it the same way.
+    let keys = TestKeys::new();
+    let big = keys
+        .key
+        .sign(&Claims {
+            org: Some("x".repeat(20 * 1024)),
+            ..claims(&keys.auth)
+        })
+        .unwrap();
+    assert!(keys.verifier.verify(&big).is_ok(), "it is validly signed");
+    let e = keys
+        .verifier
+        .verify_header(Some(&format!("Bearer {big}")))
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.reason.as_str()),
+        (ErrorCode::Unauthenticated, "TOKEN_TOO_LARGE")
+    );
+    let fine = keys.key.sign(&claims(&keys.auth)).unwrap();
+    assert!(fine.len() < qaward_kit::auth::MAX_TOKEN_BYTES);
+    assert!(
+        keys.verifier
+            .verify_header(Some(&format!("Bearer {fine}")))
+            .is_ok()
+    );
+}
