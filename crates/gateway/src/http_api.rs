@@ -328,7 +328,11 @@ async fn transcoded(
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(e) => {
-            return crate::http_limits::unread_body(&e, MAX_BODY_BYTES, port.edge.http_body_timeout);
+            return crate::http_limits::unread_body(
+                &e,
+                MAX_BODY_BYTES,
+                port.edge.http_body_timeout,
+            );
         }
     };
     let message = match transcode::request_message(route, &vars, uri.query(), &body) {

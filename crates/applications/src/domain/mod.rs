@@ -5,6 +5,7 @@
 
 pub mod chars;
 pub mod cycle;
+pub mod drafts;
 pub mod duties;
 pub mod eligibility;
 pub mod evidence;

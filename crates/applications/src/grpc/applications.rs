@@ -19,6 +19,7 @@ use crate::{
     domain::{
         Explanation,
         cycle::CycleState,
+        drafts::DraftField,
         refused,
         stage::{self, Stage},
     },
@@ -31,9 +32,6 @@ use super::{
     convert::{application_pb, china_date, stage_pb},
     names::{application_name, cycle_id},
 };
-
-/// Drafts may run over the limits (they are checked at submission), up to this many characters.
-pub(super) const MAX_DRAFT_CHARS: usize = 1_000_000;
 
 impl ApplicationsApi {
     pub(super) async fn intake_create(
@@ -65,26 +63,26 @@ impl ApplicationsApi {
         if let Some(done) = change::recall(self.db(), &key).await? {
             return Ok(done);
         }
-        let mut bad = Vec::new();
-        for (field, v) in [
-            ("application.application_form", &a.application_form),
-            ("application.organisation_profile", &a.organisation_profile),
-            ("application.self_assessment", &a.self_assessment),
-        ] {
-            if v.chars().count() > MAX_DRAFT_CHARS {
-                bad.push(FieldViolation::new(
-                    field,
-                    format!("must be at most {MAX_DRAFT_CHARS} characters"),
-                ));
-            }
-        }
-        if !bad.is_empty() {
-            return Err(Error::invalid_fields(bad));
-        }
         let now = self.now();
         let micros = unix_micros(now);
         self.change(key, |mut tx| async move {
             let cycle = store::get_cycle(&mut tx, &p, y).await?;
+            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+            let bad: Vec<FieldViolation> = DraftField::ALL
+                .into_iter()
+                .zip([
+                    &a.application_form,
+                    &a.organisation_profile,
+                    &a.self_assessment,
+                ])
+                .filter_map(|(f, text)| {
+                    f.too_long(text, &settings)
+                        .map(|why| FieldViolation::new(format!("application.{}", f.path()), why))
+                })
+                .collect();
+            if !bad.is_empty() {
+                return Err(Error::invalid_fields(bad));
+            }
             store::get_enterprise(&mut tx, code.as_str()).await?;
             if cycle.state != CycleState::Open || micros > cycle.deadline_micros {
                 return Err(refused(
@@ -260,9 +258,9 @@ impl ApplicationsApi {
         only_the_enterprise(c, code.as_str())?;
         let key = RequestKey::new("UpdateApplication", c, &r.request_id, &r)?;
         const ALL: [&str; 3] = [
-            "application_form",
-            "organisation_profile",
-            "self_assessment",
+            DraftField::ApplicationForm.path(),
+            DraftField::OrganisationProfile.path(),
+            DraftField::SelfAssessment.path(),
         ];
         // AIP-134: no mask means the fields the request populates; `*` replaces all three.
         let populated = [
@@ -299,21 +297,20 @@ impl ApplicationsApi {
                     format!("申报处于{}阶段，提交后不能修改", l.row.stage),
                 )));
             }
-            for path in paths {
-                let (slot, value) = match path {
-                    "application_form" => (&mut l.row.application_form, &a.application_form),
-                    "organisation_profile" => {
+            let cycle = store::get_cycle(&mut tx, &p, y).await?;
+            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+            for field in paths.iter().filter_map(|p| DraftField::parse(p)) {
+                let (slot, value) = match field {
+                    DraftField::ApplicationForm => {
+                        (&mut l.row.application_form, &a.application_form)
+                    }
+                    DraftField::OrganisationProfile => {
                         (&mut l.row.organisation_profile, &a.organisation_profile)
                     }
-                    "self_assessment" => (&mut l.row.self_assessment, &a.self_assessment),
-                    // Any other path was refused before the transaction.
-                    _ => continue,
+                    DraftField::SelfAssessment => (&mut l.row.self_assessment, &a.self_assessment),
                 };
-                if value.chars().count() > MAX_DRAFT_CHARS {
-                    return Err(Error::invalid(
-                        format!("application.{path}"),
-                        format!("must be at most {MAX_DRAFT_CHARS} characters"),
-                    ));
+                if let Some(why) = field.too_long(value, &settings) {
+                    return Err(Error::invalid(format!("application.{}", field.path()), why));
                 }
                 *slot = value.clone();
             }

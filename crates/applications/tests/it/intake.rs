@@ -649,3 +649,76 @@ async fn r05_evidence_goes_to_an_s3_compatible_store_whole_or_not_at_all() {
         );
     }
 }
+
+#[tokio::test]
+async fn r05_a_draft_field_past_twice_its_limit_is_refused_naming_it_and_nothing_is_saved() {
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        open_cycle(&mut r).await;
+        let good = code("91500235MA5U7XXX0");
+        enterprise(&mut r, &good, date(2015, 3, 1)).await.unwrap();
+        let me = r.keys.token_for_org(&good, Role::Enterprise, &good);
+        // The profile's limit is 3,000 characters: a draft may hold 6,000, not 6,001 (it once
+        // held 1,000,000).
+        let create = |profile: String, request_id: &str| pb::CreateApplicationRequest {
+            parent: "programmes/yunyang/cycles/2026".into(),
+            application: Some(pb::Application {
+                enterprise: format!("enterprises/{good}"),
+                organisation_profile: profile,
+                ..Default::default()
+            }),
+            request_id: request_id.into(),
+        };
+        let err = r
+            .client
+            .create_application(as_(&me, create("质".repeat(6_001), "big")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{label}");
+        assert_eq!(
+            fields(&err),
+            ["application.organisation_profile"],
+            "{label}"
+        );
+        assert!(err.message().contains("6000"), "{label}: {}", err.message());
+        let a = r
+            .client
+            .create_application(as_(&me, create("质".repeat(6_000), "fits")))
+            .await
+            .unwrap()
+            .into_inner();
+        // An update past the self-assessment's bound (2 × 60,000) changes nothing.
+        let err = r
+            .client
+            .update_application(as_(
+                &me,
+                pb::UpdateApplicationRequest {
+                    application: Some(pb::Application {
+                        name: a.name.clone(),
+                        organisation_profile: "短".into(),
+                        self_assessment: "a".repeat(120_001),
+                        ..Default::default()
+                    }),
+                    update_mask: None,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&err), ["application.self_assessment"], "{label}");
+        let now = r
+            .client
+            .get_application(as_(
+                &me,
+                pb::GetApplicationRequest {
+                    name: a.name.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(now.organisation_profile, "质".repeat(6_000), "{label}");
+        assert!(now.self_assessment.is_empty(), "{label}");
+    }
+}
