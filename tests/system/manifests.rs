@@ -98,8 +98,15 @@ fn every_setting_named_in_deploy_is_one_the_binary_has() {
         if !name.starts_with("QAWARD_") || name == "QAWARD_TARGETS" {
             continue;
         }
-        // A secret from a file is checked under its own name.
-        let name = name.strip_suffix("_FILE").unwrap_or(name);
+        // A secret from a file is checked under its own name; other settings ending in
+        // _FILE (auth.jwks_file, tls.cert_file) are settings of their own.
+        let name = name
+            .strip_suffix("_FILE")
+            .filter(|n| {
+                qaward_kit::config::SECRET_SETTINGS
+                    .contains(&n.trim_start_matches(qaward_kit::config::ENV_PREFIX))
+            })
+            .unwrap_or(name);
         // Values from the compose file's own variables (${…}) and secrets are placeholders.
         let value = if value.contains("${") || value.is_empty() && name.contains("URL") {
             String::new()
@@ -124,6 +131,18 @@ fn every_setting_named_in_deploy_is_one_the_binary_has() {
                     env.push((k.into(), v.into()));
                 }
             }
+        }
+        if name.starts_with("QAWARD_TLS__") {
+            // TLS is a certificate and its key together (the CAs need them too), read at
+            // start: stand-in files that exist, in place of the mounted ones.
+            let readable = deploy().join("compose.yaml").display().to_string();
+            env = [
+                "CERT_FILE",
+                "KEY_FILE",
+                name.trim_start_matches("QAWARD_TLS__"),
+            ]
+            .map(|k| (format!("QAWARD_TLS__{k}"), readable.clone()))
+            .to_vec();
         }
         if let Err(e) = Config::load_from(None, env) {
             panic!("{file}: {name}={value} is not a setting of the binary: {e}");
@@ -265,4 +284,100 @@ fn the_ops_guide_lists_every_setting_with_its_variable() {
         checked += 1;
     }
     assert!(checked > 60, "{checked}");
+}
+
+/// Issue 21: only what must sign gets a key. The applications service (its outbox relays to
+/// the notifications service) holds the services' private key; no container holds the people's
+/// signing key (it stays with whoever runs `qaward token`); the gateway verifies with public
+/// keys only.
+#[test]
+fn only_the_applications_service_holds_the_services_key_and_no_container_the_signing_key() {
+    let text = std::fs::read_to_string(deploy().join("compose.yaml")).unwrap();
+    let mut compose: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    compose.apply_merge().unwrap();
+    for (_, s) in compose["services"].as_mapping_mut().unwrap().iter_mut() {
+        s.apply_merge().unwrap();
+    }
+    let compose = serde_json::to_value(compose).unwrap();
+    for (file, secret) in compose["secrets"].as_object().unwrap() {
+        assert!(
+            !secret["file"].as_str().unwrap().contains("signing-key"),
+            "compose secret {file} is the people's signing key"
+        );
+    }
+    let mut qaward_services = 0;
+    for (name, s) in compose["services"].as_object().unwrap() {
+        if !s["image"].as_str().unwrap_or("").contains("QAWARD_IMAGE") {
+            continue;
+        }
+        qaward_services += 1;
+        let secrets: Vec<&str> = s["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            secrets.contains(&"service_key"),
+            name == "applications",
+            "{name}: {secrets:?}"
+        );
+        assert!(secrets.contains(&"service_jwks"), "{name}");
+        assert!(secrets.contains(&"jwks"), "{name}");
+        // No shared data volume carries keys between containers any more.
+        for v in s["volumes"].as_array().into_iter().flatten() {
+            assert!(
+                name == "applications" && v.as_str().unwrap().starts_with("evidence:"),
+                "{name} mounts {v}"
+            );
+        }
+        // Every listener serves TLS, and the services require client certificates.
+        let env = &s["environment"];
+        assert!(env["QAWARD_TLS__CERT_FILE"].is_string(), "{name}");
+        assert!(env["QAWARD_TLS__CLIENT_CA_FILE"].is_string(), "{name}");
+        assert!(
+            env.get("QAWARD_SERVER__ALLOW_PLAINTEXT").is_none(),
+            "{name}"
+        );
+    }
+    assert_eq!(qaward_services, 6, "migrate and five services");
+    // Published on loopback unless told otherwise.
+    for port in compose["services"]["gateway"]["ports"].as_array().unwrap() {
+        assert!(
+            port.as_str()
+                .unwrap()
+                .starts_with("${QAWARD_PUBLISH_ADDRESS:-127.0.0.1}:"),
+            "{port}"
+        );
+    }
+
+    // Kubernetes (production): the private key is patched into the applications Deployment
+    // alone; every Deployment gets only the public half.
+    let production = deploy().join("k8s/overlays/production");
+    let kustomization = &documents(&production.join("kustomization.yaml"))[0];
+    let patches = kustomization["patches"].as_array().unwrap();
+    let key_patch = patches
+        .iter()
+        .find(|p| p["path"] == "service-key.yaml")
+        .unwrap();
+    assert_eq!(
+        key_patch["target"],
+        serde_json::json!({"kind": "Deployment", "name": "applications"})
+    );
+    let everyone = &documents(&production.join("tls-and-keys.yaml"))[0];
+    let items: Vec<&Value> = everyone["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v["secret"]["items"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(
+        items,
+        [&serde_json::json!({"key": "service-jwks.json", "path": "service-jwks.json"})]
+    );
+    let secrets = std::fs::read_to_string(production.join("secrets.yaml")).unwrap();
+    assert!(
+        !secrets.contains("SERVICE_TOKEN"),
+        "no long-lived service token"
+    );
 }

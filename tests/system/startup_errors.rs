@@ -94,3 +94,41 @@ fn config_prints_the_effective_configuration_with_secrets_masked() {
     assert!(!text.contains("s3cret"), "{text}");
     assert!(text.contains("********"), "{text}");
 }
+
+#[test]
+fn a_plain_text_listener_beyond_loopback_is_refused_unless_allowed() {
+    // Issue 21: compose once published plain text on every interface. Now the binary refuses.
+    let dir = tempfile::tempdir().unwrap();
+    let out = qaward(&["serve", "--target", "reviewers"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .envs(free_port_env())
+        .env("QAWARD_LISTEN__REVIEWERS", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("listen.reviewers = 0.0.0.0:0") && stderr.contains("tls.cert_file"),
+        "{stderr}"
+    );
+    // The named setting lets it start (then SIGTERM stops it cleanly).
+    let mut child = qaward(&["serve", "--target", "reviewers"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .envs(free_port_env())
+        .env("QAWARD_LISTEN__REVIEWERS", "0.0.0.0:0")
+        .env("QAWARD_SERVER__ALLOW_PLAINTEXT", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let serving = lines.any(|l| l.unwrap().contains("qaward is serving"));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(serving);
+    assert_eq!(status.code(), Some(0));
+}

@@ -124,10 +124,10 @@ enum DrawCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Make the two key pairs of a deployment in DIR (kept if present): the people's
-    /// (signing-key.pk8, jwks.json; `qaward token --data-dir` signs with it) and the services'
-    /// (service-key.pk8, service-jwks.json). Every service gets both JWKS; only the services
-    /// that relay an outbox get service-key.pk8; no container gets signing-key.pk8.
+    /// Make the two key pairs of a deployment under DIR/keys (kept if present): the people's
+    /// (signing-key.pk8, jwks.json; `qaward token --data-dir DIR` signs with it) and the
+    /// services' (service-key.pk8, service-jwks.json). Every service gets both JWKS; only the
+    /// services that relay an outbox get service-key.pk8; no container gets signing-key.pk8.
     Init { dir: PathBuf },
 }
 
@@ -178,19 +178,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// `qaward keys init DIR`: the people's and the services' key pairs, flat in `dir`.
+/// `qaward keys init DIR`: the people's and the services' key pairs, laid out as in a data
+/// directory (`DIR/keys/…`), so `qaward token --data-dir DIR` signs with the people's key.
 fn init_keys(dir: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for (key, jwks) in [
-        ("signing-key.pk8", "jwks.json"),
-        ("service-key.pk8", "service-jwks.json"),
+    let people = LocalKey::load_or_create(dir).map_err(|e| e.to_string())?;
+    let services = LocalKey::load_or_create_service(dir).map_err(|e| e.to_string())?;
+    for (what, key, file, jwks) in [
+        (
+            "people",
+            &people,
+            LocalKey::SIGNING_KEY_FILE,
+            LocalKey::JWKS_FILE,
+        ),
+        (
+            "services",
+            &services,
+            LocalKey::SERVICE_KEY_FILE,
+            LocalKey::SERVICE_JWKS_FILE,
+        ),
     ] {
-        let made = LocalKey::load_or_create_at(&dir.join(key), &dir.join(jwks))
-            .map_err(|e| e.to_string())?;
         println!(
-            "{}: key {} (public: {})",
-            key,
-            made.kid(),
+            "{what}: key {} in {} (public: {})",
+            key.kid(),
+            dir.join(file).display(),
             dir.join(jwks).display()
         );
     }

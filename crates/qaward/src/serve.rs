@@ -34,6 +34,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     let _telemetry =
         telemetry::init(&config.telemetry, "qaward").map_err(|e| format!("telemetry: {e}"))?;
 
+    config.refuse_plaintext_beyond_loopback(&targets)?;
     // Before anything binds: a SIGTERM from here on drains (see `shutdown_signal`).
     let shutdown = shutdown_signal().map_err(|e| format!("signal handlers: {e}"))?;
     let mut listeners = Vec::new();

@@ -47,6 +47,10 @@ pub struct ServerLimits {
     /// it to false and run `qaward migrate` once per release (a Kubernetes Job, a compose
     /// one-shot); a service then refuses to start on a database that is not migrated.
     pub migrate_on_start: bool,
+    /// Serve plain text on an address beyond loopback. Refused by default: without
+    /// `tls.cert_file` a listener binds to loopback only. Set it only where the network is
+    /// protected otherwise (a pod's own network namespace behind a TLS ingress, a test).
+    pub allow_plaintext: bool,
 }
 
 /// Who may call: bearer JWTs signed with an asymmetric key. Each issuer has its own keys and
@@ -147,6 +151,7 @@ impl Default for ServerLimits {
             shutdown_grace_ms: 10_000,
             database_max_connections: 8,
             migrate_on_start: true,
+            allow_plaintext: false,
         }
     }
 }

@@ -381,6 +381,36 @@ impl Config {
     }
 
     /// The effective configuration as TOML, with every secret masked.
+    /// Refuses to serve `kinds` in plain text on an address beyond loopback (unless
+    /// `server.allow_plaintext`): a token or a personal record sent in clear over a network
+    /// can be read on the way. The gateway's HTTP port counts with the gateway.
+    pub fn refuse_plaintext_beyond_loopback(&self, kinds: &[ServiceKind]) -> Result<(), String> {
+        if self.tls.serves() || self.server.allow_plaintext {
+            return Ok(());
+        }
+        let mut exposed = Vec::new();
+        for kind in kinds {
+            let mut addrs = vec![(format!("listen.{}", kind.as_str()), self.listen_addr(*kind))];
+            if *kind == ServiceKind::Gateway {
+                addrs[0].0 = "listen.gateway_grpc".to_string();
+                addrs.push(("listen.gateway_http".to_string(), self.listen.gateway_http));
+            }
+            exposed.extend(
+                addrs
+                    .into_iter()
+                    .filter(|(_, a)| !a.ip().is_loopback())
+                    .map(|(k, a)| format!("{k} = {a}")),
+            );
+        }
+        if exposed.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} would serve plain text beyond loopback: set tls.cert_file and tls.key_file, bind to 127.0.0.1, or set server.allow_plaintext = true where the network is protected otherwise",
+            exposed.join(", ")
+        ))
+    }
+
     /// Every issuer is named once, has its own keys, and asserts only what an issuer may.
     fn validate_issuers(&self) -> Result<(), ConfigError> {
         let a = &self.auth;
@@ -569,6 +599,39 @@ mod tests {
             e.contains("QAWARD_NOTIFICATIONS__WEBHOOK__SECRET_FILE")
                 && e.contains("/nonexistent/token"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_listener_beyond_loopback_serves_tls_or_is_refused_unless_plain_text_is_allowed() {
+        let mut c = Config::load_from(None, env(&[])).unwrap();
+        assert!(
+            c.refuse_plaintext_beyond_loopback(&ServiceKind::ALL)
+                .is_ok()
+        );
+        c.listen.gateway_http = "0.0.0.0:8080".parse().unwrap();
+        c.listen.scoring = "10.0.0.7:50054".parse().unwrap();
+        let e = c
+            .refuse_plaintext_beyond_loopback(&ServiceKind::ALL)
+            .unwrap_err();
+        assert!(e.contains("listen.gateway_http = 0.0.0.0:8080"), "{e}");
+        assert!(e.contains("listen.scoring = 10.0.0.7:50054"), "{e}");
+        // Only the listeners this process serves count.
+        assert!(
+            c.refuse_plaintext_beyond_loopback(&[ServiceKind::Reviewers])
+                .is_ok()
+        );
+        c.tls.cert_file = Some("/etc/qaward/tls/tls.crt".into());
+        c.tls.key_file = Some("/etc/qaward/tls/tls.key".into());
+        assert!(
+            c.refuse_plaintext_beyond_loopback(&ServiceKind::ALL)
+                .is_ok()
+        );
+        c.tls = Default::default();
+        c.server.allow_plaintext = true;
+        assert!(
+            c.refuse_plaintext_beyond_loopback(&ServiceKind::ALL)
+                .is_ok()
         );
     }
 
