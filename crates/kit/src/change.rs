@@ -80,18 +80,40 @@ where
     if let Some(done) = recall(db, &key).await? {
         return Ok(done);
     }
-    let mut tx = db.begin().await?;
-    if let Some(k) = &key {
-        // A concurrent first call with the same key waits here for this one to end, then
-        // finds its answer: every caller with one key gets one answer, and one change.
-        idempotency::take_turn(&mut tx, db.backend(), k).await?;
-        if let Some(done) = idempotency::recall(&mut tx, k).await? {
-            return Ok(done);
-        }
-    }
+    let tx = match turn(db, &key).await? {
+        Turn::Answered(done) => return Ok(done),
+        Turn::Mine(tx) => tx,
+    };
     let done = work(tx).await?;
     commit(done.tx, at, &key, done.record, &done.response).await?;
     Ok(done.response)
+}
+
+/// Whose turn it is to make the change a request id stands for.
+pub enum Turn<M> {
+    /// Another call with the same key made it first: its answer.
+    Answered(M),
+    /// This call's: the transaction to make it in.
+    Mine(Tx),
+}
+
+/// The transaction in which a call makes its change, or the answer to a call with the same
+/// key that made it first. A concurrent first call with the same key waits here for the other
+/// to end, then finds its answer: every caller with one key gets one answer, and one change.
+/// Handlers that do work before their transaction (calls to other services, which are
+/// idempotent by derived request ids) take their turn here, at the transaction.
+pub async fn turn<M: Message + Default>(
+    db: &Database,
+    key: &Option<RequestKey>,
+) -> Result<Turn<M>> {
+    let mut tx = db.begin().await?;
+    if let Some(k) = key {
+        idempotency::take_turn(&mut tx, db.backend(), k).await?;
+        if let Some(done) = idempotency::recall(&mut tx, k).await? {
+            return Ok(Turn::Answered(done));
+        }
+    }
+    Ok(Turn::Mine(tx))
 }
 
 /// A handler's result as the gRPC answer: the message, or the error's status (ErrorInfo and

@@ -328,7 +328,10 @@ impl ApplicationsApi {
             applications: ids.into_iter().map(|a| (a, String::new())).collect(),
             members: Vec::new(),
         };
-        let mut tx = self.db().begin().await?;
+        let mut tx = match change::turn(self.db(), &key).await? {
+            change::Turn::Answered(done) => return Ok(done),
+            change::Turn::Mine(tx) => tx,
+        };
         store::insert_review_group(&mut tx, &row).await?;
         let response = group_pb(&row, c);
         let record = AuditRecord::by(c, "review_group.prepare", response.name.clone())
@@ -510,7 +513,10 @@ impl ApplicationsApi {
 
         // Move the applications, with their audit records and notices, in one transaction.
         let now = self.now();
-        let mut tx = self.db().begin().await?;
+        let mut tx = match change::turn(self.db(), &key).await? {
+            change::Turn::Answered(done) => return Ok(done),
+            change::Turn::Mine(tx) => tx,
+        };
         g.state = GroupState::Started;
         g.panel = draw.panel.clone();
         g.members = members.clone();

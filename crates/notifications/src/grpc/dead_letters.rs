@@ -43,7 +43,10 @@ impl NotificationsApi {
             return Ok(done);
         }
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = match change::turn(&self.db, &key).await? {
+            change::Turn::Answered(done) => return Ok(done),
+            change::Turn::Mine(tx) => tx,
+        };
         let before = store::get_delivery(&mut tx, &id).await?;
         let row = store::requeue(&mut tx, &id, unix_micros(now)).await?;
         let response = delivery_pb(&row);

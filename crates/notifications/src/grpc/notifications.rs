@@ -161,7 +161,10 @@ impl NotificationsApi {
         if !bad.is_empty() {
             return Err(Error::invalid_fields(bad));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = match change::turn(&self.db, &key).await? {
+            change::Turn::Answered(done) => return Ok(done),
+            change::Turn::Mine(tx) => tx,
+        };
         let (row, deliveries) = self
             .accept(
                 &mut tx,

@@ -274,3 +274,55 @@ async fn only_senders_send_and_a_recipient_sees_only_its_own_part() {
         assert_eq!(err.code(), Code::PermissionDenied, "{label}");
     }
 }
+
+#[tokio::test]
+async fn fifty_concurrent_first_calls_with_one_request_id_get_one_answer_and_make_one_notification()
+{
+    // Issue 21: 2-22 % of simultaneous first calls once got ALREADY_EXISTS (or another error)
+    // instead of the stored answer. Each now waits its turn and gets the first one's answer.
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let r = start(db, settings()).await;
+        let code = enterprise();
+        let calls = (0..50).map(|_| {
+            let mut client = r.client.clone();
+            let office = r.office.clone();
+            let n = passed(vec![inbox_recipient(&code)]);
+            tokio::spawn(async move {
+                client
+                    .create_notification(as_(
+                        &office,
+                        pb::CreateNotificationRequest {
+                            notification: Some(n),
+                            request_id: "rush-1".into(),
+                        },
+                    ))
+                    .await
+                    .map(|r| r.into_inner().name)
+            })
+        });
+        let answers: Vec<Result<String, tonic::Status>> = futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|j| j.unwrap())
+            .collect();
+        let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{label}: {} of 50 failed, the first: {:?}",
+            failed.len(),
+            failed.first().map(|s| (s.code(), s.message()))
+        );
+        let names: std::collections::BTreeSet<&String> =
+            answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        assert_eq!(names.len(), 1, "{label}: {names:?}");
+        let all = r
+            .client
+            .clone()
+            .list_notifications(as_(&r.office, pb::ListNotificationsRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.notifications.len(), 1, "{label}");
+    }
+}
