@@ -5,7 +5,7 @@
 use crate::support::Qaward;
 
 /// One HTTP/1.1 exchange over a plain socket, as curl would make it: (status, JSON body).
-async fn http(
+pub(crate) async fn http(
     q: &Qaward,
     method: &str,
     path: &str,

@@ -21,4 +21,5 @@ mod startup_errors;
 mod support;
 mod telemetry;
 mod tls;
+mod trust;
 mod views;
