@@ -2,7 +2,7 @@
 //! a client certificate from the configured CA (mutual TLS), and the gateway reaches them with
 //! its own certificate. Certificates are made for the test by a throwaway CA.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use qaward_proto::qaward::applications::v1::{
     CreateProgrammeRequest, Programme, application_service_client::ApplicationServiceClient,
@@ -220,4 +220,34 @@ async fn with_tls_configured_every_port_is_encrypted_and_services_admit_only_kno
     let (status, body) = https_healthz(&q, &pki.ca).await;
     assert!(status.contains("200"), "{status} {body}");
     assert!(body.contains("\"SERVING\""), "{body}");
+}
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_tls_handshake_is_closed() {
+    // Issue 21: a handshake timeout on TLS, so idle connections cannot pile up.
+    let pki = pki();
+    let path = |name: &str| pki.dir.path().join(name).display().to_string();
+    let (cert, key, ca) = (path("tls.crt"), path("tls.key"), path("ca.crt"));
+    let q = Qaward::start(
+        &[],
+        &[
+            ("QAWARD_TLS__CERT_FILE", &cert),
+            ("QAWARD_TLS__KEY_FILE", &key),
+            ("QAWARD_TLS__CLIENT_CA_FILE", &ca),
+            ("QAWARD_TLS__UPSTREAM_CA_FILE", &ca),
+            ("QAWARD_TLS__HANDSHAKE_TIMEOUT_MS", "300"),
+        ],
+    )
+    .await;
+    for port in ["gateway-http", "gateway", "reviewers"] {
+        use tokio::io::AsyncReadExt;
+        let mut tcp = tokio::net::TcpStream::connect(q.addr(port)).await.unwrap();
+        // Say nothing; the server must hang up (read returns 0 or an error) well before 5 s.
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "{port}: the silent connection was kept open ({closed:?})"
+        );
+    }
 }

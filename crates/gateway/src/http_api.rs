@@ -69,7 +69,7 @@ pub async fn serve_http(
         .map_err(|e| format!("gateway HTTP on {addr}: {e}"));
     };
     tracing::info!(service = "gateway-http", %addr, "serving over TLS");
-    serve_tls(listener, acceptor, app, shutdown).await;
+    serve_tls(listener, acceptor, tls.handshake_timeout(), app, shutdown).await;
     Ok(())
 }
 
@@ -107,6 +107,7 @@ fn tls_acceptor(
 async fn serve_tls(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
+    handshake_timeout: Duration,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -130,10 +131,15 @@ async fn serve_tls(
                 .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
         );
         tokio::spawn(async move {
-            let stream = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
+            // A client that connects and says nothing holds no task past the timeout.
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "gateway HTTP: TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "gateway HTTP: TLS handshake timed out");
                     return;
                 }
             };

@@ -31,7 +31,9 @@ pub fn server(tls: &Tls, mutual: bool) -> Result<Option<ServerTlsConfig>, String
     let Some(identity) = identity(tls)? else {
         return Ok(None);
     };
-    let mut config = ServerTlsConfig::new().identity(identity);
+    let mut config = ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(tls.handshake_timeout());
     if mutual && let Some(ca) = &tls.client_ca_file {
         config = config.client_ca_root(Certificate::from_pem(read(ca, "client_ca_file")?));
     }

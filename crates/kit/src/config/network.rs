@@ -59,7 +59,7 @@ pub fn local_addr(mut addr: SocketAddr) -> SocketAddr {
 
 /// TLS on every listener, and mutual TLS between the processes (rustls; PEM files).
 /// Nothing set: plain text, for a single machine where every port listens on loopback.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tls {
     /// The certificate chain (PEM) every listener of this process serves, the gateway's HTTP
@@ -76,6 +76,21 @@ pub struct Tls {
     /// With it, this process calls the services over TLS (`https://`), trusting this CA (PEM)
     /// for their certificates.
     pub upstream_ca_file: Option<PathBuf>,
+    /// How long a client may take to finish the TLS handshake (milliseconds); a connection
+    /// that opens and says nothing is closed after it.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            upstream_ca_file: None,
+            handshake_timeout_ms: 10_000,
+        }
+    }
 }
 
 impl Default for Listen {
@@ -131,6 +146,10 @@ impl ServiceKind {
 }
 
 impl Tls {
+    pub fn handshake_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.handshake_timeout_ms.max(1))
+    }
+
     /// Whether the listeners serve TLS.
     pub fn serves(&self) -> bool {
         self.cert_file.is_some()
