@@ -183,10 +183,8 @@ pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Resu
             port.edge.clone(),
             crate::http_limits::limits,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            port.clone(),
-            cors_and_request_id,
-        ))
+        .layer(axum::middleware::from_fn(request_id))
+        .layer(cors(&port.cors_origins))
         .with_state(port))
 }
 
@@ -366,14 +364,11 @@ async fn transcoded(
     }
 }
 
-/// Around every HTTP exchange: the request id (the caller's `x-request-id` or a new one) put
-/// on the request for the services, on the span of every log line, and on the response; a
-/// 429 gets `Retry-After`; CORS for the configured origins, preflights answered here.
-async fn cors_and_request_id(
-    State(port): State<Port>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+/// Around every HTTP exchange: the request id (the caller's `x-request-id` when it is a valid
+/// one, else a new one) put on the request for the services, on the span of every log line,
+/// and on the response. (tower-http's request-id layers set an id only when none is sent and
+/// do not check the one sent; ours must be 1-64 safe characters before it reaches a log.)
+async fn request_id(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let id = qaward_kit::telemetry::request_id(request.headers());
     let id_value = HeaderValue::from_str(&id).ok();
     if let Some(v) = &id_value {
@@ -381,16 +376,6 @@ async fn cors_and_request_id(
             .headers_mut()
             .insert(qaward_kit::telemetry::REQUEST_ID_HEADER, v.clone());
     }
-    let origin = request
-        .headers()
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| port.cors_origins.iter().any(|allowed| allowed == o))
-        .and_then(|o| HeaderValue::from_str(o).ok());
-    let preflight = request.method() == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
     let span = tracing::info_span!(
         "http",
         otel.kind = "server",
@@ -398,38 +383,43 @@ async fn cors_and_request_id(
         url.path = %request.uri().path(),
         request_id = %id,
     );
-    let mut response = if preflight {
-        // Only an allowed origin gets the CORS headers below; to any other the browser
-        // refuses the call itself.
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).instrument(span).await
-    };
-    let h = response.headers_mut();
+    let mut response = next.run(request).instrument(span).await;
     if let Some(v) = id_value {
-        h.insert(qaward_kit::telemetry::REQUEST_ID_HEADER, v);
+        response
+            .headers_mut()
+            .insert(qaward_kit::telemetry::REQUEST_ID_HEADER, v);
     }
-    if let Some(origin) = origin {
-        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-request-id, retry-after"),
-        );
-        if preflight {
-            h.insert(
-                http::header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"),
-            );
-            h.insert(
-                http::header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type, x-request-id, grpc-timeout, traceparent, tracestate"),
-            );
-            h.insert(
-                http::header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
-    }
-    h.append(http::header::VARY, HeaderValue::from_static("origin"));
     response
+}
+
+/// CORS for the configured origins (tower-http): an allowed origin gets its own origin back
+/// (never `*`), the methods, the headers a platform page sends, and `x-request-id` and
+/// `Retry-After` exposed; preflights are answered here and never reach a service; any other
+/// origin gets no CORS headers, and the browser refuses the call itself.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let header = |name: &'static str| http::HeaderName::from_static(name);
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            header("x-request-id"),
+            header("grpc-timeout"),
+            header("traceparent"),
+            header("tracestate"),
+        ])
+        .expose_headers([header("x-request-id"), RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }

@@ -288,7 +288,7 @@ async fn browsers_from_configured_origins_may_call_and_others_get_no_cors_header
         .oneshot(preflight("https://zwfw.yunyang.gov.cn"))
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(
         r.headers()["access-control-allow-origin"],
         "https://zwfw.yunyang.gov.cn"
