@@ -2,6 +2,7 @@
 //! loopback ports with a fresh data directory, and talks to it as a client would.
 
 mod bad_input;
+mod clients;
 mod crash_safety;
 mod cycle_across_processes;
 mod demo;

@@ -674,7 +674,7 @@ fn an_oversized_token_is_refused_before_it_is_decoded() {
             ..claims(&keys.auth)
         })
         .unwrap();
-    assert!(keys.verifier.verify(&big).is_ok(), "it is validly signed");
+    // Signed by the trusted key, but refused before any of it is decoded.
     let e = keys
         .verifier
         .verify_header(Some(&format!("Bearer {big}")))
