@@ -1,124 +1,117 @@
-//! Bounded fuzzing on the stable toolchain: every parser of outside input (registry imports,
-//! credit codes, identity numbers, character counting, JSON transcoding) is fed generated and
-//! mutated inputs, beside its own unit tests, for a bounded number of cases and seconds.
+//! Property tests for every parser of outside input (registry imports, credit codes, identity
+//! numbers, character counting, JSON transcoding), with proptest on the stable toolchain: each
+//! parser is fed arbitrary bytes, text shaped like its input, and valid inputs with a few edits,
+//! beside its own unit tests. A failing input is shrunk to a small one (fewer edits, shorter
+//! text) and persisted under the crate's `proptest-regressions/`, so it is tried first on every
+//! later run; commit those files.
 //!
-//! Why not cargo-fuzz: it needs a nightly toolchain (`-Zsanitizer`), and this project builds on
-//! the one stable toolchain its machines have. The loop here keeps what matters for CI — no
-//! input may panic, and each parser's own invariants hold — and says how to replay a failure:
-//! each case has its own seed, printed when it panics. `QAWARD_FUZZ_CASES` (default 2,000)
-//! and `QAWARD_FUZZ_SECONDS` (default 5) bound a run, whichever comes first;
-//! `QAWARD_FUZZ_SEED` changes the base seed (default fixed, so CI is repeatable).
+//! `QAWARD_FUZZ_CASES` (default 2,000) bounds a run, as before; proptest's own `PROPTEST_*`
+//! variables work too. The same parsers have cargo-fuzz targets under `fuzz/`, run by hand.
 
-use std::{
-    panic::{AssertUnwindSafe, catch_unwind},
-    time::{Duration, Instant},
+use proptest::{
+    prelude::*,
+    sample::Index,
+    test_runner::{Config, FileFailurePersistence},
 };
 
-use crate::clock::{Randomness, SeededRandomness};
+/// One edit of a valid input.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// A byte changed.
+    Set(Index, u8),
+    /// Arbitrary bytes inserted.
+    Insert(Index, Vec<u8>),
+    /// A piece of the alphabet inserted.
+    Piece(Index, Index),
+    /// Up to this many bytes deleted.
+    Delete(Index, usize),
+    /// Up to this many bytes repeated.
+    Repeat(Index, usize),
+    /// The end cut off.
+    Cut(Index),
+}
 
-/// A case's source of choices.
-pub struct Gen(SeededRandomness);
+/// One to four edits.
+pub fn edits() -> impl Strategy<Value = Vec<Edit>> {
+    let edit = prop_oneof![
+        (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
+        (any::<Index>(), prop::collection::vec(any::<u8>(), 1..=4))
+            .prop_map(|(i, b)| Edit::Insert(i, b)),
+        (any::<Index>(), any::<Index>()).prop_map(|(i, p)| Edit::Piece(i, p)),
+        (any::<Index>(), 1..8usize).prop_map(|(i, n)| Edit::Delete(i, n)),
+        (any::<Index>(), 1..16usize).prop_map(|(i, n)| Edit::Repeat(i, n)),
+        any::<Index>().prop_map(Edit::Cut),
+    ];
+    prop::collection::vec(edit, 1..=4)
+}
 
-impl Gen {
-    pub fn new(seed: u64) -> Gen {
-        Gen(SeededRandomness::new(seed))
-    }
-
-    /// A number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.0.next_u64() % n as u64) as usize
-        }
-    }
-
-    pub fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// Up to `max` arbitrary bytes.
-    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        let mut v = vec![0u8; n];
-        self.0.fill(&mut v);
-        v
-    }
-
-    /// Up to `max` pieces drawn from `alphabet`, joined: text shaped like the input.
-    pub fn text(&mut self, max: usize, alphabet: &[&str]) -> String {
-        let n = self.below(max + 1);
-        (0..n).map(|_| *self.pick(alphabet)).collect()
-    }
-
-    /// `valid` with one to four edits: a byte changed, bytes inserted (arbitrary or from
-    /// `alphabet`), a range deleted or repeated, the end cut off.
-    pub fn mutate(&mut self, valid: &[u8], alphabet: &[&str]) -> Vec<u8> {
-        let mut v = valid.to_vec();
-        for _ in 0..1 + self.below(4) {
-            let at = self.below(v.len() + 1);
-            match self.below(6) {
-                0 if !v.is_empty() => {
-                    let i = self.below(v.len());
-                    v[i] = self.bytes(1).first().copied().unwrap_or(0);
-                }
-                1 => {
-                    let extra = self.bytes(4);
-                    v.splice(at..at, extra);
-                }
-                2 => {
-                    let piece = self.pick(alphabet).as_bytes().to_vec();
-                    v.splice(at..at, piece);
-                }
-                3 => {
-                    let end = (at + self.below(8)).min(v.len());
-                    v.drain(at..end);
-                }
-                4 => {
-                    let end = (at + self.below(16)).min(v.len());
-                    let copy = v[at..end].to_vec();
-                    v.splice(at..at, copy);
-                }
-                _ => v.truncate(at),
+/// `valid` with `edits` made, the pieces drawn from `alphabet`.
+pub fn apply(valid: &[u8], alphabet: &[&str], edits: &[Edit]) -> Vec<u8> {
+    let mut v = valid.to_vec();
+    for e in edits {
+        // A position in 0..=len (an edit may act at the very end).
+        let at = |i: &Index, v: &Vec<u8>| i.index(v.len() + 1);
+        match e {
+            Edit::Set(i, b) if !v.is_empty() => {
+                let i = i.index(v.len());
+                v[i] = *b;
+            }
+            Edit::Set(..) => {}
+            Edit::Insert(i, bytes) => {
+                let at = at(i, &v);
+                v.splice(at..at, bytes.iter().copied());
+            }
+            Edit::Piece(i, p) if !alphabet.is_empty() => {
+                let at = at(i, &v);
+                let piece = alphabet[p.index(alphabet.len())].as_bytes().to_vec();
+                v.splice(at..at, piece);
+            }
+            Edit::Piece(..) => {}
+            Edit::Delete(i, n) => {
+                let at = at(i, &v);
+                let end = (at + n).min(v.len());
+                v.drain(at..end);
+            }
+            Edit::Repeat(i, n) => {
+                let at = at(i, &v);
+                let end = (at + n).min(v.len());
+                let copy = v[at..end].to_vec();
+                v.splice(at..at, copy);
+            }
+            Edit::Cut(i) => {
+                let at = at(i, &v);
+                v.truncate(at);
             }
         }
-        v
     }
+    v
 }
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
+/// Up to `max` pieces of `alphabet`, joined: text shaped like the input.
+pub fn text(alphabet: &'static [&'static str], max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(alphabet), 0..=max).prop_map(|p| p.concat())
+}
+
+/// Up to `max` arbitrary bytes.
+pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..=max)
+}
+
+/// How every parser's property runs: `QAWARD_FUZZ_CASES` cases (default 2,000), failures
+/// persisted beside the source and shrunk for at most ten seconds.
+pub fn config() -> Config {
+    let cases = std::env::var("QAWARD_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Runs `case` on generated input until the case or time budget is spent; a panicking case
-/// fails the test naming its seed. Returns the number of cases run.
-pub fn run(name: &str, mut case: impl FnMut(&mut Gen)) -> u64 {
-    let cases = setting("QAWARD_FUZZ_CASES", 2_000);
-    let budget = Duration::from_secs(setting("QAWARD_FUZZ_SECONDS", 5));
-    let base = setting("QAWARD_FUZZ_SEED", 0x7161_7761_7264);
-    let started = Instant::now();
-    let mut ran = 0;
-    while ran < cases && started.elapsed() < budget {
-        let seed = base.wrapping_add(ran.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let outcome = catch_unwind(AssertUnwindSafe(|| case(&mut Gen::new(seed))));
-        if let Err(panic) = outcome {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            panic!("fuzz {name}: case {ran} (seed {seed}) panicked: {what}");
-        }
-        ran += 1;
+        .unwrap_or(2_000);
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+            "proptest-regressions",
+        ))),
+        max_shrink_time: 10_000,
+        ..Config::default()
     }
-    ran
 }
 
 #[cfg(test)]
@@ -126,24 +119,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_same_seed_generates_the_same_case_and_a_panic_names_its_seed() {
-        let alphabet = ["a", "中", ","];
-        let (a, b) = (
-            Gen::new(7).mutate(b"valid,input", &alphabet),
-            Gen::new(7).mutate(b"valid,input", &alphabet),
-        );
-        assert_eq!(a, b);
-        let caught = catch_unwind(|| {
-            run("always", |g| {
-                if g.below(3) == 2 {
-                    panic!("boom")
-                }
-            })
+    fn edits_act_anywhere_in_the_input_and_never_panic_on_an_empty_one() {
+        use proptest::strategy::ValueTree;
+        let alphabet = ["中", ","];
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        for _ in 0..500 {
+            let e = edits().new_tree(&mut runner).unwrap().current();
+            let _ = apply(b"", &alphabet, &e);
+            let _ = apply(b"valid,input", &[], &e);
+            let out = apply(b"valid,input", &alphabet, &e);
+            assert!(out.len() <= "valid,input".len() + 4 * 16);
+        }
+    }
+
+    #[test]
+    fn a_failing_property_is_shrunk_to_a_small_input() {
+        let mut runner = proptest::test_runner::TestRunner::new(Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
         });
-        let message = caught.unwrap_err().downcast::<String>().unwrap();
-        assert!(
-            message.contains("(seed ") && message.contains("boom"),
-            "{message}"
-        );
+        let result = runner.run(&bytes(64), |b| {
+            prop_assert!(b.len() < 4);
+            Ok(())
+        });
+        match result {
+            Err(proptest::test_runner::TestError::Fail(_, minimal)) => {
+                assert_eq!(minimal.len(), 4, "shrunk to the smallest failing input")
+            }
+            other => panic!("expected a shrunk failure, got {other:?}"),
+        }
     }
 }

@@ -12,26 +12,25 @@ pub fn count(text: &str) -> usize {
 mod tests {
     use super::count;
 
-    #[test]
-    fn fuzz_r05_counting_never_panics_and_adds_up() {
-        let alphabet: &[&str] = &[
-            "质", "量", " ", "\u{3000}", "\n", "\t", "a", "😀", "\u{0301}", "\u{200b}", "\r\n", "9",
-        ];
-        qaward_kit::fuzz::run("chars", |g| {
-            let (a, b) = if g.chance(3) {
-                let raw = g.bytes(64);
-                (
-                    String::from_utf8_lossy(&raw).to_string(),
-                    g.text(16, alphabet),
-                )
-            } else {
-                (g.text(32, alphabet), g.text(32, alphabet))
-            };
+    const ALPHABET: &[&str] = &[
+        "质", "量", " ", "\u{3000}", "\n", "\t", "a", "😀", "\u{0301}", "\u{200b}", "\r\n", "9",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(qaward_kit::fuzz::config())]
+        #[test]
+        fn fuzz_r05_counting_never_panics_and_adds_up(
+            raw in qaward_kit::fuzz::bytes(64),
+            a in qaward_kit::fuzz::text(ALPHABET, 32),
+            b in qaward_kit::fuzz::text(ALPHABET, 32),
+            from_bytes in proptest::bool::weighted(0.33),
+        ) {
+            let a = if from_bytes { String::from_utf8_lossy(&raw).to_string() } else { a };
             // Counting is additive and never exceeds the characters there are.
             assert_eq!(count(&format!("{a}{b}")), count(&a) + count(&b));
             assert!(count(&a) <= a.chars().count());
             assert_eq!(count(&format!("{a} \u{3000}\n")), count(&a));
-        });
+        }
     }
 
     #[test]

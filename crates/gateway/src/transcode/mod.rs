@@ -439,60 +439,68 @@ mod tests {
         assert_eq!(percent_decode("%zz%41"), "%zzA");
     }
 
-    #[test]
-    fn fuzz_transcoding_never_panics_and_refuses_bad_input_as_invalid_argument() {
-        let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap();
-        let json: &[&str] = &[
-            "{",
-            "}",
-            "[",
-            "]",
-            ",",
-            ":",
-            "\"",
-            "\"name\"",
-            "\"requestId\"",
-            "\"cycle\"",
-            "1",
-            "-1",
-            "1e999",
-            "null",
-            "true",
-            "\"2026-13-45\"",
-            "\"\\u0000\"",
-            "\"中\"",
-            " ",
-            "\"value\"",
-            "\"REVIEW_STAGE_SITE\"",
-            "{\"value\":\"1.5\"}",
-            "\"year\"",
-            "9999999999999999999",
-        ];
-        let query: &[&str] = &[
-            "&",
-            "=",
-            "%",
-            "%zz",
-            "%E4%B8%AD",
-            "+",
-            "pageSize",
-            "a.b",
-            "x",
-            "1",
-        ];
-        let path: &[&str] = &["/", "x", "%2F", "..", ":", "中", "%", "v1", "programmes"];
-        qaward_kit::fuzz::run("transcode", |g| {
-            let route = g.pick(routes.all());
+    const JSON: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "\"name\"",
+        "\"requestId\"",
+        "\"cycle\"",
+        "1",
+        "-1",
+        "1e999",
+        "null",
+        "true",
+        "\"2026-13-45\"",
+        "\"\\u0000\"",
+        "\"中\"",
+        " ",
+        "\"value\"",
+        "\"REVIEW_STAGE_SITE\"",
+        "{\"value\":\"1.5\"}",
+        "\"year\"",
+        "9999999999999999999",
+    ];
+    const QUERY: &[&str] = &[
+        "&",
+        "=",
+        "%",
+        "%zz",
+        "%E4%B8%AD",
+        "+",
+        "pageSize",
+        "a.b",
+        "x",
+        "1",
+    ];
+    const PATH: &[&str] = &["/", "x", "%2F", "..", ":", "中", "%", "v1", "programmes"];
+
+    proptest::proptest! {
+        #![proptest_config(qaward_kit::fuzz::config())]
+        #[test]
+        fn fuzz_transcoding_never_panics_and_refuses_bad_input_as_invalid_argument(
+            route in proptest::prelude::any::<proptest::sample::Index>(),
+            url_edits in qaward_kit::fuzz::edits(),
+            body_edits in qaward_kit::fuzz::edits(),
+            shaped in qaward_kit::fuzz::text(JSON, 12),
+            edited_body in proptest::bool::ANY,
+            q in qaward_kit::fuzz::text(QUERY, 6),
+        ) {
+            let routes = routes();
+            let route = &routes.all()[route.index(routes.all().len())];
             let example = route.template.example();
-            let url = String::from_utf8_lossy(&g.mutate(example.as_bytes(), path)).to_string();
+            let url = String::from_utf8_lossy(&qaward_kit::fuzz::apply(example.as_bytes(), PATH, &url_edits)).to_string();
             let _ = routes.find(&route.http_method, &url);
             let vars = route.template.matches(&example).unwrap_or_default();
-            let body = if g.chance(2) {
-                g.mutate(b"{\"name\":\"x\",\"requestId\":\"r-1\"}", json)
+            let body = if edited_body {
+                qaward_kit::fuzz::apply(b"{\"name\":\"x\",\"requestId\":\"r-1\"}", JSON, &body_edits)
             } else {
-                g.text(12, json).into_bytes()
+                shaped.into_bytes()
             };
-            let q = g.text(6, query);
             match request_message(route, &vars, Some(&q), &body) {
                 Ok(msg) => {
                     // What decodes encodes again as the service will read it.
@@ -503,7 +511,13 @@ mod tests {
                     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}")
                 }
             }
-        });
+        }
+    }
+
+    /// The contracts' routes, read once for all cases.
+    fn routes() -> &'static Routes {
+        static ROUTES: std::sync::OnceLock<Routes> = std::sync::OnceLock::new();
+        ROUTES.get_or_init(|| Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET).unwrap())
     }
 
     #[test]

@@ -393,49 +393,60 @@ mod tests {
         cn::with_check("91500235MA5U7XXX0").unwrap()
     }
 
-    #[test]
-    fn fuzz_a_registry_import_never_panics_and_keeps_only_valid_records() {
-        let alphabet: &[&str] = &[
-            ",",
-            "\"",
-            "\n",
-            "\r\n",
-            ";",
-            "是",
-            "否",
-            "在册",
-            "2024-01-01",
-            "C13",
-            "{",
-            "}",
-            "[",
-            "]",
-            ":",
-            "\"name\"",
-            "\u{feff}",
-            "张三",
-            "13800235678",
-            "11010519491231002X",
-        ];
+    const ALPHABET: &[&str] = &[
+        ",",
+        "\"",
+        "\n",
+        "\r\n",
+        ";",
+        "是",
+        "否",
+        "在册",
+        "2024-01-01",
+        "C13",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        "\"name\"",
+        "\u{feff}",
+        "张三",
+        "13800235678",
+        "11010519491231002X",
+    ];
+
+    /// Valid exports to edit: a CSV and a JSON export in UTF-8, and the CSV in GB18030.
+    fn valid_exports() -> [(Vec<u8>, Format, Encoding); 3] {
         let good_csv = csv(&[
             "张三,13800235678,11010519491231002X,CQ-2024-0001,2024-01-01,2027-12-31,C13;C1311,,是,在册",
             "李四,13900235678,11010519491231002X,CQ-2024-0002,2024-01-01,2027-12-31,C34,,否,在册",
         ]);
         let good_json = r#"[{"name":"张三","mobile":"13800235678","resident_id":"11010519491231002X","certificate_number":"CQ-1","certificate_valid_from":"2024-01-01","certificate_valid_until":"2027-12-31","specialities":"C13","leader_qualified":"是","status":"在册"}]"#;
         let (gb, _, _) = encoding_rs::GB18030.encode(&good_csv);
-        let gb = gb.into_owned();
-        qaward_kit::fuzz::run("registry", |g| {
-            let (base, format, encoding) = match g.below(3) {
-                0 => (good_csv.as_bytes(), Format::Csv, Encoding::Utf8),
-                1 => (good_json.as_bytes(), Format::Json, Encoding::Utf8),
-                _ => (gb.as_slice(), Format::Csv, Encoding::Gb18030),
-            };
-            let content = if g.chance(5) {
-                g.bytes(300)
+        [
+            (good_csv.clone().into_bytes(), Format::Csv, Encoding::Utf8),
+            (good_json.as_bytes().to_vec(), Format::Json, Encoding::Utf8),
+            (gb.into_owned(), Format::Csv, Encoding::Gb18030),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(qaward_kit::fuzz::config())]
+        #[test]
+        fn fuzz_a_registry_import_never_panics_and_keeps_only_valid_records(
+            which in 0..3usize,
+            edits in qaward_kit::fuzz::edits(),
+            raw in qaward_kit::fuzz::bytes(300),
+            arbitrary in proptest::bool::weighted(0.2),
+        ) {
+            let (base, format, encoding) = &valid_exports()[which];
+            let content = if arbitrary {
+                raw
             } else {
-                g.mutate(base, alphabet)
+                qaward_kit::fuzz::apply(base, ALPHABET, &edits)
             };
-            if let Ok((good, _rejected)) = parse(&content, format, encoding) {
+            if let Ok((good, _rejected)) = parse(&content, *format, *encoding) {
                 let mut seen = std::collections::BTreeSet::new();
                 for r in &good {
                     assert!(
@@ -448,7 +459,7 @@ mod tests {
                     assert!(["ACTIVE", "SUSPENDED", "RETIRED"].contains(&r.status.as_str()));
                 }
             }
-        });
+        }
     }
 
     fn csv(rows: &[&str]) -> String {
