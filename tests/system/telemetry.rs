@@ -23,6 +23,8 @@ use crate::support::{Qaward, with_token};
 #[derive(Clone, Default)]
 struct Collector {
     spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+    /// The `service.name` of the resource each span came under, by span id.
+    service_of: Arc<Mutex<std::collections::HashMap<Vec<u8>, String>>>,
     services: Arc<Mutex<Vec<String>>>,
     metrics: Arc<Mutex<Vec<String>>>,
 }
@@ -34,14 +36,29 @@ impl TraceService for Collector {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         for rs in request.into_inner().resource_spans {
+            let mut name = String::new();
             if let Some(resource) = &rs.resource {
                 for a in &resource.attributes {
                     if a.key == "service.name" {
                         self.services.lock().unwrap().push(format!("{:?}", a.value));
+                        if let Some(
+                            opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                                v,
+                            ),
+                        ) = a.value.as_ref().and_then(|v| v.value.clone())
+                        {
+                            name = v;
+                        }
                     }
                 }
             }
             for ss in rs.scope_spans {
+                for span in &ss.spans {
+                    self.service_of
+                        .lock()
+                        .unwrap()
+                        .insert(span.span_id.clone(), name.clone());
+                }
                 self.spans.lock().unwrap().extend(ss.spans);
             }
         }
@@ -117,14 +134,15 @@ async fn one_trace_crosses_gateway_and_service_and_is_exported_over_otlp() {
         service.name,
         "qaward.reviewers.v1.ReviewerService/GetProgramme"
     );
-    assert!(
-        collector
-            .services
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|s| s.contains("qaward"))
-    );
+    // Each hop under its own service's name, in one process as apart (issue 20): a trace
+    // viewer tells the gateway from the service it called.
+    let named = collector.service_of.lock().unwrap().clone();
+    assert_eq!(named[&gateway.span_id], "qaward-gateway", "{named:?}");
+    assert_eq!(named[&service.span_id], "qaward-reviewers", "{named:?}");
+    // Everything below the service's span (its handler, its SQL) is the service's too.
+    for span in ours.iter().filter(|s| s.parent_span_id == service.span_id) {
+        assert_eq!(named[&span.span_id], "qaward-reviewers", "{}", span.name);
+    }
     assert!(
         collector
             .metrics
@@ -488,9 +506,13 @@ async fn a_panel_draw_through_the_gateway_is_one_trace_from_the_caller_to_the_da
             "no database span under {what}: {:?}",
             names()
         );
+        let named = collector.service_of.lock().unwrap().clone();
+        assert_eq!(named[&owner.span_id], format!("qaward-{what}"));
         for query in &queries {
             assert!(query.start_time_unix_nano >= owner.start_time_unix_nano);
             assert!(query.end_time_unix_nano <= owner.end_time_unix_nano + 1_000_000);
+            // A query is its service's, exported under that service's name.
+            assert_eq!(named[&query.span_id], format!("qaward-{what}"), "{what}");
         }
     }
     // Every span of the request is in this one trace.

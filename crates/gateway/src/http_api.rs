@@ -382,6 +382,7 @@ async fn request_id(mut request: axum::extract::Request, next: axum::middleware:
         http.request.method = %request.method(),
         url.path = %request.uri().path(),
         request_id = %id,
+        qaward.service = "gateway",
     );
     let mut response = next.run(request).instrument(span).await;
     if let Some(v) = id_value {

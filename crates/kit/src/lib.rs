@@ -26,6 +26,7 @@ pub mod db;
 pub mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
+pub mod hops;
 pub mod idempotency;
 pub mod identities;
 pub mod names;

@@ -244,7 +244,7 @@ impl ServiceHost {
         }
         let server = builder
             .timeout(self.limits.request_timeout())
-            .layer(TraceLayer::new())
+            .layer(TraceLayer::for_service(&self.name))
             .layer(ShedLayer::new(self.limits.max_concurrent_requests))
             .add_routes(routes)
             // TCP_NODELAY on every accepted connection: without it a small response waits

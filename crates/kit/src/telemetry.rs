@@ -59,15 +59,21 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
         .build();
     let endpoint = otlp_endpoint(cfg);
 
-    let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let mut tracer_builder = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_sampler(crate::hops::ServiceSampler);
     let mut meter = None;
     if let Some(endpoint) = &endpoint {
         use opentelemetry_otlp::WithExportConfig;
-        let spans = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .build()?;
-        tracer_builder = tracer_builder.with_batch_exporter(spans);
+        // Each service's spans under its own service name (crate::hops), one exporter each.
+        let by_service = crate::hops::ByService::try_new(|| {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()
+                .map(|e| opentelemetry_sdk::trace::BatchSpanProcessor::builder(e).build())
+        })?;
+        tracer_builder = tracer_builder.with_span_processor(by_service);
         let metrics = opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint.clone())
@@ -286,6 +292,8 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
 #[derive(Debug, Clone)]
 pub struct TraceLayer {
     duration: opentelemetry::metrics::Histogram<f64>,
+    /// The service whose server this is; empty for none.
+    service: String,
 }
 
 impl Default for TraceLayer {
@@ -297,12 +305,21 @@ impl Default for TraceLayer {
 impl TraceLayer {
     /// Takes its instrument from the global meter provider: build it after [`init`].
     pub fn new() -> Self {
+        TraceLayer::for_service("")
+    }
+
+    /// The layer of `service`'s server (`gateway`, `reviewers`, …): its spans, and every span
+    /// below them, are exported under that service's name (crate::hops).
+    pub fn for_service(service: &str) -> Self {
         let duration = global::meter("qaward")
             .f64_histogram("rpc.server.duration")
             .with_unit("ms")
             .with_description("Duration of inbound gRPC calls")
             .build();
-        TraceLayer { duration }
+        TraceLayer {
+            duration,
+            service: service.to_string(),
+        }
     }
 }
 
@@ -311,6 +328,7 @@ impl<S> tower::Layer<S> for TraceLayer {
     fn layer(&self, inner: S) -> Self::Service {
         TraceService {
             inner,
+            service: self.service.clone(),
             duration: self.duration.clone(),
         }
     }
@@ -319,6 +337,7 @@ impl<S> tower::Layer<S> for TraceLayer {
 #[derive(Debug, Clone)]
 pub struct TraceService<S> {
     inner: S,
+    service: String,
     duration: opentelemetry::metrics::Histogram<f64>,
 }
 
@@ -357,6 +376,7 @@ where
             rpc.method = %method,
             rpc.grpc.status_code = tracing::field::Empty,
             request_id = %request_id,
+            qaward.service = %self.service,
         );
         let _ = span.set_parent(parent);
         let attributes = [
