@@ -1,86 +1,112 @@
-//! The blob store for evidence files: content-addressed by SHA-256 under
-//! `{data_dir}/blobs/{first two hex digits}/{sha256}`, written to a temporary file, synced, then
-//! renamed into place — so a file is either whole under its hash or not there at all. The same
-//! content uploaded twice is stored once. With `blobs.s3.bucket` configured, the synced file is
-//! uploaded to the bucket under `{prefix}{first two hex digits}/{sha256}` instead (unless the
-//! bucket has it already) and the local copy removed: the upload is answered only once the
-//! store holds the whole file.
+//! The blob store for evidence files, content-addressed by SHA-256: a file lives under
+//! `{prefix}{first two hex digits}/{sha256}`, in `{data_dir}/blobs` on the local filesystem or,
+//! with `blobs.s3.bucket` configured, in an S3-compatible bucket — both through `object_store`.
+//!
+//! An upload streams to a temporary object (`{prefix}tmp/{unique}`: a multipart upload on S3,
+//! a staged file on disk) while its hash is computed; once the store holds the whole of it, it
+//! is moved under its hash (unless the store has that content already) and only then answered.
+//! So a file is either whole under its hash or not there at all, nothing is read into memory
+//! whole on the way in, and the same content uploaded twice is stored once.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
+use std::sync::Arc;
+
+use object_store::{
+    ObjectStore, ObjectStoreExt, aws::AmazonS3Builder, buffered::BufWriter, local::LocalFileSystem,
+    path::Path,
 };
-
-use crate::s3::Bucket;
-
 use sha2::{Digest, Sha256};
-use tokio::{fs, io::AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    root: PathBuf,
-    bucket: Option<Arc<Bucket>>,
+    store: Arc<dyn ObjectStore>,
+    /// Prepended to every key (`blobs.s3.prefix`; empty on the filesystem).
+    prefix: String,
 }
 
 /// A blob being written.
 pub struct BlobWriter {
-    file: fs::File,
-    temp: PathBuf,
-    root: PathBuf,
-    bucket: Option<Arc<Bucket>>,
+    upload: BufWriter,
+    temp: Path,
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
     hasher: Sha256,
     size: u64,
 }
 
+fn failed(e: object_store::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
 impl BlobStore {
     /// Blobs on the local filesystem under `data_dir/blobs`.
-    pub fn new(data_dir: &Path) -> Self {
+    pub fn new(data_dir: &std::path::Path) -> Self {
+        let root = data_dir.join("blobs");
+        let _ = std::fs::create_dir_all(&root);
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            .unwrap_or_else(|_| Arc::new(LocalFileSystem::new()));
         BlobStore {
-            root: data_dir.join("blobs"),
-            bucket: None,
+            store,
+            prefix: String::new(),
         }
     }
 
-    /// The store the configuration names: the S3 bucket when `blobs.s3.bucket` is set (files
-    /// are spooled under `data_dir/blobs/tmp` while they arrive), else the local filesystem.
+    /// The store the configuration names: the S3 bucket when `blobs.s3.bucket` is set, else the
+    /// local filesystem.
     pub fn from_config(c: &qaward_kit::config::Config) -> Result<Self, String> {
-        let mut store = BlobStore::new(&c.data_dir);
-        if !c.blobs.s3.bucket.is_empty() {
-            store.bucket = Some(Arc::new(Bucket::new(&c.blobs.s3)?));
+        let s3 = &c.blobs.s3;
+        if s3.bucket.is_empty() {
+            return Ok(BlobStore::new(&c.data_dir));
         }
-        Ok(store)
+        // TLS for the bucket is rustls with ring, as everywhere in qaward; reqwest takes the
+        // process's provider.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let endpoint = s3.endpoint.trim_end_matches('/');
+        let options = object_store::ClientOptions::new()
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_timeout(std::time::Duration::from_millis(s3.timeout_ms.max(1)));
+        let bucket = AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_bucket_name(&s3.bucket)
+            .with_region(&s3.region)
+            .with_access_key_id(&s3.access_key_id)
+            .with_secret_access_key(s3.secret_access_key.expose())
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options)
+            .build()
+            .map_err(|e| format!("blobs.s3: {e}"))?;
+        Ok(BlobStore {
+            store: Arc::new(bucket),
+            prefix: s3.prefix.clone(),
+        })
     }
 
-    /// The whole blob, from wherever it is kept; `None` when there is none with this hash.
+    /// Where the blob with this hash is kept in the store.
+    fn key_of(prefix: &str, sha256: &str) -> Path {
+        Path::from(format!(
+            "{prefix}{}/{sha256}",
+            &sha256[..2.min(sha256.len())]
+        ))
+    }
+
+    /// The whole blob; `None` when there is none with this hash.
     pub async fn read(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
-        if let Some(b) = &self.bucket {
-            return b
-                .get(&b.key_of(sha256))
-                .await
-                .map(|o| o.map(|bytes| bytes.to_vec()))
-                .map_err(std::io::Error::other);
-        }
-        match fs::read(self.path_of(sha256)).await {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        match self.store.get(&Self::key_of(&self.prefix, sha256)).await {
+            Ok(found) => Ok(Some(found.bytes().await.map_err(failed)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(failed(e)),
         }
     }
 
-    /// Where the blob with this hash lives.
-    pub fn path_of(&self, sha256: &str) -> PathBuf {
-        self.root.join(&sha256[..2.min(sha256.len())]).join(sha256)
-    }
-
+    /// A writer for one upload; `unique` names its temporary object.
     pub async fn writer(&self, unique: &str) -> std::io::Result<BlobWriter> {
-        let tmp = self.root.join("tmp");
-        fs::create_dir_all(&tmp).await?;
-        let temp = tmp.join(format!("{unique}.part"));
+        let temp = Path::from(format!("{}tmp/{unique}", self.prefix));
         Ok(BlobWriter {
-            file: fs::File::create(&temp).await?,
+            upload: BufWriter::new(self.store.clone(), temp.clone()),
             temp,
-            root: self.root.clone(),
-            bucket: self.bucket.clone(),
+            store: self.store.clone(),
+            prefix: self.prefix.clone(),
             hasher: Sha256::new(),
             size: 0,
         })
@@ -91,41 +117,39 @@ impl BlobWriter {
     pub async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
-        self.file.write_all(chunk).await
+        self.upload.write_all(chunk).await
     }
 
     pub fn size(&self) -> u64 {
         self.size
     }
 
-    /// Syncs and moves the blob under its hash; returns the hash and the size.
+    /// Completes the upload and moves it under its hash; returns the hash and the size.
     pub async fn finish(mut self) -> std::io::Result<(String, u64)> {
-        self.file.flush().await?;
-        self.file.sync_all().await?;
-        let sha = hex::encode(self.hasher.finalize());
-        if let Some(b) = &self.bucket {
-            let key = b.key_of(&sha);
-            let stored = match b.exists(&key).await {
-                Ok(true) => Ok(()),
-                Ok(false) => b.put_file(&key, &self.temp, &sha).await,
-                Err(e) => Err(e),
-            };
-            drop(self.file);
-            let _ = fs::remove_file(&self.temp).await;
-            return stored
-                .map(|()| (sha, self.size))
-                .map_err(std::io::Error::other);
+        // A failed shutdown has already given up the upload (a multipart one is aborted);
+        // nothing of it is under its hash.
+        if let Err(e) = self.upload.shutdown().await {
+            let _ = self.store.delete(&self.temp).await;
+            return Err(e);
         }
-        let dir = self.root.join(&sha[..2]);
-        fs::create_dir_all(&dir).await?;
-        fs::rename(&self.temp, dir.join(&sha)).await?;
-        Ok((sha, self.size))
+        let sha = hex::encode(self.hasher.finalize());
+        let key = BlobStore::key_of(&self.prefix, &sha);
+        let stored = match self.store.head(&key).await {
+            // The same content is there already: keep it, drop this copy.
+            Ok(_) => self.store.delete(&self.temp).await,
+            Err(object_store::Error::NotFound { .. }) => self.store.rename(&self.temp, &key).await,
+            Err(e) => Err(e),
+        };
+        if stored.is_err() {
+            let _ = self.store.delete(&self.temp).await;
+        }
+        stored.map(|()| (sha, self.size)).map_err(failed)
     }
 
-    /// Drops the partial file.
-    pub async fn abort(self) {
-        drop(self.file);
-        let _ = fs::remove_file(&self.temp).await;
+    /// Abandons the upload: nothing of it stays.
+    pub async fn abort(mut self) {
+        let _ = self.upload.abort().await;
+        let _ = self.store.delete(&self.temp).await;
     }
 }
 
@@ -143,17 +167,23 @@ mod tests {
         let (sha, size) = w.finish().await.unwrap();
         assert_eq!(size, 23);
         assert_eq!(sha, hex::encode(Sha256::digest(b"%PDF-1.7 quality manual")));
+        let path = dir.path().join("blobs").join(&sha[..2]).join(&sha);
+        assert_eq!(std::fs::read(path).unwrap(), b"%PDF-1.7 quality manual");
         assert_eq!(
-            std::fs::read(store.path_of(&sha)).unwrap(),
-            b"%PDF-1.7 quality manual"
+            store.read(&sha).await.unwrap().as_deref(),
+            Some(&b"%PDF-1.7 quality manual"[..])
         );
-        let w = store.writer("b").await.unwrap();
+        // The same content again is stored once.
+        let mut again = store.writer("c").await.unwrap();
+        again.write(b"%PDF-1.7 quality manual").await.unwrap();
+        assert_eq!(again.finish().await.unwrap().0, sha);
+        let mut w = store.writer("b").await.unwrap();
+        w.write(b"partial").await.unwrap();
         w.abort().await;
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("blobs/tmp"))
-                .unwrap()
-                .count(),
-            0
-        );
+        let leftovers = std::fs::read_dir(dir.path().join("blobs/tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(leftovers, 0, "no temporary object is left behind");
+        assert_eq!(store.read(&"0".repeat(64)).await.unwrap(), None);
     }
 }

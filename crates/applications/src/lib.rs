@@ -10,7 +10,6 @@
 pub mod blobs;
 pub mod domain;
 mod grpc;
-pub mod s3;
 pub mod store;
 
 use qaward_kit::{

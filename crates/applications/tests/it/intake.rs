@@ -566,12 +566,21 @@ async fn r05_evidence_goes_to_an_s3_compatible_store_whole_or_not_at_all() {
             .unwrap()
             .into_inner();
         assert!(a.evidence.is_empty(), "{label}");
+        // Nothing was spooled on the local disk (the upload streams to the store), and the
+        // store keeps no temporary object either.
         assert_eq!(
             std::fs::read_dir(r.data_dir.path().join("blobs/tmp"))
-                .unwrap()
-                .count(),
+                .map(|d| d.count())
+                .unwrap_or(0),
             0,
-            "{label}: the spooled file is gone"
+            "{label}: nothing spooled"
+        );
+        assert_eq!(
+            std::fs::read_dir(store_root.path().join("evidence").join(&prefix).join("tmp"))
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0,
+            "{label}: no temporary object left in the bucket"
         );
 
         // With the right one the file is in the bucket under its hash, and only there.
@@ -646,6 +655,29 @@ async fn r05_evidence_goes_to_an_s3_compatible_store_whole_or_not_at_all() {
             std::fs::read_dir(object.parent().unwrap()).unwrap().count(),
             1,
             "{label}"
+        );
+
+        // A file larger than one part (10 MiB) streams up as a multipart upload, in pieces as
+        // it arrives, and is whole under its hash once done.
+        let big: Vec<u8> = (0..23 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let mut w = store.writer(&format!("big-{label}")).await.unwrap();
+        for chunk in big.chunks(1024 * 1024) {
+            w.write(chunk).await.unwrap();
+        }
+        let (sha, size) = w.finish().await.unwrap();
+        assert_eq!(size, big.len() as u64);
+        assert_eq!(sha, hex::encode(Sha256::digest(&big)));
+        assert_eq!(
+            store.read(&sha).await.unwrap().as_deref(),
+            Some(&big[..]),
+            "{label}"
+        );
+        assert_eq!(
+            std::fs::read_dir(store_root.path().join("evidence").join(&prefix).join("tmp"))
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0,
+            "{label}: the temporary object is gone"
         );
     }
 }
