@@ -53,6 +53,6 @@ EXT
 fi
 
 # What the containers read (compose mounts these files as they are on the host).
-chmod 0444 "$out/database_url" "$out/keys/jwks.json" "$out/keys/service-jwks.json" \
+chmod 0444 "$out/postgres_password" "$out/database_url" "$out/keys/jwks.json" "$out/keys/service-jwks.json" \
   "$out/keys/service-key.pk8" "$tls/ca.crt" "$tls/tls.crt" "$tls/tls.key"
 echo "deploy/secrets is ready: the CA that clients of the gateway trust is $tls/ca.crt"

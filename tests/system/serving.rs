@@ -137,3 +137,26 @@ async fn a_simulated_clock_starts_where_configured_and_runs_faster() {
     // 1.1 s of real time apart: over an hour of simulated time.
     assert!(times[1] - times[0] >= 3600, "{times:?}");
 }
+
+/// The image sets `QAWARD_TARGETS` to its build argument, empty by default: an empty list of
+/// targets is every service, for `serve` and `health` alike (the image once failed to start:
+/// "invalid value '' for '--target'").
+#[tokio::test]
+async fn an_empty_targets_variable_serves_every_service() {
+    let q = Qaward::start(&[], &[("QAWARD_TARGETS", "")]).await;
+    for name in [
+        "gateway",
+        "gateway-http",
+        "applications",
+        "reviewers",
+        "scoring",
+        "notifications",
+    ] {
+        assert!(
+            q.addrs.contains_key(name),
+            "{name} is not served: {:?}",
+            q.addrs
+        );
+    }
+    assert_eq!(q.terminate().await, Some(0));
+}

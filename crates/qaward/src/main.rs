@@ -45,20 +45,20 @@ enum Command {
         /// A service to run (gateway, applications, reviewers, scoring, notifications);
         /// repeat for several, or give a comma-separated list in QAWARD_TARGETS; all when
         /// omitted.
-        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
-        targets: Vec<ServiceKind>,
+        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_target)]
+        targets: Vec<Option<ServiceKind>>,
     },
     /// Migrate the databases of the targets (all services when omitted) to this release, once
     /// per release, before replicas start with server.migrate_on_start = false.
     Migrate {
-        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
-        targets: Vec<ServiceKind>,
+        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_target)]
+        targets: Vec<Option<ServiceKind>>,
     },
     /// Exit 0 when every gRPC listener of the targets (all when omitted) is SERVING: the
     /// container health check.
     Health {
-        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_kind)]
-        targets: Vec<ServiceKind>,
+        #[arg(long = "target", env = "QAWARD_TARGETS", value_delimiter = ',', value_parser = parse_target)]
+        targets: Vec<Option<ServiceKind>>,
     },
     /// Print a bearer token signed with the local key of the data directory (role service:
     /// with the services' key, which a running qaward serve made there).
@@ -138,6 +138,15 @@ enum AuditCommand {
         #[arg(long = "target", value_parser = parse_kind)]
         target: ServiceKind,
     },
+}
+
+/// A target of `serve`, `migrate` or `health`: an empty one (`QAWARD_TARGETS=""`, as the image
+/// sets it when built without TARGETS) names none, which means all.
+fn parse_target(s: &str) -> Result<Option<ServiceKind>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_kind(s.trim()).map(Some)
 }
 
 fn parse_kind(s: &str) -> Result<ServiceKind, String> {
@@ -283,9 +292,18 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{token}");
             Ok(())
         }
-        Command::Serve { targets } => runtime()?.block_on(serve::serve(config, targets)),
-        Command::Migrate { targets } => runtime()?.block_on(serve::migrate(config, targets)),
-        Command::Health { targets } => runtime()?.block_on(serve::health(config, targets)),
+        Command::Serve { targets } => runtime()?.block_on(serve::serve(
+            config,
+            targets.into_iter().flatten().collect(),
+        )),
+        Command::Migrate { targets } => runtime()?.block_on(serve::migrate(
+            config,
+            targets.into_iter().flatten().collect(),
+        )),
+        Command::Health { targets } => runtime()?.block_on(serve::health(
+            config,
+            targets.into_iter().flatten().collect(),
+        )),
         Command::Audit {
             command: AuditCommand::Verify { target },
         } => runtime()?.block_on(serve::verify_audit(config, target)),

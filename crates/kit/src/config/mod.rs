@@ -28,6 +28,16 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "QAWARD_WRITE_VECTORS",
     "QAWARD_BENCH_DIAG",
     "QAWARD_TEST_S3_SERVER",
+    "QAWARD_FUZZ_CASES",
+    // The compose file's own variables (deploy/compose.yaml), which an operator's shell holds
+    // while it also runs `qaward token`.
+    "QAWARD_IMAGE",
+    "QAWARD_POSTGRES_IMAGE",
+    "QAWARD_PUBLISH_ADDRESS",
+    "QAWARD_HTTP_PORT",
+    "QAWARD_GRPC_PORT",
+    "QAWARD_OTLP_ENDPOINT",
+    "QAWARD_CI_TOOLS",
 ];
 
 /// The secret settings, as environment names without the prefix. Each can also be given as a
