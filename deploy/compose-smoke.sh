@@ -64,7 +64,9 @@ done
 # From outside the containers, as the platform calls: HTTPS on the published loopback port.
 ca=deploy/secrets/tls/ca.crt
 base="https://localhost:$QAWARD_HTTP_PORT"
-token() { "$binary" token --data-dir deploy/secrets "$@"; }
+# Signed on the host with the people's key, which no container holds; with a clean
+# environment, so nothing in the caller's QAWARD_* variables is read as configuration.
+token() { env -i PATH="$PATH" "$binary" token --data-dir deploy/secrets "$@"; }
 office=$(token --role office --subject office-1 --programme yunyang)
 code=91500235MA5U7XXX08
 firm=$(token --role enterprise --subject "$code" --org "$code")

@@ -28,6 +28,7 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "QAWARD_WRITE_VECTORS",
     "QAWARD_BENCH_DIAG",
     "QAWARD_TEST_S3_SERVER",
+    "QAWARD_TEST_PYTHON",
     "QAWARD_FUZZ_CASES",
     // The compose file's own variables (deploy/compose.yaml), which an operator's shell holds
     // while it also runs `qaward token`.
