@@ -12,6 +12,8 @@ pub const DRAW_ALREADY_EXECUTED: &str = "DRAW_ALREADY_EXECUTED";
 pub const ENTROPY_DOES_NOT_MATCH_COMMITMENT: &str = "ENTROPY_DOES_NOT_MATCH_COMMITMENT";
 /// the pool cannot give the group it asks for.
 pub const DRAW_CONSTRAINTS_UNMET: &str = "DRAW_CONSTRAINTS_UNMET";
+/// a redraw of this draw was executed; it can never be executed itself.
+pub const DRAW_SUPERSEDED: &str = "DRAW_SUPERSEDED";
 
 /// Where a draw is in its life, stored as its upper-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,16 +21,24 @@ pub enum DrawState {
     Prepared,
     Executed,
     Failed,
+    /// A redraw in its chain was executed: this draw's panel no longer stands.
+    Superseded,
 }
 
 impl DrawState {
-    pub const ALL: [DrawState; 3] = [DrawState::Prepared, DrawState::Executed, DrawState::Failed];
+    pub const ALL: [DrawState; 4] = [
+        DrawState::Prepared,
+        DrawState::Executed,
+        DrawState::Failed,
+        DrawState::Superseded,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             DrawState::Prepared => "PREPARED",
             DrawState::Executed => "EXECUTED",
             DrawState::Failed => "FAILED",
+            DrawState::Superseded => "SUPERSEDED",
         }
     }
 
@@ -50,6 +60,9 @@ pub fn infeasible(shortage: &Shortage) -> Error {
 /// whether a draw in `state` may be executed with `entropy`: only a prepared draw, and
 /// only with the entropy whose SHA-256 is its commitment (when it published one).
 pub fn may_execute(state: DrawState, prepared: &Prepared, entropy: &str) -> Result<(), Error> {
+    if state == DrawState::Superseded {
+        return Err(superseded());
+    }
     if state != DrawState::Prepared {
         return Err(Error::rule(
             "R-45",
@@ -67,6 +80,16 @@ pub fn may_execute(state: DrawState, prepared: &Prepared, entropy: &str) -> Resu
         ));
     }
     Ok(())
+}
+
+/// a draw whose chain has a later executed redraw; or a draw whose chain another call
+/// executed meanwhile (one live draw per chain).
+pub fn superseded() -> Error {
+    Error::rule(
+        "R-45",
+        DRAW_SUPERSEDED,
+        "a redraw of this draw's chain was executed; a draw and its redraws have one live result",
+    )
 }
 
 /// the draw was executed by another call between our read and our write.

@@ -336,6 +336,7 @@ pub(super) fn draw_pb(d: &store::DrawRow, sealed: bool) -> pb::Draw {
             DrawState::Prepared => pb::DrawState::Prepared,
             DrawState::Executed => pb::DrawState::Executed,
             DrawState::Failed => pb::DrawState::Failed,
+            DrawState::Superseded => pb::DrawState::Superseded,
         }) as i32,
         entropy_commitment: p.entropy_commitment.clone(),
         entropy: d.entropy.clone().unwrap_or_default(),

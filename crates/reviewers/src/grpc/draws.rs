@@ -182,9 +182,14 @@ pub(super) async fn prepare(
                 ),
             ));
         }
-        if !ask.replaces.is_empty() {
-            store::get_draw(&mut tx, &programme, &ask.replaces).await?;
-        }
+        // A redraw joins the chain of the draw it names: one live result per chain.
+        let chain = if ask.replaces.is_empty() {
+            id.clone()
+        } else {
+            store::get_draw(&mut tx, &programme, &ask.replaces)
+                .await?
+                .chain
+        };
         let needs = prog.policy.needs(ask.needs);
         let need_codes: Vec<String> = needs.iter().map(|n| n.code.clone()).collect();
         let candidates = store::candidate_facts(
@@ -245,7 +250,8 @@ pub(super) async fn prepare(
         lifecycle::check_feasible(&prepared)?;
         let text = prepared.to_json();
         let inputs_hash = draw::sha256_hex(text.as_bytes());
-        store::insert_draw(&mut tx, &id, &programme, &text, &inputs_hash, api.now()).await?;
+        store::insert_draw(&mut tx, &id, &programme, &chain, &text, &inputs_hash, api.now())
+            .await?;
         let response = draw_pb(&store::get_draw(&mut tx, &programme, &id).await?, false);
         let record = AuditRecord::by(c, "draw.prepare", response.name.clone())
             .with_detail(serde_json::json!({ "inputs_hash": inputs_hash, "pool_hash": prepared.pool_hash, "pool_size": prepared.pool.len(), "replaces": prepared.replaces_draw }));
@@ -287,6 +293,15 @@ pub(super) async fn execute(
                 return Err(lifecycle::infeasible(&shortage));
             }
         };
+        // The chain's other draws give way first: their panels' bookings are released
+        // before this one books, and the database keeps one executed draw per chain.
+        let superseded = store::supersede_chain(
+            &mut tx,
+            &d.chain,
+            id,
+            &format!("superseded by programmes/{programme}/draws/{id}"),
+        )
+        .await?;
         let respond_by = panel::respond_by(now);
         let seated = Panel::seat(id, programme, id, p, &outcome, respond_by);
         store::insert_panel(&mut tx, &seated).await?;
@@ -311,13 +326,23 @@ pub(super) async fn execute(
             }
             store::assign(&mut tx, m, &seated).await?;
         }
-        if !store::complete_draw(&mut tx, id, entropy, &outcome, id, now).await? {
-            return Err(lifecycle::executed_meanwhile());
+        match store::complete_draw(&mut tx, id, entropy, &outcome, id, now).await {
+            Ok(true) => {}
+            Ok(false) => return Err(lifecycle::executed_meanwhile()),
+            // Another draw of the chain was executed at the same moment: the index refused us.
+            Err(e) if e.code == qaward_kit::ErrorCode::AlreadyExists => {
+                return Err(lifecycle::superseded());
+            }
+            Err(e) => return Err(e),
         }
         let draw = draw_pb(&store::get_draw(&mut tx, programme, id).await?, false);
         let panel = panel_pb(&store::get_panel(&mut tx, programme, &seated.id).await?, c);
+        let superseded: Vec<String> = superseded
+            .iter()
+            .map(|(d, _)| format!("programmes/{programme}/draws/{d}"))
+            .collect();
         let record = AuditRecord::by(c, "draw.execute", draw.name.clone())
-            .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups }));
+            .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups, "superseded": superseded }));
         let response = pb::ExecuteDrawResponse {
             draw: Some(draw),
             panel: Some(panel),

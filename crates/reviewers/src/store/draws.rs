@@ -26,25 +26,30 @@ pub struct DrawRow {
     pub failure: Option<String>,
     pub panel_id: Option<String>,
     pub created_micros: i64,
+    /// The first draw of its chain (itself, unless it redraws another).
+    pub chain: String,
 }
 
+/// Stores a prepared draw in `chain` (its own id, or the chain of the draw it redraws).
 pub async fn insert_draw(
     conn: &mut Conn,
     id: &str,
     programme: &str,
+    chain: &str,
     prepared_text: &str,
     inputs_hash: &str,
     at: time::OffsetDateTime,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO draws (id, programme_id, state, prepared, inputs_hash, created_micros)
-         VALUES ($1, $2, 'PREPARED', $3, $4, $5)",
+        "INSERT INTO draws (id, programme_id, state, prepared, inputs_hash, created_micros, chain)
+         VALUES ($1, $2, 'PREPARED', $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(programme)
     .bind(prepared_text)
     .bind(inputs_hash)
     .bind(unix_micros(at))
+    .bind(chain)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -70,10 +75,11 @@ pub(super) fn draw_row(r: &sqlx::any::AnyRow) -> Result<DrawRow> {
         failure: r.try_get("failure")?,
         panel_id: r.try_get("panel_id")?,
         created_micros: r.try_get("created_micros")?,
+        chain: r.try_get("chain")?,
     })
 }
 
-pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros";
+pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros, chain";
 
 pub async fn get_draw(conn: &mut Conn, programme: &str, id: &str) -> Result<DrawRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -118,6 +124,57 @@ pub async fn fail_draw(
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Supersedes every other draw of `chain` that is prepared or executed (R-45: a redraw was
+/// executed), and releases the executed ones' bookings and assignments. Returns the draws
+/// superseded with their panels.
+pub async fn supersede_chain(
+    conn: &mut Conn,
+    chain: &str,
+    except: &str,
+    reason: &str,
+) -> Result<Vec<(String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT id, panel_id FROM draws
+         WHERE chain = $1 AND id <> $2 AND state IN ('PREPARED', 'EXECUTED')
+         ORDER BY id",
+    )
+    .bind(chain)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut superseded = Vec::new();
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        // The row as it is once ours (another redraw may have executed it meanwhile): its
+        // panel is read back from the update itself.
+        let Some(updated) = sqlx::query(
+            "UPDATE draws SET state = 'SUPERSEDED', failure = $1
+             WHERE id = $2 AND state IN ('PREPARED', 'EXECUTED')
+             RETURNING panel_id",
+        )
+        .bind(reason)
+        .bind(&id)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            continue;
+        };
+        let panel: Option<String> = updated.try_get("panel_id")?;
+        if let Some(panel) = &panel {
+            for table in ["bookings", "assignments"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE panel_id = $1"
+                )))
+                .bind(panel)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        superseded.push((id, panel));
+    }
+    Ok(superseded)
 }
 
 /// Records the outcome and the panel; false when the draw was no longer PREPARED.

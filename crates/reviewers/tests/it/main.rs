@@ -1,5 +1,7 @@
 //! The reviewers service through its gRPC API, on SQLite and (when configured) PostgreSQL.
 
+mod chain_migration;
+mod redraws;
 mod registry_keeper;
 
 use std::sync::Arc;
