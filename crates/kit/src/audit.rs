@@ -3,9 +3,11 @@
 //!
 //! Each row carries the SHA-256 of its own content and of the row before it, so the rows form
 //! a chain; the single-row `audit_head` holds the last sequence number and hash. The database
-//! refuses UPDATE and DELETE on `audit_log`; someone who gets around that (dropping the
-//! trigger, editing the file) is caught by [`verify`], which names the first row that was
-//! modified, removed or moved.
+//! refuses UPDATE, DELETE and TRUNCATE on `audit_log`, and lets `audit_head` only move forward
+//! (no reset, no delete, no TRUNCATE); someone who gets around that (dropping the triggers,
+//! editing the file) is caught by [`verify`], which names the first row that was modified,
+//! removed or moved. What the database owner can still do is issue 22's (a signed, externally
+//! held checkpoint).
 
 use futures_util::TryStreamExt;
 use serde::Serialize;

@@ -245,3 +245,37 @@ async fn a_trail_verified_while_it_grows_is_intact_every_time() {
         assert!(checks > 0, "{}", t.label);
     }
 }
+
+/// Issue 22: on PostgreSQL `TRUNCATE audit_log` passed the row-level guard, and after resetting
+/// `audit_head` the verifier reported an intact, empty trail. Both are refused now, on each
+/// backend as it allows (SQLite has no TRUNCATE).
+#[tokio::test]
+async fn the_trail_cannot_be_emptied_nor_its_head_moved_back() {
+    for db in trail_of(3).await {
+        let mut refused = vec![
+            "UPDATE audit_head SET seq = 0, hash = '0000000000000000000000000000000000000000000000000000000000000000'",
+            "DELETE FROM audit_head",
+        ];
+        if db.backend() == Backend::Postgres {
+            refused.extend([
+                "TRUNCATE audit_log",
+                "TRUNCATE audit_head",
+                "TRUNCATE audit_log, audit_head",
+            ]);
+        }
+        for sql in refused {
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(db.pool())
+                .await;
+            assert!(r.is_err(), "{}: {sql} was allowed", db.label);
+        }
+        assert!(
+            matches!(
+                audit::verify(&db).await.unwrap(),
+                Verdict::Intact { rows: 3, .. }
+            ),
+            "{}",
+            db.label
+        );
+    }
+}
