@@ -444,11 +444,13 @@ mod tests {
     }
 
     #[test]
-    fn r22_six_of_nine_member_units_cannot_decide() {
+    fn r22_five_of_the_eight_member_units_cannot_decide_and_six_can() {
+        // Art. 5 names eight member units, the default.
         let s = Settings::default();
-        let e = committee_may_decide(6, &s).unwrap_err();
-        assert_eq!((e.rule, e.inputs["present"].as_str()), ("R-22", "6"));
-        assert!(committee_may_decide(7, &s).is_ok());
+        let e = committee_may_decide(5, &s).unwrap_err();
+        assert_eq!((e.rule, e.inputs["present"].as_str()), ("R-22", "5"));
+        assert_eq!(e.inputs["member_units"].as_str(), "8");
+        assert!(committee_may_decide(6, &s).is_ok());
     }
 
     #[test]

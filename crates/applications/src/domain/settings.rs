@@ -85,7 +85,7 @@ impl Default for Settings {
             candidate_threshold: Decimal::from(400),
             max_candidates: 2,
             public_notice_days: 7,
-            committee_member_units: 9,
+            committee_member_units: 8,
             ban_years: 3,
             min_operating_years: 3,
             profile_max_chars: 3_000,
@@ -265,7 +265,8 @@ impl Settings {
     }
 
     /// whether `present` member units make a quorum — more than two thirds of all,
-    /// compared exactly (3 × present > 2 × members): with 9 member units, 6 is not enough.
+    /// compared exactly (3 × present > 2 × members): of the eight units Art. 5 names, 6 is a
+    /// quorum and 5 is not; with 9 units, 6 would not be.
     pub fn quorum(&self, present: u32) -> bool {
         3 * u64::from(present) > 2 * u64::from(self.committee_member_units)
     }
@@ -370,14 +371,16 @@ mod tests {
 
     #[test]
     fn r22_quorum_is_more_than_two_thirds() {
+        // Art. 5 names eight member units: the default.
         let s = Settings::default();
-        assert!(!s.quorum(6), "6 of 9 is exactly two thirds: not enough");
-        assert!(s.quorum(7));
-        let eight = Settings {
-            committee_member_units: 8,
+        assert_eq!(s.committee_member_units, 8);
+        assert!(!s.quorum(5));
+        assert!(s.quorum(6), "6 of 8 is three quarters");
+        let nine = Settings {
+            committee_member_units: 9,
             ..Settings::default()
         };
-        assert!(!eight.quorum(5));
-        assert!(eight.quorum(6), "6 of 8 is three quarters");
+        assert!(!nine.quorum(6), "6 of 9 is exactly two thirds: not enough");
+        assert!(nine.quorum(7));
     }
 }

@@ -374,7 +374,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .unwrap_err();
         assert_eq!(reason_of(&e), "ALREADY_RESOLVED", "{label}");
 
-        // After the 7 days: a complaint is late; 6 of 9 units cannot decide.
+        // After the 7 days: a complaint is late; 5 of the 8 units cannot decide.
         w.clock.set(time::macros::datetime!(2026-07-09 01:00 UTC));
         let e = w.apps.create_complaint(complain(&a)).await.unwrap_err();
         assert_eq!(
@@ -384,7 +384,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         );
         let e = w
             .apps
-            .record_committee_meeting(meeting(6, adopt_a()))
+            .record_committee_meeting(meeting(5, adopt_a()))
             .await
             .unwrap_err();
         assert_eq!(

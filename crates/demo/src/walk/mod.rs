@@ -130,17 +130,16 @@ impl ServerClock {
 }
 
 /// The departments whose opinions the consultation asks for come from the programme's
-/// settings; these units sit on the evaluation committee.
-const COMMITTEE: [&str; 9] = [
-    "县市场监督管理局",
-    "县发展和改革委员会",
-    "县经济和信息化委员会",
+/// settings; these units sit on the selection committee: the eight Art. 5 names.
+const COMMITTEE: [&str; 8] = [
+    "县发展改革委",
+    "县经济信息委",
     "县财政局",
-    "县科学技术局",
-    "县商务委员会",
-    "县总工会",
-    "县工商业联合会",
+    "县生态环境局",
     "县统计局",
+    "县市场监管局",
+    "县应急局",
+    "县税务局",
 ];
 const UNIT: &str = "qinglong-street";
 const OBJECTING_DEPARTMENT: &str = "税务局";
