@@ -3,7 +3,10 @@
 //! provider is configured with its own keys and grant; each probe is an attack that once
 //! worked.
 
-use qaward_kit::auth::{Claims, LocalKey, Role};
+use qaward_kit::{
+    auth::{Claims, LocalKey, Role},
+    testing::reason,
+};
 use qaward_proto::qaward::reviewers::v1::{
     ImportReviewersRequest, ListReviewersRequest, reviewer_service_client::ReviewerServiceClient,
 };
@@ -33,10 +36,6 @@ fn signed(key: &LocalKey, iss: &str, role: Role, programme: &str) -> String {
         programme: Some(programme.into()),
     })
     .unwrap()
-}
-
-fn reason(s: &tonic::Status) -> String {
-    qaward_kit::testing::reason(s)
 }
 
 #[tokio::test]

@@ -39,17 +39,17 @@ fn failed(e: object_store::Error) -> std::io::Error {
 }
 
 impl BlobStore {
-    /// Blobs on the local filesystem under `data_dir/blobs`.
-    pub fn new(data_dir: &std::path::Path) -> Self {
+    /// Blobs on the local filesystem under `data_dir/blobs`; a directory that cannot be made
+    /// is an error here, not a store somewhere else.
+    pub fn new(data_dir: &std::path::Path) -> Result<Self, String> {
         let root = data_dir.join("blobs");
-        let _ = std::fs::create_dir_all(&root);
-        let store = LocalFileSystem::new_with_prefix(&root)
-            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            .unwrap_or_else(|_| Arc::new(LocalFileSystem::new()));
-        BlobStore {
-            store,
+        let unusable = |e: &dyn std::fmt::Display| format!("{}: {e}", root.display());
+        std::fs::create_dir_all(&root).map_err(|e| unusable(&e))?;
+        let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| unusable(&e))?;
+        Ok(BlobStore {
+            store: Arc::new(store),
             prefix: String::new(),
-        }
+        })
     }
 
     /// The store the configuration names: the S3 bucket when `blobs.s3.bucket` is set, else the
@@ -57,7 +57,7 @@ impl BlobStore {
     pub fn from_config(c: &qaward_kit::config::Config) -> Result<Self, String> {
         let s3 = &c.blobs.s3;
         if s3.bucket.is_empty() {
-            return Ok(BlobStore::new(&c.data_dir));
+            return BlobStore::new(&c.data_dir);
         }
         // TLS for the bucket is rustls with ring, as everywhere in qaward; reqwest takes the
         // process's provider.
@@ -160,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn blobs_are_stored_whole_under_their_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::new(dir.path());
+        let store = BlobStore::new(dir.path()).unwrap();
         let mut w = store.writer("a").await.unwrap();
         w.write(b"%PDF-1.7 ").await.unwrap();
         w.write(b"quality manual").await.unwrap();

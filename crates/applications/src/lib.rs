@@ -60,9 +60,8 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let blobs = blobs::BlobStore::from_config(&ctx.config).map_err(DbError::Setup)?;
-    let service =
-        ApplicationServiceServer::new(ApplicationsApi::new(db, ctx.clone()).with_blobs(blobs))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+    let service = ApplicationServiceServer::new(ApplicationsApi::new(db, ctx.clone(), blobs))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     Ok(host.add_service(service))
 }

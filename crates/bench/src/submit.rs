@@ -121,7 +121,7 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
     };
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
         .add_service(ApplicationServiceServer::new(
-            qaward_applications::ApplicationsApi::new(db.clone(), ctx.clone()).with_blobs(blobs),
+            qaward_applications::ApplicationsApi::new(db.clone(), ctx.clone(), blobs),
         ));
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -195,16 +195,15 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             let streaming = method(&path).is_some_and(|(streams, _)| *streams);
             let call = async {
                 // The request's bytes stay counted against the gateway's buffer budget until
-                // the answer is back.
-                let mut _held = None;
-                let request = if streaming {
-                    request.map(Body::new)
+                // the answer is back (`_held` lives to the end of the call).
+                let (request, _held) = if streaming {
+                    (request.map(Body::new), None)
                 } else {
                     let (parts, body) = request.into_parts();
                     let (bytes, held) = read_held(body, max_message, &budget).await?;
-                    _held = held;
                     check_message(&path, &bytes)?;
-                    http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)))
+                    let whole = Body::new(http_body_util::Full::new(bytes));
+                    (http::Request::from_parts(parts, whole), held)
                 };
                 let response = channel
                     .oneshot(request)

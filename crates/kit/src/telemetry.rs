@@ -292,24 +292,14 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
 #[derive(Debug, Clone)]
 pub struct TraceLayer {
     duration: opentelemetry::metrics::Histogram<f64>,
-    /// The service whose server this is; empty for none.
+    /// The service whose server this is.
     service: String,
 }
 
-impl Default for TraceLayer {
-    fn default() -> Self {
-        TraceLayer::new()
-    }
-}
-
 impl TraceLayer {
-    /// Takes its instrument from the global meter provider: build it after [`init`].
-    pub fn new() -> Self {
-        TraceLayer::for_service("")
-    }
-
     /// The layer of `service`'s server (`gateway`, `reviewers`, …): its spans, and every span
-    /// below them, are exported under that service's name (crate::hops).
+    /// below them, are exported under that service's name (crate::hops). Takes its instrument
+    /// from the global meter provider: build it after [`init`].
     pub fn for_service(service: &str) -> Self {
         let duration = global::meter("qaward")
             .f64_histogram("rpc.server.duration")

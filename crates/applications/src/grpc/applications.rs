@@ -70,13 +70,8 @@ impl ApplicationsApi {
             let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
             let bad: Vec<FieldViolation> = DraftField::ALL
                 .into_iter()
-                .zip([
-                    &a.application_form,
-                    &a.organisation_profile,
-                    &a.self_assessment,
-                ])
-                .filter_map(|(f, text)| {
-                    f.too_long(text, &settings)
+                .filter_map(|f| {
+                    f.too_long(draft_text(a, f), &settings)
                         .map(|why| FieldViolation::new(format!("application.{}", f.path()), why))
                 })
                 .collect();
@@ -257,36 +252,28 @@ impl ApplicationsApi {
         let (p, y, code) = application_name(&a.name, "application.name")?;
         only_the_enterprise(c, code.as_str())?;
         let key = RequestKey::new("UpdateApplication", c, &r.request_id, &r)?;
-        const ALL: [&str; 3] = [
-            DraftField::ApplicationForm.path(),
-            DraftField::OrganisationProfile.path(),
-            DraftField::SelfAssessment.path(),
-        ];
         // AIP-134: no mask means the fields the request populates; `*` replaces all three.
-        let populated = [
-            &a.application_form,
-            &a.organisation_profile,
-            &a.self_assessment,
-        ];
-        let paths: Vec<&str> = match r.update_mask.as_ref().map(|m| &m.paths[..]) {
-            None | Some([]) => ALL
+        let fields: Vec<DraftField> = match r.update_mask.as_ref().map(|m| &m.paths[..]) {
+            None | Some([]) => DraftField::ALL
                 .into_iter()
-                .zip(populated)
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(p, _)| p)
+                .filter(|f| !draft_text(a, *f).is_empty())
                 .collect(),
-            Some(paths) if paths.iter().any(|p| p == "*") => ALL.to_vec(),
-            Some(paths) => paths.iter().map(String::as_str).collect(),
+            Some(paths) if paths.iter().any(|p| p == "*") => DraftField::ALL.to_vec(),
+            Some(paths) => paths
+                .iter()
+                .map(|p| {
+                    DraftField::parse(p).ok_or_else(|| {
+                        Error::invalid(
+                            "update_mask",
+                            format!(
+                                "{p} cannot be updated; the fields are {}",
+                                DraftField::ALL.map(DraftField::path).join(", ")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<_>>()?,
         };
-        if let Some(other) = paths.iter().find(|p| !ALL.contains(p)) {
-            return Err(Error::invalid(
-                "update_mask",
-                format!(
-                    "{other} cannot be updated; the fields are {}",
-                    ALL.join(", ")
-                ),
-            ));
-        }
         let now = self.now();
         self.change(key, |mut tx| async move {
             let mut l = load(&mut tx, &p, y, &code).await?;
@@ -299,20 +286,12 @@ impl ApplicationsApi {
             }
             let cycle = store::get_cycle(&mut tx, &p, y).await?;
             let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
-            for field in paths.iter().filter_map(|p| DraftField::parse(p)) {
-                let (slot, value) = match field {
-                    DraftField::ApplicationForm => {
-                        (&mut l.row.application_form, &a.application_form)
-                    }
-                    DraftField::OrganisationProfile => {
-                        (&mut l.row.organisation_profile, &a.organisation_profile)
-                    }
-                    DraftField::SelfAssessment => (&mut l.row.self_assessment, &a.self_assessment),
-                };
+            for field in fields {
+                let value = draft_text(a, field);
                 if let Some(why) = field.too_long(value, &settings) {
                     return Err(Error::invalid(format!("application.{}", field.path()), why));
                 }
-                *slot = value.clone();
+                *draft_slot(&mut l.row, field) = value.clone();
             }
             l.row.updated_micros = unix_micros(now);
             store::save_application(&mut tx, &l.row).await?;
@@ -322,5 +301,23 @@ impl ApplicationsApi {
             Ok(Done::new(tx, record, response))
         })
         .await
+    }
+}
+
+/// The text a request gives for a draft field.
+fn draft_text(a: &pb::Application, field: DraftField) -> &String {
+    match field {
+        DraftField::ApplicationForm => &a.application_form,
+        DraftField::OrganisationProfile => &a.organisation_profile,
+        DraftField::SelfAssessment => &a.self_assessment,
+    }
+}
+
+/// Where a stored application keeps a draft field.
+fn draft_slot(row: &mut ApplicationRow, field: DraftField) -> &mut String {
+    match field {
+        DraftField::ApplicationForm => &mut row.application_form,
+        DraftField::OrganisationProfile => &mut row.organisation_profile,
+        DraftField::SelfAssessment => &mut row.self_assessment,
     }
 }

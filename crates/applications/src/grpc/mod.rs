@@ -96,20 +96,21 @@ pub(crate) fn upstream(service: &'static str) -> impl Fn(Status) -> Error {
 }
 
 impl ApplicationsApi {
-    pub fn new(db: Database, ctx: ServiceContext) -> Self {
+    /// The service over `db`, keeping evidence files in `blobs` (`BlobStore::from_config`).
+    pub fn new(db: Database, ctx: ServiceContext, blobs: BlobStore) -> Self {
         let reviewers = channel_to(&ctx, ServiceKind::Reviewers);
         let scoring = channel_to(&ctx, ServiceKind::Scoring);
-        Self::with_upstreams(db, ctx, reviewers, scoring)
+        Self::with_upstreams(db, ctx, blobs, reviewers, scoring)
     }
 
     /// The service with its own channels to the reviewers and scoring services.
     pub fn with_upstreams(
         db: Database,
         ctx: ServiceContext,
+        blobs: BlobStore,
         reviewers: Channel,
         scoring: Channel,
     ) -> Self {
-        let blobs = BlobStore::new(&ctx.config.data_dir);
         // `start` refuses a calendar file that does not load; a test's defaults always do.
         let calendar = ctx.config.calendar().unwrap_or_else(|e| {
             tracing::error!(error = %e, "calendar_file does not load; using the built-in years");
@@ -123,12 +124,6 @@ impl ApplicationsApi {
             reviewers: ReviewerServiceClient::new(reviewers),
             scoring: ScoringServiceClient::new(scoring),
         }
-    }
-
-    /// The service with another blob store (the configured S3 bucket).
-    pub fn with_blobs(mut self, blobs: BlobStore) -> Self {
-        self.blobs = blobs;
-        self
     }
 
     /// The working-day calendar.

@@ -59,7 +59,7 @@ async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Running 
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
         .add_service(
             pb::application_service_server::ApplicationServiceServer::new(
-                qaward_applications::ApplicationsApi::new(db.db.clone(), ctx).with_blobs(blobs),
+                qaward_applications::ApplicationsApi::new(db.db.clone(), ctx, blobs),
             ),
         );
     let channel = testing::serve_on_loopback(host).await;

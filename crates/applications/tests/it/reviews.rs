@@ -147,6 +147,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
             qaward_applications::ApplicationsApi::with_upstreams(
                 apps_db.db.clone(),
                 ctx.clone(),
+                qaward_applications::blobs::BlobStore::from_config(&ctx.config).unwrap(),
                 reviewers.clone(),
                 scoring.clone(),
             ),
