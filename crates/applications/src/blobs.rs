@@ -47,7 +47,9 @@ impl BlobStore {
         std::fs::create_dir_all(&root).map_err(|e| unusable(&e))?;
         let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| unusable(&e))?;
         Ok(BlobStore {
-            store: Arc::new(store),
+            // Synced before it is moved under its hash, as the hand-written store did: a file
+            // acknowledged is on disk, whole, after a crash.
+            store: Arc::new(store.with_fsync(true)),
             prefix: String::new(),
         })
     }
