@@ -10,6 +10,7 @@
 //! | [`error`]   | one error type, mapped once to gRPC codes and HTTP statuses               |
 //! | [`audit`]   | the append-only, hash-chained audit trail                          |
 //! | [`outbox`]  | the transactional outbox and its at-least-once relay                       |
+//! | [`events`]  | events between services: a numbered feed, followed and applied once        |
 //! | [`idempotency`] | `request_id`: a retried mutation answers once and changes nothing twice |
 //! | [`security`] | every refused call as one structured log line and a count (等保 audit) |
 //! | [`clock`]   | injected time and injected, seedable randomness                           |
@@ -24,6 +25,7 @@ pub mod config;
 pub mod convert;
 pub mod db;
 pub mod error;
+pub mod events;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod hops;

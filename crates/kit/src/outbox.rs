@@ -24,6 +24,9 @@ pub struct Event {
     pub topic: String,
     /// The event body (protobuf or JSON, as the topic defines).
     pub payload: Vec<u8>,
+    /// When the change it announces committed (Unix microseconds): set on the events a relay
+    /// hands over, 0 on a new one ([`enqueue`] takes the time of the change).
+    pub created_micros: i64,
 }
 
 impl Event {
@@ -33,6 +36,7 @@ impl Event {
             id: uuid::Uuid::now_v7().to_string(),
             topic: topic.into(),
             payload: payload.into(),
+            created_micros: 0,
         }
     }
 }
@@ -58,6 +62,24 @@ pub async fn enqueue(conn: &mut Conn, at: time::OffsetDateTime, event: &Event) -
 /// Where a relay delivers events. `deliver` must be idempotent by `event.id`.
 pub trait Sink: Send + Sync + 'static {
     fn deliver(&self, event: &Event) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Hands each event to the sink its topic names: topics that start with `prefix` to `first`,
+/// every other to `rest`. One relay per outbox, however many services it feeds.
+pub struct ByTopic<A: Sink, B: Sink> {
+    pub prefix: &'static str,
+    pub first: A,
+    pub rest: B,
+}
+
+impl<A: Sink, B: Sink> Sink for ByTopic<A, B> {
+    async fn deliver(&self, event: &Event) -> Result<(), String> {
+        if event.topic.starts_with(self.prefix) {
+            self.first.deliver(event).await
+        } else {
+            self.rest.deliver(event).await
+        }
+    }
 }
 
 /// How a relay paces itself.
@@ -163,6 +185,7 @@ impl<S: Sink> Relay<S> {
                         id: r.try_get("event_id")?,
                         topic: r.try_get("topic")?,
                         payload: r.try_get("payload")?,
+                        created_micros: r.try_get("created_micros")?,
                     },
                 ))
             })

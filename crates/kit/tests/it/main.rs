@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod events;
 mod idempotency;
 mod migrations;
 mod outbox;
