@@ -9,6 +9,7 @@
 
 pub mod blobs;
 pub mod domain;
+pub mod follow;
 mod grpc;
 pub mod store;
 
@@ -21,24 +22,6 @@ use qaward_proto::qaward::applications::v1::application_service_server::Applicat
 
 pub use grpc::ApplicationsApi;
 
-/// Hands the outbox's notifications to the notifications service, with this service's own
-/// token, until the process ends; an event survives a crash as a row and is handed over once
-/// the relay runs again (the notifications service drops a repeat by its id).
-pub fn relay_notifications(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
-    let channel =
-        qaward_kit::tls::upstream_endpoint(&ctx.config, ServiceKind::Notifications)?.connect_lazy();
-    let token = qaward_kit::auth::service_token_source(&ctx.config, KIND.as_str())
-        .map_err(|e| format!("the applications service's own token: {e}"))?;
-    let relay = qaward_kit::outbox::Relay::new(
-        db.clone(),
-        qaward_kit::notify::NotifySink::new(channel, token),
-        ctx.clock.clone(),
-        qaward_kit::outbox::RelayOptions::default(),
-    );
-    tokio::spawn(relay.run(std::future::pending()));
-    Ok(())
-}
-
 pub const KIND: ServiceKind = ServiceKind::Applications;
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -49,14 +32,15 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES,
 };
 
-/// Opens and migrates this service's database, starts its outbox relay to the notifications
-/// service, and returns its server, ready to serve.
+/// Opens and migrates this service's database, starts its outbox relay (to the notifications
+/// and scoring services) and its follower of the reviewers' events ([`follow`]), and returns
+/// its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     ctx.config
         .calendar()
         .map_err(|e| DbError::Setup(format!("calendar_file: {e}")))?;
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
-    relay_notifications(&db, ctx).map_err(DbError::Setup)?;
+    follow::start(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let blobs = blobs::BlobStore::from_config(&ctx.config).map_err(DbError::Setup)?;

@@ -240,6 +240,11 @@ impl<S: Sink> Relay<S> {
         Ok(delivered)
     }
 
+    /// Relays for as long as the process runs, on a task of its own.
+    pub fn spawn(self) {
+        tokio::spawn(self.run(std::future::pending()));
+    }
+
     /// Relays until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);

@@ -360,13 +360,16 @@ pub async fn released(conn: &mut Conn, cycle: &str, stage: &str) -> Result<bool>
 }
 
 /// Every submitted sheet of a cycle with its assignment's application and stage, in one
-/// read: what results are computed from.
+/// read: what results are computed from. A defence sheet counts while its scorer sits on the
+/// panel: one who left it (R-41) is kept on the record, not counted.
 pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, String, Sheet)>> {
     let rows = sqlx::query(
         "SELECT a.application, a.stage, s.id, s.version, s.assignment_id, s.reviewer, s.kind, s.state, s.items,
                 s.defence_score, s.total, s.seal_hash, s.correction_reason, s.submitted_micros
          FROM sheets s JOIN assignments a ON a.id = s.assignment_id
-         WHERE a.cycle = $1 AND s.state = 'SUBMITTED' AND s.kind <> 'INDEPENDENT'",
+         WHERE a.cycle = $1 AND s.state = 'SUBMITTED' AND s.kind <> 'INDEPENDENT'
+           AND (s.kind <> 'DEFENCE' OR EXISTS (
+               SELECT 1 FROM assignment_people p WHERE p.assignment_id = s.assignment_id AND p.reviewer = s.reviewer))",
     )
     .bind(cycle)
     .fetch_all(db.pool())
@@ -509,4 +512,110 @@ pub async fn insert_log(conn: &mut Conn, l: &LogRow) -> Result<()> {
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Moves an assignment's seats as `change` says (R-41, R-45): leavers are recorded with
+/// `reason` and their unsubmitted sheets made VOID (kept), joiners seated.
+pub async fn reseat(
+    conn: &mut Conn,
+    assignment: &str,
+    change: &crate::domain::group::Reseat,
+    reason: &str,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    for (reviewer, role) in &change.leaving {
+        sqlx::query(
+            "INSERT INTO assignment_leavers (assignment_id, reviewer, role, reason, left_micros) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(assignment)
+        .bind(reviewer)
+        .bind(role)
+        .bind(reason)
+        .bind(unix_micros(at))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM assignment_people WHERE assignment_id = $1 AND reviewer = $2")
+            .bind(assignment)
+            .bind(reviewer)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "UPDATE sheets SET state = 'VOID' WHERE assignment_id = $1 AND reviewer = $2 AND state = 'DRAFT'",
+        )
+        .bind(assignment)
+        .bind(reviewer)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (reviewer, role) in &change.seated {
+        sqlx::query("DELETE FROM assignment_people WHERE assignment_id = $1 AND reviewer = $2")
+            .bind(assignment)
+            .bind(reviewer)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO assignment_people (assignment_id, reviewer, role) VALUES ($1, $2, $3)",
+        )
+        .bind(assignment)
+        .bind(reviewer)
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A disqualified application out of its cycle's results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExclusionRow {
+    pub cycle: String,
+    pub application: String,
+    pub rule: String,
+    pub reason: String,
+    pub created_micros: i64,
+}
+
+/// Records the exclusion unless one is recorded for the application; returns the one that
+/// stands.
+pub async fn exclude(conn: &mut Conn, e: &ExclusionRow) -> Result<ExclusionRow> {
+    sqlx::query(
+        "INSERT INTO exclusions (cycle, application, rule, reason, created_micros) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (cycle, application) DO NOTHING",
+    )
+    .bind(&e.cycle)
+    .bind(&e.application)
+    .bind(&e.rule)
+    .bind(&e.reason)
+    .bind(e.created_micros)
+    .execute(&mut *conn)
+    .await?;
+    let r = sqlx::query(
+        "SELECT cycle, application, rule, reason, created_micros FROM exclusions WHERE cycle = $1 AND application = $2",
+    )
+    .bind(&e.cycle)
+    .bind(&e.application)
+    .fetch_one(&mut *conn)
+    .await?;
+    exclusion_row(&r)
+}
+
+fn exclusion_row(r: &sqlx::any::AnyRow) -> Result<ExclusionRow> {
+    Ok(ExclusionRow {
+        cycle: r.try_get(0)?,
+        application: r.try_get(1)?,
+        rule: r.try_get(2)?,
+        reason: r.try_get(3)?,
+        created_micros: r.try_get(4)?,
+    })
+}
+
+/// A cycle's exclusions, by application.
+pub async fn exclusions(db: &Database, cycle: &str) -> Result<Vec<ExclusionRow>> {
+    let rows = sqlx::query(
+        "SELECT cycle, application, rule, reason, created_micros FROM exclusions WHERE cycle = $1 ORDER BY application",
+    )
+    .bind(cycle)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(exclusion_row).collect()
 }

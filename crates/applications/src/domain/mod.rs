@@ -4,6 +4,7 @@
 //! say which rule and which numbers led to it.
 
 pub mod chars;
+pub mod consistency;
 pub mod cycle;
 pub mod drafts;
 pub mod duties;

@@ -159,6 +159,45 @@ pub fn result_steps(
     }
 }
 
+/// The group's members as a draw or a change of its panel seats them (reviewer ids): the
+/// leader first, marked, then the others in draw order. A panel with no leader seat (a
+/// defence panel) has none marked.
+pub fn seated(leader: &str, members: &[String]) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::with_capacity(members.len());
+    if !leader.is_empty() {
+        out.push((leader.to_string(), true));
+    }
+    out.extend(
+        members
+            .iter()
+            .filter(|m| m.as_str() != leader)
+            .map(|m| (m.clone(), false)),
+    );
+    out
+}
+
+/// Who scores an application of a group, and as what (scoring's roles): the leader as LEADER,
+/// except on a defence panel where every member scores alike, the others as MEMBER,
+/// the defence panel's advisors as ADVISOR (they do not score).
+pub fn scorers(
+    stage: ReviewStage,
+    members: &[(String, bool)],
+    advisors: &[String],
+) -> Vec<(String, &'static str)> {
+    members
+        .iter()
+        .map(|(m, leads)| {
+            let role = if *leads && stage != ReviewStage::Defence {
+                "LEADER"
+            } else {
+                "MEMBER"
+            };
+            (m.clone(), role)
+        })
+        .chain(advisors.iter().map(|a| (a.clone(), "ADVISOR")))
+        .collect()
+}
+
 /// a reviewer reads an application only while a review it is drawn for runs — the
 /// application is in that review's stage.
 pub fn reviewer_may_read(current: Stage, drawn_for: &[ReviewStage]) -> bool {
@@ -362,5 +401,34 @@ mod tests {
                 .reason,
             "STEP_NOT_ALLOWED"
         );
+    }
+
+    #[test]
+    fn r41_a_replaced_member_leaves_the_seats_and_the_backup_scores_in_their_place() {
+        let ids = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // The draw's order, with the leader anywhere: the leader comes first.
+        let before = seated("B", &ids(&["A", "B", "C"]));
+        assert_eq!(
+            before,
+            vec![("B".into(), true), ("A".into(), false), ("C".into(), false)]
+        );
+        let after = seated("B", &ids(&["D", "B", "C"]));
+        let roles = scorers(ReviewStage::Materials, &after, &[]);
+        assert_eq!(
+            roles,
+            vec![
+                ("B".into(), "LEADER"),
+                ("D".into(), "MEMBER"),
+                ("C".into(), "MEMBER")
+            ]
+        );
+        // on a defence panel everyone scores as a member; advisors do not score.
+        let roles = scorers(ReviewStage::Defence, &after, &ids(&["X"]));
+        assert!(
+            roles
+                .iter()
+                .all(|(r, role)| *role == if r == "X" { "ADVISOR" } else { "MEMBER" })
+        );
+        assert_eq!(seated("", &ids(&["A"])), vec![("A".into(), false)]);
     }
 }

@@ -30,6 +30,7 @@ use crate::{
 use super::{
     ApplicationsApi,
     convert::{application_pb, china_date, cycle_pb, decimal, line, notice, opinion_field},
+    disqualify,
     names::{application_name, application_resource, cycle_id, department_inbox},
 };
 
@@ -370,6 +371,12 @@ impl ApplicationsApi {
         if !bad.is_empty() {
             return Err(Error::invalid_fields(bad));
         }
+        if r.fraud && !r.upheld {
+            return Err(Error::invalid(
+                "fraud",
+                "only an upheld objection finds fraud (Art. 12(2))",
+            ));
+        }
         let key = RequestKey::new("DecideObjection", c, &r.request_id, &r)?;
         let now = self.now();
         self.change(key, |mut tx| async move {
@@ -392,6 +399,7 @@ impl ApplicationsApi {
             objection.decision_reason = reason.clone();
             store::save_consultation(&mut tx, &objection, None).await?;
             if r.upheld {
+                let finding = format!("{}的异议成立：{reason}", r.department);
                 move_by(
                     &mut tx,
                     c,
@@ -399,10 +407,11 @@ impl ApplicationsApi {
                     &mut row,
                     &Step::Disqualify {
                         rule: "R-20",
-                        reason: format!("{}的异议成立：{reason}", r.department),
+                        reason: finding.clone(),
                     },
                 )
                 .await?;
+                disqualify::consequences(&mut tx, now, &row, "R-20", &finding, r.fraud).await?;
             } else {
                 let why = Explanation::new(
                     "R-20",
@@ -418,7 +427,7 @@ impl ApplicationsApi {
             let response = application_pb(&mut tx, &row).await?;
             let record = AuditRecord::by(c, "application.decide_objection", response.name.clone())
                 .because("R-20")
-                .with_detail(serde_json::json!({ "department": r.department, "upheld": r.upheld, "reason": reason }));
+                .with_detail(serde_json::json!({ "department": r.department, "upheld": r.upheld, "fraud": r.fraud, "reason": reason }));
             Ok(Done::new(tx, record, response))
         })
         .await

@@ -15,6 +15,8 @@
 //! | `committee`    | RecordCommitteeMeeting, RecordApproval                    |
 //! | `duties`       | winners' reports, overdue reports, RevokeAward (R-30-R-32)             |
 //! | `export`       | ExportCycleRecord                                                      |
+//! | `consistency`  | CheckConsistency: this service against reviewers and scoring (issue 24) |
+//! | `disqualify`   | what every disqualification sets off (R-15, R-20, R-21, Art. 12(2))    |
 //! | `convert`      | proto ↔ domain                                                         |
 //! | `names`        | the resource names this service parses and builds                      |
 //!
@@ -26,9 +28,11 @@
 mod access;
 mod applications;
 mod committee;
+mod consistency;
 mod consultation;
 mod convert;
 mod cycles;
+mod disqualify;
 mod duties;
 mod enterprises;
 mod evidence;
@@ -60,6 +64,10 @@ use tonic::{
 };
 
 use crate::blobs::BlobStore;
+
+pub(crate) use convert::notice;
+pub(crate) use names::application_resource;
+pub(crate) use reviews::assigned_people;
 
 pub struct ApplicationsApi {
     db: Database,
@@ -254,6 +262,14 @@ impl ApplicationService for ApplicationsApi {
     ) -> Result<Response<pb::CycleBoard>, Status> {
         let (c, r) = Caller::and_message(request)?;
         reply(self.intake_board(&c, r).await)
+    }
+
+    async fn check_consistency(
+        &self,
+        request: Request<pb::CheckConsistencyRequest>,
+    ) -> Result<Response<pb::ConsistencyReport>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.consistency_check(&c, r).await)
     }
 
     async fn create_application(

@@ -30,6 +30,7 @@ use super::{
     ApplicationsApi,
     consultation::move_by,
     convert::{china_date, complaint_pb, line, notice},
+    disqualify,
     names::{application_name, application_resource, cycle_id},
 };
 
@@ -296,6 +297,12 @@ impl ApplicationsApi {
                 ""
             }
         };
+        if r.fraud && outcome != "SUBSTANTIATED" {
+            bad.push(FieldViolation::new(
+                "fraud",
+                "only a substantiated complaint finds fraud (Art. 12(2))",
+            ));
+        }
         if !bad.is_empty() {
             return Err(Error::invalid_fields(bad));
         }
@@ -316,6 +323,7 @@ impl ApplicationsApi {
             complaint.investigation = investigation.clone();
             // substantiated disqualifies; unfounded keeps the candidate.
             if outcome == "SUBSTANTIATED" {
+                let finding = format!("公示期异议经调查属实：{investigation}");
                 move_by(
                     &mut tx,
                     c,
@@ -323,10 +331,11 @@ impl ApplicationsApi {
                     &mut row,
                     &Step::Disqualify {
                         rule: "R-21",
-                        reason: format!("公示期异议经调查属实：{investigation}"),
+                        reason: finding.clone(),
                     },
                 )
                 .await?;
+                disqualify::consequences(&mut tx, now, &row, "R-21", &finding, r.fraud).await?;
             }
             let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
             if notify::valid_recipient_id(&complaint.complainant) {
@@ -358,7 +367,7 @@ impl ApplicationsApi {
             let response = complaint_pb(application, &complaint);
             let record = AuditRecord::by(c, "complaint.resolve", response.name.clone())
                 .because("R-52")
-                .with_detail(serde_json::json!({ "outcome": outcome }));
+                .with_detail(serde_json::json!({ "outcome": outcome, "fraud": r.fraud }));
             Ok(Done::new(tx, record, response))
         })
         .await

@@ -417,14 +417,9 @@ impl ApplicationsApi {
                 .unwrap_or(name)
                 .to_string()
         };
-        let leader = id(&draw.leader);
-        let mut members: Vec<(String, bool)> = vec![(leader.clone(), true)];
-        members.extend(
-            draw.members
-                .iter()
-                .map(|m| id(m))
-                .filter(|m| *m != leader)
-                .map(|m| (m, false)),
+        let members = review::seated(
+            &id(&draw.leader),
+            &draw.members.iter().map(|m| id(m)).collect::<Vec<_>>(),
         );
         let panel = match panel {
             Some(panel) => panel,
@@ -478,21 +473,7 @@ impl ApplicationsApi {
                             application: resource.clone(),
                             stage: scoring_stage(stage) as i32,
                             rubric: rubric.clone(),
-                            people: members
-                                .iter()
-                                .map(|(m, leads)| spb::AssignedPerson {
-                                    reviewer: format!("reviewers/{m}"),
-                                    role: if *leads && stage != ReviewStage::Defence {
-                                        spb::AssignmentRole::Leader
-                                    } else {
-                                        spb::AssignmentRole::Member
-                                    } as i32,
-                                })
-                                .chain(g.advisors.iter().map(|a| spb::AssignedPerson {
-                                    reviewer: format!("reviewers/{a}"),
-                                    role: spb::AssignmentRole::Advisor as i32,
-                                }))
-                                .collect(),
+                            people: assigned_people(stage, &members, &g.advisors),
                             enterprise_code: row.credit_code.clone(),
                             recommending_unit: enterprise.recommending_unit.clone(),
                             ..Default::default()
@@ -677,4 +658,23 @@ impl ApplicationsApi {
         }
         Ok(out)
     }
+}
+
+/// The people of a group's scoring assignments ([`review::scorers`]), as scoring takes them.
+pub(crate) fn assigned_people(
+    stage: ReviewStage,
+    members: &[(String, bool)],
+    advisors: &[String],
+) -> Vec<spb::AssignedPerson> {
+    review::scorers(stage, members, advisors)
+        .into_iter()
+        .map(|(reviewer, role)| spb::AssignedPerson {
+            reviewer: format!("reviewers/{reviewer}"),
+            role: match role {
+                "LEADER" => spb::AssignmentRole::Leader,
+                "ADVISOR" => spb::AssignmentRole::Advisor,
+                _ => spb::AssignmentRole::Member,
+            } as i32,
+        })
+        .collect()
 }

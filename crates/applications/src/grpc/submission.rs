@@ -28,6 +28,7 @@ use super::{
     access::{load, only_the_enterprise},
     convert::{application_pb, china_date, line, notice, opinion_field},
     cycles::eligibility_of,
+    disqualify,
     names::application_name,
 };
 
@@ -362,16 +363,8 @@ impl ApplicationsApi {
             .map_err(refused)?;
             decide(&mut l.row, d.to, &d.why, unix_micros(now));
             store::save_application(&mut tx, &l.row).await?;
-            store::add_record(
-                &mut tx,
-                code.as_str(),
-                p,
-                "fraud",
-                &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
-                &full,
-                unix_micros(now),
-            )
-            .await?;
+            // A site-visit stop is a finding of fraud or serious mismatch: it bars (Art. 12(2)).
+            disqualify::consequences(&mut tx, now, &l.row, "R-15", &full, true).await?;
             let name = l.enterprise.display_name.clone();
             notify::enqueue(
                 &mut tx,

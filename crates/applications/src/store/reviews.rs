@@ -269,3 +269,55 @@ pub async fn site_stop(conn: &mut Conn, application: &str) -> Result<Option<Stri
         .await?;
     row.map(|r| r.try_get(0).map_err(Error::from)).transpose()
 }
+
+/// The started groups seated from `panel` (programmes/{p}/panels/{id}) or from one of `draws`.
+pub async fn groups_seated_by(
+    conn: &mut Conn,
+    panel: &str,
+    draws: &[String],
+) -> Result<Vec<ReviewGroupRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {GROUP_COLUMNS} FROM review_groups WHERE state = 'STARTED' AND (panel = $1 OR draw = $2 OR draw = $3 OR draw = $4) ORDER BY id"
+    )))
+    .bind(panel)
+    .bind(draws.first().map(String::as_str).unwrap_or("-"))
+    .bind(draws.get(1).map(String::as_str).unwrap_or("-"))
+    .bind(draws.get(2).map(String::as_str).unwrap_or("-"))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(group_from(conn, r).await?);
+    }
+    Ok(out)
+}
+
+/// Seats `g.members` and `g.draw`/`g.panel` as they now stand: the members
+/// replace the group's, and with them who may read its applications.
+pub async fn reseat_group(conn: &mut Conn, g: &ReviewGroupRow, now_micros: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE review_groups SET draw = $1, panel = $2, updated_micros = $3 WHERE id = $4",
+    )
+    .bind(&g.draw)
+    .bind(&g.panel)
+    .bind(now_micros)
+    .bind(&g.id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM review_members WHERE group_id = $1")
+        .bind(&g.id)
+        .execute(&mut *conn)
+        .await?;
+    for (i, (reviewer, leader)) in g.members.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO review_members (group_id, reviewer, leader, position) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&g.id)
+        .bind(reviewer)
+        .bind(i64::from(*leader))
+        .bind(i as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -215,6 +215,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
                     upheld: false,
                     reason: "逾期已补正，不属于重大违法".into(),
                     request_id: String::new(),
+                    fraud: false,
                 },
             ))
             .await
@@ -310,6 +311,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
                     outcome: outcome as i32,
                     investigation: "经核查发证机关记录".into(),
                     request_id: String::new(),
+                    fraud: outcome == pb::ComplaintOutcome::Substantiated,
                 },
             )
         };

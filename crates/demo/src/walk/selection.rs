@@ -179,6 +179,7 @@ impl Walk {
                     upheld: false,
                     reason: "逾期申报已补正并缴纳滞纳金，不属于重大违法行为".into(),
                     request_id: rid(&format!("demo-{cycle}-objection-{i}")),
+                    fraud: false,
                 }
             )
             .map_err(failed("decide the objection"))?;
@@ -257,6 +258,7 @@ impl Walk {
                     outcome: pb::ComplaintOutcome::Unfounded as i32,
                     investigation: "经生态环境局现场监测，厂界噪声达标，反映情况不属实".into(),
                     request_id: rid(&format!("demo-{cycle}-resolve-{i}")),
+                    fraud: false,
                 }
             )
             .map_err(failed("resolve the complaint"))?;

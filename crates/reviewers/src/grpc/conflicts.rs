@@ -17,7 +17,7 @@ use qaward_proto::qaward::reviewers::v1 as pb;
 use super::{
     ReviewersApi,
     convert::{date_of, enterprise_codes, flag_kind, flag_pb, relation_kind, relation_pb},
-    is_self,
+    events, is_self,
     names::{flag, reviewer_id},
     registry_keeper, self_or,
 };
@@ -111,11 +111,56 @@ pub(super) async fn create_relation(
         );
         if !violations.is_empty() {
             tracing::warn!(relation = %response.name, "cooling-off violation recorded (R-44)");
-            record = record.with_detail(serde_json::json!({ "violations": violations }));
+            let flag = cooling_off_flag(api, &mut tx, &row, &violations).await?;
+            record =
+                record.with_detail(serde_json::json!({ "violations": violations, "flag": flag }));
         }
         Ok(Done::new(tx, record, response))
     })
     .await
+}
+
+/// a tie that breaks a cooling-off period opens a disciplinary flag on the reviewer (so
+/// they are drawn for nobody while it is pending, R-41) and tells the office of each programme
+/// whose review it breaks, through the event its follower turns into a notice. Returns the
+/// flag's name.
+async fn cooling_off_flag(
+    api: &ReviewersApi,
+    tx: &mut qaward_kit::db::Tx,
+    rel: &store::RelationRow,
+    violations: &[eligibility::Reason],
+) -> Result<String> {
+    let flag = store::FlagRow {
+        id: api.new_id(),
+        reviewer_id: rel.reviewer_id.clone(),
+        kind: "DISCIPLINARY".into(),
+        start_date: iso_date(api.now().date()),
+        end_date: None,
+        note: format!(
+            "R-44 回避期内与受评企业 {} 建立关系（reviewers/{}/relations/{}）",
+            rel.enterprise_code, rel.reviewer_id, rel.id
+        ),
+        resolved: false,
+    };
+    store::insert_flag(tx, &flag, api.now()).await?;
+    let name = flag_pb(&flag).name;
+    for programme in store::programmes_reviewing(tx, &rel.reviewer_id, &rel.enterprise_code).await?
+    {
+        events::publish(
+            tx,
+            api.now(),
+            &programme,
+            pb::reviewers_event::Kind::CoolingOffViolation(pb::CoolingOffViolation {
+                reviewer: format!("reviewers/{}", rel.reviewer_id),
+                relation: format!("reviewers/{}/relations/{}", rel.reviewer_id, rel.id),
+                flag: name.clone(),
+                enterprise_code: rel.enterprise_code.clone(),
+                reasons: violations.iter().map(|v| v.message.clone()).collect(),
+            }),
+        )
+        .await?;
+    }
+    Ok(name)
 }
 
 pub(super) async fn list_relations(

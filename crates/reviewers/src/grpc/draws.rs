@@ -16,6 +16,7 @@ use qaward_proto::qaward::reviewers::v1 as pb;
 use super::{
     ReviewersApi,
     convert::{date_of, draw_pb, enterprise_codes, panel_pb, purpose_of},
+    events,
     names::{child, programme_id},
 };
 use crate::{
@@ -336,7 +337,23 @@ pub(super) async fn execute(
             Err(e) => return Err(e),
         }
         let draw = draw_pb(&store::get_draw(&mut tx, programme, id).await?, false);
-        let panel = panel_pb(&store::get_panel(&mut tx, programme, &seated.id).await?, c);
+        let stored = store::get_panel(&mut tx, programme, &seated.id).await?;
+        if !superseded.is_empty() {
+            events::publish(
+                &mut tx,
+                now,
+                programme,
+                pb::reviewers_event::Kind::DrawSuperseded(pb::DrawSuperseded {
+                    superseded: superseded
+                        .iter()
+                        .map(|(d, _)| format!("programmes/{programme}/draws/{d}"))
+                        .collect(),
+                    panel: Some(events::members(&stored)),
+                }),
+            )
+            .await?;
+        }
+        let panel = panel_pb(&stored, c);
         let superseded: Vec<String> = superseded
             .iter()
             .map(|(d, _)| format!("programmes/{programme}/draws/{d}"))

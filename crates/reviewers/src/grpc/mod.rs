@@ -7,6 +7,7 @@
 //! | `conflicts`    | relations, flags, CheckConflicts                  |
 //! | `draws`        | Prepare/Execute/Get/List/VerifyDraw               |
 //! | `panels`       | Get/ListPanels, RespondToAssignment, ReplaceMember, ReleasePanel |
+//! | `events`       | ListEvents: the feed other services follow (issue 24)          |
 //! | `records`      | RecordReviewerEvent, GetReviewerRecord (Art. 6(3), R-42)       |
 //! | `replay`       | a recorded draw replayed offline                        |
 //! | `convert`      | proto ↔ domain                                                 |
@@ -19,6 +20,7 @@
 mod conflicts;
 mod convert;
 mod draws;
+mod events;
 mod names;
 mod panels;
 mod programmes;
@@ -296,5 +298,13 @@ impl ReviewerService for ReviewersApi {
     async fn release_panel(&self, r: Request<pb::ReleasePanelRequest>) -> Answer<pb::Panel> {
         let (c, r) = Caller::and_message(r)?;
         reply(panels::release(self, &c, r).await)
+    }
+
+    async fn list_events(
+        &self,
+        r: Request<pb::ListEventsRequest>,
+    ) -> Answer<pb::ListEventsResponse> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(events::list(self, &c, r).await)
     }
 }

@@ -15,7 +15,7 @@ use qaward_proto::qaward::reviewers::v1 as pb;
 use super::{
     ReviewersApi,
     convert::panel_pb,
-    is_self,
+    events, is_self,
     names::{child, programme_id, reviewer_id},
 };
 use crate::{
@@ -193,6 +193,25 @@ async fn call_backup(
         store::book(&mut tx, &moved.next, &days, &p.id).await?;
         store::assign(&mut tx, &moved.next, &p).await?;
     }
+    let (reason_pb, rule) = match state {
+        SeatState::Replaced => (pb::ReplaceReason::LateConflict, "R-41"),
+        SeatState::Expired => (pb::ReplaceReason::MissedDeadline, "R-45"),
+        _ => (pb::ReplaceReason::Declined, "R-45"),
+    };
+    events::publish(
+        &mut tx,
+        api.now(),
+        &p.programme_id,
+        pb::reviewers_event::Kind::MemberReplaced(pb::MemberReplaced {
+            panel: Some(events::members(&p)),
+            leaving: format!("reviewers/{}", moved.leaving),
+            joining: format!("reviewers/{}", moved.next),
+            reason: reason_pb as i32,
+            rule: rule.into(),
+            note: reason.to_string(),
+        }),
+    )
+    .await?;
     let response = panel_pb(&p, c);
     let record = AuditRecord::by(c, "panel.replace", response.name.clone())
         .because(format!("{}: {reason}", state.as_str()))

@@ -162,3 +162,22 @@ pub async fn resolve_flag(
         }
     }
 }
+
+/// The programmes whose panels had `reviewer` review `enterprise` (R-44), in name order.
+pub async fn programmes_reviewing(
+    conn: &mut Conn,
+    reviewer: &str,
+    enterprise: &str,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT programme_id FROM assignments WHERE reviewer_id = $1 AND enterprise_code = $2
+         ORDER BY programme_id",
+    )
+    .bind(reviewer)
+    .bind(enterprise)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get("programme_id")?))
+        .collect()
+}

@@ -82,6 +82,42 @@ pub fn refused((rule, reason, message): Refusal) -> qaward_kit::Error {
     }
 }
 
+/// A change of an assignment's seats: who leaves (with the role they had) and who
+/// joins or changes role, from the people seated before and after; both (reviewer, role).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reseat {
+    pub leaving: Vec<(String, String)>,
+    pub seated: Vec<(String, String)>,
+}
+
+impl Reseat {
+    /// Nothing changes: the same people in the same roles (a repeated reseat).
+    pub fn is_empty(&self) -> bool {
+        self.leaving.is_empty() && self.seated.is_empty()
+    }
+}
+
+/// What moving from `before` to `after` does; reviewers compare without case, as ids do.
+pub fn reseat(before: &[(String, String)], after: &[(String, String)]) -> Reseat {
+    let find = |list: &[(String, String)], r: &str| {
+        list.iter()
+            .find(|(x, _)| x.eq_ignore_ascii_case(r))
+            .map(|(_, role)| role.clone())
+    };
+    Reseat {
+        leaving: before
+            .iter()
+            .filter(|(r, _)| find(after, r).is_none())
+            .cloned()
+            .collect(),
+        seated: after
+            .iter()
+            .filter(|(r, role)| find(before, r).as_deref() != Some(role.as_str()))
+            .cloned()
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +173,22 @@ mod tests {
             1
         );
         assert_eq!(composition_problems("DEFENCE", &["ADVISOR"]).len(), 1);
+    }
+
+    #[test]
+    fn r41_a_reseat_names_who_leaves_and_who_joins_and_a_repeat_changes_nothing() {
+        let p = |r: &str, role: &str| (r.to_string(), role.to_string());
+        let before = [p("A", "LEADER"), p("B", "MEMBER"), p("C", "MEMBER")];
+        let after = [p("A", "LEADER"), p("D", "MEMBER"), p("C", "MEMBER")];
+        let change = reseat(&before, &after);
+        assert_eq!(change.leaving, vec![p("B", "MEMBER")]);
+        assert_eq!(change.seated, vec![p("D", "MEMBER")]);
+        assert!(reseat(&after, &after).is_empty());
+        // The leader left: a member is made leader; nobody else leaves.
+        let led = [p("C", "LEADER"), p("D", "MEMBER")];
+        let change = reseat(&after, &led);
+        assert_eq!(change.leaving, vec![p("A", "LEADER")]);
+        assert_eq!(change.seated, vec![p("C", "LEADER")]);
+        assert!(reseat(&[p("a", "MEMBER")], &[p("A", "MEMBER")]).is_empty());
     }
 }

@@ -79,6 +79,8 @@ pub enum SheetState {
     Draft,
     Submitted,
     Superseded,
+    /// An unsubmitted sheet of a scorer who left the assignment: kept, never counted.
+    Void,
 }
 
 impl SheetState {
@@ -87,6 +89,7 @@ impl SheetState {
             SheetState::Draft => "DRAFT",
             SheetState::Submitted => "SUBMITTED",
             SheetState::Superseded => "SUPERSEDED",
+            SheetState::Void => "VOID",
         }
     }
 
@@ -95,6 +98,7 @@ impl SheetState {
             SheetState::Draft,
             SheetState::Submitted,
             SheetState::Superseded,
+            SheetState::Void,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -338,15 +342,19 @@ pub fn may_sign_consensus(stage: &str, already_signed: bool, released: bool) -> 
     Ok(())
 }
 
-/// the consensus is opened or signed only when every scorer has submitted their
-/// independent sheet; the submitted ones.
+/// the consensus is opened or signed only when every sitting scorer has submitted their
+/// independent sheet; the submitted ones of the sitting scorers.
 pub fn all_independent_in<'a>(
     scorers: impl IntoIterator<Item = &'a String>,
     sheets: Vec<Sheet>,
 ) -> Result<Vec<Sheet>> {
+    let scorers: Vec<&String> = scorers.into_iter().collect();
+    // A scorer who left the assignment is not waited for, and their sheet, kept
+    // on the record, does not count.
     let independent: Vec<Sheet> = sheets
         .into_iter()
         .filter(|s| s.kind == SheetKind::Independent && s.state == SheetState::Submitted)
+        .filter(|s| scorers.iter().any(|r| r.eq_ignore_ascii_case(&s.reviewer)))
         .collect();
     let missing: Vec<String> = scorers
         .into_iter()

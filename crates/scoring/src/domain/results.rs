@@ -90,6 +90,8 @@ pub struct Scores {
     pub defence: Option<Decimal>,
     /// Why the panel's scores give no defence score yet (too few scorers, R-14).
     pub defence_problem: Option<String>,
+    /// Disqualified in the applications service: the rule and the finding (issue 24).
+    pub disqualified: Option<(&'static str, String)>,
 }
 
 impl Scores {
@@ -101,6 +103,7 @@ impl Scores {
             site: None,
             defence: None,
             defence_problem: None,
+            disqualified: None,
         }
     }
 }
@@ -118,6 +121,8 @@ pub enum Outcome {
     TiedAtCut,
     /// A score the next step needs is not in yet.
     Pending,
+    /// Disqualified: out of the ranking whatever its scores.
+    Disqualified,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +181,16 @@ fn explain(rule: &'static str, message: String, inputs: &[(&str, Decimal)]) -> E
     }
 }
 
+/// The rules an application is disqualified under, as an exclusion names them: fraud found at
+/// the site visit, a department's objection upheld, a complaint in the public
+/// notice substantiated or at another stage, an exclusion found late.
+pub const DISQUALIFYING_RULES: [&str; 5] = ["R-04", "R-15", "R-20", "R-21", "R-52"];
+
+/// `rule` as one of [`DISQUALIFYING_RULES`].
+pub fn disqualifying_rule(rule: &str) -> Option<&'static str> {
+    DISQUALIFYING_RULES.into_iter().find(|r| *r == rule)
+}
+
 /// Computes a cycle's results. The same scores and settings always give the same results.
 pub fn compute(settings: &Settings, applicants: &[Scores]) -> CycleResults {
     let mut results: Vec<ApplicantResult> = applicants
@@ -192,6 +207,16 @@ pub fn compute(settings: &Settings, applicants: &[Scores]) -> CycleResults {
                 outcome: Outcome::Pending,
                 explanations: Vec::new(),
             };
+            if let Some((rule, finding)) = &a.disqualified {
+                // Its scores stay shown; it takes no place and pushes nobody below the cut.
+                r.outcome = Outcome::Disqualified;
+                r.explanations.push(Explanation {
+                    rule,
+                    message: format!("已取消评审资格，不参与排名：{finding}"),
+                    inputs: Vec::new(),
+                });
+                return r;
+            }
             let Some(m) = a.materials else { return r };
             let t = settings.materials_threshold;
             if m < t {
@@ -366,6 +391,7 @@ mod tests {
             site: Some(d(s)),
             defence: Some(d(def)),
             defence_problem: None,
+            disqualified: None,
         }
     }
 
@@ -388,6 +414,7 @@ mod tests {
                     site: None,
                     defence: None,
                     defence_problem: None,
+                    disqualified: None,
                 },
                 Scores {
                     application: "b".into(),
@@ -395,6 +422,7 @@ mod tests {
                     site: None,
                     defence: None,
                     defence_problem: None,
+                    disqualified: None,
                 },
             ],
         );
@@ -545,6 +573,7 @@ mod tests {
                 site: Some(d("450")),
                 defence: None,
                 defence_problem: Some(why),
+                disqualified: None,
             }],
         );
         let a = &r.results[0];
@@ -589,5 +618,31 @@ mod tests {
             compute(&Settings::default(), &apps),
             compute(&Settings::default(), &reversed)
         );
+    }
+
+    #[test]
+    fn r15_a_disqualified_applicant_takes_no_place_and_pushes_nobody_below_the_cut() {
+        let settings = Settings {
+            max_candidates: 1,
+            ..Settings::default()
+        };
+        let scored = |name: &str, site: i64| Scores {
+            materials: Some(Decimal::from(800)),
+            site: Some(Decimal::from(site)),
+            defence: Some(Decimal::from(90)),
+            ..Scores::new(name.to_string())
+        };
+        let before = compute(&settings, &[scored("a", 900), scored("b", 850)]);
+        assert_eq!(outcome(&before, "a"), Outcome::Candidate);
+        assert_eq!(outcome(&before, "b"), Outcome::NotCandidate);
+        let mut a = scored("a", 900);
+        a.disqualified = Some(("R-15", "现场评审发现弄虚作假".to_string()));
+        let after = compute(&settings, &[a, scored("b", 850)]);
+        assert_eq!(outcome(&after, "a"), Outcome::Disqualified);
+        assert_eq!(outcome(&after, "b"), Outcome::Candidate);
+        let x = after.results.iter().find(|r| r.application == "a").unwrap();
+        assert_eq!((x.rank, x.composite), (None, None));
+        assert_eq!(x.explanations[0].rule, "R-15");
+        assert!(x.explanations[0].message.contains("弄虚作假"));
     }
 }

@@ -2,8 +2,14 @@
 //! which rubric version.
 
 use qaward_kit::{
-    Error, Result, audit::AuditRecord, auth::Caller, change::Done, db::Conn, error::FieldViolation,
-    idempotency::RequestKey, paging::Page,
+    Error, Result,
+    audit::AuditRecord,
+    auth::{Caller, Role},
+    change::Done,
+    db::Conn,
+    error::FieldViolation,
+    idempotency::RequestKey,
+    paging::Page,
 };
 use qaward_proto::qaward::scoring::v1 as pb;
 
@@ -56,41 +62,9 @@ pub(super) async fn create(
     if stage.is_none() {
         bad.push(FieldViolation::new("assignment.stage", "must be set"));
     }
-    let mut people: Vec<(String, String)> = Vec::new();
-    for (i, p) in a.people.iter().enumerate() {
-        let role = match pb::AssignmentRole::try_from(p.role) {
-            Ok(pb::AssignmentRole::Member) => "MEMBER",
-            Ok(pb::AssignmentRole::Leader) => "LEADER",
-            Ok(pb::AssignmentRole::Advisor) => "ADVISOR",
-            _ => {
-                bad.push(FieldViolation::new(
-                    format!("assignment.people[{i}].role"),
-                    "must be set",
-                ));
-                continue;
-            }
-        };
-        match p
-            .reviewer
-            .strip_prefix("reviewers/")
-            .filter(|x| !x.is_empty() && !x.contains('/'))
-        {
-            Some(id) if !people.iter().any(|(r, _)| r.eq_ignore_ascii_case(id)) => {
-                people.push((id.to_ascii_uppercase(), role.to_string()))
-            }
-            _ => bad.push(FieldViolation::new(
-                format!("assignment.people[{i}].reviewer"),
-                "must be reviewers/{reviewer}, once",
-            )),
-        }
-    }
+    let people = people_of(&a.people, "assignment.people", &mut bad);
     if let Some(stage) = stage {
-        let roles: Vec<&str> = people.iter().map(|(_, r)| r.as_str()).collect();
-        bad.extend(
-            group::composition_problems(stage, &roles)
-                .into_iter()
-                .map(|description| FieldViolation::new("assignment.people", description)),
-        );
+        bad.extend(composition(stage, &people, "assignment.people"));
     }
     // rubrics/{id} pins the current version; rubrics/{id}@{version} names one, so every
     // assignment of a cycle can pin the same version.
@@ -155,4 +129,88 @@ pub(super) async fn named(conn: &mut Conn, name: &names::AssignmentName) -> Resu
     let a = store::get_assignment(conn, &name.id).await?;
     name.check(&a)?;
     Ok(a)
+}
+
+/// The people of an assignment as (REVIEWER-ID, role), each once; what is wrong goes to `bad`
+/// under `field[i]`.
+fn people_of(
+    people: &[pb::AssignedPerson],
+    field: &str,
+    bad: &mut Vec<FieldViolation>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        let role = match pb::AssignmentRole::try_from(p.role) {
+            Ok(pb::AssignmentRole::Member) => "MEMBER",
+            Ok(pb::AssignmentRole::Leader) => "LEADER",
+            Ok(pb::AssignmentRole::Advisor) => "ADVISOR",
+            _ => {
+                bad.push(FieldViolation::new(
+                    format!("{field}[{i}].role"),
+                    "must be set",
+                ));
+                continue;
+            }
+        };
+        match p
+            .reviewer
+            .strip_prefix("reviewers/")
+            .filter(|x| !x.is_empty() && x.len() <= 64 && !x.contains('/'))
+        {
+            Some(id) if !out.iter().any(|(r, _)| r.eq_ignore_ascii_case(id)) => {
+                out.push((id.to_ascii_uppercase(), role.to_string()))
+            }
+            _ => bad.push(FieldViolation::new(
+                format!("{field}[{i}].reviewer"),
+                "must be reviewers/{reviewer}, once",
+            )),
+        }
+    }
+    out
+}
+
+/// Art. 8, 16(3-5): who may sit for `stage`, as violations of `field`.
+fn composition(stage: &str, people: &[(String, String)], field: &str) -> Vec<FieldViolation> {
+    let roles: Vec<&str> = people.iter().map(|(_, r)| r.as_str()).collect();
+    group::composition_problems(stage, &roles)
+        .into_iter()
+        .map(|description| FieldViolation::new(field, description))
+        .collect()
+}
+
+pub(super) async fn reseat(
+    api: &ScoringApi,
+    c: &Caller,
+    r: pb::ReseatScorersRequest,
+) -> Result<pb::Assignment> {
+    let name = names::assignment(&r.assignment, "assignment")?;
+    if c.role != Role::Service {
+        c.acts_for(names::programme_of(&r.assignment))?;
+    }
+    let mut bad = Vec::new();
+    let people = people_of(&r.people, "people", &mut bad);
+    let reason = r.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        bad.push(FieldViolation::new("reason", "must be 1-500 characters"));
+    }
+    if !bad.is_empty() {
+        return Err(Error::invalid_fields(bad));
+    }
+    let key = RequestKey::new("ReseatScorers", c, &r.request_id, &r)?;
+    api.change(key, |mut tx| async move {
+        let a = named(&mut tx, &name).await?;
+        let problems = composition(&a.stage, &people, "people");
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields(problems));
+        }
+        let change = group::reseat(&a.people, &people);
+        store::reseat(&mut tx, &a.id, &change, reason, api.now()).await?;
+        let after = store::get_assignment(&mut tx, &a.id).await?;
+        let response = assignment_pb(&after);
+        let record = AuditRecord::by(c, "assignment.reseat", response.name.clone())
+            .because(reason.to_string())
+            .with_detail(serde_json::json!({ "leaving": change.leaving, "seated": change.seated }));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
 }

@@ -203,6 +203,7 @@ pub(super) fn sheet_pb(cycle: &str, s: &Sheet) -> pb::Sheet {
             SheetState::Draft => pb::SheetState::Draft,
             SheetState::Submitted => pb::SheetState::Submitted,
             SheetState::Superseded => pb::SheetState::Superseded,
+            SheetState::Void => pb::SheetState::Void,
         }) as i32,
         version: s.version as i32,
         items: s
@@ -501,6 +502,7 @@ pub(super) fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleRes
                     Outcome::Candidate => pb::Outcome::Candidate,
                     Outcome::TiedAtCut => pb::Outcome::TiedAtCut,
                     Outcome::Pending => pb::Outcome::Passed,
+                    Outcome::Disqualified => pb::Outcome::Disqualified,
                 }) as i32,
                 materials_passed: x.materials_passed(),
                 in_final_selection: x.in_final_selection(),
@@ -517,5 +519,17 @@ pub(super) fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleRes
             .collect(),
         vacant: r.vacant,
         tied_at_cut: r.tied_at_cut.clone(),
+        exclusions: Vec::new(),
+    }
+}
+
+pub(super) fn exclusion_pb(e: &crate::store::ExclusionRow) -> pb::Exclusion {
+    let id = e.application.rsplit('/').next().unwrap_or_default();
+    pb::Exclusion {
+        name: format!("{}/exclusions/{id}", e.cycle),
+        application: e.application.clone(),
+        rule: e.rule.clone(),
+        reason: e.reason.clone(),
+        create_time: Some(qaward_kit::clock::to_timestamp(e.created_micros)),
     }
 }

@@ -118,6 +118,19 @@ impl ScoringService for ScoringApi {
         reply(assignments::list(self, &c, r).await)
     }
 
+    async fn reseat_scorers(&self, r: Request<pb::ReseatScorersRequest>) -> Answer<pb::Assignment> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(assignments::reseat(self, &c, r).await)
+    }
+
+    async fn exclude_application(
+        &self,
+        r: Request<pb::ExcludeApplicationRequest>,
+    ) -> Answer<pb::Exclusion> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(results::exclude(self, &c, r).await)
+    }
+
     async fn save_sheet(&self, r: Request<pb::SaveSheetRequest>) -> Answer<pb::Sheet> {
         let (c, r) = Caller::and_message(r)?;
         reply(sheets::save(self, &c, r).await)

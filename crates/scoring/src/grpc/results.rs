@@ -7,6 +7,7 @@ use qaward_kit::{
     auth::{Caller, Role},
     change::Done,
     db::Database,
+    error::FieldViolation,
     idempotency::RequestKey,
     paging::Page,
 };
@@ -15,7 +16,7 @@ use rust_decimal::Decimal;
 
 use super::{
     ScoringApi,
-    convert::{dec_pb, results_pb, settings_from_pb, stage_name},
+    convert::{dec_pb, exclusion_pb, results_pb, settings_from_pb, stage_name},
     names, staff_of,
 };
 use crate::{
@@ -75,6 +76,11 @@ pub(super) async fn compute(
     let computed = compute_cycle(&api.db, &r.cycle, &settings).await?;
     let mut answer = results_pb(&r.cycle, &computed);
     answer.charts = result_charts(&computed, &settings);
+    answer.exclusions = store::exclusions(&api.db, &r.cycle)
+        .await?
+        .iter()
+        .map(exclusion_pb)
+        .collect();
     Ok(answer)
 }
 
@@ -150,6 +156,7 @@ pub async fn compute_cycle(
     settings: &Settings,
 ) -> Result<results::CycleResults> {
     let sheets = store::cycle_sheets(db, cycle).await?;
+    let excluded = store::exclusions(db, cycle).await?;
     let mut scores: std::collections::BTreeMap<String, results::Scores> =
         store::cycle_applications(db, cycle)
             .await?
@@ -179,10 +186,78 @@ pub async fn compute_cycle(
             }
         }
     }
+    for x in excluded {
+        let entry = scores
+            .entry(x.application.clone())
+            .or_insert_with(|| results::Scores::new(x.application.clone()));
+        let rule = results::disqualifying_rule(&x.rule)
+            .ok_or_else(|| Error::internal(format!("stored exclusion rule {:?}", x.rule)))?;
+        entry.disqualified = Some((rule, x.reason));
+    }
     Ok(results::compute(
         settings,
         &scores.into_values().collect::<Vec<_>>(),
     ))
+}
+
+pub(super) async fn exclude(
+    api: &ScoringApi,
+    c: &Caller,
+    r: pb::ExcludeApplicationRequest,
+) -> Result<pb::Exclusion> {
+    names::cycle(&r.cycle, "cycle")?;
+    if c.role != Role::Service {
+        c.acts_for(names::programme_of(&r.cycle))?;
+    }
+    let x = r
+        .exclusion
+        .as_ref()
+        .ok_or_else(|| Error::invalid("exclusion", "is required"))?;
+    let mut bad = Vec::new();
+    if !x
+        .application
+        .strip_prefix(r.cycle.as_str())
+        .and_then(|rest| rest.strip_prefix("/applications/"))
+        .is_some_and(|id| !id.is_empty() && id.len() <= 100 && !id.contains('/'))
+    {
+        bad.push(FieldViolation::new(
+            "exclusion.application",
+            "must be an application of the cycle ({cycle}/applications/{application})",
+        ));
+    }
+    let rule = results::disqualifying_rule(&x.rule);
+    if rule.is_none() {
+        bad.push(FieldViolation::new(
+            "exclusion.rule",
+            format!("must be one of {}", results::DISQUALIFYING_RULES.join(", ")),
+        ));
+    }
+    let reason = x.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        bad.push(FieldViolation::new(
+            "exclusion.reason",
+            "must be 1-500 characters",
+        ));
+    }
+    if !bad.is_empty() {
+        return Err(Error::invalid_fields(bad));
+    }
+    let key = RequestKey::new("ExcludeApplication", c, &r.request_id, &r)?;
+    let row = store::ExclusionRow {
+        cycle: r.cycle.clone(),
+        application: x.application.clone(),
+        rule: rule.unwrap_or_default().to_string(),
+        reason: reason.to_string(),
+        created_micros: qaward_kit::clock::unix_micros(api.now()),
+    };
+    api.change(key, |mut tx| async move {
+        let stands = store::exclude(&mut tx, &row).await?;
+        let response = exclusion_pb(&stands);
+        let record = AuditRecord::by(c, "application.exclude", response.name.clone())
+            .because(format!("{}: {}", stands.rule, stands.reason));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
 }
 
 /// The office's pictures of a cycle: materials scores against the R-13 line, composites against

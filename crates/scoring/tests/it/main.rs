@@ -14,6 +14,7 @@ use qaward_proto::qaward::{common::v1::Decimal, scoring::v1 as pb};
 use qaward_scoring::domain::rubric::Rubric;
 use tonic::{Code, Request, transport::Channel};
 
+mod consequences;
 mod migrations;
 
 struct Running {

@@ -1,0 +1,36 @@
+//! What a disqualification sets off, wherever it was decided — a site-visit stop confirmed
+//! a department's objection upheld, a complaint substantiated: one
+//! place, so no path forgets one (issue 24).
+
+use qaward_kit::{Result, clock::unix_micros, db::Conn};
+
+use super::convert::china_date;
+use crate::{follow, store};
+
+/// Scoring takes the application out of the ranking, with the rule and finding (through the
+/// outbox, so it happens once the transaction commits); a finding of fraud in this award bars
+/// the applicant for the programme's ban years (Art. 12(2), R-04) — on every path, not only
+/// the site visit's.
+pub(super) async fn consequences(
+    tx: &mut Conn,
+    now: time::OffsetDateTime,
+    row: &store::ApplicationRow,
+    rule: &str,
+    finding: &str,
+    fraud: bool,
+) -> Result<()> {
+    follow::exclude_from_results(tx, now, row, rule, finding).await?;
+    if fraud {
+        store::add_record(
+            tx,
+            &row.credit_code,
+            &row.programme_id,
+            "fraud",
+            &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
+            &format!("{rule}: {finding}"),
+            unix_micros(now),
+        )
+        .await?;
+    }
+    Ok(())
+}
