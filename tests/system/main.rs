@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod clients;
+mod consistency;
 mod crash_safety;
 mod cycle_across_processes;
 mod demo;

@@ -158,7 +158,7 @@ impl Consequences {
                 // One outbox event per assignment, its id derived from the reviewers' event:
                 // applied again, it is the same event and the outbox keeps one.
                 let mut e = Event::new(RESEAT, request.encode_to_vec());
-                e.id = format!("{event}.{n}");
+                e.id = format!("{event}-{n}");
                 outbox::enqueue(conn, at, &e).await?;
             }
             let record = self

@@ -300,12 +300,19 @@ impl Walk {
         Ok(())
     }
 
+    /// The materials group of the accepted applications, drawn and started.
+    pub async fn materials_group(
+        &mut self,
+        entrants: &[usize],
+    ) -> Result<(pb::ReviewGroup, rpb::Draw), Failure> {
+        let entropy = format!("{}-{}-{}-{}", 3, 5, 1, 6);
+        self.group(pb::ReviewStage::Materials, entrants, (0, 4), &entropy)
+            .await
+    }
+
     /// The materials review of the accepted applications.
     pub async fn materials(&mut self, entrants: &[usize]) -> Result<(), Failure> {
-        let entropy = format!("{}-{}-{}-{}", 3, 5, 1, 6);
-        let (g, draw) = self
-            .group(pb::ReviewStage::Materials, entrants, (0, 4), &entropy)
-            .await?;
+        let (g, draw) = self.materials_group(entrants).await?;
         for &i in entrants {
             let a = self.assignment_of(&g, i)?;
             let pct = self.plan.entrants[i].materials;
