@@ -249,5 +249,17 @@ async fn r41_a_replaced_reviewer_loses_their_seat_everywhere_even_across_a_crash
     assert_eq!(report["disagreements"], serde_json::json!([]), "{report}");
     let (status, _) = ask(reviewer(&joining)).await.unwrap();
     assert_eq!(status, 403);
+    // And as the operator runs it.
+    let out = crate::support::qaward(&["check", "consistency", "--cycle", &cycle])
+        .args(["--gateway", &c.gateway_grpc(), "--data-dir"])
+        .arg(c.data_dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("consistent"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.audit_intact();
 }

@@ -8,6 +8,7 @@
 //! - `qaward audit verify --target NAME` checks a service's audit trail.
 //! - `qaward demo` walks a sample award cycle through a running gateway and tells what happens.
 
+mod check;
 mod serve;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -109,6 +110,29 @@ enum Command {
     Draw {
         #[command(subcommand)]
         command: DrawCommand,
+    },
+    /// Checks across services.
+    Check {
+        #[command(subcommand)]
+        command: CheckCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Compare what the applications, reviewers and scoring services hold about a cycle
+    /// (panels, read access, scoring seats, exclusions) through the gateway; print every
+    /// disagreement and exit 1 when there is one or the event follower is behind (issue 24).
+    Consistency {
+        /// programmes/{programme}/cycles/{year}
+        #[arg(long)]
+        cycle: String,
+        /// The gateway's gRPC address (default: listen.gateway_grpc of the configuration).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// The office's bearer token (default: one signed with the data directory's key).
+        #[arg(long, env = "QAWARD_CHECK_TOKEN")]
+        token: Option<String>,
     },
 }
 
@@ -312,6 +336,14 @@ fn run(cli: Cli) -> Result<(), String> {
             http,
             programme,
         } => runtime()?.block_on(demo(config, gateway, http, programme)),
+        Command::Check {
+            command:
+                CheckCommand::Consistency {
+                    cycle,
+                    gateway,
+                    token,
+                },
+        } => runtime()?.block_on(check::consistency(config, cycle, gateway, token)),
         Command::Draw { .. } | Command::Keys { .. } => {
             unreachable!("handled before the configuration is read")
         }

@@ -23,6 +23,7 @@ pub const ENV_PREFIX: &str = "QAWARD_";
 /// (`--config`), and settings of the test and benchmark harnesses.
 const ENV_NOT_CONFIG: &[&str] = &[
     "QAWARD_CONFIG",
+    "QAWARD_CHECK_TOKEN",
     "QAWARD_TARGETS",
     "QAWARD_TEST_DATABASE_URL",
     "QAWARD_WRITE_VECTORS",
