@@ -161,18 +161,7 @@ pub async fn start_review_group(
         .execute(&mut *conn)
         .await?;
     }
-    for (i, (reviewer, leader)) in g.members.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO review_members (group_id, reviewer, leader, position) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&g.id)
-        .bind(reviewer)
-        .bind(i64::from(*leader))
-        .bind(i as i64)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    insert_members(conn, g).await
 }
 
 pub async fn get_review_group(
@@ -270,24 +259,44 @@ pub async fn site_stop(conn: &mut Conn, application: &str) -> Result<Option<Stri
     row.map(|r| r.try_get(0).map_err(Error::from)).transpose()
 }
 
+/// The group's members, in order, the leader marked.
+async fn insert_members(conn: &mut Conn, g: &ReviewGroupRow) -> Result<()> {
+    for (i, (reviewer, leader)) in g.members.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO review_members (group_id, reviewer, leader, position) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&g.id)
+        .bind(reviewer)
+        .bind(i64::from(*leader))
+        .bind(i as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The started groups seated from `panel` (programmes/{p}/panels/{id}) or from one of `draws`.
 pub async fn groups_seated_by(
     conn: &mut Conn,
     panel: &str,
     draws: &[String],
 ) -> Result<Vec<ReviewGroupRow>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {GROUP_COLUMNS} FROM review_groups WHERE state = 'STARTED' AND (panel = $1 OR draw = $2 OR draw = $3 OR draw = $4) ORDER BY id"
-    )))
-    .bind(panel)
-    .bind(draws.first().map(String::as_str).unwrap_or("-"))
-    .bind(draws.get(1).map(String::as_str).unwrap_or("-"))
-    .bind(draws.get(2).map(String::as_str).unwrap_or("-"))
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(group_from(conn, r).await?);
+    let mut out: Vec<ReviewGroupRow> = Vec::new();
+    for (column, value) in
+        std::iter::once(("panel", panel)).chain(draws.iter().map(|d| ("draw", d.as_str())))
+    {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {GROUP_COLUMNS} FROM review_groups WHERE state = 'STARTED' AND {column} = $1 ORDER BY id"
+        )))
+        .bind(value)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let g = group_from(conn, r).await?;
+            if !out.iter().any(|x| x.id == g.id) {
+                out.push(g);
+            }
+        }
     }
     Ok(out)
 }
@@ -308,16 +317,5 @@ pub async fn reseat_group(conn: &mut Conn, g: &ReviewGroupRow, now_micros: i64) 
         .bind(&g.id)
         .execute(&mut *conn)
         .await?;
-    for (i, (reviewer, leader)) in g.members.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO review_members (group_id, reviewer, leader, position) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&g.id)
-        .bind(reviewer)
-        .bind(i64::from(*leader))
-        .bind(i as i64)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    insert_members(conn, g).await
 }
