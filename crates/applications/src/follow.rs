@@ -315,7 +315,7 @@ pub async fn exclude_from_results(
 }
 
 /// Starts this service's outbox relay (notifications, and `scoring.*` to scoring) and its
-/// follower of the reviewers' feed, for as long as the process runs.
+/// follower of the reviewers' events, for as long as the process runs.
 pub fn start(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
     use qaward_kit::config::ServiceKind;
     let token = qaward_kit::auth::service_token_source(&ctx.config, crate::KIND.as_str())
@@ -324,13 +324,35 @@ pub fn start(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
         qaward_kit::tls::upstream_endpoint(&ctx.config, kind)
             .map(|e| e.timeout(std::time::Duration::from_secs(30)).connect_lazy())
     };
+    spawn(
+        db,
+        ctx,
+        Upstreams {
+            reviewers: channel(ServiceKind::Reviewers)?,
+            scoring: channel(ServiceKind::Scoring)?,
+            notifications: channel(ServiceKind::Notifications)?,
+        },
+        token,
+    );
+    Ok(())
+}
+
+/// The services this one hands work to and follows.
+pub struct Upstreams {
+    pub reviewers: Channel,
+    pub scoring: Channel,
+    pub notifications: Channel,
+}
+
+/// [`start`] over given channels and token (a test's loopback services).
+pub fn spawn(db: &Database, ctx: &ServiceContext, to: Upstreams, token: TokenSource) {
     let sink = outbox::ByTopic {
         prefix: "scoring.",
         first: ScoringSink {
-            client: ScoringServiceClient::new(channel(ServiceKind::Scoring)?),
+            client: ScoringServiceClient::new(to.scoring),
             token: token.clone(),
         },
-        rest: notify::NotifySink::new(channel(ServiceKind::Notifications)?, token.clone()),
+        rest: notify::NotifySink::new(to.notifications, token.clone()),
     };
     outbox::Relay::new(
         db.clone(),
@@ -346,7 +368,7 @@ pub fn start(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
         REVIEWERS,
         db.clone(),
         ReviewersFeed {
-            client: ReviewerServiceClient::new(channel(ServiceKind::Reviewers)?),
+            client: ReviewerServiceClient::new(to.reviewers),
             token,
         },
         Consequences {
@@ -356,5 +378,4 @@ pub fn start(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
     );
     follower.poll = std::time::Duration::from_millis(250);
     tokio::spawn(follower.run(std::future::pending()));
-    Ok(())
 }

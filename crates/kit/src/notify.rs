@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use prost::Message;
 use qaward_proto::qaward::notifications::v1::{
-    CreateNotificationRequest, Notification, notification_service_client::NotificationServiceClient,
+    CreateNotificationRequest, CreateReminderRequest, Notification, Reminder,
+    notification_service_client::NotificationServiceClient,
 };
 use tonic::{Code, transport::Channel};
 
@@ -43,6 +44,21 @@ pub async fn enqueue(
     Ok(event)
 }
 
+/// The outbox topic of a reminder to create.
+pub const REMINDER_TOPIC: &str = "notifications.reminder";
+
+/// Writes `reminder` to the outbox inside the caller's transaction; the relay creates it with
+/// the event's id as `request_id`, so it is created once.
+pub async fn enqueue_reminder(
+    conn: &mut Conn,
+    at: time::OffsetDateTime,
+    reminder: &Reminder,
+) -> Result<Event> {
+    let event = Event::new(REMINDER_TOPIC, reminder.encode_to_vec());
+    outbox::enqueue(conn, at, &event).await?;
+    Ok(event)
+}
+
 /// Where the relaying service's own token comes from (a `service` role token).
 pub type TokenSource = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -62,23 +78,46 @@ impl NotifySink {
     }
 }
 
-impl Sink for NotifySink {
-    async fn deliver(&self, event: &Event) -> Result<(), String> {
-        if event.topic != TOPIC {
-            return Err(format!("topic {} is not {TOPIC}", event.topic));
-        }
-        let notification = Notification::decode(event.payload.as_slice())
-            .map_err(|e| format!("outbox event {} does not decode: {e}", event.id))?;
-        let mut request = tonic::Request::new(CreateNotificationRequest {
-            notification: Some(notification),
-            request_id: event.id.clone(),
-        });
+impl NotifySink {
+    fn authorised<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
         if let Ok(v) = format!("Bearer {}", (self.token)()).parse() {
             request.metadata_mut().insert("authorization", v);
         }
         crate::telemetry::inject_context(request.metadata_mut());
-        match self.client.clone().create_notification(request).await {
-            Ok(_) => Ok(()),
+        request
+    }
+}
+
+impl Sink for NotifySink {
+    async fn deliver(&self, event: &Event) -> Result<(), String> {
+        let outcome = match event.topic.as_str() {
+            TOPIC => {
+                let notification = Notification::decode(event.payload.as_slice())
+                    .map_err(|e| format!("outbox event {} does not decode: {e}", event.id))?;
+                let request = self.authorised(CreateNotificationRequest {
+                    notification: Some(notification),
+                    request_id: event.id.clone(),
+                });
+                self.client
+                    .clone()
+                    .create_notification(request)
+                    .await
+                    .map(drop)
+            }
+            REMINDER_TOPIC => {
+                let reminder = Reminder::decode(event.payload.as_slice())
+                    .map_err(|e| format!("outbox event {} does not decode: {e}", event.id))?;
+                let request = self.authorised(CreateReminderRequest {
+                    reminder: Some(reminder),
+                    request_id: event.id.clone(),
+                });
+                self.client.clone().create_reminder(request).await.map(drop)
+            }
+            other => return Err(format!("topic {other} is not the notifications service's")),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
             // Refused for good: the relay keeps retrying with its capped backoff and logs it,
             // which is where an operator sees a service sending something malformed.
             Err(s) if s.code() == Code::InvalidArgument => Err(format!(

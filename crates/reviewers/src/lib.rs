@@ -30,12 +30,9 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES,
 };
 
-/// Opens and migrates this service's database, starts the relay from its outbox to its event
-/// feed, and returns its server, ready to serve.
-pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
-    let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
-    // The outbox's events go to this service's own feed, which others read (`ListEvents`):
-    // this service calls no other.
+/// Moves the outbox's events to this service's own feed, which others read (`ListEvents`),
+/// for as long as the process runs: this service calls no other.
+pub fn relay_events(db: &Database, ctx: &ServiceContext) {
     qaward_kit::outbox::Relay::new(
         db.clone(),
         qaward_kit::events::FeedSink::new(db.clone(), ctx.clock.clone()),
@@ -46,6 +43,13 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         },
     )
     .spawn();
+}
+
+/// Opens and migrates this service's database, starts the relay from its outbox to its event
+/// feed, and returns its server, ready to serve.
+pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
+    let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    relay_events(&db, ctx);
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     // A registry export may be larger than other messages: accept up to the import limit, so

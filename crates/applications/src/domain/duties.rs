@@ -12,6 +12,17 @@ pub fn annual_due(report_year: i32) -> Date {
     Date::from_calendar_date(report_year + 1, Month::June, 30).expect("30 June exists")
 }
 
+/// the reports an award made on `award_date` is reminded of when it is granted: one a
+/// year, on the award's year and the `years - 1` after it, each due 30 June of the next year.
+/// `years` is the programme's ban years (the years the award holds before its holder may
+/// apply again); the overdue list ([`overdue_annual`]) keeps counting after them.
+pub fn report_reminders(award_date: Date, years: u32) -> Vec<(i32, Date)> {
+    (0..years as i32)
+        .map(|i| award_date.year() + i)
+        .map(|y| (y, annual_due(y)))
+        .collect()
+}
+
 /// the report years an award holder owes by `today` and has not filed, with their due
 /// dates: one a year from the year of the award, each overdue once its 30 June has passed.
 pub fn overdue_annual(award_date: Date, filed: &[i32], today: Date) -> Vec<(i32, Date)> {
@@ -87,5 +98,29 @@ mod tests {
     fn r33_the_ban_ends_three_years_on() {
         assert_eq!(ban_ends(date!(2026 - 08 - 01), 3), date!(2029 - 08 - 01));
         assert_eq!(ban_ends(date!(2028 - 02 - 29), 3), date!(2031 - 02 - 28));
+    }
+
+    #[test]
+    fn r30_an_award_is_reminded_of_a_report_a_year_each_due_by_the_end_of_june() {
+        let awarded = Date::from_calendar_date(2026, Month::May, 20).unwrap();
+        let due = report_reminders(awarded, 3);
+        assert_eq!(
+            due,
+            vec![
+                (
+                    2026,
+                    Date::from_calendar_date(2027, Month::June, 30).unwrap()
+                ),
+                (
+                    2027,
+                    Date::from_calendar_date(2028, Month::June, 30).unwrap()
+                ),
+                (
+                    2028,
+                    Date::from_calendar_date(2029, Month::June, 30).unwrap()
+                ),
+            ]
+        );
+        assert!(report_reminders(awarded, 0).is_empty());
     }
 }

@@ -17,7 +17,7 @@ use qaward_proto::qaward::applications::v1 as pb;
 use crate::{
     domain::{
         cycle::CycleState,
-        refused, selection,
+        duties, refused, selection,
         stage::{Stage, Step},
     },
     store::{self, ApplicationRow},
@@ -204,6 +204,7 @@ impl ApplicationsApi {
             let mut cycle = store::get_cycle(&mut tx, &p, y).await?;
             selection::may_record_approval(cycle.state).map_err(refused)?;
             let programme = store::get_programme(&mut tx, &p).await?;
+            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
             let mut n = 0;
             for mut row in on_notice {
                 if store::adopted(&mut tx, &row.id).await? != Some(true) {
@@ -235,6 +236,15 @@ impl ApplicationsApi {
                 )
                 .await?;
                 let e = store::get_enterprise(&mut tx, &row.credit_code).await?;
+                // the winner is reminded of each year's report before it is due.
+                for (year, due) in duties::report_reminders(date, settings.ban_years) {
+                    notify::enqueue_reminder(
+                        &mut tx,
+                        now,
+                        &report_reminder(&row.credit_code, &e.display_name, year, due),
+                    )
+                    .await?;
+                }
                 notify::enqueue(
                     &mut tx,
                     now,
@@ -264,5 +274,35 @@ impl ApplicationsApi {
             Ok(Done::new(tx, record, response))
         })
         .await
+    }
+}
+
+/// the reminder of one annual report, 30, 7 and 1 days before it is due (the end of 30
+/// June, China time), to the award holder's inbox.
+fn report_reminder(
+    code: &str,
+    name: &str,
+    year: i32,
+    due: time::Date,
+) -> qaward_proto::qaward::notifications::v1::Reminder {
+    use qaward_proto::qaward::notifications::v1 as npb;
+    let deadline = time::PrimitiveDateTime::new(due, time::macros::time!(23:59:59))
+        .assume_offset(time::macros::offset!(+8));
+    npb::Reminder {
+        event_type: "annual_report.due".into(),
+        recipients: vec![npb::Recipient {
+            id: code.to_string(),
+            display_name: name.to_string(),
+            ..Default::default()
+        }],
+        variables: [
+            ("enterprise_name".to_string(), name.to_string()),
+            ("report_year".to_string(), year.to_string()),
+        ]
+        .into(),
+        deadline: Some(qaward_kit::clock::to_timestamp(unix_micros(deadline))),
+        days_before: vec![30, 7, 1],
+        working_days: false,
+        ..Default::default()
     }
 }

@@ -144,6 +144,27 @@ impl ApplicationsApi {
             };
             store::insert_report(&mut tx, &row).await?;
             let response = report_pb(&row);
+            if kind == "INCIDENT" {
+                // an accident or a failed spot check may be a ground for revocation; the
+                // office is given the task of considering it.
+                let e = store::get_enterprise(&mut tx, code.as_str()).await?;
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "incident_report.review",
+                        &format!("office.{}", award.programme_id),
+                        "",
+                        &[
+                            ("enterprise_name", e.display_name.clone()),
+                            ("certificate_number", award.certificate_number.clone()),
+                            ("event_date", row.event_date.clone()),
+                            ("report", response.name.clone()),
+                        ],
+                    ),
+                )
+                .await?;
+            }
             let record = AuditRecord::by(c, "report.file", response.name.clone())
                 .because(rule)
                 .with_detail(serde_json::json!({

@@ -4,7 +4,7 @@
 //! with it, approval, and the award barring the next year's application.
 
 use qaward_kit::{auth::Role, testing};
-use qaward_proto::qaward::{applications::v1 as pb, scoring::v1 as spb};
+use qaward_proto::qaward::{applications::v1 as pb, notifications::v1 as npb, scoring::v1 as spb};
 use tonic::Code;
 
 use super::{
@@ -440,6 +440,45 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             "{label}"
         );
         assert_eq!(winner.last_decision.unwrap().rule, "R-23");
+        // the award reminds its holder of each year's report, for the programme's ban
+        // years (3), each due the next 30 June (issue 24: before, nothing created them).
+        let due: Vec<(String, String)> = eventually(|| async {
+            let all = w
+                .notifications
+                .clone()
+                .list_reminders(as_(
+                    &office,
+                    npb::ListRemindersRequest {
+                        page_size: 100,
+                        page_token: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .reminders;
+            let mine: Vec<(String, String)> = all
+                .into_iter()
+                .filter(|r| r.event_type == "annual_report.due" && r.recipients[0].id == a)
+                .map(|r| {
+                    let due =
+                        time::OffsetDateTime::from_unix_timestamp(r.deadline.unwrap().seconds)
+                            .unwrap()
+                            .to_offset(time::macros::offset!(+8));
+                    (r.variables["report_year"].clone(), due.date().to_string())
+                })
+                .collect();
+            (mine.len() == 3).then_some(mine)
+        })
+        .await;
+        let mut years: Vec<&str> = due.iter().map(|(y, _)| y.as_str()).collect();
+        years.sort();
+        assert_eq!(years, ["2026", "2027", "2028"], "{label}");
+        assert!(
+            due.iter()
+                .all(|(y, d)| *d == format!("{}-06-30", y.parse::<i32>().unwrap() + 1)),
+            "{label}: each due the next 30 June: {due:?}"
+        );
 
         // next year the winner is barred, with the rule.
         w.apps
@@ -476,6 +515,25 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             next.reasons.iter().any(|r| r.rule == "R-04"),
             "{label}: {:?}",
             next.reasons
+        );
+        // Art. 12(2): B's substantiated complaint found fraud, which bars B too — not only a
+        // site-visit stop does (issue 24).
+        let barred = w
+            .apps
+            .check_eligibility(as_(
+                &office,
+                pb::CheckEligibilityRequest {
+                    enterprise: format!("enterprises/{b}"),
+                    cycle: "programmes/yunyang/cycles/2027".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            !barred.eligible && barred.reasons.iter().any(|r| r.rule == "R-04"),
+            "{label}: {:?}",
+            barred.reasons
         );
         let e = w
             .apps
@@ -530,6 +588,30 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .unwrap()
             .into_inner();
         assert!(late.late, "{label}");
+        // each incident report gives the office the task of considering revocation.
+        let office_inbox = w.notifications.clone();
+        let tasks = eventually(|| async {
+            let n = office_inbox
+                .clone()
+                .list_notifications(as_(
+                    &office,
+                    npb::ListNotificationsRequest {
+                        recipient_id: "office.yunyang".into(),
+                        page_size: 100,
+                        page_token: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .notifications
+                .into_iter()
+                .filter(|n| n.event_type == "incident_report.review")
+                .count();
+            (n == 2).then_some(n)
+        })
+        .await;
+        assert_eq!(tasks, 2, "{label}");
         let e = w
             .apps
             .file_report(file(pb::ReportKind::Incident, 0, None))
@@ -713,5 +795,25 @@ async fn r17_nobody_at_400_leaves_the_year_vacant() {
             .await
             .unwrap_err();
         assert_eq!(reason_of(&e), "NO_CANDIDATES", "{label}");
+    }
+}
+
+/// The first `Some` that `probe` gives within 10 s (what the outbox relays arrives a moment
+/// after the commit).
+async fn eventually<T, F, Fut>(probe: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "not within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }

@@ -14,8 +14,6 @@ use qaward_kit::{
     auth::Role,
     clock::{ManualClock, SeededRandomness},
     config::Config,
-    notify::NotifySink,
-    outbox::{Relay, RelayOptions},
     server::{ServiceContext, ServiceHost},
     testing::{self, TestDb, TestKeys},
 };
@@ -154,21 +152,20 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         ),
     ))
     .await;
-    // The outbox relay, as `qaward_applications::start` runs it, with a service token.
+    // The outbox relays and the follower of the reviewers' events, as the services' `start`
+    // runs them, with a service token.
+    qaward_reviewers::relay_events(&rdb.db, &ctx);
     let service_token = keys.token("system:applications", Role::Service);
-    let relay = Relay::new(
-        apps_db.db.clone(),
-        NotifySink::new(
-            notifications.clone(),
-            Arc::new(move || service_token.clone()),
-        ),
-        clock.clone(),
-        RelayOptions {
-            poll: Duration::from_millis(50),
-            ..RelayOptions::default()
+    qaward_applications::follow::spawn(
+        &apps_db.db,
+        &ctx,
+        qaward_applications::follow::Upstreams {
+            reviewers: reviewers.clone(),
+            scoring: scoring.clone(),
+            notifications: notifications.clone(),
         },
+        Arc::new(move || service_token.clone()),
     );
-    tokio::spawn(relay.run(std::future::pending()));
 
     let office = keys.token_for("office-1", Role::Office, "yunyang");
     let mut http = None;
