@@ -16,35 +16,22 @@ use tonic::Code;
 
 use crate::cycle_across_processes::{cluster, walk};
 
-/// Polls `CheckConsistency` until the services agree and no event waits; how long it took.
 async fn agreed(
     door: &qaward_demo::Door,
     office: &str,
     cycle: &str,
 ) -> (Duration, pb::ConsistencyReport) {
-    let started = Instant::now();
-    loop {
-        let report = call!(
-            door.apps,
-            check_consistency,
-            office,
-            pb::CheckConsistencyRequest {
-                cycle: cycle.to_string()
-            }
-        );
-        if let Ok(r) = &report
-            && r.disagreements.is_empty()
-            && r.events_behind == 0
-            && r.follower_error.is_empty()
-        {
-            return (started.elapsed(), r.clone());
+    let took = crate::support::services_agree_on(door, office, cycle).await;
+    let report = call!(
+        door.apps,
+        check_consistency,
+        office,
+        pb::CheckConsistencyRequest {
+            cycle: cycle.to_string()
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the services still disagree after 60 s: {report:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    )
+    .unwrap();
+    (took, report)
 }
 
 #[tokio::test]

@@ -111,6 +111,7 @@ async fn the_whole_cycle_over_grpc_then_next_year_refuses_the_revoked_winner() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", account.text()));
     assert_the_sample_cycle(&w, &account, "gRPC");
+    crate::support::services_agree(&w).await;
 
     // a spot check fails; the county revokes the award and the enterprise may not
     // apply in the next year's cycle.
@@ -218,6 +219,7 @@ async fn the_whole_cycle_over_http_json() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", account.text()));
     assert_the_sample_cycle(&w, &account, "HTTP/JSON");
+    crate::support::services_agree(&w).await;
     c.audit_intact();
 }
 
@@ -247,6 +249,7 @@ async fn a_year_in_which_nobody_reaches_400_is_vacant() {
         "{}",
         account.text()
     );
+    crate::support::services_agree(&w).await;
 }
 
 #[tokio::test]
@@ -269,6 +272,7 @@ async fn a_tie_at_the_cut_line_is_reported_to_the_office_and_broken_by_its_decis
     let left_out = &o.decisions[&2].last().unwrap();
     assert_eq!(left_out.0, pb::ApplicationStage::NotSelected as i32);
     assert_eq!(left_out.1.inputs["composite_score"], "740");
+    crate::support::services_agree(&w).await;
 }
 
 fn day(d: time::Date) -> Option<Date> {

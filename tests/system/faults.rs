@@ -244,6 +244,7 @@ async fn sigkill_each_service_in_turn_mid_cycle_and_the_cycle_completes() {
 
     assert_eq!(w.outcome.winners, [0, 1], "{}", account.text());
     assert_writes_kept(&w).await;
+    crate::support::services_agree(&w).await;
     assert!(
         acked.len() >= 20,
         "the burst ran alongside: {}",
@@ -283,6 +284,7 @@ async fn a_postgres_restart_mid_cycle_loses_nothing_acknowledged() {
     let acked = burst.stop().await;
     assert_eq!(w.outcome.winners, [0, 1], "{}", account.text());
     assert_writes_kept(&w).await;
+    crate::support::services_agree(&w).await;
     assert_delivered_once(&sink, &acked).await;
     c.audit_intact();
 }

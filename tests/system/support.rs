@@ -349,3 +349,43 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     r
 }
+
+/// `CheckConsistency` on the walk's cycle until the services agree and no event waits (issue
+/// 24), as every scenario ends; how long it took. Fails after 60 s with the last report.
+pub async fn services_agree(w: &qaward_demo::Walk) -> std::time::Duration {
+    let app = w.app(0);
+    let cycle = app.split("/applications/").next().unwrap().to_string();
+    services_agree_on(w.door(), w.office_token(), &cycle).await
+}
+
+/// As [`services_agree`], for a named cycle.
+pub async fn services_agree_on(
+    door: &qaward_demo::Door,
+    office: &str,
+    cycle: &str,
+) -> std::time::Duration {
+    use qaward_proto::qaward::applications::v1 as pb;
+    let started = std::time::Instant::now();
+    loop {
+        let report = qaward_demo::call!(
+            door.apps,
+            check_consistency,
+            office,
+            pb::CheckConsistencyRequest {
+                cycle: cycle.to_string()
+            }
+        );
+        if let Ok(r) = &report
+            && r.disagreements.is_empty()
+            && r.events_behind == 0
+            && r.follower_error.is_empty()
+        {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{cycle}: the services still disagree after 60 s: {report:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
