@@ -292,13 +292,15 @@ impl Sink for ScoringSink {
 }
 
 /// Writes what scoring must do about a disqualified application to the outbox (R-15, R-20,
-/// scoring takes it out of the ranking, with the rule and finding.
+/// scoring takes it out of the ranking, with the rule and finding; a ranking already
+/// released gets a new version with the reason, the one before kept.
 pub async fn exclude_from_results(
     conn: &mut Conn,
     at: time::OffsetDateTime,
     row: &store::ApplicationRow,
     rule: &str,
     finding: &str,
+    settings: spb::ResultSettings,
 ) -> Result<()> {
     let cycle = qaward_proto::names::cycle(&row.programme_id, row.year);
     let request = spb::ExcludeApplicationRequest {
@@ -310,6 +312,9 @@ pub async fn exclude_from_results(
             ..Default::default()
         }),
         request_id: String::new(),
+        // With the cycle's numbers, so that a ranking already released gets a new version
+        // rather than an edit.
+        settings: Some(settings),
     };
     outbox::enqueue(conn, at, &Event::new(EXCLUDE, request.encode_to_vec())).await
 }

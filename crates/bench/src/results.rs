@@ -145,9 +145,11 @@ pub async fn run(o: ResultsOptions) -> Result<(), String> {
     let mut summary = String::new();
     for _ in 0..o.repeat {
         let t = Instant::now();
-        let rows = store::cycle_sheets(&db, cycle)
+        let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+        let rows = store::cycle_sheets(&mut conn, cycle)
             .await
             .map_err(|e| e.message.clone())?;
+        drop(conn);
         std::hint::black_box(rows.len());
         read.push(t.elapsed().as_secs_f64() * 1000.0);
 

@@ -362,7 +362,7 @@ pub async fn released(conn: &mut Conn, cycle: &str, stage: &str) -> Result<bool>
 /// Every submitted sheet of a cycle with its assignment's application and stage, in one
 /// read: what results are computed from. A defence sheet counts while its scorer sits on the
 /// panel: one who left it (R-41) is kept on the record, not counted.
-pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, String, Sheet)>> {
+pub async fn cycle_sheets(conn: &mut Conn, cycle: &str) -> Result<Vec<(String, String, Sheet)>> {
     let rows = sqlx::query(
         "SELECT a.application, a.stage, s.id, s.version, s.assignment_id, s.reviewer, s.kind, s.state, s.items,
                 s.defence_score, s.total, s.seal_hash, s.correction_reason, s.submitted_micros
@@ -372,7 +372,7 @@ pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, Str
                SELECT 1 FROM assignment_people p WHERE p.assignment_id = s.assignment_id AND p.reviewer = s.reviewer))",
     )
     .bind(cycle)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -399,12 +399,12 @@ pub async fn cycle_sheets(db: &Database, cycle: &str) -> Result<Vec<(String, Str
 }
 
 /// The applications of a cycle (those with any assignment).
-pub async fn cycle_applications(db: &Database, cycle: &str) -> Result<Vec<String>> {
+pub async fn cycle_applications(conn: &mut Conn, cycle: &str) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "SELECT DISTINCT application FROM assignments WHERE cycle = $1 ORDER BY application",
     )
     .bind(cycle)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
@@ -610,12 +610,77 @@ fn exclusion_row(r: &sqlx::any::AnyRow) -> Result<ExclusionRow> {
 }
 
 /// A cycle's exclusions, by application.
-pub async fn exclusions(db: &Database, cycle: &str) -> Result<Vec<ExclusionRow>> {
+pub async fn exclusions(conn: &mut Conn, cycle: &str) -> Result<Vec<ExclusionRow>> {
     let rows = sqlx::query(
         "SELECT cycle, application, rule, reason, created_micros FROM exclusions WHERE cycle = $1 ORDER BY application",
     )
     .bind(cycle)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(exclusion_row).collect()
+}
+
+/// A released version of a cycle's ranking (R-51).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub version: i64,
+    pub reason: String,
+    /// The encoded `CycleResults` as released.
+    pub results: Vec<u8>,
+    pub created_micros: i64,
+}
+
+/// The cycle's released versions after `after`, oldest first (at most `limit`).
+pub async fn result_versions(
+    conn: &mut Conn,
+    cycle: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<VersionRow>> {
+    let rows = sqlx::query(
+        "SELECT version, reason, results, created_micros FROM result_versions
+         WHERE cycle = $1 AND version > $2 ORDER BY version LIMIT $3",
+    )
+    .bind(cycle)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(VersionRow {
+                version: r.try_get(0)?,
+                reason: r.try_get(1)?,
+                results: r.try_get(2)?,
+                created_micros: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Adds the next version; returns its number.
+pub async fn add_result_version(
+    conn: &mut Conn,
+    cycle: &str,
+    reason: &str,
+    results: &[u8],
+    at: time::OffsetDateTime,
+) -> Result<i64> {
+    let next: i64 =
+        sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM result_versions WHERE cycle = $1")
+            .bind(cycle)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+    sqlx::query(
+        "INSERT INTO result_versions (cycle, version, reason, results, created_micros) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(cycle)
+    .bind(next)
+    .bind(reason)
+    .bind(results)
+    .bind(unix_micros(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(next)
 }

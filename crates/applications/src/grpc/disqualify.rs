@@ -4,11 +4,12 @@
 
 use qaward_kit::{Result, clock::unix_micros, db::Conn};
 
-use super::convert::china_date;
+use super::convert::{china_date, result_settings};
 use crate::{follow, store};
 
 /// Scoring takes the application out of the ranking, with the rule and finding (through the
-/// outbox, so it happens once the transaction commits); a finding of fraud in this award bars
+/// outbox, so it happens once the transaction commits; a ranking already released gets a new
+/// version, R-51); a finding of fraud in this award bars
 /// the applicant for the programme's ban years (Art. 12(2), R-04) — on every path, not only
 /// the site visit's.
 pub(super) async fn consequences(
@@ -19,7 +20,9 @@ pub(super) async fn consequences(
     finding: &str,
     fraud: bool,
 ) -> Result<()> {
-    follow::exclude_from_results(tx, now, row, rule, finding).await?;
+    let cycle = store::get_cycle(tx, &row.programme_id, row.year).await?;
+    let settings = store::settings_version(tx, &row.programme_id, cycle.settings_version).await?;
+    follow::exclude_from_results(tx, now, row, rule, finding, result_settings(&settings)).await?;
     if fraud {
         store::add_record(
             tx,

@@ -366,6 +366,42 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             "{label}"
         );
         assert_eq!(out.last_decision.unwrap().rule, "R-21");
+        // Scoring takes B out of the ranking; the ranking was released when the candidates
+        // were fixed, so it is not edited: a new version with the reason (R-51, issue 24).
+        let scoring = w.scoring.clone();
+        let versions = eventually(|| async {
+            let v = scoring
+                .clone()
+                .list_result_versions(as_(
+                    &office,
+                    spb::ListResultVersionsRequest {
+                        cycle: CYCLE.into(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .versions;
+            (v.len() == 2).then_some(v)
+        })
+        .await;
+        let of_b = |x: &spb::CycleResults| {
+            x.results
+                .iter()
+                .find(|r| r.application == app(&b))
+                .map(|r| r.outcome)
+        };
+        assert!(
+            of_b(&versions[0]).is_some_and(|o| o != spb::Outcome::Disqualified as i32),
+            "{label}: as released, B was ranked"
+        );
+        assert_eq!(
+            of_b(&versions[1]),
+            Some(spb::Outcome::Disqualified as i32),
+            "{label}"
+        );
+        assert!(versions[1].version_reason.starts_with("R-21"), "{label}");
         let e = w
             .apps
             .resolve_complaint(resolve(

@@ -520,6 +520,9 @@ pub(super) fn results_pb(cycle: &str, r: &results::CycleResults) -> pb::CycleRes
         vacant: r.vacant,
         tied_at_cut: r.tied_at_cut.clone(),
         exclusions: Vec::new(),
+        version: 0,
+        version_reason: String::new(),
+        version_time: None,
     }
 }
 

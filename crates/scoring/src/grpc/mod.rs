@@ -131,6 +131,14 @@ impl ScoringService for ScoringApi {
         reply(results::exclude(self, &c, r).await)
     }
 
+    async fn list_result_versions(
+        &self,
+        r: Request<pb::ListResultVersionsRequest>,
+    ) -> Answer<pb::ListResultVersionsResponse> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(results::versions(self, &c, r).await)
+    }
+
     async fn save_sheet(&self, r: Request<pb::SaveSheetRequest>) -> Answer<pb::Sheet> {
         let (c, r) = Caller::and_message(r)?;
         reply(sheets::save(self, &c, r).await)

@@ -1,12 +1,13 @@
 //! A cycle's results: a stage's release, the composite, thresholds and ranking
 //! with the rule and numbers of every decision, and each applicant's feedback report.
 
+use prost::Message;
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
     auth::{Caller, Role},
     change::Done,
-    db::Database,
+    db::{Conn, Database},
     error::FieldViolation,
     idempotency::RequestKey,
     paging::Page,
@@ -73,15 +74,58 @@ pub(super) async fn compute(
     // The office and the supervisor of the cycle's programme (the policy admits no one else).
     c.acts_for(names::programme_of(&r.cycle))?;
     let settings = settings_from_pb(&r.settings)?;
-    let computed = compute_cycle(&api.db, &r.cycle, &settings).await?;
-    let mut answer = results_pb(&r.cycle, &computed);
-    answer.charts = result_charts(&computed, &settings);
-    answer.exclusions = store::exclusions(&api.db, &r.cycle)
+    let mut conn = api.db.pool().acquire().await?;
+    answer(&mut conn, &r.cycle, &settings).await
+}
+
+/// A cycle's results as they stand on `conn` (a transaction sees its own exclusion), with
+/// the office's charts and the exclusions.
+async fn answer(conn: &mut Conn, cycle: &str, settings: &Settings) -> Result<pb::CycleResults> {
+    let computed = compute_cycle_in(conn, cycle, settings).await?;
+    let mut answer = results_pb(cycle, &computed);
+    answer.charts = result_charts(&computed, settings);
+    answer.exclusions = store::exclusions(conn, cycle)
         .await?
         .iter()
         .map(exclusion_pb)
         .collect();
     Ok(answer)
+}
+
+pub(super) async fn versions(
+    api: &ScoringApi,
+    c: &Caller,
+    r: pb::ListResultVersionsRequest,
+) -> Result<pb::ListResultVersionsResponse> {
+    names::cycle(&r.cycle, "cycle")?;
+    c.acts_for(names::programme_of(&r.cycle))?;
+    let page = Page::parse(r.page_size, &r.page_token)?;
+    let after: i64 = if page.after.is_empty() {
+        0
+    } else {
+        page.after
+            .parse()
+            .map_err(|_| Error::invalid("page_token", "is not a token this list gave"))?
+    };
+    let mut conn = api.db.pool().acquire().await?;
+    let mut rows = store::result_versions(&mut conn, &r.cycle, after, page.fetch()).await?;
+    let next_page_token = page.finish(&mut rows, |v| v.version.to_string());
+    let versions = rows
+        .iter()
+        .map(|v| {
+            let mut x = pb::CycleResults::decode(v.results.as_slice()).map_err(|e| {
+                Error::internal(format!("stored result version {}: {e}", v.version))
+            })?;
+            x.version = v.version as i32;
+            x.version_reason = v.reason.clone();
+            x.version_time = Some(qaward_kit::clock::to_timestamp(v.created_micros));
+            Ok(x)
+        })
+        .collect::<Result<_>>()?;
+    Ok(pb::ListResultVersionsResponse {
+        versions,
+        next_page_token,
+    })
 }
 
 pub(super) async fn feedback_report(
@@ -155,10 +199,19 @@ pub async fn compute_cycle(
     cycle: &str,
     settings: &Settings,
 ) -> Result<results::CycleResults> {
-    let sheets = store::cycle_sheets(db, cycle).await?;
-    let excluded = store::exclusions(db, cycle).await?;
+    let mut conn = db.pool().acquire().await?;
+    compute_cycle_in(&mut conn, cycle, settings).await
+}
+
+async fn compute_cycle_in(
+    conn: &mut Conn,
+    cycle: &str,
+    settings: &Settings,
+) -> Result<results::CycleResults> {
+    let sheets = store::cycle_sheets(conn, cycle).await?;
+    let excluded = store::exclusions(conn, cycle).await?;
     let mut scores: std::collections::BTreeMap<String, results::Scores> =
-        store::cycle_applications(db, cycle)
+        store::cycle_applications(conn, cycle)
             .await?
             .into_iter()
             .map(|a| (a.clone(), results::Scores::new(a)))
@@ -242,6 +295,11 @@ pub(super) async fn exclude(
     if !bad.is_empty() {
         return Err(Error::invalid_fields(bad));
     }
+    let settings = r
+        .settings
+        .as_ref()
+        .map(|_| settings_from_pb(&r.settings))
+        .transpose()?;
     let key = RequestKey::new("ExcludeApplication", c, &r.request_id, &r)?;
     let row = store::ExclusionRow {
         cycle: r.cycle.clone(),
@@ -251,7 +309,37 @@ pub(super) async fn exclude(
         created_micros: qaward_kit::clock::unix_micros(api.now()),
     };
     api.change(key, |mut tx| async move {
+        // once the ranking is released (the defence stage), it is not edited: the
+        // version as released is kept and a new one released with the reason.
+        let released = store::released(&mut tx, &row.cycle, "DEFENCE").await?;
+        let versioned = match (released, &settings) {
+            (false, _) => None,
+            (true, Some(s)) => Some(s),
+            (true, None) => {
+                return Err(Error::invalid(
+                    "settings",
+                    "the ranking was released: a new version of it is computed with the cycle's settings (R-51)",
+                ));
+            }
+        };
+        let first = store::exclusions(&mut tx, &row.cycle)
+            .await?
+            .iter()
+            .all(|x| x.application != row.application);
+        if let (Some(s), true) = (versioned, first)
+            && store::result_versions(&mut tx, &row.cycle, 0, 1).await?.is_empty()
+        {
+            let before = answer(&mut tx, &row.cycle, s).await?;
+            store::add_result_version(&mut tx, &row.cycle, "R-17: 发布的排名", &before.encode_to_vec(), api.now())
+                .await?;
+        }
         let stands = store::exclude(&mut tx, &row).await?;
+        if let (Some(s), true) = (versioned, first) {
+            let after = answer(&mut tx, &row.cycle, s).await?;
+            let why = format!("{}: {}", stands.rule, stands.reason);
+            store::add_result_version(&mut tx, &row.cycle, &why, &after.encode_to_vec(), api.now())
+                .await?;
+        }
         let response = exclusion_pb(&stands);
         let record = AuditRecord::by(c, "application.exclude", response.name.clone())
             .because(format!("{}: {}", stands.rule, stands.reason));

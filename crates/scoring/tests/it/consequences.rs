@@ -255,6 +255,7 @@ async fn r15_an_excluded_application_is_out_of_the_ranking_with_its_reason() {
                 ..Default::default()
             }),
             request_id: String::new(),
+            settings: None,
         };
         for (request, field) in [
             (exclude("R-99", "弄虚作假"), "exclusion.rule"),
@@ -310,5 +311,128 @@ async fn r15_an_excluded_application_is_out_of_the_ranking_with_its_reason() {
         assert_eq!(a.rank, 0);
         assert_eq!(a.explanations[0].rule, "R-15");
         assert_eq!(results.exclusions, vec![x]);
+    }
+}
+
+#[tokio::test]
+async fn r51_an_exclusion_after_the_ranking_was_released_releases_a_new_version_and_keeps_the_old()
+{
+    for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = r.keys.token_for("office-1", Role::Office, "yunyang");
+        let service = r.keys.token("system:applications", Role::Service);
+        let rubric = Rubric::gbt_19580_2012();
+        r.client
+            .create_rubric(as_(
+                &office,
+                pb::CreateRubricRequest {
+                    rubric: Some(rubric_pb(&rubric)),
+                    rubric_id: "gbt".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        for app in ["a", "b"] {
+            r.client
+                .create_assignment(as_(
+                    &office,
+                    pb::CreateAssignmentRequest {
+                        assignment: Some(assignment(app)),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        // The defence stage is released: the ranking is out.
+        r.client
+            .release_stage(as_(
+                &office,
+                pb::ReleaseStageRequest {
+                    cycle: CYCLE.into(),
+                    stage: pb::Stage::Defence as i32,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let exclude =
+            |settings: Option<pb::ResultSettings>, id: &str| pb::ExcludeApplicationRequest {
+                cycle: CYCLE.into(),
+                exclusion: Some(pb::Exclusion {
+                    application: format!("{CYCLE}/applications/a"),
+                    rule: "R-21".into(),
+                    reason: "公示期异议经调查属实".into(),
+                    ..Default::default()
+                }),
+                request_id: id.into(),
+                settings,
+            };
+        // Without the numbers there is no new version to compute: refused, nothing changed.
+        let e = r
+            .client
+            .exclude_application(as_(&service, exclude(None, "x1")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert!(e.message().contains("settings"), "{}", e.message());
+        let list = pb::ListResultVersionsRequest {
+            cycle: CYCLE.into(),
+            ..Default::default()
+        };
+        let none = r
+            .client
+            .list_result_versions(as_(&office, list.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(none.versions.is_empty(), "{label}");
+
+        for id in ["x2", "x3"] {
+            r.client
+                .exclude_application(as_(
+                    &service,
+                    exclude(Some(pb::ResultSettings::default()), id),
+                ))
+                .await
+                .unwrap();
+        }
+        let v = r
+            .client
+            .list_result_versions(as_(&office, list))
+            .await
+            .unwrap()
+            .into_inner()
+            .versions;
+        // The version as released, and the new one with the reason; a repeat adds none.
+        assert_eq!(
+            v.iter().map(|x| x.version).collect::<Vec<_>>(),
+            [1, 2],
+            "{label}"
+        );
+        let outcome = |x: &pb::CycleResults| {
+            x.results
+                .iter()
+                .find(|r| r.application.ends_with("/a"))
+                .map(|r| r.outcome)
+        };
+        assert_ne!(
+            outcome(&v[0]),
+            Some(pb::Outcome::Disqualified as i32),
+            "{label}"
+        );
+        assert_eq!(
+            outcome(&v[1]),
+            Some(pb::Outcome::Disqualified as i32),
+            "{label}"
+        );
+        assert!(
+            v[1].version_reason.starts_with("R-21"),
+            "{}",
+            v[1].version_reason
+        );
+        assert!(v[0].exclusions.is_empty() && v[1].exclusions.len() == 1);
     }
 }

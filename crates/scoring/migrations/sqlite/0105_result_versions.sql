@@ -1,0 +1,11 @@
+-- Issue 24, R-51: the released versions of a cycle's ranking. A disqualification after the
+-- ranking was released keeps the version as released and adds one with its reason.
+CREATE TABLE result_versions (
+    cycle           TEXT   NOT NULL,
+    version         INTEGER NOT NULL,
+    reason          TEXT   NOT NULL,
+    -- The results as released (qaward.scoring.v1.CycleResults, encoded).
+    results         BLOB   NOT NULL,
+    created_micros  INTEGER NOT NULL,
+    PRIMARY KEY (cycle, version)
+);
