@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use qaward_demo::{Plan, call};
 use qaward_kit::auth::Role;
 use qaward_proto::qaward::{
-    applications::v1 as pb, common::v1::Date, reviewers::v1 as rpb, scoring::v1 as spb,
+    applications::v1 as pb, common::v1::Date, notifications::v1 as npb, reviewers::v1 as rpb,
+    scoring::v1 as spb,
 };
 use tonic::Code;
 
@@ -248,5 +249,183 @@ async fn r41_a_replaced_reviewer_loses_their_seat_everywhere_even_across_a_crash
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    c.audit_intact();
+}
+
+/// One walk for the rest of issue 24's consequences, each service its own process: fraud
+/// found in a complaint during the public notice disqualifies a candidate, takes it out
+/// of scoring's ranking in a new released version and bars it next year (Art. 12(2));
+/// the remaining winner is reminded of its yearly reports; its incident report gives
+/// the office the task of considering revocation; and the services agree.
+#[tokio::test]
+async fn fraud_found_in_the_notice_excludes_versions_and_bars_and_an_award_sets_off_its_duties() {
+    let Some(c) = cluster().await else { return };
+    let mut plan = Plan::yunyang("yunyang");
+    plan.fraud = Some(1);
+    let (mut w, account) = walk(&c, false, plan).await;
+    w.run()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", account.text()));
+    let text = account.text();
+    assert_eq!(w.outcome.winners, [0], "{text}");
+    let (stage, why) = w.outcome.decisions[&1].last().unwrap().clone();
+    assert_eq!(
+        (stage, why.rule.as_str()),
+        (pb::ApplicationStage::Disqualified as i32, "R-21")
+    );
+    crate::support::services_agree(&w).await;
+
+    let office = w.office_token().to_string();
+    let door = w.door().clone();
+    let app = w.app(1);
+    let cycle = app.split("/applications/").next().unwrap().to_string();
+    // the released ranking is kept; a new version says why it changed.
+    let versions = call!(
+        door.scoring,
+        list_result_versions,
+        &office,
+        spb::ListResultVersionsRequest {
+            cycle: cycle.clone(),
+            ..Default::default()
+        }
+    )
+    .unwrap()
+    .versions;
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let of = |v: &spb::CycleResults| {
+        v.results
+            .iter()
+            .find(|r| r.application == app)
+            .map(|r| r.outcome)
+    };
+    assert_eq!(of(&versions[0]), Some(spb::Outcome::Candidate as i32));
+    assert_eq!(of(&versions[1]), Some(spb::Outcome::Disqualified as i32));
+    assert!(
+        versions[1].version_reason.starts_with("R-21"),
+        "{}",
+        versions[1].version_reason
+    );
+
+    // the winner's reports, one reminder a year for the ban years.
+    let winner = w.code(0).to_string();
+    let started = Instant::now();
+    loop {
+        let reminders = call!(
+            door.notifications,
+            list_reminders,
+            &office,
+            npb::ListRemindersRequest {
+                page_size: 100,
+                page_token: String::new(),
+            }
+        )
+        .unwrap()
+        .reminders;
+        let mine = reminders
+            .iter()
+            .filter(|r| r.event_type == "annual_report.due" && r.recipients[0].id == winner)
+            .count();
+        if mine == 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{mine} reminders: {reminders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // an incident report is the office's task.
+    let holder = w
+        .tokens()
+        .issue(Role::Enterprise, "user", Some(&winner), None);
+    let today = w.server_now().date();
+    call!(
+        door.apps,
+        file_report,
+        &holder,
+        pb::FileReportRequest {
+            parent: format!("enterprises/{winner}"),
+            report: Some(pb::WinnerReport {
+                kind: pb::ReportKind::Incident as i32,
+                text: "厂区发生一般安全生产事故，已整改".into(),
+                event_date: Some(Date {
+                    year: today.year(),
+                    month: u8::from(today.month()) as i32,
+                    day: today.day() as i32,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let tasks = call!(
+            door.notifications,
+            list_notifications,
+            &office,
+            npb::ListNotificationsRequest {
+                recipient_id: "office.yunyang".into(),
+                page_size: 100,
+                page_token: String::new(),
+            }
+        )
+        .unwrap()
+        .notifications
+        .into_iter()
+        .filter(|n| n.event_type == "incident_report.review")
+        .count();
+        if tasks == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no office task: {tasks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Art. 12(2): next year the fraudulent applicant is barred.
+    let now = w.server_now();
+    let next_year = now.year() + 1;
+    call!(
+        door.apps,
+        create_cycle,
+        &office,
+        pb::CreateCycleRequest {
+            parent: "programmes/yunyang".into(),
+            cycle: Some(pb::Cycle {
+                year: next_year,
+                notice_title: format!("关于开展{next_year}年度云阳县县长质量奖评选工作的通知"),
+                conditions: "在本县登记注册并纳税".into(),
+                required_materials: vec!["申报表".into()],
+                deadline: Some(prost_types::Timestamp {
+                    seconds: (now + time::Duration::days(400)).unix_timestamp(),
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }
+    )
+    .unwrap();
+    let check = call!(
+        door.apps,
+        check_eligibility,
+        &office,
+        pb::CheckEligibilityRequest {
+            enterprise: format!("enterprises/{}", w.code(1)),
+            cycle: format!("programmes/yunyang/cycles/{next_year}"),
+        }
+    )
+    .unwrap();
+    assert!(
+        !check.eligible && check.reasons.iter().any(|r| r.rule == "R-04"),
+        "{:?}",
+        check.reasons
+    );
+    crate::support::services_agree(&w).await;
     c.audit_intact();
 }

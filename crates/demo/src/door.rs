@@ -10,6 +10,7 @@ use qaward_kit::{
 use qaward_proto::qaward::{
     applications::v1::application_service_client::ApplicationServiceClient,
     gateway::v1::gateway_service_client::GatewayServiceClient,
+    notifications::v1::notification_service_client::NotificationServiceClient,
     reviewers::v1::reviewer_service_client::ReviewerServiceClient,
     scoring::v1::scoring_service_client::ScoringServiceClient,
 };
@@ -26,12 +27,13 @@ pub enum Protocol {
     HttpJson,
 }
 
-/// The generated clients of the three services the walk calls, all through one gateway.
+/// The generated clients of the services the walk calls, all through one gateway.
 #[derive(Clone)]
 pub struct Door {
     pub apps: ApplicationServiceClient<Transport>,
     pub reviewers: ReviewerServiceClient<Transport>,
     pub scoring: ScoringServiceClient<Transport>,
+    pub notifications: NotificationServiceClient<Transport>,
     /// The gateway's own composed views (dossier, cycle overview).
     pub views: GatewayServiceClient<Transport>,
     pub protocol: Protocol,
@@ -45,6 +47,7 @@ impl Door {
             apps: ApplicationServiceClient::new(t.clone()),
             reviewers: ReviewerServiceClient::new(t.clone()),
             scoring: ScoringServiceClient::new(t.clone()),
+            notifications: NotificationServiceClient::new(t.clone()),
             views: GatewayServiceClient::new(t),
             protocol,
             address,

@@ -73,6 +73,9 @@ pub struct Plan {
     /// A member of the public complaining about a candidate during the notice,
     /// found unfounded.
     pub complaint: Option<usize>,
+    /// A report during the notice that a candidate forged its materials, substantiated: the
+    /// candidate is disqualified and barred for the ban years (Art. 12(2)).
+    pub fraud: Option<usize>,
     /// Days after today the materials review window opens; later windows follow it. Two
     /// programmes with the same offset draw for overlapping days.
     pub window_offset: i64,
@@ -99,6 +102,7 @@ impl Plan {
             tie_break: Vec::new(),
             objection: Some(1),
             complaint: Some(0),
+            fraud: None,
             window_offset: 3,
         }
     }

@@ -187,6 +187,43 @@ async fn r41_a_member_replaced_after_the_start_loses_read_access_and_scoring_sea
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         assert_eq!(told().await, 1, "{label}");
+        // the tie began inside the review's window, after its first day: a cooling-off
+        // violation, so the reviewer's record has a disciplinary flag and the office is told.
+        let flags = w
+            .reviewers
+            .list_flags(as_(
+                &office,
+                rpb::ListFlagsRequest {
+                    parent: leaving.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .flags;
+        assert!(
+            flags.iter().any(|f| f.note.contains("R-44")),
+            "{label}: {flags:?}"
+        );
+        let violations = inbox
+            .clone()
+            .list_notifications(as_(
+                &office,
+                npb::ListNotificationsRequest {
+                    recipient_id: "office.yunyang".into(),
+                    page_size: 100,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .notifications
+            .into_iter()
+            .filter(|n| n.event_type == "reviewer.cooling_off_violation")
+            .count();
+        assert_eq!(violations, 1, "{label}");
 
         // A redelivery (the cursor lost, as after a restore) applies nothing twice.
         sqlx::query("DELETE FROM event_cursors")

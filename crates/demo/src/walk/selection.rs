@@ -266,6 +266,51 @@ impl Walk {
                 "investigated: 厂界噪声达标，反映情况不属实 (unfounded; the candidate stays)",
             );
         }
+        if let Some(i) = self.plan.fraud.filter(|i| candidates.contains(i)) {
+            let public = self.tokens.issue(Role::Public, "citizen-0511", None, None);
+            let complaint = call!(
+                self.door.apps,
+                create_complaint,
+                &public,
+                pb::CreateComplaintRequest {
+                    parent: self.app(i),
+                    complaint: Some(pb::Complaint {
+                        text: "反映该企业申报材料中的第三方检测报告系伪造".into(),
+                        evidence: vec!["检测机构出具的查无此报告的证明".into()],
+                        ..Default::default()
+                    }),
+                    request_id: rid(&format!("demo-{cycle}-fraud-{i}")),
+                }
+            )
+            .map_err(failed("report fraud"))?;
+            call!(
+                self.door.apps,
+                resolve_complaint,
+                &self.office,
+                pb::ResolveComplaintRequest {
+                    name: complaint.name.clone(),
+                    outcome: pb::ComplaintOutcome::Substantiated as i32,
+                    investigation: "经检测机构核实，所附检测报告系伪造".into(),
+                    request_id: rid(&format!("demo-{cycle}-fraud-resolve-{i}")),
+                    fraud: true,
+                }
+            )
+            .map_err(failed("resolve the fraud report"))?;
+            self.say.line(&format!(
+                "investigated: {} forged its test report — disqualified (R-21) and barred (Art. 12(2))",
+                self.name(i)
+            ));
+            let a = call!(
+                self.door.apps,
+                get_application,
+                &self.office,
+                pb::GetApplicationRequest { name: self.app(i) }
+            )
+            .map_err(failed("read the disqualified application"))?;
+            self.record(&a);
+            // Off the list: the committee decides on the candidates still on the notice.
+            self.outcome.candidates.retain(|x| *x != i);
+        }
         Ok(())
     }
 
