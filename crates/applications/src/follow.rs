@@ -74,11 +74,23 @@ impl Feed for ReviewersFeed {
                     .as_ref()
                     .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
                     .unwrap_or_default();
+                let topic = match &e.kind {
+                    Some(rpb::reviewers_event::Kind::MemberReplaced(_)) => {
+                        "reviewers.member_replaced"
+                    }
+                    Some(rpb::reviewers_event::Kind::DrawSuperseded(_)) => {
+                        "reviewers.draw_superseded"
+                    }
+                    Some(rpb::reviewers_event::Kind::CoolingOffViolation(_)) => {
+                        "reviewers.cooling_off_violation"
+                    }
+                    None => "reviewers.unknown",
+                };
                 Published {
                     seq: e.sequence,
                     event: Event {
                         id: e.id.clone(),
-                        topic: "reviewers".into(),
+                        topic: topic.into(),
                         payload: e.encode_to_vec(),
                         created_micros: created,
                     },
