@@ -118,7 +118,14 @@ impl ApplicationsApi {
                     ));
                     d
                 }
-                Ok(d) => d,
+                Ok(d) => {
+                    if let Some(why) =
+                        domain::cycle::deadline_problem(cy.year, china_date(unix_micros(d)))
+                    {
+                        bad.push(FieldViolation::new("cycle.deadline", why));
+                    }
+                    d
+                }
                 Err(e) => {
                     bad.extend(e.violations.iter().cloned());
                     now

@@ -135,8 +135,14 @@ fn notice(year: i32) -> pb::Cycle {
             "自评报告（不超过6万字）".into(),
             "证明材料".into(),
         ],
+        // 30 June of its year, 17:00 China time.
         deadline: Some(prost_types::Timestamp {
-            seconds: time::macros::datetime!(2026-06-30 17:00 +8).unix_timestamp(),
+            seconds: time::Date::from_calendar_date(year, time::Month::June, 30)
+                .unwrap()
+                .with_hms(17, 0, 0)
+                .unwrap()
+                .assume_offset(time::macros::offset!(+8))
+                .unix_timestamp(),
             nanos: 0,
         }),
         ..Default::default()
@@ -342,6 +348,26 @@ async fn r01_a_cycle_pins_the_settings_it_opened_with() {
             ["cycle.deadline", "cycle.required_materials"],
             "{label}"
         );
+        // the 2027 notice cannot close in 2028 (issue 25, item 7).
+        let mut next_year = notice(2027);
+        next_year.deadline = Some(prost_types::Timestamp {
+            seconds: time::macros::datetime!(2028-01-05 17:00 +8).unix_timestamp(),
+            nanos: 0,
+        });
+        let err = r
+            .client
+            .create_cycle(as_(
+                &r.office,
+                pb::CreateCycleRequest {
+                    parent: "programmes/yunyang".into(),
+                    cycle: Some(next_year),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&err), ["cycle.deadline"], "{label}");
+        assert!(err.message().contains("R-01"), "{}", err.message());
     }
 }
 

@@ -143,11 +143,19 @@ impl Walk {
         Ok(())
     }
 
-    /// The notice that opens the year's cycle, its deadline a month from the server's today.
+    /// The notice that opens the year's cycle, its deadline a month from the server's today,
+    /// or the year's last day when that comes first (R-01: a year's notice closes in that year).
     pub async fn open_cycle(&mut self) -> Result<(), Failure> {
         let p = self.plan.programme.clone();
         let year = self.clock.date(0).year;
-        let deadline = self.clock.now() + Duration::days(30);
+        let year_end = time::Date::from_calendar_date(year, time::Month::December, 31)
+            .map(|d| {
+                d.with_hms(23, 0, 0)
+                    .unwrap()
+                    .assume_offset(time::macros::offset!(+8))
+            })
+            .map_err(|e| Failure(format!("the year {year}: {e}")))?;
+        let deadline = (self.clock.now() + Duration::days(30)).min(year_end);
         let cycle = call!(
             self.door.apps,
             create_cycle,
