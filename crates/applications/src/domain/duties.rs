@@ -38,6 +38,16 @@ pub fn incident_due(calendar: &Calendar, event: Date) -> Result<Date, CalendarEr
     calendar.add_working_days(event, 15)
 }
 
+/// an incident report is an award holder's duty, so the incident happened on or after the
+/// award; one before it is no report of a holder (issue 25, item 7). Why not, if it is not.
+pub fn incident_date_problem(event: Date, award_date: Date) -> Option<String> {
+    (event < award_date).then(|| {
+        format!(
+            "the incident on {event} is before the award on {award_date}: R-31 covers award holders"
+        )
+    })
+}
+
 /// Why a report filed on `filed` is late, if it is.
 pub fn lateness(rule: &'static str, filed: Date, due: Date) -> Option<Explanation> {
     (filed > due).then(|| {
@@ -122,5 +132,19 @@ mod tests {
             ]
         );
         assert!(report_reminders(awarded, 0).is_empty());
+    }
+
+    #[test]
+    fn r31_an_incident_before_the_award_is_no_holders_report() {
+        let d = |m, day| Date::from_calendar_date(2026, m, day).unwrap();
+        assert!(incident_date_problem(d(Month::July, 1), d(Month::July, 20)).is_some());
+        assert_eq!(
+            incident_date_problem(d(Month::July, 20), d(Month::July, 20)),
+            None
+        );
+        assert_eq!(
+            incident_date_problem(d(Month::September, 28), d(Month::July, 20)),
+            None
+        );
     }
 }

@@ -126,6 +126,9 @@ impl ApplicationsApi {
                         "must not be in the future",
                     ));
                 }
+                if let Some(why) = duties::incident_date_problem(e, award_date) {
+                    return Err(Error::invalid("report.event_date", why));
+                }
                 let due = duties::incident_due(&self.calendar(), e)
                     .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
                 ("R-31", e.year(), due)

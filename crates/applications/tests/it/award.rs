@@ -648,6 +648,17 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         })
         .await;
         assert_eq!(tasks, 2, "{label}");
+        // An incident before the award (20 July) is no holder's report (issue 25, item 7).
+        let e = w
+            .apps
+            .file_report(file(pb::ReportKind::Incident, 0, date(2026, 7, 1)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), super::fields(&e)),
+            (Code::InvalidArgument, vec!["report.event_date".to_string()]),
+            "{label}"
+        );
         let e = w
             .apps
             .file_report(file(pb::ReportKind::Incident, 0, None))
