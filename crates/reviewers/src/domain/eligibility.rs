@@ -229,7 +229,17 @@ pub fn exclusions(
         record: format!("reviewers/{}", r.id),
         message,
     };
-    if r.cert_valid_from.as_str() > from || r.cert_valid_until.as_str() < to {
+    // valid throughout the window; a certificate that starts too late is not a lapsed one.
+    if r.cert_valid_from.as_str() > from {
+        out.push(reason(
+            "CERTIFICATE_NOT_YET_VALID",
+            "R-42",
+            format!(
+                "certificate valid from {}, after the window opens on {from}",
+                r.cert_valid_from
+            ),
+        ));
+    } else if r.cert_valid_until.as_str() < to {
         out.push(reason(
             "CERTIFICATE_LAPSED",
             "R-42",
@@ -425,6 +435,13 @@ mod tests {
         assert_eq!(
             codes(&exclusions(&r, &[], "2026-03-02", "2026-03-06", LOAD)),
             ["R-42:CERTIFICATE_LAPSED"]
+        );
+        // Not yet valid is its own reason, not a lapse (issue 25, item 7).
+        let mut r = facts();
+        r.cert_valid_from = "2026-03-03".into();
+        assert_eq!(
+            codes(&exclusions(&r, &[], "2026-03-02", "2026-03-06", LOAD)),
+            ["R-42:CERTIFICATE_NOT_YET_VALID"]
         );
     }
 

@@ -144,8 +144,10 @@ pub fn may_record(
 
 /// the certificate shown is not the one the registry holds.
 pub const CERTIFICATE_MISMATCH: &str = "CERTIFICATE_MISMATCH";
-/// the certificate shown is not valid on the day.
+/// the certificate shown is no longer valid on the day.
 pub const CERTIFICATE_LAPSED: &str = "CERTIFICATE_LAPSED";
+/// the certificate shown is not valid yet on the day.
+pub const CERTIFICATE_NOT_YET_VALID: &str = "CERTIFICATE_NOT_YET_VALID";
 
 /// the certificate shown must be the one the registry holds, valid on the day (dates
 /// `YYYY-MM-DD`).
@@ -163,7 +165,14 @@ pub fn certificate_check(
             format!("the certificate shown ({shown}) is not the registered one ({registered})"),
         ));
     }
-    if day < valid_from || day > valid_until {
+    if day < valid_from {
+        return Err(qaward_kit::Error::rule(
+            "R-42",
+            CERTIFICATE_NOT_YET_VALID,
+            format!("the certificate is valid from {valid_from}, not yet on {day}"),
+        ));
+    }
+    if day > valid_until {
         return Err(qaward_kit::Error::rule(
             "R-42",
             CERTIFICATE_LAPSED,
@@ -264,6 +273,18 @@ mod tests {
             .unwrap_err()
             .reason,
             CERTIFICATE_LAPSED
+        );
+        assert_eq!(
+            certificate_check(
+                "CQ-0001",
+                "CQ-0001",
+                "2027-01-01",
+                "2030-12-31",
+                "2026-07-15"
+            )
+            .unwrap_err()
+            .reason,
+            CERTIFICATE_NOT_YET_VALID
         );
     }
 }
