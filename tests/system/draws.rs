@@ -71,13 +71,14 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
                     enterprise_codes: vec![applicant],
                     size: 3,
                     backups: Some(2),
+                    // Next year's May: a draw's window is never in the past.
                     window_start: Some(Date {
-                        year: 2026,
+                        year: time::OffsetDateTime::now_utc().year() + 1,
                         month: 5,
                         day: 11,
                     }),
                     window_end: Some(Date {
-                        year: 2026,
+                        year: time::OffsetDateTime::now_utc().year() + 1,
                         month: 5,
                         day: 12,
                     }),

@@ -112,8 +112,10 @@ async fn grpcio_reads_every_error_kind_through_the_gateway_with_its_details() {
         .encode_to_vec()
     };
     // A materials-group draw the empty registry cannot fill.
+    // Next year's March: a draw's window is never in the past.
+    let next_year = time::OffsetDateTime::now_utc().year() + 1;
     let date = |day| qaward_proto::qaward::common::v1::Date {
-        year: 2026,
+        year: next_year,
         month: 3,
         day,
     };

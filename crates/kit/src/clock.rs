@@ -144,6 +144,14 @@ mod simulated_tests {
     }
 }
 
+/// China Standard Time, in which the award's days are counted (deadlines, windows, reminders).
+pub const CHINA: time::UtcOffset = time::macros::offset!(+8);
+
+/// The date in China at `t`.
+pub fn china_date(t: time::OffsetDateTime) -> time::Date {
+    t.to_offset(CHINA).date()
+}
+
 /// Microseconds since the Unix epoch: how every timestamp is stored, on both backends.
 pub fn unix_micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64

@@ -264,9 +264,7 @@ pub(crate) fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolatio
 
 /// The China Standard Time date of a stored instant.
 pub(crate) fn china_date(micros: i64) -> time::Date {
-    qaward_kit::clock::from_unix_micros(micros)
-        .to_offset(time::macros::offset!(+8))
-        .date()
+    qaward_kit::clock::china_date(qaward_kit::clock::from_unix_micros(micros))
 }
 
 pub(super) fn stage_pb(s: &str) -> i32 {

@@ -4,10 +4,10 @@
 //! days are left.
 
 use qaward_kit::calendar::{Calendar, CalendarError};
-use time::{Date, Duration, OffsetDateTime, Time, UtcOffset, macros::offset};
+use time::{Date, Duration, OffsetDateTime, Time};
 
 /// Deadlines and reminder days are China Standard Time dates.
-pub const CHINA: UtcOffset = offset!(+8);
+pub use qaward_kit::clock::CHINA;
 /// Reminders go out at 09:00 China time on their day.
 pub const SEND_AT: Time = time::macros::time!(09:00);
 /// The most reminders one deadline may have, and the furthest ahead one may be.

@@ -48,7 +48,8 @@ struct DrawRequest {
 }
 
 impl DrawRequest {
-    fn parse(d: &pb::Draw) -> Result<DrawRequest> {
+    /// `today` is the service's date in China (`YYYY-MM-DD`): a window is not in the past.
+    fn parse(d: &pb::Draw, today: &str) -> Result<DrawRequest> {
         let mut bad = Vec::new();
         let purpose = purpose_of(d.purpose);
         if purpose.is_none() {
@@ -78,6 +79,18 @@ impl DrawRequest {
                     format!("a window is at most {max_days} days"),
                 ))
             }
+            // A review books the days it reviews: none of them may have passed (issue 25,
+            // item 7). An appointment may have begun, but not ended.
+            (Some(s), Some(_)) if purpose.is_some_and(|p| p.is_review()) && s.as_str() < today => {
+                bad.push(FieldViolation::new(
+                    "draw.window_start",
+                    format!("is in the past (today is {today})"),
+                ))
+            }
+            (Some(_), Some(e)) if e.as_str() < today => bad.push(FieldViolation::new(
+                "draw.window_end",
+                format!("is in the past (today is {today})"),
+            )),
             (Some(_), Some(_)) => {}
             _ => bad.push(FieldViolation::new(
                 "draw.window_start",
@@ -165,7 +178,10 @@ pub(super) async fn prepare(
         .draw
         .as_ref()
         .ok_or_else(|| Error::invalid("draw", "is required"))?;
-    let ask = DrawRequest::parse(d)?;
+    let ask = DrawRequest::parse(
+        d,
+        &qaward_kit::convert::iso_date(qaward_kit::clock::china_date(api.now())),
+    )?;
     let id = api.new_id();
     api.change(key, |mut tx| async move {
         let prog = store::get_programme(&mut tx, &programme).await?;

@@ -1136,3 +1136,57 @@ async fn r41_a_draw_may_ask_for_no_backups_and_an_unset_count_takes_the_policys(
         );
     }
 }
+
+#[tokio::test]
+async fn a_draw_for_days_already_past_is_refused_naming_the_window() {
+    // Issue 25, item 7: before, a review group could be drawn and booked for last week.
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 12).await;
+        // Today is 2026-02-20 (China time).
+        for (from, to, field) in [
+            (date(2026, 2, 10), date(2026, 2, 12), "draw.window_start"),
+            (date(2026, 2, 19), date(2026, 2, 21), "draw.window_start"),
+        ] {
+            let e = r
+                .client
+                .prepare_draw(as_(
+                    &office,
+                    pb::PrepareDrawRequest {
+                        parent: "programmes/yunyang".into(),
+                        draw: Some(pb::Draw {
+                            window_start: from,
+                            window_end: to,
+                            ..draw_request(3, 1, 2, 6)
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+            assert!(
+                e.message().contains(field) && e.message().contains("past"),
+                "{label}: {}",
+                e.message()
+            );
+        }
+        // Today itself is not past.
+        r.client
+            .prepare_draw(as_(
+                &office,
+                pb::PrepareDrawRequest {
+                    parent: "programmes/yunyang".into(),
+                    draw: Some(pb::Draw {
+                        window_start: date(2026, 2, 20),
+                        window_end: date(2026, 2, 22),
+                        ..draw_request(3, 1, 2, 6)
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+}
