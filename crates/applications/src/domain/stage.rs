@@ -555,17 +555,23 @@ pub fn open_deadlines(
 /// Whether an application in `stage` is late on `today`, and by which rule: still a draft after
 /// the cycle's submission deadline, or still in a review stage after the last day of
 /// its group's window (R-12 materials, R-14 defence, R-15 site visit). A stopped site visit
-/// waits for the office, not the group. Dates are China Standard Time calendar days; the last
-/// day itself is not late.
+/// waits for the office, not the group. A never-submitted draft is late only while its cycle
+/// is still before its decision: once the cycle is decided, vacant or approved, it is no
+/// application and owes nothing (issue 25, item 7). Dates are China Standard Time calendar
+/// days; the last day itself is not late.
 pub fn overdue(
     stage: Stage,
+    cycle: crate::domain::cycle::CycleState,
     deadline: time::Date,
     review_ends: Option<time::Date>,
     visit_stopped: bool,
     today: time::Date,
 ) -> Option<Explanation> {
+    use crate::domain::cycle::CycleState;
     let (due, rule, what) = match stage {
-        Draft => (deadline, "R-01", "申报材料提交期限"),
+        Draft if matches!(cycle, CycleState::Open | CycleState::PublicNotice) => {
+            (deadline, "R-01", "申报材料提交期限")
+        }
         MaterialsReview => (review_ends?, "R-12", "资料评审组评审期"),
         Defence => (review_ends?, "R-14", "陈述答辩评审期"),
         SiteVisit if !visit_stopped => (review_ends?, "R-15", "现场评审期"),
@@ -605,6 +611,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::domain::cycle::CycleState;
 
     fn s() -> Settings {
         Settings::default()
@@ -814,8 +821,34 @@ mod tests {
         use time::macros::date;
         let (deadline, ends) = (date!(2026 - 06 - 30), date!(2026 - 07 - 10));
         // The last day itself is not late; the next is.
-        assert!(overdue(Draft, deadline, None, false, date!(2026 - 06 - 30)).is_none());
-        let late = overdue(Draft, deadline, None, false, date!(2026 - 07 - 01)).unwrap();
+        assert!(
+            overdue(
+                Draft,
+                CycleState::Open,
+                deadline,
+                None,
+                false,
+                date!(2026 - 06 - 30)
+            )
+            .is_none()
+        );
+        let late = overdue(
+            Draft,
+            CycleState::Open,
+            deadline,
+            None,
+            false,
+            date!(2026 - 07 - 01),
+        )
+        .unwrap();
+        // Once the cycle is decided, a never-submitted draft owes nothing.
+        for closed in [
+            CycleState::Decided,
+            CycleState::Vacant,
+            CycleState::Approved,
+        ] {
+            assert!(overdue(Draft, closed, deadline, None, false, date!(2026 - 12 - 01)).is_none());
+        }
         assert_eq!(late.rule, "R-01");
         assert_eq!(late.inputs["due_date"], "2026-06-30");
         assert!(late.message.contains("2026年6月30日"), "{}", late.message);
@@ -824,16 +857,53 @@ mod tests {
             (Defence, "R-14"),
             (SiteVisit, "R-15"),
         ] {
-            assert!(overdue(stage, deadline, Some(ends), false, ends).is_none());
-            let late = overdue(stage, deadline, Some(ends), false, date!(2026 - 07 - 11));
+            assert!(overdue(stage, CycleState::Open, deadline, Some(ends), false, ends).is_none());
+            let late = overdue(
+                stage,
+                CycleState::Open,
+                deadline,
+                Some(ends),
+                false,
+                date!(2026 - 07 - 11),
+            );
             assert_eq!(late.map(|e| e.rule), Some(rule));
             // No group yet: nothing to be late against.
-            assert!(overdue(stage, deadline, None, false, date!(2027 - 01 - 01)).is_none());
+            assert!(
+                overdue(
+                    stage,
+                    CycleState::Open,
+                    deadline,
+                    None,
+                    false,
+                    date!(2027 - 01 - 01)
+                )
+                .is_none()
+            );
         }
         // A stopped visit waits for the office's confirmation, not for the group.
-        assert!(overdue(SiteVisit, deadline, Some(ends), true, date!(2026 - 08 - 01)).is_none());
+        assert!(
+            overdue(
+                SiteVisit,
+                CycleState::Open,
+                deadline,
+                Some(ends),
+                true,
+                date!(2026 - 08 - 01)
+            )
+            .is_none()
+        );
         // Other stages wait for people without a date the system knows.
-        assert!(overdue(Accepted, deadline, Some(ends), false, date!(2027 - 01 - 01)).is_none());
+        assert!(
+            overdue(
+                Accepted,
+                CycleState::Open,
+                deadline,
+                Some(ends),
+                false,
+                date!(2027 - 01 - 01)
+            )
+            .is_none()
+        );
     }
 
     #[test]

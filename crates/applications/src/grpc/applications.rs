@@ -204,9 +204,16 @@ impl ApplicationsApi {
                         review_ends.map(chinese_date).as_deref(),
                         stopped,
                     ),
-                    overdue: stage::overdue(current, deadline_day, review_ends, stopped, today)
-                        .as_ref()
-                        .map(super::convert::explanation_pb),
+                    overdue: stage::overdue(
+                        current,
+                        cycle.state,
+                        deadline_day,
+                        review_ends,
+                        stopped,
+                        today,
+                    )
+                    .as_ref()
+                    .map(super::convert::explanation_pb),
                 });
             }
         }

@@ -287,7 +287,7 @@ fn report_reminder(
 ) -> qaward_proto::qaward::notifications::v1::Reminder {
     use qaward_proto::qaward::notifications::v1 as npb;
     let deadline = time::PrimitiveDateTime::new(due, time::macros::time!(23:59:59))
-        .assume_offset(time::macros::offset!(+8));
+        .assume_offset(qaward_kit::clock::CHINA);
     npb::Reminder {
         event_type: "annual_report.due".into(),
         recipients: vec![npb::Recipient {

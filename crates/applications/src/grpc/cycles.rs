@@ -234,7 +234,7 @@ impl ApplicationsApi {
             fraud_findings: &fraud,
         };
         let deadline = qaward_kit::clock::from_unix_micros(cycle.deadline_micros)
-            .to_offset(time::macros::offset!(+8))
+            .to_offset(qaward_kit::clock::CHINA)
             .date();
         let reasons = eligibility::check(&facts, &settings, deadline);
         Ok(pb::CheckEligibilityResponse {

@@ -576,7 +576,7 @@ impl ApplicationsApi {
                     chinese_date(
                         time::OffsetDateTime::from_unix_timestamp(t.seconds)
                             .unwrap_or(now)
-                            .to_offset(time::macros::offset!(+8))
+                            .to_offset(qaward_kit::clock::CHINA)
                             .date(),
                     )
                 })

@@ -119,7 +119,7 @@ impl ServerClock {
     /// Today in the county (UTC+8), `days` on.
     fn date(&self, days: i64) -> Date {
         let d = (self.now() + Duration::days(days))
-            .to_offset(time::macros::offset!(+8))
+            .to_offset(qaward_kit::clock::CHINA)
             .date();
         Date {
             year: d.year(),

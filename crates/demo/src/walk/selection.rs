@@ -208,7 +208,7 @@ impl Walk {
                 .as_ref()
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t.seconds).ok())
                 .and_then(|t| {
-                    t.to_offset(time::macros::offset!(+8))
+                    t.to_offset(qaward_kit::clock::CHINA)
                         .format(time::macros::format_description!(
                             "[year]-[month]-[day] [hour]:[minute] (UTC+8)"
                         ))

@@ -152,7 +152,7 @@ impl Walk {
             .map(|d| {
                 d.with_hms(23, 0, 0)
                     .unwrap()
-                    .assume_offset(time::macros::offset!(+8))
+                    .assume_offset(qaward_kit::clock::CHINA)
             })
             .map_err(|e| Failure(format!("the year {year}: {e}")))?;
         let deadline = (self.clock.now() + Duration::days(30)).min(year_end);
