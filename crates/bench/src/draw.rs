@@ -75,7 +75,7 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
         ));
     }
     let t = Instant::now();
-    let (good, rejected) =
+    let registry::Import { good, rejected, .. } =
         registry::parse(csv.as_bytes(), Format::Csv, Encoding::Utf8).map_err(|e| e.0)?;
     let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
     store::upsert_reviewers(&mut tx, &good, now)

@@ -116,11 +116,19 @@ pub fn decode(content: &[u8], encoding: Encoding) -> Result<String, NotARegistry
     }
 }
 
-/// The rows of an export as maps from canonical field name to raw text.
-pub fn rows(
-    text: &str,
-    format: Format,
-) -> Result<Vec<BTreeMap<&'static str, String>>, NotARegistry> {
+/// One row of an export: canonical field name → raw text.
+pub type Row = BTreeMap<&'static str, String>;
+
+/// The rows of an export, and the columns (or JSON keys) it ignored, as the export names them,
+/// in first-seen order.
+pub fn rows(text: &str, format: Format) -> Result<(Vec<Row>, Vec<String>), NotARegistry> {
+    let mut ignored: Vec<String> = Vec::new();
+    let mut ignore = |name: &str| {
+        let name = name.trim();
+        if !name.is_empty() && !ignored.iter().any(|x| x == name) {
+            ignored.push(name.to_string());
+        }
+    };
     let rows = match format {
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new()
@@ -132,6 +140,11 @@ pub fn rows(
                 .clone();
             let fields: Vec<Option<&'static str>> = headers.iter().map(canonical).collect();
             check_columns(fields.iter().flatten().copied())?;
+            for (h, f) in headers.iter().zip(&fields) {
+                if f.is_none() {
+                    ignore(h);
+                }
+            }
             let mut out = Vec::new();
             for record in reader.records() {
                 let record = record.map_err(|e| NotARegistry(format!("not CSV: {e}")))?;
@@ -160,6 +173,9 @@ pub fn rows(
                     .ok_or_else(|| NotARegistry("every JSON item must be an object".to_string()))?;
                 let mut row = BTreeMap::new();
                 for (k, v) in obj {
+                    if canonical(k).is_none() {
+                        ignore(k);
+                    }
                     if let Some(f) = canonical(k) {
                         seen.insert(f);
                         let text = match v {
@@ -190,7 +206,7 @@ pub fn rows(
     if rows.is_empty() {
         return Err(NotARegistry("no reviewer rows".to_string()));
     }
-    Ok(rows)
+    Ok((rows, ignored))
 }
 
 fn check_columns(present: impl Iterator<Item = &'static str>) -> Result<(), NotARegistry> {
@@ -347,13 +363,19 @@ pub fn validate(
     })
 }
 
-/// Parses and validates a whole export: the good records (one per certificate number, first
-/// wins) and the rejected rows.
-pub fn parse(
-    content: &[u8],
-    format: Format,
-    encoding: Encoding,
-) -> Result<(Vec<ReviewerRecord>, Vec<Rejected>), NotARegistry> {
+/// A whole export, parsed and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// One record per certificate number, the first row winning.
+    pub good: Vec<ReviewerRecord>,
+    pub rejected: Vec<Rejected>,
+    /// The columns (JSON keys) that are no registry field, as the export names them: the
+    /// office sees what it sent that was not read.
+    pub ignored: Vec<String>,
+}
+
+/// Parses and validates a whole export.
+pub fn parse(content: &[u8], format: Format, encoding: Encoding) -> Result<Import, NotARegistry> {
     if content.len() > MAX_IMPORT_BYTES {
         return Err(NotARegistry(format!(
             "{} bytes exceed the import limit of {} bytes",
@@ -365,7 +387,8 @@ pub fn parse(
     let mut good = Vec::new();
     let mut rejected = Vec::new();
     let mut seen = HashSet::new();
-    for (i, row) in rows(&text, format)?.iter().enumerate() {
+    let (rows, ignored) = rows(&text, format)?;
+    for (i, row) in rows.iter().enumerate() {
         match validate(row) {
             Ok(r) if !seen.insert(r.certificate_number.clone()) => rejected.push(Rejected {
                 row: i + 1,
@@ -382,7 +405,11 @@ pub fn parse(
             }
         }
     }
-    Ok((good, rejected))
+    Ok(Import {
+        good,
+        rejected,
+        ignored,
+    })
 }
 
 #[cfg(test)]
@@ -446,7 +473,7 @@ mod tests {
             } else {
                 qaward_kit::fuzz::apply(base, ALPHABET, &edits)
             };
-            if let Ok((good, _rejected)) = parse(&content, *format, *encoding) {
+            if let Ok(Import { good, .. }) = parse(&content, *format, *encoding) {
                 let mut seen = std::collections::BTreeSet::new();
                 for r in &good {
                     assert!(
@@ -478,8 +505,13 @@ mod tests {
             employer()
         )]);
         let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
-        let (good, rejected) = parse(&bytes, Format::Csv, Encoding::Gb18030).unwrap();
+        let Import {
+            good,
+            rejected,
+            ignored,
+        } = parse(&bytes, Format::Csv, Encoding::Gb18030).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
+        assert!(ignored.is_empty(), "{ignored:?}");
         assert_eq!(good[0].name, "张三");
         assert_eq!(good[0].specialities, ["C13", "C1311"]);
         assert!(good[0].leader_qualified);
@@ -505,7 +537,8 @@ mod tests {
                 employer()
             ),
         ]);
-        let (good, rejected) = parse(text.as_bytes(), Format::Csv, Encoding::Utf8).unwrap();
+        let Import { good, rejected, .. } =
+            parse(text.as_bytes(), Format::Csv, Encoding::Utf8).unwrap();
         assert_eq!(good.len(), 1);
         let row2: Vec<&str> = rejected
             .iter()
@@ -553,12 +586,31 @@ mod tests {
             "certificate_valid_until": "2027年12月31日", "specialities": ["13", "C26"],
             "employer_code": "", "leader_qualified": true, "status": "ACTIVE"
         }]);
-        let (good, rejected) =
+        let Import { good, rejected, .. } =
             parse(json.to_string().as_bytes(), Format::Json, Encoding::Utf8).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
         assert_eq!(good[0].certificate_number, "CQ-9");
         assert_eq!(good[0].mobile, "13900235678");
         assert_eq!(good[0].cert_valid_until, "2027-12-31");
         assert_eq!(good[0].specialities, ["C13", "C26"]);
+    }
+
+    #[test]
+    fn an_import_names_the_columns_it_ignored() {
+        // Issue 25, item 7: an export with columns the registry has no field for is read, and
+        // the office is told which were not (a misspelt header would otherwise vanish).
+        let text = format!(
+            "姓名,手机号,身份证号,证书编号,证书有效期起,证书有效期止,专业,工作单位统一社会信用代码,组长资格,状态,备注,职称\n张三,13800235678,11010519491231002X,CQ-2024-0001,2024-01-01,2027-12-31,C13,{},是,在册,无,高级工程师\n",
+            employer()
+        );
+        let i = parse(text.as_bytes(), Format::Csv, Encoding::Utf8).unwrap();
+        assert_eq!(i.good.len(), 1);
+        assert_eq!(i.ignored, ["备注", "职称"]);
+        let json = format!(
+            r#"[{{"name":"张三","mobile":"13800235678","resident_id":"11010519491231002X","certificate_number":"CQ-1","certificate_valid_from":"2024-01-01","certificate_valid_until":"2027-12-31","specialities":["C13"],"employer_code":"{}","leader_qualified":true,"status":"ACTIVE","title":"x"}}]"#,
+            employer()
+        );
+        let i = parse(json.as_bytes(), Format::Json, Encoding::Utf8).unwrap();
+        assert_eq!(i.ignored, ["title"], "{:?}", i.rejected);
     }
 }

@@ -43,7 +43,11 @@ pub(super) async fn import(
         Ok(pb::TextEncoding::Utf8) | Ok(pb::TextEncoding::Unspecified) => Encoding::Utf8,
         Err(_) => return Err(Error::invalid("encoding", "unknown encoding")),
     };
-    let (good, rejected) = registry::parse(&r.content, format, encoding)
+    let registry::Import {
+        good,
+        rejected,
+        ignored,
+    } = registry::parse(&r.content, format, encoding)
         .map_err(|e| Error::invalid("content", e.0))?;
     api.change(key, |mut tx| async move {
         let n = store::upsert_reviewers(&mut tx, &good, api.now()).await?;
@@ -59,9 +63,11 @@ pub(super) async fn import(
                     reason: x.reason.clone(),
                 })
                 .collect(),
+            ignored_columns: ignored.clone(),
         };
         let record = AuditRecord::by(c, "registry.import", "reviewers").with_detail(serde_json::json!({
             "created": n.created, "updated": n.updated, "unchanged": n.unchanged, "rejected_rows": rejected.len(),
+            "ignored_columns": ignored,
             "certificates": good.iter().map(|g| g.certificate_number.clone()).collect::<Vec<_>>(),
         }));
         Ok(Done::new(tx, record, response))
