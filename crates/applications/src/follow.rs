@@ -164,7 +164,9 @@ impl Consequences {
                 let request = spb::ReseatScorersRequest {
                     assignment: assignment.clone(),
                     people: assigned_people(stage, &members, &g.advisors),
-                    reason: why.to_string(),
+                    // Scoring keeps 500 characters of a reason; a longer note must not make the
+                    // relay retry a refusal for ever.
+                    reason: why.chars().take(500).collect(),
                     request_id: String::new(),
                 };
                 // One outbox event per assignment, its id derived from the reviewers' event:
@@ -237,7 +239,13 @@ impl Apply for Consequences {
                     .await?;
             }
             Some(rpb::reviewers_event::Kind::CoolingOffViolation(v)) => {
-                if store::get_programme(conn, &programme).await.is_ok() {
+                // Another award programme's review: not this service's to tell.
+                let ours = match store::get_programme(conn, &programme).await {
+                    Ok(_) => true,
+                    Err(e) if e.code == qaward_kit::ErrorCode::NotFound => false,
+                    Err(e) => return Err(e),
+                };
+                if ours {
                     notify::enqueue(
                         conn,
                         at,

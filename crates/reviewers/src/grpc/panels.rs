@@ -26,6 +26,10 @@ use crate::{
     store,
 };
 
+/// A decline's reason or a replacement's note: it travels in the panel's events and the
+/// office's notices, so it is bounded here, at the edge.
+const MAX_NOTE_CHARS: usize = 500;
+
 pub(super) async fn get(
     api: &ReviewersApi,
     c: &Caller,
@@ -78,6 +82,9 @@ pub(super) async fn respond(
     if !r.accept && r.reason.trim().is_empty() {
         return Err(Error::invalid("reason", "a decline gives its reason"));
     }
+    if r.reason.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::invalid("reason", "at most 500 characters"));
+    }
     let key = RequestKey::new("RespondToAssignment", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
         let mut p = store::get_panel(&mut tx, &programme, &panel_id).await?;
@@ -113,6 +120,9 @@ pub(super) async fn replace_member(
     let (programme, panel_id) = child(&r.panel, "panels", "panel")?;
     c.acts_for(&programme)?;
     let reviewer = reviewer_id(&r.reviewer, "reviewer")?;
+    if r.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(Error::invalid("note", "at most 500 characters"));
+    }
     let key = RequestKey::new("ReplaceMember", c, &r.request_id, &r)?;
     let reason = pb::ReplaceReason::try_from(r.reason)
         .ok()

@@ -110,6 +110,23 @@ async fn r41_r44_r45_replacements_redraws_and_cooling_off_violations_reach_the_f
         assert_eq!(flags[0].kind, pb::FlagKind::Disciplinary as i32);
         assert!(flags[0].note.contains("R-44"), "{}", flags[0].note);
 
+        // A note travels in the event and the office's notice: bounded at the edge.
+        let long = r
+            .client
+            .replace_member(as_(
+                &office,
+                pb::ReplaceMemberRequest {
+                    panel: x.panel.clone(),
+                    reviewer: second.clone(),
+                    reason: pb::ReplaceReason::LateConflict as i32,
+                    note: "长".repeat(501),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(long.code(), Code::InvalidArgument, "{label}");
+        assert!(long.message().contains("note"), "{}", long.message());
         r.client
             .replace_member(as_(
                 &office,
