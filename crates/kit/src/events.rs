@@ -305,19 +305,23 @@ impl<F: Feed, A: Apply> Follower<F, A> {
         Ok(applied)
     }
 
-    /// Follows until `shutdown` resolves: straight on while whole batches come, else after
-    /// `poll`.
+    /// Follows until `shutdown` resolves: straight on while a round leaves it behind (more
+    /// than a batch was waiting), else after `poll`.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let progress = progress(&self.db, self.source).await.map(|p| p.applied);
-            let before = progress.unwrap_or(0);
-            if let Err(e) = self.run_once().await {
-                tracing::debug!(source = self.source, error = %e, "follower round stopped");
-            } else if let Ok(now) = self::progress(&self.db, self.source).await
-                && now.applied - before >= self.batch
-            {
-                continue;
+            match self.run_once().await {
+                Ok(_) => {
+                    if progress(&self.db, self.source)
+                        .await
+                        .is_ok_and(|p| p.behind() > 0)
+                    {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(source = self.source, error = %e, "follower round stopped")
+                }
             }
             tokio::select! {
                 _ = &mut shutdown => return,
