@@ -232,19 +232,20 @@ impl ApplicationsApi {
         let now = self.now();
         self.change(key, |mut tx| async move {
             let mut l = load(&mut tx, &p, y, &code).await?;
-            // Only the leader of the site group that visits this applicant stops the visit.
-            let leads = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
+            // Art. 16(5)3: any reviewer of the site group that visits this applicant — not only
+            // its leader — stops the visit on finding serious mismatch or fraud.
+            let sits = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
                 .await?
                 .filter(|g| g.state == GroupState::Started)
                 .is_some_and(|g| {
                     c.role == Role::Reviewer
                         && g.members
                             .iter()
-                            .any(|(m, leader)| *leader && m.eq_ignore_ascii_case(&c.subject))
+                            .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))
                 });
-            if !leads {
+            if !sits {
                 return Err(Error::permission_denied(
-                    "only the leader of the site group visiting this applicant stops the visit (R-15)",
+                    "only a reviewer of the site group visiting this applicant stops the visit (R-15, Art. 16(5))",
                 ));
             }
             let current = stage_of(&l.row)?;

@@ -983,9 +983,14 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             assert_eq!(a.stage, pb::ApplicationStage::SiteVisit as i32, "{label}");
         }
 
-        // only the site group's leader stops a visit; the office confirms; the applicant
-        // is disqualified and barred.
-        let not_leader = w.keys.token(reviewer_id(&site.members[1]), Role::Reviewer);
+        // R-15, Art. 16(5)3: any reviewer of the site group stops a visit (before, only its
+        // leader could), a reviewer outside it cannot; the office confirms; the applicant is
+        // disqualified and barred.
+        let outside = (0..10)
+            .map(|i| format!("CQ-{i:04}"))
+            .find(|id| !site.members.contains(&format!("reviewers/{id}")))
+            .unwrap();
+        let outsider = w.keys.token(&outside, Role::Reviewer);
         let stop = |token: &str| {
             as_(
                 token,
@@ -996,12 +1001,12 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
                 },
             )
         };
-        let e = w.apps.stop_site_visit(stop(&not_leader)).await.unwrap_err();
+        let e = w.apps.stop_site_visit(stop(&outsider)).await.unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{label}");
-        let leader = w.keys.token(reviewer_id(&site.members[0]), Role::Reviewer);
+        let member = w.keys.token(reviewer_id(&site.members[1]), Role::Reviewer);
         let stopped = w
             .apps
-            .stop_site_visit(stop(&leader))
+            .stop_site_visit(stop(&member))
             .await
             .unwrap()
             .into_inner();
