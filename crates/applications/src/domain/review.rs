@@ -159,6 +159,13 @@ pub fn result_steps(
     }
 }
 
+/// Art. 16(5)1: a site visit lasts at most `max_days` (the programme's setting); other groups'
+/// windows are the reviewers service's to bound. Why not, if the window is too long.
+pub fn window_problem(stage: ReviewStage, days: i64, max_days: u32) -> Option<String> {
+    (stage == ReviewStage::Site && days > i64::from(max_days))
+        .then(|| format!("a site visit lasts at most {max_days} days (Art. 16(5)), not {days}"))
+}
+
 /// The group's members as a draw or a change of its panel seats them (reviewer ids): the
 /// leader first, marked, then the others in draw order. A panel with no leader seat (a
 /// defence panel) has none marked.
@@ -430,5 +437,16 @@ mod tests {
                 .all(|(r, role)| *role == if r == "X" { "ADVISOR" } else { "MEMBER" })
         );
         assert_eq!(seated("", &ids(&["A"])), vec![("A".into(), false)]);
+    }
+
+    #[test]
+    fn a_site_visit_lasts_at_most_the_programmes_days() {
+        assert_eq!(window_problem(ReviewStage::Site, 2, 2), None);
+        assert!(
+            window_problem(ReviewStage::Site, 3, 2)
+                .unwrap()
+                .contains("Art. 16(5)")
+        );
+        assert_eq!(window_problem(ReviewStage::Materials, 5, 2), None);
     }
 }

@@ -54,6 +54,9 @@ pub struct Settings {
     /// recommending unit's; the `org` of their department tokens.
     #[serde(default)]
     pub required_departments: Vec<String>,
+    /// Art. 16(5)1: the most days a site visit lasts (一般为1-2天).
+    #[serde(default = "defaults::site_visit_max_days")]
+    pub site_visit_max_days: u32,
 }
 
 /// Values of settings added after the first version, for versions saved before them.
@@ -72,6 +75,9 @@ pub mod defaults {
     }
     pub fn defence_min_scorers() -> u32 {
         5
+    }
+    pub fn site_visit_max_days() -> u32 {
+        2
     }
 }
 
@@ -107,6 +113,7 @@ impl Default for Settings {
             draw_backups: defaults::draw_backups(),
             defence_min_scorers: defaults::defence_min_scorers(),
             required_departments: Vec::new(),
+            site_visit_max_days: defaults::site_visit_max_days(),
         }
     }
 }
@@ -165,6 +172,7 @@ impl Settings {
             ),
             ("ban_years", self.ban_years, 0, 20),
             ("min_operating_years", self.min_operating_years, 0, 100),
+            ("site_visit_max_days", self.site_visit_max_days, 1, 5),
             ("profile_max_chars", self.profile_max_chars, 1, 100_000),
             (
                 "self_assessment_max_chars",

@@ -145,6 +145,12 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
             defaults::defence_min_scorers,
             &mut bad,
         ),
+        site_visit_max_days: or_default(
+            p.site_visit_max_days,
+            "site_visit_max_days",
+            defaults::site_visit_max_days,
+            &mut bad,
+        ),
         required_departments: p
             .required_departments
             .iter()
@@ -194,6 +200,7 @@ pub(super) fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         draw_backups: Some(s.draw_backups as i32),
         defence_min_scorers: s.defence_min_scorers as i32,
         required_departments: s.required_departments.clone(),
+        site_visit_max_days: s.site_visit_max_days as i32,
     }
 }
 

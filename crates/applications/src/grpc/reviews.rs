@@ -254,6 +254,10 @@ impl ApplicationsApi {
         let mut conn = self.db().pool().acquire().await?;
         let cycle = store::get_cycle(&mut conn, &p, y).await?;
         let settings = store::settings_version(&mut conn, &p, cycle.settings_version).await?;
+        let days = (end - start).whole_days() + 1;
+        if let Some(why) = review::window_problem(stage, days, settings.site_visit_max_days) {
+            return Err(Error::invalid("review_group.window_end", why));
+        }
         let mut ids = Vec::new();
         let mut industries = Vec::new();
         for code in &codes {

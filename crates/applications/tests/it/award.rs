@@ -95,7 +95,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         for x in all {
             defence(&mut w, &panel, assignment_of(&panel, x), "80").await;
         }
-        let site = group(&mut w, pb::ReviewStage::Site, &all, (20, 22), "s-1").await;
+        let site = group(&mut w, pb::ReviewStage::Site, &all, (20, 21), "s-1").await;
         for (x, pct) in all.iter().zip([60, 55, 55, 30]) {
             consensus(&mut w, &site, assignment_of(&site, x), pct).await;
         }
@@ -801,7 +801,7 @@ async fn r17_nobody_at_400_leaves_the_year_vacant() {
         release(&mut w, pb::ReviewStage::Materials).await.unwrap();
         let d = group(&mut w, pb::ReviewStage::Defence, &x, (15, 16), "vd").await;
         defence(&mut w, &d, assignment_of(&d, &only), "30").await;
-        let s = group(&mut w, pb::ReviewStage::Site, &x, (20, 22), "vs").await;
+        let s = group(&mut w, pb::ReviewStage::Site, &x, (20, 21), "vs").await;
         consensus(&mut w, &s, assignment_of(&s, &only), 30).await;
         release(&mut w, pb::ReviewStage::Site).await.unwrap();
         let fixed = w

@@ -970,11 +970,30 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             Code::FailedPrecondition,
             "{label}: a failed applicant has no defence"
         );
+        // Art. 16(5)1: a site visit lasts at most the programme's 2 days (issue 25, item 4).
+        let e = w
+            .apps
+            .prepare_review_group(as_(
+                &w.office,
+                prepare(
+                    pb::ReviewStage::Site,
+                    passed.iter().map(|c| app(c)).collect(),
+                    (20, 22),
+                ),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert!(
+            e.message().contains("review_group.window_end"),
+            "{}",
+            e.message()
+        );
         let site = group(
             &mut w,
             pb::ReviewStage::Site,
             &passed,
-            (20, 22),
+            (20, 21),
             "site-2207",
         )
         .await;

@@ -349,7 +349,7 @@ impl Walk {
             }
         }
         let (site, draw) = self
-            .group(pb::ReviewStage::Site, entrants, (11, 13), "6-1-5-2")
+            .group(pb::ReviewStage::Site, entrants, (11, 12), "6-1-5-2")
             .await?;
         for &i in entrants {
             let a = self.assignment_of(&site, i)?;
