@@ -54,7 +54,7 @@ pub struct Settings {
     /// recommending unit's; the `org` of their department tokens.
     #[serde(default)]
     pub required_departments: Vec<String>,
-    /// Art. 16(5)1: the most days a site visit lasts (一般为1-2天).
+    /// Art. 16(5)1: the most days a site visit lasts (现场评审一般安排1-2天).
     #[serde(default = "defaults::site_visit_max_days")]
     pub site_visit_max_days: u32,
 }
