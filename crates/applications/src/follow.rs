@@ -43,6 +43,7 @@ pub const REVIEWERS: &str = "reviewers";
 /// Outbox topics of what scoring must do; `ScoringSink` takes every `scoring.` topic.
 pub const RESEAT: &str = "scoring.reseat";
 pub const EXCLUDE: &str = "scoring.exclude";
+pub const HOLD: &str = "scoring.hold";
 
 /// The reviewers service's feed, read over its API.
 pub struct ReviewersFeed {
@@ -305,6 +306,14 @@ impl Sink for ScoringSink {
                     .await
                     .map(drop)
             }
+            HOLD => {
+                let mut r = spb::HoldAssignmentRequest::decode(event.payload.as_slice())
+                    .map_err(|e| e.to_string())?;
+                r.request_id = event.id.clone();
+                let mut request = tonic::Request::new(r);
+                bearer(&mut request, &self.token);
+                self.client.clone().hold_assignment(request).await.map(drop)
+            }
             other => return Err(format!("no scoring call for outbox topic {other}")),
         };
         outcome.map_err(|s| format!("scoring {:?}: {}", s.code(), s.message()))
@@ -337,6 +346,24 @@ pub async fn exclude_from_results(
         settings: Some(settings),
     };
     outbox::enqueue(conn, at, &Event::new(EXCLUDE, request.encode_to_vec())).await
+}
+
+/// Writes to the outbox that scoring freezes (`hold`) or frees the sheets of a site group's
+/// assignment: a stopped visit waits for the office (R-15, Art. 16(5)3).
+pub async fn hold_sheets(
+    conn: &mut Conn,
+    at: time::OffsetDateTime,
+    assignment: &str,
+    hold: bool,
+    reason: &str,
+) -> Result<()> {
+    let request = spb::HoldAssignmentRequest {
+        assignment: assignment.to_string(),
+        hold,
+        reason: reason.chars().take(500).collect(),
+        request_id: String::new(),
+    };
+    outbox::enqueue(conn, at, &Event::new(HOLD, request.encode_to_vec())).await
 }
 
 /// Starts this service's outbox relay (notifications, and `scoring.*` to scoring) and its

@@ -108,6 +108,8 @@ pub struct AssignmentRow {
     pub recommending_unit: String,
     /// (reviewer, MEMBER | LEADER | ADVISOR)
     pub people: Vec<(String, String)>,
+    /// Why its sheets are frozen (a stopped site visit); empty when they are not.
+    pub hold_reason: String,
 }
 
 impl AssignmentRow {
@@ -167,8 +169,7 @@ pub async fn insert_assignment(
     Ok(())
 }
 
-const ASSIGNMENT_COLUMNS: &str =
-    "id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit";
+const ASSIGNMENT_COLUMNS: &str = "id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, hold_reason";
 
 async fn with_people(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<AssignmentRow>> {
     let mut out = Vec::new();
@@ -182,6 +183,7 @@ async fn with_people(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> Result<Ve
             rubric_version: r.try_get(5)?,
             enterprise_code: r.try_get(6)?,
             recommending_unit: r.try_get(7)?,
+            hold_reason: r.try_get(8)?,
             people: Vec::new(),
         };
         for p in sqlx::query("SELECT reviewer, role FROM assignment_people WHERE assignment_id = $1 ORDER BY reviewer")
@@ -683,4 +685,14 @@ pub async fn add_result_version(
     .execute(&mut *conn)
     .await?;
     Ok(next)
+}
+
+/// Freezes (`reason` non-empty) or frees an assignment's sheets.
+pub async fn set_hold(conn: &mut Conn, assignment: &str, reason: &str) -> Result<()> {
+    sqlx::query("UPDATE assignments SET hold_reason = $1 WHERE id = $2")
+        .bind(reason)
+        .bind(assignment)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -296,6 +296,19 @@ pub fn may_stop_site_visit(current: Stage, already_stopped: bool) -> Result<(), 
     Ok(())
 }
 
+/// Art. 16(5)3: the office finds a stop unfounded only while the visit is stopped; the visit
+/// then resumes.
+pub fn may_resume_site_visit(current: Stage, stopped: bool) -> Result<(), Explanation> {
+    if current != Stage::SiteVisit || !stopped {
+        return Err(Explanation::new(
+            "R-15",
+            "NOT_STOPPED",
+            "没有中止的现场评审，无需恢复",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;

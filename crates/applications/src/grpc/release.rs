@@ -234,15 +234,15 @@ impl ApplicationsApi {
             let mut l = load(&mut tx, &p, y, &code).await?;
             // Art. 16(5)3: any reviewer of the site group that visits this applicant — not only
             // its leader — stops the visit on finding serious mismatch or fraud.
-            let sits = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
+            let group = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str())
                 .await?
-                .filter(|g| g.state == GroupState::Started)
-                .is_some_and(|g| {
-                    c.role == Role::Reviewer
-                        && g.members
-                            .iter()
-                            .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))
-                });
+                .filter(|g| g.state == GroupState::Started);
+            let sits = group.as_ref().is_some_and(|g| {
+                c.role == Role::Reviewer
+                    && g.members
+                        .iter()
+                        .any(|(m, _)| m.eq_ignore_ascii_case(&c.subject))
+            });
             if !sits {
                 return Err(Error::permission_denied(
                     "only a reviewer of the site group visiting this applicant stops the visit (R-15, Art. 16(5))",
@@ -253,6 +253,10 @@ impl ApplicationsApi {
             review::may_stop_site_visit(current, stopped).map_err(refused)?;
             store::insert_site_stop(&mut tx, &l.row.id, &finding, &c.subject, unix_micros(now))
                 .await?;
+            // The stop freezes the group's sheets of this applicant until the office decides.
+            if let Some(assignment) = site_assignment(group.as_ref(), &l.row.id) {
+                crate::follow::hold_sheets(&mut tx, now, assignment, true, &finding).await?;
+            }
             let why = Explanation::new(
                 "R-15",
                 "SITE_VISIT_STOPPED",
@@ -282,4 +286,55 @@ impl ApplicationsApi {
         })
         .await
     }
+
+    /// Art. 16(5)3: the office finds a stop unfounded (`TransitionApplication` to SITE_VISIT
+    /// with its reason): the stop is resolved on the record, the visit resumes, and the group's
+    /// sheets are free again.
+    pub(super) async fn review_resume_site_visit(
+        &self,
+        c: &Caller,
+        r: &pb::TransitionApplicationRequest,
+        p: &str,
+        y: i64,
+        code: &qaward_kit::cn::CreditCode,
+        reason: &str,
+    ) -> Result<pb::Application> {
+        let key = RequestKey::new("TransitionApplication", c, &r.request_id, r)?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            let mut l = load(&mut tx, p, y, code).await?;
+            let finding = store::site_stop(&mut tx, &l.row.id).await?;
+            review::may_resume_site_visit(stage_of(&l.row)?, finding.is_some()).map_err(refused)?;
+            store::resolve_site_stop(&mut tx, &l.row.id, reason, unix_micros(now)).await?;
+            let group = store::group_of(&mut tx, &l.row.id, ReviewStage::Site.as_str()).await?;
+            if let Some(assignment) = site_assignment(group.as_ref(), &l.row.id) {
+                crate::follow::hold_sheets(&mut tx, now, assignment, false, reason).await?;
+            }
+            let why = Explanation::new(
+                "R-15",
+                "SITE_VISIT_RESUMED",
+                format!("经评选委员会办公室核实，中止现场评审的情况不成立，现场评审继续：{reason}"),
+            );
+            decide(&mut l.row, Stage::SiteVisit, &why, unix_micros(now));
+            store::save_application(&mut tx, &l.row).await?;
+            let response = application_pb(&mut tx, &l.row).await?;
+            let record = AuditRecord::by(c, "application.resume_site_visit", response.name.clone())
+                .because("R-15")
+                .with_detail(serde_json::json!({ "finding": finding, "reason": reason }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
+    }
+}
+
+/// The scoring assignment of `application` in its site group, once the group has started.
+fn site_assignment<'a>(
+    group: Option<&'a store::ReviewGroupRow>,
+    application: &str,
+) -> Option<&'a str> {
+    group?
+        .applications
+        .iter()
+        .find(|(a, assignment)| a == application && !assignment.is_empty())
+        .map(|(_, assignment)| assignment.as_str())
 }

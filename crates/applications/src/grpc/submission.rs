@@ -288,14 +288,20 @@ impl ApplicationsApi {
             Ok(pb::ApplicationStage::Disqualified) => {
                 return self.disqualify(c, &r, &p, y, &code, &reason).await;
             }
+            // A stopped visit found unfounded resumes (Art. 16(5)3).
+            Ok(pb::ApplicationStage::SiteVisit) => {
+                return self
+                    .review_resume_site_visit(c, &r, &p, y, &code, &reason)
+                    .await;
+            }
             Ok(pb::ApplicationStage::Unspecified) | Err(_) => {
                 return Err(Error::invalid("to_stage", "must name a stage"));
             }
             Ok(other) => {
                 let how = match other {
-                    pb::ApplicationStage::MaterialsReview
-                    | pb::ApplicationStage::Defence
-                    | pb::ApplicationStage::SiteVisit => "StartReviewGroup",
+                    pb::ApplicationStage::MaterialsReview | pb::ApplicationStage::Defence => {
+                        "StartReviewGroup"
+                    }
                     pb::ApplicationStage::MaterialsPassed
                     | pb::ApplicationStage::MaterialsFailed
                     | pb::ApplicationStage::Scored

@@ -239,7 +239,10 @@ pub async fn insert_site_stop(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO site_stops (application_id, finding, reported_by, reported_micros)
-         VALUES ($1, $2, $3, $4)",
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (application_id) DO UPDATE SET finding = excluded.finding,
+             reported_by = excluded.reported_by, reported_micros = excluded.reported_micros,
+             resolved_micros = NULL, resolution = ''",
     )
     .bind(application)
     .bind(finding)
@@ -250,12 +253,34 @@ pub async fn insert_site_stop(
     Ok(())
 }
 
-/// The finding of a stopped site visit, if the visit was stopped.
+/// The office found the stop unfounded: the visit resumes (Art. 16(5)3). False when no
+/// unresolved stop was there.
+pub async fn resolve_site_stop(
+    conn: &mut Conn,
+    application: &str,
+    resolution: &str,
+    now_micros: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE site_stops SET resolved_micros = $1, resolution = $2
+         WHERE application_id = $3 AND resolved_micros IS NULL",
+    )
+    .bind(now_micros)
+    .bind(resolution)
+    .bind(application)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The finding of a stopped site visit, if the visit is stopped (and not found unfounded).
 pub async fn site_stop(conn: &mut Conn, application: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT finding FROM site_stops WHERE application_id = $1")
-        .bind(application)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT finding FROM site_stops WHERE application_id = $1 AND resolved_micros IS NULL",
+    )
+    .bind(application)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.map(|r| r.try_get(0).map_err(Error::from)).transpose()
 }
 

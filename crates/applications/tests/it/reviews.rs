@@ -1083,6 +1083,102 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             barred.reasons
         );
 
+        // Art. 16(5)3: a member stops STRONG's visit; its site sheets are frozen until the
+        // office decides; the office finds the stop unfounded and the visit resumes, on the
+        // record, the sheets free again (issue 25, item 4).
+        let member = w.keys.token(reviewer_id(&site.members[2]), Role::Reviewer);
+        w.apps
+            .stop_site_visit(as_(
+                &member,
+                pb::StopSiteVisitRequest {
+                    name: app(&strong),
+                    finding: "怀疑现场展示的检测记录为临时补做".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let strong_site = assignment_of(&site, &strong).to_string();
+        let held = |w: &World| {
+            let (scoring, office, strong_app) = (w.scoring.clone(), office.clone(), app(&strong));
+            async move {
+                scoring
+                    .clone()
+                    .list_assignments(as_(
+                        &office,
+                        spb::ListAssignmentsRequest {
+                            cycle: CYCLE.into(),
+                            application: strong_app,
+                            page_size: 10,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .assignments
+                    .into_iter()
+                    .find(|a| a.stage == spb::Stage::Site as i32)
+                    .map(|a| !a.hold_reason.is_empty())
+                    .unwrap_or(false)
+            }
+        };
+        let started = std::time::Instant::now();
+        while !held(&w).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{label}: never frozen"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let e = w
+            .scoring
+            .save_sheet(as_(
+                &member,
+                spb::SaveSheetRequest {
+                    sheet: Some(spb::Sheet {
+                        assignment: strong_site.clone(),
+                        kind: spb::SheetKind::Independent as i32,
+                        items: items(60),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}: frozen");
+        let resumed = w
+            .apps
+            .transition_application(as_(
+                &office,
+                pb::TransitionApplicationRequest {
+                    name: app(&strong),
+                    to_stage: pb::ApplicationStage::SiteVisit as i32,
+                    reason: "经核实，检测记录按期形成，中止理由不成立".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            resumed.stage,
+            pb::ApplicationStage::SiteVisit as i32,
+            "{label}"
+        );
+        let why = resumed.last_decision.unwrap();
+        assert_eq!(why.rule, "R-15", "{label}");
+        assert!(why.message.contains("现场评审继续"), "{}", why.message);
+        let started = std::time::Instant::now();
+        while held(&w).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{label}: never freed"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+
         // Site consensus: 70 % and 20 %. R-16: 0.2 × 500 + 0.8 × 700 = 660 enters the final
         // selection; 0.2 × 700 + 0.8 × 200 = 300 does not.
         consensus(&mut w, &site, assignment_of(&site, &c500), 70).await;

@@ -263,6 +263,24 @@ fn items_total(rubric: &Rubric, items: &[ItemEntry]) -> Result<Decimal> {
     sheet::total(rubric, &percents).map_err(|e| Error::rule("R-11", SHEET_INCOMPLETE, e))
 }
 
+/// the site visit was stopped; its sheets wait for the office's decision.
+pub const VISIT_STOPPED: &str = "VISIT_STOPPED";
+
+/// R-15, Art. 16(5)3: while a stopped site visit waits for the office, nothing of its sheets
+/// changes. `hold_reason` is the assignment's (empty when not held).
+pub fn check_not_held(hold_reason: &str) -> Result<()> {
+    if hold_reason.is_empty() {
+        return Ok(());
+    }
+    Err(Error::rule(
+        "R-15",
+        VISIT_STOPPED,
+        format!(
+            "the site visit is stopped and its sheets frozen until the office decides: {hold_reason}"
+        ),
+    ))
+}
+
 /// nothing of a stage changes once its results are released.
 pub fn check_open(released: bool) -> Result<()> {
     if released {

@@ -91,6 +91,7 @@ pub(super) async fn create(
             enterprise_code: a.enterprise_code.trim().to_string(),
             recommending_unit: a.recommending_unit.trim().to_string(),
             people,
+            hold_reason: String::new(),
         };
         store::insert_assignment(&mut tx, &row, api.now()).await?;
         let response = assignment_pb(&row);
@@ -210,6 +211,37 @@ pub(super) async fn reseat(
         let record = AuditRecord::by(c, "assignment.reseat", response.name.clone())
             .because(reason.to_string())
             .with_detail(serde_json::json!({ "leaving": change.leaving, "seated": change.seated }));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
+}
+
+pub(super) async fn hold(
+    api: &ScoringApi,
+    c: &Caller,
+    r: pb::HoldAssignmentRequest,
+) -> Result<pb::Assignment> {
+    let name = names::assignment(&r.assignment, "assignment")?;
+    if c.role != Role::Service {
+        c.acts_for(names::programme_of(&r.assignment))?;
+    }
+    let reason = r.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::invalid("reason", "must be 1-500 characters"));
+    }
+    let key = RequestKey::new("HoldAssignment", c, &r.request_id, &r)?;
+    api.change(key, |mut tx| async move {
+        let a = named(&mut tx, &name).await?;
+        store::set_hold(&mut tx, &a.id, if r.hold { reason } else { "" }).await?;
+        let after = store::get_assignment(&mut tx, &a.id).await?;
+        let response = assignment_pb(&after);
+        let action = if r.hold {
+            "assignment.hold"
+        } else {
+            "assignment.release_hold"
+        };
+        let record =
+            AuditRecord::by(c, action, response.name.clone()).because(format!("R-15: {reason}"));
         Ok(Done::new(tx, record, response))
     })
     .await

@@ -92,6 +92,7 @@ pub(super) async fn sign(
         let released = store::released(&mut tx, &a.cycle, &a.stage).await?;
         let signed = a.stage != "DEFENCE" && store::get_sheet(&mut tx, &sheet_id).await?.is_some();
         lifecycle::may_sign_consensus(&a.stage, signed, released)?;
+        lifecycle::check_not_held(&a.hold_reason)?;
         let independent = lifecycle::all_independent_in(
             a.scorers(),
             store::assignment_sheets(&mut tx, &a.id).await?,

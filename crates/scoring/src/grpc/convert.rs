@@ -184,6 +184,7 @@ pub(super) fn assignment_pb(a: &AssignmentRow) -> pb::Assignment {
             .collect(),
         enterprise_code: a.enterprise_code.clone(),
         recommending_unit: a.recommending_unit.clone(),
+        hold_reason: a.hold_reason.clone(),
     }
 }
 

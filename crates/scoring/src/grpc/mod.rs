@@ -118,6 +118,14 @@ impl ScoringService for ScoringApi {
         reply(assignments::list(self, &c, r).await)
     }
 
+    async fn hold_assignment(
+        &self,
+        r: Request<pb::HoldAssignmentRequest>,
+    ) -> Answer<pb::Assignment> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(assignments::hold(self, &c, r).await)
+    }
+
     async fn reseat_scorers(&self, r: Request<pb::ReseatScorersRequest>) -> Answer<pb::Assignment> {
         let (c, r) = Caller::and_message(r)?;
         reply(assignments::reseat(self, &c, r).await)

@@ -100,6 +100,7 @@ pub(super) async fn save(
             ));
         }
         lifecycle::check_open(store::released(&mut tx, &a.cycle, &a.stage).await?)?;
+        lifecycle::check_not_held(&a.hold_reason)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         let items = if kind == SheetKind::Independent {
             items_from_pb(&s.items, &rubric, "sheet.items")?
@@ -186,6 +187,7 @@ pub(super) async fn submit(
             return Err(Error::permission_denied("only its author submits a sheet"));
         }
         let a = assignments::named(&mut tx, &assignment).await?;
+        lifecycle::check_not_held(&a.hold_reason)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         s.submit(&rubric, api.now_micros())?;
         if !store::seal(&mut tx, &s).await? {
@@ -220,6 +222,7 @@ pub(super) async fn correct(
         old.may_correct()?;
         let a = assignments::named(&mut tx, &assignment).await?;
         lifecycle::check_open(store::released(&mut tx, &a.cycle, &a.stage).await?)?;
+        lifecycle::check_not_held(&a.hold_reason)?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         let changed = items_from_pb(&r.items, &rubric, "items")?;
         let new = old.corrected(&rubric, changed, r.reason.trim(), api.now_micros())?;

@@ -436,3 +436,75 @@ async fn r51_an_exclusion_after_the_ranking_was_released_releases_a_new_version_
         assert!(v[0].exclusions.is_empty() && v[1].exclusions.len() == 1);
     }
 }
+
+#[tokio::test]
+async fn r15_a_stopped_visit_freezes_the_sheets_until_the_office_decides() {
+    for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = r.keys.token_for("office-1", Role::Office, "yunyang");
+        let service = r.keys.token("system:applications", Role::Service);
+        let rubric = Rubric::gbt_19580_2012();
+        r.client
+            .create_rubric(as_(
+                &office,
+                pb::CreateRubricRequest {
+                    rubric: Some(rubric_pb(&rubric)),
+                    rubric_id: "gbt".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let a = r
+            .client
+            .create_assignment(as_(
+                &office,
+                pb::CreateAssignmentRequest {
+                    assignment: Some(pb::Assignment {
+                        stage: pb::Stage::Site as i32,
+                        ..assignment("a")
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let hold = |on: bool, id: &str| pb::HoldAssignmentRequest {
+            assignment: a.name.clone(),
+            hold: on,
+            reason: "评审员发现顾客满意度数据系伪造，已中止现场评审".into(),
+            request_id: id.into(),
+        };
+        let held = r
+            .client
+            .hold_assignment(as_(&service, hold(true, "h1")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(held.hold_reason.contains("伪造"), "{label}");
+        let save = || pb::SaveSheetRequest {
+            sheet: Some(pb::Sheet {
+                assignment: a.name.clone(),
+                kind: pb::SheetKind::Independent as i32,
+                items: items(&rubric, 60),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        let t1 = reviewer_token(&r.keys, "R1");
+        let e = r.client.save_sheet(as_(&t1, save())).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{label}");
+        assert!(e.message().contains("frozen"), "{}", e.message());
+        // The office finds the stop unfounded: the sheets are free again.
+        let freed = r
+            .client
+            .hold_assignment(as_(&service, hold(false, "h2")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(freed.hold_reason, "", "{label}");
+        r.client.save_sheet(as_(&t1, save())).await.unwrap();
+    }
+}
