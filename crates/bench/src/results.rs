@@ -80,6 +80,7 @@ pub async fn run(o: ResultsOptions) -> Result<(), String> {
                 rubric_version: 1,
                 enterprise_code: String::new(),
                 recommending_unit: String::new(),
+                hold_reason: String::new(),
                 people: (0..people)
                     .map(|p| {
                         (
