@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use prost::Message;
 use qaward_proto::qaward::notifications::v1::{
-    CreateNotificationRequest, CreateReminderRequest, Notification, Reminder,
-    notification_service_client::NotificationServiceClient,
+    CancelRemindersRequest, CreateNotificationRequest, CreateReminderRequest, Notification,
+    Reminder, notification_service_client::NotificationServiceClient,
 };
 use tonic::{Code, transport::Channel};
 
@@ -55,6 +55,28 @@ pub async fn enqueue_reminder(
     reminder: &Reminder,
 ) -> Result<Event> {
     let event = Event::new(REMINDER_TOPIC, reminder.encode_to_vec());
+    outbox::enqueue(conn, at, &event).await?;
+    Ok(event)
+}
+
+/// The outbox topic of reminders to cancel (a duty ended: an award revoked, R-32).
+pub const CANCEL_REMINDERS_TOPIC: &str = "notifications.cancel_reminders";
+
+/// Writes to the outbox that the reminders of `event_type` to `recipient` are cancelled.
+pub async fn enqueue_cancel_reminders(
+    conn: &mut Conn,
+    at: time::OffsetDateTime,
+    recipient: &str,
+    event_type: &str,
+    reason: &str,
+) -> Result<Event> {
+    let request = CancelRemindersRequest {
+        recipient_id: recipient.to_string(),
+        event_type: event_type.to_string(),
+        reason: reason.chars().take(500).collect(),
+        request_id: String::new(),
+    };
+    let event = Event::new(CANCEL_REMINDERS_TOPIC, request.encode_to_vec());
     outbox::enqueue(conn, at, &event).await?;
     Ok(event)
 }
@@ -113,6 +135,17 @@ impl Sink for NotifySink {
                     request_id: event.id.clone(),
                 });
                 self.client.clone().create_reminder(request).await.map(drop)
+            }
+            CANCEL_REMINDERS_TOPIC => {
+                let mut cancel = CancelRemindersRequest::decode(event.payload.as_slice())
+                    .map_err(|e| format!("outbox event {} does not decode: {e}", event.id))?;
+                cancel.request_id = event.id.clone();
+                let request = self.authorised(cancel);
+                self.client
+                    .clone()
+                    .cancel_reminders(request)
+                    .await
+                    .map(drop)
             }
             other => return Err(format!("topic {other} is not the notifications service's")),
         };

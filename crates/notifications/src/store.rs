@@ -15,6 +15,8 @@ pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
 pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
+/// A reminder's delivery that will not be sent: its duty ended (CancelReminders).
+pub const CANCELLED: &str = "cancelled";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRow {
@@ -605,6 +607,8 @@ pub struct ReminderRow {
     pub working_days: bool,
     pub created_by: String,
     pub created_micros: i64,
+    pub cancelled_micros: Option<i64>,
+    pub cancel_reason: String,
 }
 
 pub async fn insert_reminder(conn: &mut Conn, r: &ReminderRow) -> Result<()> {
@@ -628,7 +632,8 @@ pub async fn insert_reminder(conn: &mut Conn, r: &ReminderRow) -> Result<()> {
 
 pub async fn list_reminders(db: &Database, page: &Page) -> Result<Vec<ReminderRow>> {
     let rows = sqlx::query(
-        "SELECT id, event_type, variables, recipients, deadline_micros, days_before, working_days, created_by, created_micros
+        "SELECT id, event_type, variables, recipients, deadline_micros, days_before, working_days, created_by, created_micros,
+                cancelled_micros, cancel_reason
          FROM reminders WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(&page.after)
@@ -647,7 +652,55 @@ pub async fn list_reminders(db: &Database, page: &Page) -> Result<Vec<ReminderRo
                 working_days: r.try_get::<i64, _>("working_days")? != 0,
                 created_by: r.try_get("created_by")?,
                 created_micros: r.try_get("created_micros")?,
+                cancelled_micros: r.try_get("cancelled_micros")?,
+                cancel_reason: r.try_get("cancel_reason")?,
             })
         })
         .collect()
+}
+
+/// Cancels the reminders of `event_type` to `recipient` not cancelled yet: their deliveries not
+/// yet sent become CANCELLED. Returns the reminders cancelled and the deliveries stopped.
+pub async fn cancel_reminders(
+    conn: &mut Conn,
+    recipient: &str,
+    event_type: &str,
+    reason: &str,
+    now_micros: i64,
+) -> Result<(Vec<String>, u64)> {
+    let ids: Vec<String> = sqlx::query(
+        "SELECT DISTINCT n.reminder_id FROM notifications n JOIN deliveries d ON d.notification_id = n.id
+         JOIN reminders m ON m.id = n.reminder_id
+         WHERE d.recipient_id = $1 AND n.event_type = $2 AND m.cancelled_micros IS NULL
+         ORDER BY n.reminder_id",
+    )
+    .bind(recipient)
+    .bind(event_type)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, sqlx::Error>>()?;
+    let mut stopped = 0;
+    for id in &ids {
+        stopped += sqlx::query(
+            "UPDATE deliveries SET state = $1 WHERE state IN ($2, $3) AND recipient_id = $4
+             AND notification_id IN (SELECT id FROM notifications WHERE reminder_id = $5)",
+        )
+        .bind(CANCELLED)
+        .bind(PENDING)
+        .bind(RETRYING)
+        .bind(recipient)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE reminders SET cancelled_micros = $1, cancel_reason = $2 WHERE id = $3")
+            .bind(now_micros)
+            .bind(reason)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((ids, stopped))
 }

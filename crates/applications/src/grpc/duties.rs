@@ -304,6 +304,15 @@ impl ApplicationsApi {
             let programme = store::get_programme(&mut tx, &p).await?;
             let settings = store::settings_version(&mut tx, &p, programme.settings_version).await?;
             let until = duties::ban_ends(today, settings.ban_years);
+            // The award's duties end with it: its report reminders are not sent.
+            notify::enqueue_cancel_reminders(
+                &mut tx,
+                now,
+                code.as_str(),
+                "annual_report.due",
+                &format!("R-32: 奖项已撤销（{document}）"),
+            )
+            .await?;
             notify::enqueue(
                 &mut tx,
                 now,

@@ -725,6 +725,34 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .revoke_award(revoke(pb::RevocationGround::SpotCheck))
             .await
             .unwrap();
+        // The award's duties end with it: its report reminders are cancelled.
+        let notifications = w.notifications.clone();
+        let cancelled = eventually(|| async {
+            let mine: Vec<String> = notifications
+                .clone()
+                .list_reminders(as_(
+                    &office,
+                    npb::ListRemindersRequest {
+                        page_size: 100,
+                        page_token: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .reminders
+                .into_iter()
+                .filter(|r| r.event_type == "annual_report.due" && r.recipients[0].id == a)
+                .filter(|r| r.cancel_time.is_some())
+                .map(|r| r.cancel_reason)
+                .collect();
+            (mine.len() == 3).then_some(mine)
+        })
+        .await;
+        assert!(
+            cancelled.iter().all(|r| r.starts_with("R-32")),
+            "{label}: {cancelled:?}"
+        );
         let e = w
             .apps
             .revoke_award(revoke(pb::RevocationGround::SpotCheck))

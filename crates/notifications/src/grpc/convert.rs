@@ -40,6 +40,7 @@ pub(super) fn state_pb(s: &str) -> pb::DeliveryState {
         store::RETRYING => pb::DeliveryState::Retrying,
         store::DELIVERED => pb::DeliveryState::Delivered,
         store::DEAD => pb::DeliveryState::Dead,
+        store::CANCELLED => pb::DeliveryState::Cancelled,
         _ => pb::DeliveryState::Unspecified,
     }
 }

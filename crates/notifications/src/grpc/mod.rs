@@ -186,6 +186,14 @@ impl NotificationService for NotificationsApi {
         reply(self.reminder_create(&c, r).await)
     }
 
+    async fn cancel_reminders(
+        &self,
+        request: Request<pb::CancelRemindersRequest>,
+    ) -> Result<Response<pb::CancelRemindersResponse>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.reminder_cancel(&c, r).await)
+    }
+
     async fn list_reminders(
         &self,
         request: Request<pb::ListRemindersRequest>,

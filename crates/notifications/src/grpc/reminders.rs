@@ -117,6 +117,8 @@ impl NotificationsApi {
                     working_days: m.working_days,
                     created_by: c.subject.clone(),
                     created_micros: unix_micros(now),
+                    cancelled_micros: None,
+                    cancel_reason: String::new(),
                 },
             )
             .await?;
@@ -151,6 +153,8 @@ impl NotificationsApi {
                     .map(|o| to_timestamp(unix_micros(o.send_at)))
                     .collect(),
                 notifications: names,
+                cancel_time: None,
+                cancel_reason: String::new(),
             };
             let record = AuditRecord::by(c, "reminder.create", response.name.clone())
                 .because(event.rule.clone())
@@ -186,9 +190,62 @@ impl NotificationsApi {
                     working_days: m.working_days,
                     scheduled_times: Vec::new(),
                     notifications: Vec::new(),
+                    cancel_time: m.cancelled_micros.map(to_timestamp),
+                    cancel_reason: m.cancel_reason.clone(),
                 })
                 .collect(),
             next_page_token,
         })
+    }
+
+    pub(super) async fn reminder_cancel(
+        &self,
+        c: &Caller,
+        r: pb::CancelRemindersRequest,
+    ) -> Result<pb::CancelRemindersResponse> {
+        let mut bad = Vec::new();
+        if !qaward_kit::notify::valid_recipient_id(&r.recipient_id) {
+            bad.push(FieldViolation::new(
+                "recipient_id",
+                "1-64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if let Err(e) = event_at(&r.event_type, "event_type") {
+            bad.extend(e.violations.clone());
+        }
+        let reason = r.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            bad.push(FieldViolation::new("reason", "must be 1-500 characters"));
+        }
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("CancelReminders", c, &r.request_id, &r)?;
+        let now = self.now();
+        self.change(key, |mut tx| async move {
+            let (ids, stopped) = store::cancel_reminders(
+                &mut tx,
+                &r.recipient_id,
+                &r.event_type,
+                reason,
+                unix_micros(now),
+            )
+            .await?;
+            let response = pb::CancelRemindersResponse {
+                reminders: ids.iter().map(|id| format!("reminders/{id}")).collect(),
+                cancelled_deliveries: stopped as i32,
+            };
+            let record = AuditRecord::by(
+                c,
+                "reminder.cancel",
+                format!("inboxes/{}", r.recipient_id),
+            )
+            .because(reason.to_string())
+            .with_detail(serde_json::json!({
+                "event_type": r.event_type, "reminders": response.reminders, "deliveries": stopped,
+            }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
     }
 }

@@ -78,6 +78,65 @@ async fn r30_annual_report_reminders_go_out_30_7_and_1_days_before_30_june() {
             .into_inner();
         assert_eq!(listed.reminders.len(), 1);
         assert_eq!(listed.reminders[0].days_before, [30, 7, 1]);
+
+        // The award is revoked: what is not yet sent is never sent (R-32, issue 24).
+        let cancel = |reason: &str, id: &str| pb::CancelRemindersRequest {
+            recipient_id: enterprise(),
+            event_type: "annual_report.due".into(),
+            reason: reason.into(),
+            request_id: id.into(),
+        };
+        let e = r
+            .client
+            .cancel_reminders(as_(&r.office, cancel(" ", "c0")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        let done = r
+            .client
+            .cancel_reminders(as_(&r.office, cancel("R-32: 奖项已撤销", "c1")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (done.reminders, done.cancelled_deliveries),
+            (vec![reminder.name.clone()], 2),
+            "{label}"
+        );
+        let again = r
+            .client
+            .cancel_reminders(as_(&r.office, cancel("R-32: 奖项已撤销", "c2")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (again.reminders.len(), again.cancelled_deliveries),
+            (0, 0),
+            "{label}"
+        );
+        r.clock.set(time::macros::datetime!(2026-06-29 10:00 +8));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let second = r.get(&reminder.notifications[1]).await;
+        assert_eq!(
+            state(&second.deliveries[0]),
+            pb::DeliveryState::Cancelled,
+            "{label}"
+        );
+        assert_eq!(
+            r.inbox(&me, &enterprise(), false).await.unwrap().len(),
+            1,
+            "{label}"
+        );
+        let listed = r
+            .client
+            .list_reminders(as_(&r.office, pb::ListRemindersRequest::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            listed.reminders[0].cancel_reason, "R-32: 奖项已撤销",
+            "{label}"
+        );
     }
 }
 
