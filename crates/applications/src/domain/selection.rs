@@ -171,7 +171,49 @@ pub fn notice_ends(opened: OffsetDateTime, s: &Settings) -> OffsetDateTime {
     opened + Duration::days(i64::from(s.public_notice_days))
 }
 
-/// a complaint is accepted only while the notice runs.
+/// What a complaint is (Art. 6(5), R-21, R-52): an objection to a candidate while its public
+/// notice runs, decided under R-21; otherwise — before or after the notice, about an applicant at
+/// any stage — a tip-off, never refused, decided under R-52.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComplaintKind {
+    Objection,
+    TipOff,
+}
+
+impl ComplaintKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplaintKind::Objection => "OBJECTION",
+            ComplaintKind::TipOff => "TIP_OFF",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ComplaintKind> {
+        [ComplaintKind::Objection, ComplaintKind::TipOff]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+
+    /// The rule that decides it.
+    pub fn rule(self) -> &'static str {
+        match self {
+            ComplaintKind::Objection => "R-21",
+            ComplaintKind::TipOff => "R-52",
+        }
+    }
+}
+
+/// An objection when the application is on the notice and the notice runs; else a tip-off.
+pub fn complaint_kind(on_notice: bool, window: Result<(), Explanation>) -> ComplaintKind {
+    if on_notice && window.is_ok() {
+        ComplaintKind::Objection
+    } else {
+        ComplaintKind::TipOff
+    }
+}
+
+/// an objection to a candidate is made while the notice runs (outside it, the complaint
+/// is a tip-off, [`complaint_kind`]).
 pub fn complaint_window(
     now: OffsetDateTime,
     opened: OffsetDateTime,
@@ -225,7 +267,7 @@ pub fn committee_may_meet(
         return Err(Explanation::new(
             "R-52",
             "COMPLAINTS_PENDING",
-            format!("尚有{pending_complaints}件公示期异议未处理完毕"),
+            format!("尚有{pending_complaints}件关于公示候选企业的异议或举报未处理完毕"),
         )
         .with("pending", pending_complaints));
     }
@@ -506,5 +548,15 @@ mod tests {
             ("NOT_DECIDED", "PUBLIC_NOTICE")
         );
         assert!(may_record_approval(CycleState::Decided).is_ok());
+    }
+
+    #[test]
+    fn r21_r52_a_complaint_outside_the_notice_is_a_tip_off_not_refused() {
+        let out = Err(Explanation::new("R-21", "OUTSIDE_NOTICE_WINDOW", "x"));
+        assert_eq!(complaint_kind(true, Ok(())), ComplaintKind::Objection);
+        assert_eq!(complaint_kind(true, out.clone()), ComplaintKind::TipOff);
+        assert_eq!(complaint_kind(false, Ok(())), ComplaintKind::TipOff);
+        assert_eq!(ComplaintKind::TipOff.rule(), "R-52");
+        assert_eq!(ComplaintKind::parse("TIP_OFF"), Some(ComplaintKind::TipOff));
     }
 }

@@ -57,6 +57,10 @@ pub struct Settings {
     /// Art. 16(5)1: the most days a site visit lasts (现场评审一般安排1-2天).
     #[serde(default = "defaults::site_visit_max_days")]
     pub site_visit_max_days: u32,
+    /// working days in which the office answers a complaint (a default: the seed sets
+    /// none).
+    #[serde(default = "defaults::complaint_answer_working_days")]
+    pub complaint_answer_working_days: u32,
 }
 
 /// Values of settings added after the first version, for versions saved before them.
@@ -78,6 +82,9 @@ pub mod defaults {
     }
     pub fn site_visit_max_days() -> u32 {
         2
+    }
+    pub fn complaint_answer_working_days() -> u32 {
+        15
     }
 }
 
@@ -114,6 +121,7 @@ impl Default for Settings {
             defence_min_scorers: defaults::defence_min_scorers(),
             required_departments: Vec::new(),
             site_visit_max_days: defaults::site_visit_max_days(),
+            complaint_answer_working_days: defaults::complaint_answer_working_days(),
         }
     }
 }
@@ -173,6 +181,12 @@ impl Settings {
             ("ban_years", self.ban_years, 0, 20),
             ("min_operating_years", self.min_operating_years, 0, 100),
             ("site_visit_max_days", self.site_visit_max_days, 1, 5),
+            (
+                "complaint_answer_working_days",
+                self.complaint_answer_working_days,
+                1,
+                60,
+            ),
             ("profile_max_chars", self.profile_max_chars, 1, 100_000),
             (
                 "self_assessment_max_chars",

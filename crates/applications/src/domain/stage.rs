@@ -138,7 +138,8 @@ pub enum Step {
     },
     /// The enterprise withdraws, before the review starts.
     Withdraw,
-    /// Fraud confirmed at the site visit, or a substantiated complaint.
+    /// Fraud confirmed at the site visit, an upheld objection, a substantiated
+    /// objection or tip-off.
     Disqualify {
         rule: &'static str,
         reason: String,
@@ -307,7 +308,7 @@ pub const TABLE: &[Edge] = &[
         from: UNDER_REVIEW,
         to: &[Disqualified],
         rule: "R-15",
-        when: "fraud or a serious mismatch confirmed by the office (R-15), or a substantiated complaint (R-21)",
+        when: "fraud or a serious mismatch confirmed by the office (R-15), an upheld objection (R-20), a substantiated objection (R-21) or tip-off (R-52)",
     },
 ];
 

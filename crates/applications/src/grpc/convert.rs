@@ -151,6 +151,12 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
             defaults::site_visit_max_days,
             &mut bad,
         ),
+        complaint_answer_working_days: or_default(
+            p.complaint_answer_working_days,
+            "complaint_answer_working_days",
+            defaults::complaint_answer_working_days,
+            &mut bad,
+        ),
         required_departments: p
             .required_departments
             .iter()
@@ -201,6 +207,7 @@ pub(super) fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         defence_min_scorers: s.defence_min_scorers as i32,
         required_departments: s.required_departments.clone(),
         site_visit_max_days: s.site_visit_max_days as i32,
+        complaint_answer_working_days: s.complaint_answer_working_days as i32,
     }
 }
 
@@ -472,6 +479,10 @@ pub(super) fn complaint_pb(application: &str, c: &ComplaintRow) -> pb::Complaint
             .unwrap_or_default() as i32,
         investigation: c.investigation.clone(),
         create_time: Some(to_timestamp(c.created_micros)),
+        kind: pb::ComplaintKind::from_str_name(&format!("COMPLAINT_KIND_{}", c.kind))
+            .unwrap_or_default() as i32,
+        case_number: c.case_number.clone(),
+        answer_by: c.answer_by_micros.map(to_timestamp),
     }
 }
 

@@ -24,16 +24,28 @@ pub(super) async fn consequences(
     let settings = store::settings_version(tx, &row.programme_id, cycle.settings_version).await?;
     follow::exclude_from_results(tx, now, row, rule, finding, result_settings(&settings)).await?;
     if fraud {
-        store::add_record(
-            tx,
-            &row.credit_code,
-            &row.programme_id,
-            "fraud",
-            &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
-            &format!("{rule}: {finding}"),
-            unix_micros(now),
-        )
-        .await?;
+        bar(tx, now, row, rule, finding).await?;
     }
     Ok(())
+}
+
+/// Art. 12(2), R-04: a finding of fraud in this award bars the applicant for the programme's
+/// ban years.
+pub(super) async fn bar(
+    tx: &mut Conn,
+    now: time::OffsetDateTime,
+    row: &store::ApplicationRow,
+    rule: &str,
+    finding: &str,
+) -> Result<()> {
+    store::add_record(
+        tx,
+        &row.credit_code,
+        &row.programme_id,
+        "fraud",
+        &qaward_kit::convert::iso_date(china_date(unix_micros(now))),
+        &format!("{rule}: {finding}"),
+        unix_micros(now),
+    )
+    .await
 }

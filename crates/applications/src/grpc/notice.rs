@@ -211,22 +211,33 @@ impl ApplicationsApi {
         self.change(key, |mut tx| async move {
             let row =
                 store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
-            let Some((start, end)) = store::public_notice(&mut tx, &p, y).await? else {
-                return Err(refused(Explanation::new(
-                    "R-21",
-                    "NO_PUBLIC_NOTICE",
-                    "公示尚未开始，不受理异议",
-                )));
-            };
-            if stage_of(&row)? != Stage::PublicNotice {
-                return Err(refused(Explanation::new(
-                    "R-21",
-                    "NOT_ON_NOTICE",
-                    "该申报不在公示名单中",
-                )));
-            }
-            selection::complaint_window(now, from_unix_micros(start), from_unix_micros(end))
-                .map_err(refused)?;
+            // Art. 6(5): an objection to a candidate on the notice while it runs; any
+            // other complaint is a tip-off, accepted at any stage, never refused.
+            let notice = store::public_notice(&mut tx, &p, y).await?;
+            let kind = selection::complaint_kind(
+                stage_of(&row)? == Stage::PublicNotice,
+                match notice {
+                    Some((start, end)) => selection::complaint_window(
+                        now,
+                        from_unix_micros(start),
+                        from_unix_micros(end),
+                    ),
+                    None => Err(Explanation::new("R-21", "NO_PUBLIC_NOTICE", "公示尚未开始")),
+                },
+            );
+            let cycle = store::get_cycle(&mut tx, &p, y).await?;
+            let settings = store::settings_version(&mut tx, &p, cycle.settings_version).await?;
+            // A year the working-day calendar does not know yet leaves the date unset rather than
+            // guessed; the complaint is still accepted.
+            let answer_by = self
+                .calendar()
+                .add_working_days(
+                    china_date(unix_micros(now)),
+                    settings.complaint_answer_working_days,
+                )
+                .ok()
+                .and_then(|d| d.with_hms(23, 59, 59).ok())
+                .map(|d| d.assume_offset(qaward_kit::clock::CHINA));
             let stored = ComplaintRow {
                 id: self.new_id(),
                 application_id: row.id.clone(),
@@ -236,11 +247,17 @@ impl ApplicationsApi {
                 outcome: "PENDING".to_string(),
                 investigation: String::new(),
                 created_micros: unix_micros(now),
+                kind: kind.as_str().to_string(),
+                case_number: store::next_case_number(&mut tx, &p, y).await?,
+                answer_by_micros: answer_by.map(unix_micros),
             };
             store::insert_complaint(&mut tx, &stored).await?;
             let response = complaint_pb(&r.parent, &stored);
-            let record =
-                AuditRecord::by(c, "complaint.create", response.name.clone()).because("R-52");
+            let record = AuditRecord::by(c, "complaint.create", response.name.clone())
+                .because(kind.rule())
+                .with_detail(
+                    serde_json::json!({ "kind": kind.as_str(), "case_number": stored.case_number }),
+                );
             Ok(Done::new(tx, record, response))
         })
         .await
@@ -321,21 +338,40 @@ impl ApplicationsApi {
             selection::first_resolution(first).map_err(refused)?;
             complaint.outcome = outcome.to_string();
             complaint.investigation = investigation.clone();
-            // substantiated disqualifies; unfounded keeps the candidate.
+            // a substantiated objection disqualifies; unfounded keeps the candidate.
+            // a substantiated tip-off disqualifies an application still in the running;
+            // one past it (not selected, awarded) keeps its stage — an award is revoked under
+            // R-32 by its own steps — and the finding stays on the record either way.
+            let kind = selection::ComplaintKind::parse(&complaint.kind)
+                .unwrap_or(selection::ComplaintKind::Objection);
+            let mut disqualified = false;
             if outcome == "SUBSTANTIATED" {
-                let finding = format!("公示期异议经调查属实：{investigation}");
-                move_by(
-                    &mut tx,
-                    c,
-                    now,
-                    &mut row,
-                    &Step::Disqualify {
-                        rule: "R-21",
-                        reason: finding.clone(),
-                    },
-                )
-                .await?;
-                disqualify::consequences(&mut tx, now, &row, "R-21", &finding, r.fraud).await?;
+                let finding = match kind {
+                    selection::ComplaintKind::Objection => {
+                        format!("公示期异议经调查属实：{investigation}")
+                    }
+                    selection::ComplaintKind::TipOff => {
+                        format!(
+                            "举报经调查属实（{}）：{investigation}",
+                            complaint.case_number
+                        )
+                    }
+                };
+                let step = Step::Disqualify {
+                    rule: kind.rule(),
+                    reason: finding.clone(),
+                };
+                if kind == selection::ComplaintKind::Objection
+                    || crate::domain::stage::apply(stage_of(&row)?, &step).is_ok()
+                {
+                    move_by(&mut tx, c, now, &mut row, &step).await?;
+                    disqualify::consequences(&mut tx, now, &row, kind.rule(), &finding, r.fraud)
+                        .await?;
+                    disqualified = true;
+                } else if r.fraud {
+                    // Past the running, a fraud finding still bars (Art. 12(2)).
+                    disqualify::bar(&mut tx, now, &row, kind.rule(), &finding).await?;
+                }
             }
             let enterprise = store::get_enterprise(&mut tx, &row.credit_code).await?;
             if notify::valid_recipient_id(&complaint.complainant) {
@@ -366,8 +402,11 @@ impl ApplicationsApi {
             }
             let response = complaint_pb(application, &complaint);
             let record = AuditRecord::by(c, "complaint.resolve", response.name.clone())
-                .because("R-52")
-                .with_detail(serde_json::json!({ "outcome": outcome, "fraud": r.fraud }));
+                .because(kind.rule())
+                .with_detail(serde_json::json!({
+                    "outcome": outcome, "fraud": r.fraud, "kind": complaint.kind,
+                    "case_number": complaint.case_number, "disqualified": disqualified,
+                }));
             Ok(Done::new(tx, record, response))
         })
         .await

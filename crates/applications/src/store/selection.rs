@@ -186,10 +186,16 @@ pub struct ComplaintRow {
     pub outcome: String,
     pub investigation: String,
     pub created_micros: i64,
+    /// OBJECTION (on a candidate during the public notice, R-21) or TIP_OFF (any other time,
+    /// Art. 6(5), R-52).
+    pub kind: String,
+    /// `{programme}-{year}-{n}`, n counting the cycle's complaints from 1.
+    pub case_number: String,
+    /// The working day it is answered by (R-52), at its end, China time.
+    pub answer_by_micros: Option<i64>,
 }
 
-pub(super) const COMPLAINT_COLUMNS: &str =
-    "id, application_id, complainant, text, evidence, outcome, investigation, created_micros";
+pub(super) const COMPLAINT_COLUMNS: &str = "id, application_id, complainant, text, evidence, outcome, investigation, created_micros, kind, case_number, answer_by_micros";
 
 fn complaint_row(r: &AnyRow) -> Result<ComplaintRow> {
     Ok(ComplaintRow {
@@ -202,12 +208,15 @@ fn complaint_row(r: &AnyRow) -> Result<ComplaintRow> {
         outcome: r.try_get("outcome")?,
         investigation: r.try_get("investigation")?,
         created_micros: r.try_get("created_micros")?,
+        kind: r.try_get("kind")?,
+        case_number: r.try_get("case_number")?,
+        answer_by_micros: r.try_get("answer_by_micros")?,
     })
 }
 
 pub async fn insert_complaint(conn: &mut Conn, c: &ComplaintRow) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO complaints ({COMPLAINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO complaints ({COMPLAINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     )))
     .bind(&c.id)
     .bind(&c.application_id)
@@ -217,6 +226,9 @@ pub async fn insert_complaint(conn: &mut Conn, c: &ComplaintRow) -> Result<()> {
     .bind(&c.outcome)
     .bind(&c.investigation)
     .bind(c.created_micros)
+    .bind(&c.kind)
+    .bind(&c.case_number)
+    .bind(c.answer_by_micros)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -274,11 +286,14 @@ pub async fn resolve_complaint(
     Ok(done.rows_affected() == 1)
 }
 
-/// How many complaints of a cycle's applications await their outcome.
+/// How many complaints about a cycle's candidates on the notice await their outcome
+/// (objections and tip-offs alike; a tip-off about an application out of the running does not
+/// hold up the committee).
 pub async fn pending_complaints(conn: &mut Conn, programme: &str, year: i64) -> Result<i64> {
     let row = sqlx::query(
         "SELECT COUNT(*) FROM complaints c JOIN applications a ON a.id = c.application_id
-         WHERE a.programme_id = $1 AND a.year = $2 AND c.outcome = 'PENDING'",
+         WHERE a.programme_id = $1 AND a.year = $2 AND c.outcome = 'PENDING'
+           AND a.stage = 'PUBLIC_NOTICE'",
     )
     .bind(programme)
     .bind(year)
@@ -337,4 +352,18 @@ pub async fn adopted(conn: &mut Conn, application: &str) -> Result<Option<bool>>
         .fetch_optional(&mut *conn)
         .await?;
     row.map(|r| Ok(r.try_get::<i64, _>(0)? != 0)).transpose()
+}
+
+/// The next case number of a cycle's complaints: `{programme}-{year}-{n}` (R-52).
+pub async fn next_case_number(conn: &mut Conn, programme: &str, year: i64) -> Result<String> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM complaints c JOIN applications a ON a.id = c.application_id
+         WHERE a.programme_id = $1 AND a.year = $2",
+    )
+    .bind(programme)
+    .bind(year)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok(format!("{programme}-{year}-{:04}", n + 1))
 }

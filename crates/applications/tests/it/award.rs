@@ -412,14 +412,30 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .unwrap_err();
         assert_eq!(reason_of(&e), "ALREADY_RESOLVED", "{label}");
 
-        // After the 7 days: a complaint is late; 5 of the 8 units cannot decide.
+        // After the 7 days: a complaint is no objection any more but a tip-off, accepted
+        // with its case number, not refused (Art. 6(5); before, OUTSIDE_NOTICE_WINDOW); found
+        // unfounded, A stays. 5 of the 8 units cannot decide.
         w.clock.set(time::macros::datetime!(2026-07-09 01:00 UTC));
-        let e = w.apps.create_complaint(complain(&a)).await.unwrap_err();
+        let late = w
+            .apps
+            .create_complaint(complain(&a))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(
-            (rule_of(&e).as_str(), reason_of(&e).as_str()),
-            ("R-21", "OUTSIDE_NOTICE_WINDOW"),
-            "{label}: {e:?}"
+            (late.kind, late.case_number.as_str()),
+            (pb::ComplaintKind::TipOff as i32, "yunyang-2026-0003"),
+            "{label}"
         );
+        assert_eq!(
+            against_a.kind,
+            pb::ComplaintKind::Objection as i32,
+            "{label}"
+        );
+        w.apps
+            .resolve_complaint(resolve(&late.name, pb::ComplaintOutcome::Unfounded))
+            .await
+            .unwrap();
         let e = w
             .apps
             .record_committee_meeting(meeting(5, adopt_a()))

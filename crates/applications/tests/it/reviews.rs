@@ -1287,6 +1287,77 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+
+        // Art. 6(5), R-52: during the reviews, with no public notice, a complaint is a tip-off,
+        // accepted with a case number and a date it is answered by (before, it was refused);
+        // substantiated as fraud, it disqualifies the applicant, which scoring takes out of
+        // the ranking (issue 25, item 3).
+        let citizen = w.keys.token("citizen-7", Role::Public);
+        let tip = w
+            .apps
+            .create_complaint(as_(
+                &citizen,
+                pb::CreateComplaintRequest {
+                    parent: app(&c500),
+                    complaint: Some(pb::Complaint {
+                        text: "举报该企业现场展示的顾客满意度调查问卷系事后补填".into(),
+                        evidence: vec!["问卷印刷日期照片".into()],
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(tip.kind, pb::ComplaintKind::TipOff as i32, "{label}");
+        assert_eq!(tip.case_number, "yunyang-2026-0001", "{label}");
+        assert!(tip.answer_by.is_some(), "{label}");
+        let out = w
+            .apps
+            .resolve_complaint(as_(
+                &office,
+                pb::ResolveComplaintRequest {
+                    name: tip.name.clone(),
+                    outcome: pb::ComplaintOutcome::Substantiated as i32,
+                    investigation: "经核实，问卷系评审前补填".into(),
+                    request_id: String::new(),
+                    fraud: true,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(out.outcome, pb::ComplaintOutcome::Substantiated as i32);
+        let gone = get(&mut w, &office, &c500).await.unwrap();
+        assert_eq!(
+            gone.stage,
+            pb::ApplicationStage::Disqualified as i32,
+            "{label}"
+        );
+        assert_eq!(gone.last_decision.unwrap().rule, "R-52", "{label}");
+        let started = std::time::Instant::now();
+        loop {
+            let report = w
+                .apps
+                .check_consistency(as_(
+                    &office,
+                    pb::CheckConsistencyRequest {
+                        cycle: CYCLE.into(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            if report.disagreements.is_empty() && report.events_behind == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{label}: {report:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 }
 
