@@ -421,10 +421,6 @@ impl ApplicationsApi {
                 .unwrap_or(name)
                 .to_string()
         };
-        let members = review::seated(
-            &id(&draw.leader),
-            &draw.members.iter().map(|m| id(m)).collect::<Vec<_>>(),
-        );
         let panel = match panel {
             Some(panel) => panel,
             None => {
@@ -439,6 +435,25 @@ impl ApplicationsApi {
                     .into_inner()
             }
         };
+        // The panel's sitting members, not the draw's: a member replaced between the draw's
+        // execution and this start (a start retried after a timeout) is seated as replaced
+        // the reviewers' event of it found no started group to move.
+        let sitting: Vec<&rpb::PanelMember> = panel
+            .members
+            .iter()
+            .filter(|m| {
+                m.state == rpb::AssignmentState::Pending as i32
+                    || m.state == rpb::AssignmentState::Accepted as i32
+            })
+            .collect();
+        let members = review::seated(
+            &sitting
+                .iter()
+                .find(|m| m.leader)
+                .map(|m| id(&m.reviewer))
+                .unwrap_or_default(),
+            &sitting.iter().map(|m| id(&m.reviewer)).collect::<Vec<_>>(),
+        );
 
         // One scoring assignment per application, reused when a retry finds it.
         let rubric = if settings.rubric.is_empty() {

@@ -253,3 +253,103 @@ async fn r41_a_member_replaced_after_the_start_loses_read_access_and_scoring_sea
         );
     }
 }
+
+#[tokio::test]
+async fn r45_a_start_retried_after_a_replacement_seats_the_panel_as_it_stands() {
+    // The draw was executed (a start that timed out after the reviewers service committed),
+    // then a member was replaced, then the office retried the start: the group takes the
+    // panel's sitting members, not the draw's; before, it seated the replaced member.
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let mut w = world(db).await;
+        let label = w.label;
+        let office = w.office.clone();
+        set_up_registry(&mut w).await;
+        open_cycle(&mut w).await;
+        let c = code("91500235MA5U7XX01");
+        let me = applicant(&mut w, &c, "重庆云阳恰好机械有限公司").await;
+        accepted(&mut w, &c, &me).await;
+        let entropy = "materials-4711";
+        let prepared = w
+            .apps
+            .prepare_review_group(as_(
+                &office,
+                pb::PrepareReviewGroupRequest {
+                    parent: CYCLE.into(),
+                    review_group: Some(pb::ReviewGroup {
+                        stage: pb::ReviewStage::Materials as i32,
+                        applications: vec![app(&c)],
+                        window_start: date(2026, 7, 6),
+                        window_end: date(2026, 7, 10),
+                        entropy_source: "两枚骰子".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let executed = w
+            .reviewers
+            .execute_draw(as_(
+                &office,
+                rpb::ExecuteDrawRequest {
+                    name: prepared.draw.clone(),
+                    entropy: entropy.into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .draw
+            .unwrap();
+        let leaving = executed
+            .members
+            .iter()
+            .find(|m| **m != executed.leader)
+            .unwrap()
+            .clone();
+        let panel = w
+            .reviewers
+            .replace_member(as_(
+                &office,
+                rpb::ReplaceMemberRequest {
+                    panel: executed.panel.clone(),
+                    reviewer: leaving.clone(),
+                    reason: rpb::ReplaceReason::Declined as i32,
+                    note: "临时出差".into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let joining = panel
+            .members
+            .iter()
+            .find(|m| m.reviewer == leaving)
+            .unwrap()
+            .replaced_by
+            .clone();
+        let started = w
+            .apps
+            .start_review_group(as_(
+                &office,
+                pb::StartReviewGroupRequest {
+                    name: prepared.name.clone(),
+                    entropy: entropy.into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            started.members.contains(&joining) && !started.members.contains(&leaving),
+            "{label}: {:?}",
+            started.members
+        );
+        agreed(&mut w).await;
+    }
+}
