@@ -78,6 +78,11 @@ fn assert_the_sample_cycle(w: &Walk, account: &Account, over: &str) {
         text.contains("submission refused — R-02 OUTSIDE_COUNTY"),
         "{text}"
     );
+    // Art. 6(5), R-52: a tip-off during the reviews is taken, with its case number.
+    assert!(
+        text.contains("case yunyang-2026-0001 (R-52, not refused)"),
+        "{over}: {text}"
+    );
     // Exactly 500 passes (R-13 inclusive); 450 fails; 310 stops at R-16; 405 is fifth.
     assert_eq!(
         w.outcome.decisions[&3]

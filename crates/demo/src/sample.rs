@@ -76,6 +76,9 @@ pub struct Plan {
     /// A report during the notice that a candidate forged its materials, substantiated: the
     /// candidate is disqualified and barred for the ban years (Art. 12(2)).
     pub fraud: Option<usize>,
+    /// A citizen's tip-off about an applicant during the reviews, outside any public notice
+    /// (Art. 6(5), R-52): accepted with a case number, not refused, and found unfounded.
+    pub tip_off: Option<usize>,
     /// Days after today the materials review window opens; later windows follow it. Two
     /// programmes with the same offset draw for overlapping days.
     pub window_offset: i64,
@@ -103,6 +106,7 @@ impl Plan {
             objection: Some(1),
             complaint: Some(0),
             fraud: None,
+            tip_off: Some(2),
             window_offset: 3,
         }
     }
@@ -116,6 +120,7 @@ impl Plan {
         ];
         p.objection = None;
         p.complaint = None;
+        p.tip_off = None;
         p
     }
 
@@ -131,6 +136,7 @@ impl Plan {
         p.tie_break = vec![(1, true), (2, false)];
         p.objection = None;
         p.complaint = None;
+        p.tip_off = None;
         p
     }
 
@@ -146,6 +152,7 @@ impl Plan {
         ];
         p.objection = None;
         p.complaint = None;
+        p.tip_off = None;
         p
     }
 

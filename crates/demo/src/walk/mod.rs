@@ -288,6 +288,7 @@ impl Walk {
         self.applications().await?;
         let accepted = self.accepted();
         self.materials(&accepted).await?;
+        self.tip_off().await?;
         let passed = self.in_stage(&[pb::ApplicationStage::MaterialsPassed]);
         if passed.is_empty() {
             self.say

@@ -413,4 +413,57 @@ impl Walk {
         }
         Ok(())
     }
+
+    /// Art. 6(5), R-52: a citizen tips the office off about an applicant during the reviews,
+    /// outside any public notice; the complaint is accepted as a tip-off with its case number,
+    /// investigated and found unfounded.
+    pub async fn tip_off(&mut self) -> Result<(), Failure> {
+        let Some(i) = self.plan.tip_off.filter(|i| *i < self.plan.entrants.len()) else {
+            return Ok(());
+        };
+        let cycle = self.cycle();
+        let public = self.tokens.issue(Role::Public, "citizen-0307", None, None);
+        let tip = call!(
+            self.door.apps,
+            create_complaint,
+            &public,
+            pb::CreateComplaintRequest {
+                parent: self.app(i),
+                complaint: Some(pb::Complaint {
+                    text: "举报该企业近期发生一起安全生产事故未上报".into(),
+                    evidence: vec!["现场照片说明".into()],
+                    ..Default::default()
+                }),
+                request_id: rid(&format!("demo-{cycle}-tip-off-{i}")),
+            }
+        )
+        .map_err(failed("file a tip-off"))?;
+        if tip.kind != pb::ComplaintKind::TipOff as i32 {
+            return Err(Failure(format!(
+                "a complaint outside the notice should be a tip-off (R-52), not {}",
+                tip.kind
+            )));
+        }
+        self.say.line(&format!(
+            "a citizen tips off the office about {} during the reviews: case {} (R-52, not refused)",
+            self.name(i),
+            tip.case_number
+        ));
+        call!(
+            self.door.apps,
+            resolve_complaint,
+            &self.office,
+            pb::ResolveComplaintRequest {
+                name: tip.name.clone(),
+                outcome: pb::ComplaintOutcome::Unfounded as i32,
+                investigation: "经应急管理局核实，该期间无安全生产事故记录".into(),
+                request_id: rid(&format!("demo-{cycle}-tip-off-resolve-{i}")),
+                fraud: false,
+            }
+        )
+        .map_err(failed("resolve the tip-off"))?;
+        self.say
+            .line("investigated: 无事故记录，举报不属实 (unfounded; the review goes on)");
+        Ok(())
+    }
 }
