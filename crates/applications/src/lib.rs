@@ -4,8 +4,9 @@
 //! A request's path: `grpc/mod.rs` (routes the method) → `grpc/<resource>.rs` (validates at
 //! the edge, checks whose record it is; the table in `grpc/mod.rs` says which file holds which
 //! method) → `domain/` (pure rules, no I/O: settings, eligibility, character counting, the stage
-//! table, the reviews, the selection, the duties) → `store.rs` (sqlx, both backends, one
-//! transaction with the audit record and the outbox notices).
+//! table, intake, the cycle board, the reviews, the selection, the duties, consistency) →
+//! `store/` (sqlx, both backends, one transaction with the audit record and the outbox notices).
+//! What the other services' changes set off here is `follow.rs`.
 
 pub mod blobs;
 pub mod domain;

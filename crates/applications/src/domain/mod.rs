@@ -1,8 +1,11 @@
 //! The award cycle's rules, with no I/O: a programme's settings (`settings`), what counts as a
 //! character (`chars`), who may apply (`eligibility`), and how an application moves from stage
-//! to stage (`stage`), and how the reviews are organised (`review`). Handlers and the store move data; every decision is taken here and can
+//! to stage (`stage`), who signs before the office reviews and why a submission is refused
+//! (`intake`), what the cycle board shows as waiting or late (`board`), and how the reviews are
+//! organised (`review`). Handlers and the store move data; every decision is taken here and can
 //! say which rule and which numbers led to it.
 
+pub mod board;
 pub mod chars;
 pub mod consistency;
 pub mod cycle;
@@ -10,6 +13,7 @@ pub mod drafts;
 pub mod duties;
 pub mod eligibility;
 pub mod evidence;
+pub mod intake;
 pub mod review;
 pub mod selection;
 pub mod settings;

@@ -3,10 +3,8 @@
 //! refuses with the rule that forbids the step. `docs/stages.md` prints the table; a test keeps
 //! the two equal.
 
+use super::Explanation;
 use rust_decimal::Decimal;
-use time::OffsetDateTime;
-
-use super::{Explanation, chars, settings::Settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stage {
@@ -88,7 +86,7 @@ impl Stage {
 /// A step, with what it needs to decide.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// The enterprise submits; `problems` are from [`submission_problems`].
+    /// The enterprise submits; `problems` are from [`super::intake::submission_problems`].
     Submit {
         problems: Vec<Explanation>,
     },
@@ -428,168 +426,6 @@ pub fn apply(from: Stage, step: &Step) -> Result<Decision, Explanation> {
     }
 }
 
-/// Art. 10, 14: who must sign an opinion on an application — its recommending unit, then the
-/// programme's required departments.
-pub fn required_signers(recommending_unit: &str, departments: &[String]) -> Vec<String> {
-    let mut v = vec![recommending_unit.to_string()];
-    v.extend(
-        departments
-            .iter()
-            .filter(|d| *d != recommending_unit)
-            .cloned(),
-    );
-    v
-}
-
-/// the required signers without a supporting opinion yet, in the order required.
-/// `signed` is (signer, SUPPORT or OBJECT).
-pub fn missing_opinions(required: &[String], signed: &[(String, String)]) -> Vec<String> {
-    required
-        .iter()
-        .filter(|r| !signed.iter().any(|(u, o)| u == *r && o == "SUPPORT"))
-        .cloned()
-        .collect()
-}
-
-/// Why a submission at `now` cannot be accepted: the deadline, eligibility (R-02 to
-/// R-04, passed in), the character limits and the evidence.
-pub fn submission_problems(
-    now: OffsetDateTime,
-    deadline: OffsetDateTime,
-    ineligible: Vec<Explanation>,
-    profile: &str,
-    self_assessment: &str,
-    evidence_files: usize,
-    settings: &Settings,
-) -> Vec<Explanation> {
-    let mut p = Vec::new();
-    if now > deadline {
-        p.push(
-            Explanation::new("R-01", "LATE_SUBMISSION", "已超过申报截止时间，不能提交")
-                .with("deadline", deadline)
-                .with("submitted_at", now),
-        );
-    }
-    p.extend(ineligible);
-    for (what, text, max, name) in [
-        (
-            "组织概述",
-            profile,
-            settings.profile_max_chars,
-            "organisation_profile",
-        ),
-        (
-            "自评报告",
-            self_assessment,
-            settings.self_assessment_max_chars,
-            "self_assessment",
-        ),
-    ] {
-        let n = chars::count(text);
-        if n == 0 {
-            p.push(
-                Explanation::new("R-05", "MATERIAL_MISSING", format!("{what}不能为空"))
-                    .with("field", name),
-            );
-        } else if n > max as usize {
-            p.push(
-                Explanation::new(
-                    "R-05",
-                    "TOO_LONG",
-                    format!("{what}共{n}字（不计空白字符），超过{max}字的限制"),
-                )
-                .with("field", name)
-                .with("characters", n)
-                .with("limit", max),
-            );
-        }
-    }
-    if evidence_files == 0 {
-        p.push(Explanation::new(
-            "R-05",
-            "EVIDENCE_MISSING",
-            "未上传证明材料",
-        ));
-    }
-    p
-}
-
-/// What an application in `stage` is waiting for, for the cycle board; `deadline` is the
-/// cycle's submission deadline as people read it, `review_ends` the last day of the window of
-/// the group reviewing it now, and `visit_stopped` whether its site group stopped the visit.
-pub fn open_deadlines(
-    stage: Stage,
-    deadline: &str,
-    review_ends: Option<&str>,
-    visit_stopped: bool,
-) -> Vec<String> {
-    let by = |what: &str, rule: &str| match review_ends {
-        Some(end) => format!("{what}：{end}前（{rule}）"),
-        None => format!("{what}（{rule}）"),
-    };
-    match stage {
-        Draft => vec![format!("提交申报材料：{deadline}前（R-01）")],
-        Submitted => vec!["推荐单位出具推荐意见（R-05）".to_string()],
-        Recommended => vec!["评选委员会办公室受理审查（R-05）".to_string()],
-        Accepted => vec!["抽取资料评审组（R-12）".to_string()],
-        MaterialsReview => vec![by("资料评审组独立评分并形成共识", "R-12")],
-        MaterialsPassed => vec!["抽取陈述答辩评审组（R-14）".to_string()],
-        Defence => vec![
-            by("陈述答辩评分", "R-14"),
-            "抽取现场评审组（R-15）".to_string(),
-        ],
-        SiteVisit if visit_stopped => {
-            vec!["评选委员会办公室确认现场评审发现的问题（R-15）".to_string()]
-        }
-        SiteVisit => vec![by("现场评审并形成共识评分", "R-15")],
-        Scored => vec!["发布评审结果（R-16）".to_string()],
-        FinalSelection => vec!["确定候选企业（R-17）".to_string()],
-        Candidate => vec!["征求有关部门意见（R-20）".to_string()],
-        PublicNotice => vec![
-            by("公示并处理异议", "R-21"),
-            "评选委员会审议（R-22）".to_string(),
-        ],
-        _ => Vec::new(),
-    }
-}
-
-/// Whether an application in `stage` is late on `today`, and by which rule: still a draft after
-/// the cycle's submission deadline, or still in a review stage after the last day of
-/// its group's window (R-12 materials, R-14 defence, R-15 site visit). A stopped site visit
-/// waits for the office, not the group. A never-submitted draft is late only while its cycle
-/// is still before its decision: once the cycle is decided, vacant or approved, it is no
-/// application and owes nothing (issue 25, item 7). Dates are China Standard Time calendar
-/// days; the last day itself is not late.
-pub fn overdue(
-    stage: Stage,
-    cycle: crate::domain::cycle::CycleState,
-    deadline: time::Date,
-    review_ends: Option<time::Date>,
-    visit_stopped: bool,
-    today: time::Date,
-) -> Option<Explanation> {
-    use crate::domain::cycle::CycleState;
-    let (due, rule, what) = match stage {
-        Draft if matches!(cycle, CycleState::Open | CycleState::PublicNotice) => {
-            (deadline, "R-01", "申报材料提交期限")
-        }
-        MaterialsReview => (review_ends?, "R-12", "资料评审组评审期"),
-        Defence => (review_ends?, "R-14", "陈述答辩评审期"),
-        SiteVisit if !visit_stopped => (review_ends?, "R-15", "现场评审期"),
-        _ => return None,
-    };
-    let date = qaward_kit::convert::chinese_date(due);
-    (today > due).then(|| {
-        Explanation::new(
-            rule,
-            "OVERDUE",
-            format!("逾期：{what}已于{date}结束（{rule}）"),
-        )
-        .with("due_date", due)
-        .with("today", today)
-    })
-}
-
 /// The transition table as Markdown, for `docs/stages.md`.
 pub fn table_markdown() -> String {
     let list = |s: &[Stage]| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
@@ -609,14 +445,7 @@ pub fn table_markdown() -> String {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
-
     use super::*;
-    use crate::domain::cycle::CycleState;
-
-    fn s() -> Settings {
-        Settings::default()
-    }
 
     #[test]
     fn r13_scorings_decision_moves_the_application_with_its_numbers() {
@@ -701,65 +530,6 @@ mod tests {
     }
 
     #[test]
-    fn r05_every_required_signer_supports_before_the_office_reviews() {
-        let required = required_signers("qinglong", &["fgw".into(), "qinglong".into()]);
-        assert_eq!(required, ["qinglong", "fgw"]);
-        let signed = vec![("qinglong".to_string(), "SUPPORT".to_string())];
-        assert_eq!(missing_opinions(&required, &signed), ["fgw"]);
-        let signed = vec![
-            ("qinglong".to_string(), "SUPPORT".to_string()),
-            ("fgw".to_string(), "OBJECT".to_string()),
-        ];
-        assert_eq!(missing_opinions(&required, &signed), ["fgw"]);
-        let signed = vec![
-            ("fgw".to_string(), "SUPPORT".to_string()),
-            ("qinglong".to_string(), "SUPPORT".to_string()),
-        ];
-        assert!(missing_opinions(&required, &signed).is_empty());
-    }
-
-    #[test]
-    fn r01_r05_a_late_or_oversize_submission_is_refused_with_every_reason() {
-        let deadline = datetime!(2026-06-30 17:00 +8);
-        let p = submission_problems(
-            datetime!(2026-06-30 17:00:01 +8),
-            deadline,
-            vec![],
-            &"质".repeat(3_001),
-            "报告",
-            0,
-            &s(),
-        );
-        let got: Vec<_> = p.iter().map(|e| (e.rule, e.reason)).collect();
-        assert_eq!(
-            got,
-            [
-                ("R-01", "LATE_SUBMISSION"),
-                ("R-05", "TOO_LONG"),
-                ("R-05", "EVIDENCE_MISSING")
-            ]
-        );
-        let e = apply(Draft, &Step::Submit { problems: p }).unwrap_err();
-        assert_eq!(e.rule, "R-01");
-        assert!(e.message.contains("超过3000字"), "{}", e.message);
-        // On time, within limits (white space not counted), with evidence: submitted.
-        let ok = submission_problems(
-            deadline,
-            deadline,
-            vec![],
-            &format!("{}\n\n", "质".repeat(3_000)),
-            "报告",
-            1,
-            &s(),
-        );
-        assert_eq!(ok, vec![]);
-        assert_eq!(
-            apply(Draft, &Step::Submit { problems: ok }).unwrap().to,
-            Submitted
-        );
-    }
-
-    #[test]
     fn r15_r21_disqualification_carries_its_own_rule() {
         let d = apply(
             SiteVisit,
@@ -800,111 +570,6 @@ mod tests {
         }
         let unreached: Vec<_> = Stage::ALL.iter().filter(|s| !reached.contains(s)).collect();
         assert!(unreached.is_empty(), "{unreached:?}");
-    }
-
-    #[test]
-    fn the_board_says_what_each_stage_waits_for() {
-        assert_eq!(
-            open_deadlines(Draft, "2026年6月30日", None, false),
-            ["提交申报材料：2026年6月30日前（R-01）"]
-        );
-        assert_eq!(open_deadlines(Submitted, "x", None, false).len(), 1);
-        assert!(open_deadlines(Withdrawn, "x", None, false).is_empty());
-        assert_eq!(
-            open_deadlines(MaterialsReview, "x", Some("2026年7月10日"), false),
-            ["资料评审组独立评分并形成共识：2026年7月10日前（R-12）"]
-        );
-        assert!(open_deadlines(SiteVisit, "x", Some("y"), true)[0].contains("确认"));
-    }
-
-    #[test]
-    fn r01_r12_r14_r15_a_stage_is_overdue_the_day_after_its_last_day() {
-        use time::macros::date;
-        let (deadline, ends) = (date!(2026 - 06 - 30), date!(2026 - 07 - 10));
-        // The last day itself is not late; the next is.
-        assert!(
-            overdue(
-                Draft,
-                CycleState::Open,
-                deadline,
-                None,
-                false,
-                date!(2026 - 06 - 30)
-            )
-            .is_none()
-        );
-        let late = overdue(
-            Draft,
-            CycleState::Open,
-            deadline,
-            None,
-            false,
-            date!(2026 - 07 - 01),
-        )
-        .unwrap();
-        // Once the cycle is decided, a never-submitted draft owes nothing.
-        for closed in [
-            CycleState::Decided,
-            CycleState::Vacant,
-            CycleState::Approved,
-        ] {
-            assert!(overdue(Draft, closed, deadline, None, false, date!(2026 - 12 - 01)).is_none());
-        }
-        assert_eq!(late.rule, "R-01");
-        assert_eq!(late.inputs["due_date"], "2026-06-30");
-        assert!(late.message.contains("2026年6月30日"), "{}", late.message);
-        for (stage, rule) in [
-            (MaterialsReview, "R-12"),
-            (Defence, "R-14"),
-            (SiteVisit, "R-15"),
-        ] {
-            assert!(overdue(stage, CycleState::Open, deadline, Some(ends), false, ends).is_none());
-            let late = overdue(
-                stage,
-                CycleState::Open,
-                deadline,
-                Some(ends),
-                false,
-                date!(2026 - 07 - 11),
-            );
-            assert_eq!(late.map(|e| e.rule), Some(rule));
-            // No group yet: nothing to be late against.
-            assert!(
-                overdue(
-                    stage,
-                    CycleState::Open,
-                    deadline,
-                    None,
-                    false,
-                    date!(2027 - 01 - 01)
-                )
-                .is_none()
-            );
-        }
-        // A stopped visit waits for the office's confirmation, not for the group.
-        assert!(
-            overdue(
-                SiteVisit,
-                CycleState::Open,
-                deadline,
-                Some(ends),
-                true,
-                date!(2026 - 08 - 01)
-            )
-            .is_none()
-        );
-        // Other stages wait for people without a date the system knows.
-        assert!(
-            overdue(
-                Accepted,
-                CycleState::Open,
-                deadline,
-                Some(ends),
-                false,
-                date!(2027 - 01 - 01)
-            )
-            .is_none()
-        );
     }
 
     #[test]

@@ -16,13 +16,7 @@ use qaward_kit::{
 use qaward_proto::qaward::applications::v1 as pb;
 
 use crate::{
-    domain::{
-        Explanation,
-        cycle::CycleState,
-        drafts::DraftField,
-        refused,
-        stage::{self, Stage},
-    },
+    domain::{Explanation, board, cycle::CycleState, drafts::DraftField, refused, stage::Stage},
     store::{self, ApplicationRow, stage_of},
 };
 
@@ -198,13 +192,13 @@ impl ApplicationsApi {
                     application: format!("{name}/applications/{}", a.credit_code),
                     enterprise: format!("enterprises/{}", a.credit_code),
                     stage: stage_pb(&a.stage),
-                    open_deadlines: stage::open_deadlines(
+                    open_deadlines: board::open_deadlines(
                         current,
                         &deadline,
                         review_ends.map(chinese_date).as_deref(),
                         stopped,
                     ),
-                    overdue: stage::overdue(
+                    overdue: board::overdue(
                         current,
                         cycle.state,
                         deadline_day,

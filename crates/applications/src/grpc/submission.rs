@@ -17,7 +17,7 @@ use qaward_proto::qaward::{applications::v1 as pb, notifications::v1 as npb};
 
 use crate::{
     domain::{
-        Explanation, refused,
+        Explanation, intake, refused,
         stage::{self, Stage, Step},
     },
     store::{self, RecommendationRow, decide, stage_of},
@@ -47,7 +47,7 @@ impl ApplicationsApi {
             let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
             let ineligible = eligibility_of(&mut tx, &code, &l.enterprise, &l.cycle).await?;
             let files = store::evidence_of(&mut tx, &l.row.id).await?.len();
-            let problems = stage::submission_problems(
+            let problems = intake::submission_problems(
                 now,
                 qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
                 ineligible,
@@ -168,7 +168,7 @@ impl ApplicationsApi {
             let mut l = load(&mut tx, &p, y, &code).await?;
             let settings = store::settings_version(&mut tx, &p, l.cycle.settings_version).await?;
             // The recommending unit signs as itself; a required department as its org.
-            let required = stage::required_signers(
+            let required = intake::required_signers(
                 &l.enterprise.recommending_unit,
                 &settings.required_departments,
             );
@@ -242,7 +242,7 @@ impl ApplicationsApi {
                     .into_iter()
                     .map(|r| (r.unit, r.opinion))
                     .collect();
-                let missing = stage::missing_opinions(&required, &signed);
+                let missing = intake::missing_opinions(&required, &signed);
                 match stage::apply(current, &Step::Recommend { missing }) {
                     Ok(d) => decide(&mut l.row, d.to, &d.why, unix_micros(now)),
                     // Still waiting for others: the opinion is recorded, the stage stays.
