@@ -73,7 +73,8 @@ impl Feed for ReviewersFeed {
                 let created = e
                     .create_time
                     .as_ref()
-                    .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+                    .and_then(|t| qaward_kit::convert::timestamp_from_pb(t, "create_time").ok())
+                    .map(unix_micros)
                     .unwrap_or_default();
                 let topic = match &e.kind {
                     Some(rpb::reviewers_event::Kind::MemberReplaced(_)) => {

@@ -203,6 +203,18 @@ impl ComplaintKind {
     }
 }
 
+/// whether a substantiated complaint disqualifies: an objection always (its
+/// candidate is on the notice), a tip-off while the application is still in the running — the
+/// stage table allows `step` from `current`. Past the running (not selected, awarded) it does
+/// not; an award is revoked under R-32 by its own steps.
+pub fn substantiated_disqualifies(
+    kind: ComplaintKind,
+    current: super::stage::Stage,
+    step: &super::stage::Step,
+) -> bool {
+    kind == ComplaintKind::Objection || super::stage::apply(current, step).is_ok()
+}
+
 /// An objection when the application is on the notice and the notice runs; else a tip-off.
 pub fn complaint_kind(on_notice: bool, window: Result<(), Explanation>) -> ComplaintKind {
     if on_notice && window.is_ok() {
@@ -558,5 +570,30 @@ mod tests {
         assert_eq!(complaint_kind(false, Ok(())), ComplaintKind::TipOff);
         assert_eq!(ComplaintKind::TipOff.rule(), "R-52");
         assert_eq!(ComplaintKind::parse("TIP_OFF"), Some(ComplaintKind::TipOff));
+        use crate::domain::stage::{Stage, Step};
+        let step = Step::Disqualify {
+            rule: "R-52",
+            reason: "x".into(),
+        };
+        assert!(substantiated_disqualifies(
+            ComplaintKind::TipOff,
+            Stage::Defence,
+            &step
+        ));
+        assert!(!substantiated_disqualifies(
+            ComplaintKind::TipOff,
+            Stage::NotSelected,
+            &step
+        ));
+        assert!(!substantiated_disqualifies(
+            ComplaintKind::TipOff,
+            Stage::Awarded,
+            &step
+        ));
+        assert!(substantiated_disqualifies(
+            ComplaintKind::Objection,
+            Stage::PublicNotice,
+            &step
+        ));
     }
 }

@@ -339,9 +339,8 @@ impl ApplicationsApi {
             complaint.outcome = outcome.to_string();
             complaint.investigation = investigation.clone();
             // a substantiated objection disqualifies; unfounded keeps the candidate.
-            // a substantiated tip-off disqualifies an application still in the running;
-            // one past it (not selected, awarded) keeps its stage — an award is revoked under
-            // R-32 by its own steps — and the finding stays on the record either way.
+            // whether a substantiated tip-off disqualifies is
+            // `selection::substantiated_disqualifies`; the finding stays on the record either way.
             let kind = selection::ComplaintKind::parse(&complaint.kind)
                 .unwrap_or(selection::ComplaintKind::Objection);
             let mut disqualified = false;
@@ -361,9 +360,7 @@ impl ApplicationsApi {
                     rule: kind.rule(),
                     reason: finding.clone(),
                 };
-                if kind == selection::ComplaintKind::Objection
-                    || crate::domain::stage::apply(stage_of(&row)?, &step).is_ok()
-                {
+                if selection::substantiated_disqualifies(kind, stage_of(&row)?, &step) {
                     move_by(&mut tx, c, now, &mut row, &step).await?;
                     disqualify::consequences(&mut tx, now, &row, kind.rule(), &finding, r.fraud)
                         .await?;

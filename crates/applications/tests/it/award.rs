@@ -11,7 +11,7 @@ use super::{
     as_, code, date,
     reviews::{
         CYCLE, World, accepted, app, applicant, assignment_of, consensus, every_door, get, group,
-        open_cycle, reason_of, release, reviewer_id, rule_of, set_up_registry, world,
+        office_told, open_cycle, reason_of, release, reviewer_id, rule_of, set_up_registry, world,
         world_through,
     },
 };
@@ -641,25 +641,8 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .into_inner();
         assert!(late.late, "{label}");
         // each incident report gives the office the task of considering revocation.
-        let office_inbox = w.notifications.clone();
         let tasks = eventually(|| async {
-            let n = office_inbox
-                .clone()
-                .list_notifications(as_(
-                    &office,
-                    npb::ListNotificationsRequest {
-                        recipient_id: "office.yunyang".into(),
-                        page_size: 100,
-                        page_token: String::new(),
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .notifications
-                .into_iter()
-                .filter(|n| n.event_type == "incident_report.review")
-                .count();
+            let n = office_told(&w, "incident_report.review").await;
             (n == 2).then_some(n)
         })
         .await;

@@ -7,15 +7,14 @@
 use std::time::{Duration, Instant};
 
 use qaward_kit::{auth::Role, testing};
-use qaward_proto::qaward::{
-    applications::v1 as pb, notifications::v1 as npb, reviewers::v1 as rpb, scoring::v1 as spb,
-};
+use qaward_proto::qaward::{applications::v1 as pb, reviewers::v1 as rpb, scoring::v1 as spb};
 use tonic::Code;
 
 use super::{
     as_, code, date,
     reviews::{
-        CYCLE, World, accepted, app, applicant, get, group, open_cycle, set_up_registry, world,
+        CYCLE, World, accepted, app, applicant, get, group, office_told, open_cycle,
+        set_up_registry, world,
     },
 };
 
@@ -162,31 +161,13 @@ async fn r41_a_member_replaced_after_the_start_loses_read_access_and_scoring_sea
             "{label}"
         );
         // The office is told, once.
-        let inbox = w.notifications.clone();
-        let told = || async {
-            inbox
-                .clone()
-                .list_notifications(as_(
-                    &office,
-                    npb::ListNotificationsRequest {
-                        recipient_id: "office.yunyang".into(),
-                        page_size: 100,
-                        page_token: String::new(),
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner()
-                .notifications
-                .into_iter()
-                .filter(|n| n.event_type == "panel.member_replaced")
-                .count()
-        };
         let started = Instant::now();
-        while told().await == 0 && started.elapsed() < Duration::from_secs(10) {
+        while office_told(&w, "panel.member_replaced").await == 0
+            && started.elapsed() < Duration::from_secs(10)
+        {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        assert_eq!(told().await, 1, "{label}");
+        assert_eq!(office_told(&w, "panel.member_replaced").await, 1, "{label}");
         // the tie began inside the review's window, after its first day: a cooling-off
         // violation, so the reviewer's record has a disciplinary flag and the office is told.
         let flags = w
@@ -206,23 +187,7 @@ async fn r41_a_member_replaced_after_the_start_loses_read_access_and_scoring_sea
             flags.iter().any(|f| f.note.contains("R-44")),
             "{label}: {flags:?}"
         );
-        let violations = inbox
-            .clone()
-            .list_notifications(as_(
-                &office,
-                npb::ListNotificationsRequest {
-                    recipient_id: "office.yunyang".into(),
-                    page_size: 100,
-                    page_token: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .notifications
-            .into_iter()
-            .filter(|n| n.event_type == "reviewer.cooling_off_violation")
-            .count();
+        let violations = office_told(&w, "reviewer.cooling_off_violation").await;
         assert_eq!(violations, 1, "{label}");
 
         // A redelivery (the cursor lost, as after a restore) applies nothing twice.
@@ -247,7 +212,7 @@ async fn r41_a_member_replaced_after_the_start_loses_read_access_and_scoring_sea
         agreed(&mut w).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
-            told().await,
+            office_told(&w, "panel.member_replaced").await,
             1,
             "{label}: a redelivered event tells the office again"
         );

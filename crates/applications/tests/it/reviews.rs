@@ -608,6 +608,28 @@ pub(super) async fn release(
         .map(|r| r.into_inner())
 }
 
+/// How many notifications of `event_type` the programme office's inbox (`office.yunyang`)
+/// holds, as the office lists them.
+pub(super) async fn office_told(w: &World, event_type: &str) -> usize {
+    w.notifications
+        .clone()
+        .list_notifications(as_(
+            &w.office,
+            npb::ListNotificationsRequest {
+                recipient_id: "office.yunyang".into(),
+                page_size: 100,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications
+        .into_iter()
+        .filter(|n| n.event_type == event_type)
+        .count()
+}
+
 pub(super) async fn get(
     w: &mut World,
     token: &str,

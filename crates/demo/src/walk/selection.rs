@@ -229,73 +229,52 @@ impl Walk {
             ));
         }
         if let Some(i) = self.plan.complaint.filter(|i| candidates.contains(i)) {
-            let public = self.tokens.issue(Role::Public, "citizen-0423", None, None);
-            let complaint = call!(
-                self.door.apps,
-                create_complaint,
-                &public,
-                pb::CreateComplaintRequest {
-                    parent: self.app(i),
-                    complaint: Some(pb::Complaint {
-                        text: "反映该企业厂区夜间噪声扰民，质疑其环境管理".into(),
-                        evidence: vec!["录音文件说明".into()],
-                        ..Default::default()
-                    }),
-                    request_id: rid(&format!("demo-{cycle}-complaint-{i}")),
-                }
-            )
-            .map_err(failed("file a complaint"))?;
+            let complaint = self
+                .file_complaint(
+                    i,
+                    "citizen-0423",
+                    ("反映该企业厂区夜间噪声扰民，质疑其环境管理", "录音文件说明"),
+                    &format!("demo-{cycle}-complaint-{i}"),
+                    "file a complaint",
+                )
+                .await?;
             self.say.line(&format!(
                 "a citizen complains about {}: 反映该企业厂区夜间噪声扰民",
                 self.name(i)
             ));
-            call!(
-                self.door.apps,
-                resolve_complaint,
-                &self.office,
-                pb::ResolveComplaintRequest {
-                    name: complaint.name.clone(),
-                    outcome: pb::ComplaintOutcome::Unfounded as i32,
-                    investigation: "经生态环境局现场监测，厂界噪声达标，反映情况不属实".into(),
-                    request_id: rid(&format!("demo-{cycle}-resolve-{i}")),
-                    fraud: false,
-                }
+            self.resolve_complaint(
+                &complaint,
+                (pb::ComplaintOutcome::Unfounded, false),
+                "经生态环境局现场监测，厂界噪声达标，反映情况不属实",
+                &format!("demo-{cycle}-resolve-{i}"),
+                "resolve the complaint",
             )
-            .map_err(failed("resolve the complaint"))?;
+            .await?;
             self.say.line(
                 "investigated: 厂界噪声达标，反映情况不属实 (unfounded; the candidate stays)",
             );
         }
         if let Some(i) = self.plan.fraud.filter(|i| candidates.contains(i)) {
-            let public = self.tokens.issue(Role::Public, "citizen-0511", None, None);
-            let complaint = call!(
-                self.door.apps,
-                create_complaint,
-                &public,
-                pb::CreateComplaintRequest {
-                    parent: self.app(i),
-                    complaint: Some(pb::Complaint {
-                        text: "反映该企业申报材料中的第三方检测报告系伪造".into(),
-                        evidence: vec!["检测机构出具的查无此报告的证明".into()],
-                        ..Default::default()
-                    }),
-                    request_id: rid(&format!("demo-{cycle}-fraud-{i}")),
-                }
+            let complaint = self
+                .file_complaint(
+                    i,
+                    "citizen-0511",
+                    (
+                        "反映该企业申报材料中的第三方检测报告系伪造",
+                        "检测机构出具的查无此报告的证明",
+                    ),
+                    &format!("demo-{cycle}-fraud-{i}"),
+                    "report fraud",
+                )
+                .await?;
+            self.resolve_complaint(
+                &complaint,
+                (pb::ComplaintOutcome::Substantiated, true),
+                "经检测机构核实，所附检测报告系伪造",
+                &format!("demo-{cycle}-fraud-resolve-{i}"),
+                "resolve the fraud report",
             )
-            .map_err(failed("report fraud"))?;
-            call!(
-                self.door.apps,
-                resolve_complaint,
-                &self.office,
-                pb::ResolveComplaintRequest {
-                    name: complaint.name.clone(),
-                    outcome: pb::ComplaintOutcome::Substantiated as i32,
-                    investigation: "经检测机构核实，所附检测报告系伪造".into(),
-                    request_id: rid(&format!("demo-{cycle}-fraud-resolve-{i}")),
-                    fraud: true,
-                }
-            )
-            .map_err(failed("resolve the fraud report"))?;
+            .await?;
             self.say.line(&format!(
                 "investigated: {} forged its test report — disqualified (R-21) and barred (Art. 12(2))",
                 self.name(i)
@@ -422,22 +401,15 @@ impl Walk {
             return Ok(());
         };
         let cycle = self.cycle();
-        let public = self.tokens.issue(Role::Public, "citizen-0307", None, None);
-        let tip = call!(
-            self.door.apps,
-            create_complaint,
-            &public,
-            pb::CreateComplaintRequest {
-                parent: self.app(i),
-                complaint: Some(pb::Complaint {
-                    text: "举报该企业近期发生一起安全生产事故未上报".into(),
-                    evidence: vec!["现场照片说明".into()],
-                    ..Default::default()
-                }),
-                request_id: rid(&format!("demo-{cycle}-tip-off-{i}")),
-            }
-        )
-        .map_err(failed("file a tip-off"))?;
+        let tip = self
+            .file_complaint(
+                i,
+                "citizen-0307",
+                ("举报该企业近期发生一起安全生产事故未上报", "现场照片说明"),
+                &format!("demo-{cycle}-tip-off-{i}"),
+                "file a tip-off",
+            )
+            .await?;
         if tip.kind != pb::ComplaintKind::TipOff as i32 {
             return Err(Failure(format!(
                 "a complaint outside the notice should be a tip-off (R-52), not {}",
@@ -449,21 +421,69 @@ impl Walk {
             self.name(i),
             tip.case_number
         ));
+        self.resolve_complaint(
+            &tip,
+            (pb::ComplaintOutcome::Unfounded, false),
+            "经应急管理局核实，该期间无安全生产事故记录",
+            &format!("demo-{cycle}-tip-off-resolve-{i}"),
+            "resolve the tip-off",
+        )
+        .await?;
+        self.say
+            .line("investigated: 无事故记录，举报不属实 (unfounded; the review goes on)");
+        Ok(())
+    }
+
+    /// A member of the public files a written complaint with one piece of evidence about
+    /// entrant `i` (Art. 6(5)): `(text, evidence)`; `what` names the step if it fails.
+    async fn file_complaint(
+        &self,
+        i: usize,
+        citizen: &str,
+        (text, evidence): (&str, &str),
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<pb::Complaint, Failure> {
+        let public = self.tokens.issue(Role::Public, citizen, None, None);
+        call!(
+            self.door.apps,
+            create_complaint,
+            &public,
+            pb::CreateComplaintRequest {
+                parent: self.app(i),
+                complaint: Some(pb::Complaint {
+                    text: text.into(),
+                    evidence: vec![evidence.into()],
+                    ..Default::default()
+                }),
+                request_id: rid(request_id),
+            }
+        )
+        .map_err(failed(what))
+    }
+
+    /// The office resolves `complaint` with `(outcome, fraud)` and its investigation.
+    async fn resolve_complaint(
+        &self,
+        complaint: &pb::Complaint,
+        (outcome, fraud): (pb::ComplaintOutcome, bool),
+        investigation: &str,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<(), Failure> {
         call!(
             self.door.apps,
             resolve_complaint,
             &self.office,
             pb::ResolveComplaintRequest {
-                name: tip.name.clone(),
-                outcome: pb::ComplaintOutcome::Unfounded as i32,
-                investigation: "经应急管理局核实，该期间无安全生产事故记录".into(),
-                request_id: rid(&format!("demo-{cycle}-tip-off-resolve-{i}")),
-                fraud: false,
+                name: complaint.name.clone(),
+                outcome: outcome as i32,
+                investigation: investigation.into(),
+                request_id: rid(request_id),
+                fraud,
             }
         )
-        .map_err(failed("resolve the tip-off"))?;
-        self.say
-            .line("investigated: 无事故记录，举报不属实 (unfounded; the review goes on)");
-        Ok(())
+        .map(drop)
+        .map_err(failed(what))
     }
 }

@@ -47,12 +47,7 @@ pub(super) async fn create(
             "assignment.application",
             "the application's resource name is required",
         ));
-    } else if !a
-        .application
-        .strip_prefix(a.cycle.as_str())
-        .and_then(|r| r.strip_prefix("/applications/"))
-        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-    {
+    } else if names::application_id_in(&a.cycle, &a.application).is_none() {
         bad.push(FieldViolation::new(
             "assignment.application",
             "must be an application of the assignment's cycle ({cycle}/applications/{application})",

@@ -133,6 +133,15 @@ pub(super) fn feedback_report(name: &str, field: &str) -> Result<(String, String
     Ok((cycle_name, application.to_string()))
 }
 
+/// The application's id when `application` names one of `cycle`'s
+/// (`{cycle}/applications/{application}`), else `None`.
+pub(super) fn application_id_in<'a>(cycle: &str, application: &'a str) -> Option<&'a str> {
+    application
+        .strip_prefix(cycle)
+        .and_then(|r| r.strip_prefix("/applications/"))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

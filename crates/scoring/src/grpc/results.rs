@@ -267,12 +267,7 @@ pub(super) async fn exclude(
         .as_ref()
         .ok_or_else(|| Error::invalid("exclusion", "is required"))?;
     let mut bad = Vec::new();
-    if !x
-        .application
-        .strip_prefix(r.cycle.as_str())
-        .and_then(|rest| rest.strip_prefix("/applications/"))
-        .is_some_and(|id| !id.is_empty() && id.len() <= 100 && !id.contains('/'))
-    {
+    if names::application_id_in(&r.cycle, &x.application).is_none_or(|id| id.len() > 100) {
         bad.push(FieldViolation::new(
             "exclusion.application",
             "must be an application of the cycle ({cycle}/applications/{application})",

@@ -4,12 +4,15 @@
 //! . Before, scoring had no way to hear of either: the leaver blocked the consensus and a
 //! disqualified applicant kept its candidate place.
 
-use qaward_kit::{auth::Role, testing};
+use qaward_kit::{
+    auth::Role,
+    testing::{self, TestDb},
+};
 use qaward_proto::qaward::scoring::v1 as pb;
 use qaward_scoring::domain::rubric::Rubric;
 use tonic::Code;
 
-use super::{as_, items, person, reviewer_token, rubric_pb, start};
+use super::{Running, as_, items, person, reviewer_token, rubric_pb, start};
 
 const CYCLE: &str = "programmes/yunyang/cycles/2026";
 
@@ -30,25 +33,32 @@ fn assignment(app: &str) -> pb::Assignment {
     }
 }
 
+/// The service with the GB/T 19580 rubric as `rubrics/gbt`, the office's and the applications
+/// service's tokens.
+async fn with_rubric(db: TestDb) -> (Running, String, String, Rubric) {
+    let mut r = start(db).await;
+    let office = r.keys.token_for("office-1", Role::Office, "yunyang");
+    let service = r.keys.token("system:applications", Role::Service);
+    let rubric = Rubric::gbt_19580_2012();
+    r.client
+        .create_rubric(as_(
+            &office,
+            pb::CreateRubricRequest {
+                rubric: Some(rubric_pb(&rubric)),
+                rubric_id: "gbt".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    (r, office, service, rubric)
+}
+
 #[tokio::test]
 async fn r41_a_reseated_scorer_stops_scoring_and_the_consensus_waits_for_the_one_who_joins() {
     for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
         let label = db.label;
-        let mut r = start(db).await;
-        let office = r.keys.token_for("office-1", Role::Office, "yunyang");
-        let service = r.keys.token("system:applications", Role::Service);
-        let rubric = Rubric::gbt_19580_2012();
-        r.client
-            .create_rubric(as_(
-                &office,
-                pb::CreateRubricRequest {
-                    rubric: Some(rubric_pb(&rubric)),
-                    rubric_id: "gbt".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
+        let (mut r, office, service, rubric) = with_rubric(db).await;
         let a = r
             .client
             .create_assignment(as_(
@@ -319,21 +329,7 @@ async fn r51_an_exclusion_after_the_ranking_was_released_releases_a_new_version_
 {
     for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
         let label = db.label;
-        let mut r = start(db).await;
-        let office = r.keys.token_for("office-1", Role::Office, "yunyang");
-        let service = r.keys.token("system:applications", Role::Service);
-        let rubric = Rubric::gbt_19580_2012();
-        r.client
-            .create_rubric(as_(
-                &office,
-                pb::CreateRubricRequest {
-                    rubric: Some(rubric_pb(&rubric)),
-                    rubric_id: "gbt".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
+        let (mut r, office, service, _) = with_rubric(db).await;
         for app in ["a", "b"] {
             r.client
                 .create_assignment(as_(
@@ -441,21 +437,7 @@ async fn r51_an_exclusion_after_the_ranking_was_released_releases_a_new_version_
 async fn r15_a_stopped_visit_freezes_the_sheets_until_the_office_decides() {
     for db in testing::backends("scoring", &qaward_scoring::MIGRATIONS).await {
         let label = db.label;
-        let mut r = start(db).await;
-        let office = r.keys.token_for("office-1", Role::Office, "yunyang");
-        let service = r.keys.token("system:applications", Role::Service);
-        let rubric = Rubric::gbt_19580_2012();
-        r.client
-            .create_rubric(as_(
-                &office,
-                pb::CreateRubricRequest {
-                    rubric: Some(rubric_pb(&rubric)),
-                    rubric_id: "gbt".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
+        let (mut r, office, service, rubric) = with_rubric(db).await;
         let a = r
             .client
             .create_assignment(as_(
