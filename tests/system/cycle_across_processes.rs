@@ -273,7 +273,22 @@ async fn a_tie_at_the_cut_line_is_reported_to_the_office_and_broken_by_its_decis
     // Entrants 1 and 2 both have 0.2 × 700 + 0.8 × 650 + 80 = 740; the tie-break gives the
     // second seat to 1.
     assert_eq!(o.candidates, [0, 1], "{}", account.text());
-    assert_eq!(o.winners, [0, 1]);
+    // six of the eight units of Art. 5 sit, each with its own token; four of the six
+    // adopt (one abstains, one does not): adopted. R-23: the government returns 1 (Art. 16(10)).
+    let text = account.text();
+    assert!(
+        text.contains("6 of 8 member units present (absent: 县应急局、县税务局)"),
+        "{text}"
+    );
+    assert!(text.contains("同意4个、不同意1个、弃权1个"), "{text}");
+    assert_eq!(o.winners, [0], "{text}");
+    let returned = &o.decisions[&1].last().unwrap();
+    assert_eq!(
+        (returned.0, returned.1.rule.as_str()),
+        (pb::ApplicationStage::NotSelected as i32, "R-23"),
+        "{text}"
+    );
+    assert!(returned.1.message.contains("县人民政府未予批准"), "{text}");
     let left_out = &o.decisions[&2].last().unwrap();
     assert_eq!(left_out.0, pb::ApplicationStage::NotSelected as i32);
     assert_eq!(left_out.1.inputs["composite_score"], "740");

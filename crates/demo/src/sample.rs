@@ -79,6 +79,8 @@ pub struct Plan {
     /// A citizen's tip-off about an applicant during the reviews, outside any public notice
     /// (Art. 6(5), R-52): accepted with a case number, not refused, and found unfounded.
     pub tip_off: Option<usize>,
+    /// A candidate the committee adopts and the county government returns (Art. 16(10), R-23).
+    pub returned: Option<usize>,
     /// Days after today the materials review window opens; later windows follow it. Two
     /// programmes with the same offset draw for overlapping days.
     pub window_offset: i64,
@@ -107,6 +109,7 @@ impl Plan {
             complaint: Some(0),
             fraud: None,
             tip_off: Some(2),
+            returned: None,
             window_offset: 3,
         }
     }
@@ -134,6 +137,8 @@ impl Plan {
             Entrant::new("重庆盛堡电子科技有限公司", "C39", YUNYANG, 70, "80", 65),
         ];
         p.tie_break = vec![(1, true), (2, false)];
+        // The government returns the second seat (Art. 16(10)): one winner.
+        p.returned = Some(1);
         p.objection = None;
         p.complaint = None;
         p.tip_off = None;

@@ -190,6 +190,21 @@ impl TestKeys {
 
     /// A valid token for `subject` in `role`, of organisation `org` (an enterprise's credit
     /// code, a unit's id).
+    /// A token naming both an organisation and the programme it acts for: a committee
+    /// member's, whose `org` is its member unit (Art. 5).
+    pub fn token_in(&self, subject: &str, role: Role, org: &str, programme: &str) -> String {
+        self.key
+            .issue(
+                &self.auth,
+                time::OffsetDateTime::now_utc(),
+                subject,
+                role,
+                Some(org.to_string()),
+                Some(programme.to_string()),
+            )
+            .expect("sign test token")
+    }
+
     pub fn token_for_org(&self, subject: &str, role: Role, org: &str) -> String {
         self.key
             .issue(

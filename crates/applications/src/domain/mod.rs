@@ -2,11 +2,12 @@
 //! character (`chars`), who may apply (`eligibility`), and how an application moves from stage
 //! to stage (`stage`), who signs before the office reviews and why a submission is refused
 //! (`intake`), what the cycle board shows as waiting or late (`board`), and how the reviews are
-//! organised (`review`). Handlers and the store move data; every decision is taken here and can
+//! organised (`review`), and how the committee's votes decide (`committee`). Handlers and the store move data; every decision is taken here and can
 //! say which rule and which numbers led to it.
 
 pub mod board;
 pub mod chars;
+pub mod committee;
 pub mod consistency;
 pub mod cycle;
 pub mod drafts;

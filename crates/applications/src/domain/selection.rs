@@ -1,6 +1,7 @@
 //! After scoring: the candidate list from scoring's ranking with the office's
 //! resolution of ties at the cut line, the public notice's window and the complaints
-//! it admits, the committee's quorum and the award's certificate numbers.
+//! it admits, when the committee meets (R-21, R-52; its votes are `committee`), and the
+//! award's certificate numbers.
 
 use rust_decimal::Decimal;
 use time::{Duration, OffsetDateTime};
@@ -244,24 +245,6 @@ pub fn complaint_window(
     Ok(())
 }
 
-/// a meeting decides only with more than two thirds of the member units present.
-pub fn committee_may_decide(present: u32, s: &Settings) -> Result<(), Explanation> {
-    if s.quorum(present) {
-        Ok(())
-    } else {
-        Err(Explanation::new(
-            "R-22",
-            "NO_QUORUM",
-            format!(
-                "出席成员单位{present}个，未超过全体成员单位{}个的三分之二，不能作出决定",
-                s.committee_member_units
-            ),
-        )
-        .with("present", present)
-        .with("member_units", s.committee_member_units))
-    }
-}
-
 /// the committee meets only after the notice has ended and every complaint made in
 /// it has its outcome.
 pub fn committee_may_meet(
@@ -404,6 +387,23 @@ pub fn may_record_approval(cycle_state: CycleState) -> Result<(), Explanation> {
     Ok(())
 }
 
+/// R-23, Art. 16(10): the government decides on each candidate the committee adopted, and on
+/// no one else: `missing` are those it left out, `strangers` those it named who were not adopted.
+pub fn approvals_complete(missing: &[String], strangers: &[String]) -> Result<(), Explanation> {
+    if missing.is_empty() && strangers.is_empty() {
+        return Ok(());
+    }
+    Err(Explanation::new(
+        "R-23",
+        "APPROVALS_INCOMPLETE",
+        format!(
+            "县人民政府须对评选委员会通过的每一个推荐企业作出批准或退回的决定；未决定：{}；非推荐企业：{}",
+            missing.join("、"),
+            strangers.join("、")
+        ),
+    ))
+}
+
 /// the certificate number of the `n`th award (from 1) of a programme's year.
 pub fn certificate_number(programme: &str, year: i64, n: usize) -> String {
     format!("{}-{year}-{n:03}", programme.to_ascii_uppercase())
@@ -495,16 +495,6 @@ mod tests {
         assert!(complaint_window(datetime!(2026-09-08 09:00 +8), opened, ends).is_ok());
         let e = complaint_window(datetime!(2026-09-08 09:00:01 +8), opened, ends).unwrap_err();
         assert_eq!((e.rule, e.reason), ("R-21", "OUTSIDE_NOTICE_WINDOW"));
-    }
-
-    #[test]
-    fn r22_five_of_the_eight_member_units_cannot_decide_and_six_can() {
-        // Art. 5 names eight member units, the default.
-        let s = Settings::default();
-        let e = committee_may_decide(5, &s).unwrap_err();
-        assert_eq!((e.rule, e.inputs["present"].as_str()), ("R-22", "5"));
-        assert_eq!(e.inputs["member_units"].as_str(), "8");
-        assert!(committee_may_decide(6, &s).is_ok());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! change a running cycle. The defaults are Yunyang County's.
 
 use qaward_reviewers::domain::{Purpose, policy};
+
+use super::committee;
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -20,8 +22,14 @@ pub struct Settings {
     pub max_candidates: u32,
     /// days the public notice stays open.
     pub public_notice_days: u32,
-    /// member units of the selection committee (quorum: more than two thirds present).
-    pub committee_member_units: u32,
+    /// R-22, Art. 5: the selection committee's member units, by name (the `org` of their
+    /// committee-member tokens); a quorum is more than two thirds of them present. Versions
+    /// saved before the list kept only a count: they read as Yunyang's eight.
+    #[serde(default = "defaults::committee_units")]
+    pub committee_units: Vec<String>,
+    /// how the units' votes decide on a candidate (a default: the seed does not say).
+    #[serde(default)]
+    pub committee_rule: committee::Rule,
     /// years an award, a revocation or a fraud finding bars a new application.
     pub ban_years: u32,
     /// years of continuous operation before the deadline.
@@ -86,6 +94,9 @@ pub mod defaults {
     pub fn complaint_answer_working_days() -> u32 {
         15
     }
+    pub fn committee_units() -> Vec<String> {
+        super::committee::YUNYANG_UNITS.map(str::to_string).to_vec()
+    }
 }
 
 impl Default for Settings {
@@ -98,7 +109,8 @@ impl Default for Settings {
             candidate_threshold: Decimal::from(400),
             max_candidates: 2,
             public_notice_days: 7,
-            committee_member_units: 8,
+            committee_units: defaults::committee_units(),
+            committee_rule: committee::Rule::default(),
             ban_years: 3,
             min_operating_years: 3,
             profile_max_chars: 3_000,
@@ -172,12 +184,6 @@ impl Settings {
         for (field, v, lo, hi) in [
             ("max_candidates", self.max_candidates, 1, 100),
             ("public_notice_days", self.public_notice_days, 1, 60),
-            (
-                "committee_member_units",
-                self.committee_member_units,
-                1,
-                100,
-            ),
             ("ban_years", self.ban_years, 0, 20),
             ("min_operating_years", self.min_operating_years, 0, 100),
             ("site_visit_max_days", self.site_visit_max_days, 1, 5),
@@ -264,6 +270,20 @@ impl Settings {
                 ));
             }
         }
+        if !(3..=50).contains(&self.committee_units.len()) {
+            bad.push((
+                "committee_units",
+                "must name 3-50 member units (Art. 5)".into(),
+            ));
+        }
+        for (i, d) in self.committee_units.iter().enumerate() {
+            let n = d.trim().chars().count();
+            if n == 0 || n > 100 {
+                bad.push(("committee_units", format!("[{i}] must be 1-100 characters")));
+            } else if self.committee_units[..i].contains(d) {
+                bad.push(("committee_units", format!("[{i}] {d} is listed twice")));
+            }
+        }
         for (i, d) in self.required_departments.iter().enumerate() {
             let n = d.trim().chars().count();
             if n == 0 || n > 100 {
@@ -284,13 +304,6 @@ impl Settings {
             bad.push(("rubric", "must be rubrics/{rubric} or empty".into()));
         }
         bad
-    }
-
-    /// whether `present` member units make a quorum — more than two thirds of all,
-    /// compared exactly (3 × present > 2 × members): of the eight units Art. 5 names, 6 is a
-    /// quorum and 5 is not; with 9 units, 6 would not be.
-    pub fn quorum(&self, present: u32) -> bool {
-        3 * u64::from(present) > 2 * u64::from(self.committee_member_units)
     }
 }
 
@@ -392,17 +405,21 @@ mod tests {
     }
 
     #[test]
-    fn r22_quorum_is_more_than_two_thirds() {
-        // Art. 5 names eight member units: the default.
-        let s = Settings::default();
-        assert_eq!(s.committee_member_units, 8);
-        assert!(!s.quorum(5));
-        assert!(s.quorum(6), "6 of 8 is three quarters");
-        let nine = Settings {
-            committee_member_units: 9,
+    fn r22_a_version_saved_with_a_count_of_units_reads_as_the_eight_of_art_5() {
+        let mut old = serde_json::to_value(Settings::default()).unwrap();
+        let o = old.as_object_mut().unwrap();
+        o.remove("committee_units");
+        o.remove("committee_rule");
+        o.insert("committee_member_units".into(), 8.into());
+        let read: Settings = serde_json::from_value(old).unwrap();
+        assert_eq!(read.committee_units.len(), 8);
+        assert_eq!(read.committee_rule, committee::Rule::MoreThanHalfPresent);
+        assert!(read.validate().is_empty());
+        let two = Settings {
+            committee_units: vec!["甲".into(), "甲".into()],
             ..Settings::default()
         };
-        assert!(!nine.quorum(6), "6 of 9 is exactly two thirds: not enough");
-        assert!(nine.quorum(7));
+        let fields: Vec<&str> = two.validate().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["committee_units", "committee_units"]);
     }
 }

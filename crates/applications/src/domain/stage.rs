@@ -126,8 +126,14 @@ pub enum Step {
     },
     /// The public notice opens for the candidates.
     OpenPublicNotice,
-    /// The committee did not adopt the candidate.
+    /// The committee's votes did not adopt the candidate; `why` is
+    /// [`super::committee::decide`]'s verdict with the tally.
     NotAdopted {
+        why: Explanation,
+    },
+    /// The county government returned a candidate the committee adopted (R-23, Art. 16(10)).
+    Returned {
+        document: String,
         note: String,
     },
     /// The government approved the list the committee adopted.
@@ -161,6 +167,7 @@ impl Step {
             Step::OpenPublicNotice => "open_public_notice",
             Step::NotAdopted { .. } => "not_adopted",
             Step::Award { .. } => "award",
+            Step::Returned { .. } => "returned",
             Step::Withdraw => "withdraw",
             Step::Disqualify { .. } => "disqualify",
         }
@@ -285,14 +292,21 @@ pub const TABLE: &[Edge] = &[
         from: &[PublicNotice],
         to: &[NotSelected],
         rule: "R-22",
-        when: "the committee, with more than two thirds of its member units present, does not adopt the candidate",
+        when: "the committee, with more than two thirds of its member units present, does not adopt the candidate: the units' votes fall short under the programme's rule",
+    },
+    Edge {
+        step: "returned",
+        from: &[PublicNotice],
+        to: &[NotSelected],
+        rule: "R-23",
+        when: "the county government returns a candidate the committee adopted, with its document number and reason",
     },
     Edge {
         step: "award",
         from: &[PublicNotice],
         to: &[Awarded],
         rule: "R-23",
-        when: "the committee adopted the candidate after the notice closed with no complaint pending, and the government's approval is recorded",
+        when: "the committee adopted the candidate after the notice closed with no complaint pending, and the government approves it",
     },
     Edge {
         step: "withdraw",
@@ -413,7 +427,19 @@ pub fn apply(from: Stage, step: &Step) -> Result<Decision, Explanation> {
             why: why.clone(),
         }),
         Step::OpenPublicNotice => Ok(to(PublicNotice, "候选企业进入公示".into())),
-        Step::NotAdopted { note } => Ok(to(NotSelected, format!("评选委员会未予通过：{note}"))),
+        Step::NotAdopted { why } => Ok(Decision {
+            to: NotSelected,
+            why: why.clone(),
+        }),
+        Step::Returned { document, note } => Ok(Decision {
+            to: NotSelected,
+            why: Explanation::new(
+                "R-23",
+                "RETURNED",
+                format!("县人民政府未予批准（{document}）：{note}"),
+            )
+            .with("document", document),
+        }),
         Step::Award { document } => Ok(to(
             Awarded,
             format!("经县人民政府批准（{document}），授予县长质量奖"),

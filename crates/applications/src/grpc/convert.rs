@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use crate::{
     domain::{
-        self,
+        self, committee,
         cycle::CycleState,
         review::{GroupState, ReviewStage},
         settings::{Settings, defaults},
@@ -77,6 +77,31 @@ pub(super) fn or_default(
     }
 }
 
+fn committee_rule_of(v: i32, bad: &mut Vec<FieldViolation>) -> committee::Rule {
+    match pb::CommitteeRule::try_from(v) {
+        Ok(pb::CommitteeRule::Unspecified) | Ok(pb::CommitteeRule::MoreThanHalfPresent) => {
+            committee::Rule::MoreThanHalfPresent
+        }
+        Ok(pb::CommitteeRule::TwoThirdsPresent) => committee::Rule::TwoThirdsPresent,
+        Ok(pb::CommitteeRule::MoreThanHalfMembers) => committee::Rule::MoreThanHalfMembers,
+        Err(_) => {
+            bad.push(FieldViolation::new(
+                "settings.committee_rule",
+                "is not a CommitteeRule",
+            ));
+            committee::Rule::default()
+        }
+    }
+}
+
+pub(super) fn committee_rule_pb(r: committee::Rule) -> pb::CommitteeRule {
+    match r {
+        committee::Rule::MoreThanHalfPresent => pb::CommitteeRule::MoreThanHalfPresent,
+        committee::Rule::TwoThirdsPresent => pb::CommitteeRule::TwoThirdsPresent,
+        committee::Rule::MoreThanHalfMembers => pb::CommitteeRule::MoreThanHalfMembers,
+    }
+}
+
 /// Settings from the request, every field given, validated by the domain.
 pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
     let mut bad = Vec::new();
@@ -92,11 +117,16 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
         candidate_threshold: decimal_of(&p.candidate_threshold, "candidate_threshold", &mut bad),
         max_candidates: count_of(p.max_candidates, "max_candidates", &mut bad),
         public_notice_days: count_of(p.public_notice_days, "public_notice_days", &mut bad),
-        committee_member_units: count_of(
-            p.committee_member_units,
-            "committee_member_units",
-            &mut bad,
-        ),
+        // Empty keeps Art. 5's eight units; the count (field 9) follows the list.
+        committee_units: if p.committee_units.is_empty() {
+            defaults::committee_units()
+        } else {
+            p.committee_units
+                .iter()
+                .map(|u| u.trim().to_string())
+                .collect()
+        },
+        committee_rule: committee_rule_of(p.committee_rule, &mut bad),
         ban_years: count_of(p.ban_years, "ban_years", &mut bad),
         min_operating_years: count_of(p.min_operating_years, "min_operating_years", &mut bad),
         profile_max_chars: count_of(p.profile_max_chars, "profile_max_chars", &mut bad),
@@ -192,7 +222,9 @@ pub(super) fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         candidate_threshold: dec(s.candidate_threshold),
         max_candidates: s.max_candidates as i32,
         public_notice_days: s.public_notice_days as i32,
-        committee_member_units: s.committee_member_units as i32,
+        committee_member_units: s.committee_units.len() as i32,
+        committee_units: s.committee_units.clone(),
+        committee_rule: committee_rule_pb(s.committee_rule) as i32,
         ban_years: s.ban_years as i32,
         min_operating_years: s.min_operating_years as i32,
         profile_max_chars: s.profile_max_chars as i32,

@@ -466,9 +466,17 @@ impl ApplicationService for ApplicationsApi {
     async fn record_committee_meeting(
         &self,
         request: Request<pb::RecordCommitteeMeetingRequest>,
-    ) -> Result<Response<pb::Cycle>, Status> {
+    ) -> Result<Response<pb::CommitteeMeeting>, Status> {
         let (c, r) = Caller::and_message(request)?;
         reply(self.selection_committee(&c, r).await)
+    }
+
+    async fn cast_committee_ballot(
+        &self,
+        request: Request<pb::CastCommitteeBallotRequest>,
+    ) -> Result<Response<pb::CommitteeBallot>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.committee_ballot(&c, r).await)
     }
 
     async fn record_approval(

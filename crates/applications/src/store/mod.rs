@@ -3,6 +3,7 @@
 
 mod applications;
 mod awards;
+mod committee;
 mod cycles;
 mod enterprises;
 mod programmes;
@@ -11,6 +12,7 @@ mod selection;
 
 pub use applications::*;
 pub use awards::*;
+pub use committee::*;
 pub use cycles::*;
 pub use enterprises::*;
 pub use programmes::*;

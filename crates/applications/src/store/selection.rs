@@ -1,4 +1,4 @@
-//! Candidates, consultations, the public notice and its complaints, the committee's meeting.
+//! Candidates, consultations, the public notice and its complaints, (the committee's meeting is `committee`).
 
 use qaward_kit::{Error, Result, db::Conn, paging::Page};
 use sqlx::{Row, any::AnyRow};
@@ -300,58 +300,6 @@ pub async fn pending_complaints(conn: &mut Conn, programme: &str, year: i64) -> 
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.try_get(0)?)
-}
-
-pub async fn insert_meeting(
-    conn: &mut Conn,
-    id: &str,
-    programme: &str,
-    year: i64,
-    units_present: &[String],
-    recusals: &serde_json::Value,
-    now_micros: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO committee_meetings (id, programme_id, year, units_present, recusals, created_micros)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(programme)
-    .bind(year)
-    .bind(serde_json::to_string(units_present).map_err(Error::internal)?)
-    .bind(recusals.to_string())
-    .bind(now_micros)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn insert_committee_decision(
-    conn: &mut Conn,
-    application: &str,
-    meeting: &str,
-    adopted: bool,
-    note: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO committee_decisions (application_id, meeting_id, adopted, note) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(application)
-    .bind(meeting)
-    .bind(i64::from(adopted))
-    .bind(note)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Whether the committee adopted an application; `None` when it has not decided on it.
-pub async fn adopted(conn: &mut Conn, application: &str) -> Result<Option<bool>> {
-    let row = sqlx::query("SELECT adopted FROM committee_decisions WHERE application_id = $1")
-        .bind(application)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| Ok(r.try_get::<i64, _>(0)? != 0)).transpose()
 }
 
 /// The next case number of a cycle's complaints: `{programme}-{year}-{n}` (R-52).

@@ -8,7 +8,9 @@ use qaward_proto::qaward::{applications::v1 as pb, notifications::v1 as npb, sco
 use tonic::Code;
 
 use super::{
-    as_, code, date,
+    as_, code,
+    committee::{Choice, ballot, ballot_of, close, member},
+    date, fields,
     reviews::{
         CYCLE, World, accepted, app, applicant, assignment_of, consensus, every_door, get, group,
         office_told, open_cycle, reason_of, release, reviewer_id, rule_of, set_up_registry, world,
@@ -315,35 +317,8 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
                 },
             )
         };
-        // The committee cannot meet while the notice runs.
-        let meeting = |units: usize, decisions: Vec<pb::CommitteeDecision>| {
-            as_(
-                &office,
-                pb::RecordCommitteeMeetingRequest {
-                    name: CYCLE.into(),
-                    units_present: (0..units).map(|i| format!("成员单位{i}")).collect(),
-                    decisions,
-                    request_id: String::new(),
-                    recusals: vec![pb::CommitteeRecusal {
-                        unit: "成员单位0".into(),
-                        application: app(&a),
-                        reason: "该单位负责人与申报企业存在亲属关系".into(),
-                    }],
-                },
-            )
-        };
-        let adopt_a = || {
-            vec![pb::CommitteeDecision {
-                application: app(&a),
-                adopted: true,
-                note: "同意".into(),
-            }]
-        };
-        let e = w
-            .apps
-            .record_committee_meeting(meeting(7, adopt_a()))
-            .await
-            .unwrap_err();
+        // The committee cannot meet while the notice runs: no unit may vote yet.
+        let e = ballot(&mut w, 1, &a, Choice::Adopt).await.unwrap_err();
         assert_eq!(reason_of(&e), "NOTICE_RUNNING", "{label}");
         w.apps
             .resolve_complaint(resolve(&against_a.name, pb::ComplaintOutcome::Unfounded))
@@ -436,50 +411,113 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .resolve_complaint(resolve(&late.name, pb::ComplaintOutcome::Unfounded))
             .await
             .unwrap();
+        // Art. 5, R-22: each member unit votes for itself, with its own token. The office
+        // cannot vote for one (its role is not admitted), nor can a unit not on the list.
         let e = w
             .apps
-            .record_committee_meeting(meeting(5, adopt_a()))
+            .cast_committee_ballot(as_(&office, ballot_of(&a, 0, Choice::Adopt)))
             .await
             .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        let stranger = w
+            .keys
+            .token_in("x", Role::CommitteeMember, "县教育局", "yunyang");
+        let e = w
+            .apps
+            .cast_committee_ballot(as_(&stranger, ballot_of(&a, 0, Choice::Adopt)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-22", "NOT_A_MEMBER_UNIT"),
+            "{label}"
+        );
+        // Five units vote: the first stands aside on A with its reason, four adopt.
+        let mut recusal = ballot_of(&a, 0, Choice::Recused);
+        let e = w
+            .apps
+            .cast_committee_ballot(as_(&member(&w, 0), recusal.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            fields(&e),
+            ["ballot.votes[0].note"],
+            "{label}: a recusal says why"
+        );
+        if let Some(b) = recusal.ballot.as_mut() {
+            b.votes[0].note = "该单位负责人与申报企业存在亲属关系".into();
+        }
+        w.apps
+            .cast_committee_ballot(as_(&member(&w, 0), recusal))
+            .await
+            .unwrap();
+        for n in 1..=4 {
+            ballot(&mut w, n, &a, Choice::Adopt).await.unwrap();
+        }
+        let e = ballot(&mut w, 1, &a, Choice::NotAdopt).await.unwrap_err();
+        assert_eq!(
+            reason_of(&e),
+            "ALREADY_VOTED",
+            "{label}: a vote is not changed"
+        );
+        // 5 of the 8 units cannot decide.
+        let e = close(&mut w, 0).await.unwrap_err();
         assert_eq!(
             (rule_of(&e).as_str(), reason_of(&e).as_str()),
             ("R-22", "NO_QUORUM"),
             "{label}"
         );
-        let e = w
-            .apps
-            .record_approval(as_(
-                &office,
+        let government = w.keys.token_for("county", Role::Government, "yunyang");
+        let approve = |token: &str| {
+            as_(
+                token,
                 pb::RecordApprovalRequest {
                     name: CYCLE.into(),
                     document_number: "云阳府发〔2026〕18号".into(),
                     approval_date: date(2026, 7, 20),
                     request_id: String::new(),
+                    decisions: vec![pb::ApprovalDecision {
+                        application: app(&a),
+                        approved: true,
+                        note: String::new(),
+                    }],
                 },
-            ))
+            )
+        };
+        let e = w
+            .apps
+            .record_approval(approve(&government))
             .await
             .unwrap_err();
         assert_eq!(reason_of(&e), "NOT_DECIDED", "{label}");
-        let decided = w
-            .apps
-            .record_committee_meeting(meeting(7, adopt_a()))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(decided.state, pb::CycleState::Decided as i32, "{label}");
+        // The sixth unit abstains: 6 of 8 present is a quorum; of the five not recused, four
+        // adopt — more than half (the default rule; an abstention does not adopt).
+        ballot(&mut w, 5, &a, Choice::Abstain).await.unwrap();
+        let decided = close(&mut w, 0).await.unwrap().into_inner();
+        assert_eq!(
+            decided.cycle_state,
+            pb::CycleState::Decided as i32,
+            "{label}"
+        );
+        assert_eq!(decided.units_present.len(), 6, "{label}");
+        assert_eq!(decided.units_absent, ["县应急局", "县税务局"], "{label}");
+        let d = &decided.decisions[0];
+        assert_eq!(
+            (d.adopted, d.adopt, d.not_adopt, d.abstain, d.recused),
+            (true, 4, 0, 1, 1),
+            "{label}: {}",
+            d.note
+        );
+        let e = ballot(&mut w, 6, &a, Choice::Adopt).await.unwrap_err();
+        assert_eq!(reason_of(&e), "ALREADY_DECIDED", "{label}");
+        // The government acts for itself (Art. 16(10)): the office may not record it.
+        let e = w.apps.record_approval(approve(&office)).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
 
         // approval; A holds the award with its certificate number.
         let approved = w
             .apps
-            .record_approval(as_(
-                &office,
-                pb::RecordApprovalRequest {
-                    name: CYCLE.into(),
-                    document_number: "云阳府发〔2026〕18号".into(),
-                    approval_date: date(2026, 7, 20),
-                    request_id: String::new(),
-                },
-            ))
+            .record_approval(approve(&government))
             .await
             .unwrap()
             .into_inner();

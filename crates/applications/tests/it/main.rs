@@ -20,6 +20,7 @@ use qaward_proto::qaward::{
 use tonic::{Code, Request, transport::Channel};
 
 mod award;
+mod committee;
 mod consequences;
 mod intake;
 mod reviews;

@@ -129,18 +129,8 @@ impl ServerClock {
     }
 }
 
-/// The departments whose opinions the consultation asks for come from the programme's
-/// settings; these units sit on the selection committee: the eight Art. 5 names.
-const COMMITTEE: [&str; 8] = [
-    "县发展改革委",
-    "县经济信息委",
-    "县财政局",
-    "县生态环境局",
-    "县统计局",
-    "县市场监管局",
-    "县应急局",
-    "县税务局",
-];
+/// The departments whose opinions the consultation asks for, and the committee's member units,
+/// come from the programme's settings.
 const UNIT: &str = "qinglong-street";
 const OBJECTING_DEPARTMENT: &str = "税务局";
 

@@ -9,8 +9,7 @@ use time::OffsetDateTime;
 use crate::call;
 
 use super::{
-    COMMITTEE, Failure, OBJECTING_DEPARTMENT, Walk, date_of, decimal, failed, reason_and_rule, rid,
-    stage_name,
+    Failure, OBJECTING_DEPARTMENT, Walk, date_of, decimal, failed, reason_and_rule, rid, stage_name,
 };
 
 impl Walk {
@@ -293,70 +292,149 @@ impl Walk {
         Ok(())
     }
 
-    /// Waits out the notice, then the committee and the county government's approval
-    ///
+    /// Waits out the notice, then the committee: six of the eight member units sit (a
+    /// quorum: more than two thirds), each casting its own ballot with its own token (four
+    /// adopt, one abstains, one does not adopt), the chair closes the meeting and the decisions
+    /// follow from the votes; then the county government approves each adopted candidate, or
+    /// returns the plan's one.
     pub async fn decide(&mut self) -> Result<(), Failure> {
         let cycle = self.cycle();
         let candidates = self.outcome.candidates.clone();
-        let meeting = pb::RecordCommitteeMeetingRequest {
-            name: cycle.clone(),
-            units_present: COMMITTEE[..7].iter().map(|u| u.to_string()).collect(),
-            decisions: candidates
-                .iter()
-                .map(|i| pb::CommitteeDecision {
-                    application: self.app(*i),
-                    adopted: true,
-                    note: "同意授予".into(),
-                })
-                .collect(),
-            request_id: rid(&format!("demo-{cycle}-committee")),
-            recusals: Vec::new(),
+        let programme = self.plan.programme.clone();
+        let member = |unit: &str| {
+            self.tokens.issue(
+                Role::CommitteeMember,
+                &format!("{unit}-负责人"),
+                Some(unit),
+                Some(&programme),
+            )
         };
+        // The member units are the programme's (Art. 5): all but the last two sit.
+        let units = self
+            .settings
+            .as_ref()
+            .map(|s| s.committee_units.clone())
+            .unwrap_or_default();
+        let present = &units[..units.len().saturating_sub(2)];
         let waited = Instant::now();
         let mut said = false;
-        let decided = loop {
-            match call!(
-                self.door.apps,
-                record_committee_meeting,
-                &self.office,
-                meeting.clone()
-            ) {
-                Err(s) if reason_and_rule(&s).0 == "NOTICE_RUNNING" => {
-                    if !said {
-                        self.say.line(&format!(
-                            "waiting for the notice to run its course (the server's clock runs at about {:.0}× real time)…",
-                            self.clock.speed
-                        ));
-                        said = true;
+        for (n, unit) in present.iter().enumerate() {
+            let choice = match n {
+                4 => pb::CommitteeVoteChoice::Abstain,
+                5 => pb::CommitteeVoteChoice::NotAdopt,
+                _ => pb::CommitteeVoteChoice::Adopt,
+            };
+            let ballot = pb::CastCommitteeBallotRequest {
+                parent: cycle.clone(),
+                ballot: Some(pb::CommitteeBallot {
+                    representative: format!("{unit}负责人"),
+                    votes: candidates
+                        .iter()
+                        .map(|i| pb::CommitteeVote {
+                            application: self.app(*i),
+                            choice: choice as i32,
+                            note: String::new(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
+                request_id: rid(&format!("demo-{cycle}-ballot-{n}")),
+            };
+            let token = member(unit);
+            loop {
+                match call!(
+                    self.door.apps,
+                    cast_committee_ballot,
+                    &token,
+                    ballot.clone()
+                ) {
+                    Err(s) if reason_and_rule(&s).0 == "NOTICE_RUNNING" => {
+                        if !said {
+                            self.say.line(&format!(
+                                "waiting for the notice to run its course (the server's clock runs at about {:.0}× real time)…",
+                                self.clock.speed
+                            ));
+                            said = true;
+                        }
+                        if waited.elapsed() > std::time::Duration::from_secs(120) {
+                            return Err(Failure(
+                                "the public notice did not end within 2 minutes: is the server on a simulated clock (QAWARD_CLOCK__SPEED=86400)?".into(),
+                            ));
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                     }
-                    if waited.elapsed() > std::time::Duration::from_secs(120) {
-                        return Err(Failure(
-                            "the public notice did not end within 2 minutes: is the server on a simulated clock (QAWARD_CLOCK__SPEED=86400)?".into(),
-                        ));
+                    other => {
+                        other.map_err(failed("cast a committee ballot"))?;
+                        break;
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 }
-                other => break other.map_err(failed("record the committee meeting"))?,
             }
-        };
+        }
+        let decided = call!(
+            self.door.apps,
+            record_committee_meeting,
+            &member(&present[0]),
+            pb::RecordCommitteeMeetingRequest {
+                name: cycle.clone(),
+                request_id: rid(&format!("demo-{cycle}-committee")),
+            }
+        )
+        .map_err(failed("record the committee meeting"))?;
         self.say.heading(&format!(
-            "Evaluation committee (R-22): {} of {} member units present; every candidate adopted; cycle {}",
-            meeting.units_present.len(),
-            COMMITTEE.len(),
-            pb::CycleState::try_from(decided.state)
+            "Evaluation committee (R-22): {} of {} member units present (absent: {}), each voting with its own token; cycle {}",
+            decided.units_present.len(),
+            units.len(),
+            decided.units_absent.join("、"),
+            pb::CycleState::try_from(decided.cycle_state)
                 .map(|s| s.as_str_name())
                 .unwrap_or_default()
         ));
+        for d in &decided.decisions {
+            self.say.line(&format!(
+                "{}: {}",
+                if d.adopted { "adopted" } else { "not adopted" },
+                d.note
+            ));
+        }
+        let adopted: Vec<String> = decided
+            .decisions
+            .iter()
+            .filter(|d| d.adopted)
+            .map(|d| d.application.clone())
+            .collect();
+        let returned = self.plan.returned.map(|i| self.app(i));
+        let government = self.tokens.issue(
+            Role::Government,
+            "county-government",
+            None,
+            Some(&programme),
+        );
         let year = self.clock.date(0).year;
         let approved = call!(
             self.door.apps,
             record_approval,
-            &self.office,
+            &government,
             pb::RecordApprovalRequest {
                 name: cycle.clone(),
                 document_number: format!("云阳府发〔{year}〕18号"),
                 approval_date: Some(self.clock.date(0)),
                 request_id: rid(&format!("demo-{cycle}-approval")),
+                decisions: adopted
+                    .iter()
+                    .map(|a| {
+                        let back = returned.as_ref() == Some(a);
+                        pb::ApprovalDecision {
+                            application: a.clone(),
+                            approved: !back,
+                            note: if back {
+                                "县政府常务会议研究：该企业近期环保督察整改尚未完成，暂缓授予"
+                                    .into()
+                            } else {
+                                String::new()
+                            },
+                        }
+                    })
+                    .collect(),
             }
         )
         .map_err(failed("record the approval"))?;
@@ -385,6 +463,13 @@ impl Walk {
                     "AWARDED {} ({}) — {} {}",
                     self.name(i),
                     self.codes[i],
+                    d.rule,
+                    d.message
+                ));
+            } else if let Some(d) = a.last_decision.filter(|d| d.rule == "R-23") {
+                self.say.line(&format!(
+                    "RETURNED by the county government: {} — {} {}",
+                    self.name(i),
                     d.rule,
                     d.message
                 ));

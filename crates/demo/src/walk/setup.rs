@@ -72,7 +72,7 @@ impl Walk {
             settings = updated.settings.unwrap_or_default();
         }
         self.say.line(&format!(
-            "programme {p}: settings v{} — materials pass at {} (R-13), review = {} × materials + {} × site (R-16), final selection at {}, candidates at {} (at most {}, R-17), public notice {} days (R-21), committee quorum of {} member units (R-22); county {}",
+            "programme {p}: settings v{} — materials pass at {} (R-13), review = {} × materials + {} × site (R-16), final selection at {}, candidates at {} (at most {}, R-17), public notice {} days (R-21), committee of {} member units, a quorum above two thirds (R-22); county {}",
             settings.version,
             decimal(&settings.materials_threshold),
             decimal(&settings.materials_weight),
