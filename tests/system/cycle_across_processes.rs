@@ -118,25 +118,62 @@ async fn the_whole_cycle_over_grpc_then_next_year_refuses_the_revoked_winner() {
     assert_the_sample_cycle(&w, &account, "gRPC");
     crate::support::services_agree(&w).await;
 
-    // a spot check fails; the county revokes the award and the enterprise may not
-    // apply in the next year's cycle.
+    // a spot check fails; the county revokes the award as Art. 20 writes it — the
+    // office verifies, the committee reviews, the government approves, each with its own token
+    // — and the enterprise may not apply in the next year's cycle.
     let office = w.office_token().to_string();
     let winner = w.code(0).to_string();
     let door = w.door().clone();
-    qaward_demo::call!(
+    let case = qaward_demo::call!(
         door.apps,
         revoke_award,
         &office,
         pb::RevokeAwardRequest {
             name: format!("enterprises/{winner}"),
             reason: "国家监督抽查主导产品不合格".into(),
-            approval_document: "云阳府发〔2026〕31号".into(),
-            publication: "云阳县人民政府网站".into(),
             ground: pb::RevocationGround::SpotCheck as i32,
             request_id: String::new(),
         }
     )
     .unwrap();
+    let chair = w.tokens().issue(
+        Role::CommitteeMember,
+        "chair",
+        Some("县发展改革委"),
+        Some("yunyang"),
+    );
+    qaward_demo::call!(
+        door.apps,
+        review_revocation,
+        &chair,
+        pb::ReviewRevocationRequest {
+            name: case.name.clone(),
+            endorsed: true,
+            note: "经审议，同意撤销".into(),
+            request_id: String::new(),
+        }
+    )
+    .unwrap();
+    let government = w
+        .tokens()
+        .issue(Role::Government, "county", None, Some("yunyang"));
+    let today = w.server_now().to_offset(time::macros::offset!(+8)).date();
+    let revoked = qaward_demo::call!(
+        door.apps,
+        approve_revocation,
+        &government,
+        pb::ApproveRevocationRequest {
+            name: case.name.clone(),
+            approved: true,
+            document_number: "云阳府发〔2026〕31号".into(),
+            approval_date: day(today),
+            publication: "云阳县人民政府网站".into(),
+            note: String::new(),
+            request_id: String::new(),
+        }
+    )
+    .unwrap();
+    assert_eq!(revoked.state, pb::RevocationState::Approved as i32);
     let now = w.server_now();
     let next_year = now.year() + 1;
     qaward_demo::call!(

@@ -16,6 +16,7 @@ pub mod eligibility;
 pub mod evidence;
 pub mod intake;
 pub mod review;
+pub mod revocation;
 pub mod selection;
 pub mod settings;
 pub mod stage;

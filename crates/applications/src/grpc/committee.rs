@@ -446,7 +446,7 @@ impl ApplicationsApi {
 }
 
 /// Art. 5: a committee member's unit is its token's `org`.
-fn member_unit(c: &Caller) -> Result<String> {
+pub(super) fn member_unit(c: &Caller) -> Result<String> {
     match c.org.as_deref().map(str::trim) {
         Some(u) if !u.is_empty() => Ok(u.to_string()),
         _ => Err(Error::permission_denied(

@@ -1,4 +1,5 @@
-//! Winners' duties after the award: yearly reports, overdue reports, revocation.
+//! Winners' duties after the award: yearly reports, overdue reports. Revocation
+//! is `revocation.rs`.
 
 use qaward_kit::{
     Error, Result,
@@ -6,7 +7,7 @@ use qaward_kit::{
     auth::{Caller, Role},
     change::Done,
     clock::unix_micros,
-    convert::{chinese_date, date_from_pb, date_to_pb, iso_date, parse_iso_date},
+    convert::{date_from_pb, date_to_pb, iso_date, parse_iso_date},
     error::FieldViolation,
     idempotency::RequestKey,
     names::programme_id,
@@ -21,7 +22,7 @@ use crate::{
 
 use super::{
     ApplicationsApi,
-    convert::{china_date, enterprise_pb, line, notice, report_pb},
+    convert::{china_date, notice, report_pb},
     is_enterprise,
     names::enterprise_code,
 };
@@ -234,110 +235,5 @@ impl ApplicationsApi {
             reports,
             next_page_token,
         })
-    }
-
-    pub(super) async fn duties_revoke(
-        &self,
-        c: &Caller,
-        r: pb::RevokeAwardRequest,
-    ) -> Result<pb::Enterprise> {
-        let code = enterprise_code(&r.name, "name")?;
-        let p = c.programme_id().map(str::to_string).ok_or_else(|| {
-            Error::permission_denied("the office of the award's programme revokes it")
-        })?;
-        c.acts_for(&p)?;
-        let mut bad = Vec::new();
-        let reason = line(&r.reason, "reason", 2_000, &mut bad);
-        let document = line(&r.approval_document, "approval_document", 100, &mut bad);
-        let publication = line(&r.publication, "publication", 500, &mut bad);
-        let ground = match pb::RevocationGround::try_from(r.ground) {
-            Ok(pb::RevocationGround::Unspecified) | Err(_) => {
-                bad.push(FieldViolation::new(
-                    "ground",
-                    "must be one of Art. 20's grounds (R-32)",
-                ));
-                ""
-            }
-            Ok(g) => g.as_str_name().trim_start_matches("REVOCATION_GROUND_"),
-        };
-        if !bad.is_empty() {
-            return Err(Error::invalid_fields(bad));
-        }
-        let key = RequestKey::new("RevokeAward", c, &r.request_id, &r)?;
-        let now = self.now();
-        let today = china_date(unix_micros(now));
-        self.change(key, |mut tx| async move {
-            let enterprise = store::get_enterprise(&mut tx, code.as_str()).await?;
-            let Some(award) = store::awards_of(&mut tx, code.as_str())
-                .await?
-                .into_iter()
-                .find(|a| a.programme_id == p && !a.revoked)
-            else {
-                return Err(refused(Explanation::new(
-                    "R-32",
-                    "NO_STANDING_AWARD",
-                    "该企业没有可撤销的本奖项",
-                )));
-            };
-            let detail = serde_json::json!({
-                "ground": ground, "reason": reason, "approval_document": document,
-                "publication": publication, "date": iso_date(today),
-            });
-            store::revoke_award(
-                &mut tx,
-                &award.application_id,
-                &detail.to_string(),
-                unix_micros(now),
-            )
-            .await?;
-            // the revocation bars the enterprise for the programme's ban years.
-            store::add_record(
-                &mut tx,
-                code.as_str(),
-                &p,
-                "revocation",
-                &iso_date(today),
-                &reason,
-                unix_micros(now),
-            )
-            .await?;
-            let programme = store::get_programme(&mut tx, &p).await?;
-            let settings = store::settings_version(&mut tx, &p, programme.settings_version).await?;
-            let until = duties::ban_ends(today, settings.ban_years);
-            // The award's duties end with it: its report reminders are not sent.
-            notify::enqueue_cancel_reminders(
-                &mut tx,
-                now,
-                code.as_str(),
-                "annual_report.due",
-                &format!("R-32: 奖项已撤销（{document}）"),
-            )
-            .await?;
-            notify::enqueue(
-                &mut tx,
-                now,
-                &notice(
-                    "award.revoked",
-                    code.as_str(),
-                    &enterprise.display_name,
-                    &[
-                        ("enterprise_name", enterprise.display_name.clone()),
-                        ("reason", reason.clone()),
-                        ("document_number", document.clone()),
-                        ("ban_until", chinese_date(until)),
-                    ],
-                ),
-            )
-            .await?;
-            let response = enterprise_pb(&enterprise);
-            let record = AuditRecord::by(c, "award.revoke", response.name.clone())
-                .because("R-32")
-                .with_detail(serde_json::json!({
-                    "certificate": award.certificate_number, "revocation": detail,
-                    "ban_until": iso_date(until),
-                }));
-            Ok(Done::new(tx, record, response))
-        })
-        .await
     }
 }

@@ -127,6 +127,20 @@ impl ApplicationsApi {
                 })
             })
             .collect();
+        // each member unit's ballot, with its representative and every vote.
+        let ballots: Vec<Value> = store::ballots(&mut conn, &p, y)
+            .await?
+            .iter()
+            .map(|b| {
+                json!({
+                    "unit": b.unit, "representative": b.representative,
+                    "cast_micros": b.cast_micros,
+                    "votes": b.votes.iter().map(|v| json!({
+                        "enterprise": v.credit_code, "vote": v.vote, "note": v.note,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
         let trail = audit::entries_under(&mut conn, &name).await?;
         let intact = matches!(
             audit::verify(self.db()).await?,
@@ -143,6 +157,7 @@ impl ApplicationsApi {
             "applications": applications,
             "review_groups": review_groups,
             "results": results,
+            "committee_ballots": ballots,
             "audit": {
                 "chain_intact": intact,
                 "entries": trail.iter().map(|e| json!({

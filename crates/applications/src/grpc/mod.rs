@@ -42,6 +42,7 @@ mod notice;
 mod programmes;
 mod release;
 mod reviews;
+mod revocation;
 mod submission;
 
 use pb::application_service_server::ApplicationService;
@@ -506,9 +507,25 @@ impl ApplicationService for ApplicationsApi {
     async fn revoke_award(
         &self,
         request: Request<pb::RevokeAwardRequest>,
-    ) -> Result<Response<pb::Enterprise>, Status> {
+    ) -> Result<Response<pb::Revocation>, Status> {
         let (c, r) = Caller::and_message(request)?;
-        reply(self.duties_revoke(&c, r).await)
+        reply(self.revocation_open(&c, r).await)
+    }
+
+    async fn review_revocation(
+        &self,
+        request: Request<pb::ReviewRevocationRequest>,
+    ) -> Result<Response<pb::Revocation>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.revocation_review(&c, r).await)
+    }
+
+    async fn approve_revocation(
+        &self,
+        request: Request<pb::ApproveRevocationRequest>,
+    ) -> Result<Response<pb::Revocation>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.revocation_approve(&c, r).await)
     }
 
     async fn list_overdue_reports(

@@ -8,6 +8,7 @@ mod cycles;
 mod enterprises;
 mod programmes;
 mod reviews;
+mod revocations;
 mod selection;
 
 pub use applications::*;
@@ -17,4 +18,5 @@ pub use cycles::*;
 pub use enterprises::*;
 pub use programmes::*;
 pub use reviews::*;
+pub use revocations::*;
 pub use selection::*;

@@ -737,16 +737,15 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .collect();
         assert_eq!(got, [(format!("enterprises/{a}"), 2027)], "{label}");
 
-        // revocation on a spot check's finding; the award is withdrawn and the
-        // enterprise barred until 5 July 2031.
+        // revocation on a spot check's finding, as Art. 20 writes it: the office
+        // verifies, the committee reviews, the county government approves; then the award is
+        // withdrawn and the enterprise barred until 5 July 2031.
         let revoke = |ground: pb::RevocationGround| {
             as_(
                 &office,
                 pb::RevokeAwardRequest {
                     name: format!("enterprises/{a}"),
                     reason: "国家监督抽查主导产品不合格".into(),
-                    approval_document: "云阳府发〔2028〕5号".into(),
-                    publication: "云阳县人民政府网站 2028-07-05".into(),
                     ground: ground as i32,
                     request_id: String::new(),
                 },
@@ -758,10 +757,89 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{label}");
-        w.apps
+        let case = w
+            .apps
             .revoke_award(revoke(pb::RevocationGround::SpotCheck))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
+        assert_eq!(case.state, pb::RevocationState::Verified as i32, "{label}");
+        let e = w
+            .apps
+            .revoke_award(revoke(pb::RevocationGround::SpotCheck))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "REVOCATION_PENDING", "{label}");
+        let decide = |token: &str, approved: bool| {
+            as_(
+                token,
+                pb::ApproveRevocationRequest {
+                    name: case.name.clone(),
+                    approved,
+                    document_number: "云阳府发〔2028〕5号".into(),
+                    approval_date: date(2028, 7, 5),
+                    publication: "云阳县人民政府网站 2028-07-05".into(),
+                    note: String::new(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        // The government cannot go before the committee; nobody takes another's step.
+        let e = w
+            .apps
+            .approve_revocation(decide(&government, true))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-32", "REVOCATION_OUT_OF_ORDER"),
+            "{label}"
+        );
+        let review = |token: &str| {
+            as_(
+                token,
+                pb::ReviewRevocationRequest {
+                    name: case.name.clone(),
+                    endorsed: true,
+                    note: "经审议，同意撤销并报请县政府审批".into(),
+                    request_id: String::new(),
+                },
+            )
+        };
+        for token in [&office, &government] {
+            let e = w.apps.review_revocation(review(token)).await.unwrap_err();
+            assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        }
+        let e = w
+            .apps
+            .approve_revocation(decide(&office, true))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{label}");
+        let reviewed = w
+            .apps
+            .review_revocation(review(&member(&w, 0)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (reviewed.state, reviewed.committee_unit.as_str()),
+            (pb::RevocationState::Endorsed as i32, "县发展改革委"),
+            "{label}"
+        );
+        let approved = w
+            .apps
+            .approve_revocation(decide(&government, true))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            approved.state,
+            pb::RevocationState::Approved as i32,
+            "{label}"
+        );
+        assert_eq!(approved.ban_until, date(2031, 7, 5), "{label}");
+        assert_eq!(approved.publication, "云阳县人民政府网站 2028-07-05");
         // The award's duties end with it: its report reminders are cancelled.
         let notifications = w.notifications.clone();
         let cancelled = eventually(|| async {
@@ -796,6 +874,16 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .await
             .unwrap_err();
         assert_eq!(reason_of(&e), "NO_STANDING_AWARD", "{label}");
+        let e = w
+            .apps
+            .approve_revocation(decide(&government, true))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            reason_of(&e),
+            "REVOCATION_OUT_OF_ORDER",
+            "{label}: it is over"
+        );
         let e = w
             .apps
             .file_report(file(pb::ReportKind::Annual, 2027, None))
