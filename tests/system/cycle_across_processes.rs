@@ -78,6 +78,21 @@ fn assert_the_sample_cycle(w: &Walk, account: &Account, over: &str) {
         text.contains("submission refused — R-02 OUTSIDE_COUNTY"),
         "{text}"
     );
+    // Art. 16(5)4: the group leaders' meeting unifies the site results before their release,
+    // raising the winner's agreed 4.1.1 by 5 % of its 50 points (a new consensus version).
+    assert!(
+        text.contains("Group leaders' meeting (Art. 16(5)4): reviewers/"),
+        "{over}: {text}"
+    );
+    assert!(
+        text.contains("site consensus 750 → 752.5"),
+        "{over}: {text}"
+    );
+    // six of the eight units of Art. 5 vote, each with its own token.
+    assert!(
+        text.contains("6 of 8 member units present (absent: 县应急局、县税务局)"),
+        "{over}: {text}"
+    );
     // Art. 6(5), R-52: a tip-off during the reviews is taken, with its case number.
     assert!(
         text.contains("case yunyang-2026-0001 (R-52, not refused)"),

@@ -81,6 +81,9 @@ pub struct Plan {
     pub tip_off: Option<usize>,
     /// A candidate the committee adopts and the county government returns (Art. 16(10), R-23).
     pub returned: Option<usize>,
+    /// An entrant whose agreed site score the group leaders' meeting raises by one item's 5 %
+    /// when it unifies the groups' results (Art. 16(5)4).
+    pub unified: Option<usize>,
     /// Days after today the materials review window opens; later windows follow it. Two
     /// programmes with the same offset draw for overlapping days.
     pub window_offset: i64,
@@ -110,6 +113,7 @@ impl Plan {
             fraud: None,
             tip_off: Some(2),
             returned: None,
+            unified: Some(0),
             window_offset: 3,
         }
     }
@@ -124,6 +128,7 @@ impl Plan {
         p.objection = None;
         p.complaint = None;
         p.tip_off = None;
+        p.unified = None;
         p
     }
 
@@ -139,6 +144,7 @@ impl Plan {
         p.tie_break = vec![(1, true), (2, false)];
         // The government returns the second seat (Art. 16(10)): one winner.
         p.returned = Some(1);
+        p.unified = None;
         p.objection = None;
         p.complaint = None;
         p.tip_off = None;

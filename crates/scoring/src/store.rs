@@ -696,3 +696,39 @@ pub async fn set_hold(conn: &mut Conn, assignment: &str, reason: &str) -> Result
         .await?;
     Ok(())
 }
+
+/// Whether the cycle's group leaders' meeting was held (Art. 16(5)4).
+pub async fn leaders_meeting_held(conn: &mut Conn, cycle: &str) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM leaders_meetings WHERE cycle = $1")
+            .bind(cycle)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Records the meeting; its `cycle` is unique, so a second one cannot land beside it.
+pub async fn insert_leaders_meeting(
+    conn: &mut Conn,
+    id: &str,
+    cycle: &str,
+    attendees: &serde_json::Value,
+    minutes: &str,
+    changes: &serde_json::Value,
+    at_micros: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO leaders_meetings (id, cycle, attendees, minutes, changes, created_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(cycle)
+    .bind(attendees.to_string())
+    .bind(minutes)
+    .bind(changes.to_string())
+    .bind(at_micros)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -13,8 +13,8 @@ use super::{
     date, fields,
     reviews::{
         CYCLE, World, accepted, app, applicant, assignment_of, consensus, every_door, get, group,
-        office_told, open_cycle, reason_of, release, reviewer_id, rule_of, set_up_registry, world,
-        world_through,
+        leaders_meeting, office_told, open_cycle, reason_of, release, reviewer_id, rule_of,
+        set_up_registry, world, world_through,
     },
 };
 
@@ -86,7 +86,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         let all = [a.as_str(), b.as_str(), c.as_str(), d.as_str()];
 
         // Materials 700 each; defence 80 each; site 600, 550, 550, 300. Review scores 620,
-        // 580, 580, 380; composites 700, 660, 660, 460: A is a candidate, B and C tie at the
+        // 580, 580, 380 (382 after the leaders' meeting); composites 700, 660, 660, 460 (462): A is a candidate, B and C tie at the
         // cut line for the second seat, D is not a candidate.
         let m = group(&mut w, pb::ReviewStage::Materials, &all, (6, 10), "m-1").await;
         for x in all {
@@ -101,6 +101,76 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         for (x, pct) in all.iter().zip([60, 55, 55, 30]) {
             consensus(&mut w, &site, assignment_of(&site, x), pct).await;
         }
+        // Art. 16(5)4: the site results wait for the group leaders' meeting, which every
+        // site group's leader attends; it raises D's agreed 4.1.1 (50 points) from 30 % to 35 %,
+        // a new version of the group's consensus: site 300 → 302.5, composite 460 → 462.
+        let e = w
+            .apps
+            .release_review_stage(as_(
+                &office,
+                pb::ReleaseReviewStageRequest {
+                    cycle: CYCLE.into(),
+                    stage: pb::ReviewStage::Site as i32,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-15", "LEADERS_MEETING_MISSING"),
+            "{label}"
+        );
+        let e = w
+            .scoring
+            .record_leaders_meeting(as_(
+                &office,
+                spb::RecordLeadersMeetingRequest {
+                    cycle: CYCLE.into(),
+                    meeting: Some(spb::LeadersMeeting {
+                        attendees: Vec::new(),
+                        minutes: "无组长到会".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(reason_of(&e), "LEADER_ABSENT", "{label}");
+        let held = leaders_meeting(
+            &mut w,
+            vec![spb::LeadersMeetingChange {
+                assignment: assignment_of(&site, &d).into(),
+                items: vec![spb::ItemScore {
+                    item_code: "4.1.1".into(),
+                    percent: 35,
+                    strengths: "高层领导亲自推动质量战略".into(),
+                    opportunities: "对标有待加强".into(),
+                    reason: "统一评分尺度".into(),
+                }],
+                reason: "各组评分尺度比对后，该组对领导作用的评分偏严".into(),
+                ..Default::default()
+            }],
+        )
+        .await
+        .expect("held");
+        let totals = |c: &spb::LeadersMeetingChange| {
+            let v = |d: &Option<qaward_proto::qaward::common::v1::Decimal>| {
+                d.as_ref().map(|d| d.value.clone()).unwrap_or_default()
+            };
+            (v(&c.total_before), v(&c.total_after))
+        };
+        assert_eq!(
+            totals(&held.changes[0]),
+            ("300".to_string(), "302.5".to_string()),
+            "{label}"
+        );
+        assert_eq!(
+            held.attendees.len(),
+            1,
+            "{label}: the one site group's leader"
+        );
         release(&mut w, pb::ReviewStage::Site).await.unwrap();
 
         let fix = |ties: Vec<pb::TieResolution>| {
@@ -150,7 +220,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         assert_eq!(stage_of(&b).1.rule, "R-18");
         assert_eq!(stage_of(&c).0, pb::ApplicationStage::NotSelected as i32);
         assert_eq!(stage_of(&d).0, pb::ApplicationStage::NotSelected as i32);
-        assert_eq!(stage_of(&d).1.inputs["composite_score"], "460");
+        assert_eq!(stage_of(&d).1.inputs["composite_score"], "462");
 
         // every consulted department on every candidate; one objection to B.
         w.apps

@@ -595,6 +595,9 @@ pub(super) async fn release(
     w: &mut World,
     stage: pb::ReviewStage,
 ) -> Result<pb::ReleaseReviewStageResponse, tonic::Status> {
+    if stage == pb::ReviewStage::Site {
+        leaders_meeting(w, Vec::new()).await;
+    }
     w.apps
         .release_review_stage(as_(
             &w.office,
@@ -606,6 +609,64 @@ pub(super) async fn release(
         ))
         .await
         .map(|r| r.into_inner())
+}
+
+/// Art. 16(5)4: the group leaders' meeting before the site release, attended by every site
+/// group's leader as scoring lists them, making `changes`; a second call finds it held.
+pub(super) async fn leaders_meeting(
+    w: &mut World,
+    changes: Vec<spb::LeadersMeetingChange>,
+) -> Option<spb::LeadersMeeting> {
+    let listed = w
+        .scoring
+        .list_assignments(as_(
+            &w.office,
+            spb::ListAssignmentsRequest {
+                cycle: CYCLE.into(),
+                page_size: 100,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut leaders: Vec<String> = listed
+        .assignments
+        .iter()
+        .filter(|a| a.stage == spb::Stage::Site as i32)
+        .flat_map(|a| a.people.iter())
+        .filter(|p| p.role == spb::AssignmentRole::Leader as i32)
+        .map(|p| p.reviewer.clone())
+        .collect();
+    leaders.sort();
+    leaders.dedup();
+    let held = w
+        .scoring
+        .record_leaders_meeting(as_(
+            &w.office,
+            spb::RecordLeadersMeetingRequest {
+                cycle: CYCLE.into(),
+                meeting: Some(spb::LeadersMeeting {
+                    attendees: leaders,
+                    minutes: "各组长汇报现场评审情况，统一评审结果".into(),
+                    changes,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await;
+    match held {
+        Ok(m) => Some(m.into_inner()),
+        // Held already, nothing to meet on, or released: the release call answers for itself.
+        Err(e)
+            if ["ALREADY_HELD", "NO_SITE_GROUPS", "STAGE_RELEASED"]
+                .contains(&reason_of(&e).as_str()) =>
+        {
+            None
+        }
+        Err(e) => panic!("the leaders' meeting: {e:?}"),
+    }
 }
 
 /// How many notifications of `event_type` the programme office's inbox (`office.yunyang`)

@@ -356,8 +356,75 @@ impl Walk {
             let pct = self.plan.entrants[i].site;
             self.consensus(&site, &draw.leader, &a, pct).await?;
         }
+        self.leaders_meeting(&draw.leader, &site).await?;
         self.say
             .heading("Site visits released: review score = 20 % materials + 80 % site");
         self.release(pb::ReviewStage::Site).await
+    }
+
+    /// Art. 16(5)4: after the site visits the group leaders meet, each reports, and the
+    /// results are unified before release; the plan's entrant has its agreed score raised on
+    /// one item, a new version of its group's consensus with the meeting's reason.
+    async fn leaders_meeting(
+        &mut self,
+        leader: &str,
+        site: &pb::ReviewGroup,
+    ) -> Result<(), Failure> {
+        let cycle = self.cycle();
+        let mut changes = Vec::new();
+        if let Some(i) = self.plan.unified {
+            let item = qaward_scoring::domain::rubric::Rubric::gbt_19580_2012()
+                .items()
+                .next()
+                .map(|i| i.code.clone())
+                .unwrap_or_default();
+            changes.push(spb::LeadersMeetingChange {
+                assignment: self.assignment_of(site, i)?,
+                items: vec![spb::ItemScore {
+                    item_code: item,
+                    percent: (self.plan.entrants[i].site + 5).min(100),
+                    strengths: "高层领导亲自推动质量战略，成效显著".into(),
+                    opportunities: "数据分析和对标有待加强".into(),
+                    reason: "组长会议比对各组评分尺度，统一上调".into(),
+                }],
+                reason: "各组评分尺度比对后，该组对领导作用的评分偏严".into(),
+                ..Default::default()
+            });
+        }
+        let held = call!(
+            self.door.scoring,
+            record_leaders_meeting,
+            &self.office,
+            spb::RecordLeadersMeetingRequest {
+                cycle: cycle.clone(),
+                meeting: Some(spb::LeadersMeeting {
+                    attendees: vec![format!(
+                        "reviewers/{}",
+                        leader.trim_start_matches("reviewers/")
+                    )],
+                    minutes: "各现场评审组组长分别汇报现场评审情况，会议统一评审结果".into(),
+                    changes,
+                    ..Default::default()
+                }),
+                request_id: rid(&format!("demo-{cycle}-leaders-meeting")),
+            }
+        )
+        .map_err(failed("record the group leaders' meeting"))?;
+        self.say.heading(&format!(
+            "Group leaders' meeting (Art. 16(5)4): {} attending, {} change(s)",
+            held.attendees.join(", "),
+            held.changes.len()
+        ));
+        for ch in &held.changes {
+            let dec = |d: &Option<Decimal>| d.as_ref().map(|d| d.value.clone()).unwrap_or_default();
+            self.say.line(&format!(
+                "unified: {} site consensus {} → {} ({})",
+                ch.assignment,
+                dec(&ch.total_before),
+                dec(&ch.total_after),
+                ch.reason
+            ));
+        }
+        Ok(())
     }
 }

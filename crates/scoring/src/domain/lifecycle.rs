@@ -235,6 +235,35 @@ impl Sheet {
         at: i64,
     ) -> Result<Sheet> {
         self.may_correct()?;
+        self.next_version(rubric, changed, reason, at)
+    }
+
+    /// Art. 16(5)4, R-51: the group leaders' meeting unifies a site group's result: the next
+    /// version of its signed consensus, `changed` items replaced, with the meeting's reason.
+    pub fn unified(
+        &self,
+        rubric: &Rubric,
+        changed: Vec<ItemEntry>,
+        reason: &str,
+        at: i64,
+    ) -> Result<Sheet> {
+        if self.state != SheetState::Submitted || self.kind != SheetKind::Consensus {
+            return Err(Error::rule(
+                "R-15",
+                NO_SIGNED_CONSENSUS,
+                "the leaders' meeting changes a group's signed consensus, and this is none",
+            ));
+        }
+        self.next_version(rubric, changed, reason, at)
+    }
+
+    fn next_version(
+        &self,
+        rubric: &Rubric,
+        changed: Vec<ItemEntry>,
+        reason: &str,
+        at: i64,
+    ) -> Result<Sheet> {
         let mut items = self.items.clone();
         for c in changed {
             match items.iter_mut().find(|i| i.code == c.code) {
@@ -262,6 +291,9 @@ fn items_total(rubric: &Rubric, items: &[ItemEntry]) -> Result<Decimal> {
     let percents: Vec<(String, u32)> = items.iter().map(|i| (i.code.clone(), i.percent)).collect();
     sheet::total(rubric, &percents).map_err(|e| Error::rule("R-11", SHEET_INCOMPLETE, e))
 }
+
+/// Art. 16(5)4: a change of the leaders' meeting needs the group's signed consensus.
+pub const NO_SIGNED_CONSENSUS: &str = "NO_SIGNED_CONSENSUS";
 
 /// the site visit was stopped; its sheets wait for the office's decision.
 pub const VISIT_STOPPED: &str = "VISIT_STOPPED";

@@ -9,10 +9,12 @@
 //! | `results` | thresholds, weights, composite, candidates, ties, vacancy (R-13 to R-18) |
 //! | `charts`  | the profile and distribution pictures, as SVG              |
 //! | `report`  | the feedback report as a printable Chinese HTML document        |
+//! | `leaders` | the group leaders' meeting after the site visits, before their release (Art. 16(5)4) |
 //! | `review_log` | the hearing log and the site-visit log: what makes them complete (Art. 16(4-5)) |
 
 pub mod charts;
 pub mod group;
+pub mod leaders;
 pub mod lifecycle;
 pub mod report;
 pub mod results;

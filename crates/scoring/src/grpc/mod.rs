@@ -6,6 +6,7 @@
 //! | `assignments` | Create/ListAssignments: who scores which application (R-12, R-14) |
 //! | `sheets`      | Save/Get/List/Submit/CorrectSheet             |
 //! | `consensus`   | Open/SignConsensus, reserved opinions (R-12, Rev. Art. 6(4))     |
+//! | `leaders`     | RecordLeadersMeeting: the group leaders' meeting (Art. 16(5)4)    |
 //! | `logs`        | Save/GetReviewLog: the hearing and site-visit logs (Art. 16(4-5)) |
 //! | `results`     | ReleaseStage, ComputeResults, GetFeedbackReport   |
 //! | `convert`     | proto ↔ domain                                                   |
@@ -18,6 +19,7 @@
 mod assignments;
 mod consensus;
 mod convert;
+mod leaders;
 mod logs;
 mod names;
 mod results;
@@ -212,6 +214,14 @@ impl ScoringService for ScoringApi {
     async fn get_review_log(&self, r: Request<pb::GetReviewLogRequest>) -> Answer<pb::ReviewLog> {
         let (c, r) = Caller::and_message(r)?;
         reply(logs::get(self, &c, r).await)
+    }
+
+    async fn record_leaders_meeting(
+        &self,
+        r: Request<pb::RecordLeadersMeetingRequest>,
+    ) -> Answer<pb::LeadersMeeting> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(leaders::record(self, &c, r).await)
     }
 
     async fn release_stage(

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     domain::{
-        charts,
+        charts, leaders,
         lifecycle::{self, Sheet, SheetKind, SheetState},
         report,
         results::{self, Settings},
@@ -40,8 +40,17 @@ pub(super) async fn release_stage(
     let stage = stage_name(r.stage).ok_or_else(|| Error::invalid("stage", "must be set"))?;
     let key = RequestKey::new("ReleaseStage", c, &r.request_id, &r)?;
     api.change(key, |mut tx| async move {
-        store::release(&mut tx, &r.cycle, stage, api.now()).await?;
         let page = Page::parse(qaward_kit::paging::MAX_PAGE_SIZE as i32, "")?;
+        if stage == "SITE" {
+            let groups = store::list_assignments(&mut tx, &r.cycle, "", &page)
+                .await?
+                .iter()
+                .filter(|a| a.stage == "SITE")
+                .count();
+            let held = store::leaders_meeting_held(&mut tx, &r.cycle).await?;
+            leaders::site_release_ready(groups, held)?;
+        }
+        store::release(&mut tx, &r.cycle, stage, api.now()).await?;
         let mut n = 0;
         for a in store::list_assignments(&mut tx, &r.cycle, "", &page)
             .await?
