@@ -88,6 +88,12 @@ fn assert_the_sample_cycle(w: &Walk, account: &Account, over: &str) {
         text.contains("site consensus 750 → 752.5"),
         "{over}: {text}"
     );
+    // the applicant at 450 asks for a re-check of its report; the office confirms it.
+    assert!(
+        text.contains("feedback report (R-13): asked within the window ending ")
+            && text.contains("RECHECK_OUTCOME_CONFIRMED"),
+        "{over}: {text}"
+    );
     // six of the eight units of Art. 5 vote, each with its own token.
     assert!(
         text.contains("6 of 8 member units present (absent: 县应急局、县税务局)"),

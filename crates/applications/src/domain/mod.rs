@@ -15,6 +15,7 @@ pub mod duties;
 pub mod eligibility;
 pub mod evidence;
 pub mod intake;
+pub mod recheck;
 pub mod review;
 pub mod revocation;
 pub mod selection;

@@ -30,6 +30,10 @@ pub struct Settings {
     /// how the units' votes decide on a candidate (a default: the seed does not say).
     #[serde(default)]
     pub committee_rule: committee::Rule,
+    /// days after the materials decision in which a failed applicant may ask for a
+    /// re-check of its feedback report (a default: the seed sets none).
+    #[serde(default = "defaults::recheck_window_days")]
+    pub recheck_window_days: u32,
     /// years an award, a revocation or a fraud finding bars a new application.
     pub ban_years: u32,
     /// years of continuous operation before the deadline.
@@ -94,6 +98,9 @@ pub mod defaults {
     pub fn complaint_answer_working_days() -> u32 {
         15
     }
+    pub fn recheck_window_days() -> u32 {
+        15
+    }
     pub fn committee_units() -> Vec<String> {
         super::committee::YUNYANG_UNITS.map(str::to_string).to_vec()
     }
@@ -111,6 +118,7 @@ impl Default for Settings {
             public_notice_days: 7,
             committee_units: defaults::committee_units(),
             committee_rule: committee::Rule::default(),
+            recheck_window_days: defaults::recheck_window_days(),
             ban_years: 3,
             min_operating_years: 3,
             profile_max_chars: 3_000,
@@ -187,6 +195,7 @@ impl Settings {
             ("ban_years", self.ban_years, 0, 20),
             ("min_operating_years", self.min_operating_years, 0, 100),
             ("site_visit_max_days", self.site_visit_max_days, 1, 5),
+            ("recheck_window_days", self.recheck_window_days, 1, 90),
             (
                 "complaint_answer_working_days",
                 self.complaint_answer_working_days,

@@ -127,6 +127,12 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
                 .collect()
         },
         committee_rule: committee_rule_of(p.committee_rule, &mut bad),
+        recheck_window_days: or_default(
+            p.recheck_window_days,
+            "recheck_window_days",
+            defaults::recheck_window_days,
+            &mut bad,
+        ),
         ban_years: count_of(p.ban_years, "ban_years", &mut bad),
         min_operating_years: count_of(p.min_operating_years, "min_operating_years", &mut bad),
         profile_max_chars: count_of(p.profile_max_chars, "profile_max_chars", &mut bad),
@@ -225,6 +231,7 @@ pub(super) fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         committee_member_units: s.committee_units.len() as i32,
         committee_units: s.committee_units.clone(),
         committee_rule: committee_rule_pb(s.committee_rule) as i32,
+        recheck_window_days: s.recheck_window_days as i32,
         ban_years: s.ban_years as i32,
         min_operating_years: s.min_operating_years as i32,
         profile_max_chars: s.profile_max_chars as i32,

@@ -40,6 +40,7 @@ mod export;
 mod names;
 mod notice;
 mod programmes;
+mod recheck;
 mod release;
 mod reviews;
 mod revocation;
@@ -510,6 +511,22 @@ impl ApplicationService for ApplicationsApi {
     ) -> Result<Response<pb::Revocation>, Status> {
         let (c, r) = Caller::and_message(request)?;
         reply(self.revocation_open(&c, r).await)
+    }
+
+    async fn request_recheck(
+        &self,
+        request: Request<pb::RequestRecheckRequest>,
+    ) -> Result<Response<pb::Recheck>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.recheck_request(&c, r).await)
+    }
+
+    async fn decide_recheck(
+        &self,
+        request: Request<pb::DecideRecheckRequest>,
+    ) -> Result<Response<pb::Recheck>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.recheck_decide(&c, r).await)
     }
 
     async fn review_revocation(

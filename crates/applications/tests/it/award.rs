@@ -1070,7 +1070,7 @@ async fn r17_nobody_at_400_leaves_the_year_vacant() {
 
 /// The first `Some` that `probe` gives within 10 s (what the outbox relays arrives a moment
 /// after the commit).
-async fn eventually<T, F, Fut>(probe: F) -> T
+pub(super) async fn eventually<T, F, Fut>(probe: F) -> T
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -23,6 +23,7 @@ mod award;
 mod committee;
 mod consequences;
 mod intake;
+mod recheck;
 mod reviews;
 
 struct Running {

@@ -278,6 +278,7 @@ impl Walk {
         self.applications().await?;
         let accepted = self.accepted();
         self.materials(&accepted).await?;
+        self.recheck().await?;
         self.tip_off().await?;
         let passed = self.in_stage(&[pb::ApplicationStage::MaterialsPassed]);
         if passed.is_empty() {
