@@ -86,9 +86,10 @@ pub fn check(facts: &Facts<'_>, settings: &Settings, deadline: Date) -> Vec<Expl
         ),
         Some(_) => {}
     }
+    // Art. 12(2)-(4): each bar runs its own years.
+    let within = |ban: u32| move |d: &&Date| add_years(**d, ban) > deadline;
     let ban = settings.ban_years;
-    let within = |d: &&Date| add_years(**d, ban) > deadline;
-    if let Some(d) = facts.awards.iter().filter(within).max() {
+    if let Some(d) = facts.awards.iter().filter(within(ban)).max() {
         reasons.push(
             Explanation::new(
                 "R-04",
@@ -103,7 +104,8 @@ pub fn check(facts: &Facts<'_>, settings: &Settings, deadline: Date) -> Vec<Expl
             .with("ban_years", ban),
         );
     }
-    if let Some(d) = facts.revocations.iter().filter(within).max() {
+    let ban = settings.revocation_ban_years;
+    if let Some(d) = facts.revocations.iter().filter(within(ban)).max() {
         reasons.push(
             Explanation::new(
                 "R-33",
@@ -118,7 +120,8 @@ pub fn check(facts: &Facts<'_>, settings: &Settings, deadline: Date) -> Vec<Expl
             .with("ban_years", ban),
         );
     }
-    if let Some(d) = facts.fraud_findings.iter().filter(within).max() {
+    let ban = settings.fraud_ban_years;
+    if let Some(d) = facts.fraud_findings.iter().filter(within(ban)).max() {
         reasons.push(
             Explanation::new(
                 "R-04",
@@ -274,6 +277,33 @@ mod tests {
         };
         let r = check(&facts, &Settings::default(), DEADLINE);
         assert_eq!(r.iter().filter(|e| e.reason == "FRAUD_FOUND").count(), 0);
+        // Art. 12(2)-(4): a county that bars fraud for five years still bars it, while its
+        // awards and revocations keep their own years.
+        let stricter = Settings {
+            fraud_ban_years: 5,
+            revocation_ban_years: 1,
+            ..Settings::default()
+        };
+        let r = check(&facts, &stricter, DEADLINE);
+        let fraud = r.iter().find(|e| e.reason == "FRAUD_FOUND").unwrap();
+        assert_eq!(fraud.inputs["ban_years"], "5");
+        let revoked = [date!(2025 - 03 - 01)];
+        let facts = Facts {
+            credit_code: Some(&c),
+            established: Some(date!(2010 - 01 - 01)),
+            revocations: &revoked,
+            ..Facts::default()
+        };
+        let r = check(&facts, &stricter, DEADLINE);
+        assert!(
+            !r.iter().any(|e| e.reason == "REVOKED_RECENTLY"),
+            "one year has passed: {r:?}"
+        );
+        let r = check(&facts, &Settings::default(), DEADLINE);
+        assert!(
+            r.iter().any(|e| e.reason == "REVOKED_RECENTLY"),
+            "three have not"
+        );
     }
 
     #[test]

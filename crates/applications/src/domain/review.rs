@@ -166,6 +166,19 @@ pub fn window_problem(stage: ReviewStage, days: i64, max_days: u32) -> Option<St
         .then(|| format!("a site visit lasts at most {max_days} days (Art. 16(5)), not {days}"))
 }
 
+/// Art. 16(4), R-14: a defence panel invites the programme's number of non-scoring advisors
+/// (1-2 by default: "邀请1-2名经济、管理、技术专家作为点评顾问，但不打分"); no other group has
+/// any. Why not, if `advisors` is the wrong number.
+pub fn advisors_problem(stage: ReviewStage, advisors: usize, min: u32, max: u32) -> Option<String> {
+    if stage != ReviewStage::Defence {
+        return (advisors > 0).then(|| "advisors sit only on the defence panel (R-14)".to_string());
+    }
+    let n = advisors as u32;
+    (n < min || n > max).then(|| {
+        format!("a defence panel invites {min}-{max} non-scoring advisors (R-14), not {n}")
+    })
+}
+
 /// The group's members as a draw or a change of its panel seats them (reviewer ids): the
 /// leader first, marked, then the others in draw order. A panel with no leader seat (a
 /// defence panel) has none marked.
@@ -368,6 +381,16 @@ mod tests {
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0], Step::FinishScoring);
         assert_eq!(result_steps(ReviewStage::Defence, None, None, &s), None);
+    }
+
+    #[test]
+    fn r14_a_county_that_invites_more_advisors_may_seat_them() {
+        assert!(advisors_problem(ReviewStage::Defence, 2, 1, 2).is_none());
+        assert!(advisors_problem(ReviewStage::Defence, 3, 1, 2).is_some());
+        assert!(advisors_problem(ReviewStage::Defence, 3, 1, 3).is_none());
+        assert!(advisors_problem(ReviewStage::Defence, 0, 1, 2).is_some());
+        assert!(advisors_problem(ReviewStage::Defence, 0, 0, 2).is_none());
+        assert!(advisors_problem(ReviewStage::Site, 1, 0, 5).is_some());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use qaward_reviewers::domain::{Purpose, policy};
 
-use super::committee;
+use super::{committee, duties::DueDay};
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,8 +34,30 @@ pub struct Settings {
     /// re-check of its feedback report (a default: the seed sets none).
     #[serde(default = "defaults::recheck_window_days")]
     pub recheck_window_days: u32,
-    /// years an award, a revocation or a fraud finding bars a new application.
+    /// the defence score is the panel's mean, or with this its trimmed mean (the highest
+    /// and the lowest score dropped), passed to the scoring service.
+    #[serde(default)]
+    pub trimmed_defence_mean: bool,
+    /// Art. 16(4): the non-scoring advisors a defence panel invites ("邀请1-2名…专家").
+    #[serde(default = "defaults::min_advisors")]
+    pub min_advisors: u32,
+    #[serde(default = "defaults::max_advisors")]
+    pub max_advisors: u32,
+    /// R-30, Art. 18: the day of the year (`MM-DD`) the annual report on the year before is due.
+    #[serde(default = "defaults::annual_report_due")]
+    pub annual_report_due: String,
+    /// R-31, Art. 19: working days in which an incident is reported.
+    #[serde(default = "defaults::incident_report_working_days")]
+    pub incident_report_working_days: u32,
+    /// R-04, Art. 12(3): years an award bars its holder's next application (and the annual
+    /// reports it is reminded of, R-30).
     pub ban_years: u32,
+    /// Art. 12(4), Art. 21, R-33: years a revocation bars a new application.
+    #[serde(default = "defaults::three_years")]
+    pub revocation_ban_years: u32,
+    /// Art. 12(2): years a finding of fraud in this award bars a new application.
+    #[serde(default = "defaults::three_years")]
+    pub fraud_ban_years: u32,
     /// years of continuous operation before the deadline.
     pub min_operating_years: u32,
     /// characters (Unicode, white space not counted).
@@ -101,6 +123,21 @@ pub mod defaults {
     pub fn recheck_window_days() -> u32 {
         15
     }
+    pub fn three_years() -> u32 {
+        3
+    }
+    pub fn min_advisors() -> u32 {
+        1
+    }
+    pub fn max_advisors() -> u32 {
+        2
+    }
+    pub fn annual_report_due() -> String {
+        "06-30".to_string()
+    }
+    pub fn incident_report_working_days() -> u32 {
+        15
+    }
     pub fn committee_units() -> Vec<String> {
         super::committee::YUNYANG_UNITS.map(str::to_string).to_vec()
     }
@@ -119,6 +156,13 @@ impl Default for Settings {
             committee_units: defaults::committee_units(),
             committee_rule: committee::Rule::default(),
             recheck_window_days: defaults::recheck_window_days(),
+            revocation_ban_years: defaults::three_years(),
+            fraud_ban_years: defaults::three_years(),
+            trimmed_defence_mean: false,
+            min_advisors: defaults::min_advisors(),
+            max_advisors: defaults::max_advisors(),
+            annual_report_due: defaults::annual_report_due(),
+            incident_report_working_days: defaults::incident_report_working_days(),
             ban_years: 3,
             min_operating_years: 3,
             profile_max_chars: 3_000,
@@ -196,6 +240,15 @@ impl Settings {
             ("min_operating_years", self.min_operating_years, 0, 100),
             ("site_visit_max_days", self.site_visit_max_days, 1, 5),
             ("recheck_window_days", self.recheck_window_days, 1, 90),
+            ("revocation_ban_years", self.revocation_ban_years, 0, 20),
+            ("fraud_ban_years", self.fraud_ban_years, 0, 20),
+            ("max_advisors", self.max_advisors, 0, 5),
+            (
+                "incident_report_working_days",
+                self.incident_report_working_days,
+                1,
+                60,
+            ),
             (
                 "complaint_answer_working_days",
                 self.complaint_answer_working_days,
@@ -279,6 +332,24 @@ impl Settings {
                 ));
             }
         }
+        if self.min_advisors > self.max_advisors {
+            bad.push((
+                "min_advisors",
+                format!("must be at most max_advisors ({})", self.max_advisors),
+            ));
+        }
+        if DueDay::parse(&self.annual_report_due).is_none() {
+            bad.push((
+                "annual_report_due",
+                "must be MM-DD, a day every year has (not 02-29)".into(),
+            ));
+        }
+        if self.trimmed_defence_mean && self.defence_min_scorers < 3 {
+            bad.push((
+                "trimmed_defence_mean",
+                "a trimmed mean needs at least 3 defence scores".into(),
+            ));
+        }
         if !(3..=50).contains(&self.committee_units.len()) {
             bad.push((
                 "committee_units",
@@ -313,6 +384,13 @@ impl Settings {
             bad.push(("rubric", "must be rubrics/{rubric} or empty".into()));
         }
         bad
+    }
+}
+
+impl Settings {
+    /// the annual report's due day, as validated when the settings were saved.
+    pub fn annual_due_day(&self) -> DueDay {
+        DueDay::parse(&self.annual_report_due).unwrap_or(DueDay::END_OF_JUNE)
     }
 }
 
@@ -430,5 +508,25 @@ mod tests {
         };
         let fields: Vec<&str> = two.validate().iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["committee_units", "committee_units"]);
+    }
+
+    #[test]
+    fn docs_name_every_setting() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/settings.md"
+        ))
+        .expect("docs/settings.md");
+        let all = serde_json::to_value(Settings::default()).unwrap();
+        let missing: Vec<&String> = all
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !doc.contains(&format!("`{k}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/settings.md does not name {missing:?}"
+        );
     }
 }

@@ -395,7 +395,9 @@ impl ApplicationsApi {
                 .await?;
                 let e = store::get_enterprise(&mut tx, &row.credit_code).await?;
                 // the winner is reminded of each year's report before it is due.
-                for (year, due) in duties::report_reminders(date, settings.ban_years) {
+                for (year, due) in
+                    duties::report_reminders(date, settings.ban_years, settings.annual_due_day())
+                {
                     notify::enqueue_reminder(
                         &mut tx,
                         now,

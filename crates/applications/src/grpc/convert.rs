@@ -133,6 +133,35 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
             defaults::recheck_window_days,
             &mut bad,
         ),
+        // Unset keeps the default; zero is a choice.
+        revocation_ban_years: match p.revocation_ban_years {
+            None => defaults::three_years(),
+            Some(v) => count_of(v, "revocation_ban_years", &mut bad),
+        },
+        fraud_ban_years: match p.fraud_ban_years {
+            None => defaults::three_years(),
+            Some(v) => count_of(v, "fraud_ban_years", &mut bad),
+        },
+        trimmed_defence_mean: p.trimmed_defence_mean,
+        min_advisors: match p.min_advisors {
+            None => defaults::min_advisors(),
+            Some(v) => count_of(v, "min_advisors", &mut bad),
+        },
+        max_advisors: match p.max_advisors {
+            None => defaults::max_advisors(),
+            Some(v) => count_of(v, "max_advisors", &mut bad),
+        },
+        annual_report_due: if p.annual_report_due.trim().is_empty() {
+            defaults::annual_report_due()
+        } else {
+            p.annual_report_due.trim().to_string()
+        },
+        incident_report_working_days: or_default(
+            p.incident_report_working_days,
+            "incident_report_working_days",
+            defaults::incident_report_working_days,
+            &mut bad,
+        ),
         ban_years: count_of(p.ban_years, "ban_years", &mut bad),
         min_operating_years: count_of(p.min_operating_years, "min_operating_years", &mut bad),
         profile_max_chars: count_of(p.profile_max_chars, "profile_max_chars", &mut bad),
@@ -232,6 +261,13 @@ pub(super) fn settings_pb(s: &Settings, version: i64) -> pb::ProgrammeSettings {
         committee_units: s.committee_units.clone(),
         committee_rule: committee_rule_pb(s.committee_rule) as i32,
         recheck_window_days: s.recheck_window_days as i32,
+        revocation_ban_years: Some(s.revocation_ban_years as i32),
+        fraud_ban_years: Some(s.fraud_ban_years as i32),
+        trimmed_defence_mean: s.trimmed_defence_mean,
+        min_advisors: Some(s.min_advisors as i32),
+        max_advisors: Some(s.max_advisors as i32),
+        annual_report_due: s.annual_report_due.clone(),
+        incident_report_working_days: s.incident_report_working_days as i32,
         ban_years: s.ban_years as i32,
         min_operating_years: s.min_operating_years as i32,
         profile_max_chars: s.profile_max_chars as i32,
@@ -501,7 +537,7 @@ pub(super) fn result_settings(s: &Settings) -> spb::ResultSettings {
         candidate_threshold: dec(s.candidate_threshold),
         max_candidates: s.max_candidates as i32,
         defence_min_scorers: s.defence_min_scorers as i32,
-        ..Default::default()
+        trimmed_defence_mean: s.trimmed_defence_mean,
     }
 }
 

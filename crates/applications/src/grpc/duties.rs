@@ -98,6 +98,7 @@ impl ApplicationsApi {
             };
             let award_date = parse_iso_date(&award.award_date)
                 .ok_or_else(|| Error::internal("stored award date"))?;
+            let settings = store::award_settings(&mut tx, award).await?;
             let (rule, year, due) = if kind == "ANNUAL" {
                 let y = report.year;
                 if y < award_date.year() || y >= today.year() {
@@ -118,7 +119,7 @@ impl ApplicationsApi {
                         r.parent
                     )));
                 }
-                ("R-30", y, duties::annual_due(y))
+                ("R-30", y, duties::annual_due(y, settings.annual_due_day()))
             } else {
                 let e = event.expect("checked above");
                 if e > today {
@@ -130,8 +131,12 @@ impl ApplicationsApi {
                 if let Some(why) = duties::incident_date_problem(e, award_date) {
                     return Err(Error::invalid("report.event_date", why));
                 }
-                let due = duties::incident_due(&self.calendar(), e)
-                    .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
+                let due = duties::incident_due(
+                    &self.calendar(),
+                    e,
+                    settings.incident_report_working_days,
+                )
+                .map_err(|x| Error::invalid("report.event_date", x.to_string()))?;
                 ("R-31", e.year(), due)
             };
             let late = duties::lateness(rule, today, due);
@@ -214,7 +219,8 @@ impl ApplicationsApi {
                 continue;
             };
             let filed = store::annual_years_filed(&mut conn, &a.credit_code).await?;
-            for (year, due) in duties::overdue_annual(awarded, &filed, today) {
+            let due_day = store::award_settings(&mut conn, &a).await?.annual_due_day();
+            for (year, due) in duties::overdue_annual(awarded, &filed, today, due_day) {
                 reports.push(pb::OverdueReport {
                     enterprise: format!("enterprises/{}", a.credit_code),
                     report_year: year,

@@ -211,7 +211,7 @@ impl ApplicationsApi {
                 )),
             }
         }
-        // a defence panel seats 1-2 non-scoring advisors; no other group has any.
+        // advisors are named once each; how many a panel seats is the programme's (below).
         let mut advisors: Vec<String> = Vec::new();
         for (i, a) in g.advisors.iter().enumerate() {
             match a
@@ -226,18 +226,6 @@ impl ApplicationsApi {
                     "must be reviewers/{id}, once",
                 )),
             }
-        }
-        if stage == Some(ReviewStage::Defence) && !(1..=2).contains(&advisors.len()) {
-            bad.push(FieldViolation::new(
-                "review_group.advisors",
-                "a defence panel invites 1-2 non-scoring advisors (R-14)",
-            ));
-        }
-        if stage.is_some_and(|s| s != ReviewStage::Defence) && !advisors.is_empty() {
-            bad.push(FieldViolation::new(
-                "review_group.advisors",
-                "advisors sit only on the defence panel (R-14)",
-            ));
         }
         let (Some(stage), &[start, end]) = (stage, &window[..]) else {
             return Err(Error::invalid_fields(bad));
@@ -257,6 +245,14 @@ impl ApplicationsApi {
         let days = (end - start).whole_days() + 1;
         if let Some(why) = review::window_problem(stage, days, settings.site_visit_max_days) {
             return Err(Error::invalid("review_group.window_end", why));
+        }
+        if let Some(why) = review::advisors_problem(
+            stage,
+            advisors.len(),
+            settings.min_advisors,
+            settings.max_advisors,
+        ) {
+            return Err(Error::invalid("review_group.advisors", why));
         }
         let mut ids = Vec::new();
         let mut industries = Vec::new();

@@ -207,7 +207,7 @@ impl ApplicationsApi {
                 let settings =
                     store::settings_version(&mut tx, &row.programme_id, programme.settings_version)
                         .await?;
-                let until = duties::ban_ends(date, settings.ban_years);
+                let until = duties::ban_ends(date, settings.revocation_ban_years);
                 row.ban_until = iso_date(until);
                 withdraw(&mut tx, now, &row, until).await?;
             }

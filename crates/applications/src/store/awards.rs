@@ -79,6 +79,16 @@ pub async fn standing_awards(conn: &mut Conn, programme: &str) -> Result<Vec<Awa
     rows.iter().map(award_row).collect()
 }
 
+/// The settings an award's duties follow: those its cycle pinned.
+pub async fn award_settings(
+    conn: &mut Conn,
+    award: &AwardRow,
+) -> Result<crate::domain::settings::Settings> {
+    let app = super::get_application(conn, &award.application_id).await?;
+    let cycle = super::get_cycle(conn, &app.programme_id, app.year).await?;
+    super::settings_version(conn, &app.programme_id, cycle.settings_version).await
+}
+
 /// Withdraws an award; false when it was revoked already.
 pub async fn revoke_award(
     conn: &mut Conn,

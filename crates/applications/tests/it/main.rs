@@ -25,6 +25,7 @@ mod consequences;
 mod intake;
 mod recheck;
 mod reviews;
+mod settings;
 
 struct Running {
     client: ApplicationServiceClient<Channel>,
