@@ -78,6 +78,14 @@ fn assert_the_sample_cycle(w: &Walk, account: &Account, over: &str) {
         text.contains("submission refused — R-02 OUTSIDE_COUNTY"),
         "{text}"
     );
+    // Art. 16(5)3, R-15: a member (not the leader) stops a site visit; scoring freezes the
+    // sheets; the office finds the stop unfounded and the visit resumes.
+    assert!(
+        text.contains("a member, not the leader (Art. 16(5)3)")
+            && text.contains("the office finds it unfounded: R-15")
+            && text.contains("the visit resumes and its sheets are free again"),
+        "{over}: {text}"
+    );
     // Art. 16(5)4: the group leaders' meeting unifies the site results before their release,
     // raising the winner's agreed 4.1.1 by 5 % of its 50 points (a new consensus version).
     assert!(

@@ -84,6 +84,9 @@ pub struct Plan {
     /// An entrant whose agreed site score the group leaders' meeting raises by one item's 5 %
     /// when it unifies the groups' results (Art. 16(5)4).
     pub unified: Option<usize>,
+    /// An entrant whose site visit a member of the group (not its leader) stops, and the office
+    /// finds the stop unfounded: the visit resumes (Art. 16(5)3, R-15).
+    pub site_stop: Option<usize>,
     /// Days after today the materials review window opens; later windows follow it. Two
     /// programmes with the same offset draw for overlapping days.
     pub window_offset: i64,
@@ -114,6 +117,7 @@ impl Plan {
             tip_off: Some(2),
             returned: None,
             unified: Some(0),
+            site_stop: Some(1),
             window_offset: 3,
         }
     }
@@ -129,6 +133,7 @@ impl Plan {
         p.complaint = None;
         p.tip_off = None;
         p.unified = None;
+        p.site_stop = None;
         p
     }
 
@@ -145,6 +150,7 @@ impl Plan {
         // The government returns the second seat (Art. 16(10)): one winner.
         p.returned = Some(1);
         p.unified = None;
+        p.site_stop = None;
         p.objection = None;
         p.complaint = None;
         p.tip_off = None;
@@ -164,6 +170,8 @@ impl Plan {
         p.objection = None;
         p.complaint = None;
         p.tip_off = None;
+        p.unified = None;
+        p.site_stop = None;
         p
     }
 

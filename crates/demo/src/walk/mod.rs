@@ -6,6 +6,7 @@ mod dossiers;
 mod reviews;
 mod selection;
 mod setup;
+mod site_stop;
 
 use qaward_kit::auth::Role;
 use qaward_proto::qaward::{

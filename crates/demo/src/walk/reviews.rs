@@ -351,6 +351,7 @@ impl Walk {
         let (site, draw) = self
             .group(pb::ReviewStage::Site, entrants, (11, 12), "6-1-5-2")
             .await?;
+        self.site_stop(&site, &draw.leader).await?;
         for &i in entrants {
             let a = self.assignment_of(&site, i)?;
             let pct = self.plan.entrants[i].site;
