@@ -19,6 +19,12 @@ pub struct Hearing {
     pub statement_summary: String,
     pub exchanges: Vec<Exchange>,
     pub advisor_comments: Vec<AdvisorComment>,
+    /// Art. 16(4): the presenter is the enterprise's principal leader ("答辩人为企业主要负责人"):
+    /// their name and post, recorded. Logs saved before read as empty.
+    #[serde(default)]
+    pub presenter_name: String,
+    #[serde(default)]
+    pub presenter_post: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +131,20 @@ pub fn problems(
                 &h.statement_summary,
                 1,
                 5000,
+            );
+            length(
+                &mut out,
+                format!("{at}.presenter_name"),
+                &h.presenter_name,
+                1,
+                50,
+            );
+            length(
+                &mut out,
+                format!("{at}.presenter_post"),
+                &h.presenter_post,
+                1,
+                50,
             );
             for (i, e) in h.exchanges.iter().enumerate() {
                 let at = format!("{at}.exchanges[{i}]");
@@ -255,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn r14_a_hearing_log_names_the_panels_scorers_and_advisors() {
+    fn r14_a_hearing_log_names_its_presenter_and_the_panels_scorers_and_advisors() {
         let good = Log::Hearing(Hearing {
             statement_summary: "企业陈述了卓越绩效推进情况。".into(),
             exchanges: vec![Exchange {
@@ -268,6 +288,8 @@ mod tests {
                 comments: "数据分析较弱。".into(),
                 suggestions: vec!["建立关键绩效指标体系".into()],
             }],
+            presenter_name: "张明".into(),
+            presenter_post: "董事长、总经理".into(),
         });
         assert!(problems("DEFENCE", &good, &people(), |_| true).is_empty());
         assert_eq!(
@@ -278,12 +300,14 @@ mod tests {
             unreachable!()
         };
         bad.statement_summary = " ".into();
+        bad.presenter_name = String::new();
         bad.exchanges[0].asked_by = "A1".into();
         bad.advisor_comments[0].advisor = "R2".into();
         assert_eq!(
             fields(problems("DEFENCE", &Log::Hearing(bad), &people(), |_| true)),
             [
                 "review_log.hearing.statement_summary",
+                "review_log.hearing.presenter_name",
                 "review_log.hearing.exchanges[0].asked_by",
                 "review_log.hearing.advisor_comments[0].advisor"
             ]

@@ -346,6 +346,8 @@ pub(super) fn log_from_pb(l: &pb::ReviewLog) -> Result<review_log::Log> {
     use pb::review_log::Record;
     Ok(match &l.record {
         Some(Record::Hearing(h)) => review_log::Log::Hearing(review_log::Hearing {
+            presenter_name: h.presenter_name.trim().to_string(),
+            presenter_post: h.presenter_post.trim().to_string(),
             statement_summary: h.statement_summary.clone(),
             exchanges: h
                 .exchanges
@@ -408,6 +410,8 @@ pub(super) fn log_pb(cycle: &str, l: &store::LogRow, scores: Vec<pb::ScoreLine>)
     use pb::review_log::Record;
     let record = match &l.log {
         review_log::Log::Hearing(h) => Record::Hearing(pb::Hearing {
+            presenter_name: h.presenter_name.clone(),
+            presenter_post: h.presenter_post.clone(),
             statement_summary: h.statement_summary.clone(),
             exchanges: h
                 .exchanges

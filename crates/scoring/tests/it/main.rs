@@ -654,6 +654,9 @@ async fn a_cycle_is_scored_sealed_agreed_computed_and_reported() {
             assignment: defence.name.clone(),
             record: Some(pb::review_log::Record::Hearing(pb::Hearing {
                 statement_summary: "企业介绍了导入卓越绩效模式以来的主要做法和成效。".into(),
+                // Art. 16(4): the enterprise's principal presents.
+                presenter_name: "王建华".into(),
+                presenter_post: "董事长".into(),
                 exchanges: vec![pb::HearingExchange {
                     question: "关键绩效指标如何分解到班组？".into(),
                     asked_by: "reviewers/D2".into(),
