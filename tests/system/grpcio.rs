@@ -146,6 +146,7 @@ async fn grpcio_reads_every_error_kind_through_the_gateway_with_its_details() {
                     file_name: "report.pdf".into(),
                     content_type: "application/pdf".into(),
                     size_bytes: 3,
+                    ..Default::default()
                 },
             )),
             request_id: String::new(),

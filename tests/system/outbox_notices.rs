@@ -102,6 +102,7 @@ async fn a_submission_puts_the_applicants_notice_in_its_inbox() {
                     file_name: "证书.pdf".into(),
                     content_type: "application/pdf".into(),
                     size_bytes: pdf.len() as i64,
+                    ..Default::default()
                 },
             )),
             request_id: "u".into(),

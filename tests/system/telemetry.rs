@@ -304,6 +304,7 @@ async fn a_prepared_group(q: &Qaward, channel: tonic::transport::Channel) -> Str
                     file_name: "质量手册.pdf".into(),
                     content_type: "application/pdf".into(),
                     size_bytes: pdf.len() as i64,
+                    ..Default::default()
                 },
             )),
             request_id: String::new(),
@@ -331,7 +332,7 @@ async fn a_prepared_group(q: &Qaward, channel: tonic::transport::Channel) -> Str
             opinion: pb::Opinion::Support as i32,
             reasons: "同意推荐".into(),
             request_id: String::new(),
-            attested: (1..=6).collect(),
+            attested: (1..=8).collect(),
         },
         &unit,
     ))

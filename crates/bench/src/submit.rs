@@ -248,6 +248,7 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
                                 file_name: "质量手册.pdf".into(),
                                 content_type: "application/pdf".into(),
                                 size_bytes: pdf.len() as i64,
+                                ..Default::default()
                             },
                         )),
                         request_id: String::new(),

@@ -137,7 +137,7 @@ pub fn check(facts: &Facts<'_>, settings: &Settings, deadline: Date) -> Vec<Expl
 
 /// The conditions the system does not hold as data, which the recommending unit attests when
 /// it supports an application: Art. 11(1)-(5) and Art. 12(1). (name, rule, text).
-pub const ATTESTED_CONDITIONS: [(&str, &str, &str); 6] = [
+pub const ATTESTED_CONDITIONS: [(&str, &str, &str); 8] = [
     (
         "POLICY_COMPLIANCE",
         "R-03",
@@ -160,6 +160,10 @@ pub const ATTESTED_CONDITIONS: [(&str, &str, &str); 6] = [
     ),
     ("GOOD_CREDIT", "R-03", "近3年诚信记录良好，无违法违规行为"),
     ("LICENCES_HELD", "R-04", "已取得国家规定的相关证照"),
+    // Art. 2: the award is for enterprises registered and paying tax in the county, each an
+    // independent legal person; the division code shows the registration, not the rest.
+    ("TAX_REGISTERED", "R-02", "在本县登记并纳税"),
+    ("INDEPENDENT_LEGAL_PERSON", "R-02", "具有独立法人资格"),
 ];
 
 /// every condition a supporting recommendation leaves unattested, each with its rule.
@@ -319,6 +323,15 @@ mod tests {
             .iter()
             .map(|e| (e.rule, e.inputs["condition"].as_str()))
             .collect();
-        assert_eq!(got, [("R-03", "GOOD_CREDIT"), ("R-04", "LICENCES_HELD")]);
+        assert_eq!(
+            got,
+            [
+                ("R-03", "GOOD_CREDIT"),
+                ("R-04", "LICENCES_HELD"),
+                // Art. 2: registered and paying tax in the county, an independent legal person.
+                ("R-02", "TAX_REGISTERED"),
+                ("R-02", "INDEPENDENT_LEGAL_PERSON"),
+            ]
+        );
     }
 }

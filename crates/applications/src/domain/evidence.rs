@@ -42,6 +42,25 @@ pub fn matches(content_type: &str, head: &[u8]) -> bool {
         .any(|(t, magic)| *t == content_type && head.starts_with(magic))
 }
 
+/// Art. 14 ("申报材料相关证明须由县级相关部门出具"): a certificate names the county-level department
+/// that issued it — a 县 department — and other evidence names none. Why not, if it does not.
+pub fn issuer_problem(certificate: bool, issued_by: &str) -> Option<&'static str> {
+    let n = issued_by.trim().chars().count();
+    if certificate {
+        if n == 0 || n > 100 {
+            return Some(
+                "a certificate names its issuing county-level department (Art. 14), 1-100 characters",
+            );
+        }
+        if !issued_by.contains('县') {
+            return Some("a certificate is issued by a county-level (县) department (Art. 14)");
+        }
+    } else if n > 0 {
+        return Some("only a certificate names an issuing department");
+    }
+    None
+}
+
 /// A file name as shown: 1-200 characters, no path separators or control characters.
 pub fn valid_file_name(name: &str) -> bool {
     let n = name.chars().count();
@@ -67,5 +86,17 @@ mod tests {
         for bad in ["", "../etc/passwd", "a\\b.pdf", "a\u{0}b.pdf", ".."] {
             assert!(!valid_file_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn r05_art_14_a_certificate_names_its_county_level_issuer() {
+        assert!(issuer_problem(true, "云阳县应急管理局").is_none());
+        assert!(issuer_problem(true, "").is_some());
+        assert!(
+            issuer_problem(true, "重庆市应急管理局").is_some(),
+            "not county-level"
+        );
+        assert!(issuer_problem(false, "").is_none());
+        assert!(issuer_problem(false, "云阳县应急管理局").is_some());
     }
 }

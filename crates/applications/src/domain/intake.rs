@@ -35,6 +35,7 @@ pub fn submission_problems(
     now: OffsetDateTime,
     deadline: OffsetDateTime,
     ineligible: Vec<Explanation>,
+    application_form: &str,
     profile: &str,
     self_assessment: &str,
     evidence_files: usize,
@@ -49,6 +50,13 @@ pub fn submission_problems(
         );
     }
     p.extend(ineligible);
+    // Art. 13: the application form (申报表) is the first of the materials.
+    if chars::count(application_form) == 0 {
+        p.push(
+            Explanation::new("R-05", "MATERIAL_MISSING", "申报表不能为空")
+                .with("field", "application_form"),
+        );
+    }
     for (what, text, max, name) in [
         (
             "组织概述",
@@ -131,6 +139,7 @@ mod tests {
             datetime!(2026-06-30 17:00:01 +8),
             deadline,
             vec![],
+            " ",
             &"质".repeat(3_001),
             "报告",
             0,
@@ -141,10 +150,13 @@ mod tests {
             got,
             [
                 ("R-01", "LATE_SUBMISSION"),
+                ("R-05", "MATERIAL_MISSING"),
                 ("R-05", "TOO_LONG"),
                 ("R-05", "EVIDENCE_MISSING")
             ]
         );
+        // Art. 13: the application form (申报表) is a required item, named by its field.
+        assert_eq!(p[1].inputs["field"], "application_form");
         let e = apply(Draft, &Step::Submit { problems: p }).unwrap_err();
         assert_eq!(e.rule, "R-01");
         assert!(e.message.contains("超过3000字"), "{}", e.message);
@@ -153,6 +165,7 @@ mod tests {
             deadline,
             deadline,
             vec![],
+            "申报表",
             &format!("{}\n\n", "质".repeat(3_000)),
             "报告",
             1,

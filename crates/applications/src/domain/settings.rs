@@ -84,8 +84,10 @@ pub struct Settings {
     /// minimum, 5, unless the programme asks for more), passed to the scoring service.
     #[serde(default = "defaults::defence_min_scorers")]
     pub defence_min_scorers: u32,
-    /// Art. 10, 14: departments whose opinion every application needs besides its
-    /// recommending unit's; the `org` of their department tokens.
+    /// Art. 13(1): departments whose opinion every application needs besides its
+    /// recommending unit's (the town, street or park): Yunyang's are the ecology-environment
+    /// and the emergency-management (safety) departments (县环保局、县安监局); the `org` of their
+    /// department tokens. Versions saved before kept none.
     #[serde(default)]
     pub required_departments: Vec<String>,
     /// Art. 16(5)1: the most days a site visit lasts (现场评审一般安排1-2天).
@@ -138,6 +140,9 @@ pub mod defaults {
     pub fn incident_report_working_days() -> u32 {
         15
     }
+    pub fn required_departments() -> Vec<String> {
+        vec!["生态环境局".to_string(), "应急管理局".to_string()]
+    }
     pub fn committee_units() -> Vec<String> {
         super::committee::YUNYANG_UNITS.map(str::to_string).to_vec()
     }
@@ -183,7 +188,7 @@ impl Default for Settings {
             site_group_size: defaults::site_group_size(),
             draw_backups: defaults::draw_backups(),
             defence_min_scorers: defaults::defence_min_scorers(),
-            required_departments: Vec::new(),
+            required_departments: defaults::required_departments(),
             site_visit_max_days: defaults::site_visit_max_days(),
             complaint_answer_working_days: defaults::complaint_answer_working_days(),
         }

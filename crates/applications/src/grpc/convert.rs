@@ -222,11 +222,15 @@ pub(super) fn settings_from_pb(p: &pb::ProgrammeSettings) -> Result<Settings> {
             defaults::complaint_answer_working_days,
             &mut bad,
         ),
-        required_departments: p
-            .required_departments
-            .iter()
-            .map(|c| c.trim().to_string())
-            .collect(),
+        // Empty keeps Art. 13(1)'s two departments.
+        required_departments: if p.required_departments.is_empty() {
+            defaults::required_departments()
+        } else {
+            p.required_departments
+                .iter()
+                .map(|c| c.trim().to_string())
+                .collect()
+        },
     };
     if bad.is_empty() {
         bad.extend(
@@ -430,6 +434,12 @@ pub(super) fn evidence_pb(application: &str, e: &EvidenceRow) -> pb::EvidenceFil
         content_type: e.content_type.clone(),
         size_bytes: e.size_bytes,
         sha256: e.sha256.clone(),
+        kind: if e.kind == "CERTIFICATE" {
+            pb::EvidenceKind::Certificate
+        } else {
+            pb::EvidenceKind::Supporting
+        } as i32,
+        issued_by: e.issued_by.clone(),
     }
 }
 

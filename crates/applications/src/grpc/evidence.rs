@@ -62,6 +62,17 @@ impl ApplicationsApi {
                     format!("must be one of {}", evidence::accepted().join(", ")),
                 ));
             }
+            let certificate = match pb::EvidenceKind::try_from(h.kind) {
+                Ok(pb::EvidenceKind::Certificate) => true,
+                Ok(_) => false,
+                Err(_) => {
+                    bad.push(FieldViolation::new("header.kind", "is not an EvidenceKind"));
+                    false
+                }
+            };
+            if let Some(why) = evidence::issuer_problem(certificate, &h.issued_by) {
+                bad.push(FieldViolation::new("header.issued_by", why));
+            }
             if h.size_bytes <= 0 || h.size_bytes as u64 > evidence::MAX_BYTES {
                 bad.push(FieldViolation::new(
                     "header.size_bytes",
@@ -167,6 +178,8 @@ impl ApplicationsApi {
                     size_bytes: size as i64,
                     sha256: sha.clone(),
                     created_micros: unix_micros(now),
+                    kind: if certificate { "CERTIFICATE" } else { "SUPPORTING" }.into(),
+                    issued_by: h.issued_by.trim().to_string(),
                 };
                 store::insert_evidence(&mut tx, &row).await?;
                 let response = evidence_pb(&h.parent, &row);

@@ -59,6 +59,7 @@ impl ApplicationsApi {
                 "evidence": evidence.iter().map(|e| json!({
                     "file_name": e.file_name, "content_type": e.content_type,
                     "size_bytes": e.size_bytes, "sha256": e.sha256,
+                    "kind": e.kind, "issued_by": e.issued_by,
                 })).collect::<Vec<_>>(),
                 "site_visit_stopped": store::site_stop(&mut conn, &a.id).await?,
                 "candidacy": store::candidacy(&mut conn, &a.id).await?

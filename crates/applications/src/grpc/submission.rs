@@ -51,6 +51,7 @@ impl ApplicationsApi {
                 now,
                 qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
                 ineligible,
+                &l.row.application_form,
                 &l.row.organisation_profile,
                 &l.row.self_assessment,
                 files,
@@ -149,7 +150,7 @@ impl ApplicationsApi {
             match pb::Condition::try_from(*a) {
                 Ok(pb::Condition::Unspecified) | Err(_) => bad.push(FieldViolation::new(
                     format!("attested[{i}]"),
-                    "must name a condition of Art. 11 or Art. 12(1)",
+                    "must name a condition of Art. 2, Art. 11 or Art. 12(1)",
                 )),
                 Ok(c) => {
                     let name = c.as_str_name().trim_start_matches("CONDITION_").to_string();

@@ -196,12 +196,16 @@ pub struct EvidenceRow {
     pub size_bytes: i64,
     pub sha256: String,
     pub created_micros: i64,
+    /// SUPPORTING or CERTIFICATE (Art. 13(4), 14).
+    pub kind: String,
+    /// A certificate's issuing county-level department (Art. 14).
+    pub issued_by: String,
 }
 
 pub async fn insert_evidence(conn: &mut Conn, e: &EvidenceRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO evidence (id, application_id, file_name, content_type, size_bytes, sha256, created_micros)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO evidence (id, application_id, file_name, content_type, size_bytes, sha256, created_micros, kind, issued_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&e.id)
     .bind(&e.application_id)
@@ -210,6 +214,8 @@ pub async fn insert_evidence(conn: &mut Conn, e: &EvidenceRow) -> Result<()> {
     .bind(e.size_bytes)
     .bind(&e.sha256)
     .bind(e.created_micros)
+    .bind(&e.kind)
+    .bind(&e.issued_by)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -217,7 +223,7 @@ pub async fn insert_evidence(conn: &mut Conn, e: &EvidenceRow) -> Result<()> {
 
 pub async fn evidence_of(conn: &mut Conn, application: &str) -> Result<Vec<EvidenceRow>> {
     let rows = sqlx::query(
-        "SELECT id, application_id, file_name, content_type, size_bytes, sha256, created_micros
+        "SELECT id, application_id, file_name, content_type, size_bytes, sha256, created_micros, kind, issued_by
          FROM evidence WHERE application_id = $1 ORDER BY id",
     )
     .bind(application)
@@ -233,6 +239,8 @@ pub async fn evidence_of(conn: &mut Conn, application: &str) -> Result<Vec<Evide
                 size_bytes: r.try_get("size_bytes")?,
                 sha256: r.try_get("sha256")?,
                 created_micros: r.try_get("created_micros")?,
+                kind: r.try_get("kind")?,
+                issued_by: r.try_get("issued_by")?,
             })
         })
         .collect()

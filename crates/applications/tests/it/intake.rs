@@ -72,6 +72,7 @@ async fn upload(
                 file_name: "质量手册（2025版）.pdf".into(),
                 content_type: content_type.into(),
                 size_bytes: declared,
+                ..Default::default()
             },
         )),
         request_id: request_id.into(),
@@ -146,6 +147,51 @@ async fn r05_an_application_from_draft_to_acceptance() {
         .await
         .unwrap();
         assert_eq!(file.sha256, hex::encode(Sha256::digest(&pdf)), "{label}");
+        assert_eq!(file.kind, pb::EvidenceKind::Supporting as i32, "{label}");
+        // Art. 14: a certificate names the county-level department that issued it.
+        let certificate = |issued_by: &str, rid: &str| {
+            vec![
+                pb::UploadEvidenceRequest {
+                    part: Some(pb::upload_evidence_request::Part::Header(
+                        pb::EvidenceHeader {
+                            parent: app_name(&good),
+                            file_name: "安全生产证明.pdf".into(),
+                            content_type: "application/pdf".into(),
+                            size_bytes: pdf.len() as i64,
+                            kind: pb::EvidenceKind::Certificate as i32,
+                            issued_by: issued_by.into(),
+                        },
+                    )),
+                    request_id: rid.into(),
+                },
+                pb::UploadEvidenceRequest {
+                    part: Some(pb::upload_evidence_request::Part::Chunk(pdf.clone())),
+                    request_id: String::new(),
+                },
+            ]
+        };
+        for (issuer, rid) in [("", "c-1"), ("重庆市应急管理局", "c-2")] {
+            let err = r
+                .client
+                .upload_evidence(as_(&me, tokio_stream::iter(certificate(issuer, rid))))
+                .await
+                .unwrap_err();
+            assert_eq!(fields(&err), ["header.issued_by"], "{label}: {issuer:?}");
+        }
+        let cert = r
+            .client
+            .upload_evidence(as_(
+                &me,
+                tokio_stream::iter(certificate("云阳县应急管理局", "c-3")),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (cert.kind, cert.issued_by.as_str()),
+            (pb::EvidenceKind::Certificate as i32, "云阳县应急管理局"),
+            "{label}"
+        );
         let stored = r
             .data_dir
             .path()
@@ -249,7 +295,11 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .unwrap()
             .into_inner();
         assert_eq!(a.stage, pb::ApplicationStage::Submitted as i32, "{label}");
-        assert_eq!(a.evidence.len(), 1);
+        assert_eq!(
+            a.evidence.len(),
+            2,
+            "{label}: the manual and the certificate"
+        );
         // The applicant's notice and the unit's request are in the outbox, committed with it.
         assert_eq!(outbox::pending(&r.db).await.unwrap(), 2, "{label}");
 
@@ -330,9 +380,29 @@ async fn r05_an_application_from_draft_to_acceptance() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(a.stage, pb::ApplicationStage::Recommended as i32, "{label}");
+        // Art. 13(1): the county's environment and safety departments sign too (Yunyang's
+        // default); until they have, the application waits for them.
+        assert_eq!(a.stage, pb::ApplicationStage::Submitted as i32, "{label}");
         assert_eq!(a.recommendations.len(), 1);
         assert_eq!(a.recommendations[0].attested, all_conditions());
+        let mut a = a;
+        for d in ["生态环境局", "应急管理局"] {
+            let t = r.keys.token_for_org("d", Role::Department, d);
+            a = r
+                .client
+                .sign_recommendation(as_(
+                    &t,
+                    pb::SignRecommendationRequest {
+                        attested: Vec::new(),
+                        ..sign(pb::Opinion::Support)
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+        }
+        assert_eq!(a.stage, pb::ApplicationStage::Recommended as i32, "{label}");
+        assert_eq!(a.recommendations.len(), 3);
 
         let a = r
             .client

@@ -94,7 +94,7 @@ fn fields(s: &tonic::Status) -> Vec<String> {
 
 /// Every condition a recommending unit attests when it supports an application.
 fn all_conditions() -> Vec<i32> {
-    (1..=6).collect()
+    (1..=8).collect()
 }
 
 fn code(first17: &str) -> String {

@@ -365,6 +365,7 @@ pub(super) async fn applicant(w: &mut World, code: &str, name: &str) -> String {
                     file_name: "质量手册.pdf".into(),
                     content_type: "application/pdf".into(),
                     size_bytes: pdf.len() as i64,
+                    ..Default::default()
                 },
             )),
             request_id: String::new(),
@@ -398,7 +399,8 @@ pub(super) async fn submit(
         .map(|r| r.into_inner())
 }
 
-/// Submitted, supported by its unit and accepted by the office.
+/// Submitted, supported by its unit and by each department Art. 13(1) names (the programme's
+/// `required_departments`), and accepted by the office.
 pub(super) async fn accepted(w: &mut World, code: &str, me: &str) {
     submit(w, code, me).await.unwrap();
     let unit = w.keys.token_for_org("u", Role::RecommendingUnit, UNIT);
@@ -415,6 +417,36 @@ pub(super) async fn accepted(w: &mut World, code: &str, me: &str) {
         ))
         .await
         .unwrap();
+    let departments = w
+        .apps
+        .get_programme(as_(
+            &w.office,
+            pb::GetProgrammeRequest {
+                name: "programmes/yunyang".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap_or_default()
+        .required_departments;
+    for d in departments {
+        let t = w.keys.token_for_org("d", Role::Department, &d);
+        w.apps
+            .sign_recommendation(as_(
+                &t,
+                pb::SignRecommendationRequest {
+                    name: app(code),
+                    opinion: pb::Opinion::Support as i32,
+                    reasons: "同意推荐".into(),
+                    request_id: String::new(),
+                    attested: Vec::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
     let a = w
         .apps
         .transition_application(as_(
@@ -1576,6 +1608,7 @@ async fn r05_every_required_department_signs_before_the_office_accepts() {
                                 file_name: "手册.pdf".into(),
                                 content_type: "application/pdf".into(),
                                 size_bytes: pdf.len() as i64,
+                                ..Default::default()
                             },
                         )),
                         request_id: String::new(),

@@ -254,6 +254,7 @@ impl Walk {
                             file_name: "质量手册.pdf".into(),
                             content_type: "application/pdf".into(),
                             size_bytes: pdf.len() as i64,
+                            ..Default::default()
                         },
                     )),
                     request_id: rid(&format!("demo-{cycle}-evidence-{code}")),
@@ -323,10 +324,34 @@ impl Walk {
                     opinion: pb::Opinion::Support as i32,
                     reasons: "经核实，该企业符合申报条件，同意推荐".into(),
                     request_id: rid(&format!("demo-{cycle}-sign-{code}")),
-                    attested: (1..=6).collect(),
+                    attested: (1..=8).collect(),
                 }
             )
             .map_err(failed("sign the recommendation"))?;
+            // Art. 13(1): the county's environment and safety departments sign as well.
+            let departments = self
+                .settings
+                .as_ref()
+                .map(|s| s.required_departments.clone())
+                .unwrap_or_default();
+            for d in &departments {
+                let t = self
+                    .tokens
+                    .issue(Role::Department, &format!("{d}-科室"), Some(d), None);
+                call!(
+                    self.door.apps,
+                    sign_recommendation,
+                    &t,
+                    pb::SignRecommendationRequest {
+                        name: self.app(i),
+                        opinion: pb::Opinion::Support as i32,
+                        reasons: "经核实，该企业近三年无重大环境、安全事故，同意推荐".into(),
+                        request_id: rid(&format!("demo-{cycle}-sign-{code}-{d}")),
+                        attested: Vec::new(),
+                    }
+                )
+                .map_err(failed("sign a department's opinion"))?;
+            }
             let accepted = call!(
                 self.door.apps,
                 transition_application,
@@ -341,9 +366,10 @@ impl Walk {
             .map_err(failed("accept an application"))?;
             self.record(&accepted);
             self.say.line(&format!(
-                "{} ({code}, {}): submitted, recommended by {UNIT}, {}",
+                "{} ({code}, {}): submitted, recommended by {UNIT} and signed by {}, {}",
                 e.name,
                 e.industry,
+                departments.join("、"),
                 stage_name(accepted.stage)
             ));
         }
