@@ -31,16 +31,29 @@ pub fn missing_opinions(required: &[String], signed: &[(String, String)]) -> Vec
 
 /// Why a submission at `now` cannot be accepted: the deadline, eligibility (R-02 to
 /// R-04, passed in), the character limits and the evidence.
+/// What an application submits (Art. 13): its form, profile, self-assessment, and how many
+/// evidence files.
+#[derive(Debug, Clone, Copy)]
+pub struct Materials<'a> {
+    pub application_form: &'a str,
+    pub profile: &'a str,
+    pub self_assessment: &'a str,
+    pub evidence_files: usize,
+}
+
 pub fn submission_problems(
     now: OffsetDateTime,
     deadline: OffsetDateTime,
     ineligible: Vec<Explanation>,
-    application_form: &str,
-    profile: &str,
-    self_assessment: &str,
-    evidence_files: usize,
+    m: Materials<'_>,
     settings: &Settings,
 ) -> Vec<Explanation> {
+    let Materials {
+        application_form,
+        profile,
+        self_assessment,
+        evidence_files,
+    } = m;
     let mut p = Vec::new();
     if now > deadline {
         p.push(
@@ -139,10 +152,12 @@ mod tests {
             datetime!(2026-06-30 17:00:01 +8),
             deadline,
             vec![],
-            " ",
-            &"质".repeat(3_001),
-            "报告",
-            0,
+            Materials {
+                application_form: " ",
+                profile: &"质".repeat(3_001),
+                self_assessment: "报告",
+                evidence_files: 0,
+            },
             &s(),
         );
         let got: Vec<_> = p.iter().map(|e| (e.rule, e.reason)).collect();
@@ -165,10 +180,12 @@ mod tests {
             deadline,
             deadline,
             vec![],
-            "申报表",
-            &format!("{}\n\n", "质".repeat(3_000)),
-            "报告",
-            1,
+            Materials {
+                application_form: "申报表",
+                profile: &format!("{}\n\n", "质".repeat(3_000)),
+                self_assessment: "报告",
+                evidence_files: 1,
+            },
             &s(),
         );
         assert_eq!(ok, vec![]);

@@ -51,10 +51,12 @@ impl ApplicationsApi {
                 now,
                 qaward_kit::clock::from_unix_micros(l.cycle.deadline_micros),
                 ineligible,
-                &l.row.application_form,
-                &l.row.organisation_profile,
-                &l.row.self_assessment,
-                files,
+                intake::Materials {
+                    application_form: &l.row.application_form,
+                    profile: &l.row.organisation_profile,
+                    self_assessment: &l.row.self_assessment,
+                    evidence_files: files,
+                },
                 &settings,
             );
             let d = stage::apply(stage_of(&l.row)?, &Step::Submit { problems }).map_err(refused)?;
