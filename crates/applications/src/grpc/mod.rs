@@ -28,6 +28,7 @@
 mod access;
 mod applications;
 mod committee;
+mod complaints;
 mod consistency;
 mod consultation;
 mod convert;
