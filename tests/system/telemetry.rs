@@ -338,6 +338,22 @@ async fn a_prepared_group(q: &Qaward, channel: tonic::transport::Channel) -> Str
     ))
     .await
     .unwrap();
+    // Art. 13(1): the county's environment and safety departments sign too (the default).
+    for d in ["生态环境局", "应急管理局"] {
+        let department = q.token_for("department", "dept-1", &["--org", d]);
+        apps.sign_recommendation(with_token(
+            pb::SignRecommendationRequest {
+                name: application.clone(),
+                opinion: pb::Opinion::Support as i32,
+                reasons: "同意推荐".into(),
+                request_id: String::new(),
+                attested: Vec::new(),
+            },
+            &department,
+        ))
+        .await
+        .unwrap();
+    }
     apps.transition_application(with_token(
         pb::TransitionApplicationRequest {
             name: application.clone(),
