@@ -40,7 +40,7 @@ mod tests {
         let methods = contract_methods();
         assert_eq!(
             methods.len(),
-            113,
+            115,
             "the contracts changed: update the table"
         );
         let mut rows: Vec<String> = policy()
@@ -78,7 +78,7 @@ mod tests {
     }
 
     #[test]
-    fn the_public_sees_published_notices_and_may_complain_only() {
+    fn the_public_sees_published_notices_and_may_complain_and_follow_its_complaint_only() {
         let mut public: Vec<String> = policy()
             .services()
             .flat_map(|s| s.rules.iter())
@@ -90,6 +90,8 @@ mod tests {
             public,
             [
                 "CreateComplaint",
+                // Its own complaint only: the handler answers its filer.
+                "GetComplaint",
                 "GetCycle",
                 "GetPublicNotice",
                 "GetRubric",

@@ -208,17 +208,40 @@ impl ComplaintKind {
 /// candidate is on the notice), a tip-off while the application is still in the running — the
 /// stage table allows `step` from `current`. Past the running (not selected, awarded) it does
 /// not; an award is revoked under R-32 by its own steps.
+/// A complaint about a reviewer (`about_reviewer`) never disqualifies the applicant: its finding
+/// concerns the reviewer.
 pub fn substantiated_disqualifies(
     kind: ComplaintKind,
+    about_reviewer: bool,
     current: super::stage::Stage,
     step: &super::stage::Step,
 ) -> bool {
-    kind == ComplaintKind::Objection || super::stage::apply(current, step).is_ok()
+    !about_reviewer
+        && (kind == ComplaintKind::Objection || super::stage::apply(current, step).is_ok())
 }
 
-/// An objection when the application is on the notice and the notice runs; else a tip-off.
-pub fn complaint_kind(on_notice: bool, window: Result<(), Explanation>) -> ComplaintKind {
-    if on_notice && window.is_ok() {
+/// Art. 6(5), R-52: a complaint about a reviewer names one who sat, or sits, on a group of the
+/// application's review; `members` are theirs.
+pub fn reviewer_of_review(reviewer: &str, members: &[String]) -> Result<(), Explanation> {
+    if members.iter().any(|m| m.eq_ignore_ascii_case(reviewer)) {
+        return Ok(());
+    }
+    Err(Explanation::new(
+        "R-52",
+        "NOT_A_REVIEWER_OF_IT",
+        format!("{reviewer}未参加该申报的评审，不能作为被投诉的评审员"),
+    )
+    .with("reviewer", reviewer))
+}
+
+/// An objection when it is about the applicant on the notice while the notice runs; else (a
+/// complaint about a reviewer included) a tip-off.
+pub fn complaint_kind(
+    on_notice: bool,
+    about_reviewer: bool,
+    window: Result<(), Explanation>,
+) -> ComplaintKind {
+    if on_notice && !about_reviewer && window.is_ok() {
         ComplaintKind::Objection
     } else {
         ComplaintKind::TipOff
@@ -555,9 +578,15 @@ mod tests {
     #[test]
     fn r21_r52_a_complaint_outside_the_notice_is_a_tip_off_not_refused() {
         let out = Err(Explanation::new("R-21", "OUTSIDE_NOTICE_WINDOW", "x"));
-        assert_eq!(complaint_kind(true, Ok(())), ComplaintKind::Objection);
-        assert_eq!(complaint_kind(true, out.clone()), ComplaintKind::TipOff);
-        assert_eq!(complaint_kind(false, Ok(())), ComplaintKind::TipOff);
+        assert_eq!(
+            complaint_kind(true, false, Ok(())),
+            ComplaintKind::Objection
+        );
+        assert_eq!(
+            complaint_kind(true, false, out.clone()),
+            ComplaintKind::TipOff
+        );
+        assert_eq!(complaint_kind(false, false, Ok(())), ComplaintKind::TipOff);
         assert_eq!(ComplaintKind::TipOff.rule(), "R-52");
         assert_eq!(ComplaintKind::parse("TIP_OFF"), Some(ComplaintKind::TipOff));
         use crate::domain::stage::{Stage, Step};
@@ -567,23 +596,42 @@ mod tests {
         };
         assert!(substantiated_disqualifies(
             ComplaintKind::TipOff,
+            false,
             Stage::Defence,
             &step
         ));
         assert!(!substantiated_disqualifies(
             ComplaintKind::TipOff,
+            false,
             Stage::NotSelected,
             &step
         ));
         assert!(!substantiated_disqualifies(
             ComplaintKind::TipOff,
+            false,
             Stage::Awarded,
             &step
         ));
         assert!(substantiated_disqualifies(
             ComplaintKind::Objection,
+            false,
             Stage::PublicNotice,
             &step
         ));
+        // About a reviewer: a tip-off even on the notice, and never the applicant's loss.
+        assert_eq!(complaint_kind(true, true, Ok(())), ComplaintKind::TipOff);
+        assert!(!substantiated_disqualifies(
+            ComplaintKind::TipOff,
+            true,
+            Stage::Defence,
+            &step
+        ));
+        assert!(reviewer_of_review("cq-0001", &["CQ-0001".into()]).is_ok());
+        assert_eq!(
+            reviewer_of_review("CQ-0009", &["CQ-0001".into()])
+                .unwrap_err()
+                .reason,
+            "NOT_A_REVIEWER_OF_IT"
+        );
     }
 }

@@ -6,7 +6,7 @@
 use qaward_kit::{
     Error, Result,
     audit::AuditRecord,
-    auth::Caller,
+    auth::{Caller, Role},
     change::Done,
     clock::{from_unix_micros, unix_micros},
     error::FieldViolation,
@@ -63,6 +63,23 @@ impl ApplicationsApi {
             .enumerate()
             .map(|(i, e)| line(e, &format!("complaint.evidence[{i}]"), 500, &mut bad))
             .collect();
+        // About a reviewer of the review (Art. 6(5)), or else the applicant.
+        let reviewer = match complaint.reviewer.trim() {
+            "" => String::new(),
+            r => match r
+                .strip_prefix("reviewers/")
+                .filter(|x| !x.is_empty() && x.len() <= 64 && !x.contains('/'))
+            {
+                Some(id) => id.to_ascii_uppercase(),
+                None => {
+                    bad.push(FieldViolation::new(
+                        "complaint.reviewer",
+                        "must be reviewers/{id} or empty",
+                    ));
+                    String::new()
+                }
+            },
+        };
         if !bad.is_empty() {
             return Err(Error::invalid_fields(bad));
         }
@@ -73,9 +90,20 @@ impl ApplicationsApi {
                 store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
             // Art. 6(5): an objection to a candidate on the notice while it runs; any
             // other complaint is a tip-off, accepted at any stage, never refused.
+            if !reviewer.is_empty() {
+                let mut members = Vec::new();
+                for stage in ["MATERIALS", "DEFENCE", "SITE"] {
+                    if let Some(g) = store::group_of(&mut tx, &row.id, stage).await? {
+                        members.extend(g.members.into_iter().map(|(m, _)| m));
+                        members.extend(g.advisors);
+                    }
+                }
+                selection::reviewer_of_review(&reviewer, &members).map_err(refused)?;
+            }
             let notice = store::public_notice(&mut tx, &p, y).await?;
             let kind = selection::complaint_kind(
                 stage_of(&row)? == Stage::PublicNotice,
+                !reviewer.is_empty(),
                 match notice {
                     Some((start, end)) => selection::complaint_window(
                         now,
@@ -110,14 +138,18 @@ impl ApplicationsApi {
                 kind: kind.as_str().to_string(),
                 case_number: store::next_case_number(&mut tx, &p, y).await?,
                 answer_by_micros: answer_by.map(unix_micros),
+                owner: String::new(),
+                reviewer: reviewer.clone(),
+                filed_by: c.identity(),
             };
             store::insert_complaint(&mut tx, &stored).await?;
-            let response = complaint_pb(&r.parent, &stored);
+            let response = complaint_pb(&r.parent, &stored, is_office(c));
             let record = AuditRecord::by(c, "complaint.create", response.name.clone())
                 .because(kind.rule())
-                .with_detail(
-                    serde_json::json!({ "kind": kind.as_str(), "case_number": stored.case_number }),
-                );
+                .with_detail(serde_json::json!({
+                    "kind": kind.as_str(), "case_number": stored.case_number,
+                    "reviewer": stored.reviewer,
+                }));
             Ok(Done::new(tx, record, response))
         })
         .await
@@ -137,7 +169,10 @@ impl ApplicationsApi {
                 .await?;
         let next_page_token = page.finish(&mut rows, |x| x.id.clone());
         Ok(pb::ListComplaintsResponse {
-            complaints: rows.iter().map(|x| complaint_pb(&r.parent, x)).collect(),
+            complaints: rows
+                .iter()
+                .map(|x| complaint_pb(&r.parent, x, is_office(c)))
+                .collect(),
             next_page_token,
         })
     }
@@ -220,12 +255,18 @@ impl ApplicationsApi {
                     rule: kind.rule(),
                     reason: finding.clone(),
                 };
-                if selection::substantiated_disqualifies(kind, stage_of(&row)?, &step) {
+                let about_reviewer = !complaint.reviewer.is_empty();
+                if selection::substantiated_disqualifies(
+                    kind,
+                    about_reviewer,
+                    stage_of(&row)?,
+                    &step,
+                ) {
                     move_by(&mut tx, c, now, &mut row, &step).await?;
                     disqualify::consequences(&mut tx, now, &row, kind.rule(), &finding, r.fraud)
                         .await?;
                     disqualified = true;
-                } else if r.fraud {
+                } else if r.fraud && !about_reviewer {
                     // Past the running, a fraud finding still bars (Art. 12(2)).
                     disqualify::bar(&mut tx, now, &row, kind.rule(), &finding).await?;
                 }
@@ -257,7 +298,7 @@ impl ApplicationsApi {
                 )
                 .await?;
             }
-            let response = complaint_pb(application, &complaint);
+            let response = complaint_pb(application, &complaint, true);
             let record = AuditRecord::by(c, "complaint.resolve", response.name.clone())
                 .because(kind.rule())
                 .with_detail(serde_json::json!({
@@ -268,4 +309,82 @@ impl ApplicationsApi {
         })
         .await
     }
+
+    pub(super) async fn complaint_assign(
+        &self,
+        c: &Caller,
+        r: pb::AssignComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let (application, id, p, y, code) = complaint_name(&r.name)?;
+        c.acts_for(&p)?;
+        let mut bad = Vec::new();
+        let owner = line(&r.owner, "owner", 100, &mut bad);
+        if !bad.is_empty() {
+            return Err(Error::invalid_fields(bad));
+        }
+        let key = RequestKey::new("AssignComplaint", c, &r.request_id, &r)?;
+        self.change(key, |mut tx| async move {
+            let row =
+                store::get_application(&mut tx, &ApplicationRow::key(&p, y, code.as_str())).await?;
+            let mut complaint = store::get_complaint(&mut tx, &row.id, &id)
+                .await?
+                .ok_or_else(|| Error::not_found(r.name.clone()))?;
+            let before = std::mem::replace(&mut complaint.owner, owner.clone());
+            store::set_complaint_owner(&mut tx, &id, &owner).await?;
+            let response = complaint_pb(&application, &complaint, true);
+            let record = AuditRecord::by(c, "complaint.assign", response.name.clone())
+                .because("R-52")
+                .with_detail(serde_json::json!({
+                    "case_number": complaint.case_number, "owner": owner, "before": before,
+                }));
+            Ok(Done::new(tx, record, response))
+        })
+        .await
+    }
+
+    pub(super) async fn complaint_get(
+        &self,
+        c: &Caller,
+        r: pb::GetComplaintRequest,
+    ) -> Result<pb::Complaint> {
+        let (application, id, p, y, code) = complaint_name(&r.name)?;
+        let mut conn = self.db().pool().acquire().await?;
+        let row =
+            store::get_application(&mut conn, &ApplicationRow::key(&p, y, code.as_str())).await?;
+        let complaint = store::get_complaint(&mut conn, &row.id, &id)
+            .await?
+            .ok_or_else(|| Error::not_found(r.name.clone()))?;
+        let staff = matches!(c.role, Role::Office | Role::Supervisor) && c.acts_for(&p).is_ok();
+        // The filer follows its case; nobody else outside the office and the supervisor reads
+        // it (a party complained about learns nothing of it here).
+        if !staff && complaint.filed_by != c.identity() {
+            return Err(Error::not_found(r.name.clone()));
+        }
+        Ok(complaint_pb(
+            &application,
+            &complaint,
+            is_office(c) && staff,
+        ))
+    }
+}
+
+/// The filer's identity is shown to the office alone (Art. 6(5)).
+fn is_office(c: &Caller) -> bool {
+    c.role == Role::Office
+}
+
+/// `…/applications/{a}/complaints/{id}` → the application's name, the id, and the cycle and
+/// enterprise it names.
+fn complaint_name(name: &str) -> Result<(String, String, String, i64, qaward_kit::cn::CreditCode)> {
+    let (application, id) = name
+        .rsplit_once("/complaints/")
+        .filter(|(_, id)| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| {
+            Error::invalid(
+                "name",
+                "must be programmes/{p}/cycles/{c}/applications/{a}/complaints/{complaint}",
+            )
+        })?;
+    let (p, y, code) = application_name(application, "name")?;
+    Ok((application.to_string(), id.to_string(), p, y, code))
 }

@@ -555,7 +555,8 @@ pub(crate) fn decimal(d: &Option<qaward_proto::qaward::common::v1::Decimal>) -> 
     d.as_ref().and_then(|d| d.value.parse().ok())
 }
 
-pub(super) fn complaint_pb(application: &str, c: &ComplaintRow) -> pb::Complaint {
+/// A complaint as `show_filer`'s reader sees it: the filer's identity only for the office.
+pub(super) fn complaint_pb(application: &str, c: &ComplaintRow, show_filer: bool) -> pb::Complaint {
     pb::Complaint {
         name: format!("{application}/complaints/{}", c.id),
         text: c.text.clone(),
@@ -568,6 +569,17 @@ pub(super) fn complaint_pb(application: &str, c: &ComplaintRow) -> pb::Complaint
             .unwrap_or_default() as i32,
         case_number: c.case_number.clone(),
         answer_by: c.answer_by_micros.map(to_timestamp),
+        reviewer: if c.reviewer.is_empty() {
+            String::new()
+        } else {
+            format!("reviewers/{}", c.reviewer)
+        },
+        owner: c.owner.clone(),
+        complainant: if show_filer {
+            c.complainant.clone()
+        } else {
+            String::new()
+        },
     }
 }
 

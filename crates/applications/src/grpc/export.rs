@@ -70,7 +70,10 @@ impl ApplicationsApi {
                     "late": x.late,
                 })).collect::<Vec<_>>(),
                 "complaints": complaints.iter().map(|x| json!({
-                    "id": x.id, "complainant": x.complainant, "text": x.text,
+                    // The filer's identity is the office's alone (Art. 6(5)).
+                    "id": x.id, "complainant": if c.role == qaward_kit::auth::Role::Office { x.complainant.as_str() } else { "" },
+                    "text": x.text, "reviewer": x.reviewer, "owner": x.owner,
+                    "case_number": x.case_number, "kind": x.kind,
                     "evidence": x.evidence, "outcome": x.outcome,
                     "investigation": x.investigation, "created_micros": x.created_micros,
                 })).collect::<Vec<_>>(),

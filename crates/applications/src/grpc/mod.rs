@@ -514,6 +514,22 @@ impl ApplicationService for ApplicationsApi {
         reply(self.revocation_open(&c, r).await)
     }
 
+    async fn assign_complaint(
+        &self,
+        request: Request<pb::AssignComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.complaint_assign(&c, r).await)
+    }
+
+    async fn get_complaint(
+        &self,
+        request: Request<pb::GetComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.complaint_get(&c, r).await)
+    }
+
     async fn request_recheck(
         &self,
         request: Request<pb::RequestRecheckRequest>,

@@ -193,9 +193,16 @@ pub struct ComplaintRow {
     pub case_number: String,
     /// The working day it is answered by, at its end, China time.
     pub answer_by_micros: Option<i64>,
+    /// Who in the office handles the case; empty until the office assigns it.
+    pub owner: String,
+    /// The reviewer the complaint is about (a reviewer id), or empty when it is about the
+    /// applicant.
+    pub reviewer: String,
+    /// The filer as `{issuer}#{subject}`: who may follow the case.
+    pub filed_by: String,
 }
 
-pub(super) const COMPLAINT_COLUMNS: &str = "id, application_id, complainant, text, evidence, outcome, investigation, created_micros, kind, case_number, answer_by_micros";
+pub(super) const COMPLAINT_COLUMNS: &str = "id, application_id, complainant, text, evidence, outcome, investigation, created_micros, kind, case_number, answer_by_micros, owner, reviewer, filed_by";
 
 fn complaint_row(r: &AnyRow) -> Result<ComplaintRow> {
     Ok(ComplaintRow {
@@ -211,12 +218,15 @@ fn complaint_row(r: &AnyRow) -> Result<ComplaintRow> {
         kind: r.try_get("kind")?,
         case_number: r.try_get("case_number")?,
         answer_by_micros: r.try_get("answer_by_micros")?,
+        owner: r.try_get("owner")?,
+        reviewer: r.try_get("reviewer")?,
+        filed_by: r.try_get("filed_by")?,
     })
 }
 
 pub async fn insert_complaint(conn: &mut Conn, c: &ComplaintRow) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO complaints ({COMPLAINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO complaints ({COMPLAINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     )))
     .bind(&c.id)
     .bind(&c.application_id)
@@ -229,8 +239,21 @@ pub async fn insert_complaint(conn: &mut Conn, c: &ComplaintRow) -> Result<()> {
     .bind(&c.kind)
     .bind(&c.case_number)
     .bind(c.answer_by_micros)
+    .bind(&c.owner)
+    .bind(&c.reviewer)
+    .bind(&c.filed_by)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// the office member who owns a case.
+pub async fn set_complaint_owner(conn: &mut Conn, id: &str, owner: &str) -> Result<()> {
+    sqlx::query("UPDATE complaints SET owner = $1 WHERE id = $2")
+        .bind(owner)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ use tonic::{Code, Request, transport::Channel};
 
 mod award;
 mod committee;
+mod complaints;
 mod consequences;
 mod intake;
 mod recheck;
