@@ -110,9 +110,20 @@ pub struct AssignmentRow {
     pub people: Vec<(String, String)>,
     /// Why its sheets are frozen (a stopped site visit); empty when they are not.
     pub hold_reason: String,
+    /// The group's days as ISO dates (China time), empty when the creator gave none.
+    pub window_start: String,
+    pub window_end: String,
 }
 
 impl AssignmentRow {
+    /// The group's days, when the assignment has them.
+    pub fn window(&self) -> Option<(time::Date, time::Date)> {
+        Some((
+            qaward_kit::convert::parse_iso_date(&self.window_start)?,
+            qaward_kit::convert::parse_iso_date(&self.window_end)?,
+        ))
+    }
+
     pub fn role_of(&self, reviewer: &str) -> Option<&str> {
         self.people
             .iter()
@@ -135,8 +146,8 @@ pub async fn insert_assignment(
     at: time::OffsetDateTime,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO assignments (id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, created_micros)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO assignments (id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, created_micros, window_start, window_end)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&a.id)
     .bind(&a.cycle)
@@ -147,6 +158,8 @@ pub async fn insert_assignment(
     .bind(&a.enterprise_code)
     .bind(&a.recommending_unit)
     .bind(unix_micros(at))
+    .bind(&a.window_start)
+    .bind(&a.window_end)
     .execute(&mut *conn)
     .await
     .map_err(|e| match Error::from(e) {
@@ -169,7 +182,7 @@ pub async fn insert_assignment(
     Ok(())
 }
 
-const ASSIGNMENT_COLUMNS: &str = "id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, hold_reason";
+const ASSIGNMENT_COLUMNS: &str = "id, cycle, application, stage, rubric_id, rubric_version, enterprise_code, recommending_unit, hold_reason, window_start, window_end";
 
 async fn with_people(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<AssignmentRow>> {
     let mut out = Vec::new();
@@ -184,6 +197,8 @@ async fn with_people(conn: &mut Conn, rows: Vec<sqlx::any::AnyRow>) -> Result<Ve
             enterprise_code: r.try_get(6)?,
             recommending_unit: r.try_get(7)?,
             hold_reason: r.try_get(8)?,
+            window_start: r.try_get(9)?,
+            window_end: r.try_get(10)?,
             people: Vec::new(),
         };
         for p in sqlx::query("SELECT reviewer, role FROM assignment_people WHERE assignment_id = $1 ORDER BY reviewer")

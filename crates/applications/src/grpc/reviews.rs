@@ -491,6 +491,11 @@ impl ApplicationsApi {
                             people: assigned_people(stage, &members, &g.advisors),
                             enterprise_code: row.credit_code.clone(),
                             recommending_unit: enterprise.recommending_unit.clone(),
+                            // The group's days: a defence sheet is scored on them.
+                            window_start: qaward_kit::convert::parse_iso_date(&g.window_start)
+                                .map(date_to_pb),
+                            window_end: qaward_kit::convert::parse_iso_date(&g.window_end)
+                                .map(date_to_pb),
                             ..Default::default()
                         }),
                         request_id: derived_request_id(&[&g.id, app, "assign"]),

@@ -18,8 +18,23 @@ use super::{
     },
 };
 
-/// Every panel member scores the defence `score` out of 100.
+/// Every panel member scores the defence `score` out of 100, on the hearing's day: the
+/// clock goes to the panel's first day and back.
 async fn defence(w: &mut World, g: &pb::ReviewGroup, assignment: &str, score: &str) {
+    use qaward_kit::clock::Clock;
+    let before = w.clock.now();
+    let day = g.window_start.unwrap();
+    w.clock.set(
+        time::Date::from_calendar_date(
+            day.year,
+            time::Month::try_from(day.month as u8).unwrap(),
+            day.day as u8,
+        )
+        .unwrap()
+        .with_hms(10, 0, 0)
+        .unwrap()
+        .assume_offset(time::macros::offset!(+8)),
+    );
     for m in &g.members {
         let t = w.keys.token(reviewer_id(m), Role::Reviewer);
         let s = w
@@ -52,6 +67,7 @@ async fn defence(w: &mut World, g: &pb::ReviewGroup, assignment: &str, score: &s
             .await
             .unwrap();
     }
+    w.clock.set(before);
 }
 
 fn tie(code: &str, candidate: bool) -> pb::TieResolution {
@@ -94,6 +110,32 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         }
         release(&mut w, pb::ReviewStage::Materials).await.unwrap();
         let panel = group(&mut w, pb::ReviewStage::Defence, &all, (15, 16), "d-1").await;
+        // Art. 16(4), R-14: the defence is scored on the hearing's days (15-16 July), not on
+        // 1 July; the field of the refusal names the panel's days.
+        let early = w.keys.token(reviewer_id(&panel.members[0]), Role::Reviewer);
+        let e = w
+            .scoring
+            .save_sheet(as_(
+                &early,
+                spb::SaveSheetRequest {
+                    sheet: Some(spb::Sheet {
+                        assignment: assignment_of(&panel, &a).into(),
+                        kind: spb::SheetKind::Defence as i32,
+                        defence_score: Some(qaward_proto::qaward::common::v1::Decimal {
+                            value: "80".into(),
+                        }),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (rule_of(&e).as_str(), reason_of(&e).as_str()),
+            ("R-14", "OUTSIDE_PANEL_WINDOW"),
+            "{label}"
+        );
         for x in all {
             defence(&mut w, &panel, assignment_of(&panel, x), "80").await;
         }

@@ -3,7 +3,10 @@
 
 use qaward_kit::auth::Role;
 use qaward_proto::qaward::{
-    applications::v1 as pb, common::v1::Decimal, reviewers::v1 as rpb, scoring::v1 as spb,
+    applications::v1 as pb,
+    common::v1::{Date, Decimal},
+    reviewers::v1 as rpb,
+    scoring::v1 as spb,
 };
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -170,6 +173,39 @@ impl Walk {
     }
 
     /// A reviewer's sheet saved, then sealed (submitted): from then on it cannot change.
+    /// Waits until the server's day (China time) reaches `day`, a few hours into it.
+    async fn wait_for_day(&mut self, day: Option<&Date>) -> Result<(), Failure> {
+        let Some(day) = day else { return Ok(()) };
+        let Some(start) = time::Month::try_from(day.month as u8)
+            .ok()
+            .and_then(|m| time::Date::from_calendar_date(day.year, m, day.day as u8).ok())
+        else {
+            return Ok(());
+        };
+        let at = start
+            .with_hms(6, 0, 0)
+            .map_err(|e| Failure(e.to_string()))?
+            .assume_offset(qaward_kit::clock::CHINA);
+        let waited = std::time::Instant::now();
+        if self.server_now() < at {
+            self.say.line(&format!(
+                "waiting for the hearing's day, {} (the server's clock runs at about {:.0}× real time)…",
+                date_of(day),
+                self.clock.speed
+            ));
+        }
+        while self.server_now() < at {
+            if waited.elapsed() > std::time::Duration::from_secs(300) {
+                return Err(Failure(format!(
+                    "the server did not reach {} within 5 minutes",
+                    date_of(day)
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     pub(super) async fn seal(
         &mut self,
         token: &str,
@@ -326,8 +362,10 @@ impl Walk {
     /// review scores.
     pub async fn defence_and_site(&mut self, entrants: &[usize]) -> Result<(), Failure> {
         let (panel, _) = self
-            .group(pb::ReviewStage::Defence, entrants, (7, 8), "2-6-4-4")
+            .group(pb::ReviewStage::Defence, entrants, (7, 11), "2-6-4-4")
             .await?;
+        // Art. 16(4), R-14: the panel scores on its days; the walk waits for the first.
+        self.wait_for_day(panel.window_start.as_ref()).await?;
         for &i in entrants {
             let a = self.assignment_of(&panel, i)?;
             let score = self.plan.entrants[i].defence;
@@ -349,7 +387,7 @@ impl Walk {
             }
         }
         let (site, draw) = self
-            .group(pb::ReviewStage::Site, entrants, (11, 12), "6-1-5-2")
+            .group(pb::ReviewStage::Site, entrants, (14, 15), "6-1-5-2")
             .await?;
         self.site_stop(&site, &draw.leader).await?;
         for &i in entrants {

@@ -313,6 +313,31 @@ pub fn check_not_held(hold_reason: &str) -> Result<()> {
     ))
 }
 
+/// Art. 16(4), R-14: a defence sheet is scored on the panel's days (`window`, China dates,
+/// when the assignment has them), not before the hearing nor after it.
+pub fn check_defence_day(
+    kind: SheetKind,
+    today: time::Date,
+    window: Option<(time::Date, time::Date)>,
+) -> Result<()> {
+    match window {
+        Some((start, end)) if kind == SheetKind::Defence && (today < start || today > end) => {
+            Err(Error::rule(
+                "R-14",
+                OUTSIDE_PANEL_WINDOW,
+                format!("答辩评分只在答辩组的评审日期内进行（{start}至{end}），今天是{today}"),
+            )
+            .with_metadata("window_start", start.to_string())
+            .with_metadata("window_end", end.to_string())
+            .with_metadata("today", today.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// a defence sheet outside the panel's days.
+pub const OUTSIDE_PANEL_WINDOW: &str = "OUTSIDE_PANEL_WINDOW";
+
 /// nothing of a stage changes once its results are released.
 pub fn check_open(released: bool) -> Result<()> {
     if released {
@@ -564,5 +589,17 @@ mod tests {
         assert!(e.message.contains("reviewers/CQ-2"), "{}", e.message);
         assert_eq!(all_independent_in(&scorers[..1], vec![a]).unwrap().len(), 1);
         assert_eq!(signed_consensus(None).unwrap_err().reason, NO_CONSENSUS_YET);
+    }
+
+    #[test]
+    fn r14_a_defence_sheet_is_scored_on_the_panels_days_only() {
+        use time::macros::date;
+        let w = Some((date!(2026 - 07 - 15), date!(2026 - 07 - 16)));
+        let e = check_defence_day(SheetKind::Defence, date!(2026 - 07 - 14), w).unwrap_err();
+        assert_eq!(e.reason, OUTSIDE_PANEL_WINDOW);
+        assert!(check_defence_day(SheetKind::Defence, date!(2026 - 07 - 17), w).is_err());
+        assert!(check_defence_day(SheetKind::Defence, date!(2026 - 07 - 16), w).is_ok());
+        assert!(check_defence_day(SheetKind::Independent, date!(2026 - 07 - 01), w).is_ok());
+        assert!(check_defence_day(SheetKind::Defence, date!(2026 - 07 - 01), None).is_ok());
     }
 }

@@ -6,6 +6,7 @@ use qaward_kit::{
     audit::AuditRecord,
     auth::{Caller, Role},
     change::Done,
+    convert::{date_from_pb, iso_date},
     db::Conn,
     error::FieldViolation,
     idempotency::RequestKey,
@@ -70,6 +71,35 @@ pub(super) async fn create(
             (String::new(), None)
         }
     };
+    let window = match (&a.window_start, &a.window_end) {
+        (None, None) => None,
+        (Some(s), Some(e)) => match (
+            date_from_pb(s, "assignment.window_start"),
+            date_from_pb(e, "assignment.window_end"),
+        ) {
+            (Ok(s), Ok(e)) if s <= e => Some((s, e)),
+            (Ok(_), Ok(_)) => {
+                bad.push(FieldViolation::new(
+                    "assignment.window_end",
+                    "must not be before window_start",
+                ));
+                None
+            }
+            (s, e) => {
+                for r in [s.err(), e.err()].into_iter().flatten() {
+                    bad.extend(r.violations.clone());
+                }
+                None
+            }
+        },
+        _ => {
+            bad.push(FieldViolation::new(
+                "assignment.window_end",
+                "window_start and window_end are given together",
+            ));
+            None
+        }
+    };
     if !bad.is_empty() {
         return Err(Error::invalid_fields(bad));
     }
@@ -87,6 +117,8 @@ pub(super) async fn create(
             recommending_unit: a.recommending_unit.trim().to_string(),
             people,
             hold_reason: String::new(),
+            window_start: window.map(|w| iso_date(w.0)).unwrap_or_default(),
+            window_end: window.map(|w| iso_date(w.1)).unwrap_or_default(),
         };
         store::insert_assignment(&mut tx, &row, api.now()).await?;
         let response = assignment_pb(&row);

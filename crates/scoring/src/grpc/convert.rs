@@ -1,7 +1,12 @@
 //! Proto ↔ domain for `qaward.scoring.v1`: messages into domain values (with the field
 //! violations of what does not convert) and stored rows into messages. No rule is decided here.
 
-use qaward_kit::{Error, Result, clock::to_timestamp, error::FieldViolation};
+use qaward_kit::{
+    Error, Result,
+    clock::to_timestamp,
+    convert::{date_to_pb, parse_iso_date},
+    error::FieldViolation,
+};
 use qaward_proto::qaward::{common::v1 as common, scoring::v1 as pb};
 use rust_decimal::Decimal;
 
@@ -185,6 +190,8 @@ pub(super) fn assignment_pb(a: &AssignmentRow) -> pb::Assignment {
         enterprise_code: a.enterprise_code.clone(),
         recommending_unit: a.recommending_unit.clone(),
         hold_reason: a.hold_reason.clone(),
+        window_start: parse_iso_date(&a.window_start).map(date_to_pb),
+        window_end: parse_iso_date(&a.window_end).map(date_to_pb),
     }
 }
 

@@ -56,6 +56,11 @@ impl ScoringApi {
         self.ctx.clock.now()
     }
 
+    /// Today in China (the day a panel's window is counted in).
+    fn today(&self) -> time::Date {
+        qaward_kit::clock::china_date(self.now())
+    }
+
     fn now_micros(&self) -> i64 {
         qaward_kit::clock::unix_micros(self.now())
     }

@@ -101,6 +101,7 @@ pub(super) async fn save(
         }
         lifecycle::check_open(store::released(&mut tx, &a.cycle, &a.stage).await?)?;
         lifecycle::check_not_held(&a.hold_reason)?;
+        lifecycle::check_defence_day(kind, api.today(), a.window())?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         let items = if kind == SheetKind::Independent {
             items_from_pb(&s.items, &rubric, "sheet.items")?
@@ -188,6 +189,7 @@ pub(super) async fn submit(
         }
         let a = assignments::named(&mut tx, &assignment).await?;
         lifecycle::check_not_held(&a.hold_reason)?;
+        lifecycle::check_defence_day(s.kind, api.today(), a.window())?;
         let (_, rubric) = store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
         s.submit(&rubric, api.now_micros())?;
         if !store::seal(&mut tx, &s).await? {
