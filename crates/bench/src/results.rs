@@ -81,6 +81,8 @@ pub async fn run(o: ResultsOptions) -> Result<(), String> {
                 enterprise_code: String::new(),
                 recommending_unit: String::new(),
                 hold_reason: String::new(),
+                window_start: String::new(),
+                window_end: String::new(),
                 people: (0..people)
                     .map(|p| {
                         (

@@ -9,7 +9,7 @@ use qaward_kit::{
     change,
     change::Done,
     clock::{from_unix_micros, to_timestamp, unix_micros},
-    convert::{date_from_pb, iso_date},
+    convert::iso_date,
     error::FieldViolation,
     idempotency::RequestKey,
     notify,
@@ -29,7 +29,7 @@ use crate::{
 use super::{
     ApplicationsApi,
     consultation::move_by,
-    convert::{committee_rule_pb, cycle_pb, line, notice},
+    convert::{committee_rule_pb, cycle_pb, line, notice, required_date},
     names::{application_name, application_resource, cycle_id},
 };
 
@@ -280,15 +280,7 @@ impl ApplicationsApi {
         c.acts_for(&p)?;
         let mut bad = Vec::new();
         let document = line(&r.document_number, "document_number", 100, &mut bad);
-        let date = match &r.approval_date {
-            Some(d) => date_from_pb(d, "approval_date")
-                .map_err(|e| bad.extend(e.violations.clone()))
-                .ok(),
-            None => {
-                bad.push(FieldViolation::new("approval_date", "is required"));
-                None
-            }
-        };
+        let date = required_date(&r.approval_date, "approval_date", &mut bad);
         let mut decisions: Vec<(String, bool, String)> = Vec::new();
         for (i, d) in r.decisions.iter().enumerate() {
             let field = format!("decisions[{i}]");

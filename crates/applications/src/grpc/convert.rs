@@ -355,6 +355,23 @@ pub(crate) fn line(v: &str, field: &str, max: usize, bad: &mut Vec<FieldViolatio
     t.to_string()
 }
 
+/// A required date field: the date, or its violation in `bad`.
+pub(crate) fn required_date(
+    d: &Option<qaward_proto::qaward::common::v1::Date>,
+    field: &str,
+    bad: &mut Vec<FieldViolation>,
+) -> Option<time::Date> {
+    match d {
+        Some(d) => qaward_kit::convert::date_from_pb(d, field)
+            .map_err(|e| bad.extend(e.violations.clone()))
+            .ok(),
+        None => {
+            bad.push(FieldViolation::new(field, "is required"));
+            None
+        }
+    }
+}
+
 /// The China Standard Time date of a stored instant.
 pub(crate) fn china_date(micros: i64) -> time::Date {
     qaward_kit::clock::china_date(qaward_kit::clock::from_unix_micros(micros))

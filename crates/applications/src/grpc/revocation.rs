@@ -9,7 +9,7 @@ use qaward_kit::{
     auth::Caller,
     change::Done,
     clock::{to_timestamp, unix_micros},
-    convert::{chinese_date, date_from_pb, date_to_pb, iso_date, parse_iso_date},
+    convert::{chinese_date, date_to_pb, iso_date, parse_iso_date},
     error::FieldViolation,
     idempotency::RequestKey,
     notify,
@@ -27,7 +27,7 @@ use crate::{
 use super::{
     ApplicationsApi,
     committee::member_unit,
-    convert::{china_date, line, notice},
+    convert::{china_date, line, notice, required_date},
     names::enterprise_code,
 };
 
@@ -165,15 +165,7 @@ impl ApplicationsApi {
         let (code, id) = revocation_name(&r.name)?;
         let mut bad = Vec::new();
         let document = line(&r.document_number, "document_number", 100, &mut bad);
-        let date = match &r.approval_date {
-            Some(d) => date_from_pb(d, "approval_date")
-                .map_err(|e| bad.extend(e.violations.clone()))
-                .ok(),
-            None => {
-                bad.push(FieldViolation::new("approval_date", "is required"));
-                None
-            }
-        };
+        let date = required_date(&r.approval_date, "approval_date", &mut bad);
         let publication = r.publication.trim().to_string();
         let note = r.note.trim().to_string();
         if r.approved {

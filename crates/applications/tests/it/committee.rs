@@ -11,17 +11,8 @@ use super::{
 
 pub use pb::CommitteeVoteChoice as Choice;
 
-/// The `n`th of Art. 5's eight member units (the programme's default list).
-pub const UNITS: [&str; 8] = [
-    "县发展改革委",
-    "县经济信息委",
-    "县财政局",
-    "县生态环境局",
-    "县统计局",
-    "县市场监管局",
-    "县应急局",
-    "县税务局",
-];
+/// The eight member units of Art. 5: the programme's default list.
+pub use qaward_applications::domain::committee::YUNYANG_UNITS as UNITS;
 
 /// A committee member's token: its unit is its `org` (Art. 5).
 pub fn member(w: &World, n: usize) -> String {
