@@ -89,6 +89,40 @@ def draw(prepared_text: str, entropy: str):
     }
 
 
+def replace_in_order(prepared_text: str, outcome, leavings):
+    """Section 5: each leaving member's seat goes to the first remaining backup, in recorded
+    order, with which the group has deficit 0; when the leader leaves, the section 4 leader rule
+    picks again among those still seated, in draw order (members, then backups)."""
+    p = json.loads(prepared_text)
+    entry = {e["id"]: e for e in p["pool"]}
+    sitting = list(outcome["members"])
+    waiting = list(outcome["backups"])
+    leader = outcome["leader"]
+    out = []
+    for leaving, reason in leavings:
+        if leaving not in sitting:
+            return {"error": f"{leaving} holds no seat when it is said to leave"}
+        staying = [entry[m] for m in sitting if m != leaving and m in entry]
+        joining = next((b for b in waiting if b in entry and deficit(p, staying + [entry[b]]) == 0), None)
+        if joining is None:
+            return {"error": f"no remaining backup keeps the needs when {leaving} leaves"}
+        sitting = [m for m in sitting if m != leaving] + [joining]
+        waiting = [b for b in waiting if b != joining]
+        if leaving == leader:
+            active = [i for i in outcome["members"] + outcome["backups"] if i in sitting]
+            leader = next((i for i in active if entry[i]["leader"]), active[0] if active else "")
+        out.append({"leaving": leaving, "reason": reason, "joining": joining, "leader": leader})
+    return out
+
+
+def check_replacements(prepared_text, outcome, recorded, label) -> bool:
+    leavings = [(r["leaving"], r["reason"]) for r in recorded]
+    got = replace_in_order(prepared_text, outcome, leavings)
+    ok = got == recorded
+    print(("MATCH   " if ok else "MISMATCH"), label, "replacements", "" if ok else f"got {got}, recorded {recorded}")
+    return ok
+
+
 def check(prepared_text, entropy, expected, label) -> bool:
     p = json.loads(prepared_text)
     pool_ok = sha256_hex("\n".join(e["id"] for e in p["pool"]).encode()) == p["pool_hash"]
@@ -104,8 +138,17 @@ def main(path: str) -> int:
     data = json.load(open(path, encoding="utf-8"))
     if isinstance(data, list):
         results = [check(v["prepared"], v["entropy"], v["expected"], v["name"]) for v in data]
+        for v in data:
+            if v.get("leavings") is not None:
+                leavings = [(x["leaving"], x["reason"]) for x in v["leavings"]]
+                got = replace_in_order(v["prepared"], v["expected"], leavings)
+                ok = got == v["replacements"]
+                print(("MATCH   " if ok else "MISMATCH"), v["name"], "replacements", "" if ok else f"got {got}")
+                results.append(ok)
     else:
         results = [check(data["prepared"], data["entropy"], data["outcome"], data.get("draw", path))]
+        if data.get("replacements") and data.get("outcome"):
+            results.append(check_replacements(data["prepared"], data["outcome"], data["replacements"], data.get("draw", path)))
     return 0 if all(results) else 1
 
 

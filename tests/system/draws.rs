@@ -92,11 +92,29 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         .await
         .unwrap()
         .into_inner();
-    client
+    let executed = client
         .execute_draw(with_token(
             pb::ExecuteDrawRequest {
                 name: prepared.name.clone(),
                 entropy: "5-2".into(),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .draw
+        .unwrap();
+    // R-45 (issue 22, item 5): a member declines (the office answering for them); the first
+    // qualifying backup takes the seat, and the replacement joins the replayable record.
+    client
+        .respond_to_assignment(with_token(
+            pb::RespondToAssignmentRequest {
+                panel: executed.panel.clone(),
+                reviewer: executed.members[0].clone(),
+                accept: false,
+                reason: "本人身体原因无法参加".into(),
                 request_id: String::new(),
             },
             &office,
@@ -124,7 +142,16 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("MATCH"));
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        said.starts_with("MATCH") && said.contains("1 replacement(s)"),
+        "{said}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(
+        json["replacements"][0]["leaving"],
+        executed.members[0].trim_start_matches("reviewers/")
+    );
 
     // The independent re-implementation from docs/draw.md agrees, where Python is installed.
     let replay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/draw_replay.py");
@@ -134,7 +161,9 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         .output()
     {
         Ok(out) => assert!(
-            out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("MATCH"),
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).starts_with("MATCH")
+                && String::from_utf8_lossy(&out.stdout).contains("replacements"),
             "docs/draw_replay.py: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -149,10 +178,18 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         .unwrap();
     let said = String::from_utf8_lossy(&audit.stdout);
     assert!(
-        audit.status.success() && said.contains("audit trail intact, 4 rows"),
+        audit.status.success() && said.contains("audit trail intact, 5 rows"),
         "{said}{}",
         String::from_utf8_lossy(&audit.stderr)
     );
+
+    // A record that hands the seat to another backup than §5's is caught.
+    let mut forged = json.clone();
+    forged["replacements"][0]["joining"] = forged["outcome"]["backups"][1].clone();
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let bad = qaward(&["draw", "verify"]).arg(&file).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MISMATCH"));
 
     let mut tampered: serde_json::Value = serde_json::from_str(&record).unwrap();
     tampered["entropy"] = "6-2".into();

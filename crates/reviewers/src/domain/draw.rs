@@ -332,6 +332,85 @@ pub fn replacement<'a>(
     })
 }
 
+/// One replacement as the replayable record keeps it (§5): who left, why (`DECLINED`,
+/// `MISSED_DEADLINE`, `LATE_CONFLICT`), who took the seat, and who leads the group after it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Replaced {
+    pub leaving: String,
+    pub reason: String,
+    pub joining: String,
+    pub leader: String,
+}
+
+/// §5, replayed: the seat of each of `leavings` (in the order they left, with why) goes to the
+/// first remaining backup that keeps every need ([`replacement`]); when the leader leaves, the
+/// §4 leader rule picks again among those still seated, in draw order (members, then backups).
+/// `Err` names the first leaving that holds no seat or finds no backup.
+pub fn replace_in_order(
+    prepared: &Prepared,
+    outcome: &Outcome,
+    leavings: &[(String, String)],
+) -> Result<Vec<Replaced>, String> {
+    let mut sitting = outcome.members.clone();
+    let mut waiting = outcome.backups.clone();
+    let mut leader = outcome.leader.clone();
+    let mut out = Vec::with_capacity(leavings.len());
+    for (leaving, reason) in leavings {
+        if !sitting.contains(leaving) {
+            return Err(format!("{leaving} holds no seat when it is said to leave"));
+        }
+        let joining = replacement(prepared, &sitting, leaving, &waiting)
+            .cloned()
+            .ok_or_else(|| format!("no remaining backup keeps the needs when {leaving} leaves"))?;
+        sitting.retain(|m| m != leaving);
+        sitting.push(joining.clone());
+        waiting.retain(|b| *b != joining);
+        if *leaving == leader {
+            let active: Vec<String> = outcome
+                .members
+                .iter()
+                .chain(&outcome.backups)
+                .filter(|id| sitting.contains(id))
+                .cloned()
+                .collect();
+            leader = self::leader(prepared, &active).cloned().unwrap_or_default();
+        }
+        out.push(Replaced {
+            leaving: leaving.clone(),
+            reason: reason.clone(),
+            joining,
+            leader: leader.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// §6: recorded replacements are checked by replaying them from the outcome: each seat must go
+/// where §5 sends it, and the leader be the one §4 names.
+pub fn check_replacements(
+    prepared: &Prepared,
+    outcome: &Outcome,
+    recorded: &[Replaced],
+) -> Result<(), String> {
+    let leavings: Vec<(String, String)> = recorded
+        .iter()
+        .map(|r| (r.leaving.clone(), r.reason.clone()))
+        .collect();
+    let replayed = replace_in_order(prepared, outcome, &leavings)?;
+    match replayed.iter().zip(recorded).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "replacement {} differs: the record says {} took {}'s seat (leader {}), §5 gives {} (leader {})",
+            i + 1,
+            recorded[i].joining,
+            recorded[i].leaving,
+            recorded[i].leader,
+            replayed[i].joining,
+            replayed[i].leader
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,7 +605,11 @@ mod vectors {
 
     use super::*;
 
-    fn cases() -> Vec<(String, Prepared, String)> {
+    /// Each case: its name, prepared record, entropy, and the members (by index into the drawn
+    /// members) that then leave, with why (§5).
+    type Case = (String, Prepared, String, Vec<(usize, &'static str)>);
+
+    fn cases() -> Vec<Case> {
         let entry = |i: usize, specs: &[&str], leader: bool| PoolEntry {
             id: format!("CQ-{i:04}"),
             specialities: specs.iter().map(|s| s.to_string()).collect(),
@@ -573,6 +656,8 @@ mod vectors {
                     vec![],
                 ),
                 "beacon round 4501234".into(),
+                // The only member who may lead declines: no backup may, so none qualifies.
+                vec![(2, "DECLINED")],
             ),
             (
                 "speciality needs and a leader".into(),
@@ -593,6 +678,7 @@ mod vectors {
                     ],
                 ),
                 "3 6 1 4 5 2".into(),
+                vec![(0, "DECLINED"), (1, "LATE_CONFLICT")],
             ),
             (
                 "defence panel of 7, unicode entropy".into(),
@@ -607,6 +693,7 @@ mod vectors {
                     }],
                 ),
                 "监督员当场掷骰: 5-2-6".into(),
+                vec![(1, "MISSED_DEADLINE")],
             ),
             (
                 "shortage of a speciality".into(),
@@ -623,6 +710,37 @@ mod vectors {
                     }],
                 ),
                 "any".into(),
+                vec![],
+            ),
+            (
+                "the leader declines and the rule picks again".into(),
+                base(
+                    "v5",
+                    (0..12).map(|i| entry(i, &["C13"], i % 3 == 0)).collect(),
+                    4,
+                    3,
+                    vec![],
+                ),
+                "leader leaves".into(),
+                vec![(usize::MAX, "DECLINED"), (0, "LATE_CONFLICT")],
+            ),
+            (
+                // A redraw is a new prepared draw naming the one it follows (§1): the name
+                // enters the record, so the inputs hash and the walk differ from v5's.
+                "a redraw naming the draw it follows".into(),
+                Prepared {
+                    replaces_draw: "programmes/yunyang/draws/v5".into(),
+                    ..base(
+                        "v6",
+                        (0..12).map(|i| entry(i, &["C13"], i % 3 == 0)).collect(),
+                        4,
+                        3,
+                        vec![],
+                    )
+                }
+                .normalise(),
+                "leader leaves".into(),
+                vec![],
             ),
         ]
     }
@@ -636,6 +754,28 @@ mod vectors {
         }
     }
 
+    /// The case's leavings on its drawn group: `usize::MAX` names the leader.
+    fn leavings(o: &Outcome, picks: &[(usize, &str)]) -> Vec<(String, String)> {
+        picks
+            .iter()
+            .map(|(i, why)| {
+                let who = if *i == usize::MAX {
+                    o.leader.clone()
+                } else {
+                    o.members[*i].clone()
+                };
+                (who, why.to_string())
+            })
+            .collect()
+    }
+
+    fn replaced(p: &Prepared, o: &Outcome, leavings: &[(String, String)]) -> serde_json::Value {
+        match replace_in_order(p, o, leavings) {
+            Ok(r) => serde_json::to_value(r).unwrap(),
+            Err(e) => serde_json::json!({ "error": e }),
+        }
+    }
+
     #[test]
     fn r45_the_published_vectors_are_reproduced() {
         let path =
@@ -643,15 +783,24 @@ mod vectors {
         if std::env::var("QAWARD_WRITE_VECTORS").is_ok() {
             let all: Vec<serde_json::Value> = cases()
                 .into_iter()
-                .map(|(name, p, entropy)| {
+                .map(|(name, p, entropy, picks)| {
                     let text = p.to_json();
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "name": name,
                         "prepared": text,
                         "inputs_hash": sha256_hex(text.as_bytes()),
                         "entropy": entropy,
                         "expected": expected(&p, &entropy),
-                    })
+                    });
+                    if let (Ok(o), false) = (execute(&p, &entropy), picks.is_empty()) {
+                        let l = leavings(&o, &picks);
+                        v["leavings"] = serde_json::json!(l
+                            .iter()
+                            .map(|(who, why)| serde_json::json!({ "leaving": who, "reason": why }))
+                            .collect::<Vec<_>>());
+                        v["replacements"] = replaced(&p, &o, &l);
+                    }
+                    v
                 })
                 .collect();
             std::fs::write(&path, serde_json::to_string_pretty(&all).unwrap() + "\n").unwrap();
@@ -659,6 +808,7 @@ mod vectors {
         let text = std::fs::read_to_string(&path).expect("docs/draw-vectors.json");
         let vectors: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
         assert!(vectors.len() >= 4);
+        let mut replacements = 0;
         for v in vectors {
             let prepared_text = v["prepared"].as_str().unwrap();
             assert_eq!(
@@ -676,6 +826,53 @@ mod vectors {
                 "{}",
                 v["name"]
             );
+            // §5: the replacements the vector lists, replayed from its outcome.
+            if let Some(leaving) = v["leavings"].as_array() {
+                let o = execute(&p, v["entropy"].as_str().unwrap()).unwrap();
+                let l: Vec<(String, String)> = leaving
+                    .iter()
+                    .map(|x| {
+                        let f = |k: &str| x[k].as_str().unwrap().to_string();
+                        (f("leaving"), f("reason"))
+                    })
+                    .collect();
+                assert_eq!(replaced(&p, &o, &l), v["replacements"], "{}", v["name"]);
+                replacements += 1;
+            }
         }
+        assert!(replacements >= 2, "vectors cover replacements");
+    }
+
+    #[test]
+    fn r45_a_recorded_replacement_that_is_not_section_5s_is_caught() {
+        let (_, p, entropy, picks) = cases().swap_remove(4);
+        let o = execute(&p, &entropy).unwrap();
+        let mut r = replace_in_order(&p, &o, &leavings(&o, &picks)).unwrap();
+        assert!(check_replacements(&p, &o, &r).is_ok());
+        // Another backup than §5's, or the wrong leader, is caught.
+        let spare = o
+            .backups
+            .iter()
+            .find(|b| **b != r[0].joining)
+            .unwrap()
+            .clone();
+        let honest = r[0].clone();
+        r[0].joining = spare;
+        assert!(
+            check_replacements(&p, &o, &r)
+                .unwrap_err()
+                .contains("replacement 1")
+        );
+        r[0] = honest;
+        r[1].leader = "CQ-9999".into();
+        assert!(check_replacements(&p, &o, &r).is_err());
+        // Someone leaving who holds no seat is caught.
+        let stranger = vec![Replaced {
+            leaving: "CQ-9999".into(),
+            reason: "DECLINED".into(),
+            joining: o.backups[0].clone(),
+            leader: o.leader.clone(),
+        }];
+        assert!(check_replacements(&p, &o, &stranger).is_err());
     }
 }

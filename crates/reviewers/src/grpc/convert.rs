@@ -309,6 +309,7 @@ pub(super) fn record_json(d: &store::DrawRow) -> String {
         "entropy": d.entropy,
         "outcome": d.outcome,
         "failure": d.failure,
+        "replacements": d.replacements,
     })
     .to_string()
 }

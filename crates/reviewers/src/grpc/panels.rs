@@ -208,6 +208,28 @@ async fn call_backup(
         SeatState::Expired => (pb::ReplaceReason::MissedDeadline, "R-45"),
         _ => (pb::ReplaceReason::Declined, "R-45"),
     };
+    // the replacement joins the draw's replayable record (docs/draw.md §5-§6).
+    let replaced = crate::domain::draw::Replaced {
+        leaving: moved.leaving.clone(),
+        reason: reason_pb
+            .as_str_name()
+            .trim_start_matches("REPLACE_REASON_")
+            .to_string(),
+        joining: moved.next.clone(),
+        leader: p
+            .seats
+            .iter()
+            .find(|s| s.leader)
+            .map(|s| s.reviewer_id.clone())
+            .unwrap_or_default(),
+    };
+    if !store::append_replacement(&mut tx, &d, &replaced).await? {
+        return Err(Error::new(
+            qaward_kit::ErrorCode::Aborted,
+            "CONCURRENT_CHANGE",
+            "the draw's record changed meanwhile; try again",
+        ));
+    }
     events::publish(
         &mut tx,
         api.now(),

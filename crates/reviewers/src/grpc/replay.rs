@@ -21,12 +21,33 @@ pub fn verify_record(record_json: &str) -> Result<pb::VerifyDrawResponse, String
         ),
         _ => None,
     };
-    Ok(verify(
-        prepared,
-        field("entropy"),
-        outcome.as_ref(),
-        inputs_hash,
-    ))
+    let replacements: Vec<draw::Replaced> = match record.get("replacements") {
+        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
+            .map_err(|e| format!("the replacements do not parse: {e}"))?,
+        _ => Vec::new(),
+    };
+    let mut answer = verify(prepared, field("entropy"), outcome.as_ref(), inputs_hash);
+    // §6: each recorded replacement must be where §5 sends the seat.
+    if answer.matches && !replacements.is_empty() {
+        let checked = match (serde_json::from_str::<Prepared>(prepared), outcome.as_ref()) {
+            (Ok(p), Some(o)) => draw::check_replacements(&p, o, &replacements),
+            _ => Err("replacements without an outcome".to_string()),
+        };
+        match checked {
+            Ok(()) => {
+                answer.message = format!(
+                    "{}, and its {} replacement(s) as §5 gives them",
+                    answer.message,
+                    replacements.len()
+                )
+            }
+            Err(e) => {
+                answer.matches = false;
+                answer.message = e;
+            }
+        }
+    }
+    Ok(answer)
 }
 
 /// Replays a recorded draw.

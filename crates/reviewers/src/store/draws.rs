@@ -9,7 +9,7 @@ use qaward_kit::{
 use sqlx::Row;
 
 use crate::domain::{
-    draw::{Outcome, Prepared},
+    draw::{Outcome, Prepared, Replaced},
     lifecycle::DrawState,
 };
 
@@ -28,6 +28,8 @@ pub struct DrawRow {
     pub created_micros: i64,
     /// The first draw of its chain (itself, unless it redraws another).
     pub chain: String,
+    /// The replacements made on its panel, in order (§5 of docs/draw.md).
+    pub replacements: Vec<Replaced>,
 }
 
 /// Stores a prepared draw in `chain` (its own id, or the chain of the draw it redraws).
@@ -76,10 +78,31 @@ pub(super) fn draw_row(r: &sqlx::any::AnyRow) -> Result<DrawRow> {
         panel_id: r.try_get("panel_id")?,
         created_micros: r.try_get("created_micros")?,
         chain: r.try_get("chain")?,
+        replacements: serde_json::from_str(&r.try_get::<String, _>("replacements")?)
+            .map_err(Error::internal)?,
     })
 }
 
-pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros, chain";
+pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros, chain, replacements";
+
+/// Appends a replacement to the draw's record, from the list `d` was read with, so two racing
+/// replacements cannot both land on the same list: false when it had changed meanwhile.
+pub async fn append_replacement(conn: &mut Conn, d: &DrawRow, r: &Replaced) -> Result<bool> {
+    let before = serde_json::to_string(&d.replacements).map_err(Error::internal)?;
+    let mut all = d.replacements.clone();
+    all.push(r.clone());
+    let after = serde_json::to_string(&all).map_err(Error::internal)?;
+    let done = sqlx::query(
+        "UPDATE draws SET replacements = $1 WHERE programme_id = $2 AND id = $3 AND replacements = $4",
+    )
+    .bind(after)
+    .bind(&d.programme_id)
+    .bind(&d.id)
+    .bind(before)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
 
 pub async fn get_draw(conn: &mut Conn, programme: &str, id: &str) -> Result<DrawRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(

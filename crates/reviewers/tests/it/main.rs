@@ -712,6 +712,59 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
         );
         assert_eq!(m.replaced_by, x.backup_order[1]);
         assert_eq!(p.backups_remaining, 1);
+
+        // R-45 (issue 22, item 5): both replacements are in the replayable record, in order,
+        // and replay as docs/draw.md §5 gives them; a record naming another backup is caught.
+        let record = r
+            .client
+            .get_draw(as_(
+                &office,
+                pb::GetDrawRequest {
+                    name: d.name.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .record_json;
+        let json: serde_json::Value = serde_json::from_str(&record).unwrap();
+        let bare = |n: &str| n.trim_start_matches("reviewers/").to_string();
+        let got: Vec<(String, String, String)> = json["replacements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let f = |k: &str| x[k].as_str().unwrap().to_string();
+                (f("leaving"), f("reason"), f("joining"))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    bare(&first),
+                    "MISSED_DEADLINE".into(),
+                    bare(&x.backup_order[0])
+                ),
+                (
+                    bare(&second),
+                    "LATE_CONFLICT".into(),
+                    bare(&x.backup_order[1])
+                ),
+            ],
+            "{label}"
+        );
+        let checked = qaward_reviewers::verify_record(&record).unwrap();
+        assert!(checked.matches, "{label}: {}", checked.message);
+        assert!(
+            checked.message.contains("2 replacement(s)"),
+            "{}",
+            checked.message
+        );
+        let mut forged = json.clone();
+        forged["replacements"][1]["joining"] = forged["replacements"][0]["joining"].clone();
+        let caught = qaward_reviewers::verify_record(&forged.to_string()).unwrap();
+        assert!(!caught.matches, "{label}: a forged replacement passed");
     }
 }
 
