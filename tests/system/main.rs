@@ -17,6 +17,7 @@ mod migrations;
 mod outbox_notices;
 mod policy;
 mod postgres;
+mod private_files;
 mod serving;
 mod shutdown;
 mod startup_errors;

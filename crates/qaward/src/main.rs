@@ -201,6 +201,9 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: the data directory's files are the operator's alone (0600,
+    // directories 0700; issue 23, item 5).
+    qaward_kit::files::private_by_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,8 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         telemetry::init(&config.telemetry, "qaward").map_err(|e| format!("telemetry: {e}"))?;
 
     config.refuse_plaintext_beyond_loopback(&targets)?;
+    // What this process creates is private (`main` sets the mask); what it finds is checked.
+    qaward_kit::files::warn_if_wider(&config.data_dir);
     // Before anything binds: a SIGTERM from here on drains (see `shutdown_signal`).
     let shutdown = shutdown_signal().map_err(|e| format!("signal handlers: {e}"))?;
     let mut listeners = Vec::new();
