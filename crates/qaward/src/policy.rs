@@ -40,7 +40,7 @@ mod tests {
         let methods = contract_methods();
         assert_eq!(
             methods.len(),
-            115,
+            116,
             "the contracts changed: update the table"
         );
         let mut rows: Vec<String> = policy()

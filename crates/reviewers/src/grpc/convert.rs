@@ -106,12 +106,12 @@ pub(super) fn programme_pb(r: &store::ProgrammeRow) -> pb::DrawTenant {
     }
 }
 
-/// Personal data is shown to the office, the supervisor and the reviewer themselves;
-/// masked for everyone else (and never logged).
-pub(super) fn reviewer_pb(r: &store::ReviewerRow, c: &Caller) -> pb::Reviewer {
+/// Personal data is masked by default: shown in clear to the reviewer themselves and,
+/// through `RevealReviewer` (`revealed`), on the record; to the office and the supervisor it is
+/// masked like to anyone else (and never logged).
+pub(super) fn reviewer_pb(r: &store::ReviewerRow, c: &Caller, revealed: bool) -> pb::Reviewer {
     let rec = &r.record;
-    let entitled =
-        matches!(c.role, Role::Office | Role::Supervisor) || is_self(c, &rec.certificate_number);
+    let entitled = revealed || is_self(c, &rec.certificate_number);
     let show = |v: &str| if entitled { v.to_string() } else { cn::mask(v) };
     pb::Reviewer {
         name: format!("reviewers/{}", rec.certificate_number),

@@ -178,6 +178,11 @@ impl ReviewerService for ReviewersApi {
         reply(registry::get(self, &c, r).await)
     }
 
+    async fn reveal_reviewer(&self, r: Request<pb::RevealReviewerRequest>) -> Answer<pb::Reviewer> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(registry::reveal(self, &c, r).await)
+    }
+
     async fn list_reviewers(
         &self,
         r: Request<pb::ListReviewersRequest>,

@@ -1,5 +1,5 @@
 //! The municipal registry: importing it, and reading reviewers with their personal
-//! data masked for whoever is not entitled to it.
+//! data masked by default, revealed one at a time for a stated purpose on the record.
 
 use qaward_kit::{
     Error, Result,
@@ -83,7 +83,52 @@ pub(super) async fn get(
     let id = reviewer_id(&r.name, "name")?;
     self_or(c, &id, &[Role::Office, Role::Supervisor])?;
     let mut conn = api.db.pool().acquire().await?;
-    Ok(reviewer_pb(&store::get_reviewer(&mut conn, &id).await?, c))
+    Ok(reviewer_pb(
+        &store::get_reviewer(&mut conn, &id).await?,
+        c,
+        false,
+    ))
+}
+
+/// one reviewer's personal data in clear, for a stated purpose, written to the audit
+/// trail with it. The registry keeper reveals anyone; the office of a programme a reviewer it
+/// drew or appointed, whom it needs to contact.
+pub(super) async fn reveal(
+    api: &ReviewersApi,
+    c: &Caller,
+    r: pb::RevealReviewerRequest,
+) -> Result<pb::Reviewer> {
+    let id = reviewer_id(&r.name, "name")?;
+    let purpose = r.purpose.trim().to_string();
+    if purpose.is_empty() || purpose.chars().count() > 200 || purpose.contains(['\n', '\r']) {
+        return Err(Error::invalid(
+            "purpose",
+            "must be one line of 1-200 characters: why the data is needed",
+        ));
+    }
+    c.require(&[Role::Office])?;
+    let key = RequestKey::new("RevealReviewer", c, &r.request_id, &r)?;
+    api.change(key, |mut tx| async move {
+        let row = store::get_reviewer(&mut tx, &id).await?;
+        let entitled = c.registry_keeper
+            || match c.programme_id() {
+                Some(p) => store::seated_in(&mut tx, &id, p).await?,
+                None => false,
+            };
+        if !entitled {
+            return Err(Error::permission_denied(
+                "only the registry keeper, or the office of a programme that drew or appointed this reviewer, reveals their data",
+            ));
+        }
+        let response = reviewer_pb(&row, c, true);
+        let record = AuditRecord::by(c, "reviewer.reveal", response.name.clone())
+            .because("R-54")
+            .with_detail(serde_json::json!({
+                "purpose": purpose, "fields": ["mobile", "resident_id"],
+            }));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
 }
 
 pub(super) async fn list(
@@ -104,7 +149,7 @@ pub(super) async fn list(
     let mut rows = store::list_reviewers(&api.db, &page, &speciality, r.query.trim()).await?;
     let next_page_token = page.finish(&mut rows, |x| x.record.certificate_number.clone());
     Ok(pb::ListReviewersResponse {
-        reviewers: rows.iter().map(|x| reviewer_pb(x, c)).collect(),
+        reviewers: rows.iter().map(|x| reviewer_pb(x, c, false)).collect(),
         next_page_token,
     })
 }

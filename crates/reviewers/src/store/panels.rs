@@ -182,6 +182,20 @@ pub async fn appointees(
     ))
 }
 
+/// R-54: whether `reviewer` holds, or held, a seat (member or backup) on a panel of
+/// `programme`: drawn or appointed for it.
+pub async fn seated_in(conn: &mut Conn, reviewer: &str, programme: &str) -> Result<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM panel_seats s JOIN panels p ON p.id = s.panel_id
+         WHERE s.reviewer_id = $1 AND p.programme_id = $2 LIMIT 1",
+    )
+    .bind(reviewer)
+    .bind(programme)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
+
 /// Books `reviewer` for every day of the window. The primary key refuses a day already
 /// booked, whoever booked it: that refusal is how concurrent draws are kept apart.
 pub async fn book(conn: &mut Conn, reviewer: &str, days: &[String], panel: &str) -> Result<()> {

@@ -421,6 +421,53 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
             .unwrap()
             .into_inner();
         assert_eq!(own.mobile, "13800000001");
+        // masked by default, the office and the supervisor included (it was shown in
+        // clear to them before); revealed one reviewer at a time, for a stated purpose.
+        let staff = r
+            .client
+            .get_reviewer(as_(
+                &office,
+                pb::GetReviewerRequest {
+                    name: "reviewers/CQ-0001".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (staff.mobile.as_str(), staff.resident_id.contains('*')),
+            ("138****0001", true)
+        );
+        let reveal = |purpose: &str| pb::RevealReviewerRequest {
+            name: "reviewers/CQ-0001".into(),
+            purpose: purpose.into(),
+            request_id: String::new(),
+        };
+        let e = r
+            .client
+            .reveal_reviewer(as_(&office, reveal(" ")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::InvalidArgument,
+            "a purpose is stated"
+        );
+        let shown = r
+            .client
+            .reveal_reviewer(as_(&office, reveal("核对注册信息")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(shown.mobile, "13800000001", "the registry keeper");
+        // Another programme's office never drew this reviewer: nothing is revealed.
+        let stranger = r.keys.other_token("office-9", Role::Office, "other");
+        let e = r
+            .client
+            .reveal_reviewer(as_(&stranger, reveal("联系评审员")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
         let e = r
             .client
             .get_reviewer(as_(
