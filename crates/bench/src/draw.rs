@@ -78,7 +78,9 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
     let registry::Import { good, rejected, .. } =
         registry::parse(csv.as_bytes(), Format::Csv, Encoding::Utf8).map_err(|e| e.0)?;
     let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
-    store::upsert_reviewers(&mut tx, &good, now)
+    // Sealed as the service seals them, so the import's cost is the real one.
+    let fields = qaward_kit::fields::FieldKeys::ephemeral(qaward_kit::fields::Algorithm::Sm4Gcm);
+    store::upsert_reviewers(&mut tx, &good, now, &fields)
         .await
         .map_err(|e| e.message.clone())?;
     tx.commit().await.map_err(|e| e.to_string())?;

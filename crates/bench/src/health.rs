@@ -50,7 +50,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
     let verifier = Verifier::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let ctx = ServiceContext::new(config, verifier);
+    let ctx = ServiceContext::new(config, verifier).expect("field keys");
     let host = qaward_reviewers::start(&ctx)
         .await
         .map_err(|e| e.to_string())?;

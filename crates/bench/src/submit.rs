@@ -118,6 +118,9 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
         verifier: keys.verifier.clone(),
         clock: Arc::new(qaward_kit::clock::SystemClock),
         randomness: Arc::new(qaward_kit::clock::SeededRandomness::new(1)),
+        fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
+            qaward_kit::fields::Algorithm::Sm4Gcm,
+        )),
     };
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
         .add_service(ApplicationServiceServer::new(

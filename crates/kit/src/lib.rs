@@ -26,6 +26,7 @@ pub mod convert;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod files;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;

@@ -31,18 +31,26 @@ pub struct ServiceContext {
     pub verifier: Arc<Verifier>,
     pub clock: SharedClock,
     pub randomness: SharedRandomness,
+    /// The keys that seal personal-data fields at rest.
+    pub fields: Arc<crate::fields::FieldKeys>,
 }
 
 impl ServiceContext {
     /// The context of a real process: the configured clock (the wall clock unless `[clock]`
     /// says otherwise) and the operating system's randomness.
-    pub fn new(config: Config, verifier: Arc<Verifier>) -> Self {
-        ServiceContext {
+    /// The field keys come from the configured key file, made on first start.
+    pub fn new(config: Config, verifier: Arc<Verifier>) -> Result<Self, String> {
+        let fields = crate::fields::FieldKeys::load_or_create(
+            &config.privacy.key_file_in(&config.data_dir),
+            config.privacy.algorithm,
+        )?;
+        Ok(ServiceContext {
             clock: crate::clock::from_config(&config.clock),
             config: Arc::new(config),
             verifier,
             randomness: Arc::new(crate::clock::OsRandomness),
-        }
+            fields: Arc::new(fields),
+        })
     }
 }
 

@@ -67,7 +67,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     let verifier = Verifier::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
-    let ctx = ServiceContext::new(config, verifier);
+    let ctx = ServiceContext::new(config, verifier)?;
     if ctx.config.clock.simulated() {
         tracing::warn!(
             start = ?ctx.config.clock.start,

@@ -49,6 +49,16 @@ pub fn relay_events(db: &Database, ctx: &ServiceContext) {
 /// feed, and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    // personal data an older version stored in clear is sealed before serving.
+    let sealed = store::seal_plaintext(&db, &ctx.fields, 500)
+        .await
+        .map_err(|e| DbError::Setup(format!("sealing personal data: {e}")))?;
+    if sealed > 0 {
+        tracing::info!(
+            rows = sealed,
+            "sealed reviewers' personal data stored in clear (R-54)"
+        );
+    }
     relay_events(&db, ctx);
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();

@@ -60,6 +60,9 @@ async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Running 
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(5)),
+        fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
+            qaward_kit::fields::Algorithm::Sm4Gcm,
+        )),
     };
     let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
         .add_service(

@@ -110,6 +110,9 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(19)),
+        fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
+            qaward_kit::fields::Algorithm::Sm4Gcm,
+        )),
     };
     let server = |name: &str| ServiceHost::new(name, &ctx.config.server, ctx.verifier.clone());
 

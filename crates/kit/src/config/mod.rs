@@ -103,6 +103,35 @@ pub struct Config {
     pub gateway: Gateway,
     pub tls: Tls,
     pub clock: ClockSettings,
+    pub privacy: Privacy,
+}
+
+/// Personal data at rest: the field cipher and where its keys are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Privacy {
+    /// `SM4-GCM` (default) or `AES-256-GCM`: the algorithm of the keys a new key file gets.
+    pub algorithm: crate::fields::Algorithm,
+    /// The field key file; empty: `{data_dir}/keys/fields.json`. A KMS- or HSM-mounted path is
+    /// the production choice.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            algorithm: crate::fields::Algorithm::Sm4Gcm,
+            key_file: None,
+        }
+    }
+}
+
+impl Privacy {
+    pub fn key_file_in(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys").join("fields.json"))
+    }
 }
 
 impl Default for Config {
@@ -121,6 +150,7 @@ impl Default for Config {
             gateway: Gateway::default(),
             tls: Tls::default(),
             clock: ClockSettings::default(),
+            privacy: Privacy::default(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub async fn start(db: TestDb, settings: Notifications) -> Running {
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(11)),
+        fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
+            qaward_kit::fields::Algorithm::Sm4Gcm,
+        )),
     };
     let api = qaward_notifications::service(db.db.clone(), &ctx)
         .await

@@ -109,10 +109,20 @@ pub(super) fn programme_pb(r: &store::ProgrammeRow) -> pb::DrawTenant {
 /// Personal data is masked by default: shown in clear to the reviewer themselves and,
 /// through `RevealReviewer` (`revealed`), on the record; to the office and the supervisor it is
 /// masked like to anyone else (and never logged).
-pub(super) fn reviewer_pb(r: &store::ReviewerRow, c: &Caller, revealed: bool) -> pb::Reviewer {
+/// The stored values are sealed; they are opened here, for the answer only.
+pub(super) fn reviewer_pb(
+    r: &store::ReviewerRow,
+    c: &Caller,
+    revealed: bool,
+    keys: &qaward_kit::fields::FieldKeys,
+) -> pb::Reviewer {
     let rec = &r.record;
     let entitled = revealed || is_self(c, &rec.certificate_number);
-    let show = |v: &str| if entitled { v.to_string() } else { cn::mask(v) };
+    let show = |v: &str| {
+        // A value the keys cannot open is shown as unreadable, never as its ciphertext.
+        let plain = keys.open(v).unwrap_or_else(|_| "????".into());
+        if entitled { plain } else { cn::mask(&plain) }
+    };
     pb::Reviewer {
         name: format!("reviewers/{}", rec.certificate_number),
         display_name: rec.name.clone(),

@@ -50,7 +50,7 @@ pub(super) async fn import(
     } = registry::parse(&r.content, format, encoding)
         .map_err(|e| Error::invalid("content", e.0))?;
     api.change(key, |mut tx| async move {
-        let n = store::upsert_reviewers(&mut tx, &good, api.now()).await?;
+        let n = store::upsert_reviewers(&mut tx, &good, api.now(), &api.ctx.fields).await?;
         let response = pb::ImportReviewersResponse {
             created: n.created as i32,
             updated: n.updated as i32,
@@ -87,6 +87,7 @@ pub(super) async fn get(
         &store::get_reviewer(&mut conn, &id).await?,
         c,
         false,
+        &api.ctx.fields,
     ))
 }
 
@@ -120,7 +121,7 @@ pub(super) async fn reveal(
                 "only the registry keeper, or the office of a programme that drew or appointed this reviewer, reveals their data",
             ));
         }
-        let response = reviewer_pb(&row, c, true);
+        let response = reviewer_pb(&row, c, true, &api.ctx.fields);
         let record = AuditRecord::by(c, "reviewer.reveal", response.name.clone())
             .because("R-54")
             .with_detail(serde_json::json!({
@@ -149,7 +150,10 @@ pub(super) async fn list(
     let mut rows = store::list_reviewers(&api.db, &page, &speciality, r.query.trim()).await?;
     let next_page_token = page.finish(&mut rows, |x| x.record.certificate_number.clone());
     Ok(pb::ListReviewersResponse {
-        reviewers: rows.iter().map(|x| reviewer_pb(x, c, false)).collect(),
+        reviewers: rows
+            .iter()
+            .map(|x| reviewer_pb(x, c, false, &api.ctx.fields))
+            .collect(),
         next_page_token,
     })
 }

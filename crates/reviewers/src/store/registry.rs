@@ -1,5 +1,6 @@
 //! The registry's reviewers, imported and read; its version, which the candidate cache keys on.
 
+use qaward_kit::fields::FieldKeys;
 use qaward_kit::{
     Error, Result,
     clock::unix_micros,
@@ -51,10 +52,12 @@ pub struct Upserted {
 }
 
 /// Inserts new certificate numbers and updates changed rows; identical rows are untouched.
+/// Personal data (mobile, resident ID) is stored sealed with `keys` (R-54); the rest in clear.
 pub async fn upsert_reviewers(
     conn: &mut Conn,
     records: &[ReviewerRecord],
     at: time::OffsetDateTime,
+    keys: &FieldKeys,
 ) -> Result<Upserted> {
     let now = unix_micros(at);
     let mut n = Upserted::default();
@@ -69,8 +72,8 @@ pub async fn upsert_reviewers(
         let bind = |q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
             q.bind(r.certificate_number.clone())
                 .bind(r.name.clone())
-                .bind(r.mobile.clone())
-                .bind(r.resident_id.clone())
+                .bind(keys.seal(&r.mobile))
+                .bind(keys.seal(&r.resident_id))
                 .bind(r.cert_valid_from.clone())
                 .bind(r.cert_valid_until.clone())
                 .bind(specialities_text(&r.specialities))
@@ -88,7 +91,7 @@ pub async fn upsert_reviewers(
                 .await?;
                 n.created += 1;
             }
-            Some(row) if reviewer_row(&row)?.record == *r => n.unchanged += 1,
+            Some(row) if opened(reviewer_row(&row)?.record, keys)? == *r => n.unchanged += 1,
             Some(_) => {
                 bind(sqlx::query(
                     "UPDATE reviewers SET display_name = $2, mobile = $3, resident_id = $4, cert_valid_from = $5,
@@ -102,6 +105,52 @@ pub async fn upsert_reviewers(
         }
     }
     Ok(n)
+}
+
+/// A stored record with its personal data opened (legacy plaintext reads as is).
+pub fn opened(mut rec: ReviewerRecord, keys: &FieldKeys) -> Result<ReviewerRecord> {
+    rec.mobile = keys.open(&rec.mobile).map_err(Error::internal)?;
+    rec.resident_id = keys.open(&rec.resident_id).map_err(Error::internal)?;
+    Ok(rec)
+}
+
+/// R-54: seals what older versions stored in clear, a batch of `batch` rows at a time; how
+/// many it sealed. Resumable: a row is sealed or not, and a rerun seals what is left.
+pub async fn seal_plaintext(db: &Database, keys: &FieldKeys, batch: i64) -> Result<u64> {
+    let mut sealed = 0;
+    loop {
+        let mut tx = db.pool().begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, mobile, resident_id FROM reviewers
+             WHERE (mobile <> '' AND mobile NOT LIKE 'enc1:%')
+                OR (resident_id <> '' AND resident_id NOT LIKE 'enc1:%')
+             ORDER BY id LIMIT $1",
+        )
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(sealed);
+        }
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            let seal = |v: String| {
+                if FieldKeys::is_sealed(&v) {
+                    v
+                } else {
+                    keys.seal(&v)
+                }
+            };
+            sqlx::query("UPDATE reviewers SET mobile = $1, resident_id = $2 WHERE id = $3")
+                .bind(seal(r.try_get("mobile")?))
+                .bind(seal(r.try_get("resident_id")?))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sealed += 1;
+        }
+        tx.commit().await?;
+    }
 }
 
 pub async fn get_reviewer(conn: &mut Conn, id: &str) -> Result<ReviewerRow> {

@@ -23,7 +23,8 @@ struct Running {
     client: ReviewerServiceClient<Channel>,
     keys: TestKeys,
     clock: Arc<ManualClock>,
-    _db: TestDb,
+    fields: Arc<qaward_kit::fields::FieldKeys>,
+    db: TestDb,
 }
 
 async fn start(db: TestDb) -> Running {
@@ -36,7 +37,11 @@ async fn start(db: TestDb) -> Running {
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(7)),
+        fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
+            qaward_kit::fields::Algorithm::Sm4Gcm,
+        )),
     };
+    let fields = ctx.fields.clone();
     let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(
         pb::reviewer_service_server::ReviewerServiceServer::new(
             qaward_reviewers::ReviewersApi::new(db.db.clone(), ctx),
@@ -47,7 +52,8 @@ async fn start(db: TestDb) -> Running {
         client: ReviewerServiceClient::new(channel),
         keys,
         clock,
-        _db: db,
+        fields,
+        db,
     }
 }
 
@@ -421,6 +427,47 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
             .unwrap()
             .into_inner();
         assert_eq!(own.mobile, "13800000001");
+        // at rest the personal data is sealed with SM4-GCM, the plaintext nowhere in
+        // the row; a row an older version stored in clear is sealed by the start-up pass.
+        let stored = |id: &'static str| {
+            let pool = r.db.db.pool().clone();
+            async move {
+                let row = sqlx::query("SELECT mobile, resident_id FROM reviewers WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                use sqlx::Row;
+                (
+                    row.try_get::<String, _>(0).unwrap(),
+                    row.try_get::<String, _>(1).unwrap(),
+                )
+            }
+        };
+        let (mobile, resident) = stored("CQ-0001").await;
+        assert!(
+            mobile.starts_with("enc1:sm4-gcm:k1:") && !mobile.contains("13800000001"),
+            "{mobile}"
+        );
+        assert!(resident.starts_with("enc1:sm4-gcm:"));
+        assert_eq!(r.fields.open(&mobile).unwrap(), "13800000001");
+        sqlx::query("UPDATE reviewers SET mobile = '13800000002' WHERE id = 'CQ-0002'")
+            .execute(r.db.db.pool())
+            .await
+            .unwrap();
+        let n = qaward_reviewers::store::seal_plaintext(&r.db.db, &r.fields, 2)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "only the plaintext row");
+        let (mobile, _) = stored("CQ-0002").await;
+        assert_eq!(r.fields.open(&mobile).unwrap(), "13800000002");
+        assert_eq!(
+            qaward_reviewers::store::seal_plaintext(&r.db.db, &r.fields, 2)
+                .await
+                .unwrap(),
+            0,
+            "a rerun finds nothing left"
+        );
         // masked by default, the office and the supervisor included (it was shown in
         // clear to them before); revealed one reviewer at a time, for a stated purpose.
         let staff = r
@@ -448,11 +495,7 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
             .reveal_reviewer(as_(&office, reveal(" ")))
             .await
             .unwrap_err();
-        assert_eq!(
-            e.code(),
-            Code::InvalidArgument,
-            "a purpose is stated"
-        );
+        assert_eq!(e.code(), Code::InvalidArgument, "a purpose is stated");
         let shown = r
             .client
             .reveal_reviewer(as_(&office, reveal("核对注册信息")))

@@ -32,6 +32,9 @@ async fn start(db: TestDb) -> Running {
             time::macros::datetime!(2026-04-01 09:00 UTC),
         )),
         randomness: Arc::new(SeededRandomness::new(11)),
+        fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
+            qaward_kit::fields::Algorithm::Sm4Gcm,
+        )),
     };
     let host = ServiceHost::new("scoring", &ctx.config.server, ctx.verifier.clone()).add_service(
         pb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(

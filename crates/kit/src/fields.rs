@@ -1,0 +1,303 @@
+//! Personal data encrypted at rest, field by field (R-54; PIPL Art. 51, 等保 2.0, GB/T
+//! 39786-2021): SM4-GCM by default (the national block cipher in the GCM mode of operation),
+//! AES-256-GCM selectable. Each stored value carries the algorithm and the id of the key that
+//! sealed it, so keys can be rotated and old values still opened:
+//!
+//! ```text
+//! enc1:{algorithm}:{key id}:{base64 (nonce[12] ‖ ciphertext ‖ tag[16])}
+//! ```
+//!
+//! The keys live in a key file outside the database (`{data_dir}/keys/fields.json` by default,
+//! or a KMS-mounted path), created 0600 on first use; [`FieldKeys`] is the one interface a
+//! county replaces to plug in a certified cryptographic module. A value without the prefix is
+//! legacy plaintext: [`FieldKeys::open`] returns it as is, and the services re-seal such rows
+//! at start (resumably: a row is either sealed or not).
+
+// RustCrypto's aead 0.5 API takes `generic_array` 0.14 arrays, which that crate now marks
+// deprecated in favour of its 1.x; the aead 0.6 line moves off them.
+#![allow(deprecated)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aes_gcm::{
+    AesGcm, KeyInit,
+    aead::{Aead, generic_array::GenericArray},
+};
+use base64::Engine as _;
+
+const PREFIX: &str = "enc1:";
+
+/// The field cipher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Algorithm {
+    #[serde(rename = "SM4-GCM")]
+    Sm4Gcm,
+    #[serde(rename = "AES-256-GCM")]
+    Aes256Gcm,
+}
+
+impl Algorithm {
+    fn tag(self) -> &'static str {
+        match self {
+            Algorithm::Sm4Gcm => "sm4-gcm",
+            Algorithm::Aes256Gcm => "aes256-gcm",
+        }
+    }
+
+    fn parse_tag(s: &str) -> Option<Algorithm> {
+        [Algorithm::Sm4Gcm, Algorithm::Aes256Gcm]
+            .into_iter()
+            .find(|a| a.tag() == s)
+    }
+
+    fn key_len(self) -> usize {
+        match self {
+            Algorithm::Sm4Gcm => 16,
+            Algorithm::Aes256Gcm => 32,
+        }
+    }
+}
+
+type Sm4Gcm = AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
+
+/// The key file: which key seals new values, and every key that may open old ones.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct KeyFile {
+    algorithm: Algorithm,
+    current: String,
+    /// key id → hex key.
+    keys: BTreeMap<String, String>,
+}
+
+/// The keys that seal and open personal-data fields.
+pub struct FieldKeys {
+    algorithm: Algorithm,
+    current: String,
+    keys: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for FieldKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys themselves.
+        f.debug_struct("FieldKeys")
+            .field("algorithm", &self.algorithm)
+            .field("current", &self.current)
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why a stored value could not be opened.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FieldError {
+    #[error("sealed with key {0}, which the key file does not hold")]
+    UnknownKey(String),
+    #[error("a sealed value that does not parse or does not authenticate")]
+    Corrupt,
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).expect("the operating system's randomness");
+    b
+}
+
+impl FieldKeys {
+    /// One fresh random key held in memory only (tests, and a process that keeps no data).
+    pub fn ephemeral(algorithm: Algorithm) -> FieldKeys {
+        FieldKeys {
+            algorithm,
+            current: "k1".into(),
+            keys: [("k1".to_string(), random_bytes(algorithm.key_len()))].into(),
+        }
+    }
+
+    /// The key file at `path`, created (0600, with a fresh key `k1` for `algorithm`) when it
+    /// does not exist.
+    pub fn load_or_create(path: &Path, algorithm: Algorithm) -> Result<FieldKeys, String> {
+        let what = |e: &dyn std::fmt::Display| format!("field key file {}: {e}", path.display());
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| what(&e))?;
+            }
+            let file = KeyFile {
+                algorithm,
+                current: "k1".into(),
+                keys: [(
+                    "k1".to_string(),
+                    hex::encode(random_bytes(algorithm.key_len())),
+                )]
+                .into(),
+            };
+            let text = serde_json::to_string_pretty(&file).map_err(|e| what(&e))?;
+            // Written whole under a private name, then linked into place: processes starting
+            // together see no file or a complete one, and the first link wins.
+            let tmp = path.with_extension(format!("tmp-{}", hex::encode(random_bytes(6))));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            use std::io::Write;
+            options
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+                .map_err(|e| what(&e))?;
+            let linked = std::fs::hard_link(&tmp, path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(what(&e)),
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
+        let file: KeyFile = serde_json::from_str(&text).map_err(|e| what(&e))?;
+        let mut keys = BTreeMap::new();
+        for (id, k) in &file.keys {
+            let bytes = hex::decode(k).map_err(|e| what(&e))?;
+            if bytes.len() != file.algorithm.key_len() {
+                return Err(what(&format!(
+                    "key {id} is {} bytes, {} wants {}",
+                    bytes.len(),
+                    file.algorithm.tag(),
+                    file.algorithm.key_len()
+                )));
+            }
+            keys.insert(id.clone(), bytes);
+        }
+        if !keys.contains_key(&file.current) {
+            return Err(what(&format!(
+                "the current key {} is not in it",
+                file.current
+            )));
+        }
+        Ok(FieldKeys {
+            algorithm: file.algorithm,
+            current: file.current,
+            keys,
+        })
+    }
+
+    /// Whether `stored` is a sealed value (not legacy plaintext).
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(PREFIX)
+    }
+
+    /// `plain` sealed with the current key; the empty string stays empty (nothing to hide).
+    pub fn seal(&self, plain: &str) -> String {
+        if plain.is_empty() {
+            return String::new();
+        }
+        let key = &self.keys[&self.current];
+        let nonce = random_bytes(12);
+        let sealed = match self.algorithm {
+            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
+                .encrypt(GenericArray::from_slice(&nonce), plain.as_bytes()),
+            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
+                .encrypt(GenericArray::from_slice(&nonce), plain.as_bytes()),
+        }
+        .expect("GCM seals any length this service stores");
+        let mut body = nonce;
+        body.extend(sealed);
+        format!(
+            "{PREFIX}{}:{}:{}",
+            self.algorithm.tag(),
+            self.current,
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(body)
+        )
+    }
+
+    /// The plaintext of a stored value: sealed values are opened with the key they name;
+    /// legacy plaintext is returned as is.
+    pub fn open(&self, stored: &str) -> Result<String, FieldError> {
+        let Some(rest) = stored.strip_prefix(PREFIX) else {
+            return Ok(stored.to_string());
+        };
+        let mut parts = rest.splitn(3, ':');
+        let (Some(alg), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(FieldError::Corrupt);
+        };
+        let alg = Algorithm::parse_tag(alg).ok_or(FieldError::Corrupt)?;
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| FieldError::UnknownKey(kid.to_string()))?;
+        if key.len() != alg.key_len() {
+            return Err(FieldError::Corrupt);
+        }
+        let body = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(body)
+            .map_err(|_| FieldError::Corrupt)?;
+        if body.len() < 12 + 16 {
+            return Err(FieldError::Corrupt);
+        }
+        let (nonce, ct) = body.split_at(12);
+        let plain = match alg {
+            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
+                .decrypt(GenericArray::from_slice(nonce), ct),
+            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
+                .decrypt(GenericArray::from_slice(nonce), ct),
+        }
+        .map_err(|_| FieldError::Corrupt)?;
+        String::from_utf8(plain).map_err(|_| FieldError::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r54_a_value_is_sealed_with_sm4_gcm_by_default_and_opens_only_with_its_key() {
+        let keys = FieldKeys::ephemeral(Algorithm::Sm4Gcm);
+        let sealed = keys.seal("13800000001");
+        assert!(sealed.starts_with("enc1:sm4-gcm:k1:"), "{sealed}");
+        assert!(!sealed.contains("13800000001"));
+        assert_ne!(keys.seal("13800000001"), sealed, "a fresh nonce each time");
+        assert_eq!(keys.open(&sealed).unwrap(), "13800000001");
+        // Another key does not open it; a flipped byte does not authenticate.
+        let other = FieldKeys::ephemeral(Algorithm::Sm4Gcm);
+        assert_eq!(other.open(&sealed), Err(FieldError::Corrupt));
+        let mut bad = sealed.clone();
+        let last = bad.pop().unwrap();
+        bad.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(keys.open(&bad), Err(FieldError::Corrupt));
+        // Legacy plaintext reads as is, and the empty value stays empty.
+        assert_eq!(keys.open("13800000002").unwrap(), "13800000002");
+        assert_eq!(keys.seal(""), "");
+        let aes = FieldKeys::ephemeral(Algorithm::Aes256Gcm);
+        let s = aes.seal("500235199001011234");
+        assert!(s.starts_with("enc1:aes256-gcm:k1:"));
+        assert_eq!(aes.open(&s).unwrap(), "500235199001011234");
+    }
+
+    #[test]
+    fn r54_the_sm4_block_cipher_gives_the_standards_example() {
+        // GB/T 32907-2016, Appendix A, example 1: key = plaintext =
+        // 0123456789abcdeffedcba9876543210 → 681edf34d206965e86b3e94f536e4246.
+        use aes_gcm::aead::generic_array::GenericArray as A;
+        use sm4::cipher::{BlockEncrypt, KeyInit as _};
+        let k = hex::decode("0123456789abcdeffedcba9876543210").unwrap();
+        let mut block = A::clone_from_slice(&k);
+        sm4::Sm4::new(A::from_slice(&k)).encrypt_block(&mut block);
+        assert_eq!(hex::encode(block), "681edf34d206965e86b3e94f536e4246");
+    }
+
+    #[test]
+    fn the_key_file_is_made_private_once_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/fields.json");
+        let a = FieldKeys::load_or_create(&path, Algorithm::Sm4Gcm).unwrap();
+        let sealed = a.seal("13800000001");
+        let b = FieldKeys::load_or_create(&path, Algorithm::Aes256Gcm).unwrap();
+        assert_eq!(b.open(&sealed).unwrap(), "13800000001", "the file wins");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert!(!format!("{a:?}").contains(&hex::encode(&a.keys["k1"])));
+    }
+}
