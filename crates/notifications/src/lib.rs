@@ -66,6 +66,7 @@ pub async fn service(db: Database, ctx: &ServiceContext) -> Result<Notifications
         ctx.randomness.clone(),
         settings,
         wake.clone(),
+        ctx.fields.clone(),
     )
     .spawn(settings.workers);
     Ok(NotificationsApi::new(db, ctx.clone(), calendar, wake))

@@ -43,6 +43,8 @@ pub struct Pool {
     buckets: Mutex<HashMap<Channel, TokenBucket>>,
     started: Instant,
     wake: Arc<Notify>,
+    /// Opens the sealed addresses for the attempt only.
+    fields: Arc<qaward_kit::fields::FieldKeys>,
     /// `notifications.deliveries`: attempts by channel and outcome (delivered, retrying, dead).
     attempts: opentelemetry::metrics::Counter<u64>,
 }
@@ -55,6 +57,7 @@ impl Pool {
         randomness: SharedRandomness,
         settings: &qaward_kit::config::Notifications,
         wake: Arc<Notify>,
+        fields: Arc<qaward_kit::fields::FieldKeys>,
     ) -> Arc<Pool> {
         let r = &settings.rate_per_second;
         let buckets = [
@@ -67,6 +70,7 @@ impl Pool {
         .map(|(c, rate)| (c, TokenBucket::new(rate)))
         .collect();
         Arc::new(Pool {
+            fields,
             db,
             channels,
             clock,
@@ -200,8 +204,14 @@ impl Pool {
         if channel == Channel::Inbox {
             return Outcome::Delivered;
         }
+        // The address is sealed at rest; it is opened for this attempt only.
+        let mut open = d.clone();
+        match self.fields.open(&d.address) {
+            Ok(a) => open.address = a,
+            Err(e) => return Outcome::Permanent(format!("the address does not open: {e}")),
+        }
         self.channels
-            .send(channel, d, self.clock.now().unix_timestamp())
+            .send(channel, &open, self.clock.now().unix_timestamp())
             .await
     }
 

@@ -62,7 +62,8 @@ impl Email {
     pub async fn send(&self, d: &DeliveryRow) -> Outcome {
         let to: Mailbox = match d.address.parse() {
             Ok(m) => m,
-            Err(e) => return Outcome::Permanent(format!("{:?} is not a mailbox: {e}", d.address)),
+            // The address itself is personal data: it stays out of the error.
+            Err(e) => return Outcome::Permanent(format!("the address is not a mailbox: {e}")),
         };
         let message = Message::builder()
             .from(self.from.clone())

@@ -1,5 +1,6 @@
 //! Proto ↔ domain for `qaward.notifications.v1`. No rule is decided here.
 
+use qaward_kit::fields::FieldKeys;
 use qaward_kit::{Error, Result, clock::to_timestamp, error::FieldViolation};
 use qaward_proto::qaward::notifications::v1 as pb;
 use std::collections::BTreeMap;
@@ -148,12 +149,14 @@ pub(super) fn variables_of(
     }
 }
 
-pub(super) fn recipients_json(list: &[Recipient]) -> String {
+/// The recipients as stored: their e-mail and mobile sealed.
+pub(super) fn recipients_json(list: &[Recipient], keys: &FieldKeys) -> String {
     serde_json::Value::Array(
         list.iter()
             .map(|r| {
                 serde_json::json!({
-                    "id": r.id, "display_name": r.display_name, "email": r.email, "mobile": r.mobile,
+                    "id": r.id, "display_name": r.display_name,
+                    "email": keys.seal(&r.email), "mobile": keys.seal(&r.mobile),
                     "channels": r.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
                 })
             })
@@ -162,16 +165,31 @@ pub(super) fn recipients_json(list: &[Recipient]) -> String {
     .to_string()
 }
 
-pub(super) fn recipients_pb(json: &str) -> Vec<pb::Recipient> {
+/// Stored recipients as a reader sees them: the addresses opened, and masked unless `shown`
+/// says the reader is that recipient (R-54: masked by default, staff included).
+pub(super) fn recipients_pb(
+    json: &str,
+    keys: &FieldKeys,
+    shown: &dyn Fn(&str) -> bool,
+) -> Vec<pb::Recipient> {
     let list: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
     list.iter()
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            let id = s("id");
+            let address = |k: &str| {
+                let plain = keys.open(&s(k)).unwrap_or_else(|_| "????".into());
+                if shown(&id) || plain.is_empty() {
+                    plain
+                } else {
+                    qaward_kit::cn::mask(&plain)
+                }
+            };
             pb::Recipient {
-                id: s("id"),
                 display_name: s("display_name"),
-                email: s("email"),
-                mobile: s("mobile"),
+                email: address("email"),
+                mobile: address("mobile"),
+                id,
                 channels: r["channels"]
                     .as_array()
                     .map(|a| {
@@ -205,11 +223,16 @@ pub(super) fn delivery_pb(d: &DeliveryRow) -> pb::Delivery {
     }
 }
 
-pub(super) fn notification_pb(n: &NotificationRow, deliveries: &[DeliveryRow]) -> pb::Notification {
+pub(super) fn notification_pb(
+    n: &NotificationRow,
+    deliveries: &[DeliveryRow],
+    keys: &FieldKeys,
+    shown: &dyn Fn(&str) -> bool,
+) -> pb::Notification {
     pb::Notification {
         name: format!("notifications/{}", n.id),
         event_type: n.event_type.clone(),
-        recipients: recipients_pb(&n.recipients),
+        recipients: recipients_pb(&n.recipients, keys, shown),
         variables: serde_json::from_str(&n.variables).unwrap_or_default(),
         send_time: Some(to_timestamp(n.send_micros)),
         deliveries: deliveries.iter().map(delivery_pb).collect(),

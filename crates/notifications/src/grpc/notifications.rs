@@ -62,7 +62,7 @@ impl NotificationsApi {
             id: self.new_id(),
             event_type: event.name.clone(),
             variables: serde_json::to_string(variables).unwrap_or_default(),
-            recipients: recipients_json(recipients),
+            recipients: recipients_json(recipients, &self.ctx.fields),
             send_micros: unix_micros(send_at),
             reminder_id,
             created_by: by.to_string(),
@@ -92,7 +92,8 @@ impl NotificationsApi {
                     event_type: event.name.clone(),
                     recipient_id: r.id.clone(),
                     channel: ch.as_str().to_string(),
-                    address: r.address(*ch).to_string(),
+                    // Sealed at rest; the worker opens it for the attempt.
+                    address: self.ctx.fields.seal(r.address(*ch)),
                     template_version: t.version,
                     subject: text.subject,
                     body: text.body,
@@ -176,7 +177,7 @@ impl NotificationsApi {
                 &c.subject,
             )
             .await?;
-        let response = notification_pb(&row, &deliveries);
+        let response = notification_pb(&row, &deliveries, &self.ctx.fields, &|_| false);
         let record = AuditRecord::by(c, "notification.create", response.name.clone())
             .because(event.rule.clone())
             .with_detail(serde_json::json!({
@@ -199,7 +200,7 @@ impl NotificationsApi {
         let mut conn = self.db.pool().acquire().await?;
         let n = store::get_notification(&mut conn, &id).await?;
         let d = store::deliveries_of(&mut conn, &id).await?;
-        Ok(notification_pb(&n, &d))
+        Ok(notification_pb(&n, &d, &self.ctx.fields, &|_| false))
     }
 
     pub(super) async fn notification_list(
@@ -225,7 +226,9 @@ impl NotificationsApi {
         let mut notifications = Vec::new();
         for n in &rows {
             let mut d = store::deliveries_of(&mut conn, &n.id).await?;
-            let mut p = notification_pb(n, &[]);
+            // A recipient reading its own sees its own address; staff see it masked.
+            let mine = |id: &str| own && id == r.recipient_id;
+            let mut p = notification_pb(n, &[], &self.ctx.fields, &mine);
             if own {
                 d.retain(|d| d.recipient_id == r.recipient_id);
                 p.recipients.retain(|x| x.id == r.recipient_id);

@@ -111,7 +111,7 @@ impl NotificationsApi {
                     id: id.clone(),
                     event_type: event.name.clone(),
                     variables: serde_json::to_string(&m.variables).unwrap_or_default(),
-                    recipients: recipients_json(&recipients),
+                    recipients: recipients_json(&recipients, &self.ctx.fields),
                     deadline_micros: unix_micros(deadline),
                     days_before: serde_json::to_string(&days).unwrap_or_default(),
                     working_days: m.working_days,
@@ -143,7 +143,11 @@ impl NotificationsApi {
             let response = pb::Reminder {
                 name: format!("reminders/{id}"),
                 event_type: event.name.clone(),
-                recipients: recipients_pb(&recipients_json(&recipients)),
+                recipients: recipients_pb(
+                    &recipients_json(&recipients, &self.ctx.fields),
+                    &self.ctx.fields,
+                    &|_| false,
+                ),
                 variables: m.variables.clone(),
                 deadline: Some(to_timestamp(unix_micros(deadline))),
                 days_before: m.days_before.clone(),
@@ -183,7 +187,7 @@ impl NotificationsApi {
                 .map(|m| pb::Reminder {
                     name: format!("reminders/{}", m.id),
                     event_type: m.event_type.clone(),
-                    recipients: recipients_pb(&m.recipients),
+                    recipients: recipients_pb(&m.recipients, &self.ctx.fields, &|_| false),
                     variables: serde_json::from_str(&m.variables).unwrap_or_default(),
                     deadline: Some(to_timestamp(m.deadline_micros)),
                     days_before: serde_json::from_str(&m.days_before).unwrap_or_default(),

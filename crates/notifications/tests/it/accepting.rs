@@ -326,3 +326,68 @@ async fn fifty_concurrent_first_calls_with_one_request_id_get_one_answer_and_mak
         assert_eq!(all.notifications.len(), 1, "{label}");
     }
 }
+
+#[tokio::test]
+async fn r54_addresses_are_sealed_at_rest_masked_for_staff_and_shown_to_their_recipient() {
+    for db in testing::backends("notifications", &qaward_notifications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db, settings()).await;
+        let code = enterprise();
+        let (email, mobile) = ("zhang.san@example.cn", "13812345678");
+        let recipient = pb::Recipient {
+            email: email.into(),
+            mobile: mobile.into(),
+            channels: vec![pb::Channel::Inbox as i32, pb::Channel::Email as i32],
+            ..inbox_recipient(&code)
+        };
+        // Staff (the office here) see the addresses masked, in the answer it keeps too.
+        let made = r.create(passed(vec![recipient]), "pd-1").await;
+        let shown = &made.recipients[0];
+        assert!(
+            shown.email != email && shown.email.contains('*') && shown.mobile == "138****5678",
+            "{label}: {shown:?}"
+        );
+        // At rest no address is in clear: not in the notification, not in its deliveries.
+        use sqlx::Row;
+        let pool = r.db.db.pool().clone();
+        let stored: String = sqlx::query("SELECT recipients FROM notifications")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert!(
+            !stored.contains(email) && !stored.contains(mobile) && stored.contains("enc1:sm4-gcm:"),
+            "{label}: {stored}"
+        );
+        let addresses: Vec<String> = sqlx::query("SELECT address FROM deliveries")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get(0).unwrap())
+            .collect();
+        assert!(
+            addresses
+                .iter()
+                .all(|a| !a.contains(email) && !a.contains(mobile)),
+            "{label}: {addresses:?}"
+        );
+        assert!(addresses.iter().any(|a| r.fields.open(a).unwrap() == email));
+        // The recipient itself reads its own address in clear.
+        let me = r.keys.token(&code, Role::Enterprise);
+        let mine = r
+            .client
+            .list_notifications(as_(
+                &me,
+                pb::ListNotificationsRequest {
+                    recipient_id: code.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(mine.notifications[0].recipients[0].email, email, "{label}");
+    }
+}

@@ -232,9 +232,8 @@ async fn a_restart_on_sqlite_takes_back_at_once_what_a_killed_worker_had_claimed
             verifier: r.keys.verifier.clone(),
             clock: r.clock.clone(),
             randomness: std::sync::Arc::new(qaward_kit::clock::SeededRandomness::new(12)),
-            fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
-                qaward_kit::fields::Algorithm::Sm4Gcm,
-            )),
+            // The same key file: the sealed address opens after the restart.
+            fields: r.fields.clone(),
         };
         let _restarted = qaward_notifications::service(r.db.db.clone(), &ctx)
             .await

@@ -30,6 +30,8 @@ pub struct Running {
     pub clock: Arc<ManualClock>,
     pub office: String,
     pub db: TestDb,
+    /// The field keys, shared by a restarted process as the key file shares them.
+    pub fields: Arc<qaward_kit::fields::FieldKeys>,
 }
 
 /// 2026-05-01 10:00 China time.
@@ -77,6 +79,7 @@ pub async fn start(db: TestDb, settings: Notifications) -> Running {
         clock,
         office,
         db,
+        fields: ctx.fields.clone(),
     }
 }
 
