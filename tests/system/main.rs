@@ -15,6 +15,7 @@ mod http_json;
 mod manifests;
 mod migrations;
 mod outbox_notices;
+mod personal_data;
 mod policy;
 mod postgres;
 mod private_files;
