@@ -365,15 +365,24 @@ fn only_the_applications_service_holds_the_services_key_and_no_container_the_sig
         serde_json::json!({"kind": "Deployment", "name": "applications"})
     );
     let everyone = &documents(&production.join("tls-and-keys.yaml"))[0];
-    let items: Vec<&Value> = everyone["spec"]["template"]["spec"]["volumes"]
+    let volumes = everyone["spec"]["template"]["spec"]["volumes"]
         .as_array()
-        .unwrap()
+        .unwrap();
+    let items: Vec<&Value> = volumes
         .iter()
+        .filter(|v| v["secret"]["secretName"] == "qaward-service-keys")
         .flat_map(|v| v["secret"]["items"].as_array().into_iter().flatten())
         .collect();
     assert_eq!(
         items,
         [&serde_json::json!({"key": "service-jwks.json", "path": "service-jwks.json"})]
+    );
+    // every Deployment reads the same field keys, from their own secret.
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "qaward-field-keys"),
+        "{volumes:?}"
     );
     let secrets = std::fs::read_to_string(production.join("secrets.yaml")).unwrap();
     assert!(

@@ -214,8 +214,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `qaward keys init DIR`: the people's and the services' key pairs, laid out as in a data
-/// directory (`DIR/keys/…`), so `qaward token --data-dir DIR` signs with the people's key.
+/// `qaward keys init DIR`: the people's and the services' key pairs and the field keys, laid out
+/// as in a data directory (`DIR/keys/…`), so `qaward token --data-dir DIR` signs with the
+/// people's key.
 fn init_keys(dir: &std::path::Path) -> Result<(), String> {
     let people = LocalKey::load_or_create(dir).map_err(|e| e.to_string())?;
     let services = LocalKey::load_or_create_service(dir).map_err(|e| e.to_string())?;
@@ -240,6 +241,11 @@ fn init_keys(dir: &std::path::Path) -> Result<(), String> {
             dir.join(jwks).display()
         );
     }
+    // the field keys that seal personal data, to mount in every process of the services
+    // (`QAWARD_PRIVACY__KEY_FILE`): a restarted container must open what its predecessor sealed.
+    let fields = qaward_kit::config::Privacy::default().key_file_in(dir);
+    qaward_kit::fields::FieldKeys::load_or_create(&fields, qaward_kit::fields::Algorithm::Sm4Gcm)?;
+    println!("personal data: field keys in {}", fields.display());
     Ok(())
 }
 
