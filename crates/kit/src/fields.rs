@@ -75,7 +75,27 @@ pub struct FieldKeys {
     algorithm: Algorithm,
     current: String,
     keys: BTreeMap<String, Vec<u8>>,
+    /// The blind-index key, derived from the oldest key (the first id), so a rotation that
+    /// keeps it keeps every index.
+    index_key: Vec<u8>,
 }
+
+/// HMAC-SM3 (GB/T 32905 in RFC 2104's construction).
+fn hmac_sm3(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac =
+        <hmac::Hmac<sm3::Sm3> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn index_key_of(keys: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let first = keys.values().next().expect("a key file holds a key");
+    hmac_sm3(first, b"qaward blind index v1")
+}
+
+/// The prefix of a minimised identifier: a blind index and the last four characters.
+const INDEX_PREFIX: &str = "idx1:";
 
 impl std::fmt::Debug for FieldKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,10 +126,13 @@ fn random_bytes(n: usize) -> Vec<u8> {
 impl FieldKeys {
     /// One fresh random key held in memory only (tests, and a process that keeps no data).
     pub fn ephemeral(algorithm: Algorithm) -> FieldKeys {
+        let keys: BTreeMap<String, Vec<u8>> =
+            [("k1".to_string(), random_bytes(algorithm.key_len()))].into();
         FieldKeys {
             algorithm,
             current: "k1".into(),
-            keys: [("k1".to_string(), random_bytes(algorithm.key_len()))].into(),
+            index_key: index_key_of(&keys),
+            keys,
         }
     }
 
@@ -175,8 +198,42 @@ impl FieldKeys {
         Ok(FieldKeys {
             algorithm: file.algorithm,
             current: file.current,
+            index_key: index_key_of(&keys),
             keys,
         })
+    }
+
+    /// A keyed blind index of `value` (HMAC-SM3, lower-case hex): equal values give equal
+    /// indexes, so equality can be looked up without the value being kept.
+    pub fn blind_index(&self, value: &str) -> String {
+        hex::encode(hmac_sm3(&self.index_key, value.as_bytes()))
+    }
+
+    /// An identifier kept minimised (R-54, PIPL Art. 6: no more than the purpose needs): its
+    /// blind index, for equality, and its last four characters, for display. The identifier
+    /// itself is not kept; the empty value stays empty.
+    pub fn minimise(&self, id: &str) -> String {
+        if id.is_empty() {
+            return String::new();
+        }
+        let chars: Vec<char> = id.chars().collect();
+        let last4: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        format!("{INDEX_PREFIX}{}:{last4}", self.blind_index(id))
+    }
+
+    /// Whether `stored` is a minimised identifier.
+    pub fn is_minimised(stored: &str) -> bool {
+        stored.starts_with(INDEX_PREFIX)
+    }
+
+    /// A minimised identifier as shown to anyone: its last four characters behind the
+    /// masked rest of an 18-character ID (`**************1234`).
+    pub fn minimised_display(stored: &str) -> Option<String> {
+        let last4 = stored.strip_prefix(INDEX_PREFIX)?.rsplit(':').next()?;
+        Some(format!(
+            "{}{last4}",
+            "*".repeat(18usize.saturating_sub(last4.chars().count()))
+        ))
     }
 
     /// Whether `stored` is a sealed value (not legacy plaintext).
@@ -299,5 +356,31 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         assert!(!format!("{a:?}").contains(&hex::encode(&a.keys["k1"])));
+    }
+
+    #[test]
+    fn r54_an_id_kept_minimised_matches_itself_shows_its_last_four_and_is_not_kept() {
+        let keys = FieldKeys::ephemeral(Algorithm::Sm4Gcm);
+        let id = "50023519870412001X";
+        let kept = keys.minimise(id);
+        assert!(FieldKeys::is_minimised(&kept));
+        assert!(!kept.contains("500235198704"), "{kept}");
+        assert!(kept.ends_with(":001X"));
+        assert_eq!(keys.minimise(id), kept, "equal ids, equal indexes");
+        assert_ne!(keys.minimise("500235198704120028"), kept);
+        // Another key file indexes differently: the index is keyed, not a bare hash.
+        assert_ne!(FieldKeys::ephemeral(Algorithm::Sm4Gcm).minimise(id), kept);
+        assert_eq!(
+            FieldKeys::minimised_display(&kept).unwrap(),
+            "**************001X"
+        );
+        assert_eq!(keys.minimise(""), "");
+        // The hash under the HMAC is SM3: GB/T 32905-2016's example, SM3("abc").
+        use sm3::Digest;
+        assert_eq!(
+            hex::encode(sm3::Sm3::digest(b"abc")),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        );
+        assert_eq!(hmac_sm3(b"k", b"m").len(), 32);
     }
 }

@@ -119,6 +119,10 @@ pub(super) fn reviewer_pb(
     let rec = &r.record;
     let entitled = revealed || is_self(c, &rec.certificate_number);
     let show = |v: &str| {
+        // A minimised ID shows its last four only, to everyone: the rest is not kept.
+        if let Some(shown) = qaward_kit::fields::FieldKeys::minimised_display(v) {
+            return shown;
+        }
         // A value the keys cannot open is shown as unreadable, never as its ciphertext.
         let plain = keys.open(v).unwrap_or_else(|_| "????".into());
         if entitled { plain } else { cn::mask(&plain) }

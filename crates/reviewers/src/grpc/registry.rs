@@ -125,7 +125,7 @@ pub(super) async fn reveal(
         let record = AuditRecord::by(c, "reviewer.reveal", response.name.clone())
             .because("R-54")
             .with_detail(serde_json::json!({
-                "purpose": purpose, "fields": ["mobile", "resident_id"],
+                "purpose": purpose, "fields": ["mobile"],
             }));
         Ok(Done::new(tx, record, response))
     })

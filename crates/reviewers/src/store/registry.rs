@@ -52,7 +52,9 @@ pub struct Upserted {
 }
 
 /// Inserts new certificate numbers and updates changed rows; identical rows are untouched.
-/// Personal data (mobile, resident ID) is stored sealed with `keys` (R-54); the rest in clear.
+/// Personal data is stored as little as its purpose needs (R-54): the mobile number sealed
+/// with `keys` (the office contacts a drawn reviewer), the resident ID only minimised — a blind
+/// index and its last four characters (no rule of the award uses it); the rest in clear.
 pub async fn upsert_reviewers(
     conn: &mut Conn,
     records: &[ReviewerRecord],
@@ -73,7 +75,7 @@ pub async fn upsert_reviewers(
             q.bind(r.certificate_number.clone())
                 .bind(r.name.clone())
                 .bind(keys.seal(&r.mobile))
-                .bind(keys.seal(&r.resident_id))
+                .bind(keys.minimise(&r.resident_id))
                 .bind(r.cert_valid_from.clone())
                 .bind(r.cert_valid_until.clone())
                 .bind(specialities_text(&r.specialities))
@@ -91,7 +93,9 @@ pub async fn upsert_reviewers(
                 .await?;
                 n.created += 1;
             }
-            Some(row) if opened(reviewer_row(&row)?.record, keys)? == *r => n.unchanged += 1,
+            Some(row) if opened(reviewer_row(&row)?.record, keys)? == as_kept(r, keys) => {
+                n.unchanged += 1
+            }
             Some(_) => {
                 bind(sqlx::query(
                     "UPDATE reviewers SET display_name = $2, mobile = $3, resident_id = $4, cert_valid_from = $5,
@@ -107,47 +111,61 @@ pub async fn upsert_reviewers(
     Ok(n)
 }
 
-/// A stored record with its personal data opened (legacy plaintext reads as is).
+/// A stored record with its mobile opened (legacy plaintext reads as is); the resident ID
+/// stays as kept.
 pub fn opened(mut rec: ReviewerRecord, keys: &FieldKeys) -> Result<ReviewerRecord> {
     rec.mobile = keys.open(&rec.mobile).map_err(Error::internal)?;
-    rec.resident_id = keys.open(&rec.resident_id).map_err(Error::internal)?;
     Ok(rec)
 }
 
-/// R-54: seals what older versions stored in clear, a batch of `batch` rows at a time; how
-/// many it sealed. Resumable: a row is sealed or not, and a rerun seals what is left.
+/// An imported record as the store keeps it, to compare with an opened stored one.
+fn as_kept(r: &ReviewerRecord, keys: &FieldKeys) -> ReviewerRecord {
+    ReviewerRecord {
+        resident_id: keys.minimise(&r.resident_id),
+        ..r.clone()
+    }
+}
+
+/// R-54: seals the mobile numbers and minimises the resident IDs older versions stored in
+/// clear (or sealed), a batch of `batch` rows at a time; how many rows it changed. Resumable: a
+/// row is done or not, and a rerun does what is left.
 pub async fn seal_plaintext(db: &Database, keys: &FieldKeys, batch: i64) -> Result<u64> {
-    let mut sealed = 0;
+    let mut changed = 0;
     loop {
         let mut tx = db.pool().begin().await?;
         let rows = sqlx::query(
             "SELECT id, mobile, resident_id FROM reviewers
              WHERE (mobile <> '' AND mobile NOT LIKE 'enc1:%')
-                OR (resident_id <> '' AND resident_id NOT LIKE 'enc1:%')
+                OR (resident_id <> '' AND resident_id NOT LIKE 'idx1:%')
              ORDER BY id LIMIT $1",
         )
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
-            return Ok(sealed);
+            return Ok(changed);
         }
         for r in &rows {
             let id: String = r.try_get("id")?;
-            let seal = |v: String| {
-                if FieldKeys::is_sealed(&v) {
-                    v
-                } else {
-                    keys.seal(&v)
-                }
+            let mobile: String = r.try_get("mobile")?;
+            let resident: String = r.try_get("resident_id")?;
+            let mobile = if FieldKeys::is_sealed(&mobile) {
+                mobile
+            } else {
+                keys.seal(&mobile)
+            };
+            let resident = if FieldKeys::is_minimised(&resident) {
+                resident
+            } else {
+                keys.minimise(&keys.open(&resident).map_err(Error::internal)?)
             };
             sqlx::query("UPDATE reviewers SET mobile = $1, resident_id = $2 WHERE id = $3")
-                .bind(seal(r.try_get("mobile")?))
-                .bind(seal(r.try_get("resident_id")?))
+                .bind(mobile)
+                .bind(resident)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            sealed += 1;
+            changed += 1;
         }
         tx.commit().await?;
     }

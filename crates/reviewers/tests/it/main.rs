@@ -449,7 +449,11 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
             mobile.starts_with("enc1:sm4-gcm:k1:") && !mobile.contains("13800000001"),
             "{mobile}"
         );
-        assert!(resident.starts_with("enc1:sm4-gcm:"));
+        // The resident ID is not kept at all: a keyed index and its last four.
+        assert!(
+            resident.starts_with("idx1:") && !resident.contains("11010519"),
+            "{resident}"
+        );
         assert_eq!(r.fields.open(&mobile).unwrap(), "13800000001");
         sqlx::query("UPDATE reviewers SET mobile = '13800000002' WHERE id = 'CQ-0002'")
             .execute(r.db.db.pool())
@@ -503,6 +507,11 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
             .unwrap()
             .into_inner();
         assert_eq!(shown.mobile, "13800000001", "the registry keeper");
+        assert!(
+            shown.resident_id.starts_with("**************"),
+            "the ID is not kept, so not revealed: {}",
+            shown.resident_id
+        );
         // Another programme's office never drew this reviewer: nothing is revealed.
         let stranger = r.keys.other_token("office-9", Role::Office, "other");
         let e = r
