@@ -41,6 +41,8 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         .calendar()
         .map_err(|e| DbError::Setup(format!("calendar_file: {e}")))?;
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    // the request log is kept no longer than privacy.request_log_days.
+    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
     follow::start(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();

@@ -49,6 +49,8 @@ pub fn relay_events(db: &Database, ctx: &ServiceContext) {
 /// feed, and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    // the request log is kept no longer than privacy.request_log_days.
+    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
     // personal data an older version stored in clear is sealed before serving.
     let sealed = store::seal_plaintext(&db, &ctx.fields, 500)
         .await

@@ -53,6 +53,8 @@ pub async fn seed_default_rubric(db: &Database, at: time::OffsetDateTime) -> Res
 /// server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
+    // the request log is kept no longer than privacy.request_log_days.
+    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
     seed_default_rubric(&db, ctx.clock.now()).await?;
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();

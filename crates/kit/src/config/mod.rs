@@ -115,6 +115,9 @@ pub struct Privacy {
     /// The field key file; empty: `{data_dir}/keys/fields.json`. A KMS- or HSM-mounted path is
     /// the production choice.
     pub key_file: Option<PathBuf>,
+    /// Days a mutating call's stored answer (the request log) is kept for its retries, then
+    /// purged, on the record.
+    pub request_log_days: u32,
 }
 
 impl Default for Privacy {
@@ -122,6 +125,7 @@ impl Default for Privacy {
         Privacy {
             algorithm: crate::fields::Algorithm::Sm4Gcm,
             key_file: None,
+            request_log_days: 90,
         }
     }
 }
@@ -331,6 +335,12 @@ impl Config {
             }
         }
         self.validate_issuers()?;
+        if self.privacy.request_log_days == 0 {
+            return Err(ConfigError::Invalid(
+                "privacy.request_log_days must be at least 1: a retry needs the stored answer"
+                    .into(),
+            ));
+        }
         let t = &self.tls;
         if t.cert_file.is_some() != t.key_file.is_some() {
             return Err(ConfigError::Invalid(

@@ -7,4 +7,5 @@ mod idempotency;
 mod migrations;
 mod outbox;
 mod probe;
+mod retention;
 mod server;
