@@ -29,7 +29,7 @@ use super::{
     convert::{application_pb, china_date, line, notice, opinion_field},
     cycles::eligibility_of,
     disqualify,
-    names::application_name,
+    names::{application_name, department_inbox},
 };
 
 impl ApplicationsApi {
@@ -102,6 +102,29 @@ impl ApplicationsApi {
                 ),
             )
             .await?;
+            // Art. 13(1): each required department is asked for its opinion too.
+            for dept in &settings.required_departments {
+                notify::enqueue(
+                    &mut tx,
+                    now,
+                    &notice(
+                        "department_opinion.requested",
+                        &department_inbox(dept),
+                        dept,
+                        &[
+                            ("unit_name", dept.clone()),
+                            ("enterprise_name", name.clone()),
+                            ("programme_name", programme.display_name.clone()),
+                            ("year", y.to_string()),
+                            (
+                                "deadline",
+                                chinese_date(china_date(l.cycle.deadline_micros)),
+                            ),
+                        ],
+                    ),
+                )
+                .await?;
+            }
             let record =
                 AuditRecord::by(c, "application.submit", response.name.clone()).because(d.why.rule);
             Ok(Done::new(tx, record, response))

@@ -300,8 +300,9 @@ async fn r05_an_application_from_draft_to_acceptance() {
             2,
             "{label}: the manual and the certificate"
         );
-        // The applicant's notice and the unit's request are in the outbox, committed with it.
-        assert_eq!(outbox::pending(&r.db).await.unwrap(), 2, "{label}");
+        // The applicant's notice and the requests to the unit and to the two departments of
+        // Art. 13(1) are in the outbox, committed with it (the departments' were missing).
+        assert_eq!(outbox::pending(&r.db).await.unwrap(), 4, "{label}");
 
         // Submitted: no more edits; not acceptable before the unit's opinion.
         let err = r
@@ -413,7 +414,7 @@ async fn r05_an_application_from_draft_to_acceptance() {
         assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32, "{label}");
         assert_eq!(a.last_decision.unwrap().rule, "R-05");
         // The acceptance is announced to the applicant, through the outbox.
-        assert_eq!(outbox::pending(&r.db).await.unwrap(), 3, "{label}");
+        assert_eq!(outbox::pending(&r.db).await.unwrap(), 5, "{label}");
         // The office's board: one row, accepted, waiting for its materials group; the
         // enterprise may not read it.
         let board = r
