@@ -220,6 +220,12 @@ pub fn substantiated_disqualifies(
         && (kind == ComplaintKind::Objection || super::stage::apply(current, step).is_ok())
 }
 
+/// Art. 6(5), R-52: the filer of a complaint is shown to the office alone — not the
+/// supervisor, not the party complained about, not the filer's other readers.
+pub fn filer_shown_to(role: qaward_kit::auth::Role) -> bool {
+    role == qaward_kit::auth::Role::Office
+}
+
 /// Art. 6(5), R-52: a complaint about a reviewer names one who sat, or sits, on a group of the
 /// application's review; `members` are theirs.
 pub fn reviewer_of_review(reviewer: &str, members: &[String]) -> Result<(), Explanation> {
@@ -627,6 +633,9 @@ mod tests {
             &step
         ));
         assert!(reviewer_of_review("cq-0001", &["CQ-0001".into()]).is_ok());
+        use qaward_kit::auth::Role;
+        assert!(filer_shown_to(Role::Office));
+        assert!(!filer_shown_to(Role::Supervisor) && !filer_shown_to(Role::Enterprise));
         assert_eq!(
             reviewer_of_review("CQ-0009", &["CQ-0001".into()])
                 .unwrap_err()

@@ -368,9 +368,9 @@ impl ApplicationsApi {
     }
 }
 
-/// The filer's identity is shown to the office alone (Art. 6(5)).
+/// The filer's identity is shown to the office alone (Art. 6(5)): the domain's rule.
 fn is_office(c: &Caller) -> bool {
-    c.role == Role::Office
+    selection::filer_shown_to(c.role)
 }
 
 /// `…/applications/{a}/complaints/{id}` → the application's name, the id, and the cycle and

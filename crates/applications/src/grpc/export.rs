@@ -71,7 +71,7 @@ impl ApplicationsApi {
                 })).collect::<Vec<_>>(),
                 "complaints": complaints.iter().map(|x| json!({
                     // The filer's identity is the office's alone (Art. 6(5)).
-                    "id": x.id, "complainant": if c.role == qaward_kit::auth::Role::Office { x.complainant.as_str() } else { "" },
+                    "id": x.id, "complainant": if crate::domain::selection::filer_shown_to(c.role) { x.complainant.as_str() } else { "" },
                     "text": x.text, "reviewer": x.reviewer, "owner": x.owner,
                     "case_number": x.case_number, "kind": x.kind,
                     "evidence": x.evidence, "outcome": x.outcome,

@@ -7,6 +7,11 @@ use std::collections::BTreeSet;
 
 use qaward_kit::{Error, Result};
 
+use super::{
+    lifecycle::{ItemEntry, NO_SIGNED_CONSENSUS, Sheet},
+    rubric::Rubric,
+};
+
 /// R-15, Art. 16(5)4: the attendees are exactly the leaders of the cycle's site groups: each
 /// leader reports, and nobody else sits as one. Ids compare without case.
 pub fn attendance(leaders: &BTreeSet<String>, attendees: &[String]) -> Result<()> {
@@ -70,6 +75,29 @@ pub fn may_hold(site_groups: usize, held: bool, released: bool) -> Result<()> {
     Ok(())
 }
 
+/// Art. 16(5)4: a change the meeting makes to a group's agreed score needs the group's signed
+/// consensus (`signed`, if there is one), and is its next version with the meeting's reason
+/// the consensus and that version. `what` names the change in a refusal.
+pub fn unify(
+    signed: Option<Sheet>,
+    rubric: &Rubric,
+    changed: Vec<ItemEntry>,
+    reason: &str,
+    at: i64,
+    what: &str,
+) -> Result<(Sheet, Sheet)> {
+    let Some(old) = signed else {
+        return Err(Error::rule(
+            "R-15",
+            NO_SIGNED_CONSENSUS,
+            format!("{what}: the group has not signed its consensus"),
+        ));
+    };
+    let why = format!("Art. 16(5)4 组长会议统一评审结果：{reason}");
+    let new = old.unified(rubric, changed, &why, at)?;
+    Ok((old, new))
+}
+
 /// Art. 16(5)4: the site results are released after the leaders' meeting unified them.
 pub fn site_release_ready(site_groups: usize, held: bool) -> Result<()> {
     if site_groups > 0 && !held {
@@ -102,6 +130,21 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(reason(e), "NOT_A_LEADER");
+    }
+
+    #[test]
+    fn r15_a_change_needs_the_groups_signed_consensus() {
+        let rubric = Rubric::gbt_19580_2012();
+        let e = unify(
+            None,
+            &rubric,
+            Vec::new(),
+            "统一尺度",
+            1,
+            "meeting.changes[0]",
+        )
+        .unwrap_err();
+        assert_eq!(reason(e), NO_SIGNED_CONSENSUS);
     }
 
     #[test]

@@ -111,19 +111,11 @@ pub(super) async fn record(
                 store::get_rubric(&mut tx, &a.rubric_id, Some(a.rubric_version)).await?;
             let changed = items_from_pb(&items, &rubric, &format!("{field}.items"))?;
             let consensus = Sheet::consensus_id(&a.id);
-            let old = store::assignment_sheets(&mut tx, &a.id)
+            let signed = store::assignment_sheets(&mut tx, &a.id)
                 .await?
                 .into_iter()
-                .find(|s| s.id == consensus)
-                .ok_or_else(|| {
-                    Error::rule(
-                        "R-15",
-                        crate::domain::lifecycle::NO_SIGNED_CONSENSUS,
-                        format!("{field}: the group has not signed its consensus"),
-                    )
-                })?;
-            let why = format!("Art. 16(5)4 组长会议统一评审结果：{reason}");
-            let new = old.unified(&rubric, changed, &why, now)?;
+                .find(|s| s.id == consensus);
+            let (old, new) = leaders::unify(signed, &rubric, changed, &reason, now, &field)?;
             if !store::supersede(&mut tx, &old.id, old.version).await? {
                 return Err(crate::domain::lifecycle::corrected_meanwhile());
             }
