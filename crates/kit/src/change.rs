@@ -22,14 +22,16 @@ pub async fn recall<M: Message + Default>(
     match key {
         Some(k) => {
             let mut conn = db.pool().acquire().await?;
-            idempotency::recall(&mut conn, k).await
+            idempotency::recall(&mut conn, k, db.fields()).await
         }
         None => Ok(None),
     }
 }
 
-/// Appends the audit record, stores the answer for retries, and commits the change.
+/// Appends the audit record, stores the answer for retries (sealed, R-54), and commits the
+/// change.
 pub async fn commit<M: Message>(
+    db: &Database,
     mut tx: Tx,
     at: time::OffsetDateTime,
     key: &Option<RequestKey>,
@@ -38,7 +40,7 @@ pub async fn commit<M: Message>(
 ) -> Result<()> {
     audit::append(&mut tx, at, &record).await?;
     if let Some(k) = key {
-        idempotency::remember(&mut tx, k, at, response).await?;
+        idempotency::remember(&mut tx, k, at, response, db.fields()).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -85,7 +87,7 @@ where
         Turn::Mine(tx) => tx,
     };
     let done = work(tx).await?;
-    commit(done.tx, at, &key, done.record, &done.response).await?;
+    commit(db, done.tx, at, &key, done.record, &done.response).await?;
     Ok(done.response)
 }
 
@@ -109,7 +111,7 @@ pub async fn turn<M: Message + Default>(
     let mut tx = db.begin().await?;
     if let Some(k) = key {
         idempotency::take_turn(&mut tx, db.backend(), k).await?;
-        if let Some(done) = idempotency::recall(&mut tx, k).await? {
+        if let Some(done) = idempotency::recall(&mut tx, k, db.fields()).await? {
             return Ok(Turn::Answered(done));
         }
     }

@@ -80,6 +80,9 @@ pub enum DbError {
 pub struct Database {
     pool: AnyPool,
     backend: Backend,
+    /// The keys that seal what the database keeps of personal data in general form (the
+    /// stored answers of the request log, R-54); none in tests that keep nothing personal.
+    fields: Option<std::sync::Arc<crate::fields::FieldKeys>>,
 }
 
 impl Database {
@@ -233,6 +236,7 @@ impl Database {
         Ok(Database {
             pool,
             backend: Backend::Sqlite,
+            fields: None,
         })
     }
 
@@ -287,6 +291,7 @@ impl Database {
         Ok(Database {
             pool,
             backend: Backend::Postgres,
+            fields: None,
         })
     }
 
@@ -358,6 +363,17 @@ impl Database {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The database sealing its stored answers with `keys`.
+    pub fn with_fields(mut self, keys: std::sync::Arc<crate::fields::FieldKeys>) -> Database {
+        self.fields = Some(keys);
+        self
+    }
+
+    /// The keys its stored answers are sealed with, if any.
+    pub fn fields(&self) -> Option<&crate::fields::FieldKeys> {
+        self.fields.as_deref()
     }
 
     pub fn backend(&self) -> Backend {

@@ -246,23 +246,90 @@ impl FieldKeys {
         if plain.is_empty() {
             return String::new();
         }
-        let key = &self.keys[&self.current];
-        let nonce = random_bytes(12);
-        let sealed = match self.algorithm {
-            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
-                .encrypt(GenericArray::from_slice(&nonce), plain.as_bytes()),
-            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
-                .encrypt(GenericArray::from_slice(&nonce), plain.as_bytes()),
-        }
-        .expect("GCM seals any length this service stores");
-        let mut body = nonce;
-        body.extend(sealed);
         format!(
             "{PREFIX}{}:{}:{}",
             self.algorithm.tag(),
             self.current,
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(body)
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(self.encrypt(plain.as_bytes()))
         )
+    }
+
+    /// Bytes sealed with the current key (a stored protobuf answer, say), as
+    /// `\0enc1:{algorithm}:{key id}:` then nonce ‖ ciphertext ‖ tag. The leading zero byte is a
+    /// field number no protobuf message starts with, so sealed and legacy bytes never mix up.
+    pub fn seal_bytes(&self, plain: &[u8]) -> Vec<u8> {
+        let mut out = format!("\0{PREFIX}{}:{}:", self.algorithm.tag(), self.current).into_bytes();
+        out.extend(self.encrypt(plain));
+        out
+    }
+
+    /// The plaintext of bytes [`FieldKeys::seal_bytes`] stored; legacy bytes as they are.
+    pub fn open_bytes(&self, stored: &[u8]) -> Result<Vec<u8>, FieldError> {
+        let Some(rest) = stored
+            .strip_prefix(b"\0")
+            .and_then(|r| r.strip_prefix(PREFIX.as_bytes()))
+        else {
+            return Ok(stored.to_vec());
+        };
+        let mut parts = rest.splitn(3, |b| *b == b':');
+        let (Some(alg), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(FieldError::Corrupt);
+        };
+        let alg = std::str::from_utf8(alg).map_err(|_| FieldError::Corrupt)?;
+        let kid = std::str::from_utf8(kid).map_err(|_| FieldError::Corrupt)?;
+        self.decrypt(alg, kid, body)
+    }
+
+    /// The id of the key a stored value (text or bytes) was sealed with; `None` for plaintext.
+    pub fn key_id_of(stored: &[u8]) -> Option<&str> {
+        let rest = stored
+            .strip_prefix(b"\0")
+            .unwrap_or(stored)
+            .strip_prefix(PREFIX.as_bytes())?;
+        let mut parts = rest.splitn(3, |b| *b == b':');
+        parts.next()?;
+        std::str::from_utf8(parts.next()?).ok()
+    }
+
+    /// The id of the key that seals new values.
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
+    /// nonce ‖ ciphertext ‖ tag of `plain` under the current key and a fresh nonce.
+    fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
+        let key = &self.keys[&self.current];
+        let nonce = random_bytes(12);
+        let sealed = match self.algorithm {
+            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
+                .encrypt(GenericArray::from_slice(&nonce), plain),
+            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
+                .encrypt(GenericArray::from_slice(&nonce), plain),
+        }
+        .expect("GCM seals any length this service stores");
+        let mut body = nonce;
+        body.extend(sealed);
+        body
+    }
+
+    /// The plaintext of nonce ‖ ciphertext ‖ tag under the named algorithm and key.
+    fn decrypt(&self, alg: &str, kid: &str, body: &[u8]) -> Result<Vec<u8>, FieldError> {
+        let alg = Algorithm::parse_tag(alg).ok_or(FieldError::Corrupt)?;
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| FieldError::UnknownKey(kid.to_string()))?;
+        if key.len() != alg.key_len() || body.len() < 12 + 16 {
+            return Err(FieldError::Corrupt);
+        }
+        let (nonce, ct) = body.split_at(12);
+        match alg {
+            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
+                .decrypt(GenericArray::from_slice(nonce), ct),
+            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
+                .decrypt(GenericArray::from_slice(nonce), ct),
+        }
+        .map_err(|_| FieldError::Corrupt)
     }
 
     /// The plaintext of a stored value: sealed values are opened with the key they name;
@@ -275,28 +342,10 @@ impl FieldKeys {
         let (Some(alg), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(FieldError::Corrupt);
         };
-        let alg = Algorithm::parse_tag(alg).ok_or(FieldError::Corrupt)?;
-        let key = self
-            .keys
-            .get(kid)
-            .ok_or_else(|| FieldError::UnknownKey(kid.to_string()))?;
-        if key.len() != alg.key_len() {
-            return Err(FieldError::Corrupt);
-        }
         let body = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(body)
             .map_err(|_| FieldError::Corrupt)?;
-        if body.len() < 12 + 16 {
-            return Err(FieldError::Corrupt);
-        }
-        let (nonce, ct) = body.split_at(12);
-        let plain = match alg {
-            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
-                .decrypt(GenericArray::from_slice(nonce), ct),
-            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
-                .decrypt(GenericArray::from_slice(nonce), ct),
-        }
-        .map_err(|_| FieldError::Corrupt)?;
+        let plain = self.decrypt(alg, kid, &body)?;
         String::from_utf8(plain).map_err(|_| FieldError::Corrupt)
     }
 }

@@ -12,6 +12,7 @@ use crate::{
     auth::Caller,
     clock::unix_micros,
     db::{Backend, Conn},
+    fields::FieldKeys,
 };
 
 /// The identity of one idempotent call.
@@ -71,8 +72,13 @@ pub fn validate_request_id(request_id: &str) -> Result<()> {
     }
 }
 
-/// The stored answer to an earlier call with this key, if any.
-pub async fn recall<R: Message + Default>(conn: &mut Conn, key: &RequestKey) -> Result<Option<R>> {
+/// The stored answer to an earlier call with this key, if any, opened with `keys` when it was
+/// sealed.
+pub async fn recall<R: Message + Default>(
+    conn: &mut Conn,
+    key: &RequestKey,
+    keys: Option<&FieldKeys>,
+) -> Result<Option<R>> {
     let row = sqlx::query(
         "SELECT request_hash, response FROM request_log
          WHERE method = $1 AND subject = $2 AND request_id = $3",
@@ -90,7 +96,12 @@ pub async fn recall<R: Message + Default>(conn: &mut Conn, key: &RequestKey) -> 
             "was already used for a different request",
         ));
     }
-    let bytes: Vec<u8> = row.try_get("response")?;
+    let mut bytes: Vec<u8> = row.try_get("response")?;
+    if let Some(keys) = keys {
+        bytes = keys
+            .open_bytes(&bytes)
+            .map_err(|e| Error::internal(format_args!("stored response does not open: {e}")))?;
+    }
     R::decode(bytes.as_slice())
         .map(Some)
         .map_err(|e| Error::internal(format_args!("stored response does not decode: {e}")))
@@ -123,13 +134,20 @@ pub async fn take_turn(conn: &mut Conn, backend: Backend, key: &RequestKey) -> R
     Ok(())
 }
 
-/// Stores the answer, in the transaction of the change it answers.
+/// Stores the answer, in the transaction of the change it answers: sealed with `keys` when
+/// given, since an answer may hold personal data (an inbox message, a revealed number: R-54).
 pub async fn remember<R: Message>(
     conn: &mut Conn,
     key: &RequestKey,
     at: time::OffsetDateTime,
     response: &R,
+    keys: Option<&FieldKeys>,
 ) -> Result<()> {
+    let bytes = response.encode_to_vec();
+    let bytes = match keys {
+        Some(keys) => keys.seal_bytes(&bytes),
+        None => bytes,
+    };
     sqlx::query(
         "INSERT INTO request_log (method, subject, request_id, request_hash, response, created_micros)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -138,7 +156,7 @@ pub async fn remember<R: Message>(
     .bind(&key.subject)
     .bind(&key.request_id)
     .bind(&key.request_hash)
-    .bind(response.encode_to_vec())
+    .bind(bytes)
     .bind(unix_micros(at))
     .execute(&mut *conn)
     .await?;

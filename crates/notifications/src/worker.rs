@@ -204,11 +204,16 @@ impl Pool {
         if channel == Channel::Inbox {
             return Outcome::Delivered;
         }
-        // The address is sealed at rest; it is opened for this attempt only.
+        // The address and the message are sealed at rest; opened for this attempt only.
         let mut open = d.clone();
-        match self.fields.open(&d.address) {
-            Ok(a) => open.address = a,
-            Err(e) => return Outcome::Permanent(format!("the address does not open: {e}")),
+        let opened = (|| {
+            open.address = self.fields.open(&d.address)?;
+            open.subject = self.fields.open(&d.subject)?;
+            open.body = self.fields.open(&d.body)?;
+            Ok::<_, qaward_kit::fields::FieldError>(())
+        })();
+        if let Err(e) = opened {
+            return Outcome::Permanent(format!("the message does not open: {e}"));
         }
         self.channels
             .send(channel, &open, self.clock.now().unix_timestamp())

@@ -127,6 +127,8 @@ impl ApplicationsApi {
             tracing::error!(error = %e, "calendar_file does not load; using the built-in years");
             qaward_kit::calendar::Calendar::built_in()
         });
+        // Stored answers are sealed with the field keys.
+        let db = db.with_fields(ctx.fields.clone());
         ApplicationsApi {
             db,
             ctx,

@@ -343,7 +343,7 @@ impl ApplicationsApi {
                 "applications": response.applications,
                 "specialities": row.specialities,
             }));
-        change::commit(tx, now, &key, record, &response).await?;
+        change::commit(self.db(), tx, now, &key, record, &response).await?;
         Ok(response)
     }
 
@@ -626,7 +626,7 @@ impl ApplicationsApi {
                 "draw": g.draw, "panel": g.panel, "members": response.members,
                 "assignments": response.assignments,
             }));
-        change::commit(tx, now, &key, record, &response).await?;
+        change::commit(self.db(), tx, now, &key, record, &response).await?;
         Ok(response)
     }
 

@@ -37,40 +37,58 @@ fn msg(rule: &str) -> Msg {
 }
 
 #[tokio::test]
-async fn a_retry_gets_the_stored_answer_and_a_reused_id_is_refused() {
+async fn a_retry_gets_the_stored_answer_sealed_at_rest_and_a_reused_id_is_refused() {
+    use qaward_kit::fields::{Algorithm, FieldKeys};
+    let keys = FieldKeys::ephemeral(Algorithm::Sm4Gcm);
+    let keys = Some(&keys);
     for db in testing::backends("idem", &testing::no_migrations()).await {
         let key = RequestKey::new("Create", &caller(), "3f2a-1", &msg("R-01"))
             .unwrap()
             .unwrap();
         let mut tx = db.begin().await.unwrap();
         assert_eq!(
-            idempotency::recall::<Msg>(&mut tx, &key).await.unwrap(),
+            idempotency::recall::<Msg>(&mut tx, &key, keys).await.unwrap(),
             None
         );
+        let mut answer = msg("answer");
+        answer.message = "13800000001".into();
         idempotency::remember(
             &mut tx,
             &key,
             time::OffsetDateTime::now_utc(),
-            &msg("answer"),
+            &answer,
+            keys,
         )
         .await
         .unwrap();
         tx.commit().await.unwrap();
+        // the stored answer may hold personal data; it is sealed, not kept in clear.
+        let stored: Vec<u8> = sqlx::Row::get(
+            &sqlx::query("SELECT response FROM request_log")
+                .fetch_one(db.pool())
+                .await
+                .unwrap(),
+            "response",
+        );
+        assert!(stored.starts_with(b"\0enc1:sm4-gcm:k1:"), "{}", db.label);
+        assert!(!stored.windows(11).any(|w| w == b"13800000001"));
 
         let mut conn = db.pool().acquire().await.unwrap();
         let again = RequestKey::new("Create", &caller(), "3f2a-1", &msg("R-01"))
             .unwrap()
             .unwrap();
         assert_eq!(
-            idempotency::recall::<Msg>(&mut conn, &again).await.unwrap(),
-            Some(msg("answer")),
+            idempotency::recall::<Msg>(&mut conn, &again, keys)
+                .await
+                .unwrap(),
+            Some(answer.clone()),
             "{}",
             db.label
         );
         let other = RequestKey::new("Create", &caller(), "3f2a-1", &msg("R-02"))
             .unwrap()
             .unwrap();
-        let err = idempotency::recall::<Msg>(&mut conn, &other)
+        let err = idempotency::recall::<Msg>(&mut conn, &other, keys)
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgument);
@@ -203,6 +221,8 @@ async fn write_as_before(db: &qaward_kit::db::Database, answer: &Msg) {
 async fn a_retry_of_a_request_answered_before_identities_named_their_issuer_gets_its_first_answer()
 {
     use qaward_kit::{audit, identities};
+    // An answer stored in clear by an earlier version still reads once sealing is on.
+    let keys = qaward_kit::fields::FieldKeys::ephemeral(qaward_kit::fields::Algorithm::Sm4Gcm);
     for db in testing::backends("idem_upgrade", &testing::no_migrations()).await {
         write_as_before(&db, &msg("first answer")).await;
         assert!(
@@ -215,7 +235,9 @@ async fn a_retry_of_a_request_answered_before_identities_named_their_issuer_gets
             .unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
         assert_eq!(
-            idempotency::recall::<Msg>(&mut conn, &key).await.unwrap(),
+            idempotency::recall::<Msg>(&mut conn, &key, Some(&keys))
+                .await
+                .unwrap(),
             Some(msg("first answer")),
             "{}: the retry finds the answer stored under the bare subject",
             db.label
@@ -229,7 +251,9 @@ async fn a_retry_of_a_request_answered_before_identities_named_their_issuer_gets
             .unwrap()
             .unwrap();
         assert_eq!(
-            idempotency::recall::<Msg>(&mut conn, &key).await.unwrap(),
+            idempotency::recall::<Msg>(&mut conn, &key, Some(&keys))
+                .await
+                .unwrap(),
             None
         );
         drop(conn);

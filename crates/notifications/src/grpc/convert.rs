@@ -149,36 +149,66 @@ pub(super) fn variables_of(
     }
 }
 
-/// The recipients as stored: their e-mail and mobile sealed.
+/// The recipients as stored: the whole list (names, e-mail, mobile) sealed.
 pub(super) fn recipients_json(list: &[Recipient], keys: &FieldKeys) -> String {
-    serde_json::Value::Array(
-        list.iter()
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.id, "display_name": r.display_name,
-                    "email": keys.seal(&r.email), "mobile": keys.seal(&r.mobile),
-                    "channels": r.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+    keys.seal(
+        &serde_json::Value::Array(
+            list.iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "display_name": r.display_name,
+                        "email": r.email, "mobile": r.mobile,
+                        "channels": r.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                    })
                 })
-            })
-            .collect(),
+                .collect(),
+        )
+        .to_string(),
     )
-    .to_string()
 }
 
-/// Stored recipients as a reader sees them: the addresses opened, and masked unless `shown`
-/// says the reader is that recipient (R-54: masked by default, staff included).
+/// The stored recipients opened: the list, and within it any address an earlier version
+/// sealed one by one. A value that does not open reads as `????` (never a failed answer).
+pub(super) fn recipients_opened(stored: &str, keys: &FieldKeys) -> Vec<serde_json::Value> {
+    let json = keys.open(stored).unwrap_or_default();
+    let mut list: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
+    for r in &mut list {
+        for k in ["email", "mobile"] {
+            if let Some(v) = r[k].as_str() {
+                r[k] = keys.open(v).unwrap_or_else(|_| "????".into()).into();
+            }
+        }
+    }
+    list
+}
+
+/// Stored variables opened (sealed since R-54; older rows in clear).
+pub(super) fn variables_opened(stored: &str, keys: &FieldKeys) -> BTreeMap<String, String> {
+    keys.open(stored)
+        .ok()
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
+}
+
+/// Variables as stored: sealed, since they carry names.
+pub(super) fn variables_json(variables: &BTreeMap<String, String>, keys: &FieldKeys) -> String {
+    keys.seal(&serde_json::to_string(variables).unwrap_or_default())
+}
+
+/// Stored recipients as a reader sees them: the addresses masked unless `shown` says the
+/// reader is that recipient (R-54: masked by default, staff included).
 pub(super) fn recipients_pb(
-    json: &str,
+    stored: &str,
     keys: &FieldKeys,
     shown: &dyn Fn(&str) -> bool,
 ) -> Vec<pb::Recipient> {
-    let list: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
-    list.iter()
+    recipients_opened(stored, keys)
+        .iter()
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
             let id = s("id");
             let address = |k: &str| {
-                let plain = keys.open(&s(k)).unwrap_or_else(|_| "????".into());
+                let plain = s(k);
                 if shown(&id) || plain.is_empty() {
                     plain
                 } else {
@@ -233,7 +263,7 @@ pub(super) fn notification_pb(
         name: format!("notifications/{}", n.id),
         event_type: n.event_type.clone(),
         recipients: recipients_pb(&n.recipients, keys, shown),
-        variables: serde_json::from_str(&n.variables).unwrap_or_default(),
+        variables: variables_opened(&n.variables, keys),
         send_time: Some(to_timestamp(n.send_micros)),
         deliveries: deliveries.iter().map(delivery_pb).collect(),
         create_time: Some(to_timestamp(n.created_micros)),
@@ -253,11 +283,12 @@ pub(super) fn template_pb(t: &store::TemplateRow) -> pb::Template {
     }
 }
 
-pub(super) fn inbox_pb(m: &store::InboxRow) -> pb::InboxMessage {
+/// An inbox message opened for its reader (subject and body are sealed at rest, R-54).
+pub(super) fn inbox_pb(m: &store::InboxRow, keys: &FieldKeys) -> pb::InboxMessage {
     pb::InboxMessage {
         name: format!("inboxes/{}/messages/{}", m.recipient_id, m.id),
-        subject: m.subject.clone(),
-        body: m.body.clone(),
+        subject: keys.open(&m.subject).unwrap_or_else(|_| "????".into()),
+        body: keys.open(&m.body).unwrap_or_else(|_| "????".into()),
         read: m.read_micros.is_some(),
         create_time: Some(to_timestamp(m.created_micros)),
     }

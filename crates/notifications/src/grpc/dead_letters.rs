@@ -55,7 +55,7 @@ impl NotificationsApi {
                 "attempts_before": before.attempts, "last_error": before.last_error,
             }),
         );
-        change::commit(tx, now, &key, record, &response).await?;
+        change::commit(&self.db, tx, now, &key, record, &response).await?;
         self.wake.notify_waiters();
         Ok(response)
     }

@@ -24,7 +24,7 @@ impl NotificationsApi {
         let mut rows = store::list_inbox(&self.db, &who, r.unread_only, &page).await?;
         let next_page_token = page.finish(&mut rows, |m| m.id.clone());
         Ok(pb::ListInboxMessagesResponse {
-            messages: rows.iter().map(inbox_pb).collect(),
+            messages: rows.iter().map(|m| inbox_pb(m, &self.ctx.fields)).collect(),
             next_page_token,
         })
     }
@@ -57,7 +57,7 @@ impl NotificationsApi {
         let now = self.now();
         self.change(key, |mut tx| async move {
             let row = store::mark_read(&mut tx, &who, &id, unix_micros(now)).await?;
-            let response = inbox_pb(&row);
+            let response = inbox_pb(&row, &self.ctx.fields);
             let record = AuditRecord::by(c, "inbox.mark_read", response.name.clone());
             Ok(Done::new(tx, record, response))
         })

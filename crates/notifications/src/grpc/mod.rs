@@ -76,7 +76,8 @@ fn id_of(name: &str, kind: &str, field: &str) -> Result<String> {
 impl NotificationsApi {
     pub fn new(db: Database, ctx: ServiceContext, calendar: Calendar, wake: Arc<Notify>) -> Self {
         NotificationsApi {
-            db,
+            // Stored answers are sealed with the field keys.
+            db: db.with_fields(ctx.fields.clone()),
             ctx,
             calendar: Arc::new(calendar),
             wake,

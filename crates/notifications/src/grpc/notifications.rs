@@ -30,6 +30,7 @@ use super::{
     NotificationsApi, STAFF,
     convert::{
         delivery_pb, event_at, notification_pb, recipients_json, recipients_of, template_pb,
+        variables_json,
         variables_of,
     },
     id_of, is_recipient,
@@ -61,7 +62,7 @@ impl NotificationsApi {
         let row = NotificationRow {
             id: self.new_id(),
             event_type: event.name.clone(),
-            variables: serde_json::to_string(variables).unwrap_or_default(),
+            variables: variables_json(variables, &self.ctx.fields),
             recipients: recipients_json(recipients, &self.ctx.fields),
             send_micros: unix_micros(send_at),
             reminder_id,
@@ -95,8 +96,9 @@ impl NotificationsApi {
                     // Sealed at rest; the worker opens it for the attempt.
                     address: self.ctx.fields.seal(r.address(*ch)),
                     template_version: t.version,
-                    subject: text.subject,
-                    body: text.body,
+                    // The message carries names: sealed at rest, opened per attempt.
+                    subject: self.ctx.fields.seal(&text.subject),
+                    body: self.ctx.fields.seal(&text.body),
                     state: PENDING.to_string(),
                     attempts: 0,
                     last_error: String::new(),
@@ -186,7 +188,7 @@ impl NotificationsApi {
                 "deliveries": deliveries.len(),
                 "send_micros": row.send_micros,
             }));
-        change::commit(tx, now, &key, record, &response).await?;
+        change::commit(&self.db, tx, now, &key, record, &response).await?;
         self.wake.notify_waiters();
         Ok(response)
     }

@@ -22,7 +22,10 @@ use crate::{
 
 use super::{
     NotificationsApi,
-    convert::{event_at, recipients_json, recipients_of, recipients_pb, variables_of},
+    convert::{
+        event_at, recipients_json, recipients_of, recipients_pb, variables_json, variables_of,
+        variables_opened,
+    },
 };
 
 impl NotificationsApi {
@@ -110,7 +113,7 @@ impl NotificationsApi {
                 &store::ReminderRow {
                     id: id.clone(),
                     event_type: event.name.clone(),
-                    variables: serde_json::to_string(&m.variables).unwrap_or_default(),
+                    variables: variables_json(&m.variables, &self.ctx.fields),
                     recipients: recipients_json(&recipients, &self.ctx.fields),
                     deadline_micros: unix_micros(deadline),
                     days_before: serde_json::to_string(&days).unwrap_or_default(),
@@ -188,7 +191,7 @@ impl NotificationsApi {
                     name: format!("reminders/{}", m.id),
                     event_type: m.event_type.clone(),
                     recipients: recipients_pb(&m.recipients, &self.ctx.fields, &|_| false),
-                    variables: serde_json::from_str(&m.variables).unwrap_or_default(),
+                    variables: variables_opened(&m.variables, &self.ctx.fields),
                     deadline: Some(to_timestamp(m.deadline_micros)),
                     days_before: serde_json::from_str(&m.days_before).unwrap_or_default(),
                     working_days: m.working_days,

@@ -1,7 +1,7 @@
 //! Accepting a notification: idempotent by request id, stored before it is acknowledged,
 //! delivered to the inbox; bad input refused with the field named and nothing stored.
 
-use qaward_kit::{auth::Role, testing};
+use qaward_kit::{auth::Role, fields::FieldKeys, testing};
 use qaward_proto::qaward::notifications::v1 as pb;
 use tonic::Code;
 
@@ -389,5 +389,62 @@ async fn r54_addresses_are_sealed_at_rest_masked_for_staff_and_shown_to_their_re
             .unwrap()
             .into_inner();
         assert_eq!(mine.notifications[0].recipients[0].email, email, "{label}");
+        // The message itself (it names the enterprise) is sealed too: in the notification's
+        // variables, the deliveries, the inbox once delivered, and the stored answers.
+        let inbox_done = |d: &pb::Delivery| d.channel != pb::Channel::Inbox as i32 || delivered(d);
+        let n = r.settle(&made.name, time::Duration::ZERO, inbox_done).await;
+        assert!(n.variables["enterprise_name"].contains("某某机械"), "{label}");
+        let name = "某某机械";
+        for (table, column) in [
+            ("notifications", "variables"),
+            ("notifications", "recipients"),
+            ("deliveries", "subject"),
+            ("deliveries", "body"),
+            ("inbox_messages", "subject"),
+            ("inbox_messages", "body"),
+        ] {
+            let values: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {column} FROM {table}"
+            )))
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get(0).unwrap())
+            .collect();
+            assert!(!values.is_empty(), "{label}: {table}");
+            assert!(
+                values
+                    .iter()
+                    .all(|v| !v.contains(name) && FieldKeys::is_sealed(v)),
+                "{label}: {table}.{column} {values:?}"
+            );
+        }
+        let answers: Vec<Vec<u8>> = sqlx::query("SELECT response FROM request_log")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get(0).unwrap())
+            .collect();
+        assert!(!answers.is_empty(), "{label}");
+        for a in &answers {
+            assert!(a.starts_with(b"\0enc1:sm4-gcm:"), "{label}");
+            assert!(!a.windows(mobile.len()).any(|w| w == mobile.as_bytes()));
+        }
+        // The inbox reads in clear for its recipient.
+        let inbox = r
+            .client
+            .list_inbox_messages(as_(
+                &me,
+                pb::ListInboxMessagesRequest {
+                    parent: format!("inboxes/{code}"),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(inbox.messages[0].body.contains(name), "{label}");
     }
 }

@@ -301,7 +301,7 @@ pub(super) async fn execute(
             store::fail_draw(&mut tx, id, entropy, &why, now).await?;
             let record = AuditRecord::by(c, "draw.fail", format!("programmes/{programme}/draws/{id}"))
                 .because(why);
-            change::commit(tx, now, &None, record, &()).await
+            change::commit(&api.db, tx, now, &None, record, &()).await
         };
         let outcome = match draw::execute_hashed(p, &d.inputs_hash, entropy) {
             Ok(o) => o,

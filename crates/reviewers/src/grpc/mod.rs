@@ -55,7 +55,8 @@ pub struct ReviewersApi {
 impl ReviewersApi {
     pub fn new(db: Database, ctx: ServiceContext) -> Self {
         ReviewersApi {
-            db,
+            // Stored answers are sealed with the field keys.
+            db: db.with_fields(ctx.fields.clone()),
             ctx,
             registry: store::RegistryCache::default(),
         }

@@ -49,7 +49,11 @@ pub struct ScoringApi {
 
 impl ScoringApi {
     pub fn new(db: Database, ctx: ServiceContext) -> Self {
-        ScoringApi { db, ctx }
+        // Stored answers are sealed with the field keys.
+        ScoringApi {
+            db: db.with_fields(ctx.fields.clone()),
+            ctx,
+        }
     }
 
     fn now(&self) -> time::OffsetDateTime {
