@@ -8,7 +8,7 @@ use qaward_proto::qaward::{
     reviewers::v1::{self as rpb, reviewer_service_client::ReviewerServiceClient},
 };
 
-use crate::support::{Qaward, with_token};
+use crate::support::{Qaward, qaward, with_token};
 
 /// Known values, unlike anything else the run writes.
 fn people() -> Vec<(String, String)> {
@@ -86,7 +86,8 @@ async fn write_and_read(q: &Qaward) -> Vec<String> {
             rpb::RevealReviewerRequest {
                 name: "reviewers/PD-000".into(),
                 purpose: "通知现场评审日程".into(),
-                request_id: String::new(),
+                // Kept for retries: the stored answer holds the number, sealed.
+                request_id: "pd-reveal".into(),
             },
             &office,
         ))
@@ -175,4 +176,89 @@ async fn no_personal_data_is_in_clear_in_a_dump_of_every_schema_on_postgresql() 
     );
     let hits = scan(dir.path(), &needles);
     assert!(hits.is_empty(), "personal data in clear: {hits:?}");
+}
+
+/// `qaward keys … --data-dir DIR`: its exit status and what it printed.
+fn keys(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let out = qaward(&["keys"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn r54_after_a_key_rotation_every_value_reads_and_none_stays_under_the_old_key() {
+    let q = Qaward::start(&[], &[]).await;
+    write_and_read(&q).await;
+    let dir = q.kill().await;
+    let (ok, text) = keys(&["status"], dir.path());
+    assert!(ok, "before: everything under k1: {text}");
+    let (ok, text) = keys(&["rotate"], dir.path());
+    assert!(ok && text.contains("field key k2"), "{text}");
+    // Now every sealed value is under a key that is no longer current.
+    let (ok, text) = keys(&["status"], dir.path());
+    assert!(
+        !ok && text.contains("reviewers: reviewers.mobile: 5 not under k2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("notifications: deliveries.address: 2 not under k2"),
+        "{text}"
+    );
+    // Restarted, the services re-seal in the background until none is left under k1.
+    let q = Qaward::start_in(dir, &[], &[]).await;
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (ok, text) = keys(&["status"], q.data_dir.path());
+        if ok {
+            last.clear();
+            break;
+        }
+        last = text;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(last.is_empty(), "still under the old key: {last}");
+    // And every value still reads: the reveal, a stored answer retried, a notification.
+    let office = q.token_for("office", "office-1", &["--programme", "yunyang"]);
+    let mut reviewers = ReviewerServiceClient::new(q.channel("gateway").await);
+    for (request_id, person) in [("pd-reveal", 0), ("pd-reveal-2", 2)] {
+        let revealed = reviewers
+            .reveal_reviewer(with_token(
+                rpb::RevealReviewerRequest {
+                    name: format!("reviewers/PD-{person:03}"),
+                    purpose: "通知现场评审日程".into(),
+                    request_id: request_id.into(),
+                },
+                &office,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(revealed.mobile, people()[person].0);
+    }
+    let mut notifications = npb::notification_service_client::NotificationServiceClient::new(
+        q.channel("gateway").await,
+    );
+    let me = q.token_for("reviewer", "PD-001", &["--programme", "yunyang"]);
+    let mine = notifications
+        .list_notifications(with_token(
+            npb::ListNotificationsRequest {
+                recipient_id: "PD-001".into(),
+                ..Default::default()
+            },
+            &me,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.notifications[0].recipients[0].email, EMAIL);
+    assert_eq!(mine.notifications[0].variables["reviewer_name"], "R1");
 }

@@ -33,6 +33,10 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES,
 };
 
+/// The columns this service seals: only the request log's stored answers; it keeps no
+/// other personal data.
+pub const SEALED: &[qaward_kit::reseal::SealedColumn] = &[qaward_kit::reseal::REQUEST_LOG];
+
 /// Opens and migrates this service's database, starts its outbox relay (to the notifications
 /// and scoring services) and its follower of the reviewers' events ([`follow`]), and returns
 /// its server, ready to serve.
@@ -43,6 +47,8 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     // the request log is kept no longer than privacy.request_log_days.
     qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
+    // its stored answers brought under the current field key (plaintext, or a rotation).
+    qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), SEALED);
     follow::start(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();

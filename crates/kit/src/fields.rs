@@ -68,6 +68,111 @@ struct KeyFile {
     current: String,
     /// key id → hex key.
     keys: BTreeMap<String, String>,
+    /// The blind-index key (hex), written at the first rotation so that indexes outlive the
+    /// key they were first derived from; before it, derived from the first key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index_key: Option<String>,
+}
+
+impl KeyFile {
+    fn read(path: &Path) -> Result<KeyFile, String> {
+        let what = |e: &dyn std::fmt::Display| format!("field key file {}: {e}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
+        serde_json::from_str(&text).map_err(|e| what(&e))
+    }
+
+    /// Replaces the file whole: written 0600 under a private name, synced, renamed into
+    /// place, so a reader sees the old file or the new one, never part of either.
+    fn replace(&self, path: &Path) -> Result<(), String> {
+        let what = |e: &dyn std::fmt::Display| format!("field key file {}: {e}", path.display());
+        let text = serde_json::to_string_pretty(self).map_err(|e| what(&e))?;
+        let tmp = path.with_extension(format!("tmp-{}", hex::encode(random_bytes(6))));
+        write_private(&tmp, &text).map_err(|e| what(&e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            what(&e)
+        })
+    }
+}
+
+/// A new file holding `text`, mode 0600, synced.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+}
+
+/// Adds a fresh key to the key file at `path` and returns its id (`k{n+1}`); with `activate`
+/// it becomes the key that seals new values at once. Without, it is staged: every process
+/// restarted with the file can open values sealed with it, and [`activate_key`] makes it
+/// current once they all have been (a rolling restart in two steps, so no replica meets a
+/// value it cannot open). The blind-index key is written out, so indexes stay as they were.
+pub fn add_key(path: &Path, activate: bool) -> Result<String, String> {
+    let mut file = KeyFile::read(path)?;
+    let keys = decoded(&file, path)?;
+    file.index_key
+        .get_or_insert_with(|| hex::encode(index_key_of(&keys)));
+    let next = file
+        .keys
+        .keys()
+        .filter_map(|id| id.strip_prefix('k').and_then(|n| n.parse::<u64>().ok()))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let id = format!("k{next}");
+    file.keys.insert(
+        id.clone(),
+        hex::encode(random_bytes(file.algorithm.key_len())),
+    );
+    if activate {
+        file.current = id.clone();
+    }
+    file.replace(path)?;
+    Ok(id)
+}
+
+/// Makes the key `id`, already in the file, the one that seals new values.
+pub fn activate_key(path: &Path, id: &str) -> Result<(), String> {
+    let mut file = KeyFile::read(path)?;
+    if !file.keys.contains_key(id) {
+        return Err(format!(
+            "field key file {}: it holds no key {id} (it holds {})",
+            path.display(),
+            file.keys.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let keys = decoded(&file, path)?;
+    file.index_key
+        .get_or_insert_with(|| hex::encode(index_key_of(&keys)));
+    file.current = id.to_string();
+    file.replace(path)
+}
+
+/// The file's keys decoded and checked against its algorithm.
+fn decoded(file: &KeyFile, path: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let what = |e: &dyn std::fmt::Display| format!("field key file {}: {e}", path.display());
+    let mut keys = BTreeMap::new();
+    for (id, k) in &file.keys {
+        let bytes = hex::decode(k).map_err(|e| what(&e))?;
+        if bytes.len() != file.algorithm.key_len() {
+            return Err(what(&format!(
+                "key {id} is {} bytes, {} wants {}",
+                bytes.len(),
+                file.algorithm.tag(),
+                file.algorithm.key_len()
+            )));
+        }
+        keys.insert(id.clone(), bytes);
+    }
+    if keys.is_empty() {
+        return Err(what(&"it holds no key"));
+    }
+    Ok(keys)
 }
 
 /// The keys that seal and open personal-data fields.
@@ -152,20 +257,13 @@ impl FieldKeys {
                     hex::encode(random_bytes(algorithm.key_len())),
                 )]
                 .into(),
+                index_key: None,
             };
             let text = serde_json::to_string_pretty(&file).map_err(|e| what(&e))?;
             // Written whole under a private name, then linked into place: processes starting
             // together see no file or a complete one, and the first link wins.
             let tmp = path.with_extension(format!("tmp-{}", hex::encode(random_bytes(6))));
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            use std::io::Write;
-            options
-                .open(&tmp)
-                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-                .map_err(|e| what(&e))?;
+            write_private(&tmp, &text).map_err(|e| what(&e))?;
             let linked = std::fs::hard_link(&tmp, path);
             let _ = std::fs::remove_file(&tmp);
             match linked {
@@ -174,31 +272,22 @@ impl FieldKeys {
                 Err(e) => return Err(what(&e)),
             }
         }
-        let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
-        let file: KeyFile = serde_json::from_str(&text).map_err(|e| what(&e))?;
-        let mut keys = BTreeMap::new();
-        for (id, k) in &file.keys {
-            let bytes = hex::decode(k).map_err(|e| what(&e))?;
-            if bytes.len() != file.algorithm.key_len() {
-                return Err(what(&format!(
-                    "key {id} is {} bytes, {} wants {}",
-                    bytes.len(),
-                    file.algorithm.tag(),
-                    file.algorithm.key_len()
-                )));
-            }
-            keys.insert(id.clone(), bytes);
-        }
+        let file = KeyFile::read(path)?;
+        let keys = decoded(&file, path)?;
         if !keys.contains_key(&file.current) {
             return Err(what(&format!(
                 "the current key {} is not in it",
                 file.current
             )));
         }
+        let index_key = match &file.index_key {
+            Some(k) => hex::decode(k).map_err(|e| what(&e))?,
+            None => index_key_of(&keys),
+        };
         Ok(FieldKeys {
             algorithm: file.algorithm,
             current: file.current,
-            index_key: index_key_of(&keys),
+            index_key,
             keys,
         })
     }
@@ -258,7 +347,7 @@ impl FieldKeys {
     /// `\0enc1:{algorithm}:{key id}:` then nonce ‖ ciphertext ‖ tag. The leading zero byte is a
     /// field number no protobuf message starts with, so sealed and legacy bytes never mix up.
     pub fn seal_bytes(&self, plain: &[u8]) -> Vec<u8> {
-        let mut out = format!("\0{PREFIX}{}:{}:", self.algorithm.tag(), self.current).into_bytes();
+        let mut out = self.current_header(true);
         out.extend(self.encrypt(plain));
         out
     }
@@ -289,6 +378,17 @@ impl FieldKeys {
         let mut parts = rest.splitn(3, |b| *b == b':');
         parts.next()?;
         std::str::from_utf8(parts.next()?).ok()
+    }
+
+    /// The header every value sealed now starts with (`enc1:{algorithm}:{key id}:`, after a
+    /// zero byte for bytes): what a value not yet under the current key lacks.
+    pub fn current_header(&self, bytes: bool) -> Vec<u8> {
+        let header = format!("{PREFIX}{}:{}:", self.algorithm.tag(), self.current);
+        if bytes {
+            [b"\0".as_slice(), header.as_bytes()].concat()
+        } else {
+            header.into_bytes()
+        }
     }
 
     /// The id of the key that seals new values.
@@ -431,5 +531,45 @@ mod tests {
             "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
         );
         assert_eq!(hmac_sm3(b"k", b"m").len(), 32);
+    }
+
+    #[test]
+    fn r54_a_rotation_seals_new_values_under_the_new_key_and_still_opens_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fields.json");
+        let before = FieldKeys::load_or_create(&path, Algorithm::Sm4Gcm).unwrap();
+        let (old, old_bytes) = (before.seal("13800000001"), before.seal_bytes(b"answer"));
+        let index = before.minimise("50023519870412001X");
+        // Staged: every process can open it, none seals with it yet.
+        assert_eq!(add_key(&path, false).unwrap(), "k2");
+        let staged = FieldKeys::load_or_create(&path, Algorithm::Sm4Gcm).unwrap();
+        assert_eq!(staged.current_key_id(), "k1");
+        assert_eq!(add_key(&path, true).unwrap(), "k3");
+        let after = FieldKeys::load_or_create(&path, Algorithm::Sm4Gcm).unwrap();
+        assert_eq!(after.current_key_id(), "k3");
+        let new = after.seal("13800000001");
+        assert_eq!(FieldKeys::key_id_of(new.as_bytes()), Some("k3"));
+        assert_eq!(FieldKeys::key_id_of(old.as_bytes()), Some("k1"));
+        assert_eq!(FieldKeys::key_id_of(&after.seal_bytes(b"x")), Some("k3"));
+        assert_eq!(FieldKeys::key_id_of(b"13800000001"), None);
+        assert_eq!(after.open(&old).unwrap(), "13800000001");
+        assert_eq!(after.open_bytes(&old_bytes).unwrap(), b"answer");
+        assert_eq!(after.open_bytes(b"legacy").unwrap(), b"legacy");
+        // The blind index does not move with the current key.
+        assert_eq!(after.minimise("50023519870412001X"), index);
+        activate_key(&path, "k2").unwrap();
+        assert_eq!(
+            FieldKeys::load_or_create(&path, Algorithm::Sm4Gcm)
+                .unwrap()
+                .current_key_id(),
+            "k2"
+        );
+        assert!(activate_key(&path, "k9").unwrap_err().contains("no key k9"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "the rewritten file stays private");
+        }
     }
 }

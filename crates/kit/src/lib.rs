@@ -38,6 +38,7 @@ pub mod notify;
 pub mod outbox;
 pub mod paging;
 pub mod policy;
+pub mod reseal;
 pub mod retention;
 pub mod security;
 pub mod server;

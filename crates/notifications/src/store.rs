@@ -7,6 +7,10 @@ use qaward_kit::{
     db::{Backend, Conn, Database},
     paging::Page,
 };
+use qaward_kit::{
+    fields::{FieldError, FieldKeys},
+    reseal::{Form, REQUEST_LOG, SealedColumn},
+};
 use sqlx::{Row, any::AnyRow};
 
 use crate::domain::{Channel, catalogue};
@@ -156,6 +160,49 @@ pub async fn list_templates(
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(template_row).collect()
+}
+
+/// The columns holding personal data, sealed with the field keys and brought under the
+/// current key at start ([`qaward_kit::reseal`]): names and addresses, and the messages.
+pub const SEALED: &[SealedColumn] = &[
+    sealed("notifications", "variables", Form::Text),
+    sealed(
+        "notifications",
+        "recipients",
+        Form::TextWith(recipients_plain),
+    ),
+    sealed("reminders", "variables", Form::Text),
+    sealed("reminders", "recipients", Form::TextWith(recipients_plain)),
+    sealed("deliveries", "address", Form::Text),
+    sealed("deliveries", "subject", Form::Text),
+    sealed("deliveries", "body", Form::Text),
+    sealed("inbox_messages", "subject", Form::Text),
+    sealed("inbox_messages", "body", Form::Text),
+    REQUEST_LOG,
+];
+
+const fn sealed(table: &'static str, column: &'static str, form: Form) -> SealedColumn {
+    SealedColumn {
+        table,
+        key: &["id"],
+        column,
+        form,
+    }
+}
+
+/// A recipient list (JSON) with every address in clear: an earlier version sealed the
+/// addresses one by one inside a list kept in clear; now the list is sealed whole.
+pub fn recipients_plain(keys: &FieldKeys, json: String) -> Result<String, FieldError> {
+    let mut list: Vec<serde_json::Value> =
+        serde_json::from_str(&json).map_err(|_| FieldError::Corrupt)?;
+    for r in &mut list {
+        for k in ["email", "mobile"] {
+            if let Some(v) = r[k].as_str() {
+                r[k] = keys.open(v)?.into();
+            }
+        }
+    }
+    Ok(serde_json::Value::Array(list).to_string())
 }
 
 /// A notification as accepted.

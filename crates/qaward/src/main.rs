@@ -6,9 +6,11 @@
 //! - `qaward token --role ROLE --subject NAME` prints a bearer token signed with the local key.
 //! - `qaward config` prints the effective configuration, secrets masked.
 //! - `qaward audit verify --target NAME` checks a service's audit trail.
+//! - `qaward keys init|rotate|activate|status` makes and rotates keys.
 //! - `qaward demo` walks a sample award cycle through a running gateway and tells what happens.
 
 mod check;
+mod keys;
 mod serve;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -101,7 +103,8 @@ enum Command {
         #[arg(long, default_value = "yunyang")]
         programme: String,
     },
-    /// Signing key commands.
+    /// Key commands: the deployment's signing key pairs and the field keys that seal
+    /// personal data.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -153,6 +156,22 @@ enum KeysCommand {
     /// services' (service-key.pk8, service-jwks.json). Every service gets both JWKS; only the
     /// services that relay an outbox get service-key.pk8; no container gets signing-key.pk8.
     Init { dir: PathBuf },
+    /// Add a field key to the key file (privacy.key_file) and make it current; the
+    /// services re-seal their personal data under it in the background after their next
+    /// start. With --stage, add it without making it current (for a rolling restart of
+    /// several replicas: restart all, then `keys activate`).
+    Rotate {
+        #[arg(long)]
+        stage: bool,
+    },
+    /// Make a staged field key current.
+    Activate { id: String },
+    /// How many sealed values of each service are not yet under the current field key; exit 1
+    /// while any are left (keep the older keys until then).
+    Status {
+        #[arg(long = "target", value_parser = parse_kind)]
+        targets: Vec<ServiceKind>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,41 +233,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// `qaward keys init DIR`: the people's and the services' key pairs and the field keys, laid out
-/// as in a data directory (`DIR/keys/…`), so `qaward token --data-dir DIR` signs with the
-/// people's key.
-fn init_keys(dir: &std::path::Path) -> Result<(), String> {
-    let people = LocalKey::load_or_create(dir).map_err(|e| e.to_string())?;
-    let services = LocalKey::load_or_create_service(dir).map_err(|e| e.to_string())?;
-    for (what, key, file, jwks) in [
-        (
-            "people",
-            &people,
-            LocalKey::SIGNING_KEY_FILE,
-            LocalKey::JWKS_FILE,
-        ),
-        (
-            "services",
-            &services,
-            LocalKey::SERVICE_KEY_FILE,
-            LocalKey::SERVICE_JWKS_FILE,
-        ),
-    ] {
-        println!(
-            "{what}: key {} in {} (public: {})",
-            key.kid(),
-            dir.join(file).display(),
-            dir.join(jwks).display()
-        );
-    }
-    // the field keys that seal personal data, to mount in every process of the services
-    // (`QAWARD_PRIVACY__KEY_FILE`): a restarted container must open what its predecessor sealed.
-    let fields = qaward_kit::config::Privacy::default().key_file_in(dir);
-    qaward_kit::fields::FieldKeys::load_or_create(&fields, qaward_kit::fields::Algorithm::Sm4Gcm)?;
-    println!("personal data: field keys in {}", fields.display());
-    Ok(())
-}
-
 fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
@@ -277,7 +261,7 @@ fn run(cli: Cli) -> Result<(), String> {
         command: KeysCommand::Init { dir },
     } = &cli.command
     {
-        return init_keys(dir);
+        return keys::init(dir);
     }
     let config = load_config(&cli)?;
     match cli.command {
@@ -353,7 +337,19 @@ fn run(cli: Cli) -> Result<(), String> {
                     token,
                 },
         } => runtime()?.block_on(check::consistency(config, cycle, gateway, token)),
-        Command::Draw { .. } | Command::Keys { .. } => {
+        Command::Keys {
+            command: KeysCommand::Rotate { stage },
+        } => keys::rotate(&config, stage),
+        Command::Keys {
+            command: KeysCommand::Activate { id },
+        } => keys::activate(&config, &id),
+        Command::Keys {
+            command: KeysCommand::Status { targets },
+        } => runtime()?.block_on(keys::status(config, targets)),
+        Command::Draw { .. }
+        | Command::Keys {
+            command: KeysCommand::Init { .. },
+        } => {
             unreachable!("handled before the configuration is read")
         }
     }

@@ -157,7 +157,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
 }
 
 /// The migrations of a service with a database (all but the gateway).
-fn migrations_of(kind: ServiceKind) -> Option<&'static qaward_kit::db::Migrations> {
+pub fn migrations_of(kind: ServiceKind) -> Option<&'static qaward_kit::db::Migrations> {
     match kind {
         ServiceKind::Applications => Some(&qaward_applications::MIGRATIONS),
         ServiceKind::Reviewers => Some(&qaward_reviewers::MIGRATIONS),

@@ -51,16 +51,15 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     // the request log is kept no longer than privacy.request_log_days.
     qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
-    // personal data an older version stored in clear is sealed before serving.
-    let sealed = store::seal_plaintext(&db, &ctx.fields, 500)
+    // resident IDs an older version kept are minimised before serving; sealed columns
+    // are brought under the current field key in the background (plaintext, or a rotation).
+    let minimised = store::minimise_resident_ids(&db, &ctx.fields, 500)
         .await
-        .map_err(|e| DbError::Setup(format!("sealing personal data: {e}")))?;
-    if sealed > 0 {
-        tracing::info!(
-            rows = sealed,
-            "sealed reviewers' personal data stored in clear (R-54)"
-        );
+        .map_err(|e| DbError::Setup(format!("minimising resident IDs: {e}")))?;
+    if minimised > 0 {
+        tracing::info!(rows = minimised, "resident IDs minimised (R-54)");
     }
+    qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), store::SEALED);
     relay_events(&db, ctx);
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();

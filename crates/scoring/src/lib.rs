@@ -49,12 +49,18 @@ pub async fn seed_default_rubric(db: &Database, at: time::OffsetDateTime) -> Res
     .map_err(|e| DbError::Setup(format!("seed the default rubric: {}", e.message)))
 }
 
+/// The columns this service seals: only the request log's stored answers; it keeps no
+/// other personal data.
+pub const SEALED: &[qaward_kit::reseal::SealedColumn] = &[qaward_kit::reseal::REQUEST_LOG];
+
 /// Opens and migrates this service's database, seeds the default rubric, and returns its
 /// server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     // the request log is kept no longer than privacy.request_log_days.
     qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
+    // its stored answers brought under the current field key (plaintext, or a rotation).
+    qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), SEALED);
     seed_default_rubric(&db, ctx.clock.now()).await?;
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();

@@ -47,7 +47,9 @@ async fn a_retry_gets_the_stored_answer_sealed_at_rest_and_a_reused_id_is_refuse
             .unwrap();
         let mut tx = db.begin().await.unwrap();
         assert_eq!(
-            idempotency::recall::<Msg>(&mut tx, &key, keys).await.unwrap(),
+            idempotency::recall::<Msg>(&mut tx, &key, keys)
+                .await
+                .unwrap(),
             None
         );
         let mut answer = msg("answer");

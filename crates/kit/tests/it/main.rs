@@ -7,5 +7,6 @@ mod idempotency;
 mod migrations;
 mod outbox;
 mod probe;
+mod reseal;
 mod retention;
 mod server;

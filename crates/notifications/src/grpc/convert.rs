@@ -168,18 +168,13 @@ pub(super) fn recipients_json(list: &[Recipient], keys: &FieldKeys) -> String {
 }
 
 /// The stored recipients opened: the list, and within it any address an earlier version
-/// sealed one by one. A value that does not open reads as `????` (never a failed answer).
+/// sealed one by one. A list that does not open reads as empty (never a failed answer).
 pub(super) fn recipients_opened(stored: &str, keys: &FieldKeys) -> Vec<serde_json::Value> {
-    let json = keys.open(stored).unwrap_or_default();
-    let mut list: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
-    for r in &mut list {
-        for k in ["email", "mobile"] {
-            if let Some(v) = r[k].as_str() {
-                r[k] = keys.open(v).unwrap_or_else(|_| "????".into()).into();
-            }
-        }
-    }
-    list
+    keys.open(stored)
+        .and_then(|json| store::recipients_plain(keys, json))
+        .ok()
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
 }
 
 /// Stored variables opened (sealed since R-54; older rows in clear).

@@ -30,8 +30,7 @@ use super::{
     NotificationsApi, STAFF,
     convert::{
         delivery_pb, event_at, notification_pb, recipients_json, recipients_of, template_pb,
-        variables_json,
-        variables_of,
+        variables_json, variables_of,
     },
     id_of, is_recipient,
 };

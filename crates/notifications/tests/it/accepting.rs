@@ -393,7 +393,10 @@ async fn r54_addresses_are_sealed_at_rest_masked_for_staff_and_shown_to_their_re
         // variables, the deliveries, the inbox once delivered, and the stored answers.
         let inbox_done = |d: &pb::Delivery| d.channel != pb::Channel::Inbox as i32 || delivered(d);
         let n = r.settle(&made.name, time::Duration::ZERO, inbox_done).await;
-        assert!(n.variables["enterprise_name"].contains("某某机械"), "{label}");
+        assert!(
+            n.variables["enterprise_name"].contains("某某机械"),
+            "{label}"
+        );
         let name = "某某机械";
         for (table, column) in [
             ("notifications", "variables"),
@@ -403,15 +406,14 @@ async fn r54_addresses_are_sealed_at_rest_masked_for_staff_and_shown_to_their_re
             ("inbox_messages", "subject"),
             ("inbox_messages", "body"),
         ] {
-            let values: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {column} FROM {table}"
-            )))
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get(0).unwrap())
-            .collect();
+            let values: Vec<String> =
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {column} FROM {table}")))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.try_get(0).unwrap())
+                    .collect();
             assert!(!values.is_empty(), "{label}: {table}");
             assert!(
                 values
@@ -446,5 +448,65 @@ async fn r54_addresses_are_sealed_at_rest_masked_for_staff_and_shown_to_their_re
             .unwrap()
             .into_inner();
         assert!(inbox.messages[0].body.contains(name), "{label}");
+        // A notification an earlier version stored (the list in clear with each address
+        // sealed inside it, the variables in clear) is sealed whole by the start-up pass, and
+        // reads the same.
+        let legacy = serde_json::json!([{
+            "id": code, "display_name": "重庆云阳某某机械有限公司",
+            "email": r.fields.seal(email), "mobile": r.fields.seal(mobile),
+            "channels": ["inbox", "email"],
+        }])
+        .to_string();
+        sqlx::query("UPDATE notifications SET recipients = $1, variables = $2")
+            .bind(&legacy)
+            .bind(r#"{"enterprise_name":"重庆云阳某某机械有限公司"}"#)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let done = qaward_kit::reseal::reseal(
+            &r.db.db,
+            &r.fields,
+            "notifications",
+            "qaward-local",
+            time::OffsetDateTime::now_utc(),
+            qaward_notifications::store::SEALED,
+            100,
+        )
+        .await
+        .unwrap();
+        assert_eq!((done.resealed, done.unreadable), (2, 0), "{label}");
+        let row = sqlx::query("SELECT recipients, variables FROM notifications")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (recipients, variables): (String, String) =
+            (row.try_get(0).unwrap(), row.try_get(1).unwrap());
+        assert!(FieldKeys::is_sealed(&recipients) && FieldKeys::is_sealed(&variables));
+        let inner = r.fields.open(&recipients).unwrap();
+        assert!(
+            inner.contains(email) && !inner.contains("enc1:"),
+            "{label}: {inner}"
+        );
+        let again = r
+            .client
+            .list_notifications(as_(
+                &me,
+                pb::ListNotificationsRequest {
+                    recipient_id: code.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let n = &again.notifications[0];
+        assert_eq!(
+            (
+                n.recipients[0].mobile.as_str(),
+                n.variables["enterprise_name"].as_str()
+            ),
+            (mobile, "重庆云阳某某机械有限公司"),
+            "{label}"
+        );
     }
 }

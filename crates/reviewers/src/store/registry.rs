@@ -1,6 +1,7 @@
 //! The registry's reviewers, imported and read; its version, which the candidate cache keys on.
 
 use qaward_kit::fields::FieldKeys;
+use qaward_kit::reseal::{Form, REQUEST_LOG, SealedColumn};
 use qaward_kit::{
     Error, Result,
     clock::unix_micros,
@@ -126,17 +127,28 @@ fn as_kept(r: &ReviewerRecord, keys: &FieldKeys) -> ReviewerRecord {
     }
 }
 
-/// R-54: seals the mobile numbers and minimises the resident IDs older versions stored in
-/// clear (or sealed), a batch of `batch` rows at a time; how many rows it changed. Resumable: a
-/// row is done or not, and a rerun does what is left.
-pub async fn seal_plaintext(db: &Database, keys: &FieldKeys, batch: i64) -> Result<u64> {
+/// The registry's sealed columns (R-54), brought under the current field key at start
+/// ([`qaward_kit::reseal`]): plaintext an older version kept is sealed, a rotation re-seals.
+pub const SEALED: &[SealedColumn] = &[
+    SealedColumn {
+        table: "reviewers",
+        key: &["id"],
+        column: "mobile",
+        form: Form::Text,
+    },
+    REQUEST_LOG,
+];
+
+/// R-54: minimises the resident IDs older versions stored in clear (or sealed), a batch of
+/// `batch` rows at a time; how many rows it changed. Resumable: a row is done or not, and a
+/// rerun does what is left.
+pub async fn minimise_resident_ids(db: &Database, keys: &FieldKeys, batch: i64) -> Result<u64> {
     let mut changed = 0;
     loop {
         let mut tx = db.pool().begin().await?;
         let rows = sqlx::query(
-            "SELECT id, mobile, resident_id FROM reviewers
-             WHERE (mobile <> '' AND mobile NOT LIKE 'enc1:%')
-                OR (resident_id <> '' AND resident_id NOT LIKE 'idx1:%')
+            "SELECT id, resident_id FROM reviewers
+             WHERE resident_id <> '' AND resident_id NOT LIKE 'idx1:%'
              ORDER BY id LIMIT $1",
         )
         .bind(batch)
@@ -147,20 +159,9 @@ pub async fn seal_plaintext(db: &Database, keys: &FieldKeys, batch: i64) -> Resu
         }
         for r in &rows {
             let id: String = r.try_get("id")?;
-            let mobile: String = r.try_get("mobile")?;
             let resident: String = r.try_get("resident_id")?;
-            let mobile = if FieldKeys::is_sealed(&mobile) {
-                mobile
-            } else {
-                keys.seal(&mobile)
-            };
-            let resident = if FieldKeys::is_minimised(&resident) {
-                resident
-            } else {
-                keys.minimise(&keys.open(&resident).map_err(Error::internal)?)
-            };
-            sqlx::query("UPDATE reviewers SET mobile = $1, resident_id = $2 WHERE id = $3")
-                .bind(mobile)
+            let resident = keys.minimise(&keys.open(&resident).map_err(Error::internal)?);
+            sqlx::query("UPDATE reviewers SET resident_id = $1 WHERE id = $2")
                 .bind(resident)
                 .bind(&id)
                 .execute(&mut *tx)

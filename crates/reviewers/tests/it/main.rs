@@ -459,19 +459,41 @@ async fn shortages_and_bad_input_are_refused_and_change_nothing() {
             .execute(r.db.db.pool())
             .await
             .unwrap();
-        let n = qaward_reviewers::store::seal_plaintext(&r.db.db, &r.fields, 2)
-            .await
-            .unwrap();
-        assert_eq!(n, 1, "only the plaintext row");
+        let reseal = || {
+            qaward_kit::reseal::reseal(
+                &r.db.db,
+                &r.fields,
+                "reviewers",
+                "qaward-local",
+                time::OffsetDateTime::now_utc(),
+                &qaward_reviewers::store::SEALED[..1],
+                2,
+            )
+        };
+        assert_eq!(
+            reseal().await.unwrap().resealed,
+            1,
+            "only the plaintext row"
+        );
         let (mobile, _) = stored("CQ-0002").await;
         assert_eq!(r.fields.open(&mobile).unwrap(), "13800000002");
         assert_eq!(
-            qaward_reviewers::store::seal_plaintext(&r.db.db, &r.fields, 2)
-                .await
-                .unwrap(),
+            reseal().await.unwrap().resealed,
             0,
             "a rerun finds nothing left"
         );
+        sqlx::query("UPDATE reviewers SET resident_id = '110105194912310029' WHERE id = 'CQ-0002'")
+            .execute(r.db.db.pool())
+            .await
+            .unwrap();
+        let minimise = || qaward_reviewers::store::minimise_resident_ids(&r.db.db, &r.fields, 2);
+        assert_eq!(minimise().await.unwrap(), 1, "only the ID kept in clear");
+        let (_, resident) = stored("CQ-0002").await;
+        assert!(
+            resident.starts_with("idx1:") && resident.ends_with(":0029"),
+            "{resident}"
+        );
+        assert_eq!(minimise().await.unwrap(), 0);
         // masked by default, the office and the supervisor included (it was shown in
         // clear to them before); revealed one reviewer at a time, for a stated purpose.
         let staff = r
