@@ -87,34 +87,55 @@ pub struct Outcome {
 }
 
 /// The server's time, as the services report it in what they return: the walk never reads
-/// its own wall clock for a date it sends.
+/// its own wall clock for a date it sends. The speed is estimated from the first and the
+/// latest stamp; the time runs on from the latest stamp seen and never goes back (a slow
+/// answer makes its stamp look older than it is, which must not move the walk's day back).
 struct ServerClock {
     first: Option<(OffsetDateTime, Instant)>,
+    latest: Option<(OffsetDateTime, Instant)>,
     speed: f64,
+    /// The latest time this clock has told: it never tells an earlier one.
+    told: std::cell::Cell<Option<OffsetDateTime>>,
 }
 
 impl ServerClock {
+    fn new() -> ServerClock {
+        ServerClock {
+            first: None,
+            latest: None,
+            speed: 1.0,
+            told: std::cell::Cell::new(None),
+        }
+    }
+
     fn observe(&mut self, t: &Option<prost_types::Timestamp>) {
         let Some(t) = t else { return };
         let Ok(at) = OffsetDateTime::from_unix_timestamp(t.seconds) else {
             return;
         };
+        let now = Instant::now();
         match self.first {
-            None => self.first = Some((at, Instant::now())),
+            None => self.first = Some((at, now)),
             Some((t0, r0)) => {
-                let real = r0.elapsed().as_secs_f64();
+                let real = now.duration_since(r0).as_secs_f64();
                 if real > 0.05 {
                     self.speed = (at - t0).as_seconds_f64() / real;
                 }
             }
         }
+        self.latest = Some((at, now));
     }
 
     fn now(&self) -> OffsetDateTime {
-        match self.first {
+        let estimate = match self.latest {
             None => OffsetDateTime::now_utc(),
-            Some((t0, r0)) => t0 + Duration::seconds_f64(r0.elapsed().as_secs_f64() * self.speed),
-        }
+            Some((at, seen)) => {
+                at + Duration::seconds_f64(seen.elapsed().as_secs_f64() * self.speed)
+            }
+        };
+        let told = self.told.get().map_or(estimate, |t| t.max(estimate));
+        self.told.set(Some(told));
+        told
     }
 
     /// Today in the county (UTC+8), `days` on.
@@ -195,10 +216,7 @@ impl Walk {
             say,
             office,
             codes,
-            clock: ServerClock {
-                first: None,
-                speed: 1.0,
-            },
+            clock: ServerClock::new(),
             settings: None,
             records: None,
             outcome: Outcome::default(),
