@@ -101,6 +101,49 @@ impl BlobStore {
         }
     }
 
+    /// Removes the blob with this hash; removing one that is not there is no error.
+    pub async fn delete(&self, sha256: &str) -> std::io::Result<()> {
+        match self.store.delete(&Self::key_of(&self.prefix, sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// Removes, every hour, the files of purged drafts that no evidence row names any more
+    /// (R-54; queued by the drafts' purge in its transaction, so a crash loses no entry).
+    pub fn sweep_in_background(self, db: qaward_kit::db::Database) {
+        tokio::spawn(async move {
+            loop {
+                match self.sweep(&db).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(files = n, "evidence files of purged drafts removed (R-54)")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "blob sweep failed; retried in an hour"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+            }
+        });
+    }
+
+    /// One sweep: how many files it removed.
+    pub async fn sweep(&self, db: &qaward_kit::db::Database) -> qaward_kit::Result<u64> {
+        let mut removed = 0;
+        loop {
+            let queued = crate::store::blobs_to_delete(db, 100).await?;
+            if queued.is_empty() {
+                return Ok(removed);
+            }
+            for sha in queued {
+                self.delete(&sha)
+                    .await
+                    .map_err(qaward_kit::Error::internal)?;
+                crate::store::blob_deleted(db, &sha).await?;
+                removed += 1;
+            }
+        }
+    }
+
     /// A writer for one upload; `unique` names its temporary object.
     pub async fn writer(&self, unique: &str) -> std::io::Result<BlobWriter> {
         let temp = Path::from(format!("{}tmp/{unique}", self.prefix));

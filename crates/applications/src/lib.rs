@@ -45,14 +45,20 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         .calendar()
         .map_err(|e| DbError::Setup(format!("calendar_file: {e}")))?;
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
-    // the request log is kept no longer than privacy.request_log_days.
-    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
+    // the request log and drafts never submitted kept no longer than their days.
+    qaward_kit::retention::spawn(
+        db.clone(),
+        ctx,
+        KIND.as_str(),
+        store::retention(&ctx.config),
+    );
     // its stored answers brought under the current field key (plaintext, or a rotation).
     qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), SEALED);
     follow::start(&db, ctx).map_err(DbError::Setup)?;
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     let blobs = blobs::BlobStore::from_config(&ctx.config).map_err(DbError::Setup)?;
+    blobs.clone().sweep_in_background(db.clone());
     let service = ApplicationServiceServer::new(ApplicationsApi::new(db, ctx.clone(), blobs))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);

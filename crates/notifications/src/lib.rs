@@ -76,8 +76,13 @@ pub async fn service(db: Database, ctx: &ServiceContext) -> Result<Notifications
 /// its delivery workers running.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
-    // the request log is kept no longer than privacy.request_log_days.
-    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
+    // the request log, message texts and delivery records kept no longer than their days.
+    qaward_kit::retention::spawn(
+        db.clone(),
+        ctx,
+        KIND.as_str(),
+        store::retention(&ctx.config),
+    );
     // every sealed column brought under the current field key (plaintext, or a rotation).
     qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), store::SEALED);
     let api = service(db, ctx).await?;

@@ -10,6 +10,7 @@ use qaward_kit::{
 use qaward_kit::{
     fields::{FieldError, FieldKeys},
     reseal::{Form, REQUEST_LOG, SealedColumn},
+    retention,
 };
 use sqlx::{Row, any::AnyRow};
 
@@ -204,6 +205,82 @@ pub fn recipients_plain(keys: &FieldKeys, json: String) -> Result<String, FieldE
     }
     Ok(serde_json::Value::Array(list).to_string())
 }
+
+/// What this service keeps for a while (R-54), with its days: the request log; a message's
+/// text and address once it is done with (delivered, dead or cancelled), blanked while its
+/// record stays; and the delivery records themselves, deleted with their notification.
+pub fn retention(config: &qaward_kit::config::Config) -> Vec<(retention::Kind, u32)> {
+    let p = &config.privacy;
+    vec![
+        (retention::REQUEST_LOG, p.request_log_days),
+        (MESSAGE_TEXTS, p.message_days),
+        (NOTIFICATION_CONTENTS, p.message_days),
+        (REMINDER_CONTENTS, p.message_days),
+        (DELIVERY_RECORDS, p.delivery_days),
+        (NOTIFICATION_RECORDS, p.delivery_days),
+    ]
+}
+
+/// A delivery's address and text, and its inbox copy, once it is done with.
+const MESSAGE_TEXTS: retention::Kind = retention::Kind {
+    name: "deliveries.message",
+    setting: "privacy.message_days",
+    expired: "SELECT id FROM deliveries
+              WHERE created_micros < $1 AND state IN ('delivered', 'dead', 'cancelled')
+                AND (address <> '' OR subject <> '' OR body <> '')
+              ORDER BY id LIMIT $2",
+    purge: &[
+        "UPDATE deliveries SET address = '', subject = '', body = '' WHERE id = $1",
+        "DELETE FROM inbox_messages WHERE id = $1",
+    ],
+};
+
+/// A notification's variables and recipients (names, addresses) once none of its deliveries
+/// is still to be attempted.
+const NOTIFICATION_CONTENTS: retention::Kind = retention::Kind {
+    name: "notifications.content",
+    setting: "privacy.message_days",
+    expired: "SELECT id FROM notifications n
+              WHERE created_micros < $1 AND (variables <> '' OR recipients <> '')
+                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id
+                                AND d.state IN ('pending', 'retrying'))
+              ORDER BY id LIMIT $2",
+    purge: &["UPDATE notifications SET variables = '', recipients = '' WHERE id = $1"],
+};
+
+/// A reminder's variables and recipients once its deadline has passed.
+const REMINDER_CONTENTS: retention::Kind = retention::Kind {
+    name: "reminders.content",
+    setting: "privacy.message_days",
+    expired: "SELECT id FROM reminders
+              WHERE deadline_micros < $1 AND (variables <> '' OR recipients <> '')
+              ORDER BY id LIMIT $2",
+    purge: &["UPDATE reminders SET variables = '', recipients = '' WHERE id = $1"],
+};
+
+/// A delivery's record once it is done with.
+const DELIVERY_RECORDS: retention::Kind = retention::Kind {
+    name: "deliveries",
+    setting: "privacy.delivery_days",
+    expired: "SELECT id FROM deliveries
+              WHERE created_micros < $1 AND state IN ('delivered', 'dead', 'cancelled')
+              ORDER BY id LIMIT $2",
+    purge: &[
+        "DELETE FROM inbox_messages WHERE id = $1",
+        "DELETE FROM deliveries WHERE id = $1",
+    ],
+};
+
+/// A notification none of whose deliveries is left.
+const NOTIFICATION_RECORDS: retention::Kind = retention::Kind {
+    name: "notifications",
+    setting: "privacy.delivery_days",
+    expired: "SELECT id FROM notifications n
+              WHERE created_micros < $1
+                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id)
+              ORDER BY id LIMIT $2",
+    purge: &["DELETE FROM notifications WHERE id = $1"],
+};
 
 /// A notification as accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -607,13 +684,22 @@ pub async fn list_dead(db: &Database, page: &Page) -> Result<Vec<DeliveryRow>> {
 pub async fn requeue(conn: &mut Conn, id: &str, now_micros: i64) -> Result<DeliveryRow> {
     let done = sqlx::query(
         "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_micros = $1, lease = ''
-         WHERE id = $2 AND state = 'dead'",
+         WHERE id = $2 AND state = 'dead' AND (address <> '' OR body <> '')",
     )
     .bind(now_micros)
     .bind(id)
     .execute(&mut *conn)
     .await?;
     let row = get_delivery(conn, id).await?;
+    if row.state == DEAD && row.body.is_empty() && row.address.is_empty() {
+        return Err(Error::new(
+            qaward_kit::error::ErrorCode::FailedPrecondition,
+            "MESSAGE_PURGED",
+            format!(
+                "deliveries/{id}: its text and address were purged past privacy.message_days (R-54); send a new notification"
+            ),
+        ));
+    }
     if done.rows_affected() == 0 {
         return Err(Error::new(
             qaward_kit::error::ErrorCode::FailedPrecondition,

@@ -50,7 +50,15 @@ pub fn relay_events(db: &Database, ctx: &ServiceContext) {
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     // the request log is kept no longer than privacy.request_log_days.
-    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
+    qaward_kit::retention::spawn(
+        db.clone(),
+        ctx,
+        KIND.as_str(),
+        vec![(
+            qaward_kit::retention::REQUEST_LOG,
+            ctx.config.privacy.request_log_days,
+        )],
+    );
     // resident IDs an older version kept are minimised before serving; sealed columns
     // are brought under the current field key in the background (plaintext, or a rotation).
     let minimised = store::minimise_resident_ids(&db, &ctx.fields, 500)

@@ -58,7 +58,15 @@ pub const SEALED: &[qaward_kit::reseal::SealedColumn] = &[qaward_kit::reseal::RE
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     let db = Database::open(&ctx.config, KIND.as_str(), &MIGRATIONS).await?;
     // the request log is kept no longer than privacy.request_log_days.
-    qaward_kit::retention::spawn(db.clone(), ctx, KIND.as_str());
+    qaward_kit::retention::spawn(
+        db.clone(),
+        ctx,
+        KIND.as_str(),
+        vec![(
+            qaward_kit::retention::REQUEST_LOG,
+            ctx.config.privacy.request_log_days,
+        )],
+    );
     // its stored answers brought under the current field key (plaintext, or a rotation).
     qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), SEALED);
     seed_default_rubric(&db, ctx.clock.now()).await?;

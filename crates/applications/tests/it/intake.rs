@@ -825,3 +825,110 @@ async fn r05_a_draft_field_past_twice_its_limit_is_refused_naming_it_and_nothing
         assert!(now.self_assessment.is_empty(), "{label}");
     }
 }
+
+#[tokio::test]
+async fn r54_a_draft_never_submitted_is_purged_with_its_files_past_its_days_after_the_deadline() {
+    use qaward_kit::retention;
+    use sqlx::Row;
+    for db in testing::backends("applications", &qaward_applications::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        open_cycle(&mut r).await;
+        let (idle, busy) = (code("91500235MA5U7XXX0"), code("91500235MA5U7YYY0"));
+        let mut files = Vec::new();
+        for (c, content) in [
+            (&idle, &b"%PDF-1.7 idle"[..]),
+            (&busy, &b"%PDF-1.7 busy"[..]),
+        ] {
+            enterprise(&mut r, c, date(2015, 3, 1)).await.unwrap();
+            let me = r.keys.token_for_org(c, Role::Enterprise, c);
+            draft(&mut r, c, &me).await.unwrap();
+            let f = upload(
+                &mut r,
+                &me,
+                c,
+                "application/pdf",
+                content.len() as i64,
+                vec![content.to_vec()],
+                &format!("u-{c}"),
+            )
+            .await
+            .unwrap();
+            files.push(f.sha256);
+        }
+        let blob = |sha: &str| r.data_dir.path().join("blobs").join(&sha[..2]).join(sha);
+        assert!(blob(&files[0]).exists() && blob(&files[1]).exists());
+        // A complaint names the second draft: it stays with the case.
+        sqlx::query(
+            "INSERT INTO complaints (id, application_id, complainant, text, evidence, outcome, investigation, created_micros)
+             SELECT 'c1', id, 'public-1', '举报', '[]', 'PENDING', '', 0 FROM applications WHERE credit_code = $1",
+        )
+        .bind(&busy)
+        .execute(r.db.db.pool())
+        .await
+        .unwrap();
+        let kinds = qaward_applications::store::retention(&Config::default());
+        let (drafts, days) = kinds
+            .iter()
+            .find(|(k, _)| k.name == "applications.draft")
+            .copied()
+            .unwrap();
+        assert_eq!(days, 90, "the default, privacy.draft_days");
+        let deadline = notice(2026).deadline.unwrap().seconds * 1_000_000;
+        let purge = |before: i64| {
+            retention::purge(
+                &r.db.db,
+                "applications",
+                "qaward-local",
+                NOW,
+                &drafts,
+                before,
+                100,
+            )
+        };
+        // Before the cut-off reaches the deadline, nothing goes.
+        assert_eq!(purge(deadline).await.unwrap(), 0, "{label}");
+        assert_eq!(purge(deadline + 1).await.unwrap(), 1, "{label}");
+        let get = |c: &str| {
+            let mut client = r.client.clone();
+            let name = app_name(c);
+            let office = r.office.clone();
+            async move {
+                client
+                    .get_application(as_(&office, pb::GetApplicationRequest { name }))
+                    .await
+            }
+        };
+        assert_eq!(
+            get(&idle).await.unwrap_err().code(),
+            Code::NotFound,
+            "{label}"
+        );
+        // Its file goes with the sweep; the other's stays while its row names it.
+        let blobs = qaward_applications::blobs::BlobStore::new(r.data_dir.path()).unwrap();
+        assert_eq!(blobs.sweep(&r.db.db).await.unwrap(), 1, "{label}");
+        assert!(!blob(&files[0]).exists(), "{label}");
+        assert!(blob(&files[1]).exists(), "{label}");
+        assert_eq!(
+            get(&busy).await.unwrap().into_inner().stage,
+            pb::ApplicationStage::Draft as i32
+        );
+        assert_eq!(
+            blobs.sweep(&r.db.db).await.unwrap(),
+            0,
+            "{label}: a rerun finds nothing"
+        );
+        // On the record, with its rule and setting.
+        let reason: String = sqlx::query(
+            "SELECT reason FROM audit_log WHERE action = 'retention.purge' AND resource = 'applications.draft'",
+        )
+        .fetch_one(r.db.db.pool())
+        .await
+        .unwrap()
+        .get("reason");
+        assert_eq!(
+            reason, "R-54: kept no longer than privacy.draft_days",
+            "{label}"
+        );
+    }
+}

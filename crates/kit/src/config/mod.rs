@@ -118,6 +118,16 @@ pub struct Privacy {
     /// Days a mutating call's stored answer (the request log) is kept for its retries, then
     /// purged, on the record.
     pub request_log_days: u32,
+    /// Days a message's text and address (each delivery's, the inbox's, a notification's
+    /// variables and recipients) are kept once it is done with; then blanked, the delivery's
+    /// record staying.
+    pub message_days: u32,
+    /// Days a delivery's record (who was sent what event, when, with what outcome) is kept;
+    /// then it and its notification are deleted. At least `message_days`.
+    pub delivery_days: u32,
+    /// Days after its cycle's application deadline that a draft never submitted is kept; then
+    /// it, its evidence and their files are deleted (R-54; R-05: it can no longer be submitted).
+    pub draft_days: u32,
 }
 
 impl Default for Privacy {
@@ -126,6 +136,9 @@ impl Default for Privacy {
             algorithm: crate::fields::Algorithm::Sm4Gcm,
             key_file: None,
             request_log_days: 90,
+            message_days: 365,
+            delivery_days: 1095,
+            draft_days: 90,
         }
     }
 }
@@ -335,11 +348,24 @@ impl Config {
             }
         }
         self.validate_issuers()?;
-        if self.privacy.request_log_days == 0 {
-            return Err(ConfigError::Invalid(
-                "privacy.request_log_days must be at least 1: a retry needs the stored answer"
-                    .into(),
-            ));
+        let p = &self.privacy;
+        for (key, days) in [
+            ("request_log_days", p.request_log_days),
+            ("message_days", p.message_days),
+            ("delivery_days", p.delivery_days),
+            ("draft_days", p.draft_days),
+        ] {
+            if days == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "privacy.{key} must be at least 1 (a retry needs its stored answer; a message its text until it is delivered)"
+                )));
+            }
+        }
+        if p.message_days > p.delivery_days {
+            return Err(ConfigError::Invalid(format!(
+                "privacy.message_days ({}) must not exceed privacy.delivery_days ({}): a message's text goes before its delivery record",
+                p.message_days, p.delivery_days
+            )));
         }
         let t = &self.tls;
         if t.cert_file.is_some() != t.key_file.is_some() {
@@ -528,6 +554,32 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn r54_retention_days_are_at_least_one_and_texts_go_before_their_records() {
+        let c = Config::load_from(None, env(&[])).unwrap();
+        let p = &c.privacy;
+        assert_eq!(
+            (
+                p.request_log_days,
+                p.message_days,
+                p.delivery_days,
+                p.draft_days
+            ),
+            (90, 365, 1095, 90)
+        );
+        let e = Config::load_from(None, env(&[("QAWARD_PRIVACY__DRAFT_DAYS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("privacy.draft_days"), "{e}");
+        let e = Config::load_from(
+            None,
+            env(&[
+                ("QAWARD_PRIVACY__MESSAGE_DAYS", "400"),
+                ("QAWARD_PRIVACY__DELIVERY_DAYS", "365"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("must not exceed"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! the request log is purged past its days, on the record, in batches.
 
-use qaward_kit::{retention::purge_request_log, testing};
+use qaward_kit::{
+    retention::{REQUEST_LOG, purge},
+    testing,
+};
 use sqlx::Row;
 
 #[tokio::test]
@@ -21,7 +24,7 @@ async fn r54_the_request_log_is_purged_past_its_days_on_the_record_in_batches() 
             .unwrap();
         }
         let now = time::OffsetDateTime::now_utc();
-        let n = purge_request_log(&db, "kit", "qaward-local", now, 100, 2)
+        let n = purge(&db, "kit", "qaward-local", now, &REQUEST_LOG, 100, 2)
             .await
             .unwrap();
         assert_eq!(n, 3, "{label}: the three older rows, in two batches");
@@ -41,7 +44,7 @@ async fn r54_the_request_log_is_purged_past_its_days_on_the_record_in_batches() 
                 .unwrap();
         assert_eq!(purges, 2, "{label}: one record a batch");
         assert_eq!(
-            purge_request_log(&db, "kit", "qaward-local", now, 100, 2)
+            purge(&db, "kit", "qaward-local", now, &REQUEST_LOG, 100, 2)
                 .await
                 .unwrap(),
             0,

@@ -7,6 +7,7 @@ mod channels;
 mod delivery;
 mod outbox;
 mod reminders;
+mod retention;
 mod smtp;
 mod templates;
 
