@@ -40,7 +40,7 @@ mod tests {
         let methods = contract_methods();
         assert_eq!(
             methods.len(),
-            116,
+            118,
             "the contracts changed: update the table"
         );
         let mut rows: Vec<String> = policy()

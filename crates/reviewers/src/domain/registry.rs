@@ -412,6 +412,32 @@ pub fn parse(content: &[u8], format: Format, encoding: Encoding) -> Result<Impor
     })
 }
 
+/// A reviewer's booked review day and the panel it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booked {
+    pub day: String,
+    pub panel: String,
+}
+
+/// R-54 (PIPL Art. 47): a reviewer's personal data may be erased at their request unless a
+/// rule still needs it: a panel that seats them and whose days are not past must be able to
+/// reach them. `booked` are their booked days from today on.
+pub fn may_erase(booked: &[Booked]) -> Result<(), qaward_kit::Error> {
+    match booked.first() {
+        None => Ok(()),
+        Some(b) => Err(qaward_kit::Error::rule(
+            "R-54",
+            "NEEDED_BY_A_PANEL",
+            format!(
+                "{} booked day(s) from {} ({}) still need the reviewer reachable; ask again after the last one, or decline the seat first",
+                booked.len(),
+                b.day,
+                b.panel
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,5 +638,18 @@ mod tests {
         );
         let i = parse(json.as_bytes(), Format::Json, Encoding::Utf8).unwrap();
         assert_eq!(i.ignored, ["title"], "{:?}", i.rejected);
+    }
+
+    #[test]
+    fn r54_personal_data_is_erased_on_request_unless_a_panel_still_needs_it() {
+        assert!(may_erase(&[]).is_ok());
+        let e = may_erase(&[Booked {
+            day: "2027-05-11".into(),
+            panel: "programmes/yunyang/panels/p1".into(),
+        }])
+        .unwrap_err();
+        assert_eq!(e.reason, "NEEDED_BY_A_PANEL");
+        assert_eq!(e.rule.as_deref(), Some("R-54"));
+        assert!(e.message.contains("2027-05-11"), "{}", e.message);
     }
 }

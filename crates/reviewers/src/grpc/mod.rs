@@ -184,6 +184,22 @@ impl ReviewerService for ReviewersApi {
         reply(registry::reveal(self, &c, r).await)
     }
 
+    async fn correct_reviewer_contact(
+        &self,
+        r: Request<pb::CorrectReviewerContactRequest>,
+    ) -> Answer<pb::Reviewer> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(registry::correct_contact(self, &c, r).await)
+    }
+
+    async fn erase_reviewer_data(
+        &self,
+        r: Request<pb::EraseReviewerDataRequest>,
+    ) -> Answer<pb::Reviewer> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(registry::erase(self, &c, r).await)
+    }
+
     async fn list_reviewers(
         &self,
         r: Request<pb::ListReviewersRequest>,

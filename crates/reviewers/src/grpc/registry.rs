@@ -6,6 +6,7 @@ use qaward_kit::{
     audit::AuditRecord,
     auth::{Caller, Role},
     change::Done,
+    clock::unix_micros,
     cn,
     idempotency::RequestKey,
     paging::Page,
@@ -13,8 +14,8 @@ use qaward_kit::{
 use qaward_proto::qaward::reviewers::v1 as pb;
 
 use super::{
-    ReviewersApi, convert::reviewer_pb, names::reviewer_id, registry_keeper, registry_reader,
-    self_or,
+    ReviewersApi, convert::reviewer_pb, is_self, names::reviewer_id, registry_keeper,
+    registry_reader, self_or,
 };
 use crate::{
     domain::registry::{self, Encoding, Format},
@@ -51,7 +52,17 @@ pub(super) async fn import(
         .map_err(|e| Error::invalid("content", e.0))?;
     api.change(key, |mut tx| async move {
         let n = store::upsert_reviewers(&mut tx, &good, api.now(), &api.ctx.fields).await?;
+        let imported: Vec<String> = good.iter().map(|g| g.certificate_number.clone()).collect();
+        let same_person = store::same_person(&mut tx, &imported)
+            .await?
+            .into_iter()
+            .map(|(ids, last4)| pb::SamePerson {
+                reviewers: ids.iter().map(|id| format!("reviewers/{id}")).collect(),
+                resident_id_last4: last4,
+            })
+            .collect();
         let response = pb::ImportReviewersResponse {
+            same_person,
             created: n.created as i32,
             updated: n.updated as i32,
             unchanged: n.unchanged as i32,
@@ -126,6 +137,69 @@ pub(super) async fn reveal(
             .because("R-54")
             .with_detail(serde_json::json!({
                 "purpose": purpose, "fields": ["mobile"],
+            }));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
+}
+
+/// PIPL Art. 46: a reviewer corrects their own mobile number; sealed at rest, on the record
+/// without the number.
+pub(super) async fn correct_contact(
+    api: &ReviewersApi,
+    c: &Caller,
+    r: pb::CorrectReviewerContactRequest,
+) -> Result<pb::Reviewer> {
+    let id = reviewer_id(&r.name, "name")?;
+    if !is_self(c, &id) {
+        return Err(Error::permission_denied(
+            "a reviewer corrects their own contact only",
+        ));
+    }
+    let mobile = cn::mobile(&r.mobile).map_err(|e| Error::invalid("mobile", e.to_string()))?;
+    let key = RequestKey::new("CorrectReviewerContact", c, &r.request_id, &r)?;
+    api.change(key, |mut tx| async move {
+        let sealed = api.ctx.fields.seal(&mobile);
+        let row = store::correct_mobile(&mut tx, &id, &sealed, unix_micros(api.now())).await?;
+        let response = reviewer_pb(&row, c, false, &api.ctx.fields);
+        let record = AuditRecord::by(c, "reviewer.correct", response.name.clone())
+            .because("R-54")
+            .with_detail(serde_json::json!({ "fields": ["mobile"] }));
+        Ok(Done::new(tx, record, response))
+    })
+    .await
+}
+
+/// PIPL Art. 47: a reviewer's personal data erased at their request (by themselves, or by the
+/// registry keeper for them) unless a panel still needs to reach them ([`registry::may_erase`]).
+pub(super) async fn erase(
+    api: &ReviewersApi,
+    c: &Caller,
+    r: pb::EraseReviewerDataRequest,
+) -> Result<pb::Reviewer> {
+    let id = reviewer_id(&r.name, "name")?;
+    let reason = r.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 200 || reason.contains(['\n', '\r']) {
+        return Err(Error::invalid(
+            "reason",
+            "must be one line of 1-200 characters: the reviewer's request",
+        ));
+    }
+    if !is_self(c, &id) {
+        registry_keeper(c)?;
+    }
+    let key = RequestKey::new("EraseReviewerData", c, &r.request_id, &r)?;
+    api.change(key, |mut tx| async move {
+        let now = api.now();
+        store::get_reviewer(&mut tx, &id).await?;
+        let today = now.to_offset(qaward_kit::clock::CHINA).date().to_string();
+        registry::may_erase(&store::booked_from(&mut tx, &id, &today).await?)?;
+        let row = store::erase_personal(&mut tx, &id, unix_micros(now)).await?;
+        let response = reviewer_pb(&row, c, false, &api.ctx.fields);
+        let record = AuditRecord::by(c, "reviewer.erase", response.name.clone())
+            .because("R-54")
+            .with_detail(serde_json::json!({
+                "reason": reason, "fields": ["mobile", "resident_id"], "status": "RETIRED",
             }));
         Ok(Done::new(tx, record, response))
     })

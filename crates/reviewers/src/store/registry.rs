@@ -10,7 +10,7 @@ use qaward_kit::{
 };
 use sqlx::Row;
 
-use crate::domain::registry::ReviewerRecord;
+use crate::domain::registry::{Booked, ReviewerRecord};
 
 pub(super) fn specialities_text(specs: &[String]) -> String {
     format!(" {} ", specs.join(" "))
@@ -67,7 +67,7 @@ pub async fn upsert_reviewers(
     bump_registry(conn).await?;
     for r in records {
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE id = $1"
+            "SELECT {REVIEWER_COLUMNS}, erased_micros FROM reviewers WHERE id = $1"
         )))
         .bind(&r.certificate_number)
         .fetch_optional(&mut *conn)
@@ -84,6 +84,24 @@ pub async fn upsert_reviewers(
                 .bind(i64::from(r.leader_qualified))
                 .bind(r.status.clone())
                 .bind(now)
+        };
+        // A reviewer whose data was erased at their request (PIPL Art. 47) stays erased and
+        // retired: the registry's export does not bring it back.
+        let erased = match &existing {
+            Some(row) => row.try_get::<Option<i64>, _>("erased_micros")?.is_some(),
+            None => false,
+        };
+        let kept;
+        let r = if erased {
+            kept = ReviewerRecord {
+                mobile: String::new(),
+                resident_id: String::new(),
+                status: "RETIRED".into(),
+                ..r.clone()
+            };
+            &kept
+        } else {
+            r
         };
         match existing {
             None => {
@@ -125,6 +143,96 @@ fn as_kept(r: &ReviewerRecord, keys: &FieldKeys) -> ReviewerRecord {
         resident_id: keys.minimise(&r.resident_id),
         ..r.clone()
     }
+}
+
+/// A reviewer corrects their own mobile number (PIPL Art. 46): stored sealed.
+pub async fn correct_mobile(
+    conn: &mut Conn,
+    id: &str,
+    sealed: &str,
+    at: i64,
+) -> Result<ReviewerRow> {
+    let done = sqlx::query(
+        "UPDATE reviewers SET mobile = $1, updated_micros = $2 WHERE id = $3 AND erased_micros IS NULL",
+    )
+    .bind(sealed)
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    let row = get_reviewer(conn, id).await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::rule(
+            "R-54",
+            "ERASED",
+            format!("reviewers/{id}: their data was erased at their request (PIPL Art. 47)"),
+        ));
+    }
+    Ok(row)
+}
+
+/// The days `id` is booked from `today` on, with their panels, in order.
+pub async fn booked_from(conn: &mut Conn, id: &str, today: &str) -> Result<Vec<Booked>> {
+    let rows = sqlx::query(
+        "SELECT day, panel_id FROM bookings WHERE reviewer_id = $1 AND day >= $2 ORDER BY day",
+    )
+    .bind(id)
+    .bind(today)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Booked {
+                day: r.try_get("day")?,
+                panel: r.try_get("panel_id")?,
+            })
+        })
+        .collect()
+}
+
+/// Erases a reviewer's personal data (PIPL Art. 47): the mobile number and the kept part of
+/// the ID go, the reviewer is retired from the pool; name and certificate stay.
+pub async fn erase_personal(conn: &mut Conn, id: &str, at: i64) -> Result<ReviewerRow> {
+    bump_registry(conn).await?;
+    sqlx::query(
+        "UPDATE reviewers SET mobile = '', resident_id = '', status = 'RETIRED',
+         erased_micros = $1, updated_micros = $1 WHERE id = $2",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    get_reviewer(conn, id).await
+}
+
+/// The reviewers that share a resident ID with one of `ids` (by its keyed index, R-54), each
+/// group in order with the ID's last four characters.
+pub async fn same_person(conn: &mut Conn, ids: &[String]) -> Result<Vec<(Vec<String>, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, resident_id FROM reviewers WHERE resident_id LIKE 'idx1:%' AND resident_id IN
+           (SELECT resident_id FROM reviewers WHERE resident_id LIKE 'idx1:%'
+            GROUP BY resident_id HAVING COUNT(*) > 1)
+         ORDER BY resident_id, id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for r in &rows {
+        let (id, index): (String, String) = (r.try_get("id")?, r.try_get("resident_id")?);
+        match groups.last_mut() {
+            Some((i, members)) if *i == index => members.push(id),
+            _ => groups.push((index, vec![id])),
+        }
+    }
+    let ids: std::collections::HashSet<&String> = ids.iter().collect();
+    Ok(groups
+        .into_iter()
+        .filter(|(_, members)| members.iter().any(|m| ids.contains(m)))
+        .map(|(index, members)| {
+            let last4 = index.rsplit(':').next().unwrap_or_default().to_string();
+            (members, last4)
+        })
+        .collect())
 }
 
 /// The registry's sealed columns (R-54), brought under the current field key at start

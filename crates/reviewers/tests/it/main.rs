@@ -1,6 +1,7 @@
 //! The reviewers service through its gRPC API, on SQLite and (when configured) PostgreSQL.
 
 mod chain_migration;
+mod data_rights;
 mod events;
 mod redraws;
 mod registry_keeper;
