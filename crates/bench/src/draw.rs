@@ -46,21 +46,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub async fn run(o: DrawOptions) -> Result<(), String> {
-    let schema = format!("bench_draw_{}", std::process::id());
-    let db = Database::connect_postgres(&o.database_url, &schema, 4)
-        .await
-        .map_err(|e| e.to_string())?;
-    db.migrate(&schema, &qaward_reviewers::MIGRATIONS)
-        .await
-        .map_err(|e| e.to_string())?;
-    let now = time::OffsetDateTime::now_utc();
-
-    // Import: a CSV export of the whole registry, parsed, validated and upserted.
+/// A CSV export of a registry of `n` reviewers, as the municipal registry gives it.
+pub(crate) fn registry_csv(n: usize) -> String {
     let mut csv = String::from(
         "name,mobile,resident_id,certificate_number,certificate_valid_from,certificate_valid_until,specialities,employer_code,leader_qualified,status\n",
     );
-    for i in 0..o.reviewers {
+    for i in 0..n {
         let until = if i % 50 == 0 {
             "2025-12-31"
         } else {
@@ -74,28 +65,124 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
             i % 3 == 0
         ));
     }
+    csv
+}
+
+/// Parses, validates and upserts a registry export sealed with `fields`, in one transaction;
+/// the seconds it took.
+pub(crate) async fn import(
+    db: &Database,
+    csv: &str,
+    fields: &qaward_kit::fields::FieldKeys,
+) -> Result<f64, String> {
+    let now = time::OffsetDateTime::now_utc();
     let t = Instant::now();
     let registry::Import { good, rejected, .. } =
         registry::parse(csv.as_bytes(), Format::Csv, Encoding::Utf8).map_err(|e| e.0)?;
     let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
-    // Sealed as the service seals them, so the import's cost is the real one.
-    let fields = qaward_kit::fields::FieldKeys::ephemeral(qaward_kit::fields::Algorithm::Sm4Gcm);
-    store::upsert_reviewers(&mut tx, &good, now, &fields)
+    store::upsert_reviewers(&mut tx, &good, now, fields)
         .await
         .map_err(|e| e.message.clone())?;
     tx.commit().await.map_err(|e| e.to_string())?;
-    let import_s = t.elapsed().as_secs_f64();
     if !rejected.is_empty() {
         return Err(format!("{} rows rejected", rejected.len()));
     }
+    Ok(t.elapsed().as_secs_f64())
+}
 
-    // Relations: 20,000 ties, a tenth of them to the applicant the bench draws for.
-    let applicant = enterprise(424_242);
+/// The applicant the bench draws for, and a draw's window and needs.
+pub(crate) const WINDOW: (&str, &str) = ("2026-03-02", "2026-03-06");
+
+pub(crate) fn applicant() -> String {
+    enterprise(424_242)
+}
+
+/// One draw as the service makes it: load the candidates' facts (through `cache`), decide
+/// every exclusion, record and hash, draw. The milliseconds of each phase (load, rules,
+/// record, draw) and the pool's size.
+pub(crate) async fn draw_once(
+    db: &Database,
+    cache: &store::RegistryCache,
+    k: usize,
+) -> Result<([f64; 4], usize), String> {
+    let (from, to) = WINDOW;
+    let enterprises = vec![applicant()];
+    let needs = vec!["C13".to_string()];
+    let load = Load {
+        yearly_cap: 6,
+        cooldown_days: 0,
+    };
+    let t = Instant::now();
+    let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+    let candidates =
+        store::candidate_facts(&mut conn, cache, "bench", &needs, &enterprises, from, to)
+            .await
+            .map_err(|e| e.message.clone())?;
+    let t_loaded = t.elapsed().as_secs_f64() * 1000.0;
+    // The service's own pool rule (no appointment in the bench programme).
+    let group = pool::Group {
+        enterprises: &enterprises,
+        from,
+        to,
+    };
+    let (pool, exclusions) = pool::split(candidates, group, load, None);
+    let t_ruled = t.elapsed().as_secs_f64() * 1000.0;
+    let prepared = Prepared {
+        algorithm: draw::ALGORITHM.into(),
+        draw: format!("programmes/bench/draws/{k}"),
+        programme: "programmes/bench".into(),
+        purpose: "MATERIALS_GROUP".into(),
+        enterprise_codes: enterprises.clone(),
+        size: 5,
+        backups: 3,
+        specialities: vec![SpecialityNeed {
+            code: "C13".into(),
+            min: 1,
+        }],
+        leader_required: true,
+        window_start: from.into(),
+        window_end: to.into(),
+        policy_version: 1,
+        entropy_source: "bench".into(),
+        entropy_commitment: String::new(),
+        replaces_draw: String::new(),
+        pool,
+        pool_hash: String::new(),
+        exclusions,
+    }
+    .normalise();
+    // As PrepareDraw and ExecuteDraw do: the record is serialised and hashed once.
+    let inputs_hash = draw::sha256_hex(prepared.to_json().as_bytes());
+    let t_recorded = t.elapsed().as_secs_f64() * 1000.0;
+    let outcome = draw::execute_hashed(&prepared, &inputs_hash, &format!("entropy-{k}"))
+        .map_err(|s| s.message())?;
+    assert_eq!(outcome.members.len() + outcome.backups.len(), 8);
+    let total = t.elapsed().as_secs_f64() * 1000.0;
+    Ok((
+        [
+            t_loaded,
+            t_ruled - t_loaded,
+            t_recorded - t_ruled,
+            total - t_recorded,
+        ],
+        prepared.pool.len(),
+    ))
+}
+
+/// `relations` ties of reviewers to enterprises, a tenth of them to the applicant the bench
+/// draws for; then ANALYZE.
+pub(crate) async fn relate(
+    db: &Database,
+    reviewers: usize,
+    relations: usize,
+) -> Result<(), String> {
+    let now = time::OffsetDateTime::now_utc();
+    let applicant = applicant();
     let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
-    for i in 0..o.relations {
+    for i in 0..relations {
         let row = store::RelationRow {
             id: format!("rel{i:06}"),
-            reviewer_id: format!("B-{:06}", (i * 7919) % o.reviewers),
+            reviewer_id: format!("B-{:06}", (i * 7919) % reviewers),
             enterprise_code: if i % 10 == 0 {
                 applicant.clone()
             } else {
@@ -115,14 +202,28 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
         .execute(db.pool())
         .await
         .map_err(|e| e.to_string())?;
+    Ok(())
+}
 
-    let (from, to) = ("2026-03-02", "2026-03-06");
-    let enterprises = vec![applicant.clone()];
-    let needs = vec!["C13".to_string()];
-    let load = Load {
-        yearly_cap: 6,
-        cooldown_days: 0,
-    };
+pub async fn run(o: DrawOptions) -> Result<(), String> {
+    let schema = format!("bench_draw_{}", std::process::id());
+    let db = Database::connect_postgres(&o.database_url, &schema, 4)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.migrate(&schema, &qaward_reviewers::MIGRATIONS)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    // Import: a CSV export of the whole registry, parsed, validated and upserted.
+    let csv = registry_csv(o.reviewers);
+    // Sealed as the service seals them, so the import's cost is the real one.
+    let fields = qaward_kit::fields::FieldKeys::ephemeral(qaward_kit::fields::Algorithm::Sm4Gcm);
+    let import_s = import(&db, &csv, &fields).await?;
+
+    relate(&db, o.reviewers, o.relations).await?;
+    let applicant = applicant();
+
+    let (from, to) = WINDOW;
 
     // qaward's draw: load the candidates' facts, decide every exclusion, draw.
     // As in the service: one registry cache per process. The first draw reads the registry
@@ -132,65 +233,12 @@ pub async fn run(o: DrawOptions) -> Result<(), String> {
     let mut pool_size = 0;
     let mut phases = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for k in 0..o.repeat {
-        let t = Instant::now();
-        let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
-        let candidates =
-            store::candidate_facts(&mut conn, &cache, "bench", &needs, &enterprises, from, to)
-                .await
-                .map_err(|e| e.message.clone())?;
-        let t_loaded = t.elapsed().as_secs_f64() * 1000.0;
-        // The service's own pool rule (no appointment in the bench programme).
-        let group = pool::Group {
-            enterprises: &enterprises,
-            from,
-            to,
-        };
-        let (pool, exclusions) = pool::split(candidates, group, load, None);
-        let t_ruled = t.elapsed().as_secs_f64() * 1000.0;
-        let prepared = Prepared {
-            algorithm: draw::ALGORITHM.into(),
-            draw: format!("programmes/bench/draws/{k}"),
-            programme: "programmes/bench".into(),
-            purpose: "MATERIALS_GROUP".into(),
-            enterprise_codes: enterprises.clone(),
-            size: 5,
-            backups: 3,
-            specialities: vec![SpecialityNeed {
-                code: "C13".into(),
-                min: 1,
-            }],
-            leader_required: true,
-            window_start: from.into(),
-            window_end: to.into(),
-            policy_version: 1,
-            entropy_source: "bench".into(),
-            entropy_commitment: String::new(),
-            replaces_draw: String::new(),
-            pool,
-            pool_hash: String::new(),
-            exclusions,
-        }
-        .normalise();
-        // As PrepareDraw and ExecuteDraw do: the record is serialised and hashed once.
-        let inputs_hash = draw::sha256_hex(prepared.to_json().as_bytes());
-        let t_recorded = t.elapsed().as_secs_f64() * 1000.0;
-        let outcome = draw::execute_hashed(&prepared, &inputs_hash, &format!("entropy-{k}"))
-            .map_err(|s| s.message())?;
-        assert_eq!(outcome.members.len() + outcome.backups.len(), 8);
-        pool_size = prepared.pool.len();
-        let total = t.elapsed().as_secs_f64() * 1000.0;
-        for (i, v) in [
-            t_loaded,
-            t_ruled - t_loaded,
-            t_recorded - t_ruled,
-            total - t_recorded,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        let (times, size) = draw_once(&db, &cache, k).await?;
+        pool_size = size;
+        for (i, v) in times.into_iter().enumerate() {
             phases[i].push(v);
         }
-        ours.push(total);
+        ours.push(times.iter().sum());
     }
 
     // Naive: the same filters in SQL, then ORDER BY random() LIMIT 8.

@@ -8,6 +8,7 @@ mod draw;
 mod gateway;
 mod health;
 mod load;
+mod privacy;
 mod results;
 mod startup;
 mod submit;
@@ -35,6 +36,9 @@ enum Scenario {
     /// A reviewer draw (5 + 3 backups, full recusal) against `ORDER BY random() LIMIT 8` on
     /// PostgreSQL with 100,000 reviewers and 20,000 relations; and the registry import time.
     Draw(draw::DrawOptions),
+    /// The cost of sealing personal data: the registry import (first and again) and a
+    /// cold draw with SM4-GCM and AES-256-GCM against the same with sealing off, on PostgreSQL.
+    Privacy(privacy::PrivacyOptions),
     /// Results of a cycle of 10,000 applications (consensus and 5 defence sheets each) against
     /// reading the same rows, on PostgreSQL.
     Results(results::ResultsOptions),
@@ -98,11 +102,12 @@ fn round(x: f64) -> f64 {
 async fn all(database_url: &str) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let database = ["--database-url", database_url];
-    let scenarios: [(&str, &[&str]); 7] = [
+    let scenarios: [(&str, &[&str]); 8] = [
         ("health", &[]),
         ("gateway", &[]),
         ("startup", &[]),
         ("draw", &database),
+        ("privacy", &database),
         ("results", &database),
         ("deliveries", &database),
         ("submit", &database),
@@ -134,6 +139,7 @@ fn main() {
             Scenario::Gateway(options) => gateway::run(options).await,
             Scenario::Draw(options) => draw::run(options).await,
             Scenario::Results(options) => results::run(options).await,
+            Scenario::Privacy(options) => privacy::run(options).await,
             Scenario::Deliveries(options) => deliveries::run(options).await,
             Scenario::Startup(options) => startup::run(options).await,
             Scenario::Submit(options) => submit::run(options).await,

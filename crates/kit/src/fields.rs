@@ -177,6 +177,8 @@ fn decoded(file: &KeyFile, path: &Path) -> Result<BTreeMap<String, Vec<u8>>, Str
 
 /// The keys that seal and open personal-data fields.
 pub struct FieldKeys {
+    /// Seal nothing: the baseline of the encryption benchmark, never a service's keys.
+    off: bool,
     algorithm: Algorithm,
     current: String,
     keys: BTreeMap<String, Vec<u8>>,
@@ -234,10 +236,22 @@ impl FieldKeys {
         let keys: BTreeMap<String, Vec<u8>> =
             [("k1".to_string(), random_bytes(algorithm.key_len()))].into();
         FieldKeys {
+            off: false,
             algorithm,
             current: "k1".into(),
             index_key: index_key_of(&keys),
             keys,
+        }
+    }
+
+    /// Keys that seal nothing (values are stored as given; blind indexes are still keyed):
+    /// only the baseline `qaward-bench privacy` measures sealing against. No service is ever
+    /// started with them.
+    #[doc(hidden)]
+    pub fn off_for_benchmark() -> FieldKeys {
+        FieldKeys {
+            off: true,
+            ..FieldKeys::ephemeral(Algorithm::Sm4Gcm)
         }
     }
 
@@ -285,6 +299,7 @@ impl FieldKeys {
             None => index_key_of(&keys),
         };
         Ok(FieldKeys {
+            off: false,
             algorithm: file.algorithm,
             current: file.current,
             index_key,
@@ -332,7 +347,7 @@ impl FieldKeys {
 
     /// `plain` sealed with the current key; the empty string stays empty (nothing to hide).
     pub fn seal(&self, plain: &str) -> String {
-        if plain.is_empty() {
+        if plain.is_empty() || self.off {
             return String::new();
         }
         format!(
@@ -347,6 +362,9 @@ impl FieldKeys {
     /// `\0enc1:{algorithm}:{key id}:` then nonce ‖ ciphertext ‖ tag. The leading zero byte is a
     /// field number no protobuf message starts with, so sealed and legacy bytes never mix up.
     pub fn seal_bytes(&self, plain: &[u8]) -> Vec<u8> {
+        if self.off {
+            return plain.to_vec();
+        }
         let mut out = self.current_header(true);
         out.extend(self.encrypt(plain));
         out
