@@ -80,10 +80,13 @@ pub(crate) async fn import(
     let registry::Import { good, rejected, .. } =
         registry::parse(csv.as_bytes(), Format::Csv, Encoding::Utf8).map_err(|e| e.0)?;
     let mut tx = db.begin().await.map_err(|e| e.message.clone())?;
-    store::upsert_reviewers(&mut tx, &good, now, fields)
+    let n = store::upsert_reviewers(&mut tx, &good, now, fields)
         .await
         .map_err(|e| e.message.clone())?;
     tx.commit().await.map_err(|e| e.to_string())?;
+    if std::env::var("QAWARD_BENCH_DIAG").is_ok() {
+        eprintln!("import: {n:?}");
+    }
     if !rejected.is_empty() {
         return Err(format!("{} rows rejected", rejected.len()));
     }

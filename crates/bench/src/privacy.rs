@@ -67,8 +67,12 @@ pub async fn run(o: PrivacyOptions) -> Result<(), String> {
         });
     }
     let csv = draw::registry_csv(o.reviewers);
+    // Each round starts with another mode, so no mode always runs first (after a DELETE of the
+    // previous one's rows, or with a colder cache).
+    let n = modes.len();
     for round in 0..o.repeat {
-        for m in &mut modes {
+        for i in 0..n {
+            let m = &mut modes[(round + i) % n];
             sqlx::query("DELETE FROM reviewers")
                 .execute(m.db.pool())
                 .await
@@ -82,7 +86,8 @@ pub async fn run(o: PrivacyOptions) -> Result<(), String> {
         draw::relate(&m.db, o.reviewers, o.relations).await?;
     }
     for k in 0..o.repeat {
-        for m in &mut modes {
+        for i in 0..n {
+            let m = &mut modes[(k + i) % n];
             // A fresh cache: the draw reads the whole registry, as after any change to it.
             let cache = store::RegistryCache::default();
             let t = Instant::now();
