@@ -41,7 +41,7 @@ fn enterprise(i: usize) -> String {
     cn::with_check(&format!("91500235MA{:07}", i % 10_000_000)).expect("valid code")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     v[v.len() / 2]
 }

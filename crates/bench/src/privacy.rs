@@ -13,7 +13,10 @@ use qaward_kit::{
 };
 use qaward_reviewers::store;
 
-use crate::{Figure, draw};
+use crate::{
+    Figure,
+    draw::{self, median},
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PrivacyOptions {
@@ -27,11 +30,6 @@ pub struct PrivacyOptions {
     /// Rounds; each mode imports and draws once a round.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    v[v.len() / 2]
 }
 
 struct Mode {

@@ -175,16 +175,96 @@ fn decoded(file: &KeyFile, path: &Path) -> Result<BTreeMap<String, Vec<u8>>, Str
     Ok(keys)
 }
 
-/// The keys that seal and open personal-data fields.
+/// The one interface a county replaces to seal personal data with a certified cryptographic
+/// module (密码模块) or a KMS instead of qaward's software cipher: the keys, held by id, and the
+/// authenticated encryption under them. [`FieldKeys`] frames what it returns (`enc1:` header,
+/// key id, encoding) and decides what is sealed; a cipher never sees a column or a row.
+pub trait FieldCipher: Send + Sync {
+    /// The tag of the algorithm new values are sealed with (`sm4-gcm`): letters, digits, `-`.
+    fn algorithm(&self) -> &str;
+    /// The id of the key new values are sealed with: letters, digits, `-`, `_`.
+    fn current_key(&self) -> &str;
+    /// Every key id it holds (for logs and status; never the keys).
+    fn key_ids(&self) -> Vec<String>;
+    /// `plain` sealed under the current key with a fresh nonce, as the cipher frames it (for
+    /// GCM: nonce ‖ ciphertext ‖ tag).
+    fn encrypt(&self, plain: &[u8]) -> Vec<u8>;
+    /// The plaintext of what [`FieldCipher::encrypt`] returned under `algorithm` and key `kid`;
+    /// [`FieldError::UnknownKey`] for a key it does not hold, [`FieldError::Corrupt`] for
+    /// anything that does not authenticate.
+    fn decrypt(&self, algorithm: &str, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, FieldError>;
+    /// A keyed index of `value` (qaward's: HMAC-SM3 under the blind-index key): equal values,
+    /// equal indexes, and nothing else learnt from it.
+    fn blind_index(&self, value: &[u8]) -> Vec<u8>;
+}
+
+/// The keys that seal and open personal-data fields, through a [`FieldCipher`].
 pub struct FieldKeys {
     /// Seal nothing: the baseline of the encryption benchmark, never a service's keys.
     off: bool,
+    cipher: Box<dyn FieldCipher>,
+}
+
+/// qaward's own cipher: SM4-GCM or AES-256-GCM in software (RustCrypto), keys from the key file.
+struct SoftwareCipher {
     algorithm: Algorithm,
     current: String,
     keys: BTreeMap<String, Vec<u8>>,
-    /// The blind-index key, derived from the oldest key (the first id), so a rotation that
-    /// keeps it keeps every index.
+    /// The blind-index key: written in the key file since its first rotation; before, derived
+    /// from the first key.
     index_key: Vec<u8>,
+}
+
+impl FieldCipher for SoftwareCipher {
+    fn algorithm(&self) -> &str {
+        self.algorithm.tag()
+    }
+
+    fn current_key(&self) -> &str {
+        &self.current
+    }
+
+    fn key_ids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
+        let key = &self.keys[&self.current];
+        let nonce = random_bytes(12);
+        let sealed = match self.algorithm {
+            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
+                .encrypt(GenericArray::from_slice(&nonce), plain),
+            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
+                .encrypt(GenericArray::from_slice(&nonce), plain),
+        }
+        .expect("GCM seals any length this service stores");
+        let mut body = nonce;
+        body.extend(sealed);
+        body
+    }
+
+    fn decrypt(&self, alg: &str, kid: &str, body: &[u8]) -> Result<Vec<u8>, FieldError> {
+        let alg = Algorithm::parse_tag(alg).ok_or(FieldError::Corrupt)?;
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| FieldError::UnknownKey(kid.to_string()))?;
+        if key.len() != alg.key_len() || body.len() < 12 + 16 {
+            return Err(FieldError::Corrupt);
+        }
+        let (nonce, ct) = body.split_at(12);
+        match alg {
+            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
+                .decrypt(GenericArray::from_slice(nonce), ct),
+            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
+                .decrypt(GenericArray::from_slice(nonce), ct),
+        }
+        .map_err(|_| FieldError::Corrupt)
+    }
+
+    fn blind_index(&self, value: &[u8]) -> Vec<u8> {
+        hmac_sm3(&self.index_key, value)
+    }
 }
 
 /// HMAC-SM3 (GB/T 32905 in RFC 2104's construction).
@@ -208,9 +288,9 @@ impl std::fmt::Debug for FieldKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the keys themselves.
         f.debug_struct("FieldKeys")
-            .field("algorithm", &self.algorithm)
-            .field("current", &self.current)
-            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("algorithm", &self.cipher.algorithm())
+            .field("current", &self.cipher.current_key())
+            .field("key_ids", &self.cipher.key_ids())
             .finish()
     }
 }
@@ -231,17 +311,21 @@ fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 impl FieldKeys {
+    /// Keys behind another cipher: a certified module or a KMS (see [`FieldCipher`]).
+    pub fn with_cipher(cipher: Box<dyn FieldCipher>) -> FieldKeys {
+        FieldKeys { off: false, cipher }
+    }
+
     /// One fresh random key held in memory only (tests, and a process that keeps no data).
     pub fn ephemeral(algorithm: Algorithm) -> FieldKeys {
         let keys: BTreeMap<String, Vec<u8>> =
             [("k1".to_string(), random_bytes(algorithm.key_len()))].into();
-        FieldKeys {
-            off: false,
+        FieldKeys::with_cipher(Box::new(SoftwareCipher {
             algorithm,
             current: "k1".into(),
             index_key: index_key_of(&keys),
             keys,
-        }
+        }))
     }
 
     /// Keys that seal nothing (values are stored as given; blind indexes are still keyed):
@@ -298,19 +382,18 @@ impl FieldKeys {
             Some(k) => hex::decode(k).map_err(|e| what(&e))?,
             None => index_key_of(&keys),
         };
-        Ok(FieldKeys {
-            off: false,
+        Ok(FieldKeys::with_cipher(Box::new(SoftwareCipher {
             algorithm: file.algorithm,
             current: file.current,
             index_key,
             keys,
-        })
+        })))
     }
 
     /// A keyed blind index of `value` (HMAC-SM3, lower-case hex): equal values give equal
     /// indexes, so equality can be looked up without the value being kept.
     pub fn blind_index(&self, value: &str) -> String {
-        hex::encode(hmac_sm3(&self.index_key, value.as_bytes()))
+        hex::encode(self.cipher.blind_index(value.as_bytes()))
     }
 
     /// An identifier kept minimised (R-54, PIPL Art. 6: no more than the purpose needs): its
@@ -352,8 +435,8 @@ impl FieldKeys {
         }
         format!(
             "{PREFIX}{}:{}:{}",
-            self.algorithm.tag(),
-            self.current,
+            self.cipher.algorithm(),
+            self.cipher.current_key(),
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(self.encrypt(plain.as_bytes()))
         )
     }
@@ -401,7 +484,11 @@ impl FieldKeys {
     /// The header every value sealed now starts with (`enc1:{algorithm}:{key id}:`, after a
     /// zero byte for bytes): what a value not yet under the current key lacks.
     pub fn current_header(&self, bytes: bool) -> Vec<u8> {
-        let header = format!("{PREFIX}{}:{}:", self.algorithm.tag(), self.current);
+        let header = format!(
+            "{PREFIX}{}:{}:",
+            self.cipher.algorithm(),
+            self.cipher.current_key()
+        );
         if bytes {
             [b"\0".as_slice(), header.as_bytes()].concat()
         } else {
@@ -411,43 +498,15 @@ impl FieldKeys {
 
     /// The id of the key that seals new values.
     pub fn current_key_id(&self) -> &str {
-        &self.current
+        self.cipher.current_key()
     }
 
-    /// nonce ‖ ciphertext ‖ tag of `plain` under the current key and a fresh nonce.
     fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
-        let key = &self.keys[&self.current];
-        let nonce = random_bytes(12);
-        let sealed = match self.algorithm {
-            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
-                .encrypt(GenericArray::from_slice(&nonce), plain),
-            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
-                .encrypt(GenericArray::from_slice(&nonce), plain),
-        }
-        .expect("GCM seals any length this service stores");
-        let mut body = nonce;
-        body.extend(sealed);
-        body
+        self.cipher.encrypt(plain)
     }
 
-    /// The plaintext of nonce ‖ ciphertext ‖ tag under the named algorithm and key.
     fn decrypt(&self, alg: &str, kid: &str, body: &[u8]) -> Result<Vec<u8>, FieldError> {
-        let alg = Algorithm::parse_tag(alg).ok_or(FieldError::Corrupt)?;
-        let key = self
-            .keys
-            .get(kid)
-            .ok_or_else(|| FieldError::UnknownKey(kid.to_string()))?;
-        if key.len() != alg.key_len() || body.len() < 12 + 16 {
-            return Err(FieldError::Corrupt);
-        }
-        let (nonce, ct) = body.split_at(12);
-        match alg {
-            Algorithm::Sm4Gcm => Sm4Gcm::new(GenericArray::from_slice(key))
-                .decrypt(GenericArray::from_slice(nonce), ct),
-            Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key))
-                .decrypt(GenericArray::from_slice(nonce), ct),
-        }
-        .map_err(|_| FieldError::Corrupt)
+        self.cipher.decrypt(alg, kid, body)
     }
 
     /// The plaintext of a stored value: sealed values are opened with the key they name;
@@ -522,7 +581,10 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        assert!(!format!("{a:?}").contains(&hex::encode(&a.keys["k1"])));
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let k1 = file["keys"]["k1"].as_str().unwrap();
+        assert!(!format!("{a:?}").contains(k1), "the keys never show");
     }
 
     #[test]
@@ -549,6 +611,64 @@ mod tests {
             "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
         );
         assert_eq!(hmac_sm3(b"k", b"m").len(), 32);
+    }
+
+    #[test]
+    fn r54_a_county_plugs_in_its_own_cipher_and_fieldkeys_frames_and_opens_through_it() {
+        // A stand-in for a certified module: its own key ids, every operation counted.
+        struct Module {
+            inner: SoftwareCipher,
+            calls: std::sync::atomic::AtomicUsize,
+        }
+        impl FieldCipher for Module {
+            fn algorithm(&self) -> &str {
+                "sm4-gcm"
+            }
+            fn current_key(&self) -> &str {
+                "hsm-slot-3"
+            }
+            fn key_ids(&self) -> Vec<String> {
+                vec!["hsm-slot-3".into()]
+            }
+            fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
+                self.calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.inner.encrypt(plain)
+            }
+            fn decrypt(&self, alg: &str, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, FieldError> {
+                self.calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if kid != "hsm-slot-3" {
+                    return Err(FieldError::UnknownKey(kid.into()));
+                }
+                self.inner.decrypt(alg, "k1", sealed)
+            }
+            fn blind_index(&self, value: &[u8]) -> Vec<u8> {
+                self.inner.blind_index(value)
+            }
+        }
+        let keys: BTreeMap<String, Vec<u8>> = [("k1".to_string(), random_bytes(16))].into();
+        let module = Module {
+            inner: SoftwareCipher {
+                algorithm: Algorithm::Sm4Gcm,
+                current: "k1".into(),
+                index_key: index_key_of(&keys),
+                keys,
+            },
+            calls: 0.into(),
+        };
+        let plugged = FieldKeys::with_cipher(Box::new(module));
+        let sealed = plugged.seal("13800000001");
+        assert!(sealed.starts_with("enc1:sm4-gcm:hsm-slot-3:"), "{sealed}");
+        assert_eq!(plugged.open(&sealed).unwrap(), "13800000001");
+        assert_eq!(plugged.open_bytes(&plugged.seal_bytes(b"x")).unwrap(), b"x");
+        let software = FieldKeys::ephemeral(Algorithm::Sm4Gcm);
+        assert_eq!(
+            plugged.open(&software.seal("1")),
+            Err(FieldError::UnknownKey("k1".into())),
+            "what another cipher sealed is not opened by guess"
+        );
+        assert!(format!("{plugged:?}").contains("hsm-slot-3"));
     }
 
     #[test]

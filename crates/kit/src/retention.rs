@@ -41,6 +41,11 @@ pub const REQUEST_LOG: Kind = Kind {
     purge: &["DELETE FROM request_log WHERE method = $1 AND subject = $2 AND request_id = $3"],
 };
 
+/// The request log with its days: the one kind every service keeps.
+pub fn request_log(config: &crate::config::Config) -> (Kind, u32) {
+    (REQUEST_LOG, config.privacy.request_log_days)
+}
+
 /// Purges the rows of `kind` written before `before` (Unix microseconds), `batch` at a time,
 /// each batch with its audit record naming how many and up to when; how many in all.
 pub async fn purge(

@@ -212,7 +212,7 @@ pub fn recipients_plain(keys: &FieldKeys, json: String) -> Result<String, FieldE
 pub fn retention(config: &qaward_kit::config::Config) -> Vec<(retention::Kind, u32)> {
     let p = &config.privacy;
     vec![
-        (retention::REQUEST_LOG, p.request_log_days),
+        retention::request_log(config),
         (MESSAGE_TEXTS, p.message_days),
         (NOTIFICATION_CONTENTS, p.message_days),
         (REMINDER_CONTENTS, p.message_days),

@@ -54,10 +54,7 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         db.clone(),
         ctx,
         KIND.as_str(),
-        vec![(
-            qaward_kit::retention::REQUEST_LOG,
-            ctx.config.privacy.request_log_days,
-        )],
+        vec![qaward_kit::retention::request_log(&ctx.config)],
     );
     // resident IDs an older version kept are minimised before serving; sealed columns
     // are brought under the current field key in the background (plaintext, or a rotation).

@@ -62,10 +62,7 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         db.clone(),
         ctx,
         KIND.as_str(),
-        vec![(
-            qaward_kit::retention::REQUEST_LOG,
-            ctx.config.privacy.request_log_days,
-        )],
+        vec![qaward_kit::retention::request_log(&ctx.config)],
     );
     // its stored answers brought under the current field key (plaintext, or a rotation).
     qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), SEALED);

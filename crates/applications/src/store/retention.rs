@@ -7,10 +7,9 @@ use qaward_kit::{Result, db::Database, retention};
 use sqlx::Row;
 
 pub fn retention(config: &qaward_kit::config::Config) -> Vec<(retention::Kind, u32)> {
-    let p = &config.privacy;
     vec![
-        (retention::REQUEST_LOG, p.request_log_days),
-        (DRAFTS, p.draft_days),
+        retention::request_log(config),
+        (DRAFTS, config.privacy.draft_days),
     ]
 }
 
