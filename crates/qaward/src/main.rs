@@ -309,10 +309,18 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{token}");
             Ok(())
         }
-        Command::Serve { targets } => runtime()?.block_on(serve::serve(
-            config,
-            targets.into_iter().flatten().collect(),
-        )),
+        Command::Serve { targets } => {
+            let runtime = runtime()?;
+            let served = runtime.block_on(serve::serve(
+                config,
+                targets.into_iter().flatten().collect(),
+            ));
+            // Drained and stopped: a background task still blocked in a name lookup or a
+            // file call is not waited for past two seconds, so SIGTERM ends the process well
+            // inside a container's grace period (dropping the runtime would wait for it).
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            served
+        }
         Command::Migrate { targets } => runtime()?.block_on(serve::migrate(
             config,
             targets.into_iter().flatten().collect(),
