@@ -6,6 +6,10 @@
 //! Baseline: the same call, same client, same concurrency, to the reviewers service directly.
 //! Both services run in-process on SQLite exactly as `qaward serve` starts them.
 //!
+//! Then, same run, an open loop at 50 % and 80 % of the gateway's measured maximum
+//! (`open_50pct_p50` … `open_80pct_p999`): calls at a fixed rate, latency from the instant each
+//! was due, through the gateway against the same rate to the reviewers service directly.
+//!
 //! Scenario `gateway_http`, same run: the same read as HTTP/JSON on the gateway's HTTP port
 //! (`GET /v1/registry/programmes/yunyang`: route match, transcoding both ways), against the
 //! gRPC call through the gateway. HTTP/1.1 keep-alive connections, one per caller.
@@ -229,6 +233,40 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         baseline_value,
     };
     figure("throughput", "req/s", ours.throughput(), base.throughput()).print();
+    // Open loop at 50 % and 80 % of the gateway's measured maximum, the same rate to the
+    // reviewers service directly as the baseline: the latency a steady stream of callers sees,
+    // queueing included.
+    let max = ours.throughput();
+    for (share, names) in [
+        (0.5, ["open_50pct_p50", "open_50pct_p99", "open_50pct_p999"]),
+        (0.8, ["open_80pct_p50", "open_80pct_p99", "open_80pct_p999"]),
+    ] {
+        let rate = share * max;
+        let direct_open = load::run_open(&options, &direct, rate, read.clone()).await;
+        let through_open = load::run_open(&options, &through, rate, read.clone()).await;
+        if direct_open.errors > 0 || through_open.errors > 0 {
+            return Err(format!(
+                "open loop at {rate:.0}/s: {} failed through the gateway, {} direct",
+                through_open.errors, direct_open.errors
+            ));
+        }
+        eprintln!(
+            "open loop at {:.0} % of {max:.0} req/s = {rate:.0} req/s: {} calls measured; the generator's own send lag p50/p99 {:.0}/{:.0} µs",
+            share * 100.0,
+            through_open.calls,
+            through_open.send_lag(50.0),
+            through_open.send_lag(99.0)
+        );
+        for (metric, p) in names.into_iter().zip([50.0, 99.0, 99.9]) {
+            figure(
+                metric,
+                "us",
+                through_open.percentile(p),
+                direct_open.percentile(p),
+            )
+            .print();
+        }
+    }
     figure(
         "p50_latency",
         "us",

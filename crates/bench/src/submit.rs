@@ -85,6 +85,7 @@ where
     }
     let elapsed = started.elapsed();
     Ok(LoadResult::merge(vec![LoadResult {
+        send_lag_us: Vec::new(),
         calls: n,
         errors: 0,
         elapsed,
