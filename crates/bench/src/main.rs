@@ -6,6 +6,7 @@
 mod deliveries;
 mod draw;
 mod gateway;
+mod growth;
 mod health;
 mod load;
 mod privacy;
@@ -52,7 +53,14 @@ enum Scenario {
     /// request log in one transaction) on PostgreSQL over gRPC, against pgbench-style
     /// single-row inserts at the same concurrency.
     Submit(submit::SubmitOptions),
-    /// Every scenario above in turn, each in its own process with its default options (the
+    /// How cost grows (issue 26, item 6): the cold draw (10k → 1M reviewers), a cycle's
+    /// results (1k → 100k applications), the audit verifier (10k → 1M records), each size in
+    /// its own process, with peak memory and the fitted exponent. By hand; not in `all`.
+    Growth(growth::GrowthOptions),
+    /// One size of one kind of `growth` (not a scenario).
+    #[command(hide = true)]
+    GrowthOne(growth::OneOptions),
+    /// Every scenario above but growth in turn, each in its own process with its default options (the
     /// PostgreSQL ones on --database-url / QAWARD_TEST_DATABASE_URL): the whole suite, JSON
     /// lines on stdout.
     All {
@@ -144,6 +152,8 @@ fn main() {
             Scenario::Startup(options) => startup::run(options).await,
             Scenario::Submit(options) => submit::run(options).await,
             Scenario::BareServer => startup::bare_server().await,
+            Scenario::Growth(options) => growth::run(options).await,
+            Scenario::GrowthOne(options) => growth::one(options).await,
             Scenario::All { database_url } => all(&database_url).await,
         }
     });
