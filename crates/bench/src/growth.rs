@@ -148,7 +148,10 @@ pub async fn run(o: GrowthOptions) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 if !out.status.success() {
-                    return Err(format!("results at {size}: {}", String::from_utf8_lossy(&out.stderr)));
+                    return Err(format!(
+                        "results at {size}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
                 }
                 let text = String::from_utf8_lossy(&out.stdout);
                 let ms = text
@@ -167,7 +170,10 @@ pub async fn run(o: GrowthOptions) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 if !out.status.success() {
-                    return Err(format!("{what} at {size}: {}", String::from_utf8_lossy(&out.stderr)));
+                    return Err(format!(
+                        "{what} at {size}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
                 }
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout)
                     .map_err(|e| format!("{what} at {size}: {e}"))?;
@@ -176,9 +182,9 @@ pub async fn run(o: GrowthOptions) -> Result<(), String> {
                     v["peak_kib"].as_u64().unwrap_or(0),
                 )
             };
-            let exponent = points.last().map(|(n0, t0, _)| {
-                (seconds / t0).ln() / (size as f64 / *n0 as f64).ln()
-            });
+            let exponent = points
+                .last()
+                .map(|(n0, t0, _)| (seconds / t0).ln() / (size as f64 / *n0 as f64).ln());
             println!(
                 "{}",
                 serde_json::json!({

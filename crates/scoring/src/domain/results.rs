@@ -294,11 +294,14 @@ pub fn compute(settings: &Settings, applicants: &[Scores]) -> CycleResults {
         })
         .collect();
 
-    // Rank the final selection by composite.
-    let composites: Vec<Decimal> = results.iter().filter_map(|r| r.composite).collect();
+    // Rank the final selection by composite: 1 + how many score higher (equal scores share a
+    // rank), found by binary search in the composites sorted high to low — n log n, where
+    // counting for each applicant was n² (17.8 s for 100,000 applications).
+    let mut composites: Vec<Decimal> = results.iter().filter_map(|r| r.composite).collect();
+    composites.sort_by(|a, b| b.cmp(a));
     for r in results.iter_mut() {
         if let Some(c) = r.composite {
-            r.rank = Some(1 + composites.iter().filter(|x| **x > c).count());
+            r.rank = Some(1 + composites.partition_point(|x| *x > c));
         }
     }
     let threshold = settings.candidate_threshold;
@@ -503,6 +506,25 @@ mod tests {
         );
         assert_eq!(r.results[0].application, "a");
         assert_eq!(r.results[2].rank, Some(3));
+    }
+
+    #[test]
+    fn r17_equal_composites_share_a_rank_and_the_next_counts_everyone_above() {
+        let r = compute(
+            &Settings::default(),
+            &[
+                app("a", "600", "450", "80"),
+                app("b", "600", "450", "70"),
+                app("c", "600", "450", "70"),
+                app("d", "600", "450", "60"),
+                app("e", "400", "450", "90"),
+            ],
+        );
+        let rank = |id: &str| r.results.iter().find(|x| x.application == id).unwrap().rank;
+        assert_eq!(
+            [rank("a"), rank("b"), rank("c"), rank("d"), rank("e")],
+            [Some(1), Some(2), Some(2), Some(4), None]
+        );
     }
 
     #[test]
