@@ -48,10 +48,15 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 
 /// A CSV export of a registry of `n` reviewers, as the municipal registry gives it.
 pub(crate) fn registry_csv(n: usize) -> String {
+    registry_csv_rows(0..n)
+}
+
+/// The rows `range` of such an export (an export past the import's size limit goes in parts).
+pub(crate) fn registry_csv_rows(range: std::ops::Range<usize>) -> String {
     let mut csv = String::from(
         "name,mobile,resident_id,certificate_number,certificate_valid_from,certificate_valid_until,specialities,employer_code,leader_qualified,status\n",
     );
-    for i in 0..n {
+    for i in range {
         let until = if i % 50 == 0 {
             "2025-12-31"
         } else {
