@@ -131,6 +131,29 @@ pub async fn one(o: OneOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs this binary with `args` on `database_url`; what it printed, or why it failed.
+async fn child(
+    me: &std::path::Path,
+    args: &[&str],
+    database_url: &str,
+    what: &str,
+    size: usize,
+) -> Result<String, String> {
+    let out = tokio::process::Command::new(me)
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} at {size}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Every kind at every size up to `max`, each in a child process; then the fitted exponents.
 pub async fn run(o: GrowthOptions) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -145,20 +168,9 @@ pub async fn run(o: GrowthOptions) -> Result<(), String> {
             eprintln!("growth: {what} at {size}");
             let (seconds, peak) = if what == "results" {
                 // The results scenario itself, one repetition: its median is the time.
-                let out = tokio::process::Command::new(&me)
-                    .args(["results", "--repeat", "1", "--applications"])
-                    .arg(size.to_string())
-                    .args(["--database-url", &o.database_url])
-                    .output()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "results at {size}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
-                }
-                let text = String::from_utf8_lossy(&out.stdout);
+                let size_arg = size.to_string();
+                let args = ["results", "--repeat", "1", "--applications", &size_arg];
+                let text = child(&me, &args, &o.database_url, what, size).await?;
                 let ms = text
                     .lines()
                     .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -167,21 +179,11 @@ pub async fn run(o: GrowthOptions) -> Result<(), String> {
                     .ok_or("results printed no compute_cycle_median")?;
                 (ms / 1000.0, 0)
             } else {
-                let out = tokio::process::Command::new(&me)
-                    .args(["growth-one", "--what", what, "--size"])
-                    .arg(size.to_string())
-                    .args(["--database-url", &o.database_url])
-                    .output()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "{what} at {size}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    ));
-                }
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-                    .map_err(|e| format!("{what} at {size}: {e}"))?;
+                let size_arg = size.to_string();
+                let args = ["growth-one", "--what", what, "--size", &size_arg];
+                let text = child(&me, &args, &o.database_url, what, size).await?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| format!("{what} at {size}: {e}"))?;
                 (
                     v["seconds"].as_f64().unwrap_or(f64::NAN),
                     v["peak_kib"].as_u64().unwrap_or(0),
