@@ -157,6 +157,9 @@ pub(crate) async fn draw_once(
         pool,
         pool_hash: String::new(),
         exclusions,
+        entropy_parties: vec![],
+        fixes_public_value: false,
+        reveal_deadline_micros: 0,
     }
     .normalise();
     // As PrepareDraw and ExecuteDraw do: the record is serialised and hashed once.

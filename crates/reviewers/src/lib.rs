@@ -18,7 +18,7 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::reviewers::v1::reviewer_service_server::ReviewerServiceServer;
 
-pub use grpc::{ReviewersApi, verify, verify_record};
+pub use grpc::{Recorded, ReviewersApi, fail_overdue_draws, verify, verify_record};
 
 pub const KIND: ServiceKind = ServiceKind::Reviewers;
 
@@ -45,6 +45,25 @@ pub fn relay_events(db: &Database, ctx: &ServiceContext) {
     .spawn();
 }
 
+/// Every minute, fails on the record the draws still missing an entropy part at their deadline
+///
+fn spawn_deadlines(db: &Database, ctx: &ServiceContext) {
+    let (db, clock) = (db.clone(), ctx.clock.clone());
+    let issuer = ctx.config.auth.issuer.clone();
+    tokio::spawn(async move {
+        loop {
+            match fail_overdue_draws(&db, clock.now(), &issuer).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(draws = n, "draws failed at their entropy deadline (R-53)"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "entropy deadlines not checked; retried in a minute")
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    });
+}
+
 /// Opens and migrates this service's database, starts the relay from its outbox to its event
 /// feed, and returns its server, ready to serve.
 pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
@@ -66,6 +85,7 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
     }
     qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), store::SEALED);
     relay_events(&db, ctx);
+    spawn_deadlines(&db, ctx);
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
     let limit = host.max_message_bytes();
     // A registry export may be larger than other messages: accept up to the import limit, so

@@ -58,6 +58,21 @@ pub struct Prepared {
     pub pool: Vec<PoolEntry>,
     pub pool_hash: String,
     pub exclusions: Vec<Exclusion>,
+    /// who contributes the entropy, in the order their secrets are hashed. Absent from
+    /// records prepared before multi-party entropy (they carry one `entropy_commitment`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entropy_parties: Vec<super::entropy::Party>,
+    /// a public value (dice thrown in public, a beacon round) is fixed after every
+    /// commitment and before any reveal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixes_public_value: bool,
+    /// Commitments, the public value and reveals are due by this time (Unix microseconds).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reveal_deadline_micros: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The result of a draw: members in draw order, the leader, and the backups in the order
@@ -449,6 +464,9 @@ mod tests {
             pool,
             pool_hash: String::new(),
             exclusions: vec![],
+            entropy_parties: vec![],
+            fixes_public_value: false,
+            reveal_deadline_micros: 0,
         }
         .normalise()
     }

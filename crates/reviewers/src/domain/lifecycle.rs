@@ -1,15 +1,18 @@
 //! A draw's life: prepared once with its pool fixed, then executed once — with the
-//! entropy that matches its published commitment — or failed, recorded either way; never
-//! silently redrawn. The algorithm itself is [`crate::domain::draw`].
+//! entropy of its parties' reveals (R-53, [`crate::domain::entropy`]) — or failed, recorded
+//! either way; never silently redrawn. The algorithm itself is [`crate::domain::draw`].
 
 use qaward_kit::Error;
 
-use crate::domain::draw::{self, Prepared, Shortage};
+use crate::domain::{
+    draw::{self, Prepared, Shortage},
+    entropy,
+};
 
 /// a draw is executed once.
 pub const DRAW_ALREADY_EXECUTED: &str = "DRAW_ALREADY_EXECUTED";
-/// the revealed entropy is not the one committed to.
-pub const ENTROPY_DOES_NOT_MATCH_COMMITMENT: &str = "ENTROPY_DOES_NOT_MATCH_COMMITMENT";
+/// the draw was prepared with one party's entropy, before multi-party entropy.
+pub const SINGLE_PARTY_DRAW: &str = "SINGLE_PARTY_DRAW";
 /// the pool cannot give the group it asks for.
 pub const DRAW_CONSTRAINTS_UNMET: &str = "DRAW_CONSTRAINTS_UNMET";
 /// a redraw of this draw was executed; it can never be executed itself.
@@ -57,29 +60,93 @@ pub fn infeasible(shortage: &Shortage) -> Error {
     Error::rule("R-40", DRAW_CONSTRAINTS_UNMET, shortage.message())
 }
 
-/// whether a draw in `state` may be executed with `entropy`: only a prepared draw, and
-/// only with the entropy whose SHA-256 is its commitment (when it published one).
-pub fn may_execute(state: DrawState, prepared: &Prepared, entropy: &str) -> Result<(), Error> {
+/// What executing a draw comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// It was executed already (by its last reveal): answer with what it gave.
+    Done,
+    /// Run it with this entropy, computed from its parts.
+    Run(String),
+}
+
+/// whether a draw in `state` may be executed: only a prepared draw whose every
+/// part is in, with the entropy of its parts — nobody supplies one. A draw prepared before
+/// multi-party entropy (one commitment, the office's) is never executed now.
+pub fn may_execute(
+    state: DrawState,
+    prepared: &Prepared,
+    inputs_hash: &str,
+    parts: &[entropy::Part],
+    public_value: Option<&str>,
+) -> Result<Execution, Error> {
     if state == DrawState::Superseded {
         return Err(superseded());
     }
-    if state != DrawState::Prepared {
+    if prepared.entropy_parties.is_empty() {
         return Err(Error::rule(
+            "R-53",
+            SINGLE_PARTY_DRAW,
+            "this draw was prepared with one party's entropy; prepare a new draw that names it",
+        ));
+    }
+    match state {
+        DrawState::Executed => return Ok(Execution::Done),
+        DrawState::Prepared => {}
+        _ => {
+            return Err(Error::rule(
+                "R-45",
+                DRAW_ALREADY_EXECUTED,
+                "the draw failed on the record; prepare a new draw that names this one to redraw",
+            ));
+        }
+    }
+    match entropy::step(prepared, parts, public_value) {
+        entropy::Step::Execute => entropy::entropy_of(prepared, inputs_hash, parts, public_value)
+            .map(Execution::Run)
+            .map_err(Error::internal),
+        _ => Err(Error::rule(
+            "R-53",
+            entropy::ENTROPY_OUT_OF_TURN,
+            format!(
+                "the draw waits for {}; it executes on the last reveal",
+                awaiting(prepared, parts, public_value)
+            ),
+        )),
+    }
+}
+
+/// parts (commitments, the public value, reveals) are taken while a draw is
+/// prepared, never after it executed, failed or was superseded.
+pub fn accepts_parts(state: DrawState) -> Result<(), Error> {
+    match state {
+        DrawState::Prepared => Ok(()),
+        DrawState::Superseded => Err(superseded()),
+        _ => Err(Error::rule(
             "R-45",
             DRAW_ALREADY_EXECUTED,
-            "a draw is executed once; prepare a new draw that names this one to redraw",
-        ));
+            format!(
+                "the draw is {}: its entropy is settled",
+                state.as_str().to_lowercase()
+            ),
+        )),
     }
-    if !prepared.entropy_commitment.is_empty()
-        && draw::sha256_hex(entropy.as_bytes()) != prepared.entropy_commitment
-    {
-        return Err(Error::rule(
-            "R-45",
-            ENTROPY_DOES_NOT_MATCH_COMMITMENT,
-            "SHA-256 of the entropy does not match the published commitment",
-        ));
+}
+
+/// What a prepared draw waits for, in words: "commitments from supervisor".
+pub fn awaiting(
+    prepared: &Prepared,
+    parts: &[entropy::Part],
+    public_value: Option<&str>,
+) -> String {
+    if prepared.entropy_parties.is_empty() {
+        return String::new();
     }
-    Ok(())
+    match entropy::step(prepared, parts, public_value) {
+        entropy::Step::Commit(who) => format!("commitments from {}", who.join(", ")),
+        entropy::Step::PublicValue => "the public value".into(),
+        entropy::Step::Reveal(who) => format!("reveals from {}", who.join(", ")),
+        entropy::Step::Execute => "execution".into(),
+    }
 }
 
 /// a draw whose chain has a later executed redraw; or a draw whose chain another call
@@ -125,6 +192,9 @@ mod tests {
             pool: vec![],
             pool_hash: String::new(),
             exclusions: vec![],
+            entropy_parties: vec![],
+            fixes_public_value: false,
+            reveal_deadline_micros: 0,
         }
     }
 
@@ -137,18 +207,44 @@ mod tests {
     }
 
     #[test]
-    fn r45_a_draw_is_executed_once_with_the_committed_entropy() {
-        let open = prepared("");
-        assert!(may_execute(DrawState::Prepared, &open, "anything").is_ok());
-        for done in [DrawState::Executed, DrawState::Failed] {
-            let e = may_execute(done, &open, "anything").unwrap_err();
-            assert_eq!(e.reason, DRAW_ALREADY_EXECUTED);
-            assert_eq!(e.rule.as_deref(), Some("R-45"));
-        }
-        let sealed = prepared(&draw::sha256_hex(b"7f3a"));
-        assert!(may_execute(DrawState::Prepared, &sealed, "7f3a").is_ok());
-        let e = may_execute(DrawState::Prepared, &sealed, "7f3b").unwrap_err();
-        assert_eq!(e.reason, ENTROPY_DOES_NOT_MATCH_COMMITMENT);
+    fn r45_r53_a_draw_executes_once_on_its_parties_entropy_and_never_on_one_partys() {
+        let old = prepared("");
+        let e = may_execute(DrawState::Prepared, &old, "h", &[], None).unwrap_err();
+        assert_eq!(e.reason, SINGLE_PARTY_DRAW);
+        let mut p = prepared("");
+        p.entropy_parties = entropy::parties(&["office".into(), "supervisor".into()]);
+        let e = may_execute(DrawState::Prepared, &p, "h", &[], None).unwrap_err();
+        assert_eq!(e.reason, entropy::ENTROPY_OUT_OF_TURN);
+        assert!(
+            e.message.contains("commitments from office, supervisor"),
+            "{}",
+            e.message
+        );
+        let secret = "ab".repeat(32);
+        let parts: Vec<entropy::Part> = ["office", "supervisor"]
+            .iter()
+            .map(|party| entropy::Part {
+                party: party.to_string(),
+                subject: party.to_string(),
+                commitment: entropy::commitment(&p.draw, party, &secret),
+                committed_micros: 1,
+                secret: Some(secret.clone()),
+                revealed_micros: Some(2),
+            })
+            .collect();
+        let run = may_execute(DrawState::Prepared, &p, "h", &parts, None).unwrap();
+        assert!(
+            matches!(run, Execution::Run(ref e) if e.len() == 64),
+            "{run:?}"
+        );
+        assert_eq!(
+            may_execute(DrawState::Executed, &p, "h", &parts, None).unwrap(),
+            Execution::Done
+        );
+        let e = may_execute(DrawState::Failed, &p, "h", &parts, None).unwrap_err();
+        assert_eq!(e.reason, DRAW_ALREADY_EXECUTED);
+        let e = may_execute(DrawState::Superseded, &p, "h", &parts, None).unwrap_err();
+        assert_eq!(e.reason, DRAW_SUPERSEDED);
     }
 
     #[test]

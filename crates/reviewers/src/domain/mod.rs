@@ -7,12 +7,14 @@
 //! | `eligibility` | conflicts and exclusions with reasons         |
 //! | `pool`        | who is in a draw's pool and who is excluded, and why (R-40-R-44) |
 //! | `draw`        | the verifiable draw, its replay and replacements    |
+//! | `entropy`     | parties commit, a public value, reveals: entropy no one controls (R-53) |
 //! | `lifecycle`   | a draw prepared, executed once with its committed entropy (R-45) |
 //! | `panel`       | a drawn group's seats: answers, replacements, leader (R-41, R-45) |
 //! | `record`      | a reviewer's record: training, certificate, assessments, conduct (Art. 6(3), R-42) |
 
 pub mod draw;
 pub mod eligibility;
+pub mod entropy;
 pub mod lifecycle;
 pub mod panel;
 pub mod policy;

@@ -402,6 +402,9 @@ mod tests {
             ],
             pool_hash: String::new(),
             exclusions: vec![],
+            entropy_parties: vec![],
+            fixes_public_value: false,
+            reveal_deadline_micros: 0,
         }
         .normalise()
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Purpose, draw::SpecialityNeed};
+use super::{Purpose, draw::SpecialityNeed, entropy};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrawPolicy {
@@ -19,6 +19,24 @@ pub struct DrawPolicy {
     pub leader_must_be_qualified: bool,
     /// Minimum members per speciality code in every group.
     pub speciality_quotas: Vec<(String, u32)>,
+    /// the roles whose members commit to the entropy of each draw, in order; a role may be
+    /// named twice for two of its members.
+    #[serde(default = "default_parties")]
+    pub entropy_parties: Vec<String>,
+    /// hours from preparing a draw until every commitment and reveal is due.
+    #[serde(default = "default_reveal_hours")]
+    pub reveal_hours: u32,
+}
+
+fn default_parties() -> Vec<String> {
+    entropy::DEFAULT_PARTIES
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+fn default_reveal_hours() -> u32 {
+    entropy::DEFAULT_REVEAL_HOURS
 }
 
 impl Default for DrawPolicy {
@@ -35,6 +53,8 @@ impl Default for DrawPolicy {
             cooldown_days: 0,
             leader_must_be_qualified: true,
             speciality_quotas: Vec::new(),
+            entropy_parties: default_parties(),
+            reveal_hours: default_reveal_hours(),
         }
     }
 }
@@ -121,6 +141,15 @@ impl DrawPolicy {
         }
         if self.cooldown_days > 366 {
             v.push(("cooldown_days", "at most 366".to_string()));
+        }
+        if let Some(p) = entropy::parties_problem(&self.entropy_parties) {
+            v.push(("entropy_parties", p));
+        }
+        if !(1..=entropy::MAX_REVEAL_HOURS).contains(&self.reveal_hours) {
+            v.push((
+                "reveal_hours",
+                format!("1-{} hours", entropy::MAX_REVEAL_HOURS),
+            ));
         }
         for (code, min) in &self.speciality_quotas {
             if qaward_kit::cn::industry(code).is_err() {

@@ -18,7 +18,7 @@ use super::is_self;
 use crate::{
     domain::{
         Purpose,
-        lifecycle::DrawState,
+        lifecycle::{self, DrawState},
         panel::{Panel, SeatState},
         policy::DrawPolicy,
         record,
@@ -65,6 +65,18 @@ pub(super) fn policy_from_pb(p: &pb::DrawPolicy) -> Result<DrawPolicy> {
         cooldown_days: nonneg(p.cooldown_days, "cooldown_days", &mut bad),
         leader_must_be_qualified: p.leader_must_be_qualified,
         speciality_quotas: quotas,
+        entropy_parties: if p.entropy_parties.is_empty() {
+            DrawPolicy::default().entropy_parties
+        } else {
+            p.entropy_parties
+                .iter()
+                .map(|r| r.trim().to_ascii_lowercase())
+                .collect()
+        },
+        reveal_hours: match p.reveal_hours {
+            0 => DrawPolicy::default().reveal_hours,
+            h => nonneg(h, "reveal_hours", &mut bad),
+        },
     };
     bad.extend(policy.validate().into_iter().map(|(f, d)| FieldViolation {
         field: format!("policy.{f}"),
@@ -94,6 +106,8 @@ pub(super) fn policy_pb(p: &DrawPolicy, version: i64) -> pb::DrawPolicy {
             .iter()
             .map(|(k, v)| (k.clone(), *v as i32))
             .collect(),
+        entropy_parties: p.entropy_parties.clone(),
+        reveal_hours: p.reveal_hours as i32,
     }
 }
 
@@ -324,6 +338,8 @@ pub(super) fn record_json(d: &store::DrawRow) -> String {
         "outcome": d.outcome,
         "failure": d.failure,
         "replacements": d.replacements,
+        "entropy_parts": d.parts,
+        "public_value": d.public_value,
     })
     .to_string()
 }
@@ -393,6 +409,31 @@ pub(super) fn draw_pb(d: &store::DrawRow, sealed: bool) -> pb::Draw {
             String::new()
         } else {
             record_json(d)
+        },
+        entropy_parts: p
+            .entropy_parties
+            .iter()
+            .map(|party| {
+                let part = d.parts.iter().find(|x| x.party == party.party);
+                pb::EntropyPart {
+                    party: party.party.clone(),
+                    role: party.role.clone(),
+                    subject: part.map(|x| x.subject.clone()).unwrap_or_default(),
+                    commitment: part.map(|x| x.commitment.clone()).unwrap_or_default(),
+                    commit_time: part.map(|x| to_timestamp(x.committed_micros)),
+                    secret: part.and_then(|x| x.secret.clone()).unwrap_or_default(),
+                    reveal_time: part.and_then(|x| x.revealed_micros).map(to_timestamp),
+                }
+            })
+            .collect(),
+        fixes_public_value: p.fixes_public_value,
+        public_value: d.public_value.clone().unwrap_or_default(),
+        reveal_deadline: (p.reveal_deadline_micros > 0)
+            .then(|| to_timestamp(p.reveal_deadline_micros)),
+        awaiting: if d.state == DrawState::Prepared {
+            lifecycle::awaiting(p, &d.parts, d.public_value.as_deref())
+        } else {
+            String::new()
         },
     }
 }

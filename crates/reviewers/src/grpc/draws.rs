@@ -24,7 +24,7 @@ use crate::{
         Purpose,
         draw::{self, Prepared, SpecialityNeed},
         eligibility::{self, Load},
-        lifecycle,
+        entropy, lifecycle,
         panel::{self, Panel},
         policy,
         pool::{self, Group},
@@ -111,13 +111,10 @@ impl DrawRequest {
             }
             None => {}
         }
-        if !d.entropy_commitment.is_empty()
-            && (d.entropy_commitment.len() != 64
-                || !d.entropy_commitment.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
+        if !d.entropy_commitment.is_empty() {
             bad.push(FieldViolation::new(
                 "draw.entropy_commitment",
-                "must be a SHA-256 in hex (64 characters)",
+                "leave empty: each party commits with CommitDrawEntropy (R-53)",
             ));
         }
         if d.entropy_source.trim().is_empty() || d.entropy_source.chars().count() > 200 {
@@ -253,7 +250,7 @@ pub(super) async fn prepare(
             window_end: ask.end.clone(),
             policy_version: prog.policy_version as u32,
             entropy_source: d.entropy_source.trim().to_string(),
-            entropy_commitment: d.entropy_commitment.to_ascii_lowercase(),
+            entropy_commitment: String::new(),
             replaces_draw: if ask.replaces.is_empty() {
                 String::new()
             } else {
@@ -262,13 +259,26 @@ pub(super) async fn prepare(
             pool,
             pool_hash: String::new(),
             exclusions,
+            entropy_parties: entropy::parties(&prog.policy.entropy_parties),
+            fixes_public_value: d.fixes_public_value,
+            reveal_deadline_micros: api.now_micros()
+                + i64::from(prog.policy.reveal_hours) * 3_600 * 1_000_000,
         }
         .normalise();
         lifecycle::check_feasible(&prepared)?;
         let text = prepared.to_json();
         let inputs_hash = draw::sha256_hex(text.as_bytes());
-        store::insert_draw(&mut tx, &id, &programme, &chain, &text, &inputs_hash, api.now())
-            .await?;
+        store::insert_draw(
+            &mut tx,
+            &id,
+            &programme,
+            &chain,
+            &text,
+            &inputs_hash,
+            api.now(),
+            prepared.reveal_deadline_micros,
+        )
+        .await?;
         let response = draw_pb(&store::get_draw(&mut tx, &programme, &id).await?, false);
         let record = AuditRecord::by(c, "draw.prepare", response.name.clone())
             .with_detail(serde_json::json!({ "inputs_hash": inputs_hash, "pool_hash": prepared.pool_hash, "pool_size": prepared.pool.len(), "replaces": prepared.replaces_draw }));
@@ -277,6 +287,8 @@ pub(super) async fn prepare(
     .await
 }
 
+/// Executes a draw whose parts are all revealed (when the last reveal's own execution did not
+/// complete), or answers with the executed draw and its panel: nobody chooses anything here.
 pub(super) async fn execute(
     api: &ReviewersApi,
     c: &Caller,
@@ -285,104 +297,156 @@ pub(super) async fn execute(
     let (programme, id) = child(&r.name, "draws", "name")?;
     c.acts_for(&programme)?;
     let key = RequestKey::new("ExecuteDraw", c, &r.request_id, &r)?;
-    if r.entropy.is_empty() || r.entropy.chars().count() > 1000 {
-        return Err(Error::invalid("entropy", "must be 1-1000 characters"));
+    if !r.entropy.is_empty() {
+        return Err(Error::invalid(
+            "entropy",
+            "leave empty: the entropy is the parties' reveals (R-53)",
+        ));
     }
-    let entropy = r.entropy.as_str();
     let (programme, id) = (programme.as_str(), id.as_str());
+    {
+        // Executed already (by its last reveal): the same answer, nothing changes.
+        let mut conn = api.db.pool().acquire().await?;
+        let d = store::get_draw(&mut conn, programme, id).await?;
+        let at = (&d.prepared, d.inputs_hash.as_str(), d.parts.as_slice());
+        if lifecycle::may_execute(d.state, at.0, at.1, at.2, d.public_value.as_deref())?
+            == lifecycle::Execution::Done
+        {
+            return executed(&mut conn, c, &d).await;
+        }
+    }
     api.change(key, |mut tx| async move {
-        let d = store::get_draw(&mut tx, programme, id).await?;
-        lifecycle::may_execute(d.state, &d.prepared, entropy)?;
-        let p = &d.prepared;
-        let now = api.now();
-        // A failed attempt is recorded, never silently retried.
-        let fail = |tx: qaward_kit::db::Tx, why: String| async move {
-            let mut tx = tx;
-            store::fail_draw(&mut tx, id, entropy, &why, now).await?;
-            let record = AuditRecord::by(c, "draw.fail", format!("programmes/{programme}/draws/{id}"))
-                .because(why);
-            change::commit(&api.db, tx, now, &None, record, &()).await
-        };
-        let outcome = match draw::execute_hashed(p, &d.inputs_hash, entropy) {
-            Ok(o) => o,
-            Err(shortage) => {
-                fail(tx, shortage.message()).await?;
-                return Err(lifecycle::infeasible(&shortage));
-            }
-        };
-        // The chain's other draws give way first: their panels' bookings are released
-        // before this one books, and the database keeps one executed draw per chain.
-        let superseded = store::supersede_chain(
-            &mut tx,
-            &d.chain,
-            id,
-            &format!("superseded by programmes/{programme}/draws/{id}"),
-        )
-        .await?;
-        let respond_by = panel::respond_by(now);
-        let seated = Panel::seat(id, programme, id, p, &outcome, respond_by);
-        store::insert_panel(&mut tx, &seated).await?;
-        // An appointment books no days and reviews no one; a review does both.
-        let window = if seated.is_review() {
-            eligibility::days(&p.window_start, &p.window_end)
-        } else {
-            Vec::new()
-        };
-        // Booked in one order — reviewer, then day — whatever the draw order, so two draws
-        // executing at once meet on the same first row: one waits and then finds it taken,
-        // instead of each holding a row the other needs (a deadlock).
-        let mut booking: Vec<&String> =
-            outcome.members.iter().filter(|_| seated.is_review()).collect();
-        booking.sort();
-        for m in booking {
-            if let Err(e) = store::book(&mut tx, m, &window, id).await {
-                // Another draw booked this reviewer after our pool was fixed.
-                drop(tx);
-                fail(api.db.begin().await?, e.message.clone()).await?;
-                return Err(e);
-            }
-            store::assign(&mut tx, m, &seated).await?;
+        let d = store::lock_draw(&mut tx, programme, id).await?;
+        let at = (&d.prepared, d.inputs_hash.as_str(), d.parts.as_slice());
+        match lifecycle::may_execute(d.state, at.0, at.1, at.2, d.public_value.as_deref())? {
+            lifecycle::Execution::Run(entropy) => seat(api, c, tx, &d, entropy).await,
+            lifecycle::Execution::Done => Err(lifecycle::executed_meanwhile()),
         }
-        match store::complete_draw(&mut tx, id, entropy, &outcome, id, now).await {
-            Ok(true) => {}
-            Ok(false) => return Err(lifecycle::executed_meanwhile()),
-            // Another draw of the chain was executed at the same moment: the index refused us.
-            Err(e) if e.code == qaward_kit::ErrorCode::AlreadyExists => {
-                return Err(lifecycle::superseded());
-            }
-            Err(e) => return Err(e),
-        }
-        let draw = draw_pb(&store::get_draw(&mut tx, programme, id).await?, false);
-        let stored = store::get_panel(&mut tx, programme, &seated.id).await?;
-        if !superseded.is_empty() {
-            events::publish(
-                &mut tx,
-                now,
-                programme,
-                pb::reviewers_event::Kind::DrawSuperseded(pb::DrawSuperseded {
-                    superseded: superseded
-                        .iter()
-                        .map(|(d, _)| format!("programmes/{programme}/draws/{d}"))
-                        .collect(),
-                    panel: Some(events::members(&stored)),
-                }),
-            )
-            .await?;
-        }
-        let panel = panel_pb(&stored, c);
-        let superseded: Vec<String> = superseded
-            .iter()
-            .map(|(d, _)| format!("programmes/{programme}/draws/{d}"))
-            .collect();
-        let record = AuditRecord::by(c, "draw.execute", draw.name.clone())
-            .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups, "superseded": superseded }));
-        let response = pb::ExecuteDrawResponse {
-            draw: Some(draw),
-            panel: Some(panel),
-        };
-        Ok(Done::new(tx, record, response))
     })
     .await
+}
+
+/// The executed draw and its panel, as ExecuteDraw answers.
+async fn executed(
+    tx: &mut qaward_kit::db::Conn,
+    c: &Caller,
+    d: &store::DrawRow,
+) -> Result<pb::ExecuteDrawResponse> {
+    let draw = draw_pb(&store::get_draw(tx, &d.programme_id, &d.id).await?, false);
+    let panel = match &d.panel_id {
+        Some(p) => Some(panel_pb(
+            &store::get_panel(tx, &d.programme_id, p).await?,
+            c,
+        )),
+        None => None,
+    };
+    Ok(pb::ExecuteDrawResponse {
+        draw: Some(draw),
+        panel,
+    })
+}
+
+/// Runs the draw with `entropy` and seats its panel in `tx`, superseding the rest of its chain
+/// a draw that cannot be made fails on the record instead, never silently retried. What
+/// was stored in `tx` before (the last reveal) is kept either way.
+pub(super) async fn seat(
+    api: &ReviewersApi,
+    c: &Caller,
+    mut tx: qaward_kit::db::Tx,
+    d: &store::DrawRow,
+    entropy: String,
+) -> Result<Done<pb::ExecuteDrawResponse>> {
+    let (programme, id) = (d.programme_id.as_str(), d.id.as_str());
+    let p = &d.prepared;
+    let now = api.now();
+    let entropy = entropy.as_str();
+    // A failed attempt is recorded, never silently retried.
+    let fail = |tx: qaward_kit::db::Tx, why: String| async move {
+        let mut tx = tx;
+        store::set_parts(&mut tx, id, &d.parts).await?;
+        store::fail_draw(&mut tx, id, Some(entropy), &why, now).await?;
+        let record = AuditRecord::by(c, "draw.fail", format!("programmes/{programme}/draws/{id}"))
+            .because(why);
+        change::commit(&api.db, tx, now, &None, record, &()).await
+    };
+    let outcome = match draw::execute_hashed(p, &d.inputs_hash, entropy) {
+        Ok(o) => o,
+        Err(shortage) => {
+            fail(tx, shortage.message()).await?;
+            return Err(lifecycle::infeasible(&shortage));
+        }
+    };
+    // The chain's other draws give way first: their panels' bookings are released
+    // before this one books, and the database keeps one executed draw per chain.
+    let superseded = store::supersede_chain(
+        &mut tx,
+        &d.chain,
+        id,
+        &format!("superseded by programmes/{programme}/draws/{id}"),
+    )
+    .await?;
+    let respond_by = panel::respond_by(now);
+    let seated = Panel::seat(id, programme, id, p, &outcome, respond_by);
+    store::insert_panel(&mut tx, &seated).await?;
+    // An appointment books no days and reviews no one; a review does both.
+    let window = if seated.is_review() {
+        eligibility::days(&p.window_start, &p.window_end)
+    } else {
+        Vec::new()
+    };
+    // Booked in one order — reviewer, then day — whatever the draw order, so two draws
+    // executing at once meet on the same first row: one waits and then finds it taken,
+    // instead of each holding a row the other needs (a deadlock).
+    let mut booking: Vec<&String> = outcome
+        .members
+        .iter()
+        .filter(|_| seated.is_review())
+        .collect();
+    booking.sort();
+    for m in booking {
+        if let Err(e) = store::book(&mut tx, m, &window, id).await {
+            // Another draw booked this reviewer after our pool was fixed.
+            drop(tx);
+            fail(api.db.begin().await?, e.message.clone()).await?;
+            return Err(e);
+        }
+        store::assign(&mut tx, m, &seated).await?;
+    }
+    match store::complete_draw(&mut tx, id, entropy, &outcome, id, now).await {
+        Ok(true) => {}
+        Ok(false) => return Err(lifecycle::executed_meanwhile()),
+        // Another draw of the chain was executed at the same moment: the index refused us.
+        Err(e) if e.code == qaward_kit::ErrorCode::AlreadyExists => {
+            return Err(lifecycle::superseded());
+        }
+        Err(e) => return Err(e),
+    }
+    let draw = draw_pb(&store::get_draw(&mut tx, programme, id).await?, false);
+    let stored = store::get_panel(&mut tx, programme, &seated.id).await?;
+    let superseded: Vec<String> = superseded
+        .iter()
+        .map(|(d, _)| format!("programmes/{programme}/draws/{d}"))
+        .collect();
+    if !superseded.is_empty() {
+        events::publish(
+            &mut tx,
+            now,
+            programme,
+            pb::reviewers_event::Kind::DrawSuperseded(pb::DrawSuperseded {
+                superseded: superseded.clone(),
+                panel: Some(events::members(&stored)),
+            }),
+        )
+        .await?;
+    }
+    let panel = panel_pb(&stored, c);
+    let record = AuditRecord::by(c, "draw.execute", draw.name.clone())
+        .with_detail(serde_json::json!({ "entropy": entropy, "members": outcome.members, "leader": outcome.leader, "backups": outcome.backups, "superseded": superseded }));
+    let response = pb::ExecuteDrawResponse {
+        draw: Some(draw),
+        panel: Some(panel),
+    };
+    Ok(Done::new(tx, record, response))
 }
 
 pub(super) async fn get(api: &ReviewersApi, c: &Caller, r: pb::GetDrawRequest) -> Result<pb::Draw> {
@@ -420,10 +484,12 @@ pub(super) async fn verify(
     c.acts_for(&programme)?;
     let mut conn = api.db.pool().acquire().await?;
     let d = store::get_draw(&mut conn, &programme, &id).await?;
-    Ok(super::replay::verify(
-        &d.prepared_text,
-        d.entropy.as_deref(),
-        d.outcome.as_ref(),
-        &d.inputs_hash,
-    ))
+    Ok(super::replay::verify(&super::replay::Recorded {
+        prepared_text: &d.prepared_text,
+        inputs_hash: &d.inputs_hash,
+        entropy: d.entropy.as_deref(),
+        outcome: d.outcome.as_ref(),
+        parts: &d.parts,
+        public_value: d.public_value.as_deref(),
+    }))
 }

@@ -6,6 +6,7 @@
 //! | `registry`     | ImportReviewers, Get/ListReviewers                             |
 //! | `conflicts`    | relations, flags, CheckConflicts                  |
 //! | `draws`        | Prepare/Execute/Get/List/VerifyDraw               |
+//! | `entropy`      | Commit/RevealDrawEntropy, FixDrawPublicValue            |
 //! | `panels`       | Get/ListPanels, RespondToAssignment, ReplaceMember, ReleasePanel |
 //! | `events`       | ListEvents: the feed other services follow (issue 24)          |
 //! | `records`      | RecordReviewerEvent, GetReviewerRecord (Art. 6(3), R-42)       |
@@ -20,6 +21,7 @@
 mod conflicts;
 mod convert;
 mod draws;
+mod entropy;
 mod events;
 mod names;
 mod panels;
@@ -40,7 +42,8 @@ use qaward_kit::{
 use qaward_proto::qaward::reviewers::v1 as pb;
 use tonic::{Request, Response, Status};
 
-pub use replay::{verify, verify_record};
+pub use entropy::fail_overdue_draws;
+pub use replay::{Recorded, verify, verify_record};
 
 use crate::store;
 
@@ -247,6 +250,30 @@ impl ReviewerService for ReviewersApi {
     async fn prepare_draw(&self, r: Request<pb::PrepareDrawRequest>) -> Answer<pb::Draw> {
         let (c, r) = Caller::and_message(r)?;
         reply(draws::prepare(self, &c, r).await)
+    }
+
+    async fn commit_draw_entropy(
+        &self,
+        r: Request<pb::CommitDrawEntropyRequest>,
+    ) -> Answer<pb::Draw> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(entropy::commit(self, &c, r).await)
+    }
+
+    async fn fix_draw_public_value(
+        &self,
+        r: Request<pb::FixDrawPublicValueRequest>,
+    ) -> Answer<pb::Draw> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(entropy::fix_public_value(self, &c, r).await)
+    }
+
+    async fn reveal_draw_entropy(
+        &self,
+        r: Request<pb::RevealDrawEntropyRequest>,
+    ) -> Answer<pb::RevealDrawEntropyResponse> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(entropy::reveal(self, &c, r).await)
     }
 
     async fn execute_draw(

@@ -4,7 +4,21 @@
 
 use qaward_proto::qaward::reviewers::v1 as pb;
 
-use crate::domain::draw::{self, Prepared};
+use crate::domain::{
+    draw::{self, Prepared},
+    entropy::{self, Part},
+};
+
+/// A draw as recorded: what a replay checks.
+pub struct Recorded<'a> {
+    pub prepared_text: &'a str,
+    pub inputs_hash: &'a str,
+    pub entropy: Option<&'a str>,
+    pub outcome: Option<&'a draw::Outcome>,
+    /// each party's commitment and reveal.
+    pub parts: &'a [Part],
+    pub public_value: Option<&'a str>,
+}
 
 /// Replays an exported draw record (`record_json` of GetDraw) offline, with no database
 /// what `qaward draw verify FILE` and the demo run. `Err` when it is not a record.
@@ -26,7 +40,19 @@ pub fn verify_record(record_json: &str) -> Result<pb::VerifyDrawResponse, String
             .map_err(|e| format!("the replacements do not parse: {e}"))?,
         _ => Vec::new(),
     };
-    let mut answer = verify(prepared, field("entropy"), outcome.as_ref(), inputs_hash);
+    let parts: Vec<Part> = match record.get("entropy_parts") {
+        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
+            .map_err(|e| format!("the entropy parts do not parse: {e}"))?,
+        _ => Vec::new(),
+    };
+    let mut answer = verify(&Recorded {
+        prepared_text: prepared,
+        inputs_hash,
+        entropy: field("entropy"),
+        outcome: outcome.as_ref(),
+        parts: &parts,
+        public_value: field("public_value"),
+    });
     // §6: each recorded replacement must be where §5 sends the seat.
     if answer.matches && !replacements.is_empty() {
         let checked = match (serde_json::from_str::<Prepared>(prepared), outcome.as_ref()) {
@@ -50,13 +76,17 @@ pub fn verify_record(record_json: &str) -> Result<pb::VerifyDrawResponse, String
     Ok(answer)
 }
 
-/// Replays a recorded draw.
-pub fn verify(
-    prepared_text: &str,
-    entropy: Option<&str>,
-    outcome: Option<&draw::Outcome>,
-    inputs_hash: &str,
-) -> pb::VerifyDrawResponse {
+/// Replays a recorded draw, checking every party's reveal against its commitment and
+/// the entropy against the reveals.
+pub fn verify(r: &Recorded) -> pb::VerifyDrawResponse {
+    let Recorded {
+        prepared_text,
+        inputs_hash,
+        entropy,
+        outcome,
+        parts,
+        public_value,
+    } = *r;
     let fail = |message: String| pb::VerifyDrawResponse {
         matches: false,
         replayed_members: vec![],
@@ -79,6 +109,13 @@ pub fn verify(
         && draw::sha256_hex(entropy.as_bytes()) != prepared.entropy_commitment
     {
         return fail("the entropy does not match the published commitment".into());
+    }
+    if !prepared.entropy_parties.is_empty() {
+        match entropy::entropy_of(&prepared, inputs_hash, parts, public_value) {
+            Ok(e) if e == entropy => {}
+            Ok(_) => return fail("the entropy is not the hash of the parties' reveals".into()),
+            Err(e) => return fail(e),
+        }
     }
     match (
         draw::execute_hashed(&prepared, inputs_hash, entropy),

@@ -10,6 +10,7 @@ use sqlx::Row;
 
 use crate::domain::{
     draw::{Outcome, Prepared, Replaced},
+    entropy::Part,
     lifecycle::DrawState,
 };
 
@@ -30,6 +31,10 @@ pub struct DrawRow {
     pub chain: String,
     /// The replacements made on its panel, in order (§5 of docs/draw.md).
     pub replacements: Vec<Replaced>,
+    /// R-53: each party's commitment and reveal, in the order they came.
+    pub parts: Vec<Part>,
+    /// R-53: the public value, once fixed.
+    pub public_value: Option<String>,
 }
 
 /// Stores a prepared draw in `chain` (its own id, or the chain of the draw it redraws).
@@ -41,10 +46,11 @@ pub async fn insert_draw(
     prepared_text: &str,
     inputs_hash: &str,
     at: time::OffsetDateTime,
+    reveal_deadline_micros: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO draws (id, programme_id, state, prepared, inputs_hash, created_micros, chain)
-         VALUES ($1, $2, 'PREPARED', $3, $4, $5, $6)",
+        "INSERT INTO draws (id, programme_id, state, prepared, inputs_hash, created_micros, chain, reveal_deadline_micros)
+         VALUES ($1, $2, 'PREPARED', $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(programme)
@@ -52,6 +58,7 @@ pub async fn insert_draw(
     .bind(inputs_hash)
     .bind(unix_micros(at))
     .bind(chain)
+    .bind(reveal_deadline_micros)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -80,10 +87,66 @@ pub(super) fn draw_row(r: &sqlx::any::AnyRow) -> Result<DrawRow> {
         chain: r.try_get("chain")?,
         replacements: serde_json::from_str(&r.try_get::<String, _>("replacements")?)
             .map_err(Error::internal)?,
+        parts: serde_json::from_str(&r.try_get::<String, _>("entropy_parts")?)
+            .map_err(Error::internal)?,
+        public_value: r.try_get("public_value")?,
     })
 }
 
-pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros, chain, replacements";
+pub(super) const DRAW_COLUMNS: &str = "id, programme_id, state, prepared, inputs_hash, entropy, outcome, failure, panel_id, created_micros, chain, replacements, entropy_parts, public_value";
+
+/// Reads a draw for a change to its entropy parts, holding its row until the transaction ends,
+/// so two parties committing at once are taken one after the other.
+pub async fn lock_draw(conn: &mut Conn, programme: &str, id: &str) -> Result<DrawRow> {
+    sqlx::query(
+        "UPDATE draws SET entropy_parts = entropy_parts WHERE programme_id = $1 AND id = $2",
+    )
+    .bind(programme)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    get_draw(conn, programme, id).await
+}
+
+/// Stores the draw's entropy parts (R-53).
+pub async fn set_parts(conn: &mut Conn, id: &str, parts: &[Part]) -> Result<()> {
+    sqlx::query("UPDATE draws SET entropy_parts = $1 WHERE id = $2")
+        .bind(serde_json::to_string(parts).map_err(Error::internal)?)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Fixes the draw's public value (R-53), once.
+pub async fn set_public_value(conn: &mut Conn, id: &str, value: &str) -> Result<()> {
+    sqlx::query("UPDATE draws SET public_value = $1 WHERE id = $2 AND public_value IS NULL")
+        .bind(value)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Prepared draws whose entropy deadline passed before `now_micros`: (programme, draw).
+pub async fn overdue_draws(
+    db: &Database,
+    now_micros: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT programme_id, id FROM draws
+         WHERE state = 'PREPARED' AND reveal_deadline_micros > 0 AND reveal_deadline_micros < $1
+         ORDER BY reveal_deadline_micros LIMIT $2",
+    )
+    .bind(now_micros)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("programme_id")?, r.try_get("id")?)))
+        .collect()
+}
 
 /// Appends a replacement to the draw's record, from the list `d` was read with, so two racing
 /// replacements cannot both land on the same list: false when it had changed meanwhile.
@@ -132,7 +195,7 @@ pub async fn list_draws(db: &Database, programme: &str, page: &Page) -> Result<V
 pub async fn fail_draw(
     conn: &mut Conn,
     id: &str,
-    entropy: &str,
+    entropy: Option<&str>,
     failure: &str,
     at: time::OffsetDateTime,
 ) -> Result<bool> {

@@ -15,7 +15,7 @@ use qaward_kit::{
 };
 use tonic::Code;
 
-use super::{applicant, as_, date, draw_request, pb, set_up, start};
+use super::{applicant, as_, date, draw_request, execute, pb, set_up, start};
 
 #[tokio::test]
 async fn r41_r44_r45_replacements_redraws_and_cooling_off_violations_reach_the_feed() {
@@ -58,21 +58,7 @@ async fn r41_r44_r45_replacements_redraws_and_cooling_off_violations_reach_the_f
             .await
             .unwrap()
             .into_inner();
-        let x = r
-            .client
-            .execute_draw(as_(
-                &office,
-                pb::ExecuteDrawRequest {
-                    name: d.name.clone(),
-                    entropy: "42".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .draw
-            .unwrap();
+        let x = execute(&mut r, &d.name, "42").await.unwrap().draw.unwrap();
         let second = x.members[1].clone();
 
         // A tie with the applicant from inside the review's window: a late conflict
@@ -231,19 +217,9 @@ async fn r41_r44_r45_replacements_redraws_and_cooling_off_violations_reach_the_f
             .await
             .unwrap()
             .into_inner();
-        let y = r
-            .client
-            .execute_draw(as_(
-                &office,
-                pb::ExecuteDrawRequest {
-                    name: redraw.name.clone(),
-                    entropy: "43".into(),
-                    request_id: String::new(),
-                },
-            ))
+        let y = execute(&mut r, &redraw.name, "43")
             .await
             .unwrap()
-            .into_inner()
             .draw
             .unwrap();
         relay.run_once().await.unwrap();

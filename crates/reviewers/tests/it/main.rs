@@ -2,6 +2,7 @@
 
 mod chain_migration;
 mod data_rights;
+mod entropy;
 mod events;
 mod redraws;
 mod registry_keeper;
@@ -142,6 +143,95 @@ fn draw_request(size: i32, backups: i32, from: i32, to: i32) -> pb::Draw {
     }
 }
 
+/// A test secret for `party` of a draw: 256 bits from `seed`.
+fn secret(seed: &str, party: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{seed}/{party}")))
+}
+
+/// The programme of a draw's name.
+fn programme_of(name: &str) -> String {
+    name.split('/').nth(1).unwrap_or_default().to_string()
+}
+
+/// The office's and the supervisor's tokens for the programme of `name`.
+fn parties(keys: &TestKeys, name: &str) -> [(String, &'static str); 2] {
+    let programme = programme_of(name);
+    [
+        (
+            keys.token_for("office-1", Role::Office, &programme),
+            "office",
+        ),
+        (
+            keys.token_for("supervisor-1", Role::Supervisor, &programme),
+            "supervisor",
+        ),
+    ]
+}
+
+/// every part of a draw but the supervisor's reveal: both commit, the office reveals.
+async fn all_but_last_reveal(
+    client: &mut ReviewerServiceClient<Channel>,
+    keys: &TestKeys,
+    name: &str,
+    seed: &str,
+) -> Result<(), tonic::Status> {
+    let [office, supervisor] = parties(keys, name);
+    for (token, party) in [&office, &supervisor] {
+        client
+            .commit_draw_entropy(as_(
+                token,
+                pb::CommitDrawEntropyRequest {
+                    name: name.into(),
+                    party: party.to_string(),
+                    commitment: qaward_reviewers::domain::entropy::commitment(
+                        name,
+                        party,
+                        &secret(seed, party),
+                    ),
+                    request_id: String::new(),
+                },
+            ))
+            .await?;
+    }
+    client
+        .reveal_draw_entropy(last_reveal(keys, name, seed, 0))
+        .await?;
+    Ok(())
+}
+
+/// The reveal of the office (`which` 0) or of the supervisor (1), whose reveal is the last.
+fn last_reveal(
+    keys: &TestKeys,
+    name: &str,
+    seed: &str,
+    which: usize,
+) -> Request<pb::RevealDrawEntropyRequest> {
+    let (token, party) = parties(keys, name)[which].clone();
+    as_(
+        &token,
+        pb::RevealDrawEntropyRequest {
+            name: name.into(),
+            party: party.into(),
+            secret: secret(seed, party),
+            request_id: String::new(),
+        },
+    )
+}
+
+/// the office and the supervisor commit and reveal; the last reveal executes the draw.
+async fn execute(
+    r: &mut Running,
+    name: &str,
+    seed: &str,
+) -> Result<pb::RevealDrawEntropyResponse, tonic::Status> {
+    all_but_last_reveal(&mut r.client, &r.keys, name, seed).await?;
+    Ok(r.client
+        .reveal_draw_entropy(last_reveal(&r.keys, name, seed, 1))
+        .await?
+        .into_inner())
+}
+
 #[tokio::test]
 async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups() {
     for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
@@ -211,19 +301,7 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
                 .any(|e| e.reviewer == "reviewers/CQ-0003" && e.code == "SHAREHOLDING")
         );
 
-        let answer = r
-            .client
-            .execute_draw(as_(
-                &office,
-                pb::ExecuteDrawRequest {
-                    name: prepared.name.clone(),
-                    entropy: "7f3a".into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let answer = execute(&mut r, &prepared.name, "7f3a").await.unwrap();
         let executed = answer.draw.unwrap();
         // The answer carries the seated panel: no GetDraw and GetPanel after it.
         let seated = answer.panel.expect("the panel the draw seated");
@@ -242,20 +320,24 @@ async fn a_draw_is_recused_recorded_sealed_verifiable_and_replaces_from_backups(
         assert_eq!(executed.members.len(), 5);
         assert_eq!(executed.backup_order.len(), 3);
         assert!(!executed.members.contains(&"reviewers/CQ-0003".to_string()));
-        // no silent redraw.
-        let again = r
+        // no silent redraw: an executed draw takes no new entropy, and executing it again
+        // answers with the same draw.
+        let again = execute(&mut r, &prepared.name, "other").await.unwrap_err();
+        assert_eq!(again.code(), Code::FailedPrecondition);
+        let same = r
             .client
             .execute_draw(as_(
                 &office,
                 pb::ExecuteDrawRequest {
                     name: prepared.name.clone(),
-                    entropy: "other".into(),
+                    entropy: String::new(),
                     request_id: String::new(),
                 },
             ))
             .await
-            .unwrap_err();
-        assert_eq!(again.code(), Code::FailedPrecondition);
+            .unwrap()
+            .into_inner();
+        assert_eq!(same.draw.unwrap().members, executed.members, "{label}");
         let verified = r
             .client
             .verify_draw(as_(
@@ -613,20 +695,19 @@ async fn concurrent_draws_never_book_one_reviewer_twice() {
             assert_eq!(d.pool_size, 5);
             names.push(d.name);
         }
+        // Every part but the last reveal, then the last reveals all at once: each executes.
+        for (i, name) in names.iter().enumerate() {
+            all_but_last_reveal(&mut r.client, &r.keys, name, &format!("e{i}"))
+                .await
+                .unwrap();
+        }
         let runs: Vec<_> = names
             .iter()
             .enumerate()
             .map(|(i, name)| {
                 let mut client = r.client.clone();
-                let req = as_(
-                    &office,
-                    pb::ExecuteDrawRequest {
-                        name: name.clone(),
-                        entropy: format!("e{i}"),
-                        request_id: String::new(),
-                    },
-                );
-                tokio::spawn(async move { client.execute_draw(req).await })
+                let req = last_reveal(&r.keys, name, &format!("e{i}"), 1);
+                tokio::spawn(async move { client.reveal_draw_entropy(req).await })
             })
             .collect();
         let mut members = Vec::new();
@@ -709,29 +790,15 @@ async fn a_missed_deadline_or_a_late_conflict_hands_the_seat_to_the_next_backup(
             .into_inner();
         assert_eq!(all.draws.len(), 1, "{label}");
 
-        let x = r
-            .client
-            .execute_draw(as_(
-                &office,
-                pb::ExecuteDrawRequest {
-                    name: d.name.clone(),
-                    entropy: "42".into(),
-                    request_id: "exec-1".into(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .draw
-            .unwrap();
-        // A retried execute with the same request_id gets the first answer, not a refusal.
+        let x = execute(&mut r, &d.name, "42").await.unwrap().draw.unwrap();
+        // Executing it again gets the first answer, not a refusal and not another draw.
         let retry = r
             .client
             .execute_draw(as_(
                 &office,
                 pb::ExecuteDrawRequest {
                     name: d.name.clone(),
-                    entropy: "42".into(),
+                    entropy: String::new(),
                     request_id: "exec-1".into(),
                 },
             ))
@@ -963,19 +1030,9 @@ async fn a_reviewers_record_holds_training_certificates_assessments_and_conduct(
             .await
             .unwrap()
             .into_inner();
-        let drawn = r
-            .client
-            .execute_draw(as_(
-                &office,
-                pb::ExecuteDrawRequest {
-                    name: prepared.name,
-                    entropy: "e".into(),
-                    request_id: String::new(),
-                },
-            ))
+        let drawn = execute(&mut r, &prepared.name, "e")
             .await
             .unwrap()
-            .into_inner()
             .draw
             .unwrap();
         let id = |m: &str| m.trim_start_matches("reviewers/").to_string();
@@ -1151,6 +1208,7 @@ async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
         let draw = |d: pb::Draw| {
             let mut client = r.client.clone();
             let office = office.clone();
+            let keys = &r.keys;
             async move {
                 let prepared = client
                     .prepare_draw(as_(
@@ -1164,15 +1222,11 @@ async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
                     .await
                     .unwrap()
                     .into_inner();
+                all_but_last_reveal(&mut client, &keys, &prepared.name, "year")
+                    .await
+                    .unwrap();
                 let executed = client
-                    .execute_draw(as_(
-                        &office,
-                        pb::ExecuteDrawRequest {
-                            name: prepared.name.clone(),
-                            entropy: "year".into(),
-                            request_id: String::new(),
-                        },
-                    ))
+                    .reveal_draw_entropy(last_reveal(&keys, &prepared.name, "year", 1))
                     .await
                     .unwrap()
                     .into_inner()

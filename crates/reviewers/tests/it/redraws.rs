@@ -9,7 +9,7 @@ use qaward_kit::{
 };
 use tonic::Code;
 
-use super::{as_, draw_request, pb, set_up, start};
+use super::{all_but_last_reveal, as_, draw_request, execute, last_reveal, pb, set_up, start};
 
 fn prepare(replaces: &str, id: &str) -> pb::PrepareDrawRequest {
     pb::PrepareDrawRequest {
@@ -19,14 +19,6 @@ fn prepare(replaces: &str, id: &str) -> pb::PrepareDrawRequest {
             ..draw_request(3, 0, 2, 4)
         }),
         request_id: id.into(),
-    }
-}
-
-fn execute(name: &str, entropy: &str) -> pb::ExecuteDrawRequest {
-    pb::ExecuteDrawRequest {
-        name: name.to_string(),
-        entropy: entropy.into(),
-        request_id: String::new(),
     }
 }
 
@@ -45,12 +37,7 @@ async fn r45_a_redraw_supersedes_the_draw_it_names_and_a_superseded_draw_is_neve
             .await
             .unwrap()
             .into_inner();
-        let first = r
-            .client
-            .execute_draw(as_(&office, execute(&a.name, "first")))
-            .await
-            .unwrap()
-            .into_inner();
+        let first = execute(&mut r, &a.name, "first").await.unwrap();
         let a_members = first.draw.unwrap().members;
 
         // B redraws A, and C redraws B: one chain.
@@ -66,10 +53,7 @@ async fn r45_a_redraw_supersedes_the_draw_it_names_and_a_superseded_draw_is_neve
             .await
             .unwrap()
             .into_inner();
-        r.client
-            .execute_draw(as_(&office, execute(&b.name, "second")))
-            .await
-            .unwrap();
+        execute(&mut r, &b.name, "second").await.unwrap();
         let get = |name: &str| pb::GetDrawRequest {
             name: name.to_string(),
         };
@@ -98,7 +82,14 @@ async fn r45_a_redraw_supersedes_the_draw_it_names_and_a_superseded_draw_is_neve
         for (name, what) in [(&a.name, "the original"), (&c.name, "a later redraw")] {
             let s = r
                 .client
-                .execute_draw(as_(&office, execute(name, "late")))
+                .execute_draw(as_(
+                    &office,
+                    pb::ExecuteDrawRequest {
+                        name: name.to_string(),
+                        entropy: String::new(),
+                        request_id: String::new(),
+                    },
+                ))
                 .await
                 .unwrap_err();
             assert_eq!(
@@ -161,16 +152,18 @@ async fn r45_two_redraws_of_one_draw_executed_at_once_leave_one_live_draw() {
                     .name,
             );
         }
+        // Every part but the last reveal of each, then the last reveals all at once.
+        for name in &redraws {
+            all_but_last_reveal(&mut r.client, &r.keys, name, "together")
+                .await
+                .unwrap();
+        }
         let calls: Vec<_> = redraws
             .iter()
             .map(|name| {
                 let mut client = r.client.clone();
-                let (office, name) = (office.clone(), name.clone());
-                tokio::spawn(async move {
-                    client
-                        .execute_draw(as_(&office, execute(&name, "together")))
-                        .await
-                })
+                let req = last_reveal(&r.keys, name, "together", 1);
+                tokio::spawn(async move { client.reveal_draw_entropy(req).await })
             })
             .collect();
         let mut results = Vec::new();

@@ -38,6 +38,9 @@ fn cases() -> Vec<Case> {
                 code: "SHAREHOLDING".into(),
                 rule: "R-41".into(),
             }],
+            entropy_parties: vec![],
+            fixes_public_value: false,
+            reveal_deadline_micros: 0,
         }
         .normalise()
     };
