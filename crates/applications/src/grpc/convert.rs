@@ -513,6 +513,7 @@ pub(super) fn group_pb(g: &ReviewGroupRow, c: &Caller) -> pb::ReviewGroup {
         window_end: parse_iso_date(&g.window_end).map(date_to_pb),
         entropy_commitment: g.entropy_commitment.clone(),
         entropy_source: g.entropy_source.clone(),
+        fixes_public_value: g.fixes_public_value,
         state: (match g.state {
             GroupState::Started => pb::ReviewGroupState::Started,
             GroupState::Prepared => pb::ReviewGroupState::Prepared,

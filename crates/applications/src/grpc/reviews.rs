@@ -189,12 +189,10 @@ impl ApplicationsApi {
             200,
             &mut bad,
         );
-        let commitment = g.entropy_commitment.trim().to_ascii_lowercase();
-        let is_sha256 = commitment.len() == 64 && commitment.bytes().all(|b| b.is_ascii_hexdigit());
-        if !commitment.is_empty() && !is_sha256 {
+        if !g.entropy_commitment.trim().is_empty() {
             bad.push(FieldViolation::new(
                 "review_group.entropy_commitment",
-                "must be a SHA-256 in hex (64 characters) or empty",
+                "leave empty: the draw's parties commit at the reviewers service (R-53)",
             ));
         }
         let mut specialities = Vec::new();
@@ -294,8 +292,8 @@ impl ApplicationsApi {
                     .collect(),
                 window_start: Some(date_to_pb(start)),
                 window_end: Some(date_to_pb(end)),
-                entropy_commitment: commitment.clone(),
                 entropy_source: source.clone(),
+                fixes_public_value: g.fixes_public_value,
                 ..Default::default()
             }),
             request_id: derived_request_id(&[&r.request_id, &c.subject, "prepare"]),
@@ -317,8 +315,9 @@ impl ApplicationsApi {
             state: GroupState::Prepared,
             window_start: iso_date(start),
             window_end: iso_date(end),
-            entropy_commitment: commitment,
+            entropy_commitment: String::new(),
             entropy_source: source,
+            fixes_public_value: g.fixes_public_value,
             specialities,
             advisors,
             size: i64::from(size),
@@ -354,9 +353,11 @@ impl ApplicationsApi {
     ) -> Result<pb::ReviewGroup> {
         let (p, y, id) = group_name(&r.name, "name")?;
         c.acts_for(&p)?;
-        let entropy = r.entropy.trim().to_string();
-        if entropy.is_empty() || entropy.len() > 256 {
-            return Err(Error::invalid("entropy", "must be 1-256 characters"));
+        if !r.entropy.is_empty() {
+            return Err(Error::invalid(
+                "entropy",
+                "leave empty: the draw executes on its parties' last reveal (R-53)",
+            ));
         }
         let key = RequestKey::new("StartReviewGroup", c, &r.request_id, &r)?;
         if let Some(done) = change::recall(self.db(), &key).await? {
@@ -388,12 +389,14 @@ impl ApplicationsApi {
             .await
             .map_err(upstream("reviewers"))?
             .into_inner();
-        // Executed here, the answer carries the panel; executed before (a retry), it is read.
+        // Executed by its last reveal, it is read; a draw whose parts are all in but whose
+        // execution did not complete is executed here (the answer carries the panel); one still
+        // waiting for a part is refused with what it waits for.
         let mut panel = None;
         if draw.state == rpb::DrawState::Prepared as i32 {
             let mut exec = Request::new(rpb::ExecuteDrawRequest {
                 name: g.draw.clone(),
-                entropy: entropy.clone(),
+                entropy: String::new(),
                 request_id: derived_request_id(&[&g.id, "execute"]),
             });
             relay_token(c, &mut exec);

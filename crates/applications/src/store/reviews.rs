@@ -20,6 +20,8 @@ pub struct ReviewGroupRow {
     pub window_end: String,
     pub entropy_commitment: String,
     pub entropy_source: String,
+    /// R-53: the draw fixes a public value between commitments and reveals.
+    pub fixes_public_value: bool,
     pub specialities: Vec<String>,
     /// R-14: a defence panel's non-scoring advisors (reviewer ids).
     pub advisors: Vec<String>,
@@ -33,7 +35,7 @@ pub struct ReviewGroupRow {
     pub members: Vec<(String, bool)>,
 }
 
-pub(super) const GROUP_COLUMNS: &str = "id, programme_id, year, stage, state, window_start, window_end, entropy_commitment, entropy_source, specialities, size, draw, panel, created_micros, advisors";
+pub(super) const GROUP_COLUMNS: &str = "id, programme_id, year, stage, state, window_start, window_end, entropy_commitment, entropy_source, specialities, size, draw, panel, created_micros, advisors, fixes_public_value";
 
 pub(super) async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGroupRow> {
     let id: String = r.try_get("id")?;
@@ -63,6 +65,7 @@ pub(super) async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGrou
         window_end: r.try_get("window_end")?,
         entropy_commitment: r.try_get("entropy_commitment")?,
         entropy_source: r.try_get("entropy_source")?,
+        fixes_public_value: r.try_get::<i64, _>("fixes_public_value")? != 0,
         specialities: serde_json::from_str(&specialities).map_err(Error::internal)?,
         advisors: serde_json::from_str(&r.try_get::<String, _>("advisors")?)
             .map_err(Error::internal)?,
@@ -87,7 +90,7 @@ pub(super) async fn group_from(conn: &mut Conn, r: &AnyRow) -> Result<ReviewGrou
 pub async fn insert_review_group(conn: &mut Conn, g: &ReviewGroupRow) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO review_groups ({GROUP_COLUMNS}, updated_micros)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $14)"
     )))
     .bind(&g.id)
     .bind(&g.programme_id)
@@ -104,6 +107,7 @@ pub async fn insert_review_group(conn: &mut Conn, g: &ReviewGroupRow) -> Result<
     .bind(&g.panel)
     .bind(g.created_micros)
     .bind(serde_json::to_string(&g.advisors).map_err(Error::internal)?)
+    .bind(i64::from(g.fixes_public_value))
     .execute(&mut *conn)
     .await?;
     for (i, (application, assignment)) in g.applications.iter().enumerate() {

@@ -254,21 +254,7 @@ async fn r45_a_start_retried_after_a_replacement_seats_the_panel_as_it_stands() 
             .await
             .unwrap()
             .into_inner();
-        let executed = w
-            .reviewers
-            .execute_draw(as_(
-                &office,
-                rpb::ExecuteDrawRequest {
-                    name: prepared.draw.clone(),
-                    entropy: entropy.into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .draw
-            .unwrap();
+        let executed = super::reviews::run_draw(&mut w, &prepared.draw, entropy).await;
         let leaving = executed
             .members
             .iter()
@@ -303,7 +289,7 @@ async fn r45_a_start_retried_after_a_replacement_seats_the_panel_as_it_stands() 
                 &office,
                 pb::StartReviewGroupRequest {
                     name: prepared.name.clone(),
-                    entropy: entropy.into(),
+                    entropy: String::new(),
                     request_id: String::new(),
                 },
             ))

@@ -467,7 +467,63 @@ pub(super) async fn accepted(w: &mut World, code: &str, me: &str) {
     assert_eq!(a.stage, pb::ApplicationStage::Accepted as i32);
 }
 
-/// Prepares and starts a group for `codes`, with a committed entropy.
+/// the office and the supervisor commit to secrets from `seed`, then reveal them; the
+/// last reveal executes the draw, which is returned.
+pub(super) async fn run_draw(w: &mut World, draw: &str, seed: &str) -> rpb::Draw {
+    use sha2::Digest;
+    let programme = draw.split('/').nth(1).unwrap_or_default().to_string();
+    let supervisor = w
+        .keys
+        .token_for("supervisor-1", Role::Supervisor, &programme);
+    let parties = [(w.office.clone(), "office"), (supervisor, "supervisor")];
+    let secret = |party: &str| hex::encode(sha2::Sha256::digest(format!("{seed}/{party}")));
+    for (token, party) in &parties {
+        w.reviewers
+            .commit_draw_entropy(as_(
+                token,
+                rpb::CommitDrawEntropyRequest {
+                    name: draw.into(),
+                    party: party.to_string(),
+                    commitment: qaward_reviewers::domain::entropy::commitment(
+                        draw,
+                        party,
+                        &secret(party),
+                    ),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let mut last = None;
+    for (token, party) in &parties {
+        last = w
+            .reviewers
+            .reveal_draw_entropy(as_(
+                token,
+                rpb::RevealDrawEntropyRequest {
+                    name: draw.into(),
+                    party: party.to_string(),
+                    secret: secret(party),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .draw;
+    }
+    let drawn = last.expect("the draw");
+    assert_eq!(
+        drawn.state,
+        rpb::DrawState::Executed as i32,
+        "{}",
+        drawn.failure
+    );
+    drawn
+}
+
+/// Prepares a group for `codes`, has its draw's parties commit and reveal, and starts it.
 pub(super) async fn group(
     w: &mut World,
     stage: pb::ReviewStage,
@@ -475,7 +531,6 @@ pub(super) async fn group(
     window: (i32, i32),
     entropy: &str,
 ) -> pb::ReviewGroup {
-    use sha2::Digest;
     let prepared = w
         .apps
         .prepare_review_group(as_(
@@ -487,7 +542,6 @@ pub(super) async fn group(
                     applications: codes.iter().map(|c| app(c)).collect(),
                     window_start: date(2026, 7, window.0),
                     window_end: date(2026, 7, window.1),
-                    entropy_commitment: hex::encode(sha2::Sha256::digest(entropy.as_bytes())),
                     entropy_source: "两枚骰子，监督人员在场投掷".into(),
                     advisors: advisors_for(stage),
                     ..Default::default()
@@ -500,13 +554,40 @@ pub(super) async fn group(
         .into_inner();
     assert_eq!(prepared.state, pb::ReviewGroupState::Prepared as i32);
     assert!(prepared.draw.starts_with("programmes/yunyang/draws/"));
+    // the office cannot start the group on an entropy of its own, nor before the draw's
+    // parties have revealed: the start names what the draw waits for.
+    for (entropy, code) in [
+        ("3-5", Code::InvalidArgument),
+        ("", Code::FailedPrecondition),
+    ] {
+        let e = w
+            .apps
+            .start_review_group(as_(
+                &w.office,
+                pb::StartReviewGroupRequest {
+                    name: prepared.name.clone(),
+                    entropy: entropy.into(),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{}: {e:?}", w.label);
+        if code == Code::FailedPrecondition {
+            assert!(
+                e.message().contains("commitments from office, supervisor"),
+                "{e:?}"
+            );
+        }
+    }
+    run_draw(w, &prepared.draw, entropy).await;
     let started = w
         .apps
         .start_review_group(as_(
             &w.office,
             pb::StartReviewGroupRequest {
                 name: prepared.name.clone(),
-                entropy: entropy.into(),
+                entropy: String::new(),
                 request_id: format!("start-{entropy}"),
             },
         ))
@@ -798,7 +879,20 @@ async fn r12_to_r16_several_applicants_from_the_notice_to_the_final_selection() 
             .await
             .unwrap();
 
-        // Bad input changes nothing: a group for a draft application, a window backwards.
+        // Bad input changes nothing: a group for a draft application, a window backwards, a
+        // commitment of the office's own (R-53: the draw's parties commit at the draw).
+        let mut own = prepare(pb::ReviewStage::Materials, vec![app(&late)], (6, 10));
+        own.review_group.as_mut().unwrap().entropy_commitment = "ab".repeat(32);
+        let e = w
+            .apps
+            .prepare_review_group(as_(&w.office, own))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{label}");
+        assert!(
+            e.message().contains("review_group.entropy_commitment"),
+            "{e:?}"
+        );
         let e = w
             .apps
             .prepare_review_group(as_(
