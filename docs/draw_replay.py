@@ -2,10 +2,13 @@
 """Replays qaward reviewer draws from docs/draw.md alone (Python 3 standard library only).
 
     python3 docs/draw_replay.py docs/draw-vectors.json     # check the published vectors
+    python3 docs/draw_replay.py docs/entropy-vectors.json  # check the entropy vectors (2a)
     python3 docs/draw_replay.py record.json                # check one exported record_json
 
-An exported record is {"prepared": <text>, "entropy": ..., "outcome": {...}}; a vectors file
-is a list of {"prepared", "entropy", "expected"}.
+An exported record is {"prepared": <text>, "entropy": ..., "outcome": {...}, "entropy_parts":
+[...], "public_value": ...}; a vectors file is a list of {"prepared", "entropy", "expected"}; an
+entropy vectors file a list of {"draw", "inputs_hash", "parties", "parts", "public_value",
+"entropy"}.
 """
 import hashlib
 import json
@@ -35,6 +38,34 @@ class Stream:
             x = self.u64()
             if r == 0 or x <= 2**64 - 1 - r:
                 return x % n
+
+
+def joined(fields) -> str:
+    return sha256_hex(b"\x00".join(f.encode("utf-8") for f in fields))
+
+
+def commitment(draw_name: str, party: str, secret: str) -> str:
+    """Section 2a: a party's commitment to its secret."""
+    return joined(["qaward-entropy-commit-v1", draw_name, party, secret.lower()])
+
+
+def entropy_of(draw_name, inputs_hash, parties, fixes_public_value, parts, public_value):
+    """Section 2a: the entropy of every party's reveal and the public value, or None when a
+    reveal is missing, does not match its commitment, or the public value is not as announced."""
+    if fixes_public_value != (public_value is not None):
+        return None
+    by_party = {p["party"]: p for p in parts}
+    if len(by_party) != len(parts) or set(by_party) != {p["party"] for p in parties}:
+        return None
+    fields = ["qaward-entropy-v1", draw_name, inputs_hash]
+    for party in parties:
+        part = by_party[party["party"]]
+        secret = part.get("secret")
+        if not secret or commitment(draw_name, party["party"], secret) != part["commitment"]:
+            return None
+        fields += [party["party"], secret.lower()]
+    fields.append(public_value or "")
+    return joined(fields)
 
 
 def meets(have: str, need: str) -> bool:
@@ -134,9 +165,31 @@ def check(prepared_text, entropy, expected, label) -> bool:
     return ok
 
 
+def check_entropy_vector(v) -> bool:
+    got = entropy_of(v["draw"], v["inputs_hash"], v["parties"], v["fixes_public_value"], v["parts"], v["public_value"])
+    ok = got == v["entropy"]
+    print(("MATCH   " if ok else "MISMATCH"), v["name"], "" if ok else f"got {got}, expected {v['entropy']}")
+    return ok
+
+
+def check_record_entropy(data) -> bool:
+    """A record of a draw with parties: its entropy is the hash of their checked reveals."""
+    p = json.loads(data["prepared"])
+    if not p.get("entropy_parties") or data.get("entropy") is None:
+        return True
+    got = entropy_of(p["draw"], data["inputs_hash"], p["entropy_parties"], p.get("fixes_public_value", False),
+                     data.get("entropy_parts") or [], data.get("public_value"))
+    ok = got is not None and got == data["entropy"]
+    print(("MATCH   " if ok else "MISMATCH"), data.get("draw", "the draw"), "entropy of the parties' reveals",
+          "" if ok else f"got {got}, recorded {data['entropy']}")
+    return ok
+
+
 def main(path: str) -> int:
     data = json.load(open(path, encoding="utf-8"))
-    if isinstance(data, list):
+    if isinstance(data, list) and data and "parts" in data[0]:
+        results = [check_entropy_vector(v) for v in data]
+    elif isinstance(data, list):
         results = [check(v["prepared"], v["entropy"], v["expected"], v["name"]) for v in data]
         for v in data:
             if v.get("leavings") is not None:
@@ -146,7 +199,8 @@ def main(path: str) -> int:
                 print(("MATCH   " if ok else "MISMATCH"), v["name"], "replacements", "" if ok else f"got {got}")
                 results.append(ok)
     else:
-        results = [check(data["prepared"], data["entropy"], data["outcome"], data.get("draw", path))]
+        results = [check_record_entropy(data)]
+        results.append(check(data["prepared"], data["entropy"], data["outcome"], data.get("draw", path)))
         if data.get("replacements") and data.get("outcome"):
             results.append(check_replacements(data["prepared"], data["outcome"], data["replacements"], data.get("draw", path)))
     return 0 if all(results) else 1

@@ -456,19 +456,16 @@ async fn two_programmes_draw_from_the_shared_registry_at_once_without_double_boo
             prepared.push((w, n, d.name));
         }
     }
-    let execute = |w: &Walk, name: String, entropy: String| {
+    // the office and the supervisor commit and reveal; the last reveal executes the draw.
+    let execute = |w: &Walk, name: String, step: String| {
         let (door, token) = (w.door().clone(), w.office_token().to_string());
+        let parties = [
+            ("office", token.clone()),
+            ("supervisor", w.supervisor_token()),
+        ];
         async move {
-            let result = qaward_demo::call!(
-                door.reviewers,
-                execute_draw,
-                &token,
-                rpb::ExecuteDrawRequest {
-                    name: name.clone(),
-                    entropy,
-                    request_id: String::new(),
-                }
-            );
+            let parties: Vec<(&str, String)> = parties.to_vec();
+            let result = door.draw_by_parties(&name, &parties, None, &step).await;
             let record = qaward_demo::call!(
                 door.reviewers,
                 get_draw,

@@ -1,5 +1,7 @@
 //! a draw made through the running system can be exported and replayed offline by
-//! `qaward draw verify FILE`, with no database; a tampered record is caught.
+//! `qaward draw verify FILE`, with no database; a tampered record is caught. R-53: its entropy
+//! comes from the office's and the supervisor's secrets, each made by `qaward draw commit`,
+//! and the dice thrown after both commitments.
 
 use pb::reviewer_service_client::ReviewerServiceClient;
 use qaward_proto::qaward::{common::v1::Date, reviewers::v1 as pb};
@@ -34,6 +36,20 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
     .output()
     .unwrap();
     let office = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = qaward(&[
+        "token",
+        "--role",
+        "supervisor",
+        "--subject",
+        "supervisor-1",
+        "--programme",
+        "yunyang",
+        "--data-dir",
+    ])
+    .arg(q.data_dir.path())
+    .output()
+    .unwrap();
+    let supervisor = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut client = ReviewerServiceClient::new(q.channel("gateway").await);
     client
         .create_programme(with_token(
@@ -82,7 +98,8 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
                         month: 5,
                         day: 12,
                     }),
-                    entropy_source: "two dice before the supervisor".into(),
+                    entropy_source: "four dice thrown in public after both commitments".into(),
+                    fixes_public_value: true,
                     ..Default::default()
                 }),
                 request_id: String::new(),
@@ -92,20 +109,74 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         .await
         .unwrap()
         .into_inner();
-    let executed = client
-        .execute_draw(with_token(
-            pb::ExecuteDrawRequest {
+    // Each party makes its secret with `qaward draw commit` and sends the commitment.
+    let mut secrets = Vec::new();
+    for (token, party) in [(&office, "office"), (&supervisor, "supervisor")] {
+        let out = qaward(&["draw", "commit", &prepared.name, party])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8(out.stdout).unwrap();
+        let line = |k: &str| {
+            said.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("{k} in {said}"))
+        };
+        let (commitment, secret) = (line("commitment:"), line("secret:"));
+        assert_eq!(secret.len(), 64, "256 bits");
+        client
+            .commit_draw_entropy(with_token(
+                pb::CommitDrawEntropyRequest {
+                    name: prepared.name.clone(),
+                    party: party.into(),
+                    commitment,
+                    request_id: String::new(),
+                },
+                token,
+            ))
+            .await
+            .unwrap();
+        secrets.push((token, party, secret));
+    }
+    client
+        .fix_draw_public_value(with_token(
+            pb::FixDrawPublicValueRequest {
                 name: prepared.name.clone(),
-                entropy: "5-2".into(),
+                public_value: "5-2-6-1".into(),
                 request_id: String::new(),
             },
             &office,
         ))
         .await
-        .unwrap()
-        .into_inner()
-        .draw
         .unwrap();
+    let mut executed = None;
+    for (token, party, secret) in &secrets {
+        executed = client
+            .reveal_draw_entropy(with_token(
+                pb::RevealDrawEntropyRequest {
+                    name: prepared.name.clone(),
+                    party: party.to_string(),
+                    secret: secret.clone(),
+                    request_id: String::new(),
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .draw;
+    }
+    let executed = executed.unwrap();
+    assert_eq!(
+        executed.state,
+        pb::DrawState::Executed as i32,
+        "the last reveal executes"
+    );
     // R-45 (issue 22, item 5): a member declines (the office answering for them); the first
     // qualifying backup takes the seat, and the replacement joins the replayable record.
     client
@@ -170,15 +241,28 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         ),
         Err(_) => eprintln!("SKIPPED docs/draw_replay.py: python3 is not installed"),
     }
+    if let Ok(out) = std::process::Command::new("python3")
+        .arg(&replay)
+        .arg(replay.with_file_name("entropy-vectors.json"))
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "docs/draw_replay.py docs/entropy-vectors.json: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 
-    // every change above is in the reviewers' audit trail, and the chain is intact.
+    // every change above is in the reviewers' audit trail, and the chain is intact: the
+    // programme, the import, the preparation, two commitments, the dice, two reveals, the
+    // execution and the decline.
     let audit = qaward(&["audit", "verify", "--target", "reviewers", "--data-dir"])
         .arg(q.data_dir.path())
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&audit.stdout);
     assert!(
-        audit.status.success() && said.contains("audit trail intact, 5 rows"),
+        audit.status.success() && said.contains("audit trail intact, 10 rows"),
         "{said}{}",
         String::from_utf8_lossy(&audit.stderr)
     );
@@ -191,10 +275,28 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("MISMATCH"));
 
-    let mut tampered: serde_json::Value = serde_json::from_str(&record).unwrap();
-    tampered["entropy"] = "6-2".into();
-    std::fs::write(&file, tampered.to_string()).unwrap();
-    let bad = qaward(&["draw", "verify"]).arg(&file).output().unwrap();
-    assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("MISMATCH"));
+    // An entropy that is not the parties', dice other than those thrown, a secret swapped
+    // after the fact: each is caught, by `qaward draw verify` and by the Python replay.
+    for (field, value) in [
+        ("/entropy", serde_json::json!("6-2")),
+        ("/public_value", serde_json::json!("6-6-6-6")),
+        (
+            "/entropy_parts/1/secret",
+            serde_json::json!("ab".repeat(32)),
+        ),
+    ] {
+        let mut tampered: serde_json::Value = serde_json::from_str(&record).unwrap();
+        *tampered.pointer_mut(field).unwrap() = value;
+        std::fs::write(&file, tampered.to_string()).unwrap();
+        let bad = qaward(&["draw", "verify"]).arg(&file).output().unwrap();
+        assert_eq!(bad.status.code(), Some(1), "{field}");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("MISMATCH"));
+        if let Ok(out) = std::process::Command::new("python3")
+            .arg(&replay)
+            .arg(&file)
+            .output()
+        {
+            assert!(!out.status.success(), "python: {field}");
+        }
+    }
 }

@@ -289,6 +289,17 @@ async fn grpcio_reflection_lists_the_whole_api_at_the_gateway_and_a_service() {
         json!(["ROLE_OFFICE"]),
         "{gateway}"
     );
+    // the supervisor's part in a draw is a commitment and a reveal, nothing else.
+    assert_eq!(
+        gateway["access"]["/qaward.reviewers.v1.ReviewerService/CommitDrawEntropy"]["roles"],
+        json!(["ROLE_OFFICE", "ROLE_SUPERVISOR"]),
+        "{gateway}"
+    );
+    assert_eq!(
+        gateway["access"]["/qaward.reviewers.v1.ReviewerService/FixDrawPublicValue"]["roles"],
+        json!(["ROLE_OFFICE"]),
+        "{gateway}"
+    );
     assert_eq!(
         gateway["access"]["/qaward.applications.v1.ApplicationService/GetApplication"]["roles"],
         json!([

@@ -365,25 +365,63 @@ async fn a_prepared_group(q: &Qaward, channel: tonic::transport::Channel) -> Str
     ))
     .await
     .unwrap();
-    apps.prepare_review_group(with_token(
-        pb::PrepareReviewGroupRequest {
-            parent: "programmes/yunyang/cycles/2027".into(),
-            review_group: Some(pb::ReviewGroup {
-                stage: pb::ReviewStage::Materials as i32,
-                applications: vec![application],
-                window_start: date(2027, 7, 1),
-                window_end: date(2027, 7, 10),
-                entropy_source: "两枚骰子，监督人员在场投掷".into(),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        },
-        &office,
-    ))
-    .await
-    .unwrap()
-    .into_inner()
-    .name
+    let group = apps
+        .prepare_review_group(with_token(
+            pb::PrepareReviewGroupRequest {
+                parent: "programmes/yunyang/cycles/2027".into(),
+                review_group: Some(pb::ReviewGroup {
+                    stage: pb::ReviewStage::Materials as i32,
+                    applications: vec![application],
+                    window_start: date(2027, 7, 1),
+                    window_end: date(2027, 7, 10),
+                    entropy_source: "两枚骰子，监督人员在场投掷".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &office,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // the office and the supervisor commit and reveal; the last reveal executes the draw.
+    let supervisor = q.token_for("supervisor", "supervisor-1", &["--programme", "yunyang"]);
+    let parties = [("office", &office), ("supervisor", &supervisor)];
+    let secret =
+        |party: &str| format!("{party:0>64}").replace(|c: char| !c.is_ascii_hexdigit(), "7");
+    for (party, token) in parties {
+        reviewers
+            .commit_draw_entropy(with_token(
+                rpb::CommitDrawEntropyRequest {
+                    name: group.draw.clone(),
+                    party: party.into(),
+                    commitment: qaward_reviewers::domain::entropy::commitment(
+                        &group.draw,
+                        party,
+                        &secret(party),
+                    ),
+                    request_id: String::new(),
+                },
+                token,
+            ))
+            .await
+            .unwrap();
+    }
+    for (party, token) in parties {
+        reviewers
+            .reveal_draw_entropy(with_token(
+                rpb::RevealDrawEntropyRequest {
+                    name: group.draw.clone(),
+                    party: party.into(),
+                    secret: secret(party),
+                    request_id: String::new(),
+                },
+                token,
+            ))
+            .await
+            .unwrap();
+    }
+    group.name
 }
 
 #[tokio::test]
@@ -393,15 +431,16 @@ async fn a_panel_draw_through_the_gateway_is_one_trace_from_the_caller_to_the_da
     let gateway = q.channel("gateway").await;
     let group = a_prepared_group(&q, gateway.clone()).await;
 
-    // The office starts the group: the applications service has the reviewers service draw
-    // the panel. The caller's trace context rides along.
+    // The office starts the group: the applications service reads the panel its parties'
+    // last reveal drew from the reviewers service and makes the scoring assignments. The
+    // caller's trace context rides along.
     let office = q.token_for("office", "office-1", &["--programme", "yunyang"]);
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let client_span = "b7ad6b7169203331";
     let mut request = with_token(
         pb::StartReviewGroupRequest {
             name: group,
-            entropy: "3-5".into(),
+            entropy: String::new(),
             request_id: String::new(),
         },
         &office,
@@ -491,10 +530,10 @@ async fn a_panel_draw_through_the_gateway_is_one_trace_from_the_caller_to_the_da
         "qaward.applications.v1.ApplicationService/StartReviewGroup",
     )
     .unwrap_or_else(|| panic!("no applications span under the gateway's: {:?}", names()));
-    // applications → reviewers: the draw executed
+    // applications → reviewers: the executed draw read
     let draw = child_of(
         &applications.span_id,
-        "qaward.reviewers.v1.ReviewerService/ExecuteDraw",
+        "qaward.reviewers.v1.ReviewerService/GetDraw",
     )
     .unwrap_or_else(|| {
         panic!(
@@ -536,7 +575,7 @@ async fn a_panel_draw_through_the_gateway_is_one_trace_from_the_caller_to_the_da
     assert!(
         spans
             .iter()
-            .filter(|s| s.name.contains("StartReviewGroup") || s.name.contains("ExecuteDraw"))
+            .filter(|s| s.name.contains("StartReviewGroup"))
             .all(|s| hex(&s.trace_id) == trace_id),
         "a span of the request left the caller's trace"
     );

@@ -11,7 +11,7 @@ use qaward_proto::qaward::{
     applications::v1::application_service_client::ApplicationServiceClient,
     gateway::v1::gateway_service_client::GatewayServiceClient,
     notifications::v1::notification_service_client::NotificationServiceClient,
-    reviewers::v1::reviewer_service_client::ReviewerServiceClient,
+    reviewers::v1::{self as rpb, reviewer_service_client::ReviewerServiceClient},
     scoring::v1::scoring_service_client::ScoringServiceClient,
 };
 use tonic::{Code, Status};
@@ -42,6 +42,77 @@ pub struct Door {
 }
 
 impl Door {
+    /// each party (name, token) commits to a fresh 256-bit secret from the operating
+    /// system's generator; the public value, when given, is fixed by the first party (the
+    /// office) once every commitment is in; then each reveals, the last reveal executing the
+    /// draw. Returns each party's commitment and the draw as the last reveal left it. `step`
+    /// names the request ids, so a retried call is done once.
+    pub async fn draw_by_parties(
+        &self,
+        draw: &str,
+        parties: &[(&str, String)],
+        public_value: Option<&str>,
+        step: &str,
+    ) -> Result<(Vec<(String, String)>, Option<rpb::Draw>), Status> {
+        use qaward_kit::clock::Randomness;
+        let rid = |what: &str| {
+            use sha2::Digest;
+            format!(
+                "demo-{}",
+                &hex::encode(sha2::Sha256::digest(format!("{draw}-{step}-{what}")))[..40]
+            )
+        };
+        let mut secrets = Vec::new();
+        let mut commitments = Vec::new();
+        for (party, token) in parties {
+            let mut bytes = [0u8; 32];
+            qaward_kit::clock::OsRandomness.fill(&mut bytes);
+            let secret = hex::encode(bytes);
+            let commitment = qaward_reviewers::domain::entropy::commitment(draw, party, &secret);
+            crate::call!(
+                self.reviewers,
+                commit_draw_entropy,
+                token,
+                rpb::CommitDrawEntropyRequest {
+                    name: draw.to_string(),
+                    party: party.to_string(),
+                    commitment: commitment.clone(),
+                    request_id: rid(&commitment),
+                }
+            )?;
+            secrets.push(secret);
+            commitments.push((party.to_string(), commitment));
+        }
+        if let (Some(value), Some((_, token))) = (public_value, parties.first()) {
+            crate::call!(
+                self.reviewers,
+                fix_draw_public_value,
+                token,
+                rpb::FixDrawPublicValueRequest {
+                    name: draw.to_string(),
+                    public_value: value.to_string(),
+                    request_id: rid(&format!("public-{}", commitments[0].1)),
+                }
+            )?;
+        }
+        let mut last = None;
+        for ((party, token), secret) in parties.iter().zip(&secrets) {
+            last = crate::call!(
+                self.reviewers,
+                reveal_draw_entropy,
+                token,
+                rpb::RevealDrawEntropyRequest {
+                    name: draw.to_string(),
+                    party: party.to_string(),
+                    secret: secret.clone(),
+                    request_id: rid(secret),
+                }
+            )?
+            .draw;
+        }
+        Ok((commitments, last))
+    }
+
     fn over(t: Transport, protocol: Protocol, address: String) -> Door {
         Door {
             apps: ApplicationServiceClient::new(t.clone()),

@@ -147,6 +147,16 @@ enum DrawCommand {
         /// The record file (JSON).
         file: PathBuf,
     },
+    /// Make a party's secret for a draw: 256 bits from the operating system's
+    /// generator, printed with its commitment. Send the commitment with CommitDrawEntropy; keep
+    /// the secret to yourself until every commitment is in (and the public value is fixed),
+    /// then reveal it with RevealDrawEntropy.
+    Commit {
+        /// The draw: programmes/{programme}/draws/{draw}.
+        draw: String,
+        /// Your part, as the draw lists it: office, supervisor, office-2, …
+        party: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,12 +260,38 @@ fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
     }
 }
 
+/// `qaward draw commit`: a fresh secret and its commitment (docs/draw.md §2a).
+fn commit_draw_secret(draw: &str, party: &str) -> Result<(), String> {
+    use qaward_kit::clock::Randomness;
+    let parts: Vec<&str> = draw.split('/').collect();
+    if parts.len() != 4 || parts[0] != "programmes" || parts[2] != "draws" {
+        return Err(format!(
+            "{draw}: name the draw as programmes/{{programme}}/draws/{{draw}}"
+        ));
+    }
+    let mut bytes = [0u8; 32];
+    qaward_kit::clock::OsRandomness.fill(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let party = party.trim().to_ascii_lowercase();
+    println!("party:      {party}");
+    println!(
+        "commitment: {}",
+        qaward_reviewers::domain::entropy::commitment(draw, &party, &secret)
+    );
+    println!("secret:     {secret}");
+    eprintln!("Send the commitment now; keep the secret private until every commitment is in.");
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), String> {
-    if let Command::Draw {
-        command: DrawCommand::Verify { file },
-    } = &cli.command
-    {
-        return verify_draw_file(file);
+    match &cli.command {
+        Command::Draw {
+            command: DrawCommand::Verify { file },
+        } => return verify_draw_file(file),
+        Command::Draw {
+            command: DrawCommand::Commit { draw, party },
+        } => return commit_draw_secret(draw, party),
+        _ => {}
     }
     if let Command::Keys {
         command: KeysCommand::Init { dir },

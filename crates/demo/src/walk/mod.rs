@@ -252,6 +252,16 @@ impl Walk {
         &self.office
     }
 
+    /// The programme's supervisor, a party to every draw's entropy.
+    pub fn supervisor_token(&self) -> String {
+        self.tokens.issue(
+            Role::Supervisor,
+            "supervisor-demo",
+            None,
+            Some(&self.plan.programme),
+        )
+    }
+
     pub fn door(&self) -> &Door {
         &self.door
     }

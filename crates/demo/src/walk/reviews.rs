@@ -8,7 +8,6 @@ use qaward_proto::qaward::{
     reviewers::v1 as rpb,
     scoring::v1 as spb,
 };
-use sha2::Digest;
 use std::collections::BTreeMap;
 
 use crate::{call, sample};
@@ -16,8 +15,9 @@ use crate::{call, sample};
 use super::{Failure, Walk, date_of, failed, inputs, rid, stage_name};
 
 impl Walk {
-    /// Prepares the group (the draw is fixed and its entropy committed), starts it (the
-    /// entropy is revealed and the draw executed), and reports the draw.
+    /// Prepares the group (the draw is fixed), has the office and the supervisor commit to
+    /// secrets, fixes the dice thrown in public, has both reveal — the last reveal executes the
+    /// draw — starts the group, and reports the draw.
     pub(super) async fn group(
         &mut self,
         stage: pb::ReviewStage,
@@ -31,7 +31,6 @@ impl Walk {
             .to_lowercase();
         let start = self.clock.date(self.plan.window_offset + window.0);
         let end = self.clock.date(self.plan.window_offset + window.1);
-        let commitment = hex::encode(sha2::Sha256::digest(entropy.as_bytes()));
         let cycle = self.cycle();
         let prepared = call!(
             self.door.apps,
@@ -44,8 +43,8 @@ impl Walk {
                     applications: entrants.iter().map(|i| self.app(*i)).collect(),
                     window_start: Some(start),
                     window_end: Some(end),
-                    entropy_commitment: commitment.clone(),
-                    entropy_source: "两枚骰子，由监督人员在场投掷".into(),
+                    entropy_source: "办公室与监督人员各自承诺的秘密数，及承诺齐备后监督人员在场公开投掷的四枚骰子".into(),
+                    fixes_public_value: true,
                     advisors: if stage == pb::ReviewStage::Defence {
                         vec!["reviewers/CQZJ-GW01".into()]
                     } else {
@@ -57,13 +56,14 @@ impl Walk {
             }
         )
         .map_err(failed("prepare a review group"))?;
+        let parts = self.entropy(&prepared.draw, &label, entropy).await?;
         let started = call!(
             self.door.apps,
             start_review_group,
             &self.office,
             pb::StartReviewGroupRequest {
                 name: prepared.name.clone(),
-                entropy: entropy.into(),
+                entropy: String::new(),
                 request_id: rid(&format!("demo-{cycle}-start-{label}")),
             }
         )
@@ -78,8 +78,27 @@ impl Walk {
         )
         .map_err(failed("read the draw"))?;
         self.outcome.draws.push(draw.name.clone());
-        self.report_draw(&label, &started, &draw, &commitment, entropy);
+        self.report_draw(&label, &started, &draw, &parts, entropy);
         Ok((started, draw))
+    }
+
+    /// the office and the supervisor each commit to a secret, the dice thrown in public
+    /// are fixed once both commitments are in, both reveal, and the last reveal executes the
+    /// draw. Returns each party's commitment.
+    async fn entropy(
+        &mut self,
+        draw: &str,
+        label: &str,
+        dice: &str,
+    ) -> Result<Vec<(String, String)>, Failure> {
+        let supervisor = self.supervisor_token();
+        let parties = [("office", self.office.clone()), ("supervisor", supervisor)];
+        let (commitments, _) = self
+            .door
+            .draw_by_parties(draw, &parties, Some(dice), label)
+            .await
+            .map_err(failed("take part in a draw's entropy"))?;
+        Ok(commitments)
     }
 
     pub(super) fn report_draw(
@@ -87,7 +106,7 @@ impl Walk {
         label: &str,
         g: &pb::ReviewGroup,
         draw: &rpb::Draw,
-        commitment: &str,
+        commitments: &[(String, String)],
         entropy: &str,
     ) {
         let names: BTreeMap<String, &str> = sample::reviewers()
@@ -111,12 +130,19 @@ impl Walk {
             g.window_end.as_ref().map(date_of).unwrap_or_default()
         ));
         self.say.line(&format!(
-            "fixed before the dice: pool of {} eligible reviewers (pool hash {}…), inputs hash {}…, entropy commitment SHA-256 {}… from \"{}\"",
+            "fixed before any secret: pool of {} eligible reviewers (pool hash {}…), inputs hash {}…; entropy from \"{}\"",
             draw.pool_size,
             &draw.pool_hash.get(..16).unwrap_or_default(),
             &draw.inputs_hash.get(..16).unwrap_or_default(),
-            &commitment[..16],
             draw.entropy_source
+        ));
+        self.say.line(&format!(
+            "committed before any reveal (R-53): {}",
+            commitments
+                .iter()
+                .map(|(party, c)| format!("{party} {}…", c.get(..16).unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         for x in &draw.exclusions {
             self.say.line(&format!(
@@ -127,7 +153,8 @@ impl Walk {
             ));
         }
         self.say.line(&format!(
-            "dice revealed \"{entropy}\": members {}; leader {}; backups in order {}",
+            "dice thrown \"{entropy}\", both secrets revealed, entropy {}…: members {}; leader {}; backups in order {}",
+            draw.entropy.get(..16).unwrap_or_default(),
             draw.members
                 .iter()
                 .map(|m| who(m))
