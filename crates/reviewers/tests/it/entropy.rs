@@ -16,6 +16,23 @@ use tonic::Code;
 
 use super::{as_, draw_request, execute, secret, set_up, start};
 
+/// Prepares `draw` for the programme `yunyang`.
+async fn prepare(
+    r: &mut super::Running,
+    office: &str,
+    draw: pb::Draw,
+) -> Result<pb::Draw, tonic::Status> {
+    let request = pb::PrepareDrawRequest {
+        parent: "programmes/yunyang".into(),
+        draw: Some(draw),
+        request_id: String::new(),
+    };
+    Ok(r.client
+        .prepare_draw(as_(office, request))
+        .await?
+        .into_inner())
+}
+
 fn commit(name: &str, party: &str, secret: &str) -> pb::CommitDrawEntropyRequest {
     pb::CommitDrawEntropyRequest {
         name: name.into(),
@@ -47,40 +64,29 @@ async fn r53_the_office_alone_cannot_steer_a_draw_and_every_reveal_is_checked() 
 
         // The single-party ways in are closed: no commitment of the office's own, no entropy
         // handed to ExecuteDraw.
-        let e = r
-            .client
-            .prepare_draw(as_(
-                &office,
-                pb::PrepareDrawRequest {
-                    parent: "programmes/yunyang".into(),
-                    draw: Some(pb::Draw {
-                        entropy_commitment: "ab".repeat(32),
-                        ..draw_request(3, 1, 2, 4)
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap_err();
+        let e = prepare(
+            &mut r,
+            &office,
+            pb::Draw {
+                entropy_commitment: "ab".repeat(32),
+                ..draw_request(3, 1, 2, 4)
+            },
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{label}");
         assert!(e.message().contains("draw.entropy_commitment"), "{e:?}");
-        let d = r
-            .client
-            .prepare_draw(as_(
-                &office,
-                pb::PrepareDrawRequest {
-                    parent: "programmes/yunyang".into(),
-                    draw: Some(pb::Draw {
-                        fixes_public_value: true,
-                        entropy_source: "四枚骰子，监督人员在场公开投掷".into(),
-                        ..draw_request(3, 1, 2, 4)
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let d = prepare(
+            &mut r,
+            &office,
+            pb::Draw {
+                fixes_public_value: true,
+                entropy_source: "四枚骰子，监督人员在场公开投掷".into(),
+                ..draw_request(3, 1, 2, 4)
+            },
+        )
+        .await
+        .unwrap();
         let parties: Vec<(&str, &str)> = d
             .entropy_parts
             .iter()
@@ -304,19 +310,9 @@ async fn r53_a_missing_reveal_fails_the_draw_on_the_record_naming_whose_it_was()
         let supervisor = r
             .keys
             .token_for("supervisor-1", Role::Supervisor, "yunyang");
-        let d = r
-            .client
-            .prepare_draw(as_(
-                &office,
-                pb::PrepareDrawRequest {
-                    parent: "programmes/yunyang".into(),
-                    draw: Some(draw_request(3, 1, 2, 4)),
-                    request_id: String::new(),
-                },
-            ))
+        let d = prepare(&mut r, &office, draw_request(3, 1, 2, 4))
             .await
-            .unwrap()
-            .into_inner();
+            .unwrap();
         for (token, party) in [(&office, "office"), (&supervisor, "supervisor")] {
             r.client
                 .commit_draw_entropy(as_(token, commit(&d.name, party, &secret("m", party))))
@@ -373,22 +369,16 @@ async fn r53_a_missing_reveal_fails_the_draw_on_the_record_naming_whose_it_was()
             failed.failure
         );
         // A retry is a new prepared draw naming the failed one, never a silent redraw.
-        let retry = r
-            .client
-            .prepare_draw(as_(
-                &office,
-                pb::PrepareDrawRequest {
-                    parent: "programmes/yunyang".into(),
-                    draw: Some(pb::Draw {
-                        replaces_draw: d.name.clone(),
-                        ..draw_request(3, 1, 2, 4)
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let retry = prepare(
+            &mut r,
+            &office,
+            pb::Draw {
+                replaces_draw: d.name.clone(),
+                ..draw_request(3, 1, 2, 4)
+            },
+        )
+        .await
+        .unwrap();
         let drawn = execute(&mut r, &retry.name, "again").await.unwrap();
         assert_eq!(drawn.draw.unwrap().state, pb::DrawState::Executed as i32);
     }
@@ -434,19 +424,9 @@ async fn r53_a_policy_names_at_least_two_parties_and_one_person_takes_one_part()
             .update_draw_policy(as_(&office, policy(&["office", "supervisor", "office"])))
             .await
             .unwrap();
-        let d = r
-            .client
-            .prepare_draw(as_(
-                &office,
-                pb::PrepareDrawRequest {
-                    parent: "programmes/yunyang".into(),
-                    draw: Some(draw_request(3, 1, 2, 4)),
-                    request_id: String::new(),
-                },
-            ))
+        let d = prepare(&mut r, &office, draw_request(3, 1, 2, 4))
             .await
-            .unwrap()
-            .into_inner();
+            .unwrap();
         let parties: Vec<&str> = d.entropy_parts.iter().map(|p| p.party.as_str()).collect();
         assert_eq!(parties, ["office", "supervisor", "office-2"], "{label}");
         r.client
