@@ -270,13 +270,15 @@ pub(super) async fn prepare(
         let inputs_hash = draw::sha256_hex(text.as_bytes());
         store::insert_draw(
             &mut tx,
-            &id,
-            &programme,
-            &chain,
-            &text,
-            &inputs_hash,
-            api.now(),
-            prepared.reveal_deadline_micros,
+            &store::NewDraw {
+                id: &id,
+                programme: &programme,
+                chain: &chain,
+                prepared_text: &text,
+                inputs_hash: &inputs_hash,
+                at: api.now(),
+                reveal_deadline_micros: prepared.reveal_deadline_micros,
+            },
         )
         .await?;
         let response = draw_pb(&store::get_draw(&mut tx, &programme, &id).await?, false);

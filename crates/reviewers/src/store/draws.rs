@@ -37,28 +37,33 @@ pub struct DrawRow {
     pub public_value: Option<String>,
 }
 
-/// Stores a prepared draw in `chain` (its own id, or the chain of the draw it redraws).
-pub async fn insert_draw(
-    conn: &mut Conn,
-    id: &str,
-    programme: &str,
-    chain: &str,
-    prepared_text: &str,
-    inputs_hash: &str,
-    at: time::OffsetDateTime,
-    reveal_deadline_micros: i64,
-) -> Result<()> {
+/// A prepared draw to store.
+pub struct NewDraw<'a> {
+    pub id: &'a str,
+    pub programme: &'a str,
+    /// Its own id, or the chain of the draw it redraws.
+    pub chain: &'a str,
+    /// The prepared record's exact text, and its SHA-256.
+    pub prepared_text: &'a str,
+    pub inputs_hash: &'a str,
+    pub at: time::OffsetDateTime,
+    /// R-53: when a part still missing fails the draw.
+    pub reveal_deadline_micros: i64,
+}
+
+/// Stores a prepared draw.
+pub async fn insert_draw(conn: &mut Conn, d: &NewDraw<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO draws (id, programme_id, state, prepared, inputs_hash, created_micros, chain, reveal_deadline_micros)
          VALUES ($1, $2, 'PREPARED', $3, $4, $5, $6, $7)",
     )
-    .bind(id)
-    .bind(programme)
-    .bind(prepared_text)
-    .bind(inputs_hash)
-    .bind(unix_micros(at))
-    .bind(chain)
-    .bind(reveal_deadline_micros)
+    .bind(d.id)
+    .bind(d.programme)
+    .bind(d.prepared_text)
+    .bind(d.inputs_hash)
+    .bind(unix_micros(d.at))
+    .bind(d.chain)
+    .bind(d.reveal_deadline_micros)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1222,11 +1222,11 @@ async fn r40_the_years_groups_are_drawn_from_the_reviewers_appointed_for_it() {
                     .await
                     .unwrap()
                     .into_inner();
-                all_but_last_reveal(&mut client, &keys, &prepared.name, "year")
+                all_but_last_reveal(&mut client, keys, &prepared.name, "year")
                     .await
                     .unwrap();
                 let executed = client
-                    .reveal_draw_entropy(last_reveal(&keys, &prepared.name, "year", 1))
+                    .reveal_draw_entropy(last_reveal(keys, &prepared.name, "year", 1))
                     .await
                     .unwrap()
                     .into_inner()
