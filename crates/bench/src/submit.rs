@@ -9,6 +9,10 @@
 //! for the notification and the request-log entry.
 //! Baseline: pgbench's insert of its `pgbench_history` row (`INSERT … VALUES (…)`, autocommit)
 //! from a pool of the same size, with as many concurrent callers, in the same database.
+//! Second baseline (issue 22, item 4): the same submissions to a second instance of the service
+//! whose commits leave the audit record out (`Database::without_audit_for_benchmark`): what the
+//! trail costs. And at one caller, both again: whether the trail keeps submissions from
+//! scaling (their ratio to INSERT at 16 callers against the same ratio at one).
 //! Set-up (enterprises, drafts, evidence) is not measured.
 
 use std::{
@@ -123,20 +127,31 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
     };
-    let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
-        .add_service(ApplicationServiceServer::new(
-            qaward_applications::ApplicationsApi::new(db.clone(), ctx.clone(), blobs),
-        ));
-    let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(host.serve(listener, std::future::pending()));
-    let channel: Channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let client = ApplicationServiceClient::new(channel);
+    // Two instances on the one database: as `qaward serve` runs it, and with commits that write
+    // no audit record (the second baseline).
+    let mut clients = Vec::new();
+    for audited in [true, false] {
+        let db = if audited {
+            db.clone()
+        } else {
+            db.clone().without_audit_for_benchmark()
+        };
+        let host = ServiceHost::new("applications", &ctx.config.server, ctx.verifier.clone())
+            .add_service(ApplicationServiceServer::new(
+                qaward_applications::ApplicationsApi::new(db, ctx.clone(), blobs.clone()),
+            ));
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tokio::spawn(host.serve(listener, std::future::pending()));
+        let channel: Channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| e.to_string())?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        clients.push(ApplicationServiceClient::new(channel));
+    }
+    let (client, unaudited) = (clients[0].clone(), clients[1].clone());
 
     // Set-up: the programme, the cycle, and one complete draft with evidence per enterprise.
     let office = keys.token_for("office-1", Role::Office, "yunyang");
@@ -178,7 +193,9 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
         .map_err(|e| format!("cycle: {e}"))?
         .into_inner()
         .name;
-    let codes: Vec<String> = (0..o.applications)
+    // Drafts for the three submission runs: audited at full concurrency, unaudited at full
+    // concurrency, audited at one caller.
+    let codes: Vec<String> = (0..3 * o.applications)
         .map(|i| {
             qaward_kit::cn::with_check(&format!("91500235MA{:07}", 1_000_000 + i))
                 .unwrap_or_default()
@@ -270,7 +287,7 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
             }
         }
     };
-    drive(o.applications, 8, set_up).await?;
+    drive(3 * o.applications, 8, set_up).await?;
 
     // The baseline table, as pgbench creates it.
     let pg = sqlx::postgres::PgPoolOptions::new()
@@ -313,9 +330,14 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
             .map(|code| keys.token_for_org("e", Role::Enterprise, code))
             .collect(),
     );
-    let submit = {
-        let (client, codes, cycle) = (client.clone(), Arc::new(codes), Arc::new(cycle));
+    let submit = |client: ApplicationServiceClient<Channel>, offset: usize| {
+        let (codes, cycle, tokens) = (
+            Arc::new(codes.clone()),
+            Arc::new(cycle.clone()),
+            tokens.clone(),
+        );
         move |i: usize| {
+            let i = i + offset;
             let (mut client, codes, cycle, tokens) =
                 (client.clone(), codes.clone(), cycle.clone(), tokens.clone());
             async move {
@@ -339,12 +361,18 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
         }
     };
 
-    // Baseline, target, baseline: drift on the shared machine hits both sides.
+    // Baselines around targets: drift on the shared machine hits both sides.
     let n = o.applications;
-    let before = drive(n, o.concurrency, insert.clone()).await?;
-    let target = drive(n, o.concurrency, submit).await?;
-    let after = drive(n, o.concurrency, insert).await?;
+    let c = o.concurrency;
+    let before = drive(n, c, insert.clone()).await?;
+    let target = drive(n, c, submit(client.clone(), 0)).await?;
+    let without_audit = drive(n, c, submit(unaudited, n)).await?;
+    let after = drive(n, c, insert.clone()).await?;
     let baseline = LoadResult::merge(vec![before, after]);
+    let single_insert = drive(n / 4, 1, insert.clone()).await?;
+    let single = drive(n / 4, 1, submit(client.clone(), 2 * n)).await?;
+    let single_after = drive(n / 4, 1, insert).await?;
+    let single_insert = LoadResult::merge(vec![single_insert, single_after]);
     let ms = |r: &LoadResult, p: f64| r.percentile(p) / 1000.0;
     let name = "pgbench-style single-row INSERT";
     for f in [
@@ -372,9 +400,39 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
             baseline: name,
             baseline_value: ms(&baseline, 99.0),
         },
+        Figure {
+            scenario: "submit",
+            metric: "throughput_vs_no_audit",
+            unit: "req/s",
+            value: target.throughput(),
+            baseline: "the same submissions without their audit record",
+            baseline_value: without_audit.throughput(),
+        },
+        Figure {
+            scenario: "submit",
+            metric: "p99_latency_vs_no_audit",
+            unit: "ms",
+            value: ms(&target, 99.0),
+            baseline: "the same submissions without their audit record",
+            baseline_value: ms(&without_audit, 99.0),
+        },
+        Figure {
+            scenario: "submit",
+            metric: "throughput_1_caller",
+            unit: "req/s",
+            value: single.throughput(),
+            baseline: "pgbench-style single-row INSERT, 1 caller",
+            baseline_value: single_insert.throughput(),
+        },
     ] {
         f.print();
     }
+    let scaled = target.throughput() / baseline.throughput();
+    let alone = single.throughput() / single_insert.throughput();
+    eprintln!(
+        "submit: ratio to INSERT at {c} callers {scaled:.3}, at 1 caller {alone:.3} (target: the first at least the second); with the trail {:.3}x of without it (target >= 0.8)",
+        target.throughput() / without_audit.throughput()
+    );
     // What one submission wrote, for the account.
     let count = |table: &'static str| {
         let (pg, schema) = (pg.clone(), schema.clone());
@@ -388,9 +446,10 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
         }
     };
     eprintln!(
-        "submit: {n} submissions at concurrency {}; rows now: audit_log {}, outbox {}, request_log {}",
+        "submit: {n} submissions at concurrency {}; rows now: audit_log {}, audit_pending {}, outbox {}, request_log {}",
         o.concurrency,
         count("audit_log").await,
+        count("audit_pending").await,
         count("outbox").await,
         count("request_log").await
     );

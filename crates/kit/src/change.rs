@@ -38,11 +38,14 @@ pub async fn commit<M: Message>(
     record: AuditRecord,
     response: &M,
 ) -> Result<()> {
-    audit::append(&mut tx, at, &record).await?;
+    if db.audits() {
+        audit::append(&mut tx, at, &record).await?;
+    }
     if let Some(k) = key {
         idempotency::remember(&mut tx, k, at, response, db.fields()).await?;
     }
     tx.commit().await?;
+    db.audit_committed();
     Ok(())
 }
 

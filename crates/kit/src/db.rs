@@ -83,6 +83,8 @@ pub struct Database {
     /// The keys that seal what the database keeps of personal data in general form (the
     /// stored answers of the request log, R-54); none in tests that keep nothing personal.
     fields: Option<std::sync::Arc<crate::fields::FieldKeys>>,
+    /// Wakes this database's audit sequencer after a commit (issue 22, item 4).
+    sequencer: std::sync::Arc<crate::audit::Sequencer>,
 }
 
 impl Database {
@@ -237,6 +239,7 @@ impl Database {
             pool,
             backend: Backend::Sqlite,
             fields: None,
+            sequencer: Default::default(),
         })
     }
 
@@ -292,6 +295,7 @@ impl Database {
             pool,
             backend: Backend::Postgres,
             fields: None,
+            sequencer: Default::default(),
         })
     }
 
@@ -376,6 +380,34 @@ impl Database {
         self.fields.as_deref()
     }
 
+    /// Says a change with an audit record committed: the sequencer (started on first use)
+    /// brings it into the trail.
+    pub fn audit_committed(&self) {
+        self.sequencer.wake(self);
+    }
+
+    /// How many handles share this database's sequencer (the sequencer's own included).
+    pub(crate) fn sequencer_handles(&self) -> usize {
+        std::sync::Arc::strong_count(&self.sequencer)
+    }
+
+    /// Resolves when a commit wakes the sequencer.
+    pub(crate) async fn sequencer_woken(&self) {
+        self.sequencer.wait().await
+    }
+
+    /// For the benchmark of the write path only: commits write no audit record, the baseline
+    /// the audit append is measured against (issue 22, item 4). Never in a service.
+    pub fn without_audit_for_benchmark(mut self) -> Database {
+        self.sequencer = std::sync::Arc::new(crate::audit::Sequencer::off());
+        self
+    }
+
+    /// Whether commits write their audit record (false only in the benchmark's baseline).
+    pub fn audits(&self) -> bool {
+        self.sequencer.on()
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -385,6 +417,8 @@ impl Database {
     /// that reads and then writes can deadlock with another and fail with "database is
     /// locked" instead of waiting its turn.
     pub async fn begin(&self) -> crate::Result<Tx> {
+        // Whatever this transaction records for the trail is sequenced after it commits.
+        self.sequencer.start(self);
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,

@@ -39,10 +39,13 @@ pub async fn qualify_stored(db: &Database, service: &str, issuer: &str) -> Resul
         .bind(&prefix)
         .execute(&mut *tx)
         .await?;
-    let rows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
+    // Committed records not yet chained are earlier rows too: they are chained before this one.
+    let rows: i64 = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM audit_log) + (SELECT COUNT(*) FROM audit_pending) AS n",
+    )
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("n")?;
     if rows > 0 {
         let record = AuditRecord {
             actor: crate::auth::identity(issuer, &format!("system:{service}")),

@@ -145,11 +145,13 @@ impl ApplicationsApi {
                 })
             })
             .collect();
-        let trail = audit::entries_under(&mut conn, &name).await?;
+        // Verified first: verifying chains the records committed so far, so the trail read
+        // next holds every change up to this export.
         let intact = matches!(
             audit::verify(self.db()).await?,
             audit::Verdict::Intact { .. }
         );
+        let trail = audit::entries_under(&mut conn, &name).await?;
         let document = json!({
             "cycle": {
                 "name": name, "year": y, "state": cycle.state.as_str(),

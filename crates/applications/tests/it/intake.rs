@@ -919,6 +919,7 @@ async fn r54_a_draft_never_submitted_is_purged_with_its_files_past_its_days_afte
             "{label}: a rerun finds nothing"
         );
         // On the record, with its rule and setting.
+        qaward_kit::audit::sequence_all(&r.db.db).await.unwrap();
         let reason: String = sqlx::query(
             "SELECT reason FROM audit_log WHERE action = 'retention.purge' AND resource = 'applications.draft'",
         )

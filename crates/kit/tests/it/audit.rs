@@ -24,10 +24,16 @@ async fn trail_of(n: usize) -> Vec<TestDb> {
         let at = time::OffsetDateTime::now_utc();
         for i in 1..=n {
             let mut tx = db.begin().await.unwrap();
-            let entry = audit::append(&mut tx, at, &record(i)).await.unwrap();
-            assert_eq!(entry.seq, i as i64);
+            audit::append(&mut tx, at, &record(i)).await.unwrap();
             tx.commit().await.unwrap();
         }
+        // Chained now, as the service's sequencer does right after each commit.
+        audit::sequence_all(db).await.unwrap();
+        let last: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(last, n as i64);
     }
     all
 }
@@ -188,6 +194,69 @@ async fn concurrent_appenders_never_fork_the_chain() {
                 Verdict::Intact { rows: 16, .. }
             ),
             "{}",
+            db.label
+        );
+    }
+}
+
+/// Issue 22, item 4: a record commits with its change as a pending row and is chained after
+/// the commit. Until then it cannot be changed or removed — only the transaction that chains
+/// it deletes it — and a process that dies between the commit and the chaining loses nothing:
+/// whoever sequences next (the service restarted, or the verifier) chains it.
+#[tokio::test]
+async fn a_committed_record_reaches_the_trail_even_if_its_process_dies_before_chaining_it() {
+    for db in trail_of(2).await {
+        // What a process left behind when it died after its commit, before its sequencer ran.
+        for i in 3..=4 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO audit_pending (at_micros, actor, role, action, resource, reason, detail)
+                 VALUES (1, 'office-{i}', 'office', 'application.transition', 'r/{i}', 'R-13', '{{}}')"
+            )))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let mut refused = vec![
+            "UPDATE audit_pending SET reason = 'nothing'",
+            "DELETE FROM audit_pending",
+        ];
+        if db.backend() == Backend::Postgres {
+            refused.push("TRUNCATE audit_pending");
+        }
+        for sql in refused {
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(db.pool())
+                .await;
+            assert!(r.is_err(), "{}: {sql} was allowed", db.label);
+        }
+        assert_eq!(
+            audit::verify(&db).await.unwrap(),
+            Verdict::Intact {
+                rows: 4,
+                head: sqlx::query_scalar::<_, String>("SELECT hash FROM audit_log WHERE seq = 4")
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap(),
+            },
+            "{}",
+            db.label
+        );
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            pending, 0,
+            "{}: chained and removed in one transaction",
+            db.label
+        );
+        let actor: String = sqlx::query_scalar("SELECT actor FROM audit_log WHERE seq = 3")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            actor, "office-3",
+            "{}: in the order they committed",
             db.label
         );
     }

@@ -60,6 +60,7 @@ async fn two_services_on_one_postgres_database_share_no_table() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    qaward_kit::audit::sequence_all(&a).await.unwrap();
     let count = |db: &Database| {
         let pool = db.pool().clone();
         async move {

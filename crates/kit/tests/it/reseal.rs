@@ -123,6 +123,7 @@ async fn r54_after_a_rotation_every_value_reads_and_none_stays_under_the_old_key
                 .all(|(_, n)| *n == 0),
             "{label}"
         );
+        qaward_kit::audit::sequence_all(&db).await.unwrap();
         // On the record, one entry a batch: 4 people in two batches, 3 answers in two.
         let records: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'fields.reseal'")

@@ -35,6 +35,7 @@ async fn r54_the_request_log_is_purged_past_its_days_on_the_record_in_batches() 
             .try_get("n")
             .unwrap();
         assert_eq!(left, 1, "{label}: the newer row stays");
+        qaward_kit::audit::sequence_all(&db).await.unwrap();
         let purges: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'retention.purge'")
                 .fetch_one(db.pool())

@@ -134,6 +134,7 @@ async fn r54_message_texts_then_delivery_records_are_purged_past_their_days() {
         .unwrap()
         .get("n");
         assert_eq!(left, 0, "{label}");
+        qaward_kit::audit::sequence_all(&r.db.db).await.unwrap();
         let purges: Vec<String> = sqlx::query(
             "SELECT resource FROM audit_log WHERE action = 'retention.purge' ORDER BY seq",
         )

@@ -66,6 +66,7 @@ async fn r54_a_reviewer_corrects_their_own_mobile_and_no_one_else_does() {
         let (mobile, _, _) = stored(&r.db.db, "CQ-0001").await;
         assert!(FieldKeys::is_sealed(&mobile) && !mobile.contains("13911112222"));
         assert_eq!(r.fields.open(&mobile).unwrap(), "13911112222");
+        qaward_kit::audit::sequence_all(&r.db.db).await.unwrap();
         let detail: String =
             sqlx::query("SELECT detail FROM audit_log WHERE action = 'reviewer.correct'")
                 .fetch_one(r.db.db.pool())
@@ -179,6 +180,7 @@ async fn r54_erasure_waits_for_the_panel_then_holds_through_a_reimport() {
             .await
             .unwrap_err();
         assert_eq!(reason(&e), "ERASED", "{label}");
+        qaward_kit::audit::sequence_all(&r.db.db).await.unwrap();
         let n: i64 = sqlx::query("SELECT COUNT(*) FROM audit_log WHERE action = 'reviewer.erase'")
             .fetch_one(r.db.db.pool())
             .await
