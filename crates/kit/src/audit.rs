@@ -121,6 +121,12 @@ pub async fn append(conn: &mut Conn, at: time::OffsetDateTime, record: &AuditRec
 
 /// Rows a sequencing transaction takes at most.
 pub const SEQUENCE_BATCH: i64 = 1_000;
+/// How long a woken sequencer waits for more commits before chaining: the most a record waits
+/// for the trail under load.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often an idle sequencer looks for records committed without a wake-up (another
+/// process's, or a direct append).
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// Rows one INSERT statement carries (11 parameters each, well under every backend's limit).
 const INSERT_ROWS: usize = 200;
 
@@ -236,9 +242,10 @@ pub async fn sequence_all(db: &Database) -> Result<usize> {
     }
 }
 
-/// A database's audit sequencer: a task started on the first commit with an audit record, woken
-/// by every later one (and every half second, for records committed by other processes or
-/// without a wake-up), ending when the last other handle on its database is dropped.
+/// A database's audit sequencer: a task started on the database's first transaction, woken by
+/// each commit with an audit record (then gathering the commits of the next 20 ms into one
+/// batch), looking every half second for records committed without a wake-up, and ending when
+/// the last other handle on its database is dropped.
 #[derive(Debug)]
 pub struct Sequencer {
     off: bool,
@@ -308,8 +315,12 @@ async fn run_sequencer(db: Database) {
             return;
         }
         tokio::select! {
-            _ = db.sequencer_woken() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            _ = db.sequencer_woken() => {
+                // Woken by a commit: let the commits of the next moments join it, so a batch
+                // costs one transaction for many records rather than one each.
+                tokio::time::sleep(GATHER).await;
+            }
+            _ = tokio::time::sleep(IDLE_POLL) => {}
         }
     }
 }
