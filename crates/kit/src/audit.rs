@@ -123,7 +123,7 @@ pub async fn append(conn: &mut Conn, at: time::OffsetDateTime, record: &AuditRec
 pub const SEQUENCE_BATCH: i64 = 1_000;
 /// How long a woken sequencer waits for more commits before chaining: the most a record waits
 /// for the trail under load.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 /// How often an idle sequencer looks for records committed without a wake-up (another
 /// process's, or a direct append).
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -243,7 +243,7 @@ pub async fn sequence_all(db: &Database) -> Result<usize> {
 }
 
 /// A database's audit sequencer: a task started on the database's first transaction, woken by
-/// each commit with an audit record (then gathering the commits of the next 20 ms into one
+/// each commit with an audit record (then gathering the commits of the next 100 ms into one
 /// batch), looking every half second for records committed without a wake-up, and ending when
 /// the last other handle on its database is dropped.
 #[derive(Debug)]
