@@ -8,7 +8,7 @@ use qaward_kit::{
 };
 use sqlx::Row;
 
-use super::bump_registry;
+use super::{bump_registry, changed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelationRow {
@@ -26,7 +26,8 @@ pub async fn insert_relation(
     r: &RelationRow,
     at: time::OffsetDateTime,
 ) -> Result<()> {
-    bump_registry(conn).await?;
+    let version = bump_registry(conn).await?;
+    changed(conn, version, &r.reviewer_id).await?;
     sqlx::query(
         "INSERT INTO relations (id, reviewer_id, enterprise_code, kind, start_date, end_date, note, created_micros)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -85,7 +86,8 @@ pub struct FlagRow {
 }
 
 pub async fn insert_flag(conn: &mut Conn, f: &FlagRow, at: time::OffsetDateTime) -> Result<()> {
-    bump_registry(conn).await?;
+    let version = bump_registry(conn).await?;
+    changed(conn, version, &f.reviewer_id).await?;
     sqlx::query(
         "INSERT INTO flags (id, reviewer_id, kind, start_date, end_date, note, resolved_micros, created_micros)
          VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
@@ -133,7 +135,8 @@ pub async fn resolve_flag(
     id: &str,
     at: time::OffsetDateTime,
 ) -> Result<FlagRow> {
-    bump_registry(conn).await?;
+    let version = bump_registry(conn).await?;
+    changed(conn, version, reviewer).await?;
     let row = sqlx::query(
         "UPDATE flags SET resolved_micros = $1 WHERE id = $2 AND reviewer_id = $3 AND resolved_micros IS NULL
          RETURNING id, reviewer_id, kind, start_date, end_date, note, resolved_micros",

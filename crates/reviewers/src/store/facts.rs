@@ -9,7 +9,7 @@ use crate::domain::{
     eligibility::{AssignmentFact, FlagFact, RelationFact, ReviewFact, ReviewerFacts},
 };
 
-use super::{flag_row, get_reviewer, registry_version, relation_row};
+use super::{changed_between, flag_row, get_reviewer, registry_version, relation_row};
 
 pub(super) type Candidates = Vec<(PoolEntry, ReviewerFacts)>;
 
@@ -25,11 +25,13 @@ pub struct RegistryCache {
 pub(super) type CacheEntry = (i64, Vec<String>, Vec<String>, std::sync::Arc<Candidates>);
 
 /// Reviewers with a speciality meeting one of `needs` (all when empty), with their relations
-/// to `enterprises` and their open flags: what only registry changes can change.
+/// to `enterprises` and their open flags: what only registry changes can change. With `only`,
+/// those of these reviewers alone (the ones a registry change touched).
 pub(super) async fn registry_facts(
     conn: &mut Conn,
     needs: &[String],
     enterprises: &[String],
+    only: Option<&[String]>,
 ) -> Result<Candidates> {
     let mut filter = String::new();
     for i in 0..needs.len() {
@@ -39,6 +41,14 @@ pub(super) async fn registry_facts(
     if !needs.is_empty() {
         filter.push(')');
     }
+    if let Some(ids) = only {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = needs.len() + 1;
+        let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", first + i)).collect();
+        filter.push_str(&format!(" AND id IN ({})", marks.join(", ")));
+    }
     // Only what the rules and the draw need: no personal data is read for a draw.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, specialities, leader_qualified, status, cert_valid_from, cert_valid_until, employer_code
@@ -46,6 +56,9 @@ pub(super) async fn registry_facts(
     )));
     for n in needs {
         q = q.bind(format!("% {n}%"));
+    }
+    for id in only.unwrap_or_default() {
+        q = q.bind(id.clone());
     }
     let rows = q.fetch_all(&mut *conn).await?;
     let mut out: Vec<(PoolEntry, ReviewerFacts)> = Vec::with_capacity(rows.len());
@@ -91,6 +104,7 @@ pub(super) async fn registry_facts(
             }
         }
     }
+    // Open flags are few: read them all, keep those of the reviewers read.
     for r in sqlx::query("SELECT id, reviewer_id, kind, start_date, end_date, note, resolved_micros FROM flags WHERE resolved_micros IS NULL")
         .fetch_all(&mut *conn)
         .await?
@@ -122,10 +136,28 @@ pub async fn candidate_facts(
     to: &str,
 ) -> Result<Candidates> {
     let version = registry_version(conn).await?;
-    let registry = match cache.get(version, needs, enterprises) {
-        Some(c) => c,
-        None => {
-            let c = std::sync::Arc::new(registry_facts(conn, needs, enterprises).await?);
+    let registry = match cache.latest(needs, enterprises) {
+        Some((v, c)) if v == version => c,
+        cached => {
+            // Brought up to date from the cached version by re-reading the reviewers changed
+            // since, when they are few; read whole otherwise.
+            let patched = match cached {
+                Some((v, c)) if v < version => {
+                    match changed_between(conn, v, version, PATCH_LIMIT).await? {
+                        Some(ids) => {
+                            let fresh =
+                                registry_facts(conn, needs, enterprises, Some(&ids)).await?;
+                            Some(patch(&c, &ids, fresh))
+                        }
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            let c = std::sync::Arc::new(match patched {
+                Some(p) => p,
+                None => registry_facts(conn, needs, enterprises, None).await?,
+            });
             // Cache only what was read entirely at one version.
             if registry_version(conn).await? == version {
                 cache.put(version, needs, enterprises, c.clone());
@@ -186,6 +218,22 @@ pub async fn candidate_facts(
         }
     }
     Ok(out)
+}
+
+/// Reviewers changed since the cached version beyond which the whole registry is read again.
+const PATCH_LIMIT: i64 = 2_000;
+
+/// `base` with the reviewers `changed` replaced by what `fresh` holds of them (a reviewer no
+/// longer matching, or retired, is gone).
+fn patch(base: &Candidates, changed: &[String], fresh: Candidates) -> Candidates {
+    let gone: std::collections::HashSet<&str> = changed.iter().map(String::as_str).collect();
+    let mut out: Candidates = base
+        .iter()
+        .filter(|(e, _)| !gone.contains(e.id.as_str()))
+        .cloned()
+        .collect();
+    out.extend(fresh);
+    out
 }
 
 /// The facts about one reviewer, for a conflict check.
@@ -255,19 +303,21 @@ pub async fn reviewer_facts(
 impl RegistryCache {
     const CAPACITY: usize = 8;
 
-    fn get(
+    /// The latest facts cached for these specialities and applicants, with their version.
+    fn latest(
         &self,
-        version: i64,
         needs: &[String],
         enterprises: &[String],
-    ) -> Option<std::sync::Arc<Candidates>> {
+    ) -> Option<(i64, std::sync::Arc<Candidates>)> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .iter()
-            .find(|(v, n, e, _)| *v == version && n == needs && e == enterprises)
-            .map(|(_, _, _, c)| c.clone())
+            .find(|(_, n, e, _)| n == needs && e == enterprises)
+            .map(|(v, _, _, c)| (*v, c.clone()))
     }
 
+    /// Keeps `c` as the facts of this key at `version` (one entry per key, the latest first;
+    /// the least recently stored key goes when full).
     fn put(
         &self,
         version: i64,
@@ -276,10 +326,66 @@ impl RegistryCache {
         c: std::sync::Arc<Candidates>,
     ) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|(v, _, _, _)| *v == version);
+        if entries
+            .iter()
+            .any(|(v, n, e, _)| n == needs && e == enterprises && *v > version)
+        {
+            return;
+        }
+        entries.retain(|(_, n, e, _)| !(n == needs && e == enterprises));
         if entries.len() >= Self::CAPACITY {
             entries.remove(0);
         }
         entries.push((version, needs.to_vec(), enterprises.to_vec(), c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> (PoolEntry, ReviewerFacts) {
+        (
+            PoolEntry {
+                id: id.into(),
+                specialities: vec!["C13".into()],
+                leader: false,
+            },
+            ReviewerFacts {
+                id: id.into(),
+                ..ReviewerFacts::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_patch_replaces_the_changed_reviewers_and_drops_those_no_longer_read() {
+        let base = vec![entry("A"), entry("B"), entry("C")];
+        let mut b = entry("B");
+        b.1.status = "SUSPENDED".into();
+        // B changed, C changed and is no longer read (retired), D is new.
+        let got = patch(
+            &base,
+            &["B".into(), "C".into(), "D".into()],
+            vec![b.clone(), entry("D")],
+        );
+        let ids: Vec<&str> = got.iter().map(|(e, _)| e.id.as_str()).collect();
+        assert_eq!(ids, ["A", "B", "D"]);
+        assert_eq!(got[1].1.status, "SUSPENDED");
+    }
+
+    #[test]
+    fn the_cache_keeps_the_latest_version_of_each_key() {
+        let cache = RegistryCache::default();
+        let key = (vec!["C13".to_string()], vec!["e".to_string()]);
+        cache.put(3, &key.0, &key.1, std::sync::Arc::new(vec![entry("A")]));
+        cache.put(2, &key.0, &key.1, std::sync::Arc::new(Vec::new()));
+        assert_eq!(
+            cache.latest(&key.0, &key.1).map(|(v, c)| (v, c.len())),
+            Some((3, 1))
+        );
+        cache.put(5, &key.0, &key.1, std::sync::Arc::new(Vec::new()));
+        assert_eq!(cache.latest(&key.0, &key.1).map(|(v, _)| v), Some(5));
+        assert!(cache.latest(&key.0, &[]).is_none());
     }
 }

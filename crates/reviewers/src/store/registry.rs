@@ -64,7 +64,7 @@ pub async fn upsert_reviewers(
 ) -> Result<Upserted> {
     let now = unix_micros(at);
     let mut n = Upserted::default();
-    bump_registry(conn).await?;
+    let version = bump_registry(conn).await?;
     for r in records {
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REVIEWER_COLUMNS}, erased_micros FROM reviewers WHERE id = $1"
@@ -110,6 +110,7 @@ pub async fn upsert_reviewers(
                 ))))
                 .execute(&mut *conn)
                 .await?;
+                changed(conn, version, &r.certificate_number).await?;
                 n.created += 1;
             }
             Some(row) if opened(reviewer_row(&row)?.record, keys)? == as_kept(r, keys) => {
@@ -123,6 +124,7 @@ pub async fn upsert_reviewers(
                 ))
                 .execute(&mut *conn)
                 .await?;
+                changed(conn, version, &r.certificate_number).await?;
                 n.updated += 1;
             }
         }
@@ -193,7 +195,8 @@ pub async fn booked_from(conn: &mut Conn, id: &str, today: &str) -> Result<Vec<B
 /// Erases a reviewer's personal data (PIPL Art. 47): the mobile number and the kept part of
 /// the ID go, the reviewer is retired from the pool; name and certificate stay.
 pub async fn erase_personal(conn: &mut Conn, id: &str, at: i64) -> Result<ReviewerRow> {
-    bump_registry(conn).await?;
+    let version = bump_registry(conn).await?;
+    changed(conn, version, id).await?;
     sqlx::query(
         "UPDATE reviewers SET mobile = '', resident_id = '', status = 'RETIRED',
          erased_micros = $1, updated_micros = $1 WHERE id = $2",
@@ -324,9 +327,48 @@ pub async fn registry_version(conn: &mut Conn) -> Result<i64> {
     Ok(row.try_get(0)?)
 }
 
-pub(super) async fn bump_registry(conn: &mut Conn) -> Result<()> {
-    sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
+/// Moves the registry to its next version; returns it.
+pub(super) async fn bump_registry(conn: &mut Conn) -> Result<i64> {
+    let row = sqlx::query(
+        "UPDATE registry_version SET version = version + 1 WHERE id = 1 RETURNING version",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Records that `version` changed what a draw knows of `reviewer` (its record, a relation or a
+/// flag): a cached registry re-reads that reviewer alone.
+pub(super) async fn changed(conn: &mut Conn, version: i64, reviewer: &str) -> Result<()> {
+    sqlx::query("INSERT INTO registry_changes (version, reviewer_id) VALUES ($1, $2)")
+        .bind(version)
+        .bind(reviewer)
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The reviewers changed after `since` up to and including `until`; None when more than
+/// `limit` (a reload is cheaper then).
+pub async fn changed_between(
+    conn: &mut Conn,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Option<Vec<String>>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT reviewer_id FROM registry_changes WHERE version > $1 AND version <= $2 LIMIT $3",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(limit + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.len() as i64 > limit {
+        return Ok(None);
+    }
+    rows.iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect::<Result<Vec<String>>>()
+        .map(Some)
 }

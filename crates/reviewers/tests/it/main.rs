@@ -1009,6 +1009,167 @@ async fn a_registry_change_between_draws_is_seen_by_the_next_draw() {
     }
 }
 
+/// What a second service on the same database, with nothing cached, prepares for `draw`.
+async fn prepared_afresh(r: &Running, office: &str, draw: pb::PrepareDrawRequest) -> pb::Draw {
+    fresh_service(r)
+        .await
+        .prepare_draw(as_(office, draw))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A second service on the same database with an empty registry cache: what a draw reads when
+/// nothing is cached.
+async fn fresh_service(r: &Running) -> ReviewerServiceClient<Channel> {
+    let ctx = ServiceContext {
+        config: Arc::new(Config::default()),
+        verifier: r.keys.verifier.clone(),
+        clock: r.clock.clone(),
+        // Its own ids: never one the first service made.
+        randomness: Arc::new(qaward_kit::clock::OsRandomness),
+        fields: r.fields.clone(),
+    };
+    let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(
+        pb::reviewer_service_server::ReviewerServiceServer::new(
+            qaward_reviewers::ReviewersApi::new(r.db.db.clone(), ctx),
+        ),
+    );
+    ReviewerServiceClient::new(testing::serve_on_loopback(host).await)
+}
+
+/// Issue 26, item 4: after a registry change a draw re-reads the changed reviewers alone and
+/// patches its cached registry. What it then draws from must be exactly what a service with
+/// nothing cached reads: after a flag, its resolution, a relation, an import that changes one
+/// reviewer's speciality, retires another and adds a third.
+#[tokio::test]
+async fn r40_a_cached_registry_brought_up_to_date_draws_from_what_a_fresh_read_gives() {
+    for db in testing::backends("reviewers", &qaward_reviewers::MIGRATIONS).await {
+        let label = db.label;
+        let mut r = start(db).await;
+        let office = set_up(&mut r, 30).await;
+        let prepare = || pb::PrepareDrawRequest {
+            parent: "programmes/yunyang".into(),
+            draw: Some(draw_request(3, 1, 2, 6)),
+            request_id: String::new(),
+        };
+        let cached = |d: &pb::Draw| (d.pool_hash.clone(), d.pool_size, d.exclusions.clone());
+        let first = r
+            .client
+            .prepare_draw(as_(&office, prepare()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first.pool_size, 10, "{label}");
+        let flag = r
+            .client
+            .create_flag(as_(
+                &office,
+                pb::CreateFlagRequest {
+                    parent: "reviewers/CQ-0006".into(),
+                    flag: Some(pb::Flag {
+                        kind: pb::FlagKind::Disciplinary as i32,
+                        start_date: date(2026, 1, 1),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        r.client
+            .create_relation(as_(
+                &office,
+                pb::CreateRelationRequest {
+                    parent: "reviewers/CQ-0009".into(),
+                    relation: Some(pb::Relation {
+                        enterprise_code: applicant(),
+                        kind: pb::RelationKind::Shareholding as i32,
+                        start_date: date(2021, 1, 1),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let after = r
+            .client
+            .prepare_draw(as_(&office, prepare()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            after.pool_size, 8,
+            "{label}: one flagged, one a shareholder"
+        );
+        assert_eq!(
+            cached(&after),
+            cached(&prepared_afresh(&r, &office, prepare()).await),
+            "{label}"
+        );
+
+        r.client
+            .resolve_flag(as_(
+                &office,
+                pb::ResolveFlagRequest {
+                    name: flag.name.clone(),
+                    request_id: String::new(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+        // The registry's next export: CQ-0003 moves to C26, CQ-0012 retires, CQ-0030 joins (C13).
+        let mut csv = registry_csv(31);
+        csv = csv
+            .replace(
+                "CQ-0003,2024-01-01,2028-12-31,C13",
+                "CQ-0003,2024-01-01,2028-12-31,C26",
+            )
+            .replace(
+                "CQ-0012,2024-01-01,2028-12-31,C13,,是,在册",
+                "CQ-0012,2024-01-01,2028-12-31,C13,,是,退出",
+            );
+        let (bytes, _, _) = encoding_rs::GB18030.encode(&csv);
+        let report = r
+            .client
+            .import_reviewers(as_(
+                &office,
+                pb::ImportReviewersRequest {
+                    format: pb::ImportFormat::Csv as i32,
+                    encoding: pb::TextEncoding::Gb18030 as i32,
+                    content: bytes.to_vec(),
+                    request_id: "imp-2".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (report.created, report.updated),
+            (1, 2),
+            "{label}: {report:?}"
+        );
+        let last = r
+            .client
+            .prepare_draw(as_(&office, prepare()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            last.pool_size, 8,
+            "{label}: CQ-0006 back, CQ-0003 and CQ-0012 gone, CQ-0030 new"
+        );
+        assert_eq!(
+            cached(&last),
+            cached(&prepared_afresh(&r, &office, prepare()).await),
+            "{label}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_reviewers_record_holds_training_certificates_assessments_and_conduct() {
     // Art. 6(3), Rev. Art. 5-6, R-42: the office and a panel's leader keep the record; a
