@@ -65,6 +65,7 @@ pub async fn upsert_reviewers(
     let now = unix_micros(at);
     let mut n = Upserted::default();
     let version = bump_registry(conn).await?;
+    let mut touched = Vec::new();
     for r in records {
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REVIEWER_COLUMNS}, erased_micros FROM reviewers WHERE id = $1"
@@ -110,7 +111,7 @@ pub async fn upsert_reviewers(
                 ))))
                 .execute(&mut *conn)
                 .await?;
-                changed(conn, version, &r.certificate_number).await?;
+                touched.push(r.certificate_number.clone());
                 n.created += 1;
             }
             Some(row) if opened(reviewer_row(&row)?.record, keys)? == as_kept(r, keys) => {
@@ -124,10 +125,13 @@ pub async fn upsert_reviewers(
                 ))
                 .execute(&mut *conn)
                 .await?;
-                changed(conn, version, &r.certificate_number).await?;
+                touched.push(r.certificate_number.clone());
                 n.updated += 1;
             }
         }
+    }
+    for part in touched.chunks(500) {
+        changed_all(conn, version, part).await?;
     }
     Ok(n)
 }
@@ -345,6 +349,23 @@ pub(super) async fn changed(conn: &mut Conn, version: i64, reviewer: &str) -> Re
         .bind(reviewer)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// [`changed`] for many reviewers in one statement.
+async fn changed_all(conn: &mut Conn, version: i64, reviewers: &[String]) -> Result<()> {
+    let marks: Vec<String> = (0..reviewers.len())
+        .map(|i| format!("($1, ${})", i + 2))
+        .collect();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO registry_changes (version, reviewer_id) VALUES {}",
+        marks.join(", ")
+    )))
+    .bind(version);
+    for r in reviewers {
+        q = q.bind(r.clone());
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
