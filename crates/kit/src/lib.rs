@@ -33,6 +33,7 @@ pub mod fuzz;
 pub mod hops;
 pub mod idempotency;
 pub mod identities;
+pub mod merkle;
 pub mod names;
 pub mod notify;
 pub mod outbox;
