@@ -10,6 +10,7 @@ mod growth;
 mod health;
 mod load;
 mod privacy;
+mod proofs;
 mod results;
 mod startup;
 mod submit;
@@ -57,6 +58,9 @@ enum Scenario {
     /// results (1k → 100k applications), the audit verifier (10k → 1M records), each size in
     /// its own process, with peak memory and the fitted exponent. By hand; not in `all`.
     Growth(growth::GrowthOptions),
+    /// The audit log's Merkle proofs (RFC 9162) for a synthetic log of a million records:
+    /// their sizes and the time to make and check them. By hand; not in `all`.
+    Proofs(proofs::ProofsOptions),
     /// One size of one kind of `growth` (not a scenario).
     #[command(hide = true)]
     GrowthOne(growth::OneOptions),
@@ -154,6 +158,7 @@ fn main() {
             Scenario::BareServer => startup::bare_server().await,
             Scenario::Growth(options) => growth::run(options).await,
             Scenario::GrowthOne(options) => growth::one(options).await,
+            Scenario::Proofs(options) => proofs::run(options).await,
             Scenario::All { database_url } => all(&database_url).await,
         }
     });
