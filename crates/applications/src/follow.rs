@@ -17,7 +17,6 @@ use prost::Message;
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
-    auth::Role,
     clock::unix_micros,
     db::{Conn, Database},
     events::{Apply, Feed, Follower, Published},
@@ -118,14 +117,7 @@ pub struct Consequences {
 
 impl Consequences {
     fn record(&self, action: &str, resource: impl Into<String>) -> AuditRecord {
-        AuditRecord {
-            actor: qaward_kit::auth::identity(&self.issuer, "system:applications"),
-            role: Role::Service.as_str().to_string(),
-            action: action.to_string(),
-            resource: resource.into(),
-            reason: String::new(),
-            detail: serde_json::Value::Null,
-        }
+        AuditRecord::by_service(&self.issuer, "applications", action, resource)
     }
 
     /// the groups seated from the panel (or from a draw it supersedes) take

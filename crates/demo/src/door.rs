@@ -41,6 +41,16 @@ pub struct Door {
     pub address: String,
 }
 
+/// A request id (1-64 of letters, digits, `-`, `_`) naming the step, so a repeated walk step
+/// is recognised by the service as the same request (R-50 idempotency).
+pub(crate) fn rid(step: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "demo-{}",
+        &hex::encode(sha2::Sha256::digest(step.as_bytes()))[..40]
+    )
+}
+
 impl Door {
     /// each party (name, token) commits to a fresh 256-bit secret from the operating
     /// system's generator; the public value, when given, is fixed by the first party (the
@@ -55,13 +65,7 @@ impl Door {
         step: &str,
     ) -> Result<(Vec<(String, String)>, Option<rpb::Draw>), Status> {
         use qaward_kit::clock::Randomness;
-        let rid = |what: &str| {
-            use sha2::Digest;
-            format!(
-                "demo-{}",
-                &hex::encode(sha2::Sha256::digest(format!("{draw}-{step}-{what}")))[..40]
-            )
-        };
+        let rid = |what: &str| rid(&format!("{draw}-{step}-{what}"));
         let mut secrets = Vec::new();
         let mut commitments = Vec::new();
         for (party, token) in parties {

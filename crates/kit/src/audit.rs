@@ -57,6 +57,24 @@ impl AuditRecord {
         }
     }
 
+    /// A record of work `service` does on its own account (a purge, a re-seal, a deadline),
+    /// not a person's: actor `{issuer}#system:{service}`, role `service`.
+    pub fn by_service(
+        issuer: &str,
+        service: &str,
+        action: &str,
+        resource: impl Into<String>,
+    ) -> Self {
+        AuditRecord {
+            actor: crate::auth::identity(issuer, &format!("system:{service}")),
+            role: crate::auth::Role::Service.as_str().to_string(),
+            action: action.to_string(),
+            resource: resource.into(),
+            reason: String::new(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
     pub fn because(mut self, reason: impl Into<String>) -> Self {
         self.reason = reason.into();
         self

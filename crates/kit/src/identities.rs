@@ -47,18 +47,12 @@ pub async fn qualify_stored(db: &Database, service: &str, issuer: &str) -> Resul
     .await?
     .try_get("n")?;
     if rows > 0 {
-        let record = AuditRecord {
-            actor: crate::auth::identity(issuer, &format!("system:{service}")),
-            role: crate::auth::Role::Service.as_str().to_string(),
-            action: AUDIT_ACTION.to_string(),
-            resource: String::new(),
-            reason: "identities name their issuer (issuer#subject) from the next row on"
-                .to_string(),
-            detail: serde_json::json!({
+        let record = AuditRecord::by_service(issuer, service, AUDIT_ACTION, "")
+            .because("identities name their issuer (issuer#subject) from the next row on")
+            .with_detail(serde_json::json!({
                 "earlier_actors_are_subjects_of": issuer,
                 "earlier_rows": rows,
-            }),
-        };
+            }));
         audit::append(&mut tx, time::OffsetDateTime::now_utc(), &record).await?;
     }
     sqlx::query("INSERT INTO service_meta (key, value) VALUES ($1, $2)")

@@ -209,20 +209,16 @@ pub async fn reseal(
                 done.resealed += q.execute(&mut *tx).await?.rows_affected();
             }
             if done.resealed + done.unreadable > 0 {
-                let record = AuditRecord {
-                    actor: crate::auth::identity(issuer, &format!("system:{service}")),
-                    role: crate::auth::Role::Service.as_str().to_string(),
-                    action: "fields.reseal".to_string(),
-                    resource: format!("{}.{}", c.table, c.column),
-                    reason: format!(
+                let resource = format!("{}.{}", c.table, c.column);
+                let record = AuditRecord::by_service(issuer, service, "fields.reseal", resource)
+                    .because(format!(
                         "R-54: sealed under the current field key {}",
                         keys.current_key_id()
-                    ),
-                    detail: serde_json::json!({
+                    ))
+                    .with_detail(serde_json::json!({
                         "rows": done.resealed, "unreadable": done.unreadable,
                         "key": keys.current_key_id(),
-                    }),
-                };
+                    }));
                 audit::append(&mut tx, now, &record).await?;
             }
             tx.commit().await?;

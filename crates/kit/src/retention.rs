@@ -81,14 +81,9 @@ pub async fn purge(
             }
         }
         let done = rows.len() as u64;
-        let record = AuditRecord {
-            actor: crate::auth::identity(issuer, &format!("system:{service}")),
-            role: crate::auth::Role::Service.as_str().to_string(),
-            action: "retention.purge".to_string(),
-            resource: kind.name.to_string(),
-            reason: format!("R-54: kept no longer than {}", kind.setting),
-            detail: serde_json::json!({ "rows": done, "written_before_micros": before }),
-        };
+        let record = AuditRecord::by_service(issuer, service, "retention.purge", kind.name)
+            .because(format!("R-54: kept no longer than {}", kind.setting))
+            .with_detail(serde_json::json!({ "rows": done, "written_before_micros": before }));
         audit::append(&mut tx, now, &record).await?;
         tx.commit().await?;
         purged += done;

@@ -263,12 +263,7 @@ fn verify_draw_file(file: &std::path::Path) -> Result<(), String> {
 /// `qaward draw commit`: a fresh secret and its commitment (docs/draw.md §2a).
 fn commit_draw_secret(draw: &str, party: &str) -> Result<(), String> {
     use qaward_kit::clock::Randomness;
-    let parts: Vec<&str> = draw.split('/').collect();
-    if parts.len() != 4 || parts[0] != "programmes" || parts[2] != "draws" {
-        return Err(format!(
-            "{draw}: name the draw as programmes/{{programme}}/draws/{{draw}}"
-        ));
-    }
+    qaward_reviewers::draw_name(draw).map_err(|e| format!("{draw}: {}", e.message))?;
     let mut bytes = [0u8; 32];
     qaward_kit::clock::OsRandomness.fill(&mut bytes);
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -18,7 +18,7 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::reviewers::v1::reviewer_service_server::ReviewerServiceServer;
 
-pub use grpc::{Recorded, ReviewersApi, fail_overdue_draws, verify, verify_record};
+pub use grpc::{Recorded, ReviewersApi, draw_name, fail_overdue_draws, verify, verify_record};
 
 pub const KIND: ServiceKind = ServiceKind::Reviewers;
 

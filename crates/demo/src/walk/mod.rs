@@ -8,12 +8,12 @@ mod selection;
 mod setup;
 mod site_stop;
 
+use crate::door::rid;
 use qaward_kit::auth::Role;
 use qaward_proto::qaward::{
     applications::v1 as pb,
     common::v1::{Date, Decimal, Explanation},
 };
-use sha2::Digest;
 use std::{collections::BTreeMap, path::PathBuf, time::Instant};
 use time::{Duration, OffsetDateTime};
 use tonic::Status;
@@ -168,15 +168,6 @@ pub struct Walk {
     /// Where exported draw records go, for `qaward draw verify`.
     records: Option<PathBuf>,
     pub outcome: Outcome,
-}
-
-/// A request id (1-64 of letters, digits, `-`, `_`) naming the step, so a repeated walk step
-/// is recognised by the service as the same request (R-50 idempotency).
-fn rid(step: &str) -> String {
-    format!(
-        "demo-{}",
-        &hex::encode(sha2::Sha256::digest(step.as_bytes()))[..40]
-    )
 }
 
 fn date_of(d: &Date) -> String {

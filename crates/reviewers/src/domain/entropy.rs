@@ -129,6 +129,18 @@ pub fn secret_problem(secret: &str) -> Option<String> {
     None
 }
 
+/// What is wrong with a commitment: a SHA-256 in hex.
+pub fn commitment_problem(commitment: &str) -> Option<String> {
+    (commitment.len() != 64 || !commitment.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+        "a SHA-256 in hex (64 characters): `qaward draw commit NAME PARTY` prints it".to_string()
+    })
+}
+
+/// When the parts of a draw prepared at `prepared_micros` are due, by the policy's hours.
+pub fn reveal_deadline(prepared_micros: i64, reveal_hours: u32) -> i64 {
+    prepared_micros + i64::from(reveal_hours) * 3_600 * 1_000_000
+}
+
 fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     let mut h = Sha256::new();
     for (i, part) in parts.into_iter().enumerate() {

@@ -261,8 +261,10 @@ pub(super) async fn prepare(
             exclusions,
             entropy_parties: entropy::parties(&prog.policy.entropy_parties),
             fixes_public_value: d.fixes_public_value,
-            reveal_deadline_micros: api.now_micros()
-                + i64::from(prog.policy.reveal_hours) * 3_600 * 1_000_000,
+            reveal_deadline_micros: entropy::reveal_deadline(
+                api.now_micros(),
+                prog.policy.reveal_hours,
+            ),
         }
         .normalise();
         lifecycle::check_feasible(&prepared)?;
@@ -310,22 +312,29 @@ pub(super) async fn execute(
         // Executed already (by its last reveal): the same answer, nothing changes.
         let mut conn = api.db.pool().acquire().await?;
         let d = store::get_draw(&mut conn, programme, id).await?;
-        let at = (&d.prepared, d.inputs_hash.as_str(), d.parts.as_slice());
-        if lifecycle::may_execute(d.state, at.0, at.1, at.2, d.public_value.as_deref())?
-            == lifecycle::Execution::Done
-        {
+        if execution(&d)? == lifecycle::Execution::Done {
             return executed(&mut conn, c, &d).await;
         }
     }
     api.change(key, |mut tx| async move {
         let d = store::lock_draw(&mut tx, programme, id).await?;
-        let at = (&d.prepared, d.inputs_hash.as_str(), d.parts.as_slice());
-        match lifecycle::may_execute(d.state, at.0, at.1, at.2, d.public_value.as_deref())? {
+        match execution(&d)? {
             lifecycle::Execution::Run(entropy) => seat(api, c, tx, &d, entropy).await,
             lifecycle::Execution::Done => Err(lifecycle::executed_meanwhile()),
         }
     })
     .await
+}
+
+/// What executing the stored draw `d` comes to.
+fn execution(d: &store::DrawRow) -> Result<lifecycle::Execution> {
+    lifecycle::may_execute(
+        d.state,
+        &d.prepared,
+        &d.inputs_hash,
+        &d.parts,
+        d.public_value.as_deref(),
+    )
 }
 
 /// The executed draw and its panel, as ExecuteDraw answers.
@@ -334,7 +343,7 @@ async fn executed(
     c: &Caller,
     d: &store::DrawRow,
 ) -> Result<pb::ExecuteDrawResponse> {
-    let draw = draw_pb(&store::get_draw(tx, &d.programme_id, &d.id).await?, false);
+    let draw = draw_pb(d, false);
     let panel = match &d.panel_id {
         Some(p) => Some(panel_pb(
             &store::get_panel(tx, &d.programme_id, p).await?,

@@ -44,11 +44,8 @@ pub(super) async fn commit(
     let key = RequestKey::new("CommitDrawEntropy", c, &r.request_id, &r)?;
     let party = party_of(&r.party)?;
     let commitment = r.commitment.trim().to_ascii_lowercase();
-    if commitment.len() != 64 || !commitment.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::invalid(
-            "commitment",
-            "a SHA-256 in hex (64 characters): `qaward draw commit NAME PARTY` prints it",
-        ));
+    if let Some(p) = entropy::commitment_problem(&commitment) {
+        return Err(Error::invalid("commitment", p));
     }
     let (programme, id) = (programme.as_str(), id.as_str());
     let (party, commitment) = (party.as_str(), commitment.as_str());
@@ -197,14 +194,12 @@ pub async fn fail_overdue_draws(
         if !store::fail_draw(&mut tx, &id, None, &why, now).await? {
             continue;
         }
-        let record = AuditRecord {
-            actor: qaward_kit::auth::identity(issuer, "system:reviewers"),
-            role: qaward_kit::auth::Role::Service.as_str().to_string(),
-            action: "draw.fail".into(),
-            resource: format!("programmes/{programme}/draws/{id}"),
-            reason: why,
-            detail: serde_json::json!({ "deadline_micros": d.prepared.reveal_deadline_micros }),
-        };
+        let resource = format!("programmes/{programme}/draws/{id}");
+        let record = AuditRecord::by_service(issuer, "reviewers", "draw.fail", resource)
+            .because(why)
+            .with_detail(
+                serde_json::json!({ "deadline_micros": d.prepared.reveal_deadline_micros }),
+            );
         audit::append(&mut tx, now, &record).await?;
         tx.commit().await?;
         failed += 1;

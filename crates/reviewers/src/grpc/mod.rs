@@ -43,6 +43,12 @@ use qaward_proto::qaward::reviewers::v1 as pb;
 use tonic::{Request, Response, Status};
 
 pub use entropy::fail_overdue_draws;
+
+/// A draw's name, `programmes/{programme}/draws/{draw}`, parsed as the service parses it:
+/// (programme, draw).
+pub fn draw_name(name: &str) -> Result<(String, String)> {
+    names::child(name, "draws", "draw")
+}
 pub use replay::{Recorded, verify, verify_record};
 
 use crate::store;

@@ -344,12 +344,7 @@ pub(super) async fn bump_registry(conn: &mut Conn) -> Result<i64> {
 /// Records that `version` changed what a draw knows of `reviewer` (its record, a relation or a
 /// flag): a cached registry re-reads that reviewer alone.
 pub(super) async fn changed(conn: &mut Conn, version: i64, reviewer: &str) -> Result<()> {
-    sqlx::query("INSERT INTO registry_changes (version, reviewer_id) VALUES ($1, $2)")
-        .bind(version)
-        .bind(reviewer)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    changed_all(conn, version, &[reviewer.to_string()]).await
 }
 
 /// [`changed`] for many reviewers in one statement.
