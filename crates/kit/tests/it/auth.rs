@@ -138,6 +138,9 @@ fn a_token_not_valid_yet_or_meant_to_last_too_long_is_refused() {
         let long = keys
             .key
             .sign(&Claims {
+                // iat from the same `now`: claims() reads the clock again, and a second
+                // passing between the two reads made the 12 h + 1 s token exactly 12 h.
+                iat: now,
                 exp: now + lifetime,
                 ..claims(&keys.auth)
             })
