@@ -45,7 +45,10 @@ pub async fn walk(c: &Cluster, http: bool, plan: Plan) -> (Walk, Account) {
         Door::grpc(&c.gateway_grpc()).await.unwrap()
     };
     let account = Account::default();
-    let walk = Walk::new(door, c.tokens(), plan, Narrator::to(account.clone()));
+    // The draws' secrets seeded: the same panels on every run, as the fixed dice gave.
+    let walk = Walk::new(door, c.tokens(), plan, Narrator::to(account.clone())).with_randomness(
+        std::sync::Arc::new(qaward_kit::clock::SeededRandomness::new(2026)),
+    );
     (walk, account)
 }
 
@@ -463,9 +466,12 @@ async fn two_programmes_draw_from_the_shared_registry_at_once_without_double_boo
             ("office", token.clone()),
             ("supervisor", w.supervisor_token()),
         ];
+        let randomness = w.randomness();
         async move {
             let parties: Vec<(&str, String)> = parties.to_vec();
-            let result = door.draw_by_parties(&name, &parties, None, &step).await;
+            let result = door
+                .draw_by_parties(&name, &parties, None, &step, &*randomness)
+                .await;
             let record = qaward_demo::call!(
                 door.reviewers,
                 get_draw,

@@ -178,12 +178,19 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
         "the last reveal executes"
     );
     // R-45 (issue 22, item 5): a member declines (the office answering for them); the first
-    // qualifying backup takes the seat, and the replacement joins the replayable record.
+    // qualifying backup takes the seat, and the replacement joins the replayable record. Not
+    // the leader: the secrets are random, and a leader's seat may find no qualified backup.
+    let declining = executed
+        .members
+        .iter()
+        .find(|m| **m != executed.leader)
+        .unwrap()
+        .clone();
     client
         .respond_to_assignment(with_token(
             pb::RespondToAssignmentRequest {
                 panel: executed.panel.clone(),
-                reviewer: executed.members[0].clone(),
+                reviewer: declining.clone(),
                 accept: false,
                 reason: "本人身体原因无法参加".into(),
                 request_id: String::new(),
@@ -221,7 +228,7 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
     let json: serde_json::Value = serde_json::from_str(&record).unwrap();
     assert_eq!(
         json["replacements"][0]["leaving"],
-        executed.members[0].trim_start_matches("reviewers/")
+        declining.trim_start_matches("reviewers/")
     );
 
     // The independent re-implementation from docs/draw.md agrees, where Python is installed.

@@ -52,8 +52,9 @@ pub(crate) fn rid(step: &str) -> String {
 }
 
 impl Door {
-    /// each party (name, token) commits to a fresh 256-bit secret from the operating
-    /// system's generator; the public value, when given, is fixed by the first party (the
+    /// each party (name, token) commits to a fresh 256-bit secret from `randomness` (the
+    /// operating system's generator in `qaward demo`; a seeded one where a test needs the same
+    /// draw every run); the public value, when given, is fixed by the first party (the
     /// office) once every commitment is in; then each reveals, the last reveal executing the
     /// draw. Returns each party's commitment and the draw as the last reveal left it. `step`
     /// names the request ids, so a retried call is done once.
@@ -63,14 +64,14 @@ impl Door {
         parties: &[(&str, String)],
         public_value: Option<&str>,
         step: &str,
+        randomness: &dyn qaward_kit::clock::Randomness,
     ) -> Result<(Vec<(String, String)>, Option<rpb::Draw>), Status> {
-        use qaward_kit::clock::Randomness;
         let rid = |what: &str| rid(&format!("{draw}-{step}-{what}"));
         let mut secrets = Vec::new();
         let mut commitments = Vec::new();
         for (party, token) in parties {
             let mut bytes = [0u8; 32];
-            qaward_kit::clock::OsRandomness.fill(&mut bytes);
+            randomness.fill(&mut bytes);
             let secret = hex::encode(bytes);
             let commitment = qaward_reviewers::domain::entropy::commitment(draw, party, &secret);
             crate::call!(

@@ -167,6 +167,8 @@ pub struct Walk {
     settings: Option<pb::ProgrammeSettings>,
     /// Where exported draw records go, for `qaward draw verify`.
     records: Option<PathBuf>,
+    /// Where the draw parties' secrets come from.
+    randomness: qaward_kit::clock::SharedRandomness,
     pub outcome: Outcome,
 }
 
@@ -210,8 +212,21 @@ impl Walk {
             clock: ServerClock::new(),
             settings: None,
             records: None,
+            randomness: std::sync::Arc::new(qaward_kit::clock::OsRandomness),
             outcome: Outcome::default(),
         }
+    }
+
+    /// The draw parties' secrets from `randomness` instead of the operating system's generator:
+    /// a test that needs the same draws on every run seeds it.
+    pub fn with_randomness(mut self, randomness: qaward_kit::clock::SharedRandomness) -> Walk {
+        self.randomness = randomness;
+        self
+    }
+
+    /// The randomness the draw parties' secrets come from.
+    pub fn randomness(&self) -> qaward_kit::clock::SharedRandomness {
+        self.randomness.clone()
     }
 
     /// Exported draw records are written here (`draw-N.json`).

@@ -95,7 +95,7 @@ impl Walk {
         let parties = [("office", self.office.clone()), ("supervisor", supervisor)];
         let (commitments, _) = self
             .door
-            .draw_by_parties(draw, &parties, Some(dice), label)
+            .draw_by_parties(draw, &parties, Some(dice), label, &*self.randomness)
             .await
             .map_err(failed("take part in a draw's entropy"))?;
         Ok(commitments)
