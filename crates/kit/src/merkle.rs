@@ -1,9 +1,9 @@
 //! The Merkle tree of RFC 9162 (Certificate Transparency 2.0) §2.1 over SHA-256: the tree
 //! hash of a list of leaves, the inclusion proof of one leaf, the consistency proof between two
 //! sizes of one append-only list, and the verification of both exactly as §2.1.3.2 and
-//! §2.1.4.2 specify. Pure functions over leaf hashes. This is the hashing the audit trail's
-//! log is to be built on (issue 22, item 3); the log, its signed checkpoints and its API are not
-//! built yet.
+//! §2.1.4.2 specify. Pure functions over leaf hashes, or over the stored perfect subtrees of
+//! a log ([`Nodes`]): the audit log (`crate::audit::log`) keeps those and appends with
+//! [`append`].
 
 use sha2::{Digest, Sha256};
 
@@ -27,75 +27,164 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2).
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+    1 << (u64::BITS - 1 - (n - 1).leading_zeros())
 }
 
-/// MTH(D[n]) of the leaves' hashes; the empty list hashes to SHA-256 of nothing.
-pub fn root(leaves: &[Hash]) -> Hash {
+/// Where a tree's hashes come from: the hash of the perfect subtree at `level` and `index`,
+/// which covers leaves `index·2^level .. (index+1)·2^level`. A stored log keeps these nodes
+/// (issue 22, item 3), so its roots and proofs read O(log n) of them instead of every leaf;
+/// the algorithms below ask only for nodes whose leaves all exist.
+pub trait Nodes {
+    fn perfect(&mut self, level: u32, index: u64) -> Hash;
+}
+
+/// Leaves held in memory: a perfect subtree is hashed from its leaves when asked for.
+impl Nodes for &[Hash] {
+    fn perfect(&mut self, level: u32, index: u64) -> Hash {
+        let width = 1usize << level;
+        let start = index as usize * width;
+        range_root(&self[start..start + width])
+    }
+}
+
+/// Any function of (level, index).
+impl<F: FnMut(u32, u64) -> Hash> Nodes for F {
+    fn perfect(&mut self, level: u32, index: u64) -> Hash {
+        self(level, index)
+    }
+}
+
+fn range_root(leaves: &[Hash]) -> Hash {
     match leaves.len() {
         0 => Sha256::digest([]).into(),
         1 => leaves[0],
         n => {
-            let k = split(n);
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+            let k = split(n as u64) as usize;
+            node_hash(&range_root(&leaves[..k]), &range_root(&leaves[k..]))
         }
     }
 }
 
+/// MTH(D[a:b]) from the perfect subtrees that make it up.
+fn mth(a: u64, b: u64, nodes: &mut dyn Nodes) -> Hash {
+    let n = b - a;
+    if n == 0 {
+        return Sha256::digest([]).into();
+    }
+    if n.is_power_of_two() && a % n == 0 {
+        return nodes.perfect(n.trailing_zeros(), a / n);
+    }
+    // A subtree of RFC 9162's shape is aligned; an unaligned range is still hashed right,
+    // split at its own largest power of two.
+    let k = if n.is_power_of_two() { n / 2 } else { split(n) };
+    node_hash(&mth(a, a + k, nodes), &mth(a + k, b, nodes))
+}
+
+/// MTH(D[n]) of the leaves' hashes; the empty list hashes to SHA-256 of nothing.
+pub fn root(leaves: &[Hash]) -> Hash {
+    range_root(leaves)
+}
+
+/// MTH of the first `size` leaves of a tree whose perfect subtrees `nodes` gives.
+pub fn root_of(size: u64, nodes: &mut dyn Nodes) -> Hash {
+    mth(0, size, nodes)
+}
+
 /// PATH(m, D[n]): the inclusion proof of leaf `index`, from the leaf up. None when out of range.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
+    inclusion_proof_of(index as u64, leaves.len() as u64, &mut { leaves })
+}
+
+/// PATH(index, D[size]) from the perfect subtrees `nodes` gives.
+pub fn inclusion_proof_of(index: u64, size: u64, nodes: &mut dyn Nodes) -> Option<Vec<Hash>> {
+    if index >= size {
         return None;
     }
     let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
+    path(index, 0, size, nodes, &mut proof);
     Some(proof)
 }
 
-fn path(m: usize, leaves: &[Hash], out: &mut Vec<Hash>) {
-    let n = leaves.len();
+fn path(m: u64, a: u64, b: u64, nodes: &mut dyn Nodes, out: &mut Vec<Hash>) {
+    let n = b - a;
     if n <= 1 {
         return;
     }
     let k = split(n);
     if m < k {
-        path(m, &leaves[..k], out);
-        out.push(root(&leaves[k..]));
+        path(m, a, a + k, nodes, out);
+        out.push(mth(a + k, b, nodes));
     } else {
-        path(m - k, &leaves[k..], out);
-        out.push(root(&leaves[..k]));
+        path(m - k, a + k, b, nodes, out);
+        out.push(mth(a, a + k, nodes));
     }
 }
 
 /// PROOF(m, D[n]): the consistency proof from the first `m` leaves to all of them. None unless
 /// 0 < m ≤ n.
 pub fn consistency_proof(leaves: &[Hash], m: usize) -> Option<Vec<Hash>> {
-    if m == 0 || m > leaves.len() {
+    consistency_proof_of(m as u64, leaves.len() as u64, &mut { leaves })
+}
+
+/// PROOF(first, D[second]) from the perfect subtrees `nodes` gives.
+pub fn consistency_proof_of(first: u64, second: u64, nodes: &mut dyn Nodes) -> Option<Vec<Hash>> {
+    if first == 0 || first > second {
         return None;
     }
     let mut proof = Vec::new();
-    subproof(m, leaves, true, &mut proof);
+    subproof(first, 0, second, true, nodes, &mut proof);
     Some(proof)
 }
 
-fn subproof(m: usize, leaves: &[Hash], whole: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+fn subproof(m: u64, a: u64, b: u64, whole: bool, nodes: &mut dyn Nodes, out: &mut Vec<Hash>) {
+    let n = b - a;
     if m == n {
         if !whole {
-            out.push(root(leaves));
+            out.push(mth(a, b, nodes));
         }
         return;
     }
     let k = split(n);
     if m <= k {
-        subproof(m, &leaves[..k], whole, out);
-        out.push(root(&leaves[k..]));
+        subproof(m, a, a + k, whole, nodes, out);
+        out.push(mth(a + k, b, nodes));
     } else {
-        subproof(m - k, &leaves[k..], false, out);
-        out.push(root(&leaves[..k]));
+        subproof(m - k, a + k, b, false, nodes, out);
+        out.push(mth(a, a + k, nodes));
     }
+}
+
+/// The perfect subtrees a tree of `size` leaves is made of, left to right, as (level, index):
+/// one per bit set in `size`. Appending a leaf needs only these (the log's frontier).
+pub fn frontier(size: u64) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for level in (0..u64::BITS).rev() {
+        if size & (1 << level) != 0 {
+            out.push((level, start >> level));
+            start += 1 << level;
+        }
+    }
+    out
+}
+
+/// Appends the leaf `leaf` at index `size` to a tree whose frontier hashes are `frontier`
+/// (as [`frontier`] lists them): returns every new perfect node, (level, index, hash), the
+/// leaf first, and leaves `frontier` as the new size's.
+pub fn append(size: u64, frontier: &mut Vec<Hash>, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+    let mut made = vec![(0, size, leaf)];
+    let (mut level, mut index, mut hash) = (0u32, size, leaf);
+    while index & 1 == 1 {
+        let left = frontier.pop().expect("a frontier node for each set bit");
+        hash = node_hash(&left, &hash);
+        level += 1;
+        index >>= 1;
+        made.push((level, index, hash));
+    }
+    frontier.push(hash);
+    made
 }
 
 /// §2.1.3.2: does `proof` show the leaf hashing to `leaf` at `index` in the tree of `size`
@@ -333,5 +422,37 @@ mod tests {
         }
         assert!(!verify_consistency(0, 3, &[0; 32], &[0; 32], &[]));
         assert!(!verify_consistency(4, 3, &[0; 32], &[0; 32], &[]));
+    }
+
+    #[test]
+    fn a_log_grown_by_append_keeps_the_nodes_its_roots_and_proofs_need() {
+        let d = leaves(70);
+        let mut stored = std::collections::HashMap::new();
+        let mut edge = Vec::new();
+        for (i, leaf) in d.iter().enumerate() {
+            for (level, index, hash) in append(i as u64, &mut edge, *leaf) {
+                assert!(stored.insert((level, index), hash).is_none(), "made once");
+            }
+            let size = i as u64 + 1;
+            let want: Vec<Hash> = frontier(size).iter().map(|k| stored[k]).collect();
+            assert_eq!(edge, want, "frontier after {size}");
+        }
+        let mut nodes = |level: u32, index: u64| stored[&(level, index)];
+        for n in 1..=70u64 {
+            let slice = &d[..n as usize];
+            assert_eq!(root_of(n, &mut nodes), root(slice), "root of {n}");
+            for m in 0..n {
+                assert_eq!(
+                    inclusion_proof_of(m, n, &mut nodes),
+                    inclusion_proof(slice, m as usize)
+                );
+            }
+            for m in 1..=n {
+                assert_eq!(
+                    consistency_proof_of(m, n, &mut nodes),
+                    consistency_proof(slice, m as usize)
+                );
+            }
+        }
     }
 }
