@@ -73,7 +73,7 @@ fn mth(a: u64, b: u64, nodes: &mut dyn Nodes) -> Hash {
     if n == 0 {
         return Sha256::digest([]).into();
     }
-    if n.is_power_of_two() && a % n == 0 {
+    if n.is_power_of_two() && a.is_multiple_of(n) {
         return nodes.perfect(n.trailing_zeros(), a / n);
     }
     // A subtree of RFC 9162's shape is aligned; an unaligned range is still hashed right,

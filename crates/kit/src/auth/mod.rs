@@ -14,7 +14,7 @@ use tonic::{Request, Status};
 use crate::{Error, config};
 
 mod jwks;
-mod local_key;
+pub(crate) mod local_key;
 mod verifier;
 
 pub use jwks::MAX_JWKS_BYTES;

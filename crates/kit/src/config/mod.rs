@@ -104,6 +104,7 @@ pub struct Config {
     pub tls: Tls,
     pub clock: ClockSettings,
     pub privacy: Privacy,
+    pub audit: AuditLog,
 }
 
 /// Personal data at rest: the field cipher and where its keys are.
@@ -151,6 +152,36 @@ impl Privacy {
     }
 }
 
+/// The audit log's signed checkpoints (issue 22, item 3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditLog {
+    /// The Ed25519 key (PKCS#8) that signs the log's checkpoints; empty:
+    /// `{data_dir}/keys/audit-key.pk8`, made on first start with its public half beside it
+    /// (`audit-key.pub`). Kept outside the database; a KMS- or HSM-mounted path is the production
+    /// choice. The same file for every process of a deployment.
+    pub key_file: Option<PathBuf>,
+    /// Minutes between scheduled checkpoints (taken only when the log grew). At least 1.
+    pub checkpoint_minutes: u32,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog {
+            key_file: None,
+            checkpoint_minutes: 60,
+        }
+    }
+}
+
+impl AuditLog {
+    pub fn key_file_in(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("keys").join("audit-key.pk8"))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -168,6 +199,7 @@ impl Default for Config {
             tls: Tls::default(),
             clock: ClockSettings::default(),
             privacy: Privacy::default(),
+            audit: AuditLog::default(),
         }
     }
 }
@@ -348,6 +380,11 @@ impl Config {
             }
         }
         self.validate_issuers()?;
+        if self.audit.checkpoint_minutes == 0 {
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_minutes must be at least 1".to_string(),
+            ));
+        }
         let p = &self.privacy;
         for (key, days) in [
             ("request_log_days", p.request_log_days),

@@ -7,7 +7,7 @@ use qaward_kit::{
     testing::{self, TestDb},
 };
 
-fn record(i: usize) -> AuditRecord {
+pub(crate) fn record(i: usize) -> AuditRecord {
     AuditRecord {
         actor: format!("office-{i}"),
         role: "office".into(),
@@ -18,7 +18,7 @@ fn record(i: usize) -> AuditRecord {
     }
 }
 
-async fn trail_of(n: usize) -> Vec<TestDb> {
+pub(crate) async fn trail_of(n: usize) -> Vec<TestDb> {
     let mut all = testing::backends("audit", &testing::no_migrations()).await;
     for db in &mut all {
         let at = time::OffsetDateTime::now_utc();

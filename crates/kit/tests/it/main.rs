@@ -1,6 +1,7 @@
 //! Integration tests of the kit, grouped by feature; one binary so it links once.
 
 mod audit;
+mod audit_log;
 mod auth;
 mod events;
 mod idempotency;

@@ -12,6 +12,13 @@
 //! removed or moved. What the database owner can still do is issue 22's (a signed, externally
 //! held checkpoint).
 
+pub mod checkpoint;
+pub mod log;
+mod offline;
+
+pub use checkpoint::{AuditKey, AuditPublicKey, Checkpoint, CheckpointError, RestoreStatement};
+pub use offline::{Finding, Report, check_log};
+
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -163,6 +170,12 @@ pub async fn sequence(db: &Database, batch: i64) -> Result<usize> {
     };
     let start: i64 = head.try_get("seq")?;
     let mut prev: String = head.try_get("hash")?;
+    // Rows chained before the log existed become its first leaves, once checked.
+    let tree = log::size(&mut tx).await?;
+    let caught_up = (tree as i64) < start;
+    if caught_up {
+        log::catch_up(&mut tx, tree, start).await?;
+    }
     let rows = sqlx::query(
         "SELECT id, at_micros, actor, role, action, resource, reason, detail
          FROM audit_pending ORDER BY id LIMIT $1",
@@ -171,6 +184,9 @@ pub async fn sequence(db: &Database, batch: i64) -> Result<usize> {
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
+        if caught_up {
+            tx.commit().await?;
+        }
         return Ok(0);
     }
     let mut chained = Vec::with_capacity(rows.len());
@@ -233,6 +249,11 @@ pub async fn sequence(db: &Database, batch: i64) -> Result<usize> {
         }
         q.execute(&mut *tx).await?;
     }
+    let leaves: Vec<_> = chained
+        .iter()
+        .map(|(seq, _, _, _, _, hash, _)| log::leaf(*seq, hash))
+        .collect();
+    log::extend(&mut tx, start as u64, &leaves).await?;
     sqlx::query(
         "DELETE FROM audit_pending WHERE id IN (SELECT pending_id FROM audit_log WHERE seq > $1)",
     )
@@ -343,6 +364,53 @@ async fn run_sequencer(db: Database) {
     }
 }
 
+/// Writes the signed record of a restore from a backup (issue 22, item 3) as the first record
+/// after the restored log: it names a checkpoint of the log as restored, so a verifier holding
+/// a later checkpoint tells this documented restore from an undocumented rollback. Run with the
+/// services stopped, right after the restore; `actor` is who restored.
+pub async fn record_restore(
+    db: &Database,
+    key: &AuditKey,
+    origin: &str,
+    actor: &str,
+    at: time::OffsetDateTime,
+) -> Result<RestoreStatement> {
+    sequence_all(db).await?;
+    let mut conn = db.pool().acquire().await?;
+    let size = log::size(&mut conn).await?;
+    let root = log::root(&mut conn, size).await?;
+    drop(conn);
+    let micros = unix_micros(at);
+    let statement = RestoreStatement::sign(
+        key,
+        Checkpoint::sign(key, origin, size, root, micros),
+        micros,
+    );
+    let record = AuditRecord {
+        actor: actor.to_string(),
+        role: crate::auth::Role::Service.as_str().to_string(),
+        action: offline::RESTORE_ACTION.to_string(),
+        resource: origin.to_string(),
+        reason: "restored from a backup".to_string(),
+        detail: statement.to_json(),
+    };
+    let mut tx = db.begin().await?;
+    append(&mut tx, at, &record).await?;
+    tx.commit().await?;
+    sequence_all(db).await?;
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(offline::RESTORE_ACTION)
+            .fetch_optional(db.pool())
+            .await?;
+    if seq != Some(size as i64 + 1) {
+        return Err(crate::Error::internal(
+            "other records came between the restored log and its restore record: stop the services, restore again and record the restore before starting them",
+        ));
+    }
+    Ok(statement)
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -378,25 +446,27 @@ pub async fn entries_under(conn: &mut Conn, resource: &str) -> Result<Vec<AuditE
     .bind(&below)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let detail: String = row.try_get("detail")?;
-            Ok(AuditEntry {
-                seq: row.try_get("seq")?,
-                at_micros: row.try_get("at_micros")?,
-                record: AuditRecord {
-                    actor: row.try_get("actor")?,
-                    role: row.try_get("role")?,
-                    action: row.try_get("action")?,
-                    resource: row.try_get("resource")?,
-                    reason: row.try_get("reason")?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                },
-                prev_hash: row.try_get("prev_hash")?,
-                hash: row.try_get("hash")?,
-            })
-        })
-        .collect()
+    rows.iter().map(entry_of).collect()
+}
+
+/// A trail row as read by `SELECT seq, at_micros, actor, role, action, resource, reason,
+/// detail, prev_hash, hash`.
+pub(crate) fn entry_of(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    let detail: String = row.try_get("detail")?;
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        at_micros: row.try_get("at_micros")?,
+        record: AuditRecord {
+            actor: row.try_get("actor")?,
+            role: row.try_get("role")?,
+            action: row.try_get("action")?,
+            resource: row.try_get("resource")?,
+            reason: row.try_get("reason")?,
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 /// Reads the whole trail and checks every link, after bringing the records committed so far
