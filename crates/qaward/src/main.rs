@@ -5,10 +5,13 @@
 //!   keeps the data in PostgreSQL.
 //! - `qaward token --role ROLE --subject NAME` prints a bearer token signed with the local key.
 //! - `qaward config` prints the effective configuration, secrets masked.
-//! - `qaward audit verify --target NAME` checks a service's audit trail.
+//! - `qaward audit verify --target NAME [--checkpoint FILE]` checks a service's audit log;
+//!   `qaward audit checkpoint` signs one for an auditor to keep; `qaward audit restored` records
+//!   a restore from a backup.
 //! - `qaward keys init|rotate|activate|status` makes and rotates keys.
 //! - `qaward demo` walks a sample award cycle through a running gateway and tells what happens.
 
+mod audit;
 mod check;
 mod keys;
 mod serve;
@@ -186,8 +189,26 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check every link of a service's audit trail and name the first broken row.
+    /// Check a service's audit log: every link of its chain (naming the first broken row), its
+    /// tree against its rows, its signed checkpoints and, with --checkpoint, one an auditor kept.
     Verify {
+        #[arg(long = "target", value_parser = parse_kind)]
+        target: ServiceKind,
+        /// A checkpoint kept from earlier (`qaward audit checkpoint`'s output).
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The checkpoint key's public half (default: `audit-key.pub` beside the key file).
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+    },
+    /// Sign a checkpoint of a service's audit log now and print it, for an auditor to keep.
+    Checkpoint {
+        #[arg(long = "target", value_parser = parse_kind)]
+        target: ServiceKind,
+    },
+    /// After restoring a service's database from a backup (the service stopped): record the
+    /// restore as a signed statement, so that it is not taken for a silent rollback.
+    Restored {
         #[arg(long = "target", value_parser = parse_kind)]
         target: ServiceKind,
     },
@@ -360,9 +381,16 @@ fn run(cli: Cli) -> Result<(), String> {
             config,
             targets.into_iter().flatten().collect(),
         )),
-        Command::Audit {
-            command: AuditCommand::Verify { target },
-        } => runtime()?.block_on(serve::verify_audit(config, target)),
+        Command::Audit { command } => runtime()?.block_on(match command {
+            AuditCommand::Verify {
+                target,
+                checkpoint,
+                public_key,
+            } => Box::pin(audit::verify(config, target, checkpoint, public_key))
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>,
+            AuditCommand::Checkpoint { target } => Box::pin(audit::checkpoint(config, target)),
+            AuditCommand::Restored { target } => Box::pin(audit::restored(config, target)),
+        }),
         Command::Demo {
             gateway,
             http,

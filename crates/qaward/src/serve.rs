@@ -2,7 +2,6 @@
 //! open and migrate each service's database, then serve until SIGTERM or SIGINT and drain.
 
 use qaward_kit::{
-    audit,
     auth::Verifier,
     config::{Config, ServiceKind, local_url},
     db::{Database, DbError},
@@ -246,28 +245,5 @@ pub async fn health(config: Config, targets: Vec<ServiceKind>) -> Result<(), Str
         Ok(())
     } else {
         Err(format!("not serving: {}", failed.join("; ")))
-    }
-}
-
-pub async fn verify_audit(config: Config, target: ServiceKind) -> Result<(), String> {
-    if target == ServiceKind::Gateway {
-        return Err("the gateway keeps no audit trail".to_string());
-    }
-    let migrations = migrations_of(target).expect("a service with a database");
-    let db = Database::open(&config, target.as_str(), migrations)
-        .await
-        .map_err(|e| e.to_string())?;
-    match audit::verify(&db).await.map_err(|e| e.to_string())? {
-        audit::Verdict::Intact { rows, head } => {
-            println!(
-                "{}: audit trail intact, {rows} rows, head {head}",
-                target.as_str()
-            );
-            Ok(())
-        }
-        audit::Verdict::Broken { seq, problem } => Err(format!(
-            "{}: audit trail broken at row {seq}: {problem:?}",
-            target.as_str()
-        )),
     }
 }

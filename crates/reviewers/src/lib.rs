@@ -84,6 +84,8 @@ pub async fn start(ctx: &ServiceContext) -> Result<ServiceHost, DbError> {
         tracing::info!(rows = minimised, "resident IDs minimised (R-54)");
     }
     qaward_kit::reseal::spawn(db.clone(), ctx, KIND.as_str(), store::SEALED);
+    // Issue 22, item 3: the audit log signed at checkpoints with a key outside the database.
+    qaward_kit::audit::log::start(&db, ctx, KIND.as_str()).map_err(DbError::Setup)?;
     relay_events(&db, ctx);
     spawn_deadlines(&db, ctx);
     let host = ServiceHost::for_kind(KIND, ctx).map_err(DbError::Setup)?;
