@@ -15,6 +15,8 @@
 pub mod checkpoint;
 pub mod log;
 mod offline;
+#[cfg(test)]
+mod vectors;
 
 pub use checkpoint::{AuditKey, AuditPublicKey, Checkpoint, CheckpointError, RestoreStatement};
 pub use offline::{Finding, Report, check_log};
