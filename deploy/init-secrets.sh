@@ -4,7 +4,8 @@
 #   keys/                                the people's key pair (signing-key.pk8 stays here, for
 #                                        `qaward token --data-dir deploy/secrets`), the
 #                                        services' pair and the field keys that seal personal
-#                                        data, fields.json (`qaward keys init`)
+#                                        data, fields.json, and the audit log's checkpoint key,
+#                                        audit-key.pk8 (`qaward keys init`)
 #   tls/ca.crt, tls/tls.crt, tls/tls.key a private CA and one certificate for every service name
 #                                        (server and client use: mutual TLS between services)
 # Needs openssl, and qaward on PATH or the image (QAWARD_IMAGE, run with $CONTAINER: docker or
@@ -55,5 +56,5 @@ fi
 
 # What the containers read (compose mounts these files as they are on the host).
 chmod 0444 "$out/postgres_password" "$out/database_url" "$out/keys/jwks.json" "$out/keys/service-jwks.json" \
-  "$out/keys/service-key.pk8" "$out/keys/fields.json" "$tls/ca.crt" "$tls/tls.crt" "$tls/tls.key"
+  "$out/keys/service-key.pk8" "$out/keys/fields.json" "$out/keys/audit-key.pk8" "$out/keys/audit-key.pub" "$tls/ca.crt" "$tls/tls.crt" "$tls/tls.key"
 echo "deploy/secrets is ready: the CA that clients of the gateway trust is $tls/ca.crt"

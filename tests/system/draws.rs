@@ -306,4 +306,7 @@ async fn an_exported_draw_replays_offline_and_tampering_is_caught() {
             assert!(!out.status.success(), "python: {field}");
         }
     }
+
+    // Issue 22, item 3: the same trail as a signed log an auditor checks, and rolls back.
+    crate::audit_log::kept_checkpoint_catches_a_rollback_and_tells_a_documented_restore(&q).await;
 }

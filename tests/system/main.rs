@@ -1,6 +1,7 @@
 //! Whole-system tests: each starts the built `qaward` binary as a child process on free
 //! loopback ports with a fresh data directory, and talks to it as a client would.
 
+mod audit_log;
 mod bad_input;
 mod clients;
 mod consistency;

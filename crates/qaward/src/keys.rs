@@ -42,6 +42,16 @@ pub fn init(dir: &std::path::Path) -> Result<(), String> {
     let fields = qaward_kit::config::Privacy::default().key_file_in(dir);
     FieldKeys::load_or_create(&fields, qaward_kit::fields::Algorithm::Sm4Gcm)?;
     println!("personal data: field keys in {}", fields.display());
+    // Issue 22, item 3: the key that signs every service's audit checkpoints, one per
+    // deployment, outside the database.
+    let audit = qaward_kit::config::AuditLog::default().key_file_in(dir);
+    let key = qaward_kit::audit::AuditKey::load_or_create(&audit).map_err(|e| e.to_string())?;
+    println!(
+        "audit checkpoints: key {} in {} (public: {})",
+        key.public().id(),
+        audit.display(),
+        qaward_kit::audit::checkpoint::public_path(&audit).display()
+    );
     Ok(())
 }
 

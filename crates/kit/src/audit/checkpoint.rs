@@ -44,13 +44,13 @@ impl AuditKey {
             message,
         };
         let prefix = &crate::auth::local_key::ED25519_PKCS8_PREFIX[..];
-        let key = match std::fs::read(path) {
+        let (key, made) = match std::fs::read(path) {
             Ok(der) => {
                 let seed: [u8; 32] = der
                     .strip_prefix(prefix)
                     .and_then(|s| s.try_into().ok())
                     .ok_or_else(|| err("not an Ed25519 PKCS#8 key".to_string()))?;
-                AuditKey::from_seed(seed)
+                (AuditKey::from_seed(seed), false)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut seed = [0u8; 32];
@@ -59,7 +59,7 @@ impl AuditKey {
                     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
                 }
                 match crate::auth::local_key::write_private(path, &[prefix, &seed[..]].concat()) {
-                    Ok(()) => AuditKey::from_seed(seed),
+                    Ok(()) => (AuditKey::from_seed(seed), true),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Self::load_or_create(path);
                     }
@@ -68,11 +68,22 @@ impl AuditKey {
             }
             Err(e) => return Err(err(e.to_string())),
         };
+        // The public half beside a key made here; beside a mounted (read-only) key it is
+        // written where it can be and otherwise left to whoever mounted the key.
         let public = public_path(path);
-        std::fs::write(&public, key.public().to_text()).map_err(|e| CheckpointError::Key {
-            path: public.clone(),
-            message: e.to_string(),
-        })?;
+        let wrote = std::fs::write(&public, key.public().to_text());
+        match wrote {
+            Err(e) if made => {
+                return Err(CheckpointError::Key {
+                    path: public.clone(),
+                    message: e.to_string(),
+                });
+            }
+            Err(e) => {
+                tracing::debug!(path = %public.display(), error = %e, "audit public key not written beside a mounted key")
+            }
+            Ok(()) => {}
+        }
         Ok(key)
     }
 
