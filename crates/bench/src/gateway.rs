@@ -61,6 +61,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         verifier: keys.verifier.clone(),
         clock: Arc::new(qaward_kit::clock::SystemClock),
         randomness: Arc::new(qaward_kit::clock::SeededRandomness::new(1)),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

@@ -33,6 +33,8 @@ pub struct ServiceContext {
     pub randomness: SharedRandomness,
     /// The keys that seal personal-data fields at rest.
     pub fields: Arc<crate::fields::FieldKeys>,
+    /// The key that signs the audit log's checkpoints (issue 22, item 3), outside the database.
+    pub audit: Arc<crate::audit::AuditKey>,
 }
 
 impl ServiceContext {
@@ -44,7 +46,11 @@ impl ServiceContext {
             &config.privacy.key_file_in(&config.data_dir),
             config.privacy.algorithm,
         )?;
+        let audit =
+            crate::audit::AuditKey::load_or_create(&config.audit.key_file_in(&config.data_dir))
+                .map_err(|e| e.to_string())?;
         Ok(ServiceContext {
+            audit: Arc::new(audit),
             clock: crate::clock::from_config(&config.clock),
             config: Arc::new(config),
             verifier,

@@ -40,7 +40,7 @@ mod tests {
         let methods = contract_methods();
         assert_eq!(
             methods.len(),
-            121,
+            133,
             "the contracts changed: update the table"
         );
         let mut rows: Vec<String> = policy()
@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn the_supervisor_reads_everything_and_changes_nothing_but_its_part_of_a_draw() {
-        const READS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export"];
+        // A proof of the audit log reads it (and at most signs a checkpoint of what is there).
+        const READS: &[&str] = &[
+            "Get", "List", "Check", "Verify", "Compute", "Export", "Prove",
+        ];
         // the supervisor commits to a secret and reveals it — nothing else.
         const ITS_PART: &[&str] = &["CommitDrawEntropy", "RevealDrawEntropy"];
         for s in policy().services() {
@@ -95,13 +98,23 @@ mod tests {
             public,
             [
                 "CreateComplaint",
+                // The audit logs' signed checkpoints and their consistency: anyone may keep and
+                // check them (issue 22, item 3), four services each.
+                "GetAuditCheckpoint",
+                "GetAuditCheckpoint",
+                "GetAuditCheckpoint",
+                "GetAuditCheckpoint",
                 // Its own complaint only: the handler answers its filer.
                 "GetComplaint",
                 "GetCycle",
                 "GetPublicNotice",
                 "GetRubric",
                 "ListCycles",
-                "ListRubrics"
+                "ListRubrics",
+                "ProveAuditConsistency",
+                "ProveAuditConsistency",
+                "ProveAuditConsistency",
+                "ProveAuditConsistency",
             ]
         );
     }

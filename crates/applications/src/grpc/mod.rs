@@ -27,6 +27,7 @@
 
 mod access;
 mod applications;
+mod audit_log;
 mod committee;
 mod complaints;
 mod consistency;
@@ -58,7 +59,8 @@ use qaward_kit::{
     server::ServiceContext,
 };
 use qaward_proto::qaward::{
-    applications::v1 as pb, reviewers::v1::reviewer_service_client::ReviewerServiceClient,
+    applications::v1 as pb, common::v1 as common,
+    reviewers::v1::reviewer_service_client::ReviewerServiceClient,
     scoring::v1::scoring_service_client::ScoringServiceClient,
 };
 use tonic::{
@@ -283,6 +285,37 @@ impl ApplicationService for ApplicationsApi {
     ) -> Result<Response<pb::Application>, Status> {
         let (c, r) = Caller::and_message(request)?;
         reply(self.intake_create(&c, r).await)
+    }
+
+    async fn get_audit_checkpoint(
+        &self,
+        _r: Request<common::GetAuditCheckpointRequest>,
+    ) -> Result<Response<common::AuditCheckpoint>, Status> {
+        reply(qaward_kit::audit::api::checkpoint(self.db(), crate::KIND.as_str()).await)
+    }
+
+    async fn prove_audit_records(
+        &self,
+        request: Request<common::ProveAuditRecordsRequest>,
+    ) -> Result<Response<common::AuditRecordProofs>, Status> {
+        let (c, r) = Caller::and_message(request)?;
+        reply(self.prove_audit_records(&c, r).await)
+    }
+
+    async fn prove_audit_consistency(
+        &self,
+        request: Request<common::ProveAuditConsistencyRequest>,
+    ) -> Result<Response<common::AuditConsistencyProof>, Status> {
+        let r = request.into_inner();
+        reply(
+            qaward_kit::audit::api::prove_consistency(
+                self.db(),
+                &self.ctx,
+                crate::KIND.as_str(),
+                &r,
+            )
+            .await,
+        )
     }
 
     async fn get_application(

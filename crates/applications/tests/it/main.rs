@@ -60,6 +60,7 @@ async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Running 
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(5)),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

@@ -110,6 +110,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(19)),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

@@ -87,6 +87,13 @@ impl AuditKey {
         Ok(key)
     }
 
+    /// A key made now and kept nowhere: tests' services, whose checkpoints no one keeps.
+    pub fn ephemeral() -> AuditKey {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("the operating system's randomness");
+        AuditKey::from_seed(seed)
+    }
+
     /// A key from a 32-byte seed (tests and vectors use fixed seeds).
     pub fn from_seed(seed: [u8; 32]) -> AuditKey {
         AuditKey {

@@ -335,22 +335,15 @@ pub fn origin(service: &str) -> String {
     format!("qaward/{service}")
 }
 
-/// Loads (or makes, on first start) the deployment's checkpoint key as configured and starts
-/// the service's scheduled checkpoints; returns the key for the checkpoints its decisions take.
-pub fn start(
-    db: &crate::db::Database,
-    ctx: &crate::server::ServiceContext,
-    service: &str,
-) -> std::result::Result<std::sync::Arc<super::AuditKey>, String> {
-    let path = ctx.config.audit.key_file_in(&ctx.config.data_dir);
-    let key =
-        std::sync::Arc::new(super::AuditKey::load_or_create(&path).map_err(|e| e.to_string())?);
+/// Starts the service's scheduled checkpoints with the context's key: the first at once when
+/// the log has none or grew since its last (a restarted service's log is checkpointed as it
+/// starts), then every `audit.checkpoint_minutes`.
+pub fn start(db: &crate::db::Database, ctx: &crate::server::ServiceContext, service: &str) {
     spawn_checkpoints(
         db.clone(),
-        key.clone(),
+        ctx.audit.clone(),
         origin(service),
         ctx.clock.clone(),
         ctx.config.audit.checkpoint_minutes,
     );
-    Ok(key)
 }

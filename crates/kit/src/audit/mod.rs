@@ -12,6 +12,7 @@
 //! removed or moved. What the database owner can still do is issue 22's (a signed, externally
 //! held checkpoint).
 
+pub mod api;
 pub mod checkpoint;
 pub mod log;
 mod offline;

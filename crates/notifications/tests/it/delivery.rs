@@ -233,6 +233,7 @@ async fn a_restart_on_sqlite_takes_back_at_once_what_a_killed_worker_had_claimed
             clock: r.clock.clone(),
             randomness: std::sync::Arc::new(qaward_kit::clock::SeededRandomness::new(12)),
             // The same key file: the sealed address opens after the restart.
+            audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
             fields: r.fields.clone(),
         };
         let _restarted = qaward_notifications::service(r.db.db.clone(), &ctx)

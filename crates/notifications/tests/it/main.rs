@@ -62,6 +62,7 @@ pub async fn start(db: TestDb, settings: Notifications) -> Running {
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(11)),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

@@ -1,5 +1,6 @@
 //! The reviewers service through its gRPC API, on SQLite and (when configured) PostgreSQL.
 
+mod audit_log;
 mod chain_migration;
 mod data_rights;
 mod entropy;
@@ -26,6 +27,7 @@ struct Running {
     keys: TestKeys,
     clock: Arc<ManualClock>,
     fields: Arc<qaward_kit::fields::FieldKeys>,
+    audit: Arc<qaward_kit::audit::AuditKey>,
     db: TestDb,
 }
 
@@ -39,11 +41,13 @@ async fn start(db: TestDb) -> Running {
         verifier: keys.verifier.clone(),
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(7)),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
     };
     let fields = ctx.fields.clone();
+    let audit = ctx.audit.clone();
     let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(
         pb::reviewer_service_server::ReviewerServiceServer::new(
             qaward_reviewers::ReviewersApi::new(db.db.clone(), ctx),
@@ -55,6 +59,7 @@ async fn start(db: TestDb) -> Running {
         keys,
         clock,
         fields,
+        audit,
         db,
     }
 }
@@ -1028,6 +1033,7 @@ async fn fresh_service(r: &Running) -> ReviewerServiceClient<Channel> {
         clock: r.clock.clone(),
         // Its own ids: never one the first service made.
         randomness: Arc::new(qaward_kit::clock::OsRandomness),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: r.fields.clone(),
     };
     let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(

@@ -35,6 +35,7 @@ use qaward_kit::{
     idempotency::RequestKey,
     server::ServiceContext,
 };
+use qaward_proto::qaward::common::v1 as common;
 use qaward_proto::qaward::scoring::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -97,6 +98,51 @@ fn staff_of(c: &Caller, cycle: &str) -> bool {
 
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
+    async fn get_audit_checkpoint(
+        &self,
+        _r: Request<common::GetAuditCheckpointRequest>,
+    ) -> Answer<common::AuditCheckpoint> {
+        reply(qaward_kit::audit::api::checkpoint(&self.db, crate::KIND.as_str()).await)
+    }
+
+    async fn prove_audit_records(
+        &self,
+        r: Request<common::ProveAuditRecordsRequest>,
+    ) -> Answer<common::AuditRecordProofs> {
+        let (c, r) = Caller::and_message(r)?;
+        reply(
+            async {
+                let wanted = qaward_kit::audit::api::Wanted::try_from(&r)?;
+                let may = |resource: &str| qaward_kit::audit::api::of_programme(&c, resource);
+                qaward_kit::audit::api::prove_records(
+                    &self.db,
+                    &self.ctx,
+                    crate::KIND.as_str(),
+                    &wanted,
+                    &may,
+                )
+                .await
+            }
+            .await,
+        )
+    }
+
+    async fn prove_audit_consistency(
+        &self,
+        r: Request<common::ProveAuditConsistencyRequest>,
+    ) -> Answer<common::AuditConsistencyProof> {
+        let r = r.into_inner();
+        reply(
+            qaward_kit::audit::api::prove_consistency(
+                &self.db,
+                &self.ctx,
+                crate::KIND.as_str(),
+                &r,
+            )
+            .await,
+        )
+    }
+
     async fn create_rubric(&self, r: Request<pb::CreateRubricRequest>) -> Answer<pb::Rubric> {
         let (c, r) = Caller::and_message(r)?;
         reply(rubrics::create(self, &c, r).await)

@@ -32,6 +32,7 @@ async fn start(db: TestDb) -> Running {
             time::macros::datetime!(2026-04-01 09:00 UTC),
         )),
         randomness: Arc::new(SeededRandomness::new(11)),
+        audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
