@@ -17,7 +17,7 @@ fn rule_of(s: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-async fn open_cycle(r: &mut Running) {
+pub(crate) async fn open_cycle(r: &mut Running) {
     programme(r).await;
     r.client
         .create_cycle(as_(
@@ -32,11 +32,15 @@ async fn open_cycle(r: &mut Running) {
         .unwrap();
 }
 
-fn app_name(code: &str) -> String {
+pub(crate) fn app_name(code: &str) -> String {
     format!("programmes/yunyang/cycles/2026/applications/{code}")
 }
 
-async fn draft(r: &mut Running, code: &str, token: &str) -> Result<pb::Application, tonic::Status> {
+pub(crate) async fn draft(
+    r: &mut Running,
+    code: &str,
+    token: &str,
+) -> Result<pb::Application, tonic::Status> {
     r.client
         .create_application(as_(
             token,

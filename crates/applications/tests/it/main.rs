@@ -19,6 +19,7 @@ use qaward_proto::qaward::{
 };
 use tonic::{Code, Request, transport::Channel};
 
+mod audit_log;
 mod award;
 mod committee;
 mod complaints;
