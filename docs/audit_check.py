@@ -5,6 +5,9 @@
         every valid case must hold and every invalid one be refused
     python3 docs/audit_check.py checkpoint FILE PUBLIC_KEY_FILE
         does the checkpoint in FILE verify under the key (audit-key.pub)?
+    python3 docs/audit_check.py records FILE PUBLIC_KEY_FILE
+        FILE is a ProveAuditRecords answer as JSON (GET /v1/audit/{service}/records): is every
+        record's content what its row hash says, and its leaf in the signed checkpoint?
 
 Merkle hashing is RFC 9162 section 2.1; signatures are Ed25519 (RFC 8032), checked with the
 `cryptography` package.
@@ -98,6 +101,43 @@ def verify_consistency(first, second, first_root, second_root, proof):
         fn >>= 1
         sn >>= 1
     return fr == first_root and sr == second_root and sn == 0
+
+
+def row_hash(prev_hash, at_micros, actor, role, action, resource, reason, detail):
+    # docs/audit.md section 1: each field as its length (8 bytes big-endian) and its bytes.
+    out = b""
+    fields = [prev_hash.encode(), at_micros.to_bytes(8, "big", signed=True)]
+    fields += [f.encode() for f in (actor, role, action, resource, reason, detail)]
+    for f in fields:
+        out += len(f).to_bytes(8, "big") + f
+    return hashlib.sha256(out).hexdigest()
+
+
+def check_records(path, key_path):
+    answer = json.load(open(path))
+    key = public_key(open(key_path).read())
+    cp = parse_checkpoint(answer["checkpoint"]["text"])
+    if not signed(cp, key):
+        print("NOT SIGNED: the checkpoint does not verify under the key")
+        return 1
+    failed = []
+    for r in answer.get("records", []):
+        seq = int(r["seq"])
+        content = row_hash(r.get("prevHash", ""), int(r.get("atMicros", 0)), r.get("actor", ""),
+                           r.get("role", ""), r.get("action", ""), r.get("resource", ""),
+                           r.get("reason", ""), r.get("detail", ""))
+        proof = [bytes.fromhex(h) for h in r.get("inclusionProof", [])]
+        leaf = leaf_hash(leaf_data(seq, r["rowHash"]))
+        if content != r["rowHash"]:
+            failed.append("record %d: its content does not hash to its row hash" % seq)
+        elif not verify_inclusion(leaf, seq - 1, cp["size"], proof, cp["root"]):
+            failed.append("record %d: not included in the checkpoint" % seq)
+    if failed:
+        print("MISMATCH\n" + "\n".join(failed))
+        return 1
+    print("PROVED: %d records in %s's log of %d records, root %s"
+          % (len(answer.get("records", [])), cp["origin"], cp["size"], cp["root"].hex()))
+    return 0
 
 
 def public_key(text):
@@ -199,6 +239,8 @@ def main(argv):
         print("%s: %s of %d records, root %s" % ("SIGNED" if ok else "NOT SIGNED", cp["origin"],
                                                  cp["size"], cp["root"].hex()))
         return 0 if ok else 1
+    if len(argv) == 4 and argv[1] == "records":
+        return check_records(argv[2], argv[3])
     print(__doc__)
     return 2
 

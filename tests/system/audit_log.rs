@@ -4,7 +4,10 @@
 //! the database owner's power is caught, and a restore recorded with `qaward audit restored` is
 //! reported as such.
 
-use crate::support::{Qaward, qaward};
+use crate::{
+    http_json::http,
+    support::{Qaward, qaward},
+};
 
 fn run(args: &[&str], q: &Qaward) -> (bool, String) {
     let out = qaward(args)
@@ -93,6 +96,89 @@ pub async fn kept_checkpoint_catches_a_rollback_and_tells_a_documented_restore(q
         ),
         Err(_) => eprintln!("SKIPPED docs/audit_check.py: python3 is not installed"),
     }
+
+    // Over HTTP/JSON through the gateway, as the county platform calls it: anyone reads the
+    // checkpoint; the office fetches its programme's records with their proofs, and the
+    // independent verifier checks each against the signed checkpoint.
+    let public_token = q.token("public", "citizen-1");
+    let (status, body) = http(
+        q,
+        "GET",
+        "/v1/audit/reviewers/checkpoint",
+        Some(&public_token),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("qaward audit checkpoint v1\norigin qaward/reviewers\n"),
+        "{body}"
+    );
+    let office = q.token_for("office", "office-1", &["--programme", "yunyang"]);
+    let (status, body) = http(
+        q,
+        "GET",
+        "/v1/audit/reviewers/records?resource=programmes/yunyang",
+        Some(&office),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["records"].as_array().is_some_and(|r| r.len() >= 5),
+        "{body}"
+    );
+    let answer = q.data_dir.path().join("proofs.json");
+    std::fs::write(&answer, body.to_string()).unwrap();
+    let python = |file: &std::path::Path| {
+        std::process::Command::new("python3")
+            .arg(&check)
+            .arg("records")
+            .arg(file)
+            .arg(&public)
+            .output()
+    };
+    if let Ok(out) = python(&answer)
+        && !String::from_utf8_lossy(&out.stderr).contains("No module named")
+    {
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("PROVED"),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A record whose reason was changed on its way is caught.
+        let mut forged = body.clone();
+        forged["records"][1]["reason"] = serde_json::json!("R-99");
+        std::fs::write(&answer, forged.to_string()).unwrap();
+        let out = python(&answer).unwrap();
+        assert!(
+            !out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("MISMATCH")
+        );
+    }
+    // Another programme's office gets nothing; the public cannot ask for records.
+    let stranger = q.token_for("office", "office-9", &["--programme", "wanzhou"]);
+    let (status, body) = http(
+        q,
+        "GET",
+        "/v1/audit/reviewers/records?resource=programmes/yunyang",
+        Some(&stranger),
+        "",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = http(
+        q,
+        "GET",
+        "/v1/audit/reviewers/records?seq=1",
+        Some(&public_token),
+        "",
+    )
+    .await;
+    assert_eq!(status, 403);
 
     let kept_arg = kept.to_str().unwrap();
     let (ok, said) = run(
