@@ -1,11 +1,18 @@
 //! The applications' audit log by API (issue 22, item 3; docs/audit.md): the checkpoint and
 //! consistency proofs for anyone, records with their inclusion proofs for the office and the
-//! supervisor of their programme, and for an enterprise those of its own applications.
+//! supervisor of their programme, and for an enterprise those of its own applications. A
+//! published decision names a checkpoint of this log that includes it, printed with the other
+//! services' latest.
 
 use qaward_kit::{
     Error, Result,
-    audit::api::{self, Wanted},
-    auth::{Caller, Role},
+    audit::{
+        Checkpoint,
+        api::{self, Wanted},
+        log,
+    },
+    auth::{Caller, Role, relay_token},
+    clock::unix_micros,
 };
 use qaward_proto::qaward::common::v1 as common;
 
@@ -14,7 +21,10 @@ use super::{
     access::{load, may_read},
     names::application_name,
 };
-use crate::KIND;
+use crate::{KIND, store};
+
+/// How long a decision waits for another service's checkpoint before printing without it.
+const OTHERS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ApplicationsApi {
     pub(super) async fn prove_audit_records(
@@ -40,5 +50,88 @@ impl ApplicationsApi {
         let below = format!("{name}/");
         let may = |resource: &str| resource == name || resource.starts_with(&below);
         api::prove_records(self.db(), &self.ctx, KIND.as_str(), &wanted, &may).await
+    }
+
+    /// The checkpoints `decision` names, taken once right after it committed: this service's
+    /// (which includes the decision), then the reviewers', scoring's and notifications' latest.
+    /// A service that does not answer in time is left out, with a warning.
+    pub(super) async fn decision_checkpoints(
+        &self,
+        c: &Caller,
+        decision: &str,
+    ) -> Result<Vec<common::AuditCheckpoint>> {
+        let mut conn = self.db().pool().acquire().await?;
+        if let Some(texts) = store::decision_checkpoints(&mut conn, decision).await? {
+            return Ok(texts
+                .iter()
+                .filter_map(|t| Checkpoint::parse(t).ok())
+                .map(|c| api::checkpoint_pb(&c))
+                .collect());
+        }
+        drop(conn);
+        let now = self.now();
+        let own = log::take_checkpoint(
+            self.db(),
+            &self.ctx.audit,
+            &log::origin(KIND.as_str()),
+            &format!("decision {decision}"),
+            now,
+        )
+        .await?;
+        let request = || {
+            let mut r = tonic::Request::new(common::GetAuditCheckpointRequest {});
+            relay_token(c, &mut r);
+            r.set_timeout(OTHERS_WAIT);
+            r
+        };
+        let (mut reviewers, mut scoring, mut notifications) =
+            (self.reviewers(), self.scoring(), self.notifications());
+        let answers = [
+            (
+                "reviewers",
+                tokio::time::timeout(OTHERS_WAIT, reviewers.get_audit_checkpoint(request())).await,
+            ),
+            (
+                "scoring",
+                tokio::time::timeout(OTHERS_WAIT, scoring.get_audit_checkpoint(request())).await,
+            ),
+            (
+                "notifications",
+                tokio::time::timeout(OTHERS_WAIT, notifications.get_audit_checkpoint(request()))
+                    .await,
+            ),
+        ];
+        let mut others = Vec::new();
+        for (service, answer) in answers {
+            match answer {
+                Ok(Ok(cp)) => others.push(cp.into_inner().text),
+                Ok(Err(e)) => {
+                    tracing::warn!(service, error = %e.message(), decision, "a decision printed without this service's audit checkpoint")
+                }
+                Err(_) => tracing::warn!(
+                    service,
+                    decision,
+                    "a decision printed without this service's audit checkpoint: no answer in time"
+                ),
+            }
+        }
+        let mut conn = self.db().pool().acquire().await?;
+        store::keep_decision_checkpoints(
+            &mut conn,
+            decision,
+            &own.to_text(),
+            &others,
+            unix_micros(now),
+        )
+        .await?;
+        // A concurrent first call may have kept its own: what is kept is what is printed.
+        let kept = store::decision_checkpoints(&mut conn, decision)
+            .await?
+            .unwrap_or_default();
+        Ok(kept
+            .iter()
+            .filter_map(|t| Checkpoint::parse(t).ok())
+            .map(|c| api::checkpoint_pb(&c))
+            .collect())
     }
 }

@@ -60,6 +60,7 @@ use qaward_kit::{
 };
 use qaward_proto::qaward::{
     applications::v1 as pb, common::v1 as common,
+    notifications::v1::notification_service_client::NotificationServiceClient,
     reviewers::v1::reviewer_service_client::ReviewerServiceClient,
     scoring::v1::scoring_service_client::ScoringServiceClient,
 };
@@ -81,6 +82,9 @@ pub struct ApplicationsApi {
     calendar: qaward_kit::calendar::Calendar,
     reviewers: ReviewerServiceClient<Channel>,
     scoring: ScoringServiceClient<Channel>,
+    /// Only for the notifications' audit checkpoint a published decision prints (issue 22);
+    /// notices themselves go through the outbox.
+    notifications: NotificationServiceClient<Channel>,
 }
 
 /// A lazily connected channel to another service, as the configuration names it; calls fail
@@ -131,8 +135,11 @@ impl ApplicationsApi {
         });
         // Stored answers are sealed with the field keys.
         let db = db.with_fields(ctx.fields.clone());
+        let notifications =
+            NotificationServiceClient::new(channel_to(&ctx, ServiceKind::Notifications));
         ApplicationsApi {
             db,
+            notifications,
             ctx,
             blobs,
             calendar,
@@ -152,6 +159,10 @@ impl ApplicationsApi {
 
     pub(crate) fn scoring(&self) -> ScoringServiceClient<Channel> {
         self.scoring.clone()
+    }
+
+    pub(crate) fn notifications(&self) -> NotificationServiceClient<Channel> {
+        self.notifications.clone()
     }
 
     pub(crate) fn now(&self) -> time::OffsetDateTime {
@@ -291,7 +302,7 @@ impl ApplicationService for ApplicationsApi {
         &self,
         _r: Request<common::GetAuditCheckpointRequest>,
     ) -> Result<Response<common::AuditCheckpoint>, Status> {
-        reply(qaward_kit::audit::api::checkpoint(self.db(), crate::KIND.as_str()).await)
+        reply(qaward_kit::audit::api::checkpoint(self.db(), &self.ctx, crate::KIND.as_str()).await)
     }
 
     async fn prove_audit_records(

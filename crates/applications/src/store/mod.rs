@@ -3,6 +3,7 @@
 
 mod applications;
 mod awards;
+mod checkpoints;
 mod committee;
 mod cycles;
 mod enterprises;
@@ -15,6 +16,7 @@ mod selection;
 
 pub use applications::*;
 pub use awards::*;
+pub use checkpoints::*;
 pub use committee::*;
 pub use cycles::*;
 pub use enterprises::*;

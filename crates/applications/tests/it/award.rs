@@ -359,6 +359,48 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .unwrap()
             .into_inner();
         assert_eq!(again, notice, "{label}");
+        // Issue 22, item 3: the notice prints the signed checkpoints of the services' audit
+        // logs, the applications' first, including the notice's own opening.
+        let origins: Vec<&str> = notice
+            .audit_checkpoints
+            .iter()
+            .map(|c| c.origin.as_str())
+            .collect();
+        assert_eq!(
+            origins[..3],
+            ["qaward/applications", "qaward/reviewers", "qaward/scoring"],
+            "{label}"
+        );
+        let opened = w
+            .apps
+            .prove_audit_records(as_(
+                &office,
+                qaward_proto::qaward::common::v1::ProveAuditRecordsRequest {
+                    resource: format!("{CYCLE}/publicNotice"),
+                    seq: 0,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let seq = opened
+            .records
+            .iter()
+            .find(|r| r.action == "cycle.open_public_notice")
+            .unwrap()
+            .seq;
+        assert!(
+            seq <= notice.audit_checkpoints[0].size,
+            "{label}: the checkpoint includes the opening"
+        );
+        for c in &notice.audit_checkpoints {
+            let parsed = qaward_kit::audit::Checkpoint::parse(&c.text).unwrap();
+            assert_eq!(
+                (parsed.size as i64, hex::encode(parsed.root)),
+                (c.size, c.root.clone()),
+                "{label}"
+            );
+        }
         // the public reads it.
         let public = w.keys.token("citizen-1", Role::Public);
         let read = w

@@ -33,16 +33,18 @@ pub fn checkpoint_pb(c: &Checkpoint) -> common::AuditCheckpoint {
     }
 }
 
-/// The latest signed checkpoint of `service`'s log.
-pub async fn checkpoint(db: &Database, service: &str) -> Result<common::AuditCheckpoint> {
+/// A signed checkpoint of `service`'s log as it is now: the latest, or a new one when the log
+/// grew since (so at most one per growth, however often it is asked for).
+pub async fn checkpoint(
+    db: &Database,
+    ctx: &ServiceContext,
+    service: &str,
+) -> Result<common::AuditCheckpoint> {
+    sequence_all(db).await?;
     let mut conn = db.pool().acquire().await?;
-    match log::latest_checkpoint(&mut conn).await? {
-        Some((c, _)) => Ok(checkpoint_pb(&c)),
-        None => Err(Error::not_found(format!(
-            "{} checkpoint",
-            log::origin(service)
-        ))),
-    }
+    let size = log::size(&mut conn).await?;
+    drop(conn);
+    Ok(checkpoint_pb(&covering(db, ctx, service, size).await?))
 }
 
 /// The latest checkpoint if it covers `size` records, else a new one.

@@ -114,7 +114,7 @@ impl NotificationService for NotificationsApi {
         &self,
         _r: Request<common::GetAuditCheckpointRequest>,
     ) -> Answer<common::AuditCheckpoint> {
-        reply(qaward_kit::audit::api::checkpoint(&self.db, crate::KIND.as_str()).await)
+        reply(qaward_kit::audit::api::checkpoint(&self.db, &self.ctx, crate::KIND.as_str()).await)
     }
 
     async fn prove_audit_records(
