@@ -31,7 +31,8 @@ fn field_kind(m: &MessageDescriptor, name: &str) -> Option<Kind> {
     m.get_field_by_name(name).map(|f| f.kind())
 }
 
-const READ_VERBS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export"];
+// "Prove": an audit log proof reads the log (and at most signs a checkpoint of what is there).
+const READ_VERBS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export", "Prove"];
 
 fn is_read(method: &MethodDescriptor) -> bool {
     READ_VERBS.iter().any(|v| method.name().starts_with(v))
