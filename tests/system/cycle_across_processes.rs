@@ -33,9 +33,28 @@ impl Account {
     }
 }
 
+/// The province's deployment: every service connects as its own role, which may only append to
+/// its audit log; the schemas' owner migrates and grants (issue 22, item 3).
 pub async fn cluster() -> Option<Cluster> {
-    let url = qaward_kit::testing::fresh_postgres_database().await?;
-    Some(Cluster::start(&url, &[]).await)
+    use sqlx::Executor;
+    let owner = qaward_kit::testing::fresh_postgres_database().await?;
+    let role = format!(
+        "qaward_svc_{}",
+        owner
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .trim_start_matches("qaward_t_")
+    );
+    let admin = sqlx::AnyPool::connect(&owner).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+        .await
+        .unwrap();
+    admin.close().await;
+    let (scheme, rest) = owner.split_once("://").unwrap();
+    let service = format!("{scheme}://{role}@{}", rest.split_once('@').unwrap().1);
+    Some(Cluster::start(&service, &[("QAWARD_DATABASE_OWNER_URL", &owner)]).await)
 }
 
 pub async fn walk(c: &Cluster, http: bool, plan: Plan) -> (Walk, Account) {

@@ -293,6 +293,8 @@ impl Cluster {
                 let out = qaward(&["audit", "verify", "--target", target])
                     .args(["--database-url", &self.database_url, "--data-dir"])
                     .arg(self.data_dir.path())
+                    // The cluster's settings, the owner's URL among them.
+                    .envs(self.env.iter().cloned())
                     .output()
                     .unwrap();
                 let said = String::from_utf8_lossy(&out.stdout).to_string();

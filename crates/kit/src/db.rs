@@ -51,6 +51,15 @@ impl Migrations {
     };
 }
 
+/// The user a `postgres://user[:password]@host/…` URL names, if it is a plain role name.
+fn url_user(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let (auth, _) = rest.split_once('@')?;
+    let user = auth.split(':').next()?;
+    (!user.is_empty() && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| user.to_string())
+}
+
 /// Why a database could not be opened or migrated; one line for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -95,7 +104,18 @@ impl Database {
         migrations: &Migrations,
     ) -> Result<Database, DbError> {
         let max = config.server.database_max_connections;
-        let db = if config.uses_postgres() {
+        let owner = config.database_owner_url.expose();
+        // Issue 22, item 3: with an owner URL the service runs as a role that may only append
+        // to its audit log; the owner migrates and grants.
+        let separate = config.uses_postgres() && !owner.is_empty();
+        if separate && config.server.migrate_on_start {
+            Database::migrate_as_owner(owner, config.database_url.expose(), service, migrations)
+                .await?;
+        }
+        let db = if separate {
+            Database::connect_postgres_schema(config.database_url.expose(), service, max, false)
+                .await?
+        } else if config.uses_postgres() {
             Database::connect_postgres(config.database_url.expose(), service, max).await?
         } else {
             Database::connect_sqlite(&config.data_dir.join(format!("{service}.db")), service, max)
@@ -103,7 +123,9 @@ impl Database {
         };
         db.observe_pool(service);
         if config.server.migrate_on_start {
-            db.migrate(service, migrations).await?;
+            if !separate {
+                db.migrate(service, migrations).await?;
+            }
             crate::identities::qualify_stored(&db, service, &config.auth.issuer)
                 .await
                 .map_err(|e| DbError::Migrate {
@@ -243,12 +265,71 @@ impl Database {
         })
     }
 
+    /// Runs `service`'s migrations as the schema's owner (`owner_url`) and grants the role of
+    /// `service_url` what the service needs: reading and writing its tables, but on the audit
+    /// log only appending (issue 22, item 3). Not being the owner, that role can neither drop
+    /// the log's triggers nor alter, empty or truncate its tables.
+    pub async fn migrate_as_owner(
+        owner_url: &str,
+        service_url: &str,
+        service: &str,
+        migrations: &Migrations,
+    ) -> Result<(), DbError> {
+        let role = url_user(service_url).ok_or_else(|| {
+            DbError::BadUrl("database_url names no user (postgres://user@host/db)".to_string())
+        })?;
+        let owner = Database::connect_postgres(owner_url, service, 1).await?;
+        owner.migrate(service, migrations).await?;
+        let grants = [
+            format!("GRANT USAGE ON SCHEMA \"{service}\" TO \"{role}\""),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{service}\" TO \"{role}\""
+            ),
+            format!(
+                "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"{service}\" TO \"{role}\""
+            ),
+            // What migrations alone change.
+            format!("REVOKE INSERT, UPDATE, DELETE ON _sqlx_migrations FROM \"{role}\""),
+            // The log: appended to, never changed. The head only moves (its trigger says
+            // forward); a pending record leaves only into the trail (its trigger checks).
+            format!(
+                "REVOKE UPDATE, DELETE ON audit_log, audit_tree, audit_checkpoints FROM \"{role}\""
+            ),
+            format!("REVOKE INSERT, DELETE ON audit_head FROM \"{role}\""),
+            format!("REVOKE UPDATE ON audit_pending FROM \"{role}\""),
+        ];
+        let migrate_err = |e: sqlx::Error| DbError::Migrate {
+            service: service.to_string(),
+            message: format!("granting the service's role {role}: {e}"),
+        };
+        for g in grants {
+            owner
+                .pool
+                .execute(sqlx::AssertSqlSafe(g))
+                .await
+                .map_err(migrate_err)?;
+        }
+        owner.pool.close().await;
+        Ok(())
+    }
+
     /// Connects to PostgreSQL, creating the service's schema if needed and selecting it on
     /// every connection.
     pub async fn connect_postgres(
         url: &str,
         schema: &str,
         max_connections: u32,
+    ) -> Result<Database, DbError> {
+        Database::connect_postgres_schema(url, schema, max_connections, true).await
+    }
+
+    /// As [`Database::connect_postgres`]; a role that is not the owner (`create: false`) needs
+    /// the schema to exist already.
+    async fn connect_postgres_schema(
+        url: &str,
+        schema: &str,
+        max_connections: u32,
+        create: bool,
     ) -> Result<Database, DbError> {
         sqlx::any::install_default_drivers();
         if !schema
@@ -266,7 +347,7 @@ impl Database {
             source,
         };
         let base = AnyConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(e.to_string()))?;
-        {
+        if create {
             let setup = AnyPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(10))

@@ -32,7 +32,9 @@ fn field_kind(m: &MessageDescriptor, name: &str) -> Option<Kind> {
 }
 
 // "Prove": an audit log proof reads the log (and at most signs a checkpoint of what is there).
-const READ_VERBS: &[&str] = &["Get", "List", "Check", "Verify", "Compute", "Export", "Prove"];
+const READ_VERBS: &[&str] = &[
+    "Get", "List", "Check", "Verify", "Compute", "Export", "Prove",
+];
 
 fn is_read(method: &MethodDescriptor) -> bool {
     READ_VERBS.iter().any(|v| method.name().starts_with(v))

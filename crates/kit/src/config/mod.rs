@@ -47,6 +47,7 @@ const ENV_NOT_CONFIG: &[&str] = &[
 /// (container secrets), its trailing newline dropped.
 pub const SECRET_SETTINGS: &[&str] = &[
     "DATABASE_URL",
+    "DATABASE_OWNER_URL",
     "BLOBS__S3__SECRET_ACCESS_KEY",
     "NOTIFICATIONS__SMTP__PASSWORD",
     "NOTIFICATIONS__WEBHOOK__SECRET",
@@ -90,6 +91,12 @@ pub struct Config {
     /// Empty: one SQLite file per service under `data_dir`. `postgres://…`: one PostgreSQL
     /// database, one schema per service. May carry a password, so it is a secret.
     pub database_url: Secret<String>,
+    /// PostgreSQL only, optional: the schemas' owner, which runs the migrations (at start, or
+    /// `qaward migrate`) and grants `database_url`'s role what a service needs — and on the
+    /// audit log only to append (issue 22, item 3). The service itself then connects as that
+    /// role, which cannot alter, empty or rewrite the log. Empty: the service's own role owns
+    /// its schema (one machine).
+    pub database_owner_url: Secret<String>,
     /// Holiday years beyond those built in (2024-2026), in the form of
     /// `crates/kit/data/cn-calendar.toml`; loaded at start, no release needed.
     pub calendar_file: Option<PathBuf>,
@@ -187,6 +194,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("qaward-data"),
             database_url: Secret::default(),
+            database_owner_url: Secret::default(),
             calendar_file: None,
             listen: Listen::default(),
             upstreams: Upstreams::default(),
@@ -352,6 +360,16 @@ impl Config {
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(ConfigError::Invalid(
                 "database_url must be a postgres:// URL; leave it empty for SQLite files under data_dir"
+                    .to_string(),
+            ));
+        }
+        let owner = self.database_owner_url.expose();
+        if !(owner.is_empty()
+            || owner.starts_with("postgres://")
+            || owner.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "database_owner_url must be a postgres:// URL (it applies beside a postgres:// database_url)"
                     .to_string(),
             ));
         }

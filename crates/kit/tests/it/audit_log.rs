@@ -449,3 +449,85 @@ async fn a_forged_or_forked_checkpoint_and_a_rewritten_tree_are_found() {
         );
     }
 }
+
+/// What the owner of a schema can do to its log, and a service running as its own role
+/// (`database_owner_url` set: the owner migrates and grants) cannot (PostgreSQL only).
+#[tokio::test]
+async fn a_service_running_as_its_own_role_may_append_to_its_log_and_nothing_more() {
+    use qaward_kit::config::{Config, Secret};
+    use sqlx::Executor;
+    let Some(owner_url) = qaward_kit::testing::fresh_postgres_database().await else {
+        return;
+    };
+    let role = format!("qaward_rt_{}", &hex::encode(rand_bytes())[..12]);
+    let admin = sqlx::AnyPool::connect(&owner_url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+        .await
+        .unwrap();
+    let (scheme, rest) = owner_url.split_once("://").unwrap();
+    let service_url = format!("{scheme}://{role}@{}", rest.split_once('@').unwrap().1);
+    let config = Config {
+        database_url: Secret::new(service_url),
+        database_owner_url: Secret::new(owner_url.clone()),
+        ..Config::default()
+    };
+    let db = Database::open(&config, "audited", &qaward_kit::testing::no_migrations())
+        .await
+        .unwrap();
+    // The service's own work goes on: changes append, the sequencer chains and extends the
+    // tree, checkpoints are signed and stored, the trail verifies.
+    append(&db, 1, 6).await;
+    let c = log::take_checkpoint(&db, &key(), ORIGIN, "schedule", now())
+        .await
+        .unwrap();
+    assert_eq!(c.size, 6);
+    assert!(matches!(
+        audit::verify(&db).await.unwrap(),
+        audit::Verdict::Intact { rows: 6, .. }
+    ));
+    assert!(check(&db, Some(&c)).await.sound());
+    // Everything that would rewrite, empty or unguard the log is refused to its role.
+    for sql in [
+        "UPDATE audit_log SET reason = 'R-99' WHERE seq = 2",
+        "DELETE FROM audit_log WHERE seq = 6",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER USER",
+        "DROP TRIGGER audit_log_no_change ON audit_log",
+        "UPDATE audit_tree SET hash = 'x'",
+        "DELETE FROM audit_checkpoints",
+        "TRUNCATE audit_checkpoints",
+        "DELETE FROM audit_head",
+        "UPDATE audit_pending SET reason = 'x'",
+        "DELETE FROM _sqlx_migrations",
+    ] {
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(db.pool())
+            .await;
+        assert!(r.is_err(), "the service's role may: {sql}");
+    }
+    // The owner could (which is why the service must not be it).
+    let owner = Database::connect_postgres(&owner_url, "audited", 1)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        .execute(owner.pool())
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER")
+        .execute(owner.pool())
+        .await
+        .unwrap();
+    drop(db);
+    owner.pool().close().await;
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!("DROP OWNED BY {role}")))
+        .await;
+    admin.close().await;
+}
+
+fn rand_bytes() -> [u8; 8] {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    b
+}
