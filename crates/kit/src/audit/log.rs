@@ -126,8 +126,9 @@ pub async fn consistency(conn: &mut Conn, first: u64, second: u64) -> Result<Opt
     .await
 }
 
-/// Appends `leaves` to the stored tree of `size` leaves, writing every node they complete.
-pub(crate) async fn extend(conn: &mut Conn, size: u64, leaves: &[Hash]) -> Result<()> {
+/// Appends `leaves` to the stored tree of `size` leaves, writing every node they complete: the
+/// sequencer's step (with the rows it chains), and the benchmark's synthetic logs.
+pub async fn extend(conn: &mut Conn, size: u64, leaves: &[Hash]) -> Result<()> {
     let edge = merkle::frontier(size);
     let stored = fetch(conn, &edge).await?;
     let mut frontier = edge
