@@ -229,8 +229,12 @@ pub async fn reseal(
     Ok(total)
 }
 
-/// Re-seals the service's columns in the background at start; a failed run is tried again an
-/// hour later (the key file changes only with a restart, so one complete run is enough).
+/// Passes in a row that find nothing to re-seal before the next pass waits an hour.
+const QUIET_PASSES: u32 = 5;
+
+/// Re-seals the service's columns in the background from its start: passes every 2 s until
+/// five in a row find nothing (a value copied from one sealed under the older key can arrive
+/// after the first), then hourly; a failed pass is tried again an hour later.
 pub fn spawn(
     db: Database,
     ctx: &crate::server::ServiceContext,
@@ -243,8 +247,12 @@ pub fn spawn(
         ctx.config.auth.issuer.clone(),
     );
     tokio::spawn(async move {
+        // A value sealed under an older key can still arrive after a pass: a delivery made
+        // from a message sealed before the rotation copies its text into the inbox. So passes
+        // repeat every few seconds until several in a row find nothing, then every hour.
+        let mut quiet = 0;
         loop {
-            match reseal(&db, &keys, service, &issuer, clock.now(), columns, 500).await {
+            let wait = match reseal(&db, &keys, service, &issuer, clock.now(), columns, 500).await {
                 Ok(r) => {
                     if r.resealed > 0 {
                         tracing::info!(
@@ -261,13 +269,19 @@ pub fn spawn(
                             "sealed values that do not open with the key file; left as they are"
                         );
                     }
-                    return;
+                    quiet = if r.resealed > 0 { 0 } else { quiet + 1 };
+                    if quiet >= QUIET_PASSES {
+                        std::time::Duration::from_secs(3_600)
+                    } else {
+                        std::time::Duration::from_secs(2)
+                    }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, service, "re-sealing failed; tried again in an hour")
+                    tracing::warn!(error = %e, service, "re-sealing failed; tried again in an hour");
+                    std::time::Duration::from_secs(3_600)
                 }
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+            };
+            tokio::time::sleep(wait).await;
         }
     });
 }

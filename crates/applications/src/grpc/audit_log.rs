@@ -23,6 +23,39 @@ use super::{
 };
 use crate::{KIND, store};
 
+/// The decision a release of review results is (its audit record's resource).
+pub(super) fn release_decision(
+    r: &qaward_proto::qaward::applications::v1::ReleaseReviewStageRequest,
+) -> String {
+    let stage = qaward_proto::qaward::applications::v1::ReviewStage::try_from(r.stage)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("REVIEW_STAGE_")
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    format!("{}/stages/{stage}", r.cycle)
+}
+
+/// The decision an award is.
+pub(super) fn award_decision(cycle: &str) -> String {
+    format!("{cycle}/award")
+}
+
+/// The checkpoints kept with `decision`, if it has been published (read only).
+pub(super) async fn kept_checkpoints(
+    conn: &mut qaward_kit::db::Conn,
+    decision: &str,
+) -> Result<Vec<common::AuditCheckpoint>> {
+    Ok(store::decision_checkpoints(conn, decision)
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| Checkpoint::parse(t).ok())
+        .map(|c| api::checkpoint_pb(&c))
+        .collect())
+}
+
 /// How long a decision waits for another service's checkpoint before printing without it.
 const OTHERS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 

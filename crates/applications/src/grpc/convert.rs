@@ -321,6 +321,7 @@ pub(crate) fn cycle_pb(c: &CycleRow) -> pb::Cycle {
         state: cycle_state_pb(c.state) as i32,
         approval_document: c.approval_document.clone(),
         approval_date: parse_iso_date(&c.approval_date).map(date_to_pb),
+        award_audit_checkpoints: Vec::new(),
     }
 }
 

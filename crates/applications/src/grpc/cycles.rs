@@ -169,7 +169,13 @@ impl ApplicationsApi {
         let run = async {
             let (p, y) = cycle_id(&request.get_ref().name, "name")?;
             let mut conn = self.db.pool().acquire().await?;
-            Ok(cycle_pb(&store::get_cycle(&mut conn, &p, y).await?))
+            let mut cycle = cycle_pb(&store::get_cycle(&mut conn, &p, y).await?);
+            cycle.award_audit_checkpoints = super::audit_log::kept_checkpoints(
+                &mut conn,
+                &super::audit_log::award_decision(&cycle.name),
+            )
+            .await?;
+            Ok(cycle)
         };
         run.await.map(Response::new).map_err(Error::into_status)
     }

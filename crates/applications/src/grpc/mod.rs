@@ -429,7 +429,16 @@ impl ApplicationService for ApplicationsApi {
         request: Request<pb::ReleaseReviewStageRequest>,
     ) -> Result<Response<pb::ReleaseReviewStageResponse>, Status> {
         let (c, r) = Caller::and_message(request)?;
-        reply(self.review_release(&c, r).await)
+        let decision = audit_log::release_decision(&r);
+        reply(
+            async {
+                let mut released = self.review_release(&c, r).await?;
+                // Issue 22, item 3: the R-13 results name a checkpoint that includes them.
+                released.audit_checkpoints = self.decision_checkpoints(&c, &decision).await?;
+                Ok(released)
+            }
+            .await,
+        )
     }
 
     async fn stop_site_visit(
@@ -533,7 +542,16 @@ impl ApplicationService for ApplicationsApi {
         request: Request<pb::RecordApprovalRequest>,
     ) -> Result<Response<pb::Cycle>, Status> {
         let (c, r) = Caller::and_message(request)?;
-        reply(self.selection_approve(&c, r).await)
+        let decision = audit_log::award_decision(&r.name);
+        reply(
+            async {
+                let mut cycle = self.selection_approve(&c, r).await?;
+                // Issue 22, item 3: the award names a checkpoint that includes it.
+                cycle.award_audit_checkpoints = self.decision_checkpoints(&c, &decision).await?;
+                Ok(cycle)
+            }
+            .await,
+        )
     }
 
     async fn file_report(

@@ -121,6 +121,7 @@ impl ApplicationsApi {
             }
             let response = pb::ReleaseReviewStageResponse {
                 applications: moved,
+                audit_checkpoints: Vec::new(),
             };
             let record = AuditRecord::by(
                 c,

@@ -108,7 +108,31 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         for x in all {
             consensus(&mut w, &m, assignment_of(&m, x), 70).await;
         }
-        release(&mut w, pb::ReviewStage::Materials).await.unwrap();
+        let released = release(&mut w, pb::ReviewStage::Materials).await.unwrap();
+        // Issue 22, item 3: the R-13 results name a checkpoint of the applications log that
+        // includes their release record.
+        let own = &released.audit_checkpoints[0];
+        assert_eq!(own.origin, "qaward/applications", "{label}");
+        let recorded = w
+            .apps
+            .prove_audit_records(as_(
+                &office,
+                qaward_proto::qaward::common::v1::ProveAuditRecordsRequest {
+                    resource: format!("{CYCLE}/stages/materials"),
+                    seq: 0,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            recorded
+                .records
+                .iter()
+                .any(|r| r.action == "review_stage.release" && r.seq <= own.size),
+            "{label}: {:?}",
+            recorded.records
+        );
         let panel = group(&mut w, pb::ReviewStage::Defence, &all, (15, 16), "d-1").await;
         // Art. 16(4), R-14: the defence is scored on the hearing's days (15-16 July), not on
         // 1 July; the field of the refusal names the panel's days.
@@ -677,6 +701,28 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             .into_inner();
         assert_eq!(approved.state, pb::CycleState::Approved as i32, "{label}");
         assert_eq!(approved.approval_document, "云阳府发〔2026〕18号");
+        // Issue 22, item 3: the award names the audit checkpoints, the applications' first
+        // (which includes the approval), and reading the cycle prints the same.
+        let origins: Vec<&str> = approved
+            .award_audit_checkpoints
+            .iter()
+            .map(|c| c.origin.as_str())
+            .collect();
+        assert_eq!(
+            origins[..3],
+            ["qaward/applications", "qaward/reviewers", "qaward/scoring"],
+            "{label}"
+        );
+        let read = w
+            .apps
+            .get_cycle(as_(&office, pb::GetCycleRequest { name: CYCLE.into() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            read.award_audit_checkpoints, approved.award_audit_checkpoints,
+            "{label}"
+        );
         let winner = get(&mut w, &office, &a).await.unwrap();
         assert_eq!(
             winner.stage,
