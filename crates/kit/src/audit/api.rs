@@ -218,3 +218,35 @@ pub async fn prove_consistency(
         proof: proof.iter().map(hex::encode).collect(),
     })
 }
+
+/// A service's audit log as its three RPCs answer it, for a service whose office and
+/// supervisor reach the records of their own programme (every service but the applications,
+/// which also lets an enterprise reach its own applications').
+pub struct Log<'a> {
+    pub db: &'a Database,
+    pub ctx: &'a ServiceContext,
+    pub service: &'a str,
+}
+
+impl Log<'_> {
+    pub async fn checkpoint(&self) -> Result<common::AuditCheckpoint> {
+        checkpoint(self.db, self.ctx, self.service).await
+    }
+
+    pub async fn prove_records_of_programme(
+        &self,
+        caller: &Caller,
+        r: &common::ProveAuditRecordsRequest,
+    ) -> Result<common::AuditRecordProofs> {
+        let wanted = Wanted::try_from(r)?;
+        let may = |resource: &str| of_programme(caller, resource);
+        prove_records(self.db, self.ctx, self.service, &wanted, &may).await
+    }
+
+    pub async fn prove_consistency(
+        &self,
+        r: &common::ProveAuditConsistencyRequest,
+    ) -> Result<common::AuditConsistencyProof> {
+        prove_consistency(self.db, self.ctx, self.service, r).await
+    }
+}

@@ -145,13 +145,24 @@ fn self_or(c: &Caller, reviewer: &str, roles: &[Role]) -> Result<bool> {
     Ok(false)
 }
 
+impl ReviewersApi {
+    /// This service's audit log as its RPCs answer it (issue 22, item 3).
+    fn audit_log(&self) -> qaward_kit::audit::api::Log<'_> {
+        qaward_kit::audit::api::Log {
+            db: &self.db,
+            ctx: &self.ctx,
+            service: crate::KIND.as_str(),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ReviewerService for ReviewersApi {
     async fn get_audit_checkpoint(
         &self,
         _r: Request<common::GetAuditCheckpointRequest>,
     ) -> Answer<common::AuditCheckpoint> {
-        reply(qaward_kit::audit::api::checkpoint(&self.db, &self.ctx, crate::KIND.as_str()).await)
+        reply(self.audit_log().checkpoint().await)
     }
 
     async fn prove_audit_records(
@@ -159,37 +170,14 @@ impl ReviewerService for ReviewersApi {
         r: Request<common::ProveAuditRecordsRequest>,
     ) -> Answer<common::AuditRecordProofs> {
         let (c, r) = Caller::and_message(r)?;
-        reply(
-            async {
-                let wanted = qaward_kit::audit::api::Wanted::try_from(&r)?;
-                let may = |resource: &str| qaward_kit::audit::api::of_programme(&c, resource);
-                qaward_kit::audit::api::prove_records(
-                    &self.db,
-                    &self.ctx,
-                    crate::KIND.as_str(),
-                    &wanted,
-                    &may,
-                )
-                .await
-            }
-            .await,
-        )
+        reply(self.audit_log().prove_records_of_programme(&c, &r).await)
     }
 
     async fn prove_audit_consistency(
         &self,
         r: Request<common::ProveAuditConsistencyRequest>,
     ) -> Answer<common::AuditConsistencyProof> {
-        let r = r.into_inner();
-        reply(
-            qaward_kit::audit::api::prove_consistency(
-                &self.db,
-                &self.ctx,
-                crate::KIND.as_str(),
-                &r,
-            )
-            .await,
-        )
+        reply(self.audit_log().prove_consistency(r.get_ref()).await)
     }
 
     async fn create_programme(

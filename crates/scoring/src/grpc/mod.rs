@@ -96,13 +96,24 @@ fn staff_of(c: &Caller, cycle: &str) -> bool {
         && c.programme_id() == Some(names::programme_of(cycle))
 }
 
+impl ScoringApi {
+    /// This service's audit log as its RPCs answer it (issue 22, item 3).
+    fn audit_log(&self) -> qaward_kit::audit::api::Log<'_> {
+        qaward_kit::audit::api::Log {
+            db: &self.db,
+            ctx: &self.ctx,
+            service: crate::KIND.as_str(),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
     async fn get_audit_checkpoint(
         &self,
         _r: Request<common::GetAuditCheckpointRequest>,
     ) -> Answer<common::AuditCheckpoint> {
-        reply(qaward_kit::audit::api::checkpoint(&self.db, &self.ctx, crate::KIND.as_str()).await)
+        reply(self.audit_log().checkpoint().await)
     }
 
     async fn prove_audit_records(
@@ -110,37 +121,14 @@ impl ScoringService for ScoringApi {
         r: Request<common::ProveAuditRecordsRequest>,
     ) -> Answer<common::AuditRecordProofs> {
         let (c, r) = Caller::and_message(r)?;
-        reply(
-            async {
-                let wanted = qaward_kit::audit::api::Wanted::try_from(&r)?;
-                let may = |resource: &str| qaward_kit::audit::api::of_programme(&c, resource);
-                qaward_kit::audit::api::prove_records(
-                    &self.db,
-                    &self.ctx,
-                    crate::KIND.as_str(),
-                    &wanted,
-                    &may,
-                )
-                .await
-            }
-            .await,
-        )
+        reply(self.audit_log().prove_records_of_programme(&c, &r).await)
     }
 
     async fn prove_audit_consistency(
         &self,
         r: Request<common::ProveAuditConsistencyRequest>,
     ) -> Answer<common::AuditConsistencyProof> {
-        let r = r.into_inner();
-        reply(
-            qaward_kit::audit::api::prove_consistency(
-                &self.db,
-                &self.ctx,
-                crate::KIND.as_str(),
-                &r,
-            )
-            .await,
-        )
+        reply(self.audit_log().prove_consistency(r.get_ref()).await)
     }
 
     async fn create_rubric(&self, r: Request<pb::CreateRubricRequest>) -> Answer<pb::Rubric> {
