@@ -389,4 +389,18 @@ fn only_the_applications_service_holds_the_services_key_and_no_container_the_sig
         !secrets.contains("SERVICE_TOKEN"),
         "no long-lived service token"
     );
+    // Issue 22: the audit checkpoint key goes to the four services, not to the gateway, which
+    // keeps no log and signs nothing.
+    let every = std::fs::read_to_string(production.join("tls-and-keys.yaml")).unwrap();
+    assert!(
+        !every.contains("qaward-audit-key"),
+        "the key patch of every Deployment"
+    );
+    let kustomization = std::fs::read_to_string(production.join("kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.contains(
+            "labelSelector: app.kubernetes.io/name=qaward,app.kubernetes.io/component!=gateway\n    path: audit-key.yaml"
+        ),
+        "{kustomization}"
+    );
 }
