@@ -94,12 +94,9 @@ impl ApplicationsApi {
         decision: &str,
     ) -> Result<Vec<common::AuditCheckpoint>> {
         let mut conn = self.db().pool().acquire().await?;
-        if let Some(texts) = store::decision_checkpoints(&mut conn, decision).await? {
-            return Ok(texts
-                .iter()
-                .filter_map(|t| Checkpoint::parse(t).ok())
-                .map(|c| api::checkpoint_pb(&c))
-                .collect());
+        let kept = kept_checkpoints(&mut conn, decision).await?;
+        if !kept.is_empty() {
+            return Ok(kept);
         }
         drop(conn);
         let now = self.now();
@@ -158,13 +155,6 @@ impl ApplicationsApi {
         )
         .await?;
         // A concurrent first call may have kept its own: what is kept is what is printed.
-        let kept = store::decision_checkpoints(&mut conn, decision)
-            .await?
-            .unwrap_or_default();
-        Ok(kept
-            .iter()
-            .filter_map(|t| Checkpoint::parse(t).ok())
-            .map(|c| api::checkpoint_pb(&c))
-            .collect())
+        kept_checkpoints(&mut conn, decision).await
     }
 }

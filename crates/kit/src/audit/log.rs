@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{GENESIS, Problem, row_hash};
+use super::GENESIS;
 use crate::{
     Error, Result,
     db::Conn,
@@ -191,21 +191,10 @@ pub(crate) async fn catch_up(conn: &mut Conn, mut size: u64, head: i64) -> Resul
         .await?;
         let mut leaves = Vec::with_capacity(rows.len());
         for row in &rows {
-            let seq: i64 = row.try_get("seq")?;
             let entry = super::entry_of(row)?;
             let detail: String = row.try_get("detail")?;
-            let problem = if seq != size as i64 + leaves.len() as i64 + 1 {
-                Some(Problem::Missing)
-            } else if row_hash(&entry.prev_hash, entry.at_micros, &entry.record, &detail)
-                != entry.hash
-            {
-                Some(Problem::Modified)
-            } else if entry.prev_hash != prev {
-                Some(Problem::OutOfOrder)
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
+            let expected = size as i64 + leaves.len() as i64 + 1;
+            if let Some((seq, problem)) = super::link_problem(expected, &prev, &entry, &detail) {
                 return Err(Error::new(
                     crate::error::ErrorCode::FailedPrecondition,
                     "AUDIT_TRAIL_BROKEN",
@@ -214,6 +203,7 @@ pub(crate) async fn catch_up(conn: &mut Conn, mut size: u64, head: i64) -> Resul
                     ),
                 ));
             }
+            let seq = entry.seq;
             leaves.push(leaf(seq, &entry.hash));
             prev = entry.hash;
         }

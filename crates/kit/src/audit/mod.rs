@@ -472,6 +472,25 @@ pub(crate) fn entry_of(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     })
 }
 
+/// How the row `entry` (its `detail` as stored) breaks the chain, when `expected` is the seq it
+/// should have and `prev` the hash of the row before it: the seq to name and the problem.
+pub(crate) fn link_problem(
+    expected: i64,
+    prev: &str,
+    entry: &AuditEntry,
+    detail: &str,
+) -> Option<(i64, Problem)> {
+    if entry.seq != expected {
+        Some((expected, Problem::Missing))
+    } else if row_hash(&entry.prev_hash, entry.at_micros, &entry.record, detail) != entry.hash {
+        Some((entry.seq, Problem::Modified))
+    } else if entry.prev_hash != prev {
+        Some((entry.seq, Problem::OutOfOrder))
+    } else {
+        None
+    }
+}
+
 /// Reads the whole trail and checks every link, after bringing the records committed so far
 /// into it (what the service's sequencer would do within a moment).
 pub async fn verify(db: &Database) -> Result<Verdict> {
@@ -502,38 +521,12 @@ pub async fn verify(db: &Database) -> Result<Verdict> {
     let mut expected_seq = 1i64;
     let mut prev = GENESIS.to_string();
     while let Some(row) = rows.try_next().await? {
-        let seq: i64 = row.try_get("seq")?;
-        if seq != expected_seq {
-            return Ok(Verdict::Broken {
-                seq: expected_seq,
-                problem: Problem::Missing,
-            });
-        }
-        let record = AuditRecord {
-            actor: row.try_get("actor")?,
-            role: row.try_get("role")?,
-            action: row.try_get("action")?,
-            resource: row.try_get("resource")?,
-            reason: row.try_get("reason")?,
-            detail: serde_json::Value::Null,
-        };
+        let entry = entry_of(&row)?;
         let detail: String = row.try_get("detail")?;
-        let at_micros: i64 = row.try_get("at_micros")?;
-        let prev_hash: String = row.try_get("prev_hash")?;
-        let hash: String = row.try_get("hash")?;
-        if row_hash(&prev_hash, at_micros, &record, &detail) != hash {
-            return Ok(Verdict::Broken {
-                seq,
-                problem: Problem::Modified,
-            });
+        if let Some((seq, problem)) = link_problem(expected_seq, &prev, &entry, &detail) {
+            return Ok(Verdict::Broken { seq, problem });
         }
-        if prev_hash != prev {
-            return Ok(Verdict::Broken {
-                seq,
-                problem: Problem::OutOfOrder,
-            });
-        }
-        prev = hash;
+        prev = entry.hash;
         expected_seq += 1;
     }
     let last = expected_seq - 1;

@@ -13,7 +13,6 @@ use super::{
     Checkpoint, GENESIS, Problem, RestoreStatement,
     checkpoint::AuditPublicKey,
     log::{self, leaf},
-    row_hash,
 };
 use crate::{Result, db::Database, merkle};
 
@@ -82,24 +81,10 @@ pub async fn check_log(
             let entry = super::entry_of(&row)?;
             let detail: String = row.try_get("detail")?;
             let expected = leaves.len() as i64 + 1;
-            let problem = if entry.seq != expected {
-                Some(Problem::Missing)
-            } else if row_hash(&entry.prev_hash, entry.at_micros, &entry.record, &detail)
-                != entry.hash
-            {
-                Some(Problem::Modified)
-            } else if entry.prev_hash != prev {
-                Some(Problem::OutOfOrder)
-            } else {
-                None
-            };
-            if let Some(problem) = problem
+            if let Some((seq, problem)) = super::link_problem(expected, &prev, &entry, &detail)
                 && !broken
             {
-                findings.push(Finding::Chain {
-                    seq: entry.seq.min(expected),
-                    problem,
-                });
+                findings.push(Finding::Chain { seq, problem });
                 broken = true;
             }
             if entry.record.action == RESTORE_ACTION {
