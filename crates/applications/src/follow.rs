@@ -14,6 +14,7 @@
 //! redelivered event is answered, not applied, twice.
 
 use prost::Message;
+use qaward_kit::upstream::Upstream;
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
@@ -28,7 +29,6 @@ use qaward_proto::qaward::{
     reviewers::v1::{self as rpb, reviewer_service_client::ReviewerServiceClient},
     scoring::v1::{self as spb, scoring_service_client::ScoringServiceClient},
 };
-use tonic::transport::Channel;
 
 use crate::{
     domain::review::{self, ReviewStage},
@@ -46,7 +46,7 @@ pub const HOLD: &str = "scoring.hold";
 
 /// The reviewers service's feed, read over its API.
 pub struct ReviewersFeed {
-    pub client: ReviewerServiceClient<Channel>,
+    pub client: ReviewerServiceClient<Upstream>,
     pub token: TokenSource,
 }
 
@@ -272,7 +272,7 @@ impl Apply for Consequences {
 
 /// Hands `scoring.*` outbox events to the scoring service on this service's own account.
 pub struct ScoringSink {
-    pub client: ScoringServiceClient<Channel>,
+    pub client: ScoringServiceClient<Upstream>,
     pub token: TokenSource,
 }
 
@@ -365,10 +365,8 @@ pub fn start(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
     use qaward_kit::config::ServiceKind;
     let token = qaward_kit::auth::service_token_source(&ctx.config, crate::KIND.as_str())
         .map_err(|e| format!("the applications service's own token: {e}"))?;
-    let channel = |kind| {
-        qaward_kit::tls::upstream_endpoint(&ctx.config, kind)
-            .map(|e| e.timeout(std::time::Duration::from_secs(30)).connect_lazy())
-    };
+    let channel =
+        |kind| qaward_kit::upstream::connect(ctx, kind, Some(std::time::Duration::from_secs(30)));
     spawn(
         db,
         ctx,
@@ -384,9 +382,9 @@ pub fn start(db: &Database, ctx: &ServiceContext) -> Result<(), String> {
 
 /// The services this one hands work to and follows.
 pub struct Upstreams {
-    pub reviewers: Channel,
-    pub scoring: Channel,
-    pub notifications: Channel,
+    pub reviewers: Upstream,
+    pub scoring: Upstream,
+    pub notifications: Upstream,
 }
 
 /// [`start`] over given channels and token (a test's loopback services).

@@ -10,6 +10,10 @@
 //! (`open_50pct_p50` … `open_80pct_p999`): calls at a fixed rate, latency from the instant each
 //! was due, through the gateway against the same rate to the reviewers service directly.
 //!
+//! Scenario `gateway_in_process`, same run: the same call through a gateway that reaches the
+//! reviewers service in process, as one `qaward serve` does (issue 26, item 1), against the
+//! reviewers service directly.
+//!
 //! Scenario `gateway_http`, same run: the same read as HTTP/JSON on the gateway's HTTP port
 //! (`GET /v1/registry/programmes/yunyang`: route match, transcoding both ways), against the
 //! gRPC call through the gateway. HTTP/1.1 keep-alive connections, one per caller.
@@ -62,13 +66,16 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         clock: Arc::new(qaward_kit::clock::SystemClock),
         randomness: Arc::new(qaward_kit::clock::SeededRandomness::new(1)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
     };
-    let host = qaward_reviewers::start(&ctx)
+    let mut host = qaward_reviewers::start(&ctx)
         .await
         .map_err(|e| e.to_string())?;
+    // The same service as a gateway in the same `qaward serve` calls it (issue 26, item 1).
+    let in_process = host.in_process()?;
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let reviewers_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(host.serve(listener, std::future::pending()));
@@ -77,8 +84,11 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .tcp_nodelay(true)
         .connect_lazy();
-    let mut channels: HashMap<&'static str, Channel> = HashMap::new();
-    channels.insert("qaward.reviewers.v1.ReviewerService", upstream);
+    let mut channels: HashMap<&'static str, qaward_kit::upstream::Upstream> = HashMap::new();
+    channels.insert(
+        "qaward.reviewers.v1.ReviewerService",
+        qaward_kit::upstream::network(upstream),
+    );
     let edge = Arc::new(qaward_gateway::Edge::new(
         &ctx.config,
         ctx.verifier.clone(),
@@ -89,6 +99,18 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let gateway_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(gateway.serve(listener, std::future::pending()));
+    let gateway_here = qaward_gateway::start(
+        &ctx,
+        HashMap::from([("qaward.reviewers.v1.ReviewerService", in_process)]),
+        Arc::new(qaward_gateway::Edge::new(
+            &ctx.config,
+            ctx.verifier.clone(),
+            policy(),
+        )),
+    )?;
+    let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
+    let gateway_here_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(gateway_here.serve(listener, std::future::pending()));
     let listener = bind("127.0.0.1:0".parse().unwrap()).await?;
     let http_addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(qaward_gateway::serve_http(
@@ -117,6 +139,7 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
         .await
         .map_err(|e| format!("create the programme: {e}"))?;
     let through = load::connect(gateway_addr, options.connections).await?;
+    let through_here = load::connect(gateway_here_addr, options.connections).await?;
     let token = Arc::new(office);
     let http_read = {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
@@ -176,22 +199,44 @@ pub async fn run(options: LoadOptions) -> Result<(), String> {
             .await
             .is_ok()
     };
-    let (mut base, mut ours, mut http, mut ceiling) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut base, mut ours, mut http, mut ceiling, mut here) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.rounds.max(1) {
         base.push(load::run(&options, &direct, read.clone()).await);
         ours.push(load::run(&options, &through, read.clone()).await);
+        here.push(load::run(&options, &through_here, read.clone()).await);
         http.push(load::run(&options, &through, http_read.clone()).await);
         ceiling.push(load::run(&options, &bare, echo).await);
     }
     let ceiling = load::LoadResult::merge(ceiling);
     let (base, ours) = (load::LoadResult::merge(base), load::LoadResult::merge(ours));
     let http = load::LoadResult::merge(http);
-    if ours.errors > 0 || base.errors > 0 || http.errors > 0 {
+    let here = load::LoadResult::merge(here);
+    if ours.errors > 0 || base.errors > 0 || http.errors > 0 || here.errors > 0 {
         return Err(format!(
-            "calls failed: through the gateway {}, direct {}, HTTP/JSON {}",
-            ours.errors, base.errors, http.errors
+            "calls failed: through the gateway {}, direct {}, HTTP/JSON {}, in process {}",
+            ours.errors, base.errors, http.errors, here.errors
         ));
+    }
+    // The gateway and the service in one process, the service called in process.
+    for (metric, unit, value, baseline_value) in [
+        ("throughput", "req/s", here.throughput(), base.throughput()),
+        (
+            "p99_latency",
+            "us",
+            here.percentile(99.0),
+            base.percentile(99.0),
+        ),
+    ] {
+        Figure {
+            scenario: "gateway_in_process",
+            metric,
+            unit,
+            value,
+            baseline: "reviewers_direct",
+            baseline_value,
+        }
+        .print();
     }
     Figure {
         scenario: "gateway_vs_ceiling",

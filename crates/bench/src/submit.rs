@@ -124,6 +124,7 @@ pub async fn run(o: SubmitOptions) -> Result<(), String> {
         clock: Arc::new(qaward_kit::clock::SystemClock),
         randomness: Arc::new(qaward_kit::clock::SeededRandomness::new(1)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

@@ -209,24 +209,7 @@ pub fn deadline_exceeded(service: &str, timeout: Duration) -> Status {
     ))
 }
 
-/// `grpc-timeout` as the gRPC HTTP/2 protocol writes it: `TimeoutValue TimeoutUnit`, at most
-/// eight digits.
-pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
-    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
+pub use qaward_kit::upstream::parse_grpc_timeout;
 
 /// `grpc-timeout` for what is left of a deadline, in milliseconds (rounded up, at least 1).
 pub fn grpc_timeout_value(left: Duration) -> String {

@@ -11,8 +11,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use qaward_kit::upstream::Upstream;
 use tokio::net::TcpListener;
-use tonic::{Status, transport::Channel};
+use tonic::Status;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;
 use tracing::Instrument;
@@ -25,7 +26,7 @@ use crate::{
     views::Views,
 };
 
-type Upstreams = Arc<HashMap<&'static str, Channel>>;
+type Upstreams = Arc<HashMap<&'static str, Upstream>>;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -46,7 +47,7 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Serves the HTTP port until `shutdown` resolves.
 pub async fn serve_http(
     listener: TcpListener,
-    channels: HashMap<&'static str, Channel>,
+    channels: HashMap<&'static str, Upstream>,
     edge: Arc<Edge>,
     tls: qaward_kit::config::Tls,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -156,7 +157,10 @@ async fn serve_tls(
 }
 
 /// The HTTP port's routes, over `channels` to the services.
-pub fn router(channels: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Result<Router, String> {
+pub fn router(
+    channels: HashMap<&'static str, Upstream>,
+    edge: Arc<Edge>,
+) -> Result<Router, String> {
     let routes = Routes::from_descriptors(qaward_proto::FILE_DESCRIPTOR_SET)?;
     let openapi = crate::openapi::document(qaward_proto::FILE_DESCRIPTOR_SET, &routes)?;
     // The HTTP edge counts the caller's rate before it calls the views in-process.

@@ -21,12 +21,12 @@ pub mod views;
 
 use std::{collections::HashMap, sync::Arc};
 
+use qaward_kit::upstream::Upstream;
 use qaward_kit::{
     config::ServiceKind,
     server::{ServiceContext, ServiceHost},
 };
 use qaward_proto::qaward::gateway::v1::gateway_service_server::GatewayServiceServer;
-use tonic::transport::Channel;
 
 pub use edge::Edge;
 pub use http_api::{router as http_router, serve_http};
@@ -34,17 +34,17 @@ pub use proxy::Proxy;
 
 pub const KIND: ServiceKind = ServiceKind::Gateway;
 
-/// A lazily connected channel to every service behind the gateway, by gRPC service name.
-pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, Channel>, String> {
-    let mut channels = HashMap::new();
+/// Every service behind the gateway, by gRPC service name: in process when this process
+/// serves it, else a lazily connected channel (`qaward_kit::upstream::connect`).
+pub fn upstreams(ctx: &ServiceContext) -> Result<HashMap<&'static str, Upstream>, String> {
+    let mut upstreams = HashMap::new();
     for kind in ServiceKind::ALL {
         let Some(name) = kind.grpc_service() else {
             continue;
         };
-        let endpoint = qaward_kit::tls::upstream_endpoint(&ctx.config, kind)?;
-        channels.insert(name, endpoint.connect_lazy());
+        upstreams.insert(name, qaward_kit::upstream::connect(ctx, kind, None)?);
     }
-    Ok(channels)
+    Ok(upstreams)
 }
 
 /// The gateway's gRPC server: pass-through to every service, plus its own health and
@@ -52,7 +52,7 @@ pub fn upstream_channels(ctx: &ServiceContext) -> Result<HashMap<&'static str, C
 /// `edge` is shared with the HTTP port, so a caller's rate is counted across both.
 pub fn start(
     ctx: &ServiceContext,
-    channels: HashMap<&'static str, Channel>,
+    channels: HashMap<&'static str, Upstream>,
     edge: Arc<Edge>,
 ) -> Result<ServiceHost, String> {
     let mut names: Vec<&'static str> = channels.keys().copied().collect();

@@ -6,21 +6,22 @@
 
 use std::{collections::HashMap, convert::Infallible, pin::Pin, sync::Arc, task::Poll};
 
-use tonic::{Status, body::Body, transport::Channel};
+use qaward_kit::upstream::Upstream;
+use tonic::{Status, body::Body};
 
 use crate::edge::{Edge, deadline_exceeded, grpc_timeout_value};
 use tower::ServiceExt;
 
 #[derive(Clone)]
 pub struct Proxy {
-    upstreams: Arc<HashMap<&'static str, Channel>>,
+    upstreams: Arc<HashMap<&'static str, Upstream>>,
     edge: Arc<Edge>,
     /// The largest unary request read whole (`server.max_message_bytes` plus framing).
     max_message: usize,
 }
 
 impl Proxy {
-    pub fn new(upstreams: HashMap<&'static str, Channel>, edge: Arc<Edge>) -> Self {
+    pub fn new(upstreams: HashMap<&'static str, Upstream>, edge: Arc<Edge>) -> Self {
         Proxy {
             upstreams: Arc::new(upstreams),
             max_message: edge.max_message_bytes + 5,
@@ -249,7 +250,9 @@ mod tests {
     /// The upstream is a port nobody listens on: an answer other than UNAVAILABLE came from the
     /// gateway itself.
     fn proxy(keys: &qaward_kit::testing::TestKeys) -> Proxy {
-        let nowhere = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let nowhere = qaward_kit::upstream::network(
+            tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+        );
         let mut upstreams = HashMap::new();
         upstreams.insert("qaward.reviewers.v1.ReviewerService", nowhere);
         let read = qaward_kit::policy::ServicePolicy {

@@ -26,15 +26,15 @@ use qaward_proto::qaward::{
 use tonic::{
     Request, Response, Status,
     metadata::{AsciiMetadataValue, MetadataMap},
-    transport::Channel,
 };
 
-use crate::{edge::parse_grpc_timeout, transcode::code_name};
+use crate::transcode::code_name;
+use qaward_kit::upstream::{Upstream, parse_grpc_timeout};
 
 /// The views, over channels to the four services.
 #[derive(Clone)]
 pub struct Views {
-    channels: HashMap<&'static str, Channel>,
+    channels: HashMap<&'static str, Upstream>,
     max_timeout: Duration,
     /// Counts the caller's rate when the views are called over gRPC (the HTTP port has
     /// counted it already when it calls them in-process).
@@ -152,7 +152,7 @@ fn application_of(name: &str) -> Result<(String, String, i64, String), Status> {
 
 impl Views {
     pub fn new(
-        channels: HashMap<&'static str, Channel>,
+        channels: HashMap<&'static str, Upstream>,
         max_timeout: Duration,
         rate: Option<std::sync::Arc<crate::edge::Edge>>,
     ) -> Views {
@@ -174,29 +174,29 @@ impl Views {
         }
     }
 
-    fn channel(&self, service: &str) -> Result<Channel, Status> {
+    fn channel(&self, service: &str) -> Result<Upstream, Status> {
         self.channels
             .get(service)
             .cloned()
             .ok_or_else(|| Status::unavailable(format!("{service} is not behind this gateway")))
     }
 
-    fn applications(&self) -> Result<Applications<Channel>, Status> {
+    fn applications(&self) -> Result<Applications<Upstream>, Status> {
         Ok(Applications::new(
             self.channel("qaward.applications.v1.ApplicationService")?,
         ))
     }
-    fn reviewers(&self) -> Result<Reviewers<Channel>, Status> {
+    fn reviewers(&self) -> Result<Reviewers<Upstream>, Status> {
         Ok(Reviewers::new(
             self.channel("qaward.reviewers.v1.ReviewerService")?,
         ))
     }
-    fn scoring(&self) -> Result<Scoring<Channel>, Status> {
+    fn scoring(&self) -> Result<Scoring<Upstream>, Status> {
         Ok(Scoring::new(
             self.channel("qaward.scoring.v1.ScoringService")?,
         ))
     }
-    fn notifications(&self) -> Result<Notifications<Channel>, Status> {
+    fn notifications(&self) -> Result<Notifications<Upstream>, Status> {
         Ok(Notifications::new(
             self.channel("qaward.notifications.v1.NotificationService")?,
         ))

@@ -67,8 +67,8 @@ fn edge(keys: &TestKeys, rate: u32, burst: u32, origins: &[&str]) -> Arc<Edge> {
     Arc::new(Edge::new(&config, keys.verifier.clone(), policy()))
 }
 
-fn upstreams(channel: Channel) -> HashMap<&'static str, Channel> {
-    HashMap::from([(SERVICE, channel)])
+fn upstreams(channel: Channel) -> HashMap<&'static str, qaward_kit::upstream::Upstream> {
+    HashMap::from([(SERVICE, qaward_kit::upstream::network(channel))])
 }
 
 fn grpc_call(token: &str, extra: &[(&str, &str)]) -> http::Request<axum::body::Body> {

@@ -41,7 +41,7 @@ fn config() -> Config {
 async fn ports(config: &Config, keys: &TestKeys) -> (axum::Router, Proxy) {
     let edge = Arc::new(Edge::new(config, keys.verifier.clone(), policy()));
     let channel = service().await;
-    let upstreams = || HashMap::from([(SERVICE, channel.clone())]);
+    let upstreams = || HashMap::from([(SERVICE, qaward_kit::upstream::network(channel.clone()))]);
     (
         http_router(upstreams(), edge.clone()).unwrap(),
         Proxy::new(upstreams(), edge),

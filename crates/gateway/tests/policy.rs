@@ -11,17 +11,19 @@ use std::sync::Arc;
 
 use qaward_gateway::{Edge, Proxy, http_router, transcode::Routes};
 use qaward_kit::{auth::Role, testing::TestKeys};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic_types::StatusExt;
 use tower::ServiceExt;
 
-fn nowhere() -> HashMap<&'static str, Channel> {
+fn nowhere() -> HashMap<&'static str, qaward_kit::upstream::Upstream> {
     policy()
         .services()
         .map(|s| {
             (
                 s.service.as_str(),
-                Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+                qaward_kit::upstream::network(
+                    Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+                ),
             )
         })
         .collect()

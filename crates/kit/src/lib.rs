@@ -47,5 +47,6 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod upstream;
 
 pub use error::{Error, ErrorCode, Result};

@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
+use crate::upstream::Upstream;
 use prost::Message;
 use qaward_proto::qaward::notifications::v1::{
     CancelRemindersRequest, CreateNotificationRequest, CreateReminderRequest, Notification,
     Reminder, notification_service_client::NotificationServiceClient,
 };
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 use crate::{
     Result,
@@ -87,12 +88,12 @@ pub type TokenSource = Arc<dyn Fn() -> String + Send + Sync>;
 /// Hands outbox notifications to the notifications service.
 #[derive(Clone)]
 pub struct NotifySink {
-    client: NotificationServiceClient<Channel>,
+    client: NotificationServiceClient<Upstream>,
     token: TokenSource,
 }
 
 impl NotifySink {
-    pub fn new(channel: Channel, token: TokenSource) -> Self {
+    pub fn new(channel: Upstream, token: TokenSource) -> Self {
         NotifySink {
             client: NotificationServiceClient::new(channel),
             token,

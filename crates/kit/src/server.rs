@@ -35,6 +35,9 @@ pub struct ServiceContext {
     pub fields: Arc<crate::fields::FieldKeys>,
     /// The key that signs the audit log's checkpoints (issue 22, item 3), outside the database.
     pub audit: Arc<crate::audit::AuditKey>,
+    /// The services this process serves itself, which its other parts call in process
+    /// ([`crate::upstream`]); empty until `qaward serve` offers them.
+    pub in_process: crate::upstream::InProcess,
 }
 
 impl ServiceContext {
@@ -56,6 +59,7 @@ impl ServiceContext {
             verifier,
             randomness: Arc::new(crate::clock::OsRandomness),
             fields: Arc::new(fields),
+            in_process: Default::default(),
         })
     }
 }
@@ -97,16 +101,23 @@ pub struct ServiceHost {
     /// Services reachable here through the fallback, advertised by reflection.
     passed_through: Vec<&'static str>,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    /// The layers every call passes, shared by the listener and the in-process door: one
+    /// trace layer, one shedding semaphore.
+    trace: TraceLayer,
+    shed: ShedLayer,
+    /// The finished routes (services, health, reflection, fallback), once built.
+    built: Option<Routes>,
 }
 
 impl ServiceHost {
     pub fn new(name: impl Into<String>, limits: &ServerLimits, verifier: Arc<Verifier>) -> Self {
+        let name = name.into();
         let health = HealthReporter::new();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
         ServiceHost {
-            name: name.into(),
+            name: name.clone(),
             limits: limits.clone(),
             verifier,
             routes: Routes::builder(),
@@ -116,6 +127,9 @@ impl ServiceHost {
             fallback: None,
             passed_through: Vec::new(),
             tls: None,
+            trace: TraceLayer::for_service(&name),
+            shed: ShedLayer::new(limits.max_concurrent_requests),
+            built: None,
         }
     }
 
@@ -182,24 +196,13 @@ impl ServiceHost {
         self.health.clone()
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then drains: health answers
-    /// NOT_SERVING at once, new connections are refused, in-flight calls get up to the
-    /// configured grace period to finish.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        for name in &self.services {
-            self.health
-                .set_service_status(*name, ServingStatus::Serving)
-                .await;
+    /// The finished routes: the added services, health, reflection (advertising exactly what
+    /// this address answers) and the fallback. Built once; the listener and the in-process
+    /// door serve the same.
+    fn routes(&mut self) -> Result<Routes, String> {
+        if let Some(routes) = &self.built {
+            return Ok(routes.clone());
         }
-        self.health
-            .set_service_status("", ServingStatus::Serving)
-            .await;
-
         // Reflection advertises exactly what this address answers, in both protocol versions:
         // v1, and v1alpha, which grpcio's reflection package and many GUI clients still speak.
         // Each version's builder adds its own reflection contract; `other` is the other's, so
@@ -224,15 +227,54 @@ impl ServiceHost {
             .build_v1alpha()
             .map_err(|e| format!("reflection: {e}"))?;
 
-        let mut routes = self.routes;
+        let mut routes = std::mem::take(&mut self.routes);
         routes
-            .add_service(self.health_service)
+            .add_service(self.health_service.clone())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
         let mut routes = routes.routes();
-        if let Some(fallback) = self.fallback {
+        if let Some(fallback) = self.fallback.take() {
             routes = Routes::from(fallback(routes.into_axum_router()));
         }
+        self.built = Some(routes.clone());
+        Ok(routes)
+    }
+
+    /// The services of this host as another part of the same process calls them
+    /// ([`crate::upstream`]): the routes the listener serves, behind the same layers in the
+    /// same order as tonic's server puts them (the deadline outermost, errors answered as
+    /// statuses, then trace and shedding), the request stripped of the caller's extensions.
+    pub fn in_process(&mut self) -> Result<crate::upstream::Upstream, String> {
+        let routes = self.routes()?;
+        let stack = tower::ServiceBuilder::new()
+            .layer_fn(crate::upstream::AsFromWire)
+            .map_response(|r: http::Response<_>| r.map(tonic::body::Body::new))
+            .layer(tonic::service::RecoverErrorLayer::new())
+            .layer_fn(|s| crate::upstream::Deadline::new(s, Some(self.limits.request_timeout())))
+            .layer(self.trace.clone())
+            .layer(self.shed.clone())
+            .service(routes);
+        Ok(crate::upstream::in_process(stack))
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains: health answers
+    /// NOT_SERVING at once, new connections are refused, in-flight calls get up to the
+    /// configured grace period to finish.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        for name in &self.services {
+            self.health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        self.health
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        let routes = self.routes()?;
 
         let health = self.health.clone();
         let services = self.services.clone();
@@ -258,8 +300,8 @@ impl ServiceHost {
         }
         let server = builder
             .timeout(self.limits.request_timeout())
-            .layer(TraceLayer::for_service(&self.name))
-            .layer(ShedLayer::new(self.limits.max_concurrent_requests))
+            .layer(self.trace.clone())
+            .layer(self.shed.clone())
             .add_routes(routes)
             // TCP_NODELAY on every accepted connection: without it a small response waits
             // for the peer's delayed ACK (~40 ms on Linux) whenever only one call is in flight.

@@ -22,6 +22,15 @@ async fn start_service(kind: ServiceKind, ctx: &ServiceContext) -> Result<Servic
     }
 }
 
+/// The order the parts of one process start in: each after those it calls.
+const STARTS_AFTER: [ServiceKind; 5] = [
+    ServiceKind::Reviewers,
+    ServiceKind::Scoring,
+    ServiceKind::Notifications,
+    ServiceKind::Applications,
+    ServiceKind::Gateway,
+];
+
 pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), String> {
     let mut targets = if targets.is_empty() {
         ServiceKind::ALL.to_vec()
@@ -47,8 +56,10 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
     } else {
         None
     };
-    // Services in this process are reached where they actually listen (port 0 included),
-    // unless the configuration names an upstream.
+    // Services in this process are reached in process (`qaward_kit::upstream`), unless the
+    // configuration names an upstream; their address is where they actually listen (port 0
+    // included).
+    let mut here = Vec::new();
     for (kind, listener) in &listeners {
         let url = local_url(listener.local_addr().map_err(|e| e.to_string())?);
         let slot = match kind {
@@ -60,6 +71,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         };
         if slot.as_deref().is_none_or(str::is_empty) {
             *slot = Some(url);
+            here.push(*kind);
         }
     }
 
@@ -84,22 +96,30 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         }
     };
     let mut hosts = Vec::new();
-    let mut channels = None;
+    let mut upstreams = None;
     let edge = Arc::new(qaward_gateway::Edge::new(
         &ctx.config,
         ctx.verifier.clone(),
         qaward::policy(),
     ));
+    // Each part starts after the services it calls, so it finds them in process: the services
+    // the applications service calls, then it, then the gateway.
+    listeners.sort_by_key(|(kind, _)| STARTS_AFTER.iter().position(|k| k == kind));
     for (kind, listener) in listeners {
         let host = if kind == ServiceKind::Gateway {
-            let c = qaward_gateway::upstream_channels(&ctx)?;
-            channels = Some(c.clone());
-            qaward_gateway::start(&ctx, c, edge.clone())?
+            let u = qaward_gateway::upstreams(&ctx)?;
+            upstreams = Some(u.clone());
+            qaward_gateway::start(&ctx, u, edge.clone())?
         } else {
-            start_service(kind, &ctx).await.map_err(|e| e.to_string())?
+            let mut host = start_service(kind, &ctx).await.map_err(|e| e.to_string())?;
+            if here.contains(&kind) {
+                ctx.in_process.offer(kind, host.in_process()?);
+            }
+            host
         };
         hosts.push((kind, listener, host));
     }
+    hosts.sort_by_key(|(kind, _, _)| ServiceKind::ALL.iter().position(|k| k == kind));
 
     let mut tasks = JoinSet::new();
     for (kind, listener, host) in hosts {
@@ -107,7 +127,7 @@ pub async fn serve(mut config: Config, targets: Vec<ServiceKind>) -> Result<(), 
         println!("listening {} grpc {addr}", kind.as_str());
         tasks.spawn(host.serve(listener, stopped()));
     }
-    if let (Some(listener), Some(channels)) = (http_listener, channels) {
+    if let (Some(listener), Some(channels)) = (http_listener, upstreams) {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("listening gateway http {addr}");
         tasks.spawn(qaward_gateway::serve_http(

@@ -49,6 +49,7 @@ mod revocation;
 mod submission;
 
 use pb::application_service_server::ApplicationService;
+use qaward_kit::upstream::Upstream;
 use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
@@ -64,10 +65,7 @@ use qaward_proto::qaward::{
     reviewers::v1::reviewer_service_client::ReviewerServiceClient,
     scoring::v1::scoring_service_client::ScoringServiceClient,
 };
-use tonic::{
-    Request, Response, Status,
-    transport::{Channel, Endpoint},
-};
+use tonic::{Request, Response, Status};
 
 use crate::blobs::BlobStore;
 
@@ -80,23 +78,24 @@ pub struct ApplicationsApi {
     ctx: ServiceContext,
     blobs: BlobStore,
     calendar: qaward_kit::calendar::Calendar,
-    reviewers: ReviewerServiceClient<Channel>,
-    scoring: ScoringServiceClient<Channel>,
+    reviewers: ReviewerServiceClient<Upstream>,
+    scoring: ScoringServiceClient<Upstream>,
     /// Only for the notifications' audit checkpoint a published decision prints (issue 22);
     /// notices themselves go through the outbox.
-    notifications: NotificationServiceClient<Channel>,
+    notifications: NotificationServiceClient<Upstream>,
 }
 
-/// A lazily connected channel to another service, as the configuration names it; calls fail
-/// with UNAVAILABLE while it is down, and each call has a deadline.
-fn channel_to(ctx: &ServiceContext, kind: ServiceKind) -> Channel {
-    let endpoint = qaward_kit::tls::upstream_endpoint(&ctx.config, kind).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "invalid upstream; calls will fail");
-        Endpoint::from_static("http://127.0.0.1:1")
-    });
-    endpoint
-        .timeout(std::time::Duration::from_secs(30))
-        .connect_lazy()
+/// Another service, in process when this process serves it, else a lazily connected channel
+/// as the configuration names it (calls fail with UNAVAILABLE while it is down); each call has
+/// a deadline.
+fn channel_to(ctx: &ServiceContext, kind: ServiceKind) -> Upstream {
+    qaward_kit::upstream::connect(ctx, kind, Some(std::time::Duration::from_secs(30)))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "invalid upstream; calls will fail");
+            qaward_kit::upstream::network(
+                tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy(),
+            )
+        })
 }
 
 pub(crate) fn caller<T>(r: &Request<T>) -> Result<Caller, Status> {
@@ -125,8 +124,8 @@ impl ApplicationsApi {
         db: Database,
         ctx: ServiceContext,
         blobs: BlobStore,
-        reviewers: Channel,
-        scoring: Channel,
+        reviewers: Upstream,
+        scoring: Upstream,
     ) -> Self {
         // `start` refuses a calendar file that does not load; a test's defaults always do.
         let calendar = ctx.config.calendar().unwrap_or_else(|e| {
@@ -153,15 +152,15 @@ impl ApplicationsApi {
         self.calendar.clone()
     }
 
-    pub(crate) fn reviewers(&self) -> ReviewerServiceClient<Channel> {
+    pub(crate) fn reviewers(&self) -> ReviewerServiceClient<Upstream> {
         self.reviewers.clone()
     }
 
-    pub(crate) fn scoring(&self) -> ScoringServiceClient<Channel> {
+    pub(crate) fn scoring(&self) -> ScoringServiceClient<Upstream> {
         self.scoring.clone()
     }
 
-    pub(crate) fn notifications(&self) -> NotificationServiceClient<Channel> {
+    pub(crate) fn notifications(&self) -> NotificationServiceClient<Upstream> {
         self.notifications.clone()
     }
 

@@ -24,6 +24,7 @@ mod award;
 mod committee;
 mod complaints;
 mod consequences;
+mod in_process;
 mod intake;
 mod recheck;
 mod reviews;
@@ -62,6 +63,7 @@ async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> Running 
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(5)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

@@ -73,8 +73,20 @@ pub(super) struct World {
     pub(super) clock: Arc<ManualClock>,
     /// The gateway's HTTP/JSON port, when the world is reached through it.
     pub(super) http: Option<std::net::SocketAddr>,
+    /// Every service as a gateway reaches it: over loopback (`network`), and in process
+    /// (`in_process`; its applications service reaches the others in process too), for the
+    /// test that holds the two paths to the same answers.
+    pub(super) paths: Paths,
     pub(super) _dirs: Vec<tempfile::TempDir>,
     pub(super) _dbs: Vec<TestDb>,
+}
+
+pub(super) type Upstreams = std::collections::HashMap<&'static str, qaward_kit::upstream::Upstream>;
+
+pub(super) struct Paths {
+    pub(super) network: Upstreams,
+    pub(super) in_process: Upstreams,
+    pub(super) ctx: ServiceContext,
 }
 
 async fn database(label: &str, service: &str, m: &qaward_kit::db::Migrations) -> TestDb {
@@ -111,14 +123,20 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(19)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
     };
     let server = |name: &str| ServiceHost::new(name, &ctx.config.server, ctx.verifier.clone());
 
+    // Each service is served on loopback and kept as its in-process stack: one host, two doors.
+    let both = |mut host: ServiceHost| async move {
+        let local = host.in_process().unwrap();
+        (testing::serve_on_loopback(host).await, local)
+    };
     let rdb = database(backend, "reviewers", &qaward_reviewers::MIGRATIONS).await;
-    let reviewers = testing::serve_on_loopback(server("reviewers").add_service(
+    let (reviewers, reviewers_local) = both(server("reviewers").add_service(
         rpb::reviewer_service_server::ReviewerServiceServer::new(
             qaward_reviewers::ReviewersApi::new(rdb.db.clone(), ctx.clone()),
         ),
@@ -128,7 +146,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
     qaward_scoring::seed_default_rubric(&sdb.db, super::NOW)
         .await
         .unwrap();
-    let scoring = testing::serve_on_loopback(server("scoring").add_service(
+    let (scoring, scoring_local) = both(server("scoring").add_service(
         spb::scoring_service_server::ScoringServiceServer::new(qaward_scoring::ScoringApi::new(
             sdb.db.clone(),
             ctx.clone(),
@@ -139,23 +157,56 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
     let napi = qaward_notifications::service(ndb.db.clone(), &ctx)
         .await
         .unwrap();
-    let notifications = testing::serve_on_loopback(
+    let (notifications, notifications_local) = both(
         server("notifications")
             .add_service(npb::notification_service_server::NotificationServiceServer::new(napi)),
     )
     .await;
-    let apps = testing::serve_on_loopback(server("applications").add_service(
-        pb::application_service_server::ApplicationServiceServer::new(
-            qaward_applications::ApplicationsApi::with_upstreams(
-                apps_db.db.clone(),
-                ctx.clone(),
-                qaward_applications::blobs::BlobStore::from_config(&ctx.config).unwrap(),
-                reviewers.clone(),
-                scoring.clone(),
+    let network = qaward_kit::upstream::network;
+    let applications = |reviewers, scoring| {
+        server("applications").add_service(
+            pb::application_service_server::ApplicationServiceServer::new(
+                qaward_applications::ApplicationsApi::with_upstreams(
+                    apps_db.db.clone(),
+                    ctx.clone(),
+                    qaward_applications::blobs::BlobStore::from_config(&ctx.config).unwrap(),
+                    reviewers,
+                    scoring,
+                ),
             ),
-        ),
+        )
+    };
+    // A second applications service over the same database, reaching the others in process.
+    let apps_local = applications(reviewers_local.clone(), scoring_local.clone())
+        .in_process()
+        .unwrap();
+    let apps = testing::serve_on_loopback(applications(
+        network(reviewers.clone()),
+        network(scoring.clone()),
     ))
     .await;
+    let names = [
+        "qaward.applications.v1.ApplicationService",
+        "qaward.reviewers.v1.ReviewerService",
+        "qaward.scoring.v1.ScoringService",
+        "qaward.notifications.v1.NotificationService",
+    ];
+    let paths = Paths {
+        network: names
+            .into_iter()
+            .zip([&apps, &reviewers, &scoring, &notifications].map(|c| network(c.clone())))
+            .collect(),
+        in_process: names
+            .into_iter()
+            .zip([
+                apps_local,
+                reviewers_local,
+                scoring_local,
+                notifications_local,
+            ])
+            .collect(),
+        ctx: ctx.clone(),
+    };
     // The outbox relays and the follower of the reviewers' events, as the services' `start`
     // runs them, with a service token.
     qaward_reviewers::relay_events(&rdb.db, &ctx);
@@ -164,9 +215,9 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         &apps_db.db,
         &ctx,
         qaward_applications::follow::Upstreams {
-            reviewers: reviewers.clone(),
-            scoring: scoring.clone(),
-            notifications: notifications.clone(),
+            reviewers: network(reviewers.clone()),
+            scoring: network(scoring.clone()),
+            notifications: network(notifications.clone()),
         },
         Arc::new(move || service_token.clone()),
     );
@@ -176,12 +227,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
     let [apps, reviewers, scoring, notifications] = match door {
         Door::Direct => [apps, reviewers, scoring, notifications].map(transport),
         Door::GatewayGrpc | Door::GatewayHttp => {
-            let channels = std::collections::HashMap::from([
-                ("qaward.applications.v1.ApplicationService", apps),
-                ("qaward.reviewers.v1.ReviewerService", reviewers),
-                ("qaward.scoring.v1.ScoringService", scoring),
-                ("qaward.notifications.v1.NotificationService", notifications),
-            ]);
+            let channels = paths.network.clone();
             // The edge as configured, but no rate limit: the test is one fast office.
             let mut config = (*ctx.config).clone();
             config.gateway.rate_per_second = 0;
@@ -219,6 +265,7 @@ pub(super) async fn world_through(apps_db: TestDb, door: Door) -> World {
         office,
         clock,
         http,
+        paths,
         _dirs: vec![dir],
         _dbs: vec![apps_db, rdb, sdb, ndb],
     }

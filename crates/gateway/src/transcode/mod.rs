@@ -19,10 +19,10 @@ use prost_reflect::{
     Value,
 };
 use qaward_kit::error::ErrorCode;
+use qaward_kit::upstream::Upstream;
 use tonic::{
     Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    transport::Channel,
 };
 use tonic_types::StatusExt;
 
@@ -253,7 +253,7 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// give them; the body follows as `chunk` messages of at most 256 KiB, streamed as it arrives,
 /// never held whole by the gateway.
 pub async fn call_streaming<S, E>(
-    channel: Channel,
+    channel: Upstream,
     route: &Route,
     vars: &[(String, String)],
     query: Option<&str>,
@@ -423,7 +423,7 @@ pub fn error_response(status: &Status) -> (StatusCode, serde_json::Value) {
 }
 
 /// The channels by gRPC service name, shared by the handlers.
-pub type Upstreams = Arc<HashMap<&'static str, Channel>>;
+pub type Upstreams = Arc<HashMap<&'static str, Upstream>>;
 
 #[cfg(test)]
 mod tests {

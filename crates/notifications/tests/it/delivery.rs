@@ -234,6 +234,7 @@ async fn a_restart_on_sqlite_takes_back_at_once_what_a_killed_worker_had_claimed
             randomness: std::sync::Arc::new(qaward_kit::clock::SeededRandomness::new(12)),
             // The same key file: the sealed address opens after the restart.
             audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+            in_process: Default::default(),
             fields: r.fields.clone(),
         };
         let _restarted = qaward_notifications::service(r.db.db.clone(), &ctx)

@@ -63,6 +63,7 @@ pub async fn start(db: TestDb, settings: Notifications) -> Running {
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(11)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),

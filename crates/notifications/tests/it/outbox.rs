@@ -34,7 +34,10 @@ async fn a_committed_outbox_event_becomes_exactly_one_notification() {
 
         let channel = r.channel.clone();
         let token = r.keys.token("system:applications", Role::Service);
-        let sink = NotifySink::new(channel, Arc::new(move || token.clone()));
+        let sink = NotifySink::new(
+            qaward_kit::upstream::network(channel),
+            Arc::new(move || token.clone()),
+        );
         let relay = Relay::new(
             sender.db.clone(),
             sink.clone(),

@@ -42,6 +42,7 @@ async fn start(db: TestDb) -> Running {
         clock: clock.clone(),
         randomness: Arc::new(SeededRandomness::new(7)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
@@ -1034,6 +1035,7 @@ async fn fresh_service(r: &Running) -> ReviewerServiceClient<Channel> {
         // Its own ids: never one the first service made.
         randomness: Arc::new(qaward_kit::clock::OsRandomness),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: r.fields.clone(),
     };
     let host = ServiceHost::new("reviewers", &ctx.config.server, ctx.verifier.clone()).add_service(

@@ -33,6 +33,7 @@ async fn start(db: TestDb) -> Running {
         )),
         randomness: Arc::new(SeededRandomness::new(11)),
         audit: std::sync::Arc::new(qaward_kit::audit::AuditKey::ephemeral()),
+        in_process: Default::default(),
         fields: std::sync::Arc::new(qaward_kit::fields::FieldKeys::ephemeral(
             qaward_kit::fields::Algorithm::Sm4Gcm,
         )),
