@@ -12,6 +12,8 @@ mod load;
 mod privacy;
 mod proofs;
 mod results;
+mod rush;
+mod stack;
 mod startup;
 mod submit;
 
@@ -44,6 +46,12 @@ enum Scenario {
     /// Results of a cycle of 10,000 applications (consensus and 5 defence sheets each) against
     /// reading the same rows, on PostgreSQL.
     Results(results::ResultsOptions),
+    /// Instructions per call of an authenticated read through a service's whole stack against
+    /// bare tonic serving the same read from the same store, under valgrind's callgrind.
+    Stack(stack::StackOptions),
+    /// One variant of `stack` (not a scenario).
+    #[command(hide = true)]
+    StackOne(stack::OneOptions),
     /// Webhook deliveries per second from the notifications queue on PostgreSQL against
     /// plain HTTP POSTs of the same bodies to the same loopback sink.
     Deliveries(deliveries::DeliveriesOptions),
@@ -61,6 +69,10 @@ enum Scenario {
     /// The audit log's Merkle proofs (RFC 9162) for a synthetic log of a million records:
     /// their sizes and the time to make and check them. By hand; not in `all`.
     Proofs(proofs::ProofsOptions),
+    /// A deadline day for a province (issue 26, item 5): 40 counties × 100 enterprises
+    /// registering, drafting, uploading 3 evidence files and submitting through the gateway's
+    /// HTTP/JSON port on PostgreSQL, the services in their own processes. By hand; not in `all`.
+    Rush(rush::RushOptions),
     /// One size of one kind of `growth` (not a scenario).
     #[command(hide = true)]
     GrowthOne(growth::OneOptions),
@@ -114,8 +126,9 @@ fn round(x: f64) -> f64 {
 async fn all(database_url: &str) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let database = ["--database-url", database_url];
-    let scenarios: [(&str, &[&str]); 8] = [
+    let scenarios: [(&str, &[&str]); 9] = [
         ("health", &[]),
+        ("stack", &[]),
         ("gateway", &[]),
         ("startup", &[]),
         ("draw", &database),
@@ -141,10 +154,13 @@ async fn all(database_url: &str) -> Result<(), String> {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // `stack-one` counts instructions under callgrind: one thread, so that how the scheduler
+    // happens to spread the calls does not change the count.
+    let mut builder = match cli.scenario {
+        Scenario::StackOne(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder.enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.scenario {
             Scenario::Health(options) => health::run(options).await,
@@ -159,6 +175,9 @@ fn main() {
             Scenario::Growth(options) => growth::run(options).await,
             Scenario::GrowthOne(options) => growth::one(options).await,
             Scenario::Proofs(options) => proofs::run(options).await,
+            Scenario::Stack(options) => stack::run(options).await,
+            Scenario::Rush(options) => rush::run(options).await,
+            Scenario::StackOne(options) => stack::one(options).await,
             Scenario::All { database_url } => all(&database_url).await,
         }
     });

@@ -254,7 +254,7 @@ impl ServiceHost {
             .layer(self.trace.clone())
             .layer(self.shed.clone())
             .service(routes);
-        Ok(crate::upstream::in_process(stack))
+        Ok(crate::upstream::boxed(stack))
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains: health answers
@@ -365,11 +365,14 @@ where
         // Every service of the contracts has its rows; a service outside them (a test's probe)
         // is only authenticated.
         let peer = peer_of(request.extensions());
-        let path = request.uri().path().to_string();
+        // The path stays with the call for the security log (a cheap copy: the URI's bytes
+        // are shared).
+        let uri = request.uri().clone();
+        let path = uri.path();
         let verified = self.verifier.verify_header(header);
         let admitted = match (&verified, self.policy) {
             (Ok(caller), Some(rows)) => rows
-                .check(&path, caller)
+                .check(path, caller)
                 .map(|()| caller.clone())
                 .map_err(|e| (security::Kind::Policy, e)),
             (Ok(caller), None) => Ok(caller.clone()),
@@ -400,7 +403,7 @@ where
                         security::refused(
                             security::Kind::Record,
                             &reason,
-                            &path,
+                            uri.path(),
                             Some(&caller),
                             peer,
                         );
@@ -409,7 +412,7 @@ where
                 })
             }
             Err((kind, e)) => {
-                security::refused(kind, &e.reason, &path, verified.as_ref().ok(), peer);
+                security::refused(kind, &e.reason, path, verified.as_ref().ok(), peer);
                 let response = e.to_status().into_http();
                 Box::pin(async move { Ok(response) })
             }

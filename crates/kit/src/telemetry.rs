@@ -23,6 +23,28 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 use crate::config::{LogFormat, Telemetry};
 
+/// Whether this process's spans leave it (an OTLP endpoint is configured and the subscriber
+/// with the OpenTelemetry layer is installed). When they do not, a call's span is only its log
+/// context — no OpenTelemetry span is made, no metric attributes allocated — and the caller's
+/// W3C trace context travels on as it came (issue 26, item 2: the per-request stack pays for
+/// what it exports).
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans and metrics leave this process ([`EXPORTING`]).
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The trace context to pass on: the current span's when spans are exported, else the
+/// caller's as it came ([`TraceService`] attaches it to the call).
+fn current_context() -> opentelemetry::Context {
+    if exporting() {
+        tracing::Span::current().context()
+    } else {
+        opentelemetry::Context::current()
+    }
+}
+
 /// Keeps the exporters alive; flushes and shuts them down when dropped.
 pub struct TelemetryGuard {
     tracer: Option<SdkTracerProvider>,
@@ -118,16 +140,22 @@ pub fn init(cfg: &Telemetry, service_name: &str) -> anyhow::Result<TelemetryGuar
                 .with_target("sqlx::query", tracing::Level::DEBUG),
         )
     });
-    let _ = tracing_subscriber::registry()
+    // Spans become OpenTelemetry spans only when they are exported.
+    let otel = endpoint.as_ref().map(|_| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    let installed = tracing_subscriber::registry()
         .with(fmt)
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
-        )
+        .with(otel)
         .with(metrics_layer)
         .with(db_spans)
-        .try_init();
+        .try_init()
+        .is_ok();
+    if installed {
+        EXPORTING.store(endpoint.is_some(), std::sync::atomic::Ordering::Relaxed);
+    }
     if let Some(endpoint) = endpoint {
         tracing::info!(%endpoint, "exporting traces and metrics over OTLP");
     }
@@ -243,14 +271,14 @@ impl Injector for HeaderInjector<'_> {
 /// Replaces the trace context in forwarded HTTP/2 headers with the current span's, so the
 /// next service's span is a child of this hop's (the gateway's pass-through).
 pub fn inject_headers(headers: &mut http::HeaderMap) {
-    let cx = tracing::Span::current().context();
+    let cx = current_context();
     global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
 }
 
 /// Writes the current span's trace context (`traceparent`, `tracestate`) into outgoing
 /// metadata.
 pub fn inject_context(metadata: &mut tonic::metadata::MetadataMap) {
-    let cx = tracing::Span::current().context();
+    let cx = current_context();
     global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(metadata)));
 }
 
@@ -346,8 +374,6 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let parent =
-            global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
         // The caller's request id, or a new one: passed on with the request (the gateway's
         // pass-through forwards it), recorded on the span, and returned in the response.
         let request_id = request_id(request.headers());
@@ -355,6 +381,34 @@ where
         if let Some(v) = &id_header {
             request.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
         }
+        if !exporting() {
+            // Nothing leaves the process: the span is the call's log context (its request id
+            // and method), and the caller's trace context, when it sent one, is attached to the
+            // call as it came, for the next hop.
+            let parent = request.headers().contains_key("traceparent").then(|| {
+                global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())))
+            });
+            let span = tracing::info_span!(
+                "grpc",
+                rpc = %request.uri().path(),
+                request_id = %request_id,
+            );
+            let future = self.inner.call(request);
+            let call = async move {
+                let mut response = future.await;
+                if let (Ok(r), Some(v)) = (&mut response, id_header) {
+                    r.headers_mut().insert(REQUEST_ID_HEADER, v);
+                }
+                response
+            }
+            .instrument(span);
+            return match parent {
+                Some(cx) => Box::pin(opentelemetry::context::FutureExt::with_context(call, cx)),
+                None => Box::pin(call),
+            };
+        }
+        let parent =
+            global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
         let path = request.uri().path().trim_start_matches('/');
         let (service, method) = path.split_once('/').unwrap_or((path, ""));
         let span = tracing::info_span!(
@@ -402,5 +456,53 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// With nothing exported (no OTLP endpoint: the default), a call makes no OpenTelemetry
+    /// span, yet the caller's trace context still reaches the next hop unchanged, and the
+    /// request id still comes back.
+    #[tokio::test]
+    async fn without_an_exporter_the_callers_trace_context_travels_on_as_it_came() {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        assert!(!exporting());
+        let next_hop = tower::service_fn(|_: http::Request<()>| async {
+            let mut outgoing = tonic::metadata::MetadataMap::new();
+            inject_context(&mut outgoing);
+            let sent = outgoing
+                .get("traceparent")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .header("sent-traceparent", sent)
+                    .body(())
+                    .unwrap(),
+            )
+        });
+        let service = tower::Layer::layer(&TraceLayer::for_service("test"), next_hop);
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let request = http::Request::builder()
+            .uri("/qaward.test.v1.Test/Get")
+            .header("traceparent", traceparent)
+            .header(REQUEST_ID_HEADER, "req-1")
+            .body(())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.headers()["sent-traceparent"], traceparent);
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "req-1");
+        // A call without one starts none, and gets a request id.
+        let request = http::Request::builder()
+            .uri("/qaward.test.v1.Test/Get")
+            .body(())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.headers()["sent-traceparent"], "");
+        assert!(!response.headers()[REQUEST_ID_HEADER].is_empty());
     }
 }

@@ -55,8 +55,9 @@ fn call_error<E: Into<BoxError>>(e: E) -> CallError {
     CallError(e.into())
 }
 
-/// `s` as an [`Upstream`].
-fn boxed<S, E>(s: S) -> Upstream
+/// Any service of HTTP requests and responses as an [`Upstream`] (a service's own stack, an
+/// HTTP/JSON client transport).
+pub fn boxed<S, E>(s: S) -> Upstream
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = E>
         + Clone
@@ -115,20 +116,6 @@ pub fn connect(
 /// A channel as an [`Upstream`] (a test's loopback service, a configured address).
 pub fn network(channel: tonic::transport::Channel) -> Upstream {
     boxed(channel)
-}
-
-/// A service's own stack as an [`Upstream`] ([`ServiceHost::in_process`](crate::server::ServiceHost::in_process)).
-pub fn in_process<S, E>(stack: S) -> Upstream
-where
-    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = E>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    E: Into<BoxError> + 'static,
-{
-    boxed(stack)
 }
 
 /// `grpc-timeout` as the gRPC HTTP/2 protocol writes it: `TimeoutValue TimeoutUnit`, at most

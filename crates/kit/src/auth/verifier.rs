@@ -11,7 +11,6 @@ use jsonwebtoken::{
     Algorithm, DecodingKey, Validation,
     jwk::{AlgorithmParameters, JwkSet},
 };
-use sha2::{Digest, Sha256};
 
 use super::{Caller, Claims, KeyError, LocalKey, Role, jwks::fetch_jwks, subject_of};
 use crate::{Error, config};
@@ -102,9 +101,12 @@ pub struct Verifier {
     leeway: u64,
     /// `auth.max_token_lifetime_secs`.
     max_lifetime: u64,
-    /// Tokens already verified (by SHA-256), with the caller and the last second they are
-    /// good for (`exp` plus the leeway).
-    verified: std::sync::Mutex<HashMap<[u8; 32], (Caller, u64)>>,
+    /// Tokens already verified, each by its whole text (a lookup compares every byte, so only
+    /// the very token verified matches), with the caller and the last second they are good for
+    /// (`exp` plus the leeway). Keyed by the text rather than a digest of it: hashing the map's
+    /// key is a small fraction of a SHA-256 of a kilobyte-long token, which was most of what
+    /// admitting a call cost (issue 26, item 2).
+    verified: std::sync::Mutex<HashMap<Box<str>, (Caller, u64)>>,
 }
 
 /// The largest bearer token read: a signed JWT with our claims is under 1 KB; one far larger
@@ -342,13 +344,12 @@ impl Verifier {
         // check is most of what a call's admission costs, and the platform sends the same
         // token with every call of a session. The memory is emptied whenever the key set
         // changes, so a withdrawn key stops working at once.
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
         if let Some((caller, until)) = self
             .verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
+            .get(token)
             && now <= *until
         {
             return Ok(caller.clone());
@@ -358,7 +359,10 @@ impl Verifier {
         if verified.len() >= VERIFIED_REMEMBERED {
             verified.clear();
         }
-        verified.insert(digest, (caller.clone(), exp.saturating_add(self.leeway)));
+        verified.insert(
+            token.into(),
+            (caller.clone(), exp.saturating_add(self.leeway)),
+        );
         Ok(caller)
     }
 

@@ -532,6 +532,17 @@ fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn_or_it_expires() {
     // Verified, then answered from memory.
     assert!(verifier.verify(&token).is_ok());
     assert!(verifier.verify(&token).is_ok());
+    // Only the very token is answered from memory: one changed byte of its signature, or a
+    // character more or less, is checked afresh and refused.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    for forged in [
+        format!("{signed}.{flipped}{}", &signature[1..]),
+        format!("{token}A"),
+        token[..token.len() - 1].to_string(),
+    ] {
+        assert!(verifier.verify(&forged).is_err(), "{forged}");
+    }
     // The provider withdraws the key: the remembered token is refused at once.
     verifier.replace_keys(&new.jwks_json()).unwrap();
     let e = verifier.verify(&token).unwrap_err();
