@@ -327,7 +327,14 @@ async fn enterprise(
 
     let application = format!("{cycle}/applications/{code}");
     for f in 0..files {
-        let seed = (index * 31 + f) as u64 * 0x9E37_79B9_7F4A_7C15;
+        // Every enterprise's files its own (FNV-1a of its credit code and the file's number):
+        // nothing for a content-addressed store to share.
+        let seed = code
+            .bytes()
+            .chain([f as u8])
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
         let len = 100 * 1024 + (seed % (1900 * 1024)) as usize;
         let bytes = evidence(seed, len);
         let mut parts = vec![pb::UploadEvidenceRequest {
@@ -486,7 +493,7 @@ async fn rush(o: &RushOptions, qaward: &Path, data: &Path, url: &str) -> Result<
         for (c, county) in counties.iter().enumerate() {
             let first17 = format!("91{}MA5U{:05}", county.division, 10_000 + e);
             let code = cn::with_check(&first17).ok_or("a credit code")?;
-            let token = issue(Role::Enterprise, "rush", Some(&code), None)?;
+            let token = issue(Role::Enterprise, &format!("e-{code}"), Some(&code), None)?;
             work.push((c, e, code, token));
         }
     }
