@@ -10,6 +10,9 @@
 //! file, the caller put on the request as the host would) in a bare tonic server — nothing
 //! between the connection and the handler.
 //!
+//! The same run counts the read through a gateway that shares the process and calls the service
+//! in process (`gateway_in_process`, issue 26 item 1), against the service called directly.
+//!
 //! Each variant runs in its own process under callgrind twice, with `calls` and with
 //! `3 × calls` calls after the same warm-up; the difference of the two totals over the
 //! difference in calls is the instructions per call, start-up and warm-up cancelled. The
@@ -52,7 +55,8 @@ pub struct StackOptions {
 
 #[derive(clap::Args, Clone)]
 pub struct OneOptions {
-    /// `qaward` (the host's whole stack) or `bare` (tonic alone).
+    /// `qaward` (the host's whole stack), `bare` (tonic alone) or `gateway` (through the
+    /// gateway, which calls the service in process).
     #[arg(long)]
     pub variant: String,
     #[arg(long)]
@@ -63,7 +67,7 @@ pub async fn run(options: StackOptions) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut per_call = Vec::new();
-    for variant in ["bare", "qaward"] {
+    for variant in ["bare", "qaward", "gateway"] {
         // The median of three pairs of runs.
         let mut runs = Vec::new();
         for _ in 0..3 {
@@ -80,7 +84,7 @@ pub async fn run(options: StackOptions) -> Result<(), String> {
         runs.sort_by(f64::total_cmp);
         per_call.push(runs[1]);
     }
-    let (bare, ours) = (per_call[0], per_call[1]);
+    let (bare, ours, gateway) = (per_call[0], per_call[1], per_call[2]);
     eprintln!(
         "the stack's share of an authenticated read: {:.1} % ({:.0} of {ours:.0} instructions per call)",
         100.0 * (ours - bare) / ours,
@@ -93,6 +97,17 @@ pub async fn run(options: StackOptions) -> Result<(), String> {
         value: ours,
         baseline: "bare_tonic_same_read",
         baseline_value: bare,
+    }
+    .print();
+    // Issue 26, item 1: the same read through a gateway in the same process, which calls the
+    // service in process, against the service called directly.
+    Figure {
+        scenario: "gateway_in_process",
+        metric: "instructions_per_call",
+        unit: "Ir",
+        value: gateway,
+        baseline: "reviewers_direct",
+        baseline_value: ours,
     }
     .print();
     Ok(())
@@ -207,6 +222,24 @@ pub async fn one(options: OneOptions) -> Result<(), String> {
                 .add_service(ReviewerServiceServer::from_arc(api));
             tokio::spawn(host.serve(listener, std::future::pending()));
         }
+        "gateway" => {
+            // The gateway and the service in one process, the service called in process.
+            let mut host = ServiceHost::for_kind(ServiceKind::Reviewers, &ctx)?
+                .add_service(ReviewerServiceServer::from_arc(api));
+            let upstreams = std::collections::HashMap::from([(
+                "qaward.reviewers.v1.ReviewerService",
+                host.in_process()?,
+            )]);
+            let mut config = (*ctx.config).clone();
+            config.gateway.rate_per_second = 0;
+            let edge = Arc::new(qaward_gateway::Edge::new(
+                &config,
+                ctx.verifier.clone(),
+                qaward::policy(),
+            ));
+            let gateway = qaward_gateway::start(&ctx, upstreams, edge)?;
+            tokio::spawn(gateway.serve(listener, std::future::pending()));
+        }
         "bare" => {
             let incoming =
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -216,7 +249,7 @@ pub async fn one(options: OneOptions) -> Result<(), String> {
                     .serve_with_incoming(incoming),
             );
         }
-        other => return Err(format!("--variant {other}: qaward or bare")),
+        other => return Err(format!("--variant {other}: qaward, bare or gateway")),
     }
     calls(addr, &token, options.calls).await
 }
