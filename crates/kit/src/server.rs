@@ -369,54 +369,56 @@ where
         // are shared).
         let uri = request.uri().clone();
         let path = uri.path();
-        let verified = self.verifier.verify_header(header);
-        let admitted = match (&verified, self.policy) {
-            (Ok(caller), Some(rows)) => rows
-                .check(path, caller)
-                .map(|()| caller.clone())
-                .map_err(|e| (security::Kind::Policy, e)),
-            (Ok(caller), None) => Ok(caller.clone()),
-            (Err(e), _) => Err((security::Kind::Authentication, e.clone())),
+        let refuse = |kind, e: crate::error::Error, caller: Option<&crate::auth::Caller>| {
+            security::refused(kind, &e.reason, path, caller, peer);
+            let response = e.to_status().into_http();
+            Box::pin(async move { Ok(response) }) as Self::Future
         };
-        match admitted {
-            Ok(caller) => {
-                request.extensions_mut().insert(caller.clone());
-                let answer = self.inner.call(request);
-                Box::pin(async move {
-                    let mut response = answer.await?;
-                    invalid_message_is_the_callers(&mut response);
-                    // A record-level refusal by the handler (whose record, which group).
-                    if response
-                        .headers()
-                        .get("grpc-status")
-                        .is_some_and(|v| v == "7")
-                    {
-                        let status = tonic::Status::from_header_map(response.headers());
-                        let reason = status
-                            .as_ref()
-                            .and_then(|s| {
-                                tonic_types::StatusExt::get_error_details(s)
-                                    .error_info()
-                                    .map(|i| i.reason.clone())
-                            })
-                            .unwrap_or_else(|| "PERMISSION_DENIED".to_string());
-                        security::refused(
-                            security::Kind::Record,
-                            &reason,
-                            uri.path(),
-                            Some(&caller),
-                            peer,
-                        );
-                    }
-                    Ok(response)
-                })
+        let caller = match self.verifier.verify_header(header) {
+            Err(e) => return refuse(security::Kind::Authentication, e, None),
+            Ok(caller) => match self.policy.map(|rows| rows.check(path, &caller)) {
+                Some(Err(e)) => return refuse(security::Kind::Policy, e, Some(&caller)),
+                _ => caller,
+            },
+        };
+        // The caller goes with the request to the handler, not copied: should the handler
+        // refuse the record, the log reads the caller again from the token (a shared copy of
+        // the header) through the verifier's memory.
+        let token = request.headers().get(http::header::AUTHORIZATION).cloned();
+        let verifier = self.verifier.clone();
+        request.extensions_mut().insert(caller);
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            invalid_message_is_the_callers(&mut response);
+            // A record-level refusal by the handler (whose record, which group).
+            if response
+                .headers()
+                .get("grpc-status")
+                .is_some_and(|v| v == "7")
+            {
+                let status = tonic::Status::from_header_map(response.headers());
+                let reason = status
+                    .as_ref()
+                    .and_then(|s| {
+                        tonic_types::StatusExt::get_error_details(s)
+                            .error_info()
+                            .map(|i| i.reason.clone())
+                    })
+                    .unwrap_or_else(|| "PERMISSION_DENIED".to_string());
+                let caller = verifier
+                    .verify_header(token.as_ref().and_then(|v| v.to_str().ok()))
+                    .ok();
+                security::refused(
+                    security::Kind::Record,
+                    &reason,
+                    uri.path(),
+                    caller.as_ref(),
+                    peer,
+                );
             }
-            Err((kind, e)) => {
-                security::refused(kind, &e.reason, path, verified.as_ref().ok(), peer);
-                let response = e.to_status().into_http();
-                Box::pin(async move { Ok(response) })
-            }
-        }
+            Ok(response)
+        })
     }
 }
 

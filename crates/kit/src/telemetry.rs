@@ -302,16 +302,20 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The request id of a call: the caller's `x-request-id` when it is 1-64 characters of
 /// `[A-Za-z0-9._:-]`, else a new time-ordered UUID.
 pub fn request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            (1..=64).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-        })
-        .map(str::to_string)
+    callers_request_id(headers)
+        .and_then(|v| v.to_str().ok().map(str::to_string))
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// The caller's `x-request-id` when it is a valid one ([`request_id`]), as it came (a shared
+/// copy of the header's bytes).
+fn callers_request_id(headers: &http::HeaderMap) -> Option<&http::HeaderValue> {
+    headers.get(REQUEST_ID_HEADER).filter(|v| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(b))
+    })
 }
 
 /// A tower layer that opens a server span per gRPC request (with its request id), child of the caller's W3C trace
@@ -376,11 +380,21 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         // The caller's request id, or a new one: passed on with the request (the gateway's
         // pass-through forwards it), recorded on the span, and returned in the response.
-        let request_id = request_id(request.headers());
-        let id_header = http::HeaderValue::from_str(&request_id).ok();
-        if let Some(v) = &id_header {
-            request.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
-        }
+        let id_header = match callers_request_id(request.headers()) {
+            Some(v) => Some(v.clone()),
+            None => {
+                let new = http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()).ok();
+                if let Some(v) = &new {
+                    request.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
+                }
+                new
+            }
+        };
+        let id = id_header.clone();
+        let request_id = id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         if !exporting() {
             // Nothing leaves the process: the span is the call's log context (its request id
             // and method), and the caller's trace context, when it sent one, is attached to the
