@@ -35,19 +35,6 @@ pub struct OneOptions {
     pub size: usize,
 }
 
-/// The process's peak resident memory (KiB), from /proc.
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 async fn fresh(url: &str, what: &str) -> Result<(Database, String), String> {
     let schema = format!("bench_growth_{what}_{}", std::process::id());
     let db = Database::connect_postgres(url, &schema, 4)
@@ -130,7 +117,7 @@ pub async fn one(o: OneOptions) -> Result<(), String> {
     };
     println!(
         "{}",
-        serde_json::json!({ "what": o.what, "size": o.size, "seconds": seconds, "peak_kib": peak_kib() })
+        serde_json::json!({ "what": o.what, "size": o.size, "seconds": seconds, "peak_kib": crate::process::peak_kib("self") })
     );
     Ok(())
 }

@@ -10,6 +10,7 @@ mod growth;
 mod health;
 mod load;
 mod privacy;
+mod process;
 mod proofs;
 mod results;
 mod rush;

@@ -73,13 +73,7 @@ impl Process {
     fn peak_kib(&self) -> u64 {
         self.child
             .id()
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
+            .map_or(0, |pid| crate::process::peak_kib(&pid.to_string()))
     }
 }
 
@@ -390,17 +384,7 @@ fn size_of_dir(dir: &Path) -> u64 {
 }
 
 pub async fn run(o: RushOptions) -> Result<(), String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let qaward = o
-        .qaward
-        .clone()
-        .unwrap_or_else(|| me.with_file_name("qaward"));
-    if !qaward.exists() {
-        return Err(format!(
-            "{} not found: build it (cargo build --release -p qaward) or pass --qaward",
-            qaward.display()
-        ));
-    }
+    let qaward = crate::process::qaward_binary(o.qaward.clone())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (url, database) = fresh_database(&o.database_url).await?;
     eprintln!(

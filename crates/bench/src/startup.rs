@@ -123,16 +123,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub async fn run(options: StartupOptions) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let qaward = options
-        .qaward
-        .clone()
-        .unwrap_or_else(|| me.with_file_name("qaward"));
-    if !qaward.exists() {
-        return Err(format!(
-            "{} not found: build it (cargo build --release -p qaward) or pass --qaward",
-            qaward.display()
-        ));
-    }
+    let qaward = crate::process::qaward_binary(options.qaward.clone())?;
     let idle = Duration::from_secs_f64(options.idle);
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for _ in 0..options.runs.max(1) {
