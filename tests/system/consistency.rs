@@ -94,7 +94,8 @@ async fn r41_a_replaced_reviewer_loses_their_seat_everywhere_even_across_a_crash
 
     // The applications service dies; meanwhile a late conflict replaces the member.
     c.kill("applications").await;
-    let today = w.server_now().date();
+    // The county's date (China time), as the services judge dates.
+    let today = w.server_now().to_offset(qaward_kit::clock::CHINA).date();
     call!(
         door.reviewers,
         create_relation,
@@ -352,7 +353,8 @@ async fn fraud_found_in_the_notice_excludes_versions_and_bars_and_an_award_sets_
     let holder = w
         .tokens()
         .issue(Role::Enterprise, "user", Some(&winner), None);
-    let today = w.server_now().date();
+    // The county's date (China time), as the services judge dates.
+    let today = w.server_now().to_offset(qaward_kit::clock::CHINA).date();
     call!(
         door.apps,
         file_report,
