@@ -14,7 +14,6 @@
 //! redelivered event is answered, not applied, twice.
 
 use prost::Message;
-use qaward_kit::upstream::Upstream;
 use qaward_kit::{
     Error, Result,
     audit::{self, AuditRecord},
@@ -24,6 +23,7 @@ use qaward_kit::{
     notify::{self, TokenSource},
     outbox::{self, Event, Sink},
     server::ServiceContext,
+    upstream::Upstream,
 };
 use qaward_proto::qaward::{
     reviewers::v1::{self as rpb, reviewer_service_client::ReviewerServiceClient},

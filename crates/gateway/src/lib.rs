@@ -21,10 +21,10 @@ pub mod views;
 
 use std::{collections::HashMap, sync::Arc};
 
-use qaward_kit::upstream::Upstream;
 use qaward_kit::{
     config::ServiceKind,
     server::{ServiceContext, ServiceHost},
+    upstream::Upstream,
 };
 use qaward_proto::qaward::gateway::v1::gateway_service_server::GatewayServiceServer;
 

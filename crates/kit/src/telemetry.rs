@@ -390,8 +390,7 @@ where
                 new
             }
         };
-        let id = id_header.clone();
-        let request_id = id
+        let request_id = id_header
             .as_ref()
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();

@@ -49,7 +49,6 @@ mod revocation;
 mod submission;
 
 use pb::application_service_server::ApplicationService;
-use qaward_kit::upstream::Upstream;
 use qaward_kit::{
     Error, Result,
     auth::{Caller, Role},
@@ -58,6 +57,7 @@ use qaward_kit::{
     db::{Database, Tx},
     idempotency::RequestKey,
     server::ServiceContext,
+    upstream::Upstream,
 };
 use qaward_proto::qaward::{
     applications::v1 as pb, common::v1 as common,

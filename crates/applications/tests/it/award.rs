@@ -78,6 +78,22 @@ fn tie(code: &str, candidate: bool) -> pb::TieResolution {
     }
 }
 
+/// The audit records of `resource` the office may prove (issue 22, item 3).
+async fn audit_records(
+    w: &mut World,
+    office: &str,
+    resource: String,
+) -> qaward_proto::qaward::common::v1::AuditRecordProofs {
+    w.apps
+        .prove_audit_records(as_(
+            office,
+            qaward_proto::qaward::common::v1::ProveAuditRecordsRequest { resource, seq: 0 },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 #[tokio::test]
 async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
     // Directly on both backends, and through the gateway's two doors: the whole cycle, from
@@ -113,18 +129,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
         // includes their release record.
         let own = &released.audit_checkpoints[0];
         assert_eq!(own.origin, "qaward/applications", "{label}");
-        let recorded = w
-            .apps
-            .prove_audit_records(as_(
-                &office,
-                qaward_proto::qaward::common::v1::ProveAuditRecordsRequest {
-                    resource: format!("{CYCLE}/stages/materials"),
-                    seq: 0,
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let recorded = audit_records(&mut w, &office, format!("{CYCLE}/stages/materials")).await;
         assert!(
             recorded
                 .records
@@ -395,18 +400,7 @@ async fn r17_to_r23_a_full_cycle_from_the_ranking_to_the_award() {
             ["qaward/applications", "qaward/reviewers", "qaward/scoring"],
             "{label}"
         );
-        let opened = w
-            .apps
-            .prove_audit_records(as_(
-                &office,
-                qaward_proto::qaward::common::v1::ProveAuditRecordsRequest {
-                    resource: format!("{CYCLE}/publicNotice"),
-                    seq: 0,
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let opened = audit_records(&mut w, &office, format!("{CYCLE}/publicNotice")).await;
         let seq = opened
             .records
             .iter()

@@ -18,8 +18,7 @@ use prost_reflect::{
     DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
     Value,
 };
-use qaward_kit::error::ErrorCode;
-use qaward_kit::upstream::Upstream;
+use qaward_kit::{error::ErrorCode, upstream::Upstream};
 use tonic::{
     Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
